@@ -1,0 +1,160 @@
+"""One exception tree for the whole tool, and the one place that maps it to exit codes.
+
+Why a tree: the engine turns most failures into a per-image record instead of stopping, and the
+CLI needs to pick the exit code from the records afterwards. Each class carries a stable `code`
+token (written into records and logs) and the exit code that the run gets when it happens.
+
+    PlantidError                      exit 1   code "error"
+    ├── UsageError                    exit 2   bad flags / arguments / budget refused
+    ├── ConfigError                   exit 3   configuration problem
+    │   ├── MissingKeyError           exit 3   no API key configured          code "auth"
+    │   └── AuthError                 exit 3   key rejected by the service    code "auth"
+    ├── ImageError                    exit 1   this photo cannot be used (never uploaded)
+    ├── RequestRejected               exit 1   the service refused our request (400, 413)
+    ├── ServiceUnavailable            exit 4   5xx, timeouts, unreachable, bad answers
+    │   ├── CircuitOpenError          exit 4   breaker open: no network attempt made
+    │   └── CreditsExhausted          exit 4   429 from Plant.id / daily quota from Pl@ntNet
+    └── Interrupted                   exit 130 Ctrl-C
+
+Exit-code priority when a run has several kinds of failure: 3 > 4 > 1 > 0 (a wrong key is the
+most actionable thing to tell the user, then an outage, then bad files).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_IMAGE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
+
+_EXIT_PRIORITY = (EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_IMAGE_FAILED)
+
+
+class PlantidError(Exception):
+    """Base class: `code` goes into records and logs, `exit_code` decides the process status."""
+
+    code = "error"
+    exit_code = EXIT_IMAGE_FAILED
+    #: A short token for why a provider could not answer (used by fallback/degraded reporting).
+    reason: str = "error"
+
+    def __init__(self, message: str = "", *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+    def to_record(self) -> dict:
+        """The `error` object of a record: stable keys, never the API key (redacted upstream)."""
+        return {"code": self.code, "reason": self.reason, "message": self.message}
+
+
+class UsageError(PlantidError):
+    code = "usage"
+    exit_code = EXIT_USAGE
+    reason = "usage"
+
+
+class ConfigError(PlantidError):
+    code = "config"
+    exit_code = EXIT_AUTH
+    reason = "config"
+
+
+class MissingKeyError(ConfigError):
+    code = "auth"
+    reason = "no-key"
+
+
+class AuthError(ConfigError):
+    code = "auth"
+    reason = "auth-rejected"
+
+
+class ImageError(PlantidError):
+    """A photo that cannot be used; `code` is specific (empty, not_image, truncated, ...)."""
+
+    exit_code = EXIT_IMAGE_FAILED
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, reason=code)
+        self.code = code
+
+
+class RequestRejected(PlantidError):
+    code = "bad_request"
+    reason = "bad-request"
+
+
+class ServiceUnavailable(PlantidError):
+    code = "unavailable"
+    exit_code = EXIT_UNAVAILABLE
+    reason = "unavailable"
+    #: Whether this failure counts against the circuit breaker.
+    counts_for_breaker = True
+
+
+class UpstreamTimeout(ServiceUnavailable):
+    reason = "timeout"
+
+
+class BadResponse(ServiceUnavailable):
+    """200 with a body we cannot use (invalid JSON, missing keys): the service's fault."""
+
+    reason = "bad-response"
+
+
+class CircuitOpenError(ServiceUnavailable):
+    reason = "circuit-open"
+    counts_for_breaker = False
+
+    def __init__(self, message: str, *, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+    def to_record(self) -> dict:
+        record = super().to_record()
+        if self.retry_at is not None:
+            from datetime import datetime, timezone
+
+            record["retry_at"] = datetime.fromtimestamp(self.retry_at, timezone.utc).isoformat(
+                timespec="seconds"
+            )
+        return record
+
+
+class CreditsExhausted(ServiceUnavailable):
+    code = "credits"
+    reason = "credits"
+    counts_for_breaker = False
+
+
+class Interrupted(PlantidError):
+    code = "interrupted"
+    exit_code = EXIT_INTERRUPTED
+    reason = "interrupted"
+
+
+def exit_code_for(codes: set[int]) -> int:
+    """Pick the run's exit status from the exit codes of every failure seen."""
+    for candidate in _EXIT_PRIORITY:
+        if candidate in codes:
+            return candidate
+    return EXIT_OK
+
+
+ERROR_EXIT_CODES: dict[str, int] = {
+    "auth": EXIT_AUTH,
+    "config": EXIT_AUTH,
+    "unavailable": EXIT_UNAVAILABLE,
+    "credits": EXIT_UNAVAILABLE,
+    "usage": EXIT_USAGE,
+    "interrupted": EXIT_INTERRUPTED,
+}
+
+
+def exit_code_for_record_error(code: str) -> int:
+    """Exit code implied by a record's `error.code` (image and request errors are 1)."""
+    return ERROR_EXIT_CODES.get(code, EXIT_IMAGE_FAILED)
