@@ -22,6 +22,8 @@ most actionable thing to tell the user, then an outage, then bad files).
 
 from __future__ import annotations
 
+from datetime import UTC
+
 EXIT_OK = 0
 EXIT_IMAGE_FAILED = 1
 EXIT_USAGE = 2
@@ -117,9 +119,9 @@ class CircuitOpenError(ServiceUnavailable):
     def to_record(self) -> dict:
         record = super().to_record()
         if self.retry_at is not None:
-            from datetime import datetime, timezone
+            from datetime import datetime
 
-            record["retry_at"] = datetime.fromtimestamp(self.retry_at, timezone.utc).isoformat(
+            record["retry_at"] = datetime.fromtimestamp(self.retry_at, UTC).isoformat(
                 timespec="seconds"
             )
         return record

@@ -1,0 +1,160 @@
+"""A whole `identify` run as a library call: inputs -> engine -> writer, budget and summary.
+
+The CLI only parses flags and renders; everything a run decides lives here, so it can be used
+from Python as well: `run_batch(settings, ["photos/"], writer=NdjsonWriter())`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .engine import Engine, RunOptions, RunStats
+from .errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
+from .events import EventBus
+from .inputs import ImageJob, iter_jobs
+from .output import Writer
+from .providers.base import IdentifyRequest
+
+
+@dataclass
+class BatchOptions:
+    paths: list[str]
+    use_cache: bool = True
+    refresh: bool = False
+    max_credits: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    no_location: bool = False
+    stdin: Any = None
+    empty_folders: list[str] = field(default_factory=list)
+
+
+def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
+    if (options.latitude is None) != (options.longitude is None):
+        raise UsageError("--lat and --lon go together")
+    if options.latitude is not None and not -90 <= options.latitude <= 90:
+        raise UsageError("--lat must be between -90 and 90")
+    if options.longitude is not None and not -180 <= options.longitude <= 180:
+        raise UsageError("--lon must be between -180 and 180")
+    return IdentifyRequest(
+        language=settings.language,
+        details=tuple(settings.details),
+        similar_images=settings.similar_images,
+        latitude=options.latitude,
+        longitude=options.longitude,
+        no_location=options.no_location,
+        organs=(settings.organ,),
+        project=settings.project,
+    )
+
+
+def make_provider(settings: Settings, name: str):
+    key = settings.key_for(name)
+    if name == "plantid":
+        from .providers.plantid import PlantIdProvider
+
+        return PlantIdProvider(settings.api_url, key)
+    from .providers.plantnet import PlantNetProvider  # type: ignore[import-not-found]
+
+    return PlantNetProvider(settings.plantnet_api_url, key)
+
+
+def jobs_for(options: BatchOptions) -> Iterator[ImageJob]:
+    return iter_jobs(
+        options.paths, stdin=options.stdin, on_empty_folder=options.empty_folders.append
+    )
+
+
+def count_cost(engine: Engine, jobs: Iterable[ImageJob], limit: int) -> tuple[int, int]:
+    """(images, images not in the cache). Hashing stops being needed once we know the count is
+    under `limit`: the cost can never exceed the number of images."""
+    all_jobs = list(jobs)
+    if len(all_jobs) <= limit or engine.cache is None:
+        return len(all_jobs), len(all_jobs) if engine.cache is None else min(len(all_jobs), limit)
+    uncached = 0
+    seen: set[str] = set()
+    for job in all_jobs:
+        if job.error is not None:
+            continue
+        try:
+            sha256, key, record = engine.lookup(job)
+        except Exception:
+            continue  # a bad file costs nothing: it is never sent
+        if record is None and key not in seen:
+            seen.add(key)
+            uncached += 1
+    return len(all_jobs), uncached
+
+
+def run_batch(
+    settings: Settings,
+    options: BatchOptions,
+    writer: Writer,
+    *,
+    bus: EventBus | None = None,
+    confirm: Callable[[int, int], bool] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    engine_hook: Callable[[Engine], None] | None = None,
+) -> tuple[RunStats, int]:
+    """Run one batch; returns the stats and the exit code the run deserves."""
+    bus = bus or EventBus()
+    request = build_request(settings, options)
+    provider = make_provider(settings, settings.provider)
+    engine = Engine(
+        settings,
+        request,
+        provider,
+        RunOptions(
+            use_cache=options.use_cache,
+            refresh=options.refresh,
+            top=settings.top,
+            concurrency=settings.concurrency,
+        ),
+        bus,
+    )
+    if engine_hook is not None:
+        engine_hook(engine)
+    try:
+        if options.max_credits is not None or confirm is not None:
+            limit = (
+                options.max_credits if options.max_credits is not None else settings.confirm_above
+            )
+            images, cost = count_cost(engine, jobs_for(options), limit)
+            if options.max_credits is not None and cost > options.max_credits:
+                raise UsageError(
+                    f"this run would spend {cost} credits ({images} images, {images - cost} "
+                    f"cached) but --max-credits is {options.max_credits}; nothing was sent"
+                )
+            if confirm is not None and cost > settings.confirm_above and not confirm(images, cost):
+                raise UsageError("cancelled: nothing was sent")
+            options.empty_folders.clear()
+        for record in engine.run(jobs_for(options)):
+            writer.write(record)
+            if on_record is not None:
+                on_record(record)
+    finally:
+        writer.close()
+        engine.close()
+    stats = engine.stats
+    codes = set(stats.failed_codes)
+    if options.empty_folders:
+        codes.add(EXIT_IMAGE_FAILED)
+    return stats, exit_code_for(codes)
+
+
+def summary_line(stats: RunStats) -> str:
+    parts = [f"{stats.done} images"]
+    for status in ("ok", "not_plant", "error"):
+        if stats.statuses.get(status):
+            parts.append(f"{stats.statuses[status]} {status}")
+    if stats.cached:
+        parts.append(f"{stats.cached} cached")
+    if stats.degraded:
+        parts.append(f"{stats.degraded} degraded")
+    parts.append(f"{stats.credits_used} credits used")
+    parts.append(f"{time.monotonic() - stats.started:.1f}s")
+    return ", ".join(parts)

@@ -1,0 +1,9 @@
+"""The command line: a thin Typer layer. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    from .app import app
+
+    app(prog_name="plantid")

@@ -1,0 +1,49 @@
+"""The root Typer app: global flags and the command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from . import cache_cmd, config_cmd, identify, keys, sandbox_cmd, status, usage
+from .common import set_global
+
+app = typer.Typer(
+    name="plantid",
+    help="Identify plant photos with Plant.id (and Pl@ntNet): cached, rate-limited, "
+    "circuit-broken, safe to run in parallel.\n\nStart with: plantid identify photo.jpg",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"plantid {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="Log guard decisions on stderr."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks (keys still redacted)."),
+    log_format: str = typer.Option(None, "--log-format", help="text or json log lines on stderr."),
+) -> None:
+    set_global(verbose=verbose, debug=debug, log_format=log_format)
+
+
+identify.register(app)
+status.register(app)
+usage.register(app)
+sandbox_cmd.register(app)
+app.add_typer(cache_cmd.app, name="cache")
+app.add_typer(keys.app, name="keys")
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(status.breaker_app, name="breaker")

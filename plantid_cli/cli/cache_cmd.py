@@ -1,0 +1,65 @@
+"""`plantid cache stats|clear|path`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from .common import load, print_note, run_guarded
+
+app = typer.Typer(help="Inspect or clear the shared result cache.", no_args_is_help=True)
+
+
+@app.command("path")
+def path() -> None:
+    """Print the cache folder (PLANTID_CACHE_DIR overrides it)."""
+    raise typer.Exit(run_guarded(lambda: typer.echo(str(load().cache_path))))
+
+
+@app.command("stats")
+def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Entries, size and hit counts of the result cache."""
+    raise typer.Exit(run_guarded(_stats, as_json))
+
+
+def _stats(as_json: bool) -> int:
+    from ..guarded import open_cache
+
+    settings = load()
+    cache = open_cache(settings)
+    try:
+        info = cache.stats()
+    finally:
+        cache.close()
+    info["path"] = str(settings.cache_path)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            typer.echo(f"{key}: {value}")
+    return 0
+
+
+@app.command("clear")
+def clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
+    """Remove every stored answer (the next run pays again for each photo)."""
+    raise typer.Exit(run_guarded(_clear, yes))
+
+
+def _clear(yes: bool) -> int:
+    import sys
+
+    from ..guarded import open_cache
+
+    settings = load()
+    if not yes and sys.stdin.isatty():
+        if not typer.confirm("Remove every stored answer?", default=False, err=True):
+            return 0
+    cache = open_cache(settings)
+    try:
+        removed = cache.clear()
+    finally:
+        cache.close()
+    print_note(f"removed {removed} cached answers")
+    return 0

@@ -1,0 +1,134 @@
+"""Shared CLI plumbing: stderr console, logging set-up, settings loading, the error boundary.
+
+The error boundary is the one place where exceptions become exit codes and short messages
+(httpie's habit): expected failures never show a traceback; `--debug` re-raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC
+from typing import Any
+
+from ..errors import PlantidError
+from ..redact import RedactingFilter, redact
+
+_state: dict[str, Any] = {"debug": False, "verbose": 0, "log_format": None}
+
+
+def set_global(**values: Any) -> None:
+    for key, value in values.items():
+        if value:
+            _state[key] = value
+
+
+def debug_enabled() -> bool:
+    return bool(_state["debug"]) or os.environ.get("PLANTID_DEBUG") == "1"
+
+
+def stderr_console():
+    """A Rich console on stderr; honours NO_COLOR (Rich does) and never touches stdout."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def print_error(message: str) -> None:
+    sys.stderr.write(f"plantid: error: {redact(message)}\n")
+    sys.stderr.flush()
+
+
+def print_note(message: str) -> None:
+    sys.stderr.write(f"plantid: {redact(message)}\n")
+    sys.stderr.flush()
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, event, provider, path and numbers; never a key."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from datetime import datetime
+
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "event": getattr(record, "event", "log"),
+        }
+        for key, value in (getattr(record, "fields", None) or {}).items():
+            payload[key] = (
+                value if isinstance(value, (int, float, bool, type(None))) else str(value)
+            )
+        payload["message"] = record.getMessage()
+        return redact(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None = None) -> None:
+    """Install one stderr handler with the redaction filter; idempotent."""
+    verbose = max(verbose, _state["verbose"] or 0)
+    debug = debug or debug_enabled()
+    log_format = log_format or _state["log_format"] or os.environ.get("PLANTID_LOG_FORMAT")
+    if log_format not in (None, "text", "json"):
+        raise PlantidError(f"--log-format must be text or json, not {log_format!r}")
+    logger = logging.getLogger("plantid")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    if debug or verbose >= 2:
+        logger.setLevel(logging.DEBUG)
+    elif verbose == 1 or log_format == "json":
+        logger.setLevel(logging.INFO)
+    else:
+        logger.setLevel(logging.WARNING)
+
+
+def load(flags: dict[str, Any] | None = None):
+    from ..config import load_settings
+    from ..redact import register_secret
+
+    settings = load_settings(flags or {})
+    register_secret(settings.api_key)
+    register_secret(settings.plantnet_api_key)
+    return settings
+
+
+def run_guarded(func, *args: Any, **kwargs: Any) -> int:
+    """Call `func`; map the error tree to exit codes. The only place that does."""
+    try:
+        result = func(*args, **kwargs)
+    except PlantidError as exc:
+        if debug_enabled():
+            _print_traceback()
+        print_error(exc.message or type(exc).__name__)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print_note("interrupted")
+        return 130
+    except BrokenPipeError:
+        # a consumer like `head` closed the pipe: stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # a bug: say so briefly; --debug shows where
+        if debug_enabled():
+            _print_traceback()
+        print_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return 1
+    return int(result or 0)
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    sys.stderr.write(redact(traceback.format_exc()))

@@ -1,0 +1,37 @@
+"""`plantid config show|path`: the effective settings, keys redacted."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from .common import load, run_guarded
+
+app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of TOML-like lines."),
+) -> None:
+    """Print every setting after flags > environment > file > defaults, keys redacted."""
+    raise typer.Exit(run_guarded(_show, as_json))
+
+
+def _show(as_json: bool) -> int:
+    shown = load().redacted()
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2))
+    else:
+        for name, value in shown.items():
+            typer.echo(f"{name} = {json.dumps(value)}")
+    return 0
+
+
+@app.command("path")
+def path() -> None:
+    """Print the config file location (PLANTID_CONFIG overrides it)."""
+    from ..config import config_file_path
+
+    typer.echo(str(config_file_path()))

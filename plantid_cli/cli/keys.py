@@ -1,0 +1,66 @@
+"""`plantid keys set|list|path`: keys come from a hidden prompt or stdin, never argv."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .common import load, print_note, run_guarded
+
+app = typer.Typer(
+    help="Store and show API keys (stored 0600, shown redacted).", no_args_is_help=True
+)
+PROVIDER_HELP = "plantid or plantnet"
+
+
+@app.command("set")
+def set_key(provider: str = typer.Argument(..., help=PROVIDER_HELP)) -> None:
+    """Store a key read from a hidden prompt (or from stdin when piped).
+
+    Example: printf '%s' "$KEY" | plantid keys set plantid
+    """
+    raise typer.Exit(run_guarded(_set, provider))
+
+
+def _set(provider: str) -> int:
+    from ..config import PROVIDERS, write_key
+    from ..errors import UsageError
+
+    if provider not in PROVIDERS:
+        raise UsageError(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
+    if sys.stdin.isatty():
+        import getpass
+
+        key = getpass.getpass(f"{provider} API key (input hidden): ", stream=sys.stderr)
+    else:
+        key = sys.stdin.readline()
+    key = key.strip()
+    if not key:
+        raise UsageError("no key given: nothing stored")
+    path = write_key(provider, key)
+    print_note(f"stored the {provider} key in {path}")
+    return 0
+
+
+@app.command("list")
+def list_keys() -> None:
+    """Show which keys are configured, redacted, and where each comes from."""
+    raise typer.Exit(run_guarded(_list))
+
+
+def _list() -> int:
+    from ..config import redact_key
+
+    settings = load()
+    typer.echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
+    typer.echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
+    return 0
+
+
+@app.command("path")
+def key_path() -> None:
+    """Print the keys file location."""
+    from ..config import keys_file_path
+
+    typer.echo(str(keys_file_path()))

@@ -1,0 +1,35 @@
+"""`plantid sandbox`: run the local stand-in of both services (demos, rehearsals, tests)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sandbox")(sandbox)
+
+
+def sandbox(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8765, "--port", help="Port (0 picks a free one)."),
+    latency_ms: int = typer.Option(
+        0, "--latency-ms", help="Delay before each identification answer."
+    ),
+    fail_rate: float = typer.Option(0.0, "--fail-rate", help="Fraction of calls answered 500."),
+    mode: str = typer.Option(
+        None,
+        "--mode",
+        help="Fault mode: error500, error503, hang, credits, auth, badjson, badshape, drip, reset, echo_key.",
+    ),
+    key: str = typer.Option(
+        None, "--key", help="Accept only this API key (default: any non-empty key)."
+    ),
+) -> None:
+    """Serve Plant.id v3 and Pl@ntNet v2 on loopback, with answers derived from the image.
+
+    Example: plantid sandbox --port 8765 --latency-ms 200 &
+             PLANTID_API_URL=http://127.0.0.1:8765/api/v3 PLANTID_API_KEY=demo plantid identify examples/
+    """
+    from ..sandbox import serve
+
+    serve(host=host, port=port, latency_ms=latency_ms, fail_rate=fail_rate, mode=mode, key=key)

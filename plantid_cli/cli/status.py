@@ -1,0 +1,82 @@
+"""`plantid status` (shared guard state per provider) and `plantid breaker reset`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from .common import load, print_note, run_guarded
+
+breaker_app = typer.Typer(
+    help="Inspect or reset the shared circuit breakers.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+
+
+def status(
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json or prometheus."),
+) -> None:
+    """Breaker state, rate-limit use, credits and cache figures, shared by every process.
+
+    Example: plantid status --format json | jq .providers.plantid.breaker.state
+    """
+    raise typer.Exit(run_guarded(_status, fmt))
+
+
+def _status(fmt: str) -> int:
+    from ..errors import UsageError
+    from ..status import collect_status
+
+    if fmt not in ("table", "json", "prometheus"):
+        raise UsageError("--format must be table, json or prometheus")
+    info = collect_status(load())
+    if fmt == "json":
+        typer.echo(json.dumps(info, indent=2))
+        return 0
+    if fmt == "prometheus":
+        from ..status import status_prometheus
+
+        typer.echo(status_prometheus(info), nl=False)
+        return 0
+    for name, provider in info["providers"].items():
+        breaker = provider["breaker"]
+        line = f"{name}: breaker {breaker['state']} ({breaker['failures']} failures)"
+        if breaker.get("next_try"):
+            line += f", next try {breaker['next_try']}"
+        credits = provider["credits"]
+        line += "; credits " + ("exhausted" if credits.get("exhausted") else "ok")
+        if credits.get("remaining") is not None:
+            line += f" ({credits['remaining']} remaining)"
+        for use in provider["rate_limit"]:
+            line += f"; rate {use['used']}/{use['limit']}"
+        typer.echo(line)
+    cache = info["cache"]
+    typer.echo(
+        f"cache: {cache.get('entries', 0)} entries, {cache.get('volume_bytes', 0)} bytes, "
+        f"{cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses ({info['cache_dir']})"
+    )
+    typer.echo(f"backend: {info['backend']['kind']}")
+    return 0
+
+
+@breaker_app.command("reset")
+def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all.")) -> None:
+    """Close a breaker by hand (for example after fixing a network problem)."""
+    raise typer.Exit(run_guarded(_reset, provider))
+
+
+def _reset(provider: str) -> int:
+    from ..config import PROVIDERS
+    from ..errors import UsageError
+    from ..status import reset_breakers
+
+    if provider != "all" and provider not in PROVIDERS:
+        raise UsageError(f"provider must be one of {', '.join(PROVIDERS)} or all")
+    names = PROVIDERS if provider == "all" else (provider,)
+    reset_breakers(load(), names)
+    print_note(f"breaker closed: {', '.join(names)}")
+    return 0

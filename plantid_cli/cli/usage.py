@@ -1,0 +1,56 @@
+"""`plantid usage`: credits left, from the free usage_info endpoint."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from .common import load, run_guarded
+
+
+def register(app: typer.Typer) -> None:
+    app.command("usage")(usage)
+
+
+def usage(fmt: str = typer.Option("table", "--format", "-f", help="table or json.")) -> None:
+    """Show Plant.id credit limits, use and what remains (costs no credit).
+
+    Example: plantid usage --format json | jq .remaining.total
+    """
+    raise typer.Exit(run_guarded(_usage, fmt))
+
+
+def _usage(fmt: str) -> int:
+    from ..errors import UsageError
+    from ..providers.plantid import fetch_usage
+
+    if fmt not in ("table", "json"):
+        raise UsageError("--format must be table or json")
+    settings = load()
+    info = fetch_usage(settings.api_url, settings.key_for("plantid"), settings.timeout)
+    if fmt == "json":
+        typer.echo(json.dumps(info, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Plant.id credits")
+    for column in ("period", "limit", "used", "remaining"):
+        table.add_column(column)
+    for period in ("day", "week", "month", "total"):
+        limits = info.get("credit_limits") or {}
+        used = info.get("used") or {}
+        remaining = info.get("remaining") or {}
+        table.add_row(
+            period,
+            *(
+                str(d.get(period, "")) if d.get(period) is not None else "-"
+                for d in (limits, used, remaining)
+            ),
+        )
+    Console().print(table)
+    can_use = info.get("can_use_credits") or {}
+    if not can_use.get("value", True):
+        Console(stderr=True).print(f"[red]cannot use credits: {can_use.get('reason')}")
+    return 0

@@ -1,0 +1,279 @@
+"""One typed settings object, merged as flags > environment (PLANTID_*) > config file > defaults.
+
+Why one place: every tuning value, environment name and file location lives here, so the CLI,
+the engine and `plantid config show` agree on them. Stdlib only at import (start-up matters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, MissingKeyError
+
+APP_NAME = "plantid"
+DEFAULT_API_URL = "https://plant.id/api/v3"
+DEFAULT_PLANTNET_URL = "https://my-api.plantnet.org/v2"
+DEFAULT_DETAILS = ("common_names", "taxonomy", "gbif_id", "url", "rank", "inaturalist_id")
+PROVIDERS = ("plantid", "plantnet")
+
+#: Environment names that do not follow the PLANTID_<FIELD> pattern.
+ENV_OVERRIDES = {
+    "plantnet_api_key": "PLANTNET_API_KEY",
+    "plantnet_api_url": "PLANTNET_API_URL",
+}
+SECRET_FIELDS = frozenset({"api_key", "plantnet_api_key"})
+
+
+@dataclass(slots=True)
+class Settings:
+    """Effective settings; field names are the config-file keys and the env suffixes."""
+
+    api_key: str | None = None
+    api_url: str = DEFAULT_API_URL
+    plantnet_api_key: str | None = None
+    plantnet_api_url: str = DEFAULT_PLANTNET_URL
+    provider: str = "plantid"
+    cache_dir: str | None = None
+    timeout: float = 30.0
+    retries: int = 2
+    rate_limit: str = "5/second"
+    breaker_fail_max: int = 3
+    breaker_reset_timeout: float = 60.0
+    breaker_success_threshold: int = 2
+    lock_timeout: float = 15.0
+    cache_ttl: float = 30 * 86400.0
+    cache_size_limit: int = 1 << 30
+    credits_cooldown: float = 300.0
+    max_image_side: int = 1500
+    jpeg_quality: int = 90
+    max_file_mb: float = 50.0
+    max_megapixels: float = 100.0
+    language: str = "en"
+    details: list[str] = field(default_factory=lambda: list(DEFAULT_DETAILS))
+    similar_images: bool = False
+    top: int = 3
+    concurrency: int = 4
+    confirm_above: int = 100
+    organ: str = "auto"
+    project: str = "all"
+    confidence_threshold: float = 0.5
+    redis_url: str | None = None
+    metrics_file: str | None = None
+
+    # ----- derived values -----
+    @property
+    def cache_path(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return Path(_platform_dir("user_cache_dir"))
+
+    def key_for(self, provider: str) -> str:
+        """The API key for `provider`, or MissingKeyError naming both ways to set one."""
+        key = self.api_key if provider == "plantid" else self.plantnet_api_key
+        if key:
+            return key
+        env = "PLANTID_API_KEY" if provider == "plantid" else "PLANTNET_API_KEY"
+        raise MissingKeyError(
+            f"no API key for {provider}: set {env} or run `plantid keys set {provider}`"
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict for display: keys shown only as a short redacted hint."""
+        shown = dataclasses.asdict(self)
+        for name in SECRET_FIELDS:
+            shown[name] = redact_key(shown[name])
+        shown["cache_dir"] = str(self.cache_path)
+        return shown
+
+
+def redact_key(key: str | None) -> str | None:
+    if not key:
+        return None
+    return "****" + key[-2:] if len(key) >= 12 else "****"
+
+
+def env_name(field_name: str) -> str:
+    return ENV_OVERRIDES.get(field_name, "PLANTID_" + field_name.upper())
+
+
+def _platform_dir(kind: str) -> str:
+    import platformdirs  # lazy: only when no explicit folder is configured
+
+    return getattr(platformdirs, kind)(APP_NAME, appauthor=False)
+
+
+def config_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("PLANTID_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(_platform_dir("user_config_dir")) / "config.toml"
+
+
+def keys_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("PLANTID_KEYS_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    return config_file_path(environ).parent / "keys.json"
+
+
+_FIELD_TYPES: dict[str, Any] = {}
+
+
+def _field_types() -> dict[str, Any]:
+    if not _FIELD_TYPES:
+        hints = {"str": str, "int": int, "float": float, "bool": bool}
+        for f in fields(Settings):
+            text = str(f.type)
+            if text.startswith("list"):
+                _FIELD_TYPES[f.name] = list
+            else:
+                _FIELD_TYPES[f.name] = hints[text.split(" ")[0]]
+    return _FIELD_TYPES
+
+
+def coerce(name: str, value: Any, source: str) -> Any:
+    """Turn a raw value (TOML or env string) into the field's type, or a ConfigError naming it."""
+    kind = _field_types().get(name)
+    if kind is None:
+        raise ConfigError(f"{source}: unknown setting '{name}'")
+    if value is None:
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is list:
+            if isinstance(value, str):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            return [str(part) for part in value]
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: '{name}' must be {kind.__name__}, got {value!r}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    # Allow an optional [plantid] table as well as top-level keys.
+    table = data.get("plantid", data)
+    return {key.replace("-", "_"): value for key, value in table.items()}
+
+
+def read_keys_file(path: Path) -> dict[str, str]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"keys file {path}: {exc}") from None
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Merge the four layers. `flags` holds only options the user actually gave (None = unset)."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    path = config_path or config_file_path(environ)
+    for name, value in _read_toml(path).items():
+        merged[name] = coerce(name, value, f"config file {path}")
+    stored = read_keys_file(keys_file_path(environ))
+    if stored.get("plantid"):
+        merged["api_key"] = stored["plantid"]
+    if stored.get("plantnet"):
+        merged["plantnet_api_key"] = stored["plantnet"]
+    for f in fields(Settings):
+        raw = environ.get(env_name(f.name))
+        if raw not in (None, ""):
+            merged[f.name] = coerce(f.name, raw, f"environment {env_name(f.name)}")
+    for name, value in (flags or {}).items():
+        if value is not None:
+            merged[name] = coerce(name, value, f"option --{name.replace('_', '-')}")
+    settings = Settings(**merged)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Reject values that would only fail later, with the setting's name in the message."""
+    problems = []
+    if settings.provider not in (*PROVIDERS, "auto", "both"):
+        problems.append(
+            f"provider must be plantid, plantnet, auto or both, not {settings.provider!r}"
+        )
+    for name in ("timeout", "lock_timeout", "breaker_reset_timeout"):
+        if getattr(settings, name) <= 0:
+            problems.append(f"{name} must be > 0")
+    for name in (
+        "breaker_fail_max",
+        "breaker_success_threshold",
+        "concurrency",
+        "top",
+        "max_image_side",
+    ):
+        if getattr(settings, name) < 1:
+            problems.append(f"{name} must be >= 1")
+    if settings.retries < 0:
+        problems.append("retries must be >= 0")
+    if not 1 <= settings.jpeg_quality <= 95:
+        problems.append("jpeg_quality must be between 1 and 95")
+    if settings.organ not in ("auto", "leaf", "flower", "fruit", "bark"):
+        problems.append("organ must be one of leaf, flower, fruit, bark, auto")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Store a key in a file created 0600 inside a 0700 folder (never a moment wider)."""
+    path = keys_file_path(environ)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys = read_keys_file(path)
+    keys[provider] = key
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(keys, handle, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

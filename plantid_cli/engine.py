@@ -1,0 +1,358 @@
+"""The pipeline per image, and the concurrency that keeps several of them in flight.
+
+Per image, two stages:
+  A (CPU, a small pool): hash the file -> cache lookup -> fail-fast guards -> decode/orient/resize
+  B (network, `concurrency` threads over one keep-alive client): in-run dedupe -> per-key lock ->
+    cache again -> breaker-guarded, rate-limited, retried call -> store the answer at once
+Every answer is stored the moment it arrives, so a killed batch re-run pays only for the rest.
+Records stream out in completion order; a bounded window keeps memory flat however many files.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .errors import Interrupted, PlantidError, ServiceUnavailable
+from .events import EventBus
+from .guarded import ProviderGuards, open_cache
+from .guards.cache import cache_key
+from .images import file_sha256
+from .inputs import ImageJob
+from .providers.base import IdentifyRequest
+from .records import answer_record, error_record, stored_answer
+
+
+@dataclass
+class RunOptions:
+    use_cache: bool = True
+    refresh: bool = False
+    top: int = 3
+    concurrency: int = 4
+
+
+@dataclass
+class Pending:
+    """An image that needs the service: prepared upload plus what the cache entry will need."""
+
+    job: ImageJob
+    sha256: str
+    key: str
+    prepared: Any
+    location: dict[str, Any] | None
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class RunStats:
+    started: float = field(default_factory=time.monotonic)
+    statuses: Counter = field(default_factory=Counter)
+    cached: int = 0
+    credits_used: int = 0
+    degraded: int = 0
+    failed_codes: set[int] = field(default_factory=set)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.statuses[record["status"]] += 1
+        if record.get("cached"):
+            self.cached += 1
+        if record.get("degraded"):
+            self.degraded += 1
+        if record.get("error"):
+            from .errors import exit_code_for_record_error
+
+            self.failed_codes.add(exit_code_for_record_error(record["error"]["code"]))
+
+    @property
+    def done(self) -> int:
+        return sum(self.statuses.values())
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        request: IdentifyRequest,
+        provider,
+        options: RunOptions,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.settings = settings
+        self.request = request
+        self.provider = provider
+        self.options = options
+        self.bus = bus or EventBus()
+        self.stats = RunStats()
+        self.guards = ProviderGuards(settings, provider.name, provider.api_key, self.bus)
+        self.cache = open_cache(settings) if options.use_cache else None
+        self.lock_dir = settings.cache_path / "locks"
+        self._client = None
+        self._client_lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self._inflight_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    # ----- resources -----
+    def client(self):
+        """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                timeout = self.settings.timeout
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                    limits=httpx.Limits(max_connections=self.options.concurrency + 2),
+                    headers={"User-Agent": "plantid-cli"},
+                    trust_env=False,
+                )
+            return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ----- stage A -----
+    def cache_key_for(self, sha256: str) -> str:
+        params = self.provider.cache_params(self.request)
+        params["max_side"] = self.settings.max_image_side
+        return cache_key(self.provider.name, self.provider.api_version, sha256, params)
+
+    def lookup(self, job: ImageJob) -> tuple[str, str, dict[str, Any] | None]:
+        """Hash and look up one image: (sha256, cache key, cached record or None)."""
+        sha256 = file_sha256(job.path)
+        key = self.cache_key_for(sha256)
+        if self.cache is None or self.options.refresh:
+            return sha256, key, None
+        stored = self.cache.get(key)
+        if stored is None:
+            self.bus.emit("cache.miss", provider=self.provider.name, path=job.display)
+            return sha256, key, None
+        self.bus.emit("cache.hit", provider=self.provider.name, path=job.display)
+        return sha256, key, self._record(job, sha256, stored, cached=True)
+
+    def stage_prepare(self, job: ImageJob) -> dict[str, Any] | Pending | None:
+        if self._stop.is_set():
+            return None
+        if job.error is not None:
+            return error_record(job.index, job.display, None, self.provider.name, job.error)
+        sha256 = None
+        try:
+            sha256, key, record = self.lookup(job)
+            if record is not None:
+                return record
+            self.guards.check()
+            from .images import prepare_image
+
+            started = time.monotonic()
+            prepared = prepare_image(
+                job.path,
+                max_side=self.settings.max_image_side,
+                quality=self.settings.jpeg_quality,
+                max_file_bytes=int(self.settings.max_file_mb * 1_000_000),
+                max_pixels=int(self.settings.max_megapixels * 1_000_000),
+            )
+            self.bus.emit("image.prepared", seconds=time.monotonic() - started, path=job.display)
+        except PlantidError as exc:
+            if exc.reason == "circuit-open":
+                self.bus.emit("circuit.open", provider=self.provider.name, path=job.display)
+            return error_record(job.index, job.display, sha256, self.provider.name, exc)
+        return Pending(job, sha256, key, prepared, self._location(prepared))
+
+    def _location(self, prepared: Any) -> dict[str, Any] | None:
+        request = self.request
+        if request.no_location:
+            return None
+        if request.latitude is not None and request.longitude is not None:
+            return {
+                "latitude": request.latitude,
+                "longitude": request.longitude,
+                "source": "option",
+            }
+        meta = prepared.meta
+        if meta.latitude is not None and meta.longitude is not None:
+            return {"latitude": meta.latitude, "longitude": meta.longitude, "source": "exif"}
+        return None
+
+    # ----- stage B -----
+    def stage_call(self, pending: Pending) -> dict[str, Any] | None:
+        job = pending.job
+        if self._stop.is_set():
+            return None
+        with self._inflight_lock:
+            leader = self._inflight.get(pending.key)
+            mine: Future | None = None
+            if leader is None:
+                mine = self._inflight[pending.key] = Future()
+        if mine is None:  # the same photo is already being asked for in this run
+            try:
+                stored = leader.result()
+            except PlantidError as exc:
+                return error_record(job.index, job.display, pending.sha256, self.provider.name, exc)
+            return self._record(job, pending.sha256, stored, cached=True)
+        try:
+            stored, cached = self._fetch(pending)
+        except PlantidError as exc:
+            mine.set_exception(exc)
+            return error_record(job.index, job.display, pending.sha256, self.provider.name, exc)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        mine.set_result(stored)
+        return self._record(job, pending.sha256, stored, cached=cached)
+
+    def _fetch(self, pending: Pending) -> tuple[dict[str, Any], bool]:
+        """Single flight across processes: lock, look again, call, store, release."""
+        if self.cache is None:
+            return self._call(pending), False
+        from .guards.lock import single_flight
+
+        path = pending.job.display
+        with single_flight(self.lock_dir, pending.key, self.settings.lock_timeout) as lock:
+            if not lock.acquired:
+                self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
+            elif lock.waited > 0.05:
+                self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
+            if not self.options.refresh or not lock.acquired:
+                stored = self.cache.get(pending.key)
+                if stored is not None and not (self.options.refresh and lock.acquired):
+                    self.bus.emit("cache.hit", provider=self.provider.name, path=path)
+                    return stored, True
+            stored = self._call(pending)
+            self.cache.set(pending.key, stored)
+            return stored, False
+
+    def _call(self, pending: Pending) -> dict[str, Any]:
+        location = pending.location
+        position = (location["latitude"], location["longitude"]) if location else None
+        taken_at = pending.prepared.meta.taken_at
+
+        def attempt():
+            return self.provider.identify(
+                self.client(), [pending.prepared], self.request, position, taken_at
+            )
+
+        answer = self.guards.call(attempt, pending.job.display)
+        self.stats.credits_used += 1
+        return stored_answer(self.provider.name, answer, location, taken_at)
+
+    def _record(self, job: ImageJob, sha256: str, stored: dict, *, cached: bool) -> dict:
+        return answer_record(
+            job.index, job.display, sha256, stored, cached=cached, top=self.options.top
+        )
+
+    # ----- the run -----
+    def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
+        """Yield one record per job, in completion order, keeping a bounded window in flight."""
+        concurrency = self.options.concurrency
+        prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
+        window = concurrency * 2 + prep_workers
+        slots = threading.BoundedSemaphore(window)
+        results: queue.Queue = queue.Queue()
+        prep_pool = ThreadPoolExecutor(prep_workers, thread_name_prefix="plantid-prep")
+        net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
+        submitted = [0]
+        done_feeding = threading.Event()
+
+        def finish(record: dict[str, Any] | None) -> None:
+            results.put(record)
+            slots.release()
+
+        def run_stage_b(pending: Pending) -> None:
+            try:
+                finish(self.stage_call(pending))
+            except BaseException as exc:  # never lose the slot; report as an error record
+                finish(_internal_error(pending.job, self.provider.name, exc))
+
+        def after_stage_a(future: Future) -> None:
+            if future.cancelled():
+                finish(None)
+                return
+            outcome = future.result()
+            if isinstance(outcome, Pending):
+                try:
+                    net_pool.submit(run_stage_b, outcome)
+                    return
+                except RuntimeError:  # pool shut down (interrupted)
+                    outcome = None
+            finish(outcome)
+
+        def run_stage_a(job: ImageJob) -> dict[str, Any] | Pending | None:
+            try:
+                return self.stage_prepare(job)
+            except BaseException as exc:  # a bug must cost one record, not the run
+                return _internal_error(job, self.provider.name, exc)
+
+        def feed() -> None:
+            try:
+                for job in jobs:
+                    while not slots.acquire(timeout=0.2):
+                        if self._stop.is_set():
+                            return
+                    if self._stop.is_set():
+                        slots.release()
+                        return
+                    submitted[0] += 1
+                    prep_pool.submit(run_stage_a, job).add_done_callback(after_stage_a)
+            except BaseException as exc:
+                results.put(("crash", exc))
+            finally:
+                done_feeding.set()
+                results.put(None)
+
+        feeder = threading.Thread(target=feed, name="plantid-feed", daemon=True)
+        feeder.start()
+        received = 0
+        interrupted = False
+        try:
+            while True:
+                try:
+                    item = results.get(timeout=0.5)
+                except queue.Empty:
+                    if done_feeding.is_set() and received >= submitted[0] + 1:
+                        break
+                    continue
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self.stop()
+                    continue
+                if isinstance(item, tuple):
+                    raise item[1]
+                received += 1
+                if item is not None:
+                    self.stats.add(item)
+                    yield item
+                if done_feeding.is_set() and received >= submitted[0] + 1:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            self.stop()
+        finally:
+            self._stop.set() if interrupted else None
+            prep_pool.shutdown(wait=True, cancel_futures=interrupted)
+            net_pool.shutdown(wait=True, cancel_futures=interrupted)
+        if interrupted:
+            raise Interrupted("interrupted: answers received so far are stored")
+
+
+def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, PlantidError):
+        error = exc
+    else:
+        error = ServiceUnavailable(
+            f"internal error: {type(exc).__name__}: {exc}", reason="internal"
+        )
+    return error_record(job.index, job.display, None, provider, error)

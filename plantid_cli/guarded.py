@@ -1,0 +1,147 @@
+"""Everything that stands between a prepared upload and the HTTP call, for one provider.
+
+Order of the guards (cheapest and most final first): cache -> credits cool-down -> breaker
+check -> single-flight lock -> cache again -> [breaker-guarded: rate limit -> call, retried].
+Each guard's state is shared by every process through `cache_dir` (see guards/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from .errors import CreditsExhausted, ServiceUnavailable
+from .events import EventBus
+from .guards.breaker import SharedBreaker
+from .guards.credits import CreditsState
+from .guards.ratelimit import RateLimiter, parse_rate_limit
+from .guards.state import SharedState
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .guards.cache import ResultCache
+
+T = TypeVar("T")
+
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+
+
+def _shared_state(settings: Settings) -> SharedState:
+    return SharedState(settings.cache_path / "state.sqlite3")
+
+
+class ProviderGuards:
+    """The guards of one provider (its own breaker, rate limit and credits state)."""
+
+    def __init__(self, settings: Settings, provider: str, api_key: str, bus: EventBus) -> None:
+        self.settings = settings
+        self.provider = provider
+        self.bus = bus
+        self.state = _shared_state(settings)
+        self.breaker = SharedBreaker(
+            self.state,
+            provider,
+            fail_max=settings.breaker_fail_max,
+            reset_timeout=settings.breaker_reset_timeout,
+            success_threshold=settings.breaker_success_threshold,
+            on_change=self._breaker_changed,
+        )
+        self.credits = CreditsState(self.state, provider, cooldown=settings.credits_cooldown)
+        key_hash = hashlib.sha256(api_key.encode()).hexdigest()[:12]
+        self.ratelimit = RateLimiter(
+            self.state, f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit)
+        )
+
+    def _breaker_changed(self, provider: str, old: str, new: str, failures: int) -> None:
+        self.bus.emit("circuit.state", provider=provider, old=old, new=new, failures=failures)
+
+    def check(self) -> None:
+        """Fail fast, without any network: credits known to be gone, or the breaker open."""
+        self.credits.check()
+        self.breaker.check()
+
+    def call(self, fn: Callable[[], T], path: str) -> T:
+        """One breaker-guarded call; transient failures retried inside it (one failure total)."""
+        return self.breaker.call(lambda: self._with_retries(fn, path))
+
+    def _with_retries(self, fn: Callable[[], T], path: str) -> T:
+        attempts = self.settings.retries + 1
+        for attempt in range(1, attempts + 1):
+            waited = self.ratelimit.acquire(on_wait=self._rate_wait)
+            if waited:
+                self.bus.emit("rate.wait.done", provider=self.provider, seconds=waited)
+            started = time.monotonic()
+            try:
+                result = fn()
+            except CreditsExhausted as exc:
+                self._emit_call(path, "credits", started)
+                self.credits.mark_exhausted(exc.message)
+                self.bus.emit("credits.exhausted", provider=self.provider)
+                raise
+            except ServiceUnavailable as exc:
+                self._emit_call(path, _outcome(exc), started)
+                if attempt == attempts:
+                    raise
+                delay = getattr(exc, "retry_after", None)
+                if delay is None:
+                    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+                    delay *= random.uniform(0.5, 1.5)
+                self.bus.emit(
+                    "upstream.retry",
+                    provider=self.provider,
+                    attempt=attempt + 1,
+                    delay=delay,
+                    reason=exc.reason,
+                )
+                time.sleep(min(delay, 60.0))
+            except Exception as exc:
+                self._emit_call(path, _outcome(exc), started)
+                raise
+            else:
+                self._emit_call(path, "ok", started)
+                remaining = getattr(result, "remaining", None)
+                if remaining is not None:
+                    self.credits.set_remaining(remaining)
+                return result
+        raise AssertionError("unreachable")
+
+    def _rate_wait(self, seconds: float) -> None:
+        self.bus.emit("rate.wait", provider=self.provider, seconds=seconds)
+
+    def _emit_call(self, path: str, outcome: str, started: float) -> None:
+        self.bus.emit(
+            "upstream.call",
+            provider=self.provider,
+            outcome=outcome,
+            seconds=time.monotonic() - started,
+            path=path,
+        )
+
+
+def _outcome(exc: Exception) -> str:
+    """Metric label for a failed call: auth, credits, timeout, server_error or client_error."""
+    reason = getattr(exc, "reason", "")
+    code = getattr(exc, "code", "")
+    if code == "auth":
+        return "auth"
+    if code == "credits":
+        return "credits"
+    if reason == "timeout":
+        return "timeout"
+    if isinstance(exc, ServiceUnavailable):
+        return "server_error"
+    return "client_error"
+
+
+def open_cache(settings: Settings) -> ResultCache:
+    from .guards.cache import ResultCache
+
+    return ResultCache(
+        settings.cache_path / "results",
+        ttl=settings.cache_ttl,
+        size_limit=settings.cache_size_limit,
+    )

@@ -1,0 +1,240 @@
+"""Record writers: ndjson (streamed, completion order), json, csv (Darwin Core), table.
+
+stdout carries data only. ndjson is flushed per record so `plantid ... | jq` sees each answer the
+moment it exists. json and csv keep input order with a small reorder buffer (records arrive in
+completion order), so they still stream instead of holding the whole run in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import Any, TextIO
+
+FORMATS = ("table", "json", "ndjson", "csv")
+
+DWC_COLUMNS = (
+    "scientificName",
+    "scientificNameAuthorship",
+    "family",
+    "genus",
+    "vernacularName",
+    "taxonID",
+    "identificationQualifier",
+    "identifiedBy",
+    "dateIdentified",
+    "identificationRemarks",
+    "eventDate",
+    "decimalLatitude",
+    "decimalLongitude",
+    "geodeticDatum",
+    "associatedMedia",
+    "basisOfRecord",
+)
+TOOL_COLUMNS = (
+    "index",
+    "status",
+    "probability",
+    "provider",
+    "cached",
+    "degraded",
+    "sha256",
+    "error_code",
+    "error_message",
+)
+PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
+
+
+class Writer:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def write(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class NdjsonWriter(Writer):
+    def write(self, record: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+
+class OrderedWriter(Writer):
+    """Emits records in input order as soon as every earlier index has arrived."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._next = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._pending[record["index"]] = record
+        while self._next in self._pending:
+            self.emit(self._pending.pop(self._next))
+            self._next += 1
+
+    def close(self) -> None:
+        for index in sorted(self._pending):  # gaps (interrupted runs): keep what we have
+            self.emit(self._pending.pop(index))
+        self.finish()
+        super().close()
+
+    def emit(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        pass
+
+
+class JsonWriter(OrderedWriter):
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self._count = 0
+
+    def emit(self, record: dict[str, Any]) -> None:
+        self.stream.write(
+            ("[\n" if self._count == 0 else ",\n") + json.dumps(record, ensure_ascii=False)
+        )
+        self._count += 1
+
+    def finish(self) -> None:
+        self.stream.write("[]\n" if self._count == 0 else "\n]\n")
+
+
+class CsvWriter(OrderedWriter):
+    def __init__(self, stream: TextIO | None = None, confidence_threshold: float = 0.5) -> None:
+        super().__init__(stream)
+        self.threshold = confidence_threshold
+        self._csv = csv.DictWriter(self.stream, fieldnames=DWC_COLUMNS + TOOL_COLUMNS)
+        self._csv.writeheader()
+
+    def emit(self, record: dict[str, Any]) -> None:
+        self._csv.writerow(darwin_core_row(record, self.threshold))
+        self.stream.flush()
+
+
+def darwin_core_row(record: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:
+    """One Darwin Core row; empty cells where the record has nothing to say."""
+    best = record.get("best") or {}
+    location = record.get("location") or {}
+    error = record.get("error") or {}
+    name = best.get("scientific_name") or ""
+    authorship = best.get("authorship") or ""
+    probability = best.get("probability")
+    provider = record.get("provider") or ""
+    remarks = []
+    if probability is not None:
+        remarks.append(f"probability {probability:.3f}")
+    if name:
+        remarks.append(f"provider {PROVIDER_LABELS.get(provider, provider)}")
+        if record.get("organs"):
+            remarks.append("organs " + ",".join(record["organs"]))
+    return {
+        "scientificName": f"{name} {authorship}".strip() if name else "",
+        "scientificNameAuthorship": authorship,
+        "family": best.get("family") or "",
+        "genus": best.get("genus") or "",
+        "vernacularName": "; ".join(best.get("common_names") or []),
+        "taxonID": f"https://www.gbif.org/species/{best['gbif_id']}" if best.get("gbif_id") else "",
+        "identificationQualifier": "cf."
+        if name and probability is not None and probability < threshold
+        else "",
+        "identifiedBy": (
+            f"{PROVIDER_LABELS.get(provider, provider)} {record.get('model_version') or ''}".strip()
+            if name
+            else ""
+        ),
+        "dateIdentified": (record.get("identified_at") or "") if name else "",
+        "identificationRemarks": "; ".join(remarks),
+        "eventDate": record.get("taken_at") or "",
+        "decimalLatitude": location.get("latitude", ""),
+        "decimalLongitude": location.get("longitude", ""),
+        "geodeticDatum": "EPSG:4326" if location else "",
+        "associatedMedia": record.get("path") or "",
+        "basisOfRecord": "MachineObservation",
+        "index": record.get("index"),
+        "status": record.get("status"),
+        "probability": "" if probability is None else probability,
+        "provider": provider,
+        "cached": str(bool(record.get("cached"))).lower(),
+        "degraded": str(bool(record.get("degraded"))).lower(),
+        "sha256": record.get("sha256") or "",
+        "error_code": error.get("code", ""),
+        "error_message": error.get("message", ""),
+    }
+
+
+class TableWriter(OrderedWriter):
+    """A Rich table for people at a terminal; rows printed as they come in input order."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self._rows: list[dict[str, Any]] = []
+
+    def emit(self, record: dict[str, Any]) -> None:
+        self._rows.append(record)
+
+    def finish(self) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_lines=False, header_style="bold")
+        for column, justify in (
+            ("#", "right"),
+            ("photo", "left"),
+            ("status", "left"),
+            ("species", "left"),
+            ("common name", "left"),
+            ("family", "left"),
+            ("prob.", "right"),
+            ("", "left"),
+        ):
+            table.add_column(column, justify=justify, overflow="fold")
+        for record in self._rows:
+            best = record.get("best") or {}
+            status = record["status"]
+            style = {"ok": "green", "not_plant": "yellow"}.get(status, "red")
+            species = f"[italic]{_escape(best.get('scientific_name', ''))}[/italic]" if best else ""
+            if status == "error":
+                species = _escape((record.get("error") or {}).get("message", ""))
+            probability = best.get("probability")
+            notes = []
+            if record.get("cached"):
+                notes.append("cached")
+            if record.get("degraded"):
+                notes.append("degraded")
+            table.add_row(
+                str(record["index"] + 1),
+                _escape(record["path"]),
+                f"[{style}]{status}[/{style}]",
+                species,
+                _escape(", ".join((best.get("common_names") or [])[:2])),
+                _escape(best.get("family") or ""),
+                f"{probability:.0%}" if probability is not None else "",
+                ", ".join(notes),
+            )
+        Console(file=self.stream, soft_wrap=False).print(table)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def make_writer(
+    fmt: str, stream: TextIO | None = None, confidence_threshold: float = 0.5
+) -> Writer:
+    if fmt == "ndjson":
+        return NdjsonWriter(stream)
+    if fmt == "json":
+        return JsonWriter(stream)
+    if fmt == "csv":
+        return CsvWriter(stream, confidence_threshold)
+    if fmt == "table":
+        return TableWriter(stream)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

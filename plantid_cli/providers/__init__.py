@@ -1,0 +1,1 @@
+"""Identification services behind one interface (see base.py)."""

@@ -1,0 +1,144 @@
+"""What every identification service looks like to the engine.
+
+A provider builds its request, sends it with the run's one HTTP client, and turns the answer
+into the normalised fields of a record — or raises a classified error from `errors`. The guards
+(cache, lock, breaker, rate limit) sit outside it, in the engine, so a provider never knows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import (
+    AuthError,
+    BadResponse,
+    ConfigError,
+    CreditsExhausted,
+    RequestRejected,
+    ServiceUnavailable,
+    UpstreamTimeout,
+)
+from ..redact import redact
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..images import PreparedImage
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyRequest:
+    """The request parameters that can change an answer (and therefore the cache key)."""
+
+    language: str = "en"
+    details: tuple[str, ...] = ()
+    similar_images: bool = False
+    latitude: float | None = None  # an explicit --lat/--lon position
+    longitude: float | None = None
+    no_location: bool = False
+    organs: tuple[str, ...] = ("auto",)
+    project: str = "all"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def location_mode(self) -> str:
+        """How the position is chosen: EXIF positions are a function of the file's bytes, so
+        the sha256 already covers them and the cache lookup needs no image decoding."""
+        if self.no_location:
+            return "none"
+        if self.latitude is not None and self.longitude is not None:
+            return f"option:{self.latitude:.6f},{self.longitude:.6f}"
+        return "exif"
+
+
+@dataclass(slots=True)
+class Answer:
+    """A provider's normalised answer, before the engine adds path, sha256 and cache flags."""
+
+    status: str  # "ok" | "not_plant"
+    best: dict | None
+    suggestions: list[dict]
+    is_plant: dict | None
+    model_version: str | None
+    extra: dict[str, Any] = field(default_factory=dict)  # provider specifics (access_token, ...)
+    remaining: int | None = None  # credits / quota left, when the service says
+
+
+class Provider(Protocol):
+    name: str
+    api_version: str
+
+    def cache_params(self, request: IdentifyRequest) -> dict[str, Any]: ...
+
+    def identify(
+        self,
+        client: httpx.Client,
+        images: list[PreparedImage],
+        request: IdentifyRequest,
+        position: tuple[float, float] | None,
+        taken_at: str | None,
+    ) -> Answer: ...
+
+
+def classify_http_error(
+    provider: str, status: int, body: str, retry_after: str | None
+) -> Exception:
+    """Map an HTTP failure to the tool's error tree; the body is redacted (it may echo the key)."""
+    text = redact(" ".join(body.split()))[:300] or f"HTTP {status}"
+    if status in (401, 403):
+        return AuthError(f"{provider} rejected the API key (HTTP {status}): {text}")
+    if status == 429:
+        return CreditsExhausted(f"{provider}: credits exhausted — see plantid usage ({text})")
+    if status == 404:
+        return ConfigError(f"{provider}: HTTP 404 ({text}); check the API URL setting")
+    if status >= 500:
+        error = ServiceUnavailable(
+            f"{provider}: HTTP {status} from the service", reason=f"http-{status}"
+        )
+        error.retry_after = parse_retry_after(retry_after)  # type: ignore[attr-defined]
+        return error
+    return RequestRejected(f"{provider} refused the request (HTTP {status}): {text}")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        import time
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def send(
+    client: httpx.Client, provider: str, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """One HTTP exchange with transport failures classified (timeouts, refused, reset)."""
+    import httpx
+
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"{provider}: timed out ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise ServiceUnavailable(
+            f"{provider}: connection failed ({type(exc).__name__}: {redact(exc)})",
+            reason="connection",
+        ) from None
+    if response.status_code >= 300:
+        raise classify_http_error(
+            provider, response.status_code, response.text, response.headers.get("Retry-After")
+        )
+    return response
+
+
+def json_body(provider: str, response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise BadResponse(f"{provider}: the service answered with invalid JSON") from None

@@ -1,0 +1,94 @@
+"""The output contract: one record per input image (schema_version 1).
+
+Why one module: the record's shape is the tool's public promise to scripts (jq, databases). Every
+writer and every path through the engine builds records here and nowhere else. Adding a field is
+allowed; changing a field's meaning means schema_version 2.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from .errors import PlantidError
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "not_plant", "error")
+
+
+def base_record(index: int, path: str, sha256: str | None, provider: str) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "index": index,
+        "path": path,
+        "sha256": sha256,
+        "status": "error",
+        "provider": provider,
+        "cached": False,
+        "best": None,
+        "suggestions": [],
+        "is_plant": None,
+        "location": None,
+        "taken_at": None,
+        "model_version": None,
+        "identified_at": None,
+        "error": None,
+    }
+
+
+def error_record(
+    index: int, path: str, sha256: str | None, provider: str, error: PlantidError
+) -> dict[str, Any]:
+    record = base_record(index, path, sha256, provider)
+    record["error"] = error.to_record()
+    return record
+
+
+def answer_record(
+    index: int, path: str, sha256: str, stored: dict[str, Any], *, cached: bool, top: int
+) -> dict[str, Any]:
+    """Build a record from a stored answer (the same dict whether fresh or from the cache)."""
+    record = base_record(index, path, sha256, stored["provider"])
+    suggestions = stored.get("suggestions") or []
+    record.update(
+        status=stored["status"],
+        cached=cached,
+        best=stored.get("best"),
+        suggestions=suggestions[:top],
+        is_plant=stored.get("is_plant"),
+        location=stored.get("location"),
+        taken_at=stored.get("taken_at"),
+        model_version=stored.get("model_version"),
+        identified_at=stored.get("identified_at"),
+    )
+    for key in ("degraded", "providers", "agreement", "paths", "remaining"):
+        if key in stored:
+            record[key] = stored[key]
+    return record
+
+
+def stored_answer(
+    provider: str,
+    answer: Any,
+    location: dict[str, Any] | None,
+    taken_at: str | None,
+) -> dict[str, Any]:
+    """What goes into the cache: JSON only, everything needed to rebuild the record later."""
+    return {
+        "provider": provider,
+        "status": answer.status,
+        "best": answer.best,
+        "suggestions": answer.suggestions,
+        "is_plant": answer.is_plant,
+        "model_version": answer.model_version,
+        "location": location,
+        "taken_at": taken_at,
+        "extra": answer.extra,
+        "identified_at": _now_iso(),
+    }
+
+
+def _now_iso() -> str:
+    from datetime import datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,53 @@
+"""One redaction filter for every way a secret could leave the process.
+
+Why: a previous project of this kind printed the Pl@ntNet URL — key included — in its breaker
+log. Every key the run knows is registered here once; log records, exception text, URLs and
+upstream error bodies all pass through `redact()` before anyone sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_URL_KEY = re.compile(r"(?i)([?&](?:api-key|api_key|apikey|key|token)=)[^&#\s\"']+")
+MASK = "****"
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a secret so that every later `redact()` call masks it."""
+    global _pattern
+    if not secret or len(secret) < 4:
+        return
+    with _lock:
+        if secret in _secrets:
+            return
+        _secrets.add(secret)
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def redact(text: object) -> str:
+    """Mask registered secrets and any key-like URL query parameter."""
+    value = str(text)
+    pattern = _pattern
+    if pattern is not None:
+        value = pattern.sub(MASK, value)
+    return _URL_KEY.sub(lambda m: m.group(1) + MASK, value)
+
+
+class RedactingFilter(logging.Filter):
+    """Applied to every handler the tool installs: the formatted message is redacted in place."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True

@@ -1,0 +1,97 @@
+"""The shared guard state as one dict (for `plantid status`), read without any network."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from .config import PROVIDERS, Settings
+
+
+def _guards_for(settings: Settings, provider: str):
+    from .guards.breaker import SharedBreaker
+    from .guards.credits import CreditsState
+    from .guards.ratelimit import RateLimiter, parse_rate_limit
+    from .guards.state import SharedState
+
+    state = SharedState(settings.cache_path / "state.sqlite3")
+    key = settings.api_key if provider == "plantid" else settings.plantnet_api_key
+    key_hash = hashlib.sha256((key or "").encode()).hexdigest()[:12]
+    breaker = SharedBreaker(
+        state,
+        provider,
+        fail_max=settings.breaker_fail_max,
+        reset_timeout=settings.breaker_reset_timeout,
+        success_threshold=settings.breaker_success_threshold,
+    )
+    limiter = RateLimiter(state, f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit))
+    return breaker, limiter, CreditsState(state, provider, cooldown=settings.credits_cooldown)
+
+
+def collect_status(settings: Settings) -> dict[str, Any]:
+    providers = {}
+    for name in PROVIDERS:
+        breaker, limiter, credits = _guards_for(settings, name)
+        providers[name] = {
+            "breaker": breaker.status(),
+            "rate_limit": limiter.usage(),
+            "credits": credits.status(),
+        }
+    from .guarded import open_cache
+
+    cache = open_cache(settings)
+    try:
+        cache_info = cache.stats()
+    finally:
+        cache.close()
+    return {
+        "providers": providers,
+        "cache": cache_info,
+        "cache_dir": str(settings.cache_path),
+        "backend": {"kind": "disk", "reachable": True},
+    }
+
+
+def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
+    for name in names:
+        breaker, _, credits = _guards_for(settings, name)
+        breaker.reset()
+
+
+BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+
+
+def status_prometheus(info: dict[str, Any]) -> str:
+    """The same state in Prometheus text format (stdlib formatting keeps this path light)."""
+    lines = [
+        "# HELP plantid_breaker_state Circuit breaker state (0 closed, 1 half-open, 2 open).",
+        "# TYPE plantid_breaker_state gauge",
+    ]
+    for name, provider in info["providers"].items():
+        value = BREAKER_STATE_VALUES.get(provider["breaker"]["state"], 0)
+        lines.append(f'plantid_breaker_state{{provider="{name}"}} {value}')
+    lines += [
+        "# HELP plantid_breaker_failures Consecutive failures counted by the breaker.",
+        "# TYPE plantid_breaker_failures gauge",
+    ]
+    for name, provider in info["providers"].items():
+        lines.append(
+            f'plantid_breaker_failures{{provider="{name}"}} {provider["breaker"]["failures"]}'
+        )
+    lines += [
+        "# HELP plantid_credits_remaining Credits or quota left, when known.",
+        "# TYPE plantid_credits_remaining gauge",
+    ]
+    for name, provider in info["providers"].items():
+        remaining = provider["credits"].get("remaining")
+        if remaining is not None:
+            lines.append(f'plantid_credits_remaining{{provider="{name}"}} {remaining}')
+    lines += [
+        "# HELP plantid_cache_entries Answers in the result cache.",
+        "# TYPE plantid_cache_entries gauge",
+        f"plantid_cache_entries {info['cache'].get('entries', 0)}",
+        "# HELP plantid_cache_size_bytes Size of the result cache.",
+        "# TYPE plantid_cache_size_bytes gauge",
+        f"plantid_cache_size_bytes {info['cache'].get('volume_bytes', 0)}",
+    ]
+    return "\n".join(lines) + "\n"
