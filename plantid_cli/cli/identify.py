@@ -24,7 +24,11 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("identify", help="Identify the plant in each photo." + EXAMPLES)(identify)
+    app.command(
+        "identify",
+        help="Identify the plant in each photo." + EXAMPLES,
+        short_help="Identify the plant in each photo.",
+    )(identify)
 
 
 def identify(
