@@ -1,0 +1,268 @@
+"""SharedBreaker: in-process rules, plus the cross-process scenario with real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from guard_worker import run_workers  # noqa: E402
+
+from plantid_cli.errors import (  # noqa: E402
+    AuthError,
+    BadResponse,
+    CircuitOpenError,
+    CreditsExhausted,
+    ImageError,
+    RequestRejected,
+    UpstreamTimeout,
+)
+from plantid_cli.guards.breaker import SharedBreaker  # noqa: E402
+from plantid_cli.guards.state import SharedState  # noqa: E402
+
+
+def make(tmp_path: Path, **kw) -> tuple[SharedBreaker, list[tuple]]:
+    changes: list[tuple] = []
+    kw.setdefault("reset_timeout", 0.3)
+    breaker = SharedBreaker(
+        SharedState(tmp_path / "state.sqlite3"),
+        "plantid",
+        on_change=lambda *a: changes.append(a),
+        **kw,
+    )
+    return breaker, changes
+
+
+def raiser(exc: BaseException):
+    def fn():
+        raise exc
+
+    return fn
+
+
+def read_counter(path: Path) -> int:
+    return int(path.read_text()) if path.exists() else 0
+
+
+def test_trip_returns_original_exception_then_open(tmp_path):
+    breaker, changes = make(tmp_path)
+    for _ in range(2):
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("slow")))
+    with pytest.raises(BadResponse):  # third failure trips: still the original exception
+        breaker.call(raiser(BadResponse("junk")))
+    assert changes == [("plantid", "closed", "open", 3)]
+    calls = []
+    with pytest.raises(CircuitOpenError) as info:
+        breaker.call(lambda: calls.append(1))
+    assert calls == []
+    assert info.value.retry_at == pytest.approx(time.time() + 0.3, abs=0.2)
+    with pytest.raises(CircuitOpenError):
+        breaker.check()
+    status = breaker.status()
+    assert status["state"] == "open" and status["failures"] == 3
+    assert status["opened_at"] and status["next_try"]
+
+
+def test_excluded_errors_do_not_count(tmp_path):
+    breaker, changes = make(tmp_path)
+    for exc in (
+        AuthError("bad key"),
+        RequestRejected("413"),
+        CreditsExhausted("429"),
+        ImageError("empty", "empty file"),
+        KeyError("bug"),
+    ):
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("x")))
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("x")))
+        with pytest.raises(type(exc)):
+            breaker.call(raiser(exc))
+        assert breaker.status()["state"] == "closed", exc
+        breaker.reset()
+    assert changes == []
+
+
+def test_answered_error_resets_consecutive_failures_neutral_does_not(tmp_path):
+    breaker, _ = make(tmp_path)
+    with pytest.raises(UpstreamTimeout):
+        breaker.call(raiser(UpstreamTimeout("x")))
+    with pytest.raises(ImageError):  # neutral: says nothing about the service
+        breaker.call(raiser(ImageError("empty", "x")))
+    assert breaker.status()["failures"] == 1
+    with pytest.raises(AuthError):  # the service answered: consecutive failures restart
+        breaker.call(raiser(AuthError("x")))
+    assert breaker.status()["failures"] == 0
+
+
+def test_half_open_success_threshold_and_failed_probe(tmp_path):
+    breaker, changes = make(tmp_path, reset_timeout=0.2, success_threshold=2)
+    for _ in range(3):
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("x")))
+    time.sleep(0.25)
+    breaker.check()  # due: the caller may probe
+    # a neutral error during the probe leaves the circuit half-open and frees the lease
+    with pytest.raises(ImageError):
+        breaker.call(raiser(ImageError("empty", "x")))
+    assert breaker.status()["state"] == "half-open"
+    assert breaker.call(lambda: "a") == "a"
+    assert breaker.status()["state"] == "half-open"
+    assert breaker.status()["successes"] == 1
+    with pytest.raises(UpstreamTimeout):  # failed trial call: open again, original exception
+        breaker.call(raiser(UpstreamTimeout("x")))
+    assert breaker.status()["state"] == "open"
+    time.sleep(0.25)
+    assert breaker.call(lambda: 1) == 1
+    assert breaker.call(lambda: 2) == 2
+    assert breaker.status()["state"] == "closed"
+    assert [c[1:3] for c in changes] == [
+        ("closed", "open"),
+        ("open", "half-open"),
+        ("half-open", "open"),
+        ("open", "half-open"),
+        ("half-open", "closed"),
+    ]
+
+
+def test_reset(tmp_path):
+    breaker, changes = make(tmp_path)
+    for _ in range(3):
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("x")))
+    breaker.reset()
+    assert breaker.status() == {
+        "state": "closed",
+        "failures": 0,
+        "opened_at": None,
+        "next_try": None,
+        "successes": 0,
+        "probe_in_flight": False,
+    }
+    assert changes[-1][1:3] == ("open", "closed")
+    assert breaker.call(lambda: 5) == 5
+
+
+def test_check_does_not_import_pybreaker(tmp_path):
+    breaker, _ = make(tmp_path, reset_timeout=60)
+    for _ in range(3):
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("x")))
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from plantid_cli.guards.state import SharedState\n"
+        "from plantid_cli.guards.breaker import SharedBreaker\n"
+        "import plantid_cli.guards.cache, plantid_cli.guards.ratelimit\n"
+        "import plantid_cli.guards.credits, plantid_cli.guards.lock\n"
+        "from plantid_cli.errors import CircuitOpenError\n"
+        f"b = SharedBreaker(SharedState(Path({str(tmp_path / 'state.sqlite3')!r})), 'plantid')\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    b.call(lambda: 1)\n"
+        "except CircuitOpenError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('not refused')\n"
+        "b.status()\n"
+        "heavy = [m for m in ('pybreaker', 'portalocker', 'httpx', 'redis') if m in sys.modules]\n"
+        "print(heavy, time.perf_counter() - t)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        check=True,
+    ).stdout.split()
+    assert out[0] == "[]"
+    assert float(out[1]) < 0.2  # a couple of sqlite reads
+
+
+def test_cross_process_scenario(tmp_path):
+    state = str(tmp_path / "state.sqlite3")
+    counter = tmp_path / "calls"
+
+    def job(action: str, reset: str = "1.0") -> list[str]:
+        return ["breaker", state, action, str(counter), reset]
+
+    # 1. three processes, one failure each -> open (exactly one of them logs the transition)
+    results = run_workers(tmp_path, [job("fail") for _ in range(3)])
+    assert sorted(r.split()[0] for r in results) == ["UpstreamTimeout"] * 3
+    assert sum("closed->open" in r for r in results) == 1
+    assert read_counter(counter) == 3
+    breaker, _ = make(tmp_path, reset_timeout=1.0)
+    assert breaker.status()["state"] == "open"
+    opened = time.time()
+
+    # 2. a fourth process: check() refuses, call() refuses, no call made
+    assert run_workers(tmp_path, [job("check"), job("ok")]) == ["refused", "refused"]
+    assert read_counter(counter) == 3
+
+    # 3. after reset_timeout, six racing processes -> exactly one probe call
+    time.sleep(max(0.0, opened + 1.05 - time.time()))
+    results = run_workers(tmp_path, [job("probe") for _ in range(6)])
+    assert sorted(r.split()[0] for r in results) == ["ok"] + ["refused"] * 5
+    assert read_counter(counter) == 4
+    status = breaker.status()
+    assert status["state"] == "half-open" and status["successes"] == 1
+    assert not status["probe_in_flight"]
+
+    # 4. second successful probe (success_threshold=2) -> closed
+    results = run_workers(tmp_path, [job("ok")])
+    assert results == ["ok half-open->closed"]
+    assert breaker.status()["state"] == "closed"
+    assert read_counter(counter) == 5
+
+    # 5. credits / auth errors raised inside call() never count as failures
+    results = run_workers(tmp_path, [job("credits"), job("auth"), job("credits"), job("auth")])
+    assert sorted(results) == ["AuthError", "AuthError", "CreditsExhausted", "CreditsExhausted"]
+    assert breaker.status()["state"] == "closed"
+    assert breaker.status()["failures"] == 0
+
+
+def test_probe_holder_killed_frees_the_lease(tmp_path):
+    """kill -9 of the half-open prober must not block probes until the lease expires."""
+    breaker, _ = make(tmp_path, reset_timeout=0.1)
+    for _ in range(3):
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("x")))
+    time.sleep(0.15)
+    worker = ROOT / "tests" / "guard_worker.py"
+    go = tmp_path / "go"
+    go.touch()
+    counter = tmp_path / "calls"
+    proc = subprocess.Popen(
+        [sys.executable, str(worker), "breaker", str(go)]
+        + [str(tmp_path / "state.sqlite3"), "hang", str(counter), "0.1"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 10
+        while read_counter(counter) == 0:  # the probe call is running
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert breaker.status()["probe_in_flight"]
+        with pytest.raises(CircuitOpenError):
+            breaker.check()
+        with pytest.raises(CircuitOpenError):
+            breaker.call(lambda: 1)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not breaker.status()["probe_in_flight"]
+    breaker.check()
+    assert breaker.call(lambda: "probe") == "probe"

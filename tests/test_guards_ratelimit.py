@@ -1,0 +1,175 @@
+"""parse_rate_limit (examples + hypothesis) and RateLimiter across real processes."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from guard_worker import run_workers  # noqa: E402
+
+from plantid_cli.guards.ratelimit import RateLimiter, format_limit, parse_rate_limit  # noqa: E402
+from plantid_cli.guards.state import SharedState  # noqa: E402
+
+UNITS = {
+    "second": 1.0, "sec": 1.0, "s": 1.0, "seconds": 1.0,
+    "minute": 60.0, "min": 60.0, "m": 60.0,
+    "hour": 3600.0, "h": 3600.0,
+    "day": 86400.0, "d": 86400.0,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("5/second", [(5, 1.0)]),
+        ("5/s", [(5, 1.0)]),
+        ("100/hour", [(100, 3600.0)]),
+        ("5/second,1000/day", [(5, 1.0), (1000, 86400.0)]),
+        (" 5 / second , 1000/DAY ", [(5, 1.0), (1000, 86400.0)]),
+        ("5/10s", [(5, 10.0)]),
+        ("3/2m", [(3, 120.0)]),
+        ("7/min", [(7, 60.0)]),
+        ("off", []),
+        ("None", []),
+        ("", []),
+        ("   ", []),
+    ],
+)
+def test_parse_examples(spec, expected):
+    assert parse_rate_limit(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("0/second", "positive"),
+        ("-1/second", "-1/second"),
+        ("5/fortnight", "fortnight"),
+        ("5", "'5'"),
+        ("5/second,", "empty"),
+        ("5/second,,1/day", "empty"),
+        ("five/second", "five"),
+        ("5.5/second", "5.5"),
+        ("5/0s", "multiplier"),
+        ("5/second;1/day", "5/second;1/day"),
+        ("off,5/s", "off"),
+        ("\u0663/second", "\u0663"),  # non-ASCII digit
+    ],
+)
+def test_parse_errors_name_the_bad_part(spec, fragment):
+    with pytest.raises(ValueError) as info:
+        parse_rate_limit(spec)
+    assert fragment in str(info.value)
+
+
+def test_format_limit():
+    assert format_limit(5, 1.0) == "5/second"
+    assert format_limit(1000, 86400.0) == "1000/day"
+    assert format_limit(5, 10.0) == "5/10s"
+
+
+item = st.tuples(
+    st.integers(1, 10**9),
+    st.one_of(st.none(), st.integers(1, 1000)),
+    st.sampled_from(sorted(UNITS)),
+    st.sampled_from(["", " ", "  "]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(item, min_size=1, max_size=5))
+def test_parse_roundtrip_property(items):
+    parts, expected = [], []
+    for count, mult, unit, pad, upper in items:
+        unit_text = unit.upper() if upper else unit
+        parts.append(f"{pad}{count}{pad}/{pad}{'' if mult is None else mult}{unit_text}{pad}")
+        expected.append((count, (mult or 1) * UNITS[unit]))
+    assert parse_rate_limit(",".join(parts)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789/,. -+xyzsmhdé\t", max_size=20))
+def test_parse_garbage_raises_value_error_only(text):
+    try:
+        result = parse_rate_limit(text)
+    except ValueError:
+        return
+    # the rare accidentally-valid string parses to positive counts and windows
+    assert all(n >= 1 and w > 0 for n, w in result)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 1000),
+    st.text(alphabet="abcefgijklnopqrtuvwxyz", min_size=1, max_size=8).filter(
+        lambda u: u not in {"sec", "secs", "min", "mins", "hr", "hrs", "day", "days"}
+    ),
+)
+def test_parse_unknown_unit_raises(count, unit):
+    with pytest.raises(ValueError, match="unknown unit"):
+        parse_rate_limit(f"{count}/{unit}")
+
+
+def test_no_limits_never_touch_sqlite(tmp_path):
+    limiter = RateLimiter(SharedState(tmp_path / "s" / "state.sqlite3"), "b", [])
+    assert limiter.acquire() == 0.0
+    assert limiter.usage() == []
+    assert not (tmp_path / "s").exists()
+
+
+def test_boundary_and_usage_in_process(tmp_path):
+    limiter = RateLimiter(SharedState(tmp_path / "state.sqlite3"), "b", [(2, 0.3)])
+    waits: list[float] = []
+    stamps = []
+    for _ in range(5):
+        limiter.acquire(on_wait=waits.append)
+        stamps.append(limiter.last_start)
+    assert len(waits) >= 2 and all(0 < w <= 0.31 for w in waits)
+    # an entry at t blocks its slot until t + w exactly
+    assert stamps[2] >= stamps[0] + 0.3 and stamps[4] >= stamps[2] + 0.3
+    assert limiter.usage() == [
+        {"limit": "2/0.3s", "used": 1, "window_seconds": 0.3, "remaining": 1}
+    ]
+
+
+def test_two_limits_both_apply(tmp_path):
+    limiter = RateLimiter(SharedState(tmp_path / "state.sqlite3"), "b", [(3, 0.2), (4, 60.0)])
+    for _ in range(4):
+        limiter.acquire()
+    assert [u["used"] for u in limiter.usage()] == [1, 4]
+    t = time.monotonic()
+    got = []
+    with pytest.raises(TimeoutError):
+
+        def stop(wait):
+            got.append(wait)
+            raise TimeoutError
+
+        limiter.acquire(on_wait=stop)
+    assert got and got[0] > 59  # the 4/minute window is full for a minute
+    assert time.monotonic() - t < 1
+
+
+def test_rate_limit_across_processes(tmp_path):
+    state = str(tmp_path / "state.sqlite3")
+    out = tmp_path / "starts"
+    started = time.monotonic()
+    results = run_workers(tmp_path, [["rate", state, "4/second", "8", str(out)] for _ in range(3)])
+    assert results == ["done"] * 3
+    stamps = sorted(float(line) for line in out.read_text().split())
+    assert len(stamps) == 24
+    worst = max(sum(1 for u in stamps if t <= u < t + 1.0) for t in stamps)
+    assert worst == 4  # never more than 4 starts in any [t, t+1s); the limit is reached
+    # 24 starts at 4/s need at least 5 full windows after the first burst
+    assert stamps[-1] - stamps[0] >= 5.0
+    assert time.monotonic() - started < 15
