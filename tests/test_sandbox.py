@@ -1,0 +1,492 @@
+"""The sandbox speaks both services' documented protocols, deterministically, with faults on tap.
+
+Every call goes to 127.0.0.1 only; counts are read at the sandbox (`/_sandbox/stats`), never
+inside a client.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from plantid_cli import sandbox_data
+from plantid_cli.sandbox import SandboxServer
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+ALOE = SAMPLES / "aloe-vera.jpg"
+KEY = {"Api-Key": "test-key"}
+GREEN = (40, 150, 60)
+MAGENTA = (200, 30, 190)  # green trails red and blue: "not a plant" by the documented rule
+
+
+def photo(color=GREEN, size=(64, 48), fmt="JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def b64(blob: bytes) -> str:
+    return base64.b64encode(blob).decode()
+
+
+@pytest.fixture
+def client():
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        yield http
+
+
+def identify(client, sandbox, body=None, *, params=None, headers=KEY, **kwargs):
+    body = {"images": [b64(photo())], "similar_images": True} if body is None else body
+    url = f"{sandbox.plantid_url}/identification"
+    return client.post(url, json=body, params=params, headers=headers, **kwargs)
+
+
+def plantnet(client, sandbox, images, organs, *, key="pn-key", project="all", **params):
+    files = [("images", (f"p{n}.jpg", blob, "image/jpeg")) for n, blob in enumerate(images)]
+    files += [("organs", (None, organ)) for organ in organs]
+    query = {"api-key": key, **params} if key is not None else params
+    return client.post(f"{sandbox.plantnet_url}/identify/{project}", params=query, files=files)
+
+
+# -- the official SDK parses what the sandbox answers ----------------------------------------
+
+
+def test_official_sdk_parses_identify_get_and_usage(sandbox, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    from kindwise import PlantApi
+
+    api = PlantApi(api_key="sdk-key")
+    api.host = sandbox.url  # the SDK builds f"{host}/api/v3/identification"
+    details = ["common_names", "url", "taxonomy", "gbif_id", "rank"]
+    ident = api.identify(
+        ALOE, details=details, latitude_longitude=(49.2, 16.6), similar_images=True
+    )
+    raw = httpx.get(
+        f"{sandbox.plantid_url}/identification/{ident.access_token}",
+        params={"details": ",".join(details)},
+        headers={"Api-Key": "sdk-key"},
+        trust_env=False,
+    ).json()
+    names = [s.name for s in ident.result.classification.suggestions]
+    assert names == [s["name"] for s in raw["result"]["classification"]["suggestions"]]
+    assert ident.result.is_plant.binary is True
+    assert ident.input.latitude == 49.2 and ident.input.similar_images is True
+    top = ident.result.classification.suggestions[0]
+    assert top.similar_images and top.similar_images[0].url.startswith(sandbox.url)
+    assert set(top.details) == {*details, "language", "entity_id"}
+
+    again = api.get_identification(ident.access_token, details=["rank"], language="de")
+    assert [s.name for s in again.result.classification.suggestions] == names
+    assert again.result.classification.suggestions[0].details["language"] == "de"
+
+    usage = api.usage_info()
+    assert (usage.used.total, usage.remaining.total, usage.credit_limits.total) == (1, 99, 100)
+    assert usage.can_use_credits.value is True
+
+
+# -- Plant.id: auth and validation ---------------------------------------------------------
+
+
+def test_plantid_without_key_is_401_plain_text(sandbox, client):
+    response = identify(client, sandbox, headers={})
+    assert response.status_code == 401
+    assert response.text == "No api key provided."
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_plantid_wrong_key_is_401_when_started_with_a_key(client):
+    with SandboxServer(key="right-key") as server:
+        assert identify(client, server, headers={"Api-Key": "right-key"}).status_code == 201
+        wrong = identify(client, server, headers={"Api-Key": "other"})
+        assert (wrong.status_code, wrong.text) == (401, "The specified api key not found.")
+        usage = client.get(f"{server.plantid_url}/usage_info", headers={"Api-Key": "x"})
+        assert usage.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"images": ["@@not base64@@"]}, "Invalid base64 image data"),
+        ({"images": [b64(b"this is text, not a photo")]}, "Invalid image data"),
+        ({"images": [b64(photo()[:200])]}, "Invalid image data"),  # truncated JPEG
+        ({"images": []}, "Missing image data"),
+        ({"latitude": 1.0}, "Missing image data"),
+        ({"images": [b64(photo())], "datetime": "2024-06-01T10:20:30Z"}, "datetime"),
+        ({"images": [b64(photo())], "datetime": 1717237230}, "datetime"),
+        ({"images": [b64(photo())], "latitude": 91.0, "longitude": 0.0}, "latitude"),
+        ({"images": [b64(photo())], "longitude": "east"}, "longitude"),
+        ({"images": [b64(photo())] * 6}, "at most 5"),
+    ],
+)
+def test_plantid_rejects_bad_requests_with_400(sandbox, client, body, message):
+    response = identify(client, sandbox, body)
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_plantid_invalid_json_is_400(sandbox, client):
+    response = client.post(
+        f"{sandbox.plantid_url}/identification",
+        content=b"{not json",
+        headers={**KEY, "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.text) == (400, "Invalid json data")
+
+
+def test_plantid_accepts_iso_datetime_without_z_and_echoes_input(sandbox, client):
+    body = {"images": [b64(photo())], "datetime": "2024-06-01T10:20:30", "latitude": -33.9,
+            "longitude": 151.2, "custom_id": 7}  # fmt: skip
+    answer = identify(client, sandbox, body).json()
+    assert answer["input"]["datetime"] == "2024-06-01T10:20:30"
+    assert (answer["input"]["latitude"], answer["input"]["longitude"]) == (-33.9, 151.2)
+    assert answer["custom_id"] == 7 and answer["status"] == "COMPLETED"
+    assert answer["model_version"] == "plant_id:3.2.0"
+
+
+def test_plantid_unknown_identification_is_404(sandbox, client):
+    response = client.get(f"{sandbox.plantid_url}/identification/nope", headers=KEY)
+    assert response.status_code == 404
+
+
+# -- Plant.id: answers --------------------------------------------------------------------
+
+
+def test_same_image_gives_the_same_answer(sandbox, client):
+    image = b64(photo((30, 140, 70)))
+    first = identify(client, sandbox, {"images": [image]}).json()
+    second = identify(client, sandbox, {"images": [image]}).json()
+    pick = [(s["name"], s["probability"]) for s in first["result"]["classification"]["suggestions"]]
+    again = [
+        (s["name"], s["probability"]) for s in second["result"]["classification"]["suggestions"]
+    ]
+    assert pick == again
+    assert first["access_token"] != second["access_token"]
+    probabilities = [p for _, p in pick]
+    assert len(pick) == 5 and probabilities == sorted(probabilities, reverse=True)
+    assert 0.55 <= probabilities[0] <= 0.99
+
+
+def test_different_images_reach_different_species(sandbox, client):
+    tops = {
+        identify(client, sandbox, {"images": [b64(photo((20 + n, 150, 60)))]}).json()["result"][
+            "classification"
+        ]["suggestions"][0]["name"]
+        for n in range(8)
+    }
+    assert len(tops) > 1
+
+
+def test_details_contain_exactly_the_requested_keys(sandbox, client):
+    params = {"details": "common_names,gbif_id,no_such_detail", "language": "en"}
+    answer = identify(client, sandbox, params=params).json()
+    for suggestion in answer["result"]["classification"]["suggestions"]:
+        details = suggestion["details"]
+        assert set(details) == {"common_names", "gbif_id", "no_such_detail", "language",
+                                "entity_id"}  # fmt: skip
+        assert details["no_such_detail"] is None and isinstance(details["gbif_id"], int)
+        assert details["entity_id"] == suggestion["id"]
+    bare = identify(client, sandbox).json()["result"]["classification"]["suggestions"][0]
+    assert set(bare["details"]) == {"language", "entity_id"}
+
+
+def test_language_is_honoured_without_english_fallback(sandbox, client):
+    answer = identify(client, sandbox, params={"details": "common_names,url", "language": "xx"})
+    top = answer.json()["result"]["classification"]["suggestions"][0]["details"]
+    assert top["language"] == "xx" and top["common_names"] is None
+    assert top["url"].startswith("https://xx.wikipedia.org/")
+
+
+def test_not_a_plant_image_is_flagged(sandbox, client):
+    answer = identify(client, sandbox, {"images": [b64(photo(MAGENTA))]}).json()
+    assert answer["result"]["is_plant"] == {"probability": 0.05, "binary": False, "threshold": 0.5}
+    assert answer["result"]["classification"]["suggestions"][0]["probability"] < 0.3
+
+
+def test_plantid_multipart_upload_is_accepted(sandbox, client):
+    response = client.post(
+        f"{sandbox.plantid_url}/identification",
+        files=[("images", ("a.jpg", photo(), "image/jpeg"))],
+        data={"latitude": "10.5", "similar_images": "false"},
+        headers=KEY,
+    )
+    assert response.status_code == 201
+    assert response.json()["input"]["latitude"] == 10.5
+
+
+def test_credits_run_out_with_429_text(client):
+    with SandboxServer(credits=2) as server:
+        assert [identify(client, server).status_code for _ in range(3)] == [201, 201, 429]
+        assert identify(client, server).text == (
+            "The specified api key does not have sufficient number of available credits."
+        )
+        usage = client.get(f"{server.plantid_url}/usage_info", headers=KEY).json()
+        assert usage["remaining"]["total"] == 0 and usage["can_use_credits"]["value"] is False
+
+
+# -- counting at the sandbox ---------------------------------------------------------------
+
+
+def test_stats_count_every_identification_call_with_its_status(sandbox, client):
+    body = {"images": [b64(photo()), b64(photo((10, 99, 10)))], "latitude": 1.5, "longitude": 2.5}
+    identify(client, sandbox, body, params={"details": "rank", "language": "de"})
+    identify(client, sandbox, headers={})
+    plantnet(client, sandbox, [photo()], ["leaf"])
+    stats = client.get(f"{sandbox.url}/_sandbox/stats").json()
+    assert stats == json.loads(json.dumps(sandbox.stats()))
+    assert (stats["plantid_identify"], stats["plantid_identify_images"]) == (2, 3)
+    assert stats["plantnet_identify"] == 1
+    first, second, third = stats["calls"]
+    assert (first["status"], second["status"], third["status"]) == (201, 401, 200)
+    assert first["image_sizes"] == [[64, 48], [64, 48]] and len(first["image_bytes"]) == 2
+    assert (first["latitude"], first["longitude"]) == (1.5, 2.5)
+    assert (first["details"], first["language"]) == (["rank"], "de")
+    assert third["organs"] == ["leaf"] and third["project"] == "all"
+    assert "pn-key" not in third["path"]
+    assert all(c["t_start"] <= c["t_end"] for c in stats["calls"])
+
+    assert client.post(f"{sandbox.url}/_sandbox/reset").status_code == 200
+    after = sandbox.stats()
+    assert after["plantid_identify"] == after["plantnet_identify"] == 0 and after["calls"] == []
+
+
+def test_keep_alive_reuses_one_connection(sandbox, client):
+    for _ in range(3):
+        assert identify(client, sandbox).status_code == 201
+    assert sandbox.stats()["connections"] == 1
+
+
+# -- fault modes, observable over HTTP -----------------------------------------------------
+
+
+def set_mode(client, sandbox, **changes):
+    response = client.post(f"{sandbox.url}/_sandbox/config", json=changes)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("mode", ["error500", "error503"])
+def test_error_modes_answer_html(sandbox, client, mode):
+    set_mode(client, sandbox, mode=mode)
+    response = identify(client, sandbox)
+    assert response.status_code == int(mode[-3:])
+    assert response.headers["content-type"].startswith("text/html")
+    assert plantnet(client, sandbox, [photo()], ["leaf"]).status_code == int(mode[-3:])
+    # usage_info and the stats stay up
+    assert client.get(f"{sandbox.plantid_url}/usage_info", headers=KEY).status_code == 200
+    assert sandbox.stats()["calls"][0]["fault"] == mode
+
+
+def test_credits_and_auth_modes(sandbox, client):
+    set_mode(client, sandbox, mode="credits")
+    response = identify(client, sandbox)
+    assert response.status_code == 429 and "available credits" in response.text
+    assert plantnet(client, sandbox, [photo()], ["leaf"]).json()["statusCode"] == 429
+    set_mode(client, sandbox, mode="auth")
+    assert identify(client, sandbox).status_code == 401
+    set_mode(client, sandbox, mode=None)
+    assert identify(client, sandbox).status_code == 201
+
+
+def test_badjson_and_badshape_modes(sandbox, client):
+    set_mode(client, sandbox, mode="badjson")
+    response = identify(client, sandbox)
+    assert response.status_code == 201
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.text)
+    set_mode(client, sandbox, mode="badshape")
+    answer = identify(client, sandbox).json()
+    assert "result" not in answer and answer["status"] == "COMPLETED"
+    assert "results" not in plantnet(client, sandbox, [photo()], ["leaf"]).json()
+
+
+def test_reset_mode_drops_the_connection(sandbox, client):
+    sandbox.configure(mode="reset")
+    with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        identify(client, sandbox)
+    assert sandbox.stats()["calls"][0]["status"] is None
+
+
+@pytest.mark.parametrize("mode", ["drip", "hang"])
+def test_slow_modes_trip_a_short_client_timeout(sandbox, client, mode):
+    sandbox.configure(mode=mode)
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        identify(client, sandbox, timeout=0.3)
+    assert time.monotonic() - started < 2
+
+
+def test_drip_sends_the_real_answer_byte_by_byte(client):
+    with SandboxServer(mode="drip", drip_interval=0.01) as server:
+        started = time.monotonic()
+        response = identify(client, server, headers={})  # a short real answer: the 401
+        assert (response.status_code, response.text) == (401, "No api key provided.")
+        assert time.monotonic() - started >= 0.01 * len(response.content)
+
+
+def test_stop_wakes_a_hanging_call(client):
+    server = SandboxServer(mode="hang").start()
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            identify(client, server, timeout=0.2)
+    finally:
+        started = time.monotonic()
+        server.stop()
+    assert time.monotonic() - started < 2
+
+
+def test_echo_key_mode_puts_the_key_in_the_error_body(sandbox, client):
+    sandbox.configure(mode="echo_key")
+    response = identify(client, sandbox, headers={"Api-Key": "sekrit-123"})
+    assert response.status_code == 500 and "sekrit-123" in response.text
+    assert "pn-secret" in plantnet(client, sandbox, [photo()], ["leaf"], key="pn-secret").text
+
+
+def test_fail_rate_is_reproducible_with_a_seed(client):
+    def statuses() -> list[int]:
+        with SandboxServer(fail_rate=0.5, seed=42) as server:
+            return [identify(client, server).status_code for _ in range(12)]
+
+    first = statuses()
+    assert first == statuses()
+    assert set(first) == {201, 500}
+
+
+def test_latency_delays_identification_only(client):
+    with SandboxServer(latency_ms=150) as server:
+        started = time.monotonic()
+        identify(client, server)
+        assert time.monotonic() - started >= 0.15
+        started = time.monotonic()
+        client.get(f"{server.plantid_url}/usage_info", headers=KEY)
+        assert time.monotonic() - started < 0.15
+
+
+def test_bad_config_is_refused(sandbox, client):
+    response = client.post(f"{sandbox.url}/_sandbox/config", json={"mode": "explode"})
+    assert response.status_code == 400
+    assert client.post(f"{sandbox.url}/_sandbox/config", json={"nope": 1}).status_code == 400
+    with pytest.raises(ValueError):
+        sandbox.configure(fail_rate=2)
+
+
+# -- Pl@ntNet ------------------------------------------------------------------------------
+
+
+def test_plantnet_success_shape(sandbox, client):
+    response = plantnet(client, sandbox, [photo(), photo((20, 90, 30))], ["leaf", "auto"],
+                        lang="de")  # fmt: skip
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["query"]["project"] == "all" and answer["query"]["organs"] == ["leaf", "auto"]
+    assert len(answer["query"]["images"]) == len(answer["predictedOrgans"]) == 2
+    assert answer["language"] == "de" and answer["preferedReferential"] == "k-world-flora"
+    best = answer["results"][0]
+    assert answer["bestMatch"] == best["species"]["scientificName"]
+    species = best["species"]
+    assert species["scientificName"].startswith(species["scientificNameWithoutAuthor"])
+    assert set(species["genus"]) == set(species["family"]) == {
+        "scientificNameWithoutAuthor", "scientificNameAuthorship", "scientificName"}  # fmt: skip
+    assert isinstance(best["gbif"]["id"], str) and "id" in best["powo"]
+    scores = [r["score"] for r in answer["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert answer["remainingIdentificationRequests"] == 499
+    assert '"daily";r=499' in response.headers["RateLimit"]
+    assert "RateLimit-Policy" in response.headers
+    again = plantnet(client, sandbox, [photo()], ["flower"]).json()
+    assert again["remainingIdentificationRequests"] == 498
+
+
+def test_plantnet_not_a_plant_is_404_species_not_found(sandbox, client):
+    response = plantnet(client, sandbox, [photo(MAGENTA)], ["leaf"])
+    assert response.status_code == 404
+    assert response.json() == {"statusCode": 404, "error": "Not Found",
+                               "message": "Species not found"}  # fmt: skip
+    kept = plantnet(client, sandbox, [photo(MAGENTA)], ["leaf"], **{"no-reject": "true"})
+    assert kept.status_code == 200
+
+
+def test_plantnet_without_or_with_wrong_api_key_is_401(client):
+    with SandboxServer(key="pn-right") as server:
+        missing = plantnet(client, server, [photo()], ["leaf"], key=None)
+        assert missing.status_code == 401 and missing.json()["statusCode"] == 401
+        assert plantnet(client, server, [photo()], ["leaf"], key="wrong").status_code == 401
+        assert plantnet(client, server, [photo()], ["leaf"], key="pn-right").status_code == 200
+
+
+def test_plantnet_daily_quota_runs_out_with_429(client):
+    with SandboxServer(plantnet_quota=1) as server:
+        assert plantnet(client, server, [photo()], ["leaf"]).status_code == 200
+        spent = plantnet(client, server, [photo()], ["leaf"])
+        assert spent.status_code == 429 and spent.json()["statusCode"] == 429
+        assert '"daily";r=0' in spent.headers["RateLimit"]
+
+
+@pytest.mark.parametrize(
+    ("images", "organs", "message"),
+    [
+        ([photo()], [], "organs"),
+        ([photo(), photo()], ["leaf"], "organs"),
+        ([photo()], ["root"], "Invalid organ"),
+        ([photo()], ["habit"], "beside"),
+        ([], ["leaf"], "Missing images"),
+        ([photo(fmt="GIF")], ["leaf"], "JPEG and PNG"),
+        ([b"not an image"], ["leaf"], "Invalid image"),
+    ],
+)
+def test_plantnet_rejects_bad_requests_with_400(sandbox, client, images, organs, message):
+    response = plantnet(client, sandbox, images, organs)
+    assert response.status_code == 400
+    assert response.json()["statusCode"] == 400 and message in response.json()["message"]
+
+
+def test_plantnet_usually_agrees_with_plantid(sandbox, client):
+    agree = 0
+    for n in range(10):
+        image = photo((10 + 3 * n, 160, 40))
+        plant_id = identify(client, sandbox, {"images": [b64(image)]}).json()
+        names = [s["name"] for s in plant_id["result"]["classification"]["suggestions"]]
+        best = plantnet(client, sandbox, [image], ["leaf"]).json()["results"][0]["species"]
+        other = best["scientificNameWithoutAuthor"]
+        agree += other == names[0]
+        assert other == names[0] or other in names[1:]  # a close relative when it differs
+    assert 6 <= agree < 10
+
+
+def test_species_table_is_plausible():
+    names = [s.name for s in sandbox_data.SPECIES]
+    assert len(names) == len(set(names)) >= 20
+    assert len({s.gbif_id for s in sandbox_data.SPECIES}) == len(names)
+
+
+# -- the separate process form ---------------------------------------------------------------
+
+
+def test_module_runs_as_a_process_and_writes_its_port(tmp_path):
+    port_file = tmp_path / "port"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli.sandbox", "--port", "0", "--port-file", str(port_file)],
+        cwd=Path(__file__).resolve().parents[1],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        port = int(port_file.read_text())
+        stats = httpx.get(f"http://127.0.0.1:{port}/_sandbox/stats", trust_env=False)
+        assert stats.json()["plantid_identify"] == 0
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=5)
+    assert f"plantid sandbox listening on http://127.0.0.1:{port}" in err
