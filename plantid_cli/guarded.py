@@ -49,6 +49,8 @@ class ProviderGuards:
             reset_timeout=settings.breaker_reset_timeout,
             success_threshold=settings.breaker_success_threshold,
             on_change=self._breaker_changed,
+            # the probe holds its lease through every retry of one guarded call
+            probe_lease=settings.timeout * (settings.retries + 1) + BACKOFF_CAP * settings.retries + 5,
         )
         self.credits = CreditsState(self.state, provider, cooldown=settings.credits_cooldown)
         key_hash = hashlib.sha256(api_key.encode()).hexdigest()[:12]
