@@ -239,11 +239,12 @@ class Engine:
         location = pending.location
         position = (location["latitude"], location["longitude"]) if location else None
         taken_at = pending.prepared.meta.taken_at
+        # Build the client (imports httpx) before the rate limit stamps this call's start, so
+        # the stamp and the request leaving the machine are milliseconds apart.
+        client = self.client()
 
         def attempt():
-            return self.provider.identify(
-                self.client(), [pending.prepared], self.request, position, taken_at
-            )
+            return self.provider.identify(client, [pending.prepared], self.request, position, taken_at)
 
         answer = self.guards.call(attempt, pending.job.display)
         self.stats.credits_used += 1

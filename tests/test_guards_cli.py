@@ -1,0 +1,170 @@
+"""The shared guards seen from outside: separate `plantid` processes, calls counted at the sandbox."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from conftest import REPO, run_plantid
+from photos import green_photo
+
+
+def spawn(args, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli", *map(str, args)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish_all(processes, timeout=60):
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=timeout)
+        results.append((process.returncode, out, err))
+    return results
+
+
+def breaker_state(env, provider="plantid"):
+    result = run_plantid(["status", "--format", "json"], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["providers"][provider]["breaker"]["state"]
+
+
+def test_twelve_processes_on_one_photo_make_exactly_one_call(tmp_path, sandbox, cli_env):
+    sandbox.configure(latency_ms=1500)
+    photo = green_photo(tmp_path / "one.jpg")
+    processes = [spawn(["identify", photo], cli_env) for _ in range(12)]
+    results = finish_all(processes)
+    assert [code for code, _, _ in results] == [0] * 12, [err for _, _, err in results]
+    records = [json.loads(out) for _, out, _ in results]
+    assert sandbox.stats()["plantid_identify"] == 1
+    assert sum(1 for r in records if r["cached"]) == 11
+    assert len({r["best"]["scientific_name"] for r in records}) == 1
+
+
+def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe(
+    tmp_path, sandbox, cli_env
+):
+    env = dict(cli_env, PLANTID_BREAKER_RESET_TIMEOUT="2", PLANTID_TIMEOUT="5")
+    sandbox.configure(mode="error503")
+    photos = [green_photo(tmp_path / f"p{i}.jpg", seed=i) for i in range(12)]
+
+    for code, _, err in finish_all([spawn(["identify", p], env) for p in photos[:3]]):
+        assert code == 4, err
+    assert sandbox.stats()["plantid_identify"] == 3
+    assert breaker_state(env) == "open"
+
+    fourth = run_plantid(["identify", photos[3]], env)
+    assert fourth.returncode == 4
+    assert json.loads(fourth.stdout)["error"]["reason"] == "circuit-open"
+    assert "retry_at" in json.loads(fourth.stdout)["error"]
+    assert sandbox.stats()["plantid_identify"] == 3  # no network attempt while open
+
+    # After the reset timeout: six racing processes, exactly one trial call.
+    time.sleep(2.2)
+    sandbox.configure(mode=None, latency_ms=1500)
+    results = finish_all([spawn(["identify", p], env) for p in photos[4:10]])
+    assert sandbox.stats()["plantid_identify"] == 4
+    assert sorted(code for code, _, _ in results) == [0] + [4] * 5
+    assert breaker_state(env) == "half-open"
+
+    # success_threshold 2: the second successful probe closes the breaker.
+    sandbox.configure(latency_ms=0)
+    assert run_plantid(["identify", photos[10]], env).returncode == 0
+    assert breaker_state(env) == "closed"
+    assert run_plantid(["identify", photos[11]], env).returncode == 0
+    assert sandbox.stats()["plantid_identify"] == 6
+
+
+def test_credits_exhausted_is_not_an_outage(tmp_path, sandbox, cli_env):
+    sandbox.configure(mode="credits")
+    photos = [green_photo(tmp_path / f"c{i}.jpg", seed=i) for i in range(4)]
+    result = run_plantid(["identify", photos[0]], cli_env)
+    assert result.returncode == 4
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "credits"
+    assert "credits exhausted — see plantid usage" in error["message"]
+    assert breaker_state(cli_env) == "closed"
+    # The cool-down is shared: later processes do not send what cannot succeed.
+    for photo in photos[1:]:
+        later = run_plantid(["identify", photo], cli_env)
+        assert later.returncode == 4
+        assert json.loads(later.stdout)["error"]["code"] == "credits"
+    assert sandbox.stats()["plantid_identify"] == 1
+    assert breaker_state(cli_env) == "closed"
+
+
+def test_hung_upstream_is_cut_at_the_timeout(tmp_path, sandbox, cli_env):
+    sandbox.configure(mode="hang")
+    env = dict(cli_env, PLANTID_TIMEOUT="1")
+    started = time.monotonic()
+    result = run_plantid(["identify", green_photo(tmp_path / "h.jpg")], env)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 4
+    assert json.loads(result.stdout)["error"]["reason"] == "timeout"
+    assert elapsed < 6, elapsed
+
+
+def test_four_per_second_over_three_processes_is_never_exceeded(tmp_path, sandbox, cli_env):
+    env = dict(cli_env, PLANTID_RATE_LIMIT="4/second")
+    folders = []
+    for worker in range(3):
+        folder = tmp_path / f"w{worker}"
+        for i in range(6):
+            green_photo(folder / f"{i}.jpg", seed=worker * 100 + i)
+        folders.append(folder)
+    results = finish_all([spawn(["identify", f, "-j", "4"], env) for f in folders])
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    starts = sorted(call["t_start"] for call in sandbox.stats()["calls"])
+    assert len(starts) == 18
+    # Calls are counted when they reach the server, a little after the client's rate-limit
+    # stamp; allow 50 ms of transport jitter on the window edge.
+    worst = max(sum(1 for t in starts if s <= t < s + 0.95) for s in starts)
+    assert worst <= 4, worst
+
+
+def test_cache_commands_and_refresh(tmp_path, sandbox, cli_env):
+    photo = green_photo(tmp_path / "r.jpg")
+    assert run_plantid(["identify", photo], cli_env).returncode == 0
+    again = run_plantid(["identify", photo], cli_env)
+    assert json.loads(again.stdout)["cached"] is True
+    assert sandbox.stats()["plantid_identify"] == 1
+    refreshed = run_plantid(["identify", photo, "--refresh"], cli_env)
+    assert json.loads(refreshed.stdout)["cached"] is False
+    no_cache = run_plantid(["identify", photo, "--no-cache"], cli_env)
+    assert json.loads(no_cache.stdout)["cached"] is False
+    assert sandbox.stats()["plantid_identify"] == 3
+    stats = json.loads(run_plantid(["cache", "stats", "--json"], cli_env).stdout)
+    assert stats["entries"] == 1
+    cleared = run_plantid(["cache", "clear", "--yes"], cli_env)
+    assert "removed 1" in cleared.stderr
+    assert json.loads(run_plantid(["identify", photo], cli_env).stdout)["cached"] is False
+
+
+def test_verbose_logs_guard_decisions_without_the_key(tmp_path, sandbox, cli_env):
+    photo = green_photo(tmp_path / "v.jpg")
+    first = run_plantid(["identify", photo, "-v"], cli_env)
+    second = run_plantid(["identify", photo, "-v"], cli_env)
+    assert "[CACHE] miss" in first.stderr
+    assert "[CACHE] hit" in second.stderr
+    sandbox.configure(mode="error503")
+    env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1")
+    failing = run_plantid(["identify", green_photo(tmp_path / "w.jpg", seed=9), "-v"], env)
+    assert "[CIRCUIT] plantid closed -> open (1 failures)" in failing.stderr
+    for output in (first, second, failing):
+        assert cli_env["PLANTID_API_KEY"] not in output.stderr + output.stdout
+
+
+def test_breaker_reset_command_closes_it(tmp_path, sandbox, cli_env):
+    sandbox.configure(mode="error500")
+    env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1")
+    assert run_plantid(["identify", green_photo(tmp_path / "x.jpg")], env).returncode == 4
+    assert breaker_state(env) == "open"
+    assert run_plantid(["breaker", "reset", "plantid"], env).returncode == 0
+    assert breaker_state(env) == "closed"
