@@ -15,6 +15,7 @@ from ..errors import (
     BadResponse,
     ConfigError,
     CreditsExhausted,
+    PlantidError,
     RequestRejected,
     ServiceUnavailable,
     UpstreamTimeout,
@@ -88,6 +89,8 @@ def classify_http_error(
     if status in (401, 403):
         return AuthError(f"{provider} rejected the API key (HTTP {status}): {text}")
     if status == 429:
+        if provider == "plantnet":  # a daily quota, reset at 00:00 UTC
+            return CreditsExhausted(f"plantnet: daily quota exhausted — see plantid status ({text})")
         return CreditsExhausted(f"{provider}: credits exhausted — see plantid usage ({text})")
     if status == 404:
         return ConfigError(f"{provider}: HTTP 404 ({text}); check the API URL setting")
@@ -129,6 +132,12 @@ def send(
         raise ServiceUnavailable(
             f"{provider}: connection failed ({type(exc).__name__}: {redact(exc)})",
             reason="connection",
+        ) from None
+    except Exception as exc:
+        # Any other httpx error (InvalidURL, DecodingError, ...) may quote the URL, and with
+        # Pl@ntNet the URL holds the key: never let its text out unredacted.
+        raise PlantidError(
+            f"{provider}: request failed ({type(exc).__name__}: {redact(exc)})"
         ) from None
     if response.status_code >= 300:
         raise classify_http_error(
