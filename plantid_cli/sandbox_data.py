@@ -120,7 +120,8 @@ def _related(top: int) -> list[int]:
 
 def _probabilities(top: float) -> list[float]:
     rest = 1.0 - top
-    return [round(top, 4)] + [round(rest * share, 4) for share in _TAIL]
+    # descending even when a low not-a-plant top leaves a large remainder
+    return sorted([round(top, 4)] + [round(rest * share, 4) for share in _TAIL], reverse=True)
 
 
 def plantid_picks(digest: bytes, is_plant: bool) -> list[tuple[int, float]]:

@@ -1,4 +1,4 @@
-"""The shared guards seen from outside: separate `plantid` processes, calls counted at the sandbox."""
+"""The shared guards seen from outside: separate processes, calls counted at the sandbox."""
 
 from __future__ import annotations
 
