@@ -90,7 +90,7 @@ def classify_http_error(
         return AuthError(f"{provider} rejected the API key (HTTP {status}): {text}")
     if status == 429:
         if provider == "plantnet":  # a daily quota, reset at 00:00 UTC
-            return CreditsExhausted(f"plantnet: daily quota exhausted — see plantid status ({text})")
+            return CreditsExhausted(f"plantnet: daily quota used up — see plantid status ({text})")
         return CreditsExhausted(f"{provider}: credits exhausted — see plantid usage ({text})")
     if status == 404:
         return ConfigError(f"{provider}: HTTP 404 ({text}); check the API URL setting")
