@@ -120,8 +120,9 @@ def _related(top: int) -> list[int]:
 
 def _probabilities(top: float) -> list[float]:
     rest = 1.0 - top
-    # descending even when a low not-a-plant top leaves a large remainder
-    return sorted([round(top, 4)] + [round(rest * share, 4) for share in _TAIL], reverse=True)
+    # capped so they stay descending even when a low not-a-plant top leaves a large remainder
+    tail = [min(rest * share, top * 0.8 ** (k + 1)) for k, share in enumerate(_TAIL)]
+    return [round(top, 4)] + [round(p, 4) for p in tail]
 
 
 def plantid_picks(digest: bytes, is_plant: bool) -> list[tuple[int, float]]:
