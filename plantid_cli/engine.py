@@ -6,6 +6,10 @@ Per image, two stages:
     cache again -> breaker-guarded, rate-limited, retried call -> store the answer at once
 Every answer is stored the moment it arrives, so a killed batch re-run pays only for the rest.
 Records stream out in completion order; a bounded window keeps memory flat however many files.
+
+A unit of work is a file (`ImageJob`) or, with `--group-by folder`, a `specimens.Specimen` (1-5
+photos, one request). With `--provider auto|both` each provider is a lane with its own guards
+and cache namespace; `strategy` decides which lanes to ask and how their answers combine.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from .errors import Interrupted, PlantidError, ServiceUnavailable
 from .events import EventBus
 from .guarded import ProviderGuards, open_cache
 from .guards.cache import cache_key
-from .images import file_sha256
 from .inputs import ImageJob
 from .providers.base import IdentifyRequest
 from .records import answer_record, error_record, stored_answer
+from .specimens import Specimen, exif_location, members, taken_at, unit_sha256
+from .strategy import Outcome, combine, to_ask
 
 
 @dataclass
@@ -37,18 +42,34 @@ class RunOptions:
     refresh: bool = False
     top: int = 3
     concurrency: int = 4
+    mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
 
 
 @dataclass
 class Pending:
-    """An image that needs the service: prepared upload plus what the cache entry will need."""
+    """A unit that needs a service: prepared uploads plus what the cache entries will need."""
 
-    job: ImageJob
+    job: ImageJob | Specimen
     sha256: str
-    key: str
-    prepared: Any
-    location: dict[str, Any] | None
+    keys: dict[str, str]  # provider -> cache key
+    prepared: list[Any]  # PreparedImage per photo
+    location: dict[str, Any] | None  # the position to send (options applied)
+    request: IdentifyRequest  # the run's request for this unit (one organ per photo)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # known before the network
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def key(self) -> str:
+        """In-run dedupe key: the same unit asked of the same providers."""
+        return "|".join(self.keys.values())
+
+
+@dataclass
+class Lane:
+    """One provider and its own guards (breaker, rate limit, credits)."""
+
+    provider: Any
+    guards: ProviderGuards
 
 
 @dataclass
@@ -85,13 +106,21 @@ class Engine:
         options: RunOptions,
         bus: EventBus | None = None,
     ) -> None:
+        """`provider` is one provider, or a list of them (first = primary) for auto/both."""
+        providers = list(provider) if isinstance(provider, list | tuple) else [provider]
         self.settings = settings
         self.request = request
-        self.provider = provider
+        self.provider = providers[0]
         self.options = options
+        self.mode = options.mode or self.provider.name
         self.bus = bus or EventBus()
         self.stats = RunStats()
-        self.guards = ProviderGuards(settings, provider.name, provider.api_key, self.bus)
+        self.lanes = {
+            p.name: Lane(p, ProviderGuards(settings, p.name, p.api_key, self.bus))
+            for p in providers
+        }
+        self.guards = self.lanes[self.provider.name].guards
+        self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
         self.cache = open_cache(settings) if options.use_cache else None
         self.lock_dir = settings.cache_path / "locks"
         self._client = None
@@ -117,6 +146,8 @@ class Engine:
             return self._client
 
     def close(self) -> None:
+        if self._side is not None:
+            self._side.shutdown(wait=True)
         if self._client is not None:
             self._client.close()
         if self.cache is not None:
@@ -202,6 +233,7 @@ class Engine:
                 stored = leader.result()
             except PlantidError as exc:
                 return error_record(job.index, job.display, pending.sha256, self.provider.name, exc)
+            self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
             return self._record(job, pending.sha256, stored, cached=True)
         try:
             stored, cached = self._fetch(pending)
@@ -222,6 +254,13 @@ class Engine:
 
         path = pending.job.display
         with single_flight(self.lock_dir, pending.key, self.settings.lock_timeout) as lock:
+            self.bus.emit(
+                "lock.waited",
+                provider=self.provider.name,
+                path=path,
+                seconds=lock.waited,
+                acquired=lock.acquired,
+            )
             if not lock.acquired:
                 self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
             elif lock.waited > 0.05:

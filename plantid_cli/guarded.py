@@ -76,6 +76,8 @@ class ProviderGuards:
             waited = self.ratelimit.acquire(on_wait=self._rate_wait)
             if waited:
                 self.bus.emit("rate.wait.done", provider=self.provider, seconds=waited)
+            self.bus.emit("rate.acquired", provider=self.provider, seconds=waited)
+            self.bus.emit("upstream.start", provider=self.provider, path=path, attempt=attempt)
             started = time.monotonic()
             try:
                 result = fn()
