@@ -125,7 +125,7 @@ def send(
     import httpx
 
     try:
-        response = client.request(method, url, **kwargs)
+        response = _exchange(client, method, url, kwargs)
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"{provider}: timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -133,6 +133,8 @@ def send(
             f"{provider}: connection failed ({type(exc).__name__}: {redact(exc)})",
             reason="connection",
         ) from None
+    except PlantidError:
+        raise  # already classified (an oversized answer)
     except Exception as exc:
         # Any other httpx error (InvalidURL, DecodingError, ...) may quote the URL, and with
         # Pl@ntNet the URL holds the key: never let its text out unredacted.
@@ -144,6 +146,49 @@ def send(
             provider, response.status_code, response.text, response.headers.get("Retry-After")
         )
     return response
+
+
+#: The largest answer body read (a real identification is a few hundred kB).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+def _exchange(
+    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any]
+) -> httpx.Response:
+    """Send, then read the whole answer within one total deadline (the client's read timeout).
+
+    httpx's read timeout applies to each socket read, so an upstream that drips one byte every
+    half second never trips it. The body is streamed instead and the exchange abandoned (as a
+    ReadTimeout) once the deadline has passed: one exchange lasts at most about twice the
+    timeout (the wait for the headers, or the last read, can take one read timeout). An answer
+    over MAX_RESPONSE_BYTES is abandoned too.
+    """
+    import time
+
+    import httpx
+
+    limit = client.timeout.read
+    deadline = None if limit is None else time.monotonic() + limit
+    request = client.build_request(method, url, **kwargs)
+    response = client.send(request, stream=True)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise BadResponse(f"answer larger than {MAX_RESPONSE_BYTES} bytes: abandoned")
+            if deadline is not None and time.monotonic() > deadline:
+                raise httpx.ReadTimeout(f"no complete answer within {limit:g}s", request=request)
+    finally:
+        response.close()
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=b"".join(chunks),
+        request=request,
+    )
 
 
 def json_body(provider: str, response: httpx.Response) -> Any:
