@@ -1,0 +1,106 @@
+"""Cheap coercion of plain CLI values, so that a command does not import pydantic.
+
+Typer 0.2x coerces every parameter through a pydantic ``TypeAdapter`` (built lazily, but the
+first one imports pydantic and builds schemas: ~120 ms on a small machine). That alone would
+make ``plantid identify`` with an open breaker cost 2.5x ``plantid --version`` (docs/design.md,
+"Start-up budget"). Every plantid parameter is a plain ``str``/``int``/``float``/``bool`` or a
+list of them, which need no schema: :func:`install` routes exactly those through a few lines of
+Python and leaves everything else (enums, paths, ranges, custom parsers, ...) to Typer.
+
+Typer internals are used defensively: with a Typer that lacks them, nothing is changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args, get_origin
+
+_PLAIN = (str, int, float, bool)
+_NAMES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    if kind is str:
+        if value is None:
+            raise ValueError("None is not a valid string")
+        return str(value)
+    text = str(value).strip()
+    if kind is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(text)
+    return kind(text)
+
+
+def _plain_kind(descriptor: Any) -> tuple[type, bool] | None:
+    """(leaf type, is_list) when the parameter needs no more than int()/float()/str()."""
+    info = descriptor.parameter_info
+    for attr in ("parser", "click_type", "min", "max"):
+        if getattr(info, attr, None) is not None:
+            return None
+    if getattr(descriptor, "file_annotation", None) is not None:
+        return None
+    annotation, is_list = descriptor.annotation, False
+    if get_origin(annotation) is list and len(get_args(annotation)) == 1:
+        annotation, is_list = get_args(annotation)[0], True
+    if annotation not in _PLAIN:
+        return None
+    if getattr(info, "path_type", None) is not None or getattr(info, "exists", False):
+        return None
+    return annotation, is_list
+
+
+def install() -> bool:
+    """Patch Typer's per-parameter coercion for plain types; True when installed."""
+    try:
+        from dataclasses import dataclass
+
+        from typer import _coercion, core
+        from typer._click.exceptions import BadParameter
+    except ImportError:
+        return False
+    original = getattr(core, "build_runtime_param", None)
+    base = getattr(_coercion, "RuntimeParam", None)
+    if original is None or base is None or getattr(original, "_plantid_fast", False):
+        return False
+
+    @dataclass(frozen=True)
+    class PlainRuntimeParam(base):  # type: ignore[misc, valid-type]
+        kind: type = str
+        is_list: bool = False
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            try:
+                if self.is_list:
+                    items = value if isinstance(value, list | tuple) else [value]
+                    return [_convert(self.kind, item) for item in items]
+                return _convert(self.kind, value)
+            except (TypeError, ValueError):
+                raise BadParameter(
+                    f"{value!r} is not a valid {_NAMES[self.kind]}.", ctx=ctx, param=param
+                ) from None
+
+    def build_runtime_param(descriptor: Any) -> Any:
+        plain = _plain_kind(descriptor)
+        if plain is None:
+            return original(descriptor)
+        try:
+            return PlainRuntimeParam(
+                parameter_info=descriptor.parameter_info,
+                annotation=descriptor.annotation,
+                kind=plain[0],
+                is_list=plain[1],
+            )
+        except TypeError:  # a Typer whose RuntimeParam has other fields
+            return original(descriptor)
+
+    build_runtime_param._plantid_fast = True  # type: ignore[attr-defined]
+    core.build_runtime_param = build_runtime_param
+    return True
