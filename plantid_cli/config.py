@@ -86,9 +86,14 @@ class Settings:
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict for display: keys shown only as a short redacted hint."""
+        from .redact import redact
+
         shown = dataclasses.asdict(self)
+        for name, value in shown.items():  # a password in redis_url, a key pasted into a URL
+            if isinstance(value, str):
+                shown[name] = redact(value)
         for name in SECRET_FIELDS:
-            shown[name] = redact_key(shown[name])
+            shown[name] = redact_key(getattr(self, name))
         shown["cache_dir"] = str(self.cache_path)
         return shown
 
@@ -259,8 +264,10 @@ def validate(settings: Settings) -> None:
 
 def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
     """Store a key in a file created 0600 inside a 0700 folder (never a moment wider)."""
+    from .guards.state import make_private_dir
+
     path = keys_file_path(environ)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # every folder it creates is 0700, parents included
     keys = read_keys_file(path)
     keys[provider] = key
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -49,8 +49,11 @@ class PlantidError(Exception):
             self.reason = reason
 
     def to_record(self) -> dict:
-        """The `error` object of a record: stable keys, never the API key (redacted upstream)."""
-        return {"code": self.code, "reason": self.reason, "message": self.message}
+        """The `error` object of a record: stable keys, never the API key (redacted here, the
+        one door from exceptions to records: a message may quote an upstream body or a URL)."""
+        from .redact import redact
+
+        return {"code": self.code, "reason": self.reason, "message": redact(self.message)}
 
 
 class UsageError(PlantidError):

@@ -15,6 +15,7 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 _URL_KEY = re.compile(r"(?i)([?&](?:api-key|api_key|apikey|key|token)=)[^&#\s\"']+")
+_URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/?#@\s\"']*:)[^@/?#\s\"']+(?=@)")
 MASK = "****"
 
 
@@ -32,11 +33,12 @@ def register_secret(secret: str | None) -> None:
 
 
 def redact(text: object) -> str:
-    """Mask registered secrets and any key-like URL query parameter."""
+    """Mask registered secrets, any key-like URL query parameter and URL passwords."""
     value = str(text)
     pattern = _pattern
     if pattern is not None:
         value = pattern.sub(MASK, value)
+    value = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK, value)  # redis://:pw@host
     return _URL_KEY.sub(lambda m: m.group(1) + MASK, value)
 
 

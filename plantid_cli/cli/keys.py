@@ -14,19 +14,25 @@ app = typer.Typer(
 PROVIDER_HELP = "plantid or plantnet"
 
 
-@app.command("set")
-def set_key(provider: str = typer.Argument(..., help=PROVIDER_HELP)) -> None:
+@app.command("set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDER_HELP)) -> None:
     """Store a key read from a hidden prompt (or from stdin when piped).
 
     Example: printf '%s' "$KEY" | plantid keys set plantid
     """
-    raise typer.Exit(run_guarded(_set, provider))
+    raise typer.Exit(run_guarded(_set, provider, len(ctx.args)))
 
 
-def _set(provider: str) -> int:
+def _set(provider: str, extra_args: int = 0) -> int:
     from ..config import PROVIDERS, write_key
     from ..errors import UsageError
 
+    if extra_args:
+        # Never echo it back: the stray argument is most likely the key itself.
+        raise UsageError(
+            "keys are never taken from the command line (shell history, `ps`); nothing stored."
+            " Run `plantid keys set PROVIDER` and paste it at the hidden prompt, or pipe it in"
+        )
     if provider not in PROVIDERS:
         raise UsageError(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
     if sys.stdin.isatty():
