@@ -99,8 +99,12 @@ def run_batch(
     confirm: Callable[[int, int], bool] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     engine_hook: Callable[[Engine], None] | None = None,
+    observer: Any = None,
 ) -> tuple[RunStats, int]:
-    """Run one batch; returns the stats and the exit code the run deserves."""
+    """Run one batch; returns the stats and the exit code the run deserves.
+
+    `observer` (e.g. metrics.RunObserver) is attached after the cost count, sees every record
+    and is closed at the end whatever happens (error, Ctrl-C)."""
     bus = bus or EventBus()
     request = build_request(settings, options)
     provider = make_provider(settings, settings.provider)
@@ -132,13 +136,21 @@ def run_batch(
             if confirm is not None and cost > settings.confirm_above and not confirm(images, cost):
                 raise UsageError("cancelled: nothing was sent")
             options.empty_folders.clear()
+        if observer is not None:
+            observer.attach(engine)
         for record in engine.run(jobs_for(options)):
             writer.write(record)
             if on_record is not None:
                 on_record(record)
+            if observer is not None:
+                observer.record(record)
     finally:
-        writer.close()
-        engine.close()
+        try:
+            writer.close()
+            engine.close()
+        finally:
+            if observer is not None:
+                observer.close()
     stats = engine.stats
     codes = set(stats.failed_codes)
     if options.empty_folders:
@@ -158,3 +170,15 @@ def summary_line(stats: RunStats) -> str:
     parts.append(f"{stats.credits_used} credits used")
     parts.append(f"{time.monotonic() - stats.started:.1f}s")
     return ", ".join(parts)
+
+
+def summary_fields(stats: RunStats) -> dict[str, Any]:
+    """The summary as numbers (the `run.summary` object of JSON logs)."""
+    return {
+        "images": stats.done,
+        **{status: stats.statuses.get(status, 0) for status in ("ok", "not_plant", "error")},
+        "cached": stats.cached,
+        "degraded": stats.degraded,
+        "credits_used": stats.credits_used,
+        "seconds": round(time.monotonic() - stats.started, 3),
+    }

@@ -87,6 +87,21 @@ def status_prometheus(info: dict[str, Any]) -> str:
         if remaining is not None:
             lines.append(f'plantid_credits_remaining{{provider="{name}"}} {remaining}')
     lines += [
+        "# HELP plantid_credits_exhausted 1 while a credits cool-down runs (no calls are made).",
+        "# TYPE plantid_credits_exhausted gauge",
+    ]
+    for name, provider in info["providers"].items():
+        exhausted = 1 if provider["credits"].get("exhausted") else 0
+        lines.append(f'plantid_credits_exhausted{{provider="{name}"}} {exhausted}')
+    for metric, field, text in (
+        ("plantid_rate_limit_used", "used", "Calls started within the rate-limit window."),
+        ("plantid_rate_limit_remaining", "remaining", "Calls still allowed within the window."),
+    ):
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge"]
+        for name, provider in info["providers"].items():
+            for use in provider["rate_limit"]:
+                lines.append(f'{metric}{{provider="{name}",limit="{use["limit"]}"}} {use[field]}')
+    lines += [
         "# HELP plantid_cache_entries Answers in the result cache.",
         "# TYPE plantid_cache_entries gauge",
         f"plantid_cache_entries {info['cache'].get('entries', 0)}",

@@ -36,12 +36,35 @@ def stderr_console():
     return Console(stderr=True, highlight=False)
 
 
-def print_error(message: str) -> None:
+def json_logs() -> bool:
+    """True when stderr must carry only JSON objects (`--log-format json`)."""
+    if _state.get("json_logs") is not None:
+        return bool(_state["json_logs"])
+    return (_state["log_format"] or os.environ.get("PLANTID_LOG_FORMAT")) == "json"
+
+
+def _write_json_line(level: str, event: str, message: str, fields: dict[str, Any]) -> None:
+    record = logging.LogRecord("plantid", logging.INFO, "", 0, message, None, None)
+    record.levelname = level.upper()
+    record.event = event
+    record.fields = fields
+    sys.stderr.write(JsonLogFormatter().format(record) + "\n")
+    sys.stderr.flush()
+
+
+def print_error(message: str, event: str = "error", **fields: Any) -> None:
+    if json_logs():
+        _write_json_line("error", event, redact(message), fields)
+        return
     sys.stderr.write(f"plantid: error: {redact(message)}\n")
     sys.stderr.flush()
 
 
-def print_note(message: str) -> None:
+def print_note(message: str, event: str = "note", **fields: Any) -> None:
+    """A line for the user on stderr; with JSON logs an object with `event` and `fields`."""
+    if json_logs():
+        _write_json_line("info", event, redact(message), fields)
+        return
     sys.stderr.write(f"plantid: {redact(message)}\n")
     sys.stderr.flush()
 
@@ -59,11 +82,15 @@ class JsonLogFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "event": getattr(record, "event", "log"),
         }
+        if record.name != "plantid":
+            payload["logger"] = record.name
         for key, value in (getattr(record, "fields", None) or {}).items():
             payload[key] = (
-                value if isinstance(value, (int, float, bool, type(None))) else str(value)
+                value if isinstance(value, (int, float, bool, type(None))) else redact(value)
             )
-        payload["message"] = record.getMessage()
+        payload["message"] = redact(record.getMessage())
+        if record.exc_text:
+            payload["exception"] = redact(record.exc_text)
         return redact(json.dumps(payload, ensure_ascii=False, default=str))
 
 
@@ -85,6 +112,20 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
         handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
+    _state["json_logs"] = log_format == "json"
+    # Other modules' log records and Python warnings reach stderr through the root logger:
+    # with JSON logs they must be JSON objects too.
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_plantid", False)]:
+        root.removeHandler(old)
+    logging.captureWarnings(log_format == "json")
+    if log_format == "json":
+        root_handler = logging.StreamHandler(sys.stderr)
+        root_handler._plantid = True  # type: ignore[attr-defined]
+        root_handler.addFilter(RedactingFilter())
+        root_handler.setFormatter(JsonLogFormatter())
+        root_handler.setLevel(logging.WARNING)
+        root.addHandler(root_handler)
     if debug or verbose >= 2:
         logger.setLevel(logging.DEBUG)
     elif verbose == 1 or log_format == "json":
@@ -131,4 +172,7 @@ def run_guarded(func, *args: Any, **kwargs: Any) -> int:
 def _print_traceback() -> None:
     import traceback
 
+    if json_logs():
+        _write_json_line("error", "traceback", redact(traceback.format_exc()), {})
+        return
     sys.stderr.write(redact(traceback.format_exc()))

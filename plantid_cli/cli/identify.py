@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from .common import load, print_note, run_guarded, setup_logging
+from .common import json_logs, load, print_note, run_guarded, setup_logging
 
 EXAMPLES = """
 Examples:
@@ -88,6 +88,17 @@ def identify(
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks (keys still redacted)."),
     log_format: str = typer.Option(None, "--log-format", help="text or json log lines on stderr."),
+    metrics_file: str = typer.Option(
+        None,
+        "--metrics-file",
+        help="Write the run's Prometheus metrics to this file (every 5 s and at the end).",
+    ),
+    pushgateway: str = typer.Option(
+        None, "--pushgateway", help="Push the run's metrics to this Prometheus Pushgateway URL."
+    ),
+    job_name: str = typer.Option(
+        None, "--job-name", help="Pushgateway grouping key: NAME or label=value[,label=value]."
+    ),
 ) -> None:
     flags = {
         "top": top,
@@ -100,6 +111,7 @@ def identify(
         "organ": organ,
         "project": project,
         "confidence_threshold": confidence_threshold,
+        "metrics_file": metrics_file,
     }
     raise typer.Exit(
         run_guarded(
@@ -118,12 +130,14 @@ def identify(
             verbose=verbose,
             debug=debug,
             log_format=log_format,
+            pushgateway=pushgateway,
+            job_name=job_name,
         )
     )
 
 
 def _identify(flags: dict[str, Any], **opts: Any) -> int:
-    from ..batch import BatchOptions, run_batch, summary_line
+    from ..batch import BatchOptions, run_batch, summary_fields, summary_line
     from ..errors import UsageError
     from ..events import EventBus
     from ..output import FORMATS, make_writer
@@ -149,9 +163,16 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
     )
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and "-" not in opts["paths"]
     confirm = None if (opts["yes"] or not interactive) else _confirm
+    observer = None
+    if settings.metrics_file or opts["pushgateway"] or opts["job_name"]:
+        from ..metrics import make_observer
+
+        observer = make_observer(
+            settings, pushgateway=opts["pushgateway"], job_name=opts["job_name"]
+        )
     bus = EventBus()
     progress = None
-    if sys.stderr.isatty() and not opts["quiet"]:
+    if sys.stderr.isatty() and not opts["quiet"] and not json_logs():
         from .progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
@@ -178,16 +199,24 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
             confirm=confirm,
             on_record=progress.record if progress else None,
             engine_hook=engine_ref.append,
+            observer=observer,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
+        if observer is not None:
+            observer.close()
         if progress:
             progress.stop()
     for folder in options.empty_folders:
         print_note(f"no images found in {folder}")
     interrupted = bool(engine_ref) and engine_ref[0]._stop.is_set()
     if not opts["quiet"]:
-        print_note(summary_line(stats) + (" (interrupted)" if interrupted else ""))
+        print_note(
+            summary_line(stats) + (" (interrupted)" if interrupted else ""),
+            event="run.summary",
+            interrupted=interrupted,
+            **summary_fields(stats),
+        )
     return 130 if interrupted else code
 
 

@@ -1,0 +1,469 @@
+"""A run's metrics in Prometheus text format: a file rewritten atomically, and a Pushgateway push.
+
+Why a listener: the engine only emits events (see events.py); this module turns them into
+counters, histograms and gauges on its *own* `prometheus_client` registry (never the global one,
+so a library user's process metrics are not mixed in). Shared state that no event describes for a
+run that never called (a breaker open from the start, credits left) is read from the guards'
+state at write time.
+
+`prometheus_client` is an optional extra (`pip install 'plantid-cli[metrics]'`) and is imported
+only when this module is, i.e. only when `--metrics-file` or `--pushgateway` is used.
+
+The metric names below are a contract (docs/metrics.md): add new ones, never rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from .config import PROVIDERS, Settings
+from .errors import UsageError
+
+logger = logging.getLogger("plantid")
+
+INSTALL_HINT = "pip install 'plantid-cli[metrics]'"
+DEFAULT_INTERVAL = 5.0
+PUSH_JOB = "plantid"
+BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+
+IMAGE_STATUSES = ("ok", "not_plant", "error")
+CALL_OUTCOMES = ("ok", "client_error", "server_error", "timeout", "credits", "auth")
+CACHE_RESULTS = ("hit", "miss")
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+PREPARE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _prometheus():
+    try:
+        import prometheus_client
+    except ImportError:
+        raise UsageError(
+            "--metrics-file and --pushgateway need the prometheus_client package: " + INSTALL_HINT
+        ) from None
+    return prometheus_client
+
+
+def run_providers(settings: Settings) -> tuple[str, ...]:
+    """The services a run may call: both for `auto`/`both`, else the one chosen."""
+    return PROVIDERS if settings.provider not in PROVIDERS else (settings.provider,)
+
+
+class RunMetrics:
+    """Every metric of one run, on a private registry, fed by bus events and records."""
+
+    def __init__(self, settings: Settings, registry=None) -> None:
+        pc = _prometheus()
+        self.settings = settings
+        self.registry = registry if registry is not None else pc.CollectorRegistry()
+        reg = self.registry
+        self._lock = threading.Lock()
+        self._guards: dict[str, tuple[Any, Any]] = {}
+        self.images = pc.Counter(
+            "plantid_images",
+            "Images by final status (ok, not_plant, error).",
+            ["provider", "status"],
+            registry=reg,
+        )
+        self.calls = pc.Counter(
+            "plantid_upstream_calls",
+            "HTTP calls to the service by outcome (ok, client_error, server_error, timeout, "
+            "credits, auth); every attempt counts, retries included.",
+            ["provider", "outcome"],
+            registry=reg,
+        )
+        self.cache = pc.Counter(
+            "plantid_cache_requests",
+            "Result cache look-ups by result (hit, miss); answers shared within the run count "
+            "as hits.",
+            ["provider", "result"],
+            registry=reg,
+        )
+        self.retries = pc.Counter(
+            "plantid_retries",
+            "Calls retried after a transient failure.",
+            ["provider"],
+            registry=reg,
+        )
+        self.fallbacks = pc.Counter(
+            "plantid_fallbacks",
+            "Images handed from one service to the other.",
+            ["from", "to"],
+            registry=reg,
+        )
+        self.circuit_rejections = pc.Counter(
+            "plantid_circuit_open_rejections",
+            "Images not sent because the service's circuit breaker was open.",
+            ["provider"],
+            registry=reg,
+        )
+        self.breaker_transitions = pc.Counter(
+            "plantid_breaker_transitions",
+            "Circuit breaker state changes seen by this run, by new state.",
+            ["provider", "state"],
+            registry=reg,
+        )
+        self.lock_timeouts = pc.Counter(
+            "plantid_lock_timeouts",
+            "Single-flight locks not obtained in time (the call went ahead without it).",
+            registry=reg,
+        )
+        self.latency = pc.Histogram(
+            "plantid_upstream_latency_seconds",
+            "Duration of each HTTP call to the service, any outcome.",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.lock_wait = pc.Histogram(
+            "plantid_lock_wait_seconds",
+            "Time spent waiting for the per-photo single-flight lock.",
+            buckets=WAIT_BUCKETS,
+            registry=reg,
+        )
+        self.rate_wait = pc.Histogram(
+            "plantid_rate_limit_wait_seconds",
+            "Time spent in the shared rate limiter before each call.",
+            buckets=WAIT_BUCKETS,
+            registry=reg,
+        )
+        self.prepare = pc.Histogram(
+            "plantid_image_prepare_seconds",
+            "Time to decode, orient, shrink and re-encode one photo.",
+            buckets=PREPARE_BUCKETS,
+            registry=reg,
+        )
+        self.breaker_state = pc.Gauge(
+            "plantid_breaker_state",
+            "Circuit breaker state (0 closed, 1 half-open, 2 open).",
+            ["provider"],
+            registry=reg,
+        )
+        self.credits_remaining = pc.Gauge(
+            "plantid_credits_remaining",
+            "Credits or quota left, when known.",
+            ["provider"],
+            registry=reg,
+        )
+        self.run_start = pc.Gauge(
+            "plantid_run_start_timestamp_seconds",
+            "When the run started (Unix time).",
+            registry=reg,
+        )
+        self.run_end = pc.Gauge(
+            "plantid_run_end_timestamp_seconds",
+            "When the run ended (Unix time); 0 while it is running.",
+            registry=reg,
+        )
+        self.in_flight = pc.Gauge(
+            "plantid_in_flight", "HTTP calls to the service in flight now.", registry=reg
+        )
+        self.run_start.set(time.time())
+        for provider in run_providers(settings):
+            self.add_provider(provider)
+
+    def add_provider(self, provider: str, guards: Any = None) -> None:
+        """Make the provider's series exist (at 0) and remember where to read its shared state."""
+        with self._lock:
+            known = provider in self._guards
+            if guards is not None:
+                self._guards[provider] = (guards.breaker, guards.credits)
+            elif not known:
+                self._guards[provider] = (None, None)
+        if known:
+            return
+        for status in IMAGE_STATUSES:
+            self.images.labels(provider, status)
+        for outcome in CALL_OUTCOMES:
+            self.calls.labels(provider, outcome)
+        for result in CACHE_RESULTS:
+            self.cache.labels(provider, result)
+        self.retries.labels(provider)
+        self.circuit_rejections.labels(provider)
+        self.latency.labels(provider)
+
+    # ----- inputs -----
+    def on_event(self, event: str, fields: dict[str, Any]) -> None:
+        provider = fields.get("provider")
+        if provider and provider not in self._guards:
+            self.add_provider(provider)
+        if event == "cache.hit":
+            self.cache.labels(provider, "hit").inc()
+        elif event == "cache.miss":
+            self.cache.labels(provider, "miss").inc()
+        elif event == "upstream.start":
+            self.in_flight.inc()
+        elif event == "upstream.call":
+            self.in_flight.dec()
+            self.calls.labels(provider, fields.get("outcome", "client_error")).inc()
+            self.latency.labels(provider).observe(fields.get("seconds", 0.0))
+        elif event == "upstream.retry":
+            self.retries.labels(provider).inc()
+        elif event == "rate.acquired":
+            self.rate_wait.observe(fields.get("seconds", 0.0))
+        elif event == "lock.waited":
+            self.lock_wait.observe(fields.get("seconds", 0.0))
+            if not fields.get("acquired", True):
+                self.lock_timeouts.inc()
+        elif event == "image.prepared":
+            self.prepare.observe(fields.get("seconds", 0.0))
+        elif event == "circuit.open":
+            self.circuit_rejections.labels(provider).inc()
+        elif event == "circuit.state":
+            new = fields.get("new")
+            if new in BREAKER_STATE_VALUES:
+                self.breaker_state.labels(provider).set(BREAKER_STATE_VALUES[new])
+                self.breaker_transitions.labels(provider, new).inc()
+        elif event == "credits.exhausted":
+            self.credits_remaining.labels(provider).set(0)
+        elif event == "fallback":
+            source, target = fields.get("from_provider"), fields.get("to_provider")
+            if source and target:
+                self.fallbacks.labels(source, target).inc()
+
+    def on_record(self, record: dict[str, Any]) -> None:
+        provider = record.get("provider") or self.settings.provider
+        if provider not in self._guards:
+            self.add_provider(provider)
+        self.images.labels(provider, record.get("status", "error")).inc()
+
+    def finish(self) -> None:
+        self.run_end.set(time.time())
+
+    # ----- output -----
+    def refresh(self) -> None:
+        """Gauges that mirror shared state (other processes may change it): breaker, credits."""
+        from .status import _guards_for
+
+        for provider in list(self._guards):
+            breaker, credits = self._guards[provider]
+            try:
+                if breaker is None:
+                    breaker, _, credits = _guards_for(self.settings, provider)
+                    self._guards[provider] = (breaker, credits)
+                state = breaker.status()["state"]
+                self.breaker_state.labels(provider).set(BREAKER_STATE_VALUES.get(state, 0))
+                remaining = credits.status().get("remaining")
+                if remaining is not None:
+                    self.credits_remaining.labels(provider).set(remaining)
+            except Exception:  # shared state unreadable: keep the last values
+                logger.debug("metrics: cannot read shared state for %s", provider, exc_info=True)
+
+    def text(self) -> bytes:
+        self.refresh()
+        return _prometheus().generate_latest(self.registry)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, rename: readers see old or new."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def parse_grouping_key(job_name: str | None) -> dict[str, str]:
+    """`--job-name nightly` -> {"job_name": "nightly"}; `--job-name site=a,run=b` -> both labels."""
+    if not job_name:
+        return {}
+    if "=" not in job_name:
+        return {"job_name": job_name}
+    key: dict[str, str] = {}
+    for part in job_name.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not name.replace("_", "a").isalnum() or name[0].isdigit() or not value:
+            raise UsageError(
+                f"--job-name: expected NAME or label=value[,label=value], not {part!r}"
+            )
+        key[name] = value.strip()
+    return key
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        parts = parts._replace(netloc=host)
+    return urllib.parse.urlunsplit(parts)
+
+
+def _push_handler(url, method, timeout, headers, data):
+    """Like prometheus_client's default handler, but a loopback gateway never goes via a proxy."""
+    import urllib.request
+
+    def handle() -> None:
+        request = urllib.request.Request(url, data=data, method=method)
+        for name, value in headers:
+            request.add_header(name, value)
+        host = urllib.parse.urlsplit(url).hostname or ""
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        opener = urllib.request.build_opener(
+            *([urllib.request.ProxyHandler({})] if loopback else [])
+        )
+        with opener.open(request, timeout=timeout) as response:
+            if response.status >= 400:
+                raise OSError(f"pushgateway answered {response.status} {response.reason}")
+
+    return handle
+
+
+class RunObserver:
+    """Owns a run's metrics: subscribes to the engine, rewrites the file, pushes at the end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics_file: str | os.PathLike | None = None,
+        pushgateway: str | None = None,
+        job_name: str | None = None,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        if job_name and not pushgateway:
+            raise UsageError("--job-name names the Pushgateway group: it needs --pushgateway")
+        if pushgateway and not pushgateway.startswith(("http://", "https://")):
+            pushgateway = "http://" + pushgateway
+        self.grouping_key = parse_grouping_key(job_name)
+        self.metrics = RunMetrics(settings)
+        self.path = Path(metrics_file).expanduser() if metrics_file else None
+        self.pushgateway = pushgateway
+        self.interval = interval
+        self._buses: set[int] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._closed = False
+        self._warned = False
+        if self.path is not None:
+            try:
+                self.write()  # fail before any credit is spent when the file cannot be written
+            except OSError as exc:
+                raise UsageError(f"--metrics-file {self.path}: {exc.strerror or exc}") from None
+
+    # ----- hooks for batch.run_batch -----
+    def attach(self, engine: Any) -> None:
+        bus = engine.bus
+        if id(bus) not in self._buses:
+            self._buses.add(id(bus))
+            bus.subscribe(self.metrics.on_event)
+        self.metrics.add_provider(engine.provider.name, getattr(engine, "guards", None))
+        self.start()
+
+    def watch(self, bus: Any) -> None:
+        """Listen to a bus without an engine (library use, tests)."""
+        if id(bus) not in self._buses:
+            self._buses.add(id(bus))
+            bus.subscribe(self.metrics.on_event)
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.metrics.on_record(record)
+
+    def start(self) -> None:
+        if self.path is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="plantid-metrics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """End of run (normal, error, Ctrl-C): stop the writer, last write, push. Never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.metrics.finish()
+        if self.path is not None:
+            try:
+                self.write()
+            except Exception as exc:
+                _warn("metrics.write_failed", f"cannot write metrics to {self.path}: {exc}")
+        if self.pushgateway:
+            self.push()
+
+    # ----- output -----
+    def write(self) -> None:
+        with self._write_lock:
+            write_atomically(self.path, self.metrics.text())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.write()
+            except Exception as exc:
+                if not self._warned:
+                    self._warned = True
+                    _warn("metrics.write_failed", f"cannot write metrics to {self.path}: {exc}")
+
+    def push(self) -> bool:
+        pc = _prometheus()
+        self.metrics.refresh()
+        try:
+            pc.push_to_gateway(
+                self.pushgateway,
+                job=PUSH_JOB,
+                registry=self.metrics.registry,
+                grouping_key=self.grouping_key,
+                timeout=min(self.metrics.settings.timeout, 30.0),
+                handler=_push_handler,
+            )
+        except Exception as exc:
+            _warn(
+                "metrics.push_failed",
+                f"cannot push metrics to {_safe_url(self.pushgateway)}: {exc}",
+            )
+            return False
+        logger.info(
+            "[METRICS] pushed to %s",
+            _safe_url(self.pushgateway),
+            extra={"event": "metrics.pushed", "fields": {"url": _safe_url(self.pushgateway)}},
+        )
+        return True
+
+
+def _warn(event: str, message: str) -> None:
+    logger.warning(message, extra={"event": event, "fields": {}})
+
+
+def make_observer(
+    settings: Settings,
+    *,
+    pushgateway: str | None = None,
+    job_name: str | None = None,
+    interval: float = DEFAULT_INTERVAL,
+) -> RunObserver | None:
+    """None when the run wants no metrics (then prometheus_client is never imported)."""
+    if not settings.metrics_file and not pushgateway:
+        if job_name:
+            raise UsageError("--job-name names the Pushgateway group: it needs --pushgateway")
+        return None
+    # `*_created` series say nothing a run's start timestamp does not, and double the file.
+    # (A process-wide switch: this factory is the CLI's; library users build RunObserver.)
+    _prometheus().disable_created_metrics()
+    return RunObserver(
+        settings,
+        metrics_file=settings.metrics_file,
+        pushgateway=pushgateway,
+        job_name=job_name,
+        interval=interval,
+    )
