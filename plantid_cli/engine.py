@@ -32,7 +32,16 @@ from .guards.cache import cache_key
 from .inputs import ImageJob
 from .providers.base import IdentifyRequest
 from .records import answer_record, error_record, stored_answer
-from .specimens import Specimen, exif_location, members, taken_at, unit_sha256
+from .specimens import (
+    Specimen,
+    exif_location,
+    location_for,
+    prepare_unit,
+    request_for,
+    shown_location,
+    taken_at,
+    unit_sha256,
+)
 from .strategy import Outcome, combine, to_ask
 
 
@@ -157,66 +166,79 @@ class Engine:
         self._stop.set()
 
     # ----- stage A -----
-    def cache_key_for(self, sha256: str) -> str:
-        params = self.provider.cache_params(self.request)
+    def cache_key_for(
+        self, sha256: str, provider: Any = None, request: IdentifyRequest | None = None
+    ) -> str:
+        provider = provider or self.provider
+        params = provider.cache_params(request or self.request)
         params["max_side"] = self.settings.max_image_side
-        return cache_key(self.provider.name, self.provider.api_version, sha256, params)
+        return cache_key(provider.name, provider.api_version, sha256, params)
 
-    def lookup(self, job: ImageJob) -> tuple[str, str, dict[str, Any] | None]:
-        """Hash and look up one image: (sha256, cache key, cached record or None)."""
-        sha256 = file_sha256(job.path)
-        key = self.cache_key_for(sha256)
+    def _cached(self, provider: str, key: str, path: str) -> dict[str, Any] | None:
         if self.cache is None or self.options.refresh:
-            return sha256, key, None
+            return None
         stored = self.cache.get(key)
-        if stored is None:
-            self.bus.emit("cache.miss", provider=self.provider.name, path=job.display)
-            return sha256, key, None
-        self.bus.emit("cache.hit", provider=self.provider.name, path=job.display)
-        return sha256, key, self._record(job, sha256, stored, cached=True)
+        self.bus.emit("cache.miss" if stored is None else "cache.hit", provider=provider, path=path)
+        return stored
 
-    def stage_prepare(self, job: ImageJob) -> dict[str, Any] | Pending | None:
+    def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, dict[str, Any] | None]:
+        """Hash one unit and look it up for the primary provider: (sha256, key, record|None)."""
+        sha256 = unit_sha256(job)
+        key = self.cache_key_for(sha256, self.provider, request_for(self.request, job))
+        stored = self._cached(self.provider.name, key, job.display)
+        if stored is None:
+            return sha256, key, None
+        outcomes = {self.provider.name: Outcome(self.provider.name, stored, cached=True)}
+        return sha256, key, self._finish(job, sha256, outcomes)
+
+    def _known(self, job: ImageJob | Specimen, keys: dict[str, str]) -> dict[str, Outcome]:
+        """What can be known without the network: cache hits and fail-fast guard refusals.
+        Stops at the first lane that needs a call (in `auto`, the fallback is only looked at
+        once the primary has failed, so a cached Plant.id answer never touches Pl@ntNet)."""
+        outcomes: dict[str, Outcome] = {}
+        while names := to_ask(self.mode, outcomes):
+            for name in names:
+                stored = self._cached(name, keys[name], job.display)
+                if stored is not None:
+                    outcomes[name] = Outcome(name, stored, cached=True)
+                    continue
+                try:
+                    self.lanes[name].guards.check()
+                except PlantidError as exc:
+                    self._refused(name, exc, job.display)
+                    outcomes[name] = Outcome(name, error=exc)
+            if any(name not in outcomes for name in names):
+                break
+        return outcomes
+
+    def _refused(self, provider: str, exc: PlantidError, path: str) -> None:
+        if exc.reason == "circuit-open":
+            self.bus.emit("circuit.open", provider=provider, path=path)
+
+    def stage_prepare(self, job: ImageJob | Specimen) -> dict[str, Any] | Pending | None:
         if self._stop.is_set():
             return None
         if job.error is not None:
-            return error_record(job.index, job.display, None, self.provider.name, job.error)
+            return self._error(job, None, self.provider.name, job.error)
         sha256 = None
         try:
-            sha256, key, record = self.lookup(job)
-            if record is not None:
-                return record
-            self.guards.check()
-            from .images import prepare_image
-
+            sha256 = unit_sha256(job)
+            request = request_for(self.request, job)
+            keys = {
+                name: self.cache_key_for(sha256, lane.provider, request)
+                for name, lane in self.lanes.items()
+            }
+            outcomes = self._known(job, keys)
+            if not to_ask(self.mode, outcomes):
+                return self._finish(job, sha256, outcomes)
             started = time.monotonic()
-            prepared = prepare_image(
-                job.path,
-                max_side=self.settings.max_image_side,
-                quality=self.settings.jpeg_quality,
-                max_file_bytes=int(self.settings.max_file_mb * 1_000_000),
-                max_pixels=int(self.settings.max_megapixels * 1_000_000),
-            )
+            prepared = prepare_unit(job, self.settings)
             self.bus.emit("image.prepared", seconds=time.monotonic() - started, path=job.display)
         except PlantidError as exc:
-            if exc.reason == "circuit-open":
-                self.bus.emit("circuit.open", provider=self.provider.name, path=job.display)
-            return error_record(job.index, job.display, sha256, self.provider.name, exc)
-        return Pending(job, sha256, key, prepared, self._location(prepared))
-
-    def _location(self, prepared: Any) -> dict[str, Any] | None:
-        request = self.request
-        if request.no_location:
-            return None
-        if request.latitude is not None and request.longitude is not None:
-            return {
-                "latitude": request.latitude,
-                "longitude": request.longitude,
-                "source": "option",
-            }
-        meta = prepared.meta
-        if meta.latitude is not None and meta.longitude is not None:
-            return {"latitude": meta.latitude, "longitude": meta.longitude, "source": "exif"}
-        return None
+            self._refused(self.provider.name, exc, job.display)
+            return self._error(job, sha256, self.provider.name, exc)
+        location = location_for(self.request, prepared)
+        return Pending(job, sha256, keys, prepared, location, request, outcomes)
 
     # ----- stage B -----
     def stage_call(self, pending: Pending) -> dict[str, Any] | None:
@@ -228,35 +250,58 @@ class Engine:
             mine: Future | None = None
             if leader is None:
                 mine = self._inflight[pending.key] = Future()
-        if mine is None:  # the same photo is already being asked for in this run
+        if mine is None:  # the same unit is already being asked for in this run
             try:
-                stored = leader.result()
+                outcomes = leader.result()
             except PlantidError as exc:
-                return error_record(job.index, job.display, pending.sha256, self.provider.name, exc)
+                return self._error(job, pending.sha256, self.provider.name, exc)
             self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
-            return self._record(job, pending.sha256, stored, cached=True)
+            return self._finish(job, pending.sha256, outcomes, follower=True)
         try:
-            stored, cached = self._fetch(pending)
-        except PlantidError as exc:
-            mine.set_exception(exc)
-            return error_record(job.index, job.display, pending.sha256, self.provider.name, exc)
+            outcomes = self._resolve(pending)
         except BaseException as exc:
             mine.set_exception(exc)
             raise
-        mine.set_result(stored)
-        return self._record(job, pending.sha256, stored, cached=cached)
+        mine.set_result(outcomes)
+        return self._finish(job, pending.sha256, outcomes)
 
-    def _fetch(self, pending: Pending) -> tuple[dict[str, Any], bool]:
+    def _resolve(self, pending: Pending) -> dict[str, Outcome]:
+        """Ask lanes until the strategy is satisfied; `both` asks its lanes concurrently."""
+        outcomes = dict(pending.outcomes)
+        while names := to_ask(self.mode, outcomes):
+            side = {}
+            if len(names) > 1:
+                with self._client_lock:
+                    if self._side is None:
+                        self._side = ThreadPoolExecutor(
+                            self.options.concurrency, thread_name_prefix="plantid-side"
+                        )
+                side = {name: self._side.submit(self._ask, name, pending) for name in names[1:]}
+            outcomes[names[0]] = self._ask(names[0], pending)
+            for name, future in side.items():
+                outcomes[name] = future.result()
+        return outcomes
+
+    def _ask(self, name: str, pending: Pending) -> Outcome:
+        try:
+            stored, cached = self._fetch(self.lanes[name], pending)
+        except PlantidError as exc:
+            self._refused(name, exc, pending.job.display)
+            return Outcome(name, error=exc)
+        return Outcome(name, stored, cached)
+
+    def _fetch(self, lane: Lane, pending: Pending) -> tuple[dict[str, Any], bool]:
         """Single flight across processes: lock, look again, call, store, release."""
         if self.cache is None:
-            return self._call(pending), False
+            return self._call(lane, pending), False
         from .guards.lock import single_flight
 
         path = pending.job.display
-        with single_flight(self.lock_dir, pending.key, self.settings.lock_timeout) as lock:
+        key = pending.keys[lane.provider.name]
+        with single_flight(self.lock_dir, key, self.settings.lock_timeout) as lock:
             self.bus.emit(
                 "lock.waited",
-                provider=self.provider.name,
+                provider=lane.provider.name,
                 path=path,
                 seconds=lock.waited,
                 acquired=lock.acquired,
@@ -266,33 +311,71 @@ class Engine:
             elif lock.waited > 0.05:
                 self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
             if not self.options.refresh or not lock.acquired:
-                stored = self.cache.get(pending.key)
+                stored = self.cache.get(key)
                 if stored is not None and not (self.options.refresh and lock.acquired):
-                    self.bus.emit("cache.hit", provider=self.provider.name, path=path)
+                    self.bus.emit("cache.hit", provider=lane.provider.name, path=path)
                     return stored, True
-            stored = self._call(pending)
-            self.cache.set(pending.key, stored)
+            stored = self._call(lane, pending)
+            self.cache.set(key, stored)
             return stored, False
 
-    def _call(self, pending: Pending) -> dict[str, Any]:
+    def _call(self, lane: Lane, pending: Pending) -> dict[str, Any]:
         location = pending.location
         position = (location["latitude"], location["longitude"]) if location else None
-        taken_at = pending.prepared.meta.taken_at
+        when = taken_at(pending.prepared)
+        request = pending.request
         # Build the client (imports httpx) before the rate limit stamps this call's start, so
         # the stamp and the request leaving the machine are milliseconds apart.
         client = self.client()
 
         def attempt():
-            return self.provider.identify(client, [pending.prepared], self.request, position, taken_at)
+            return lane.provider.identify(client, pending.prepared, request, position, when)
 
-        answer = self.guards.call(attempt, pending.job.display)
-        self.stats.credits_used += 1
-        return stored_answer(self.provider.name, answer, location, taken_at)
+        lane.guards.check()  # a fallback lane was not checked in stage A; credits may be gone
+        answer = lane.guards.call(attempt, pending.job.display)
+        with self._inflight_lock:
+            self.stats.credits_used += 1
+        if "location" not in lane.provider.cache_params(request):
+            location = exif_location(pending.prepared)  # not sent: keep the photo's own
+        return stored_answer(lane.provider.name, answer, location, when)
 
-    def _record(self, job: ImageJob, sha256: str, stored: dict, *, cached: bool) -> dict:
-        return answer_record(
-            job.index, job.display, sha256, stored, cached=cached, top=self.options.top
+    def _finish(
+        self,
+        job: ImageJob | Specimen,
+        sha256: str,
+        outcomes: dict[str, Outcome],
+        *,
+        follower: bool = False,
+    ) -> dict[str, Any]:
+        """The record for a unit from its providers' outcomes (`strategy.combine`)."""
+        combined = combine(self.mode, outcomes)
+        if combined.stored is None:
+            record = self._error(job, sha256, combined.provider, combined.error)
+            record.update(combined.fields)
+            return record
+        record = answer_record(
+            job.index,
+            job.display,
+            sha256,
+            combined.stored,
+            cached=combined.cached or follower,
+            top=self.options.top,
         )
+        record["location"] = shown_location(self.request, record.get("location"))
+        if combined.provider == "plantnet" and "organs" not in record:
+            record["organs"] = list((combined.stored.get("extra") or {}).get("organs") or [])
+        return self._with_paths(job, record)
+
+    def _error(
+        self, job: ImageJob | Specimen, sha256: str | None, provider: str, exc: Any
+    ) -> dict[str, Any]:
+        return self._with_paths(job, error_record(job.index, job.display, sha256, provider, exc))
+
+    @staticmethod
+    def _with_paths(job: ImageJob | Specimen, record: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(job, Specimen):
+            record["paths"] = job.paths
+        return record
 
     # ----- the run -----
     def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
