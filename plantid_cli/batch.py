@@ -31,6 +31,7 @@ class BatchOptions:
     no_location: bool = False
     stdin: Any = None
     empty_folders: list[str] = field(default_factory=list)
+    group_by: str | None = None  # "folder": each folder's photos are one specimen
 
 
 def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
@@ -63,10 +64,29 @@ def make_provider(settings: Settings, name: str):
     return PlantNetProvider(settings.plantnet_api_url, key)
 
 
-def jobs_for(options: BatchOptions) -> Iterator[ImageJob]:
-    return iter_jobs(
+def make_providers(settings: Settings, mode: str) -> list:
+    """The providers a --provider mode asks, primary first (every one needs its key)."""
+    from .strategy import providers_for
+
+    try:
+        names = providers_for(mode)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return [make_provider(settings, name) for name in names]
+
+
+def jobs_for(options: BatchOptions) -> Iterator[Any]:
+    """The units of work: files, or with --group-by folder one Specimen per folder."""
+    jobs = iter_jobs(
         options.paths, stdin=options.stdin, on_empty_folder=options.empty_folders.append
     )
+    if options.group_by is None:
+        return jobs
+    if options.group_by != "folder":
+        raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
+    from .specimens import group_by_folder
+
+    return group_by_folder(jobs)
 
 
 def count_cost(engine: Engine, jobs: Iterable[ImageJob], limit: int) -> tuple[int, int]:
@@ -107,7 +127,7 @@ def run_batch(
     and is closed at the end whatever happens (error, Ctrl-C)."""
     bus = bus or EventBus()
     request = build_request(settings, options)
-    provider = make_provider(settings, settings.provider)
+    provider = make_providers(settings, settings.provider)
     engine = Engine(
         settings,
         request,
@@ -117,6 +137,7 @@ def run_batch(
             refresh=options.refresh,
             top=settings.top,
             concurrency=settings.concurrency,
+            mode=settings.provider,
         ),
         bus,
     )

@@ -27,9 +27,12 @@ error503 (HTML body), hang (no answer for `hang_seconds`, then close), credits (
 badjson (success status, truncated JSON), badshape (JSON without `result`/`results`), drip (the
 real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key (500 whose
 body holds the received key). `fail_rate` answers that fraction of calls error500 (seeded).
+`mode_plantid` / `mode_plantnet` set a fault for one API only (they win over `mode`), e.g. to
+fail Plant.id while Pl@ntNet answers.
 
 Settings (constructor, `configure(**changes)`, `POST /_sandbox/config`): key, latency_ms,
-fail_rate, mode, credits, plantnet_quota, seed, hang_seconds, drip_interval.
+fail_rate, mode, mode_plantid, mode_plantnet, credits, plantnet_quota, seed, hang_seconds,
+drip_interval.
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
 plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
@@ -219,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
         cfg = sb.config()
         if cfg["latency_ms"] and sb._stopping.wait(cfg["latency_ms"] / 1000):
             return self._drop(call, reset=False)
-        fault = cfg["mode"] or sb._roll_failure(cfg["fail_rate"])
+        fault = cfg[f"mode_{call['api']}"] or cfg["mode"] or sb._roll_failure(cfg["fail_rate"])
         call["fault"] = fault
         if fault in ("reset", "hang"):
             if fault == "hang":

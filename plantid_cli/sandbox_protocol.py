@@ -34,6 +34,8 @@ DEFAULT_SETTINGS = {
     "latency_ms": 0.0,
     "fail_rate": 0.0,
     "mode": None,
+    "mode_plantid": None,  # per-API override of `mode` (Plant.id only)
+    "mode_plantnet": None,  # per-API override of `mode` (Pl@ntNet only)
     "credits": 100,
     "plantnet_quota": 500,
     "seed": 0,
@@ -360,9 +362,9 @@ def usage_payload(total: int, used: int) -> dict:
 
 def check_setting(name: str, value):
     """The value to store for one sandbox setting; ValueError when it is not acceptable."""
-    if name == "mode":
+    if name in ("mode", "mode_plantid", "mode_plantnet"):
         if value not in _NO_MODE and value not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(sorted(MODES))} or null")
+            raise ValueError(f"{name} must be one of {', '.join(sorted(MODES))} or null")
         return None if value in _NO_MODE else value
     if name == "key":
         if value is not None and not isinstance(value, str):

@@ -20,6 +20,8 @@ Examples:
   find . -name '*.jpg' | plantid identify - --format ndjson | jq .best.scientific_name
 
   plantid identify specimen.heic --lat -33.87 --lon 151.21 --top 5
+
+  plantid identify herbarium/ --provider auto --group-by folder --organ leaf --format csv
 """
 
 
@@ -80,6 +82,11 @@ def identify(
         None, "--organ", help="Pl@ntNet organ: leaf, flower, fruit, bark or auto."
     ),
     project: str = typer.Option(None, "--project", help="Pl@ntNet project (flora) [default all]."),
+    group_by: str = typer.Option(
+        None,
+        "--group-by",
+        help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
+    ),
     confidence_threshold: float = typer.Option(
         None, "--confidence-threshold", help="Below it, CSV marks cf. [default 0.5]."
     ),
@@ -122,6 +129,7 @@ def identify(
             lat=lat,
             lon=lon,
             no_location=no_location,
+            group_by=group_by,
             no_cache=no_cache,
             refresh=refresh,
             max_credits=max_credits,
@@ -160,7 +168,10 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
         longitude=opts["lon"],
         no_location=opts["no_location"],
         stdin=sys.stdin if "-" in opts["paths"] else None,
+        group_by=opts["group_by"],
     )
+    if options.group_by not in (None, "folder"):
+        raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and "-" not in opts["paths"]
     confirm = None if (opts["yes"] or not interactive) else _confirm
     observer = None
