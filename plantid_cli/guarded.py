@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .errors import CreditsExhausted, ServiceUnavailable
 from .events import EventBus
-from .guards.breaker import SharedBreaker
-from .guards.credits import CreditsState
-from .guards.ratelimit import RateLimiter, parse_rate_limit
-from .guards.state import SharedState
+from .guards.backend import Backend, open_backend
+from .guards.ratelimit import parse_rate_limit
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -30,10 +28,6 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 
 
-def _shared_state(settings: Settings) -> SharedState:
-    return SharedState(settings.cache_path / "state.sqlite3")
-
-
 class ProviderGuards:
     """The guards of one provider (its own breaker, rate limit and credits state)."""
 
@@ -41,9 +35,9 @@ class ProviderGuards:
         self.settings = settings
         self.provider = provider
         self.bus = bus
-        self.state = _shared_state(settings)
-        self.breaker = SharedBreaker(
-            self.state,
+        # disk (cache_dir) or Redis (redis_url): see guards/backend.py
+        self.backend: Backend = open_backend(settings)
+        self.breaker = self.backend.breaker(
             provider,
             fail_max=settings.breaker_fail_max,
             reset_timeout=settings.breaker_reset_timeout,
@@ -52,10 +46,10 @@ class ProviderGuards:
             # the probe holds its lease through every retry of one guarded call
             probe_lease=settings.timeout * (settings.retries + 1) + BACKOFF_CAP * settings.retries + 5,
         )
-        self.credits = CreditsState(self.state, provider, cooldown=settings.credits_cooldown)
+        self.credits = self.backend.credits(provider, cooldown=settings.credits_cooldown)
         key_hash = hashlib.sha256(api_key.encode()).hexdigest()[:12]
-        self.ratelimit = RateLimiter(
-            self.state, f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit)
+        self.ratelimit = self.backend.ratelimiter(
+            f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit)
         )
 
     def _breaker_changed(self, provider: str, old: str, new: str, failures: int) -> None:
@@ -142,10 +136,5 @@ def _outcome(exc: Exception) -> str:
 
 
 def open_cache(settings: Settings) -> ResultCache:
-    from .guards.cache import ResultCache
-
-    return ResultCache(
-        settings.cache_path / "results",
-        ttl=settings.cache_ttl,
-        size_limit=settings.cache_size_limit,
-    )
+    """The result cache of the configured backend (with Redis: local disk in front of it)."""
+    return open_backend(settings).cache()

@@ -8,38 +8,36 @@ from typing import Any
 from .config import PROVIDERS, Settings
 
 
-def _guards_for(settings: Settings, provider: str):
-    from .guards.breaker import SharedBreaker
-    from .guards.credits import CreditsState
-    from .guards.ratelimit import RateLimiter, parse_rate_limit
-    from .guards.state import SharedState
+def _guards_for(settings: Settings, provider: str, backend=None):
+    from .guards.backend import open_backend
+    from .guards.ratelimit import parse_rate_limit
 
-    state = SharedState(settings.cache_path / "state.sqlite3")
+    backend = backend or open_backend(settings)
     key = settings.api_key if provider == "plantid" else settings.plantnet_api_key
     key_hash = hashlib.sha256((key or "").encode()).hexdigest()[:12]
-    breaker = SharedBreaker(
-        state,
+    breaker = backend.breaker(
         provider,
         fail_max=settings.breaker_fail_max,
         reset_timeout=settings.breaker_reset_timeout,
         success_threshold=settings.breaker_success_threshold,
     )
-    limiter = RateLimiter(state, f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit))
-    return breaker, limiter, CreditsState(state, provider, cooldown=settings.credits_cooldown)
+    limiter = backend.ratelimiter(f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit))
+    return breaker, limiter, backend.credits(provider, cooldown=settings.credits_cooldown)
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:
+    from .guards.backend import open_backend
+
+    backend = open_backend(settings)
     providers = {}
     for name in PROVIDERS:
-        breaker, limiter, credits = _guards_for(settings, name)
+        breaker, limiter, credits = _guards_for(settings, name, backend)
         providers[name] = {
             "breaker": breaker.status(),
             "rate_limit": limiter.usage(),
             "credits": credits.status(),
         }
-    from .guarded import open_cache
-
-    cache = open_cache(settings)
+    cache = backend.cache()
     try:
         cache_info = cache.stats()
     finally:
@@ -48,7 +46,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "providers": providers,
         "cache": cache_info,
         "cache_dir": str(settings.cache_path),
-        "backend": {"kind": "disk", "reachable": True},
+        "backend": backend.info(),
     }
 
 

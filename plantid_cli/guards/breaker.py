@@ -35,7 +35,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from plantid_cli.errors import (
     AuthError,
@@ -47,6 +47,7 @@ from plantid_cli.errors import (
 from plantid_cli.guards.state import SharedState
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 STATE_CLOSED = "closed"
 STATE_OPEN = "open"
@@ -142,6 +143,113 @@ def ensure_row(con: sqlite3.Connection, provider: str) -> None:
     con.execute("INSERT OR IGNORE INTO breaker (provider) VALUES (?)", (provider,))
 
 
+# -- where the row lives -----------------------------------------------------------------------
+#
+# SharedBreaker and the pybreaker storage only ever need two operations on a provider's row:
+# read a snapshot, and an atomic read-modify-write. ``update(fn)`` calls ``fn(row)``, which
+# returns ``(changes, result)``: ``changes`` maps BreakerRow field names to new values (None
+# clears a field) and is applied atomically with the read; ``result`` is returned. ``fn`` may
+# be called more than once (optimistic stores retry on a concurrent write), so it must not have
+# side effects; it may raise, which aborts the update.
+
+Changes = dict[str, Any]
+_FIELDS = frozenset(BreakerRow.__slots__)
+
+
+class BreakerStore(Protocol):
+    def read(self) -> BreakerRow: ...
+
+    def update(self, fn: Callable[[BreakerRow], tuple[Changes, R]]) -> R: ...
+
+
+def _check_fields(changes: Changes) -> None:
+    unknown = set(changes) - _FIELDS
+    if unknown:
+        raise ValueError(f"unknown breaker field(s): {', '.join(sorted(unknown))}")
+
+
+class SqliteBreakerStore:
+    """The ``breaker`` table of the shared SQLite file (one row per provider)."""
+
+    def __init__(self, state: SharedState, provider: str) -> None:
+        self.state = state
+        self.provider = provider
+
+    def read(self) -> BreakerRow:
+        return self.state.read(lambda con: read_row(con, self.provider))
+
+    def update(self, fn: Callable[[BreakerRow], tuple[Changes, R]]) -> R:
+        def body(con: sqlite3.Connection) -> R:
+            ensure_row(con, self.provider)
+            changes, result = fn(read_row(con, self.provider))
+            if changes:
+                _check_fields(changes)
+                columns = ", ".join(f"{name} = ?" for name in changes)
+                con.execute(
+                    f"UPDATE breaker SET {columns} WHERE provider = ?",
+                    (*changes.values(), self.provider),
+                )
+            return result
+
+        return self.state.run(body)
+
+
+class JsonBreakerStore:
+    """The row as one JSON object in a key/value store with ``get_json`` / ``update_json``
+    (SharedState has both; so does the Redis state), under the key ``breaker:<provider>``."""
+
+    def __init__(self, kv: Any, provider: str) -> None:
+        self.kv = kv
+        self.provider = provider
+        self.key = f"breaker:{provider}"
+
+    @staticmethod
+    def _row(value: Any) -> BreakerRow:
+        row = BreakerRow(None)
+        if isinstance(value, dict):
+            for name in BreakerRow.__slots__:
+                if name in value:
+                    setattr(row, name, value[name])
+        return row
+
+    def read(self) -> BreakerRow:
+        return self._row(self.kv.get_json(self.key))
+
+    def update(self, fn: Callable[[BreakerRow], tuple[Changes, R]]) -> R:
+        outcome: list[R] = []
+
+        def apply(old: Any) -> dict:
+            row = self._row(old)
+            changes, result = fn(row)
+            _check_fields(changes)
+            outcome[:] = [result]
+            value = {name: getattr(row, name) for name in BreakerRow.__slots__}
+            value.update(changes)
+            return value
+
+        self.kv.update_json(self.key, apply, {})
+        return outcome[0]
+
+
+#: Every field of a closed circuit with no counters and no probe lease.
+CLOSED_ROW: Changes = {
+    "state": STATE_CLOSED,
+    "failures": 0,
+    "successes": 0,
+    "opened_at": None,
+    "probe_token": None,
+    "probe_until": None,
+    "probe_pid": None,
+    "probe_host": None,
+}
+_NO_LEASE: Changes = {
+    "probe_token": None,
+    "probe_until": None,
+    "probe_pid": None,
+    "probe_host": None,
+}
+
+
 class SharedBreaker:
     """Per-provider circuit breaker whose state is shared by all processes.
 
@@ -153,7 +261,7 @@ class SharedBreaker:
 
     def __init__(
         self,
-        state: SharedState,
+        state: SharedState | None,
         provider: str,
         *,
         fail_max: int = 3,
@@ -161,6 +269,7 @@ class SharedBreaker:
         success_threshold: int = 2,
         on_change: OnChange | None = None,
         probe_lease: float = 120.0,
+        store: BreakerStore | None = None,
     ) -> None:
         if fail_max < 1 or success_threshold < 1:
             raise ValueError("fail_max and success_threshold must be >= 1")
@@ -168,6 +277,8 @@ class SharedBreaker:
             raise ValueError("reset_timeout must be >= 0 and probe_lease > 0")
         self.state = state
         self.provider = provider
+        #: where the row lives: the SQLite table by default, any BreakerStore otherwise (Redis)
+        self.store: BreakerStore = store or SqliteBreakerStore(state, provider)
         self.fail_max = fail_max
         self.reset_timeout = float(reset_timeout)
         self.success_threshold = success_threshold
@@ -177,7 +288,7 @@ class SharedBreaker:
     # -- cheap read-only side (no pybreaker) --------------------------------------------------
 
     def _row(self) -> BreakerRow:
-        return self.state.read(lambda con: read_row(con, self.provider))
+        return self.store.read()
 
     def _refusal(self, row: BreakerRow, now: float) -> CircuitOpenError | None:
         """The error to raise for `row` at `now`, or None when a call (or probe) may go ahead."""
@@ -225,17 +336,7 @@ class SharedBreaker:
     def reset(self) -> None:
         """Close the circuit and forget counters and any probe lease."""
 
-        def body(con: sqlite3.Connection) -> BreakerRow:
-            old = read_row(con, self.provider)
-            con.execute(
-                "INSERT INTO breaker (provider) VALUES (?) ON CONFLICT(provider) DO UPDATE SET"
-                " state = 'closed', failures = 0, successes = 0, opened_at = NULL,"
-                " probe_token = NULL, probe_until = NULL, probe_pid = NULL, probe_host = NULL",
-                (self.provider,),
-            )
-            return old
-
-        old = self.state.run(body)
+        old = self.store.update(lambda row: (CLOSED_ROW, row))
         if old.state != STATE_CLOSED:
             self._notify(old.state, STATE_CLOSED, int(old.failures or 0))
 
@@ -248,32 +349,25 @@ class SharedBreaker:
     def _admit(self, token: str) -> bool:
         """One transaction: raise CircuitOpenError, or return whether we took the probe lease."""
 
-        def body(con: sqlite3.Connection) -> bool:
-            ensure_row(con, self.provider)
-            row = read_row(con, self.provider)
+        def decide(row: BreakerRow) -> tuple[Changes, bool]:
             now = time.time()
             error = self._refusal(row, now)
             if error is not None:
                 raise error
             if row.state == STATE_CLOSED:
-                return False
-            con.execute(
-                "UPDATE breaker SET probe_token = ?, probe_until = ?, probe_pid = ?,"
-                " probe_host = ? WHERE provider = ?",
-                (token, now + self.probe_lease, os.getpid(), _HOST, self.provider),
-            )
-            return True
+                return {}, False
+            lease = {
+                "probe_token": token,
+                "probe_until": now + self.probe_lease,
+                "probe_pid": os.getpid(),
+                "probe_host": _HOST,
+            }
+            return lease, True
 
-        return self.state.run(body)
+        return self.store.update(decide)
 
     def _release(self, token: str) -> None:
-        self.state.run(
-            lambda con: con.execute(
-                "UPDATE breaker SET probe_token = NULL, probe_until = NULL, probe_pid = NULL,"
-                " probe_host = NULL WHERE provider = ? AND probe_token = ?",
-                (self.provider, token),
-            )
-        )
+        self.store.update(lambda row: (_NO_LEASE if row.probe_token == token else {}, None))
 
     def _open_error(self) -> CircuitOpenError:
         row = self._row()

@@ -12,7 +12,7 @@ Notes on pybreaker 1.4.1 that shaped this module (read from its source):
   re-reads storage on every access and re-syncs silently instead.
 * ``open()`` / ``half_open()`` / ``close()`` write ``opened_at`` and ``state`` as separate
   steps and reset counters from the new state's constructor. Here each transition is one
-  SQLite transaction (compare-and-set), and listeners hear only about transitions that this
+  atomic store update (compare-and-set), and listeners hear only about transitions that this
   process actually made (so two processes tripping at once log one ``closed -> open``).
 * A call refused because the circuit is half-open and this process does not hold the probe
   lease is stopped in the listener's ``before_call`` (which pybreaker runs before ``fn``) and
@@ -21,8 +21,8 @@ Notes on pybreaker 1.4.1 that shaped this module (read from its source):
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,17 +32,18 @@ from plantid_cli.guards.breaker import (
     STATE_CLOSED,
     STATE_HALF_OPEN,
     STATE_OPEN,
-    ensure_row,
-    read_row,
+    BreakerRow,
+    BreakerStore,
+    Changes,
 )
 
 if TYPE_CHECKING:
     from plantid_cli.guards.breaker import SharedBreaker
-    from plantid_cli.guards.state import SharedState
 
 
 class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
-    """pybreaker storage on the ``breaker`` table of SharedState (one row per provider).
+    """pybreaker storage on a :class:`~plantid_cli.guards.breaker.BreakerStore` (the ``breaker``
+    table of SharedState by default, Redis for a fleet): one row per provider.
 
     Implements every member pybreaker 1.4 uses: ``state`` (get/set), ``increment_counter``,
     ``reset_counter``, ``increment_success_counter``, ``reset_success_counter``, ``counter``,
@@ -53,26 +54,17 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
     nor as success (see breaker.py); the success-side writes become no-ops.
     """
 
-    def __init__(self, state: SharedState, provider: str) -> None:
-        super().__init__("sqlite")
-        self._shared = state
+    def __init__(self, store: BreakerStore, provider: str) -> None:
+        super().__init__("shared")
+        self._store = store
         self.provider = provider
-        self.neutral = False  # the row itself is created by SharedBreaker._admit / _write
+        self.neutral = False
 
     def _one(self, column: str) -> Any:
-        row = self._shared.read(
-            lambda con: con.execute(
-                f"SELECT {column} FROM breaker WHERE provider = ?", (self.provider,)
-            ).fetchone()
-        )
-        return None if row is None else row[0]
+        return getattr(self._store.read(), column)
 
-    def _write(self, sql: str, *args: Any) -> None:
-        def body(con: sqlite3.Connection) -> None:
-            ensure_row(con, self.provider)
-            con.execute(sql, (*args, self.provider))
-
-        self._shared.run(body)
+    def _write(self, change: Callable[[BreakerRow], Changes]) -> None:
+        self._store.update(lambda row: (change(row), None))
 
     @property
     def state(self) -> str:
@@ -80,22 +72,22 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
 
     @state.setter
     def state(self, state: str) -> None:
-        self._write("UPDATE breaker SET state = ? WHERE provider = ?", str(state))
+        self._write(lambda row: {"state": str(state)})
 
     def increment_counter(self) -> None:
-        self._write("UPDATE breaker SET failures = failures + 1 WHERE provider = ?")
+        self._write(lambda row: {"failures": int(row.failures or 0) + 1})
 
     def reset_counter(self) -> None:
         if not self.neutral:
-            self._write("UPDATE breaker SET failures = 0 WHERE provider = ?")
+            self._write(lambda row: {"failures": 0})
 
     def increment_success_counter(self) -> None:
         if not self.neutral:
-            self._write("UPDATE breaker SET successes = successes + 1 WHERE provider = ?")
+            self._write(lambda row: {"successes": int(row.successes or 0) + 1})
 
     def reset_success_counter(self) -> None:
         if not self.neutral:
-            self._write("UPDATE breaker SET successes = 0 WHERE provider = ?")
+            self._write(lambda row: {"successes": 0})
 
     @property
     def counter(self) -> int:
@@ -113,7 +105,7 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
     @opened_at.setter
     def opened_at(self, value: datetime) -> None:
         ts = value.timestamp() if value.tzinfo else value.replace(tzinfo=UTC).timestamp()
-        self._write("UPDATE breaker SET opened_at = ? WHERE provider = ?", ts)
+        self._write(lambda row: {"opened_at": ts})
 
     def transition(self, new: str) -> tuple[str, int] | None:
         """Atomically move to `new`; return (old_state, failures) or None if nothing changed.
@@ -121,37 +113,24 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         open: sets opened_at = now and zeroes successes (from closed or half-open);
         half-open: only from open, zeroes successes; closed: zeroes both counters.
         """
+        if new not in (STATE_OPEN, STATE_HALF_OPEN, STATE_CLOSED):
+            raise ValueError(f"unknown breaker state {new!r}")
 
-        def body(con: sqlite3.Connection) -> tuple[str, int] | None:
-            ensure_row(con, self.provider)
-            row = read_row(con, self.provider)
-            failures = int(row.failures or 0)
+        def decide(row: BreakerRow) -> tuple[Changes, tuple[str, int] | None]:
+            changed = (row.state, int(row.failures or 0))
             if row.state == new:
-                return None
+                return {}, None
             if new == STATE_OPEN:
-                con.execute(
-                    "UPDATE breaker SET state = 'open', opened_at = ?, successes = 0"
-                    " WHERE provider = ?",
-                    (time.time(), self.provider),
-                )
-            elif new == STATE_HALF_OPEN:
+                return {"state": STATE_OPEN, "opened_at": time.time(), "successes": 0}, changed
+            if new == STATE_HALF_OPEN:
                 if row.state != STATE_OPEN:
-                    return None
-                con.execute(
-                    "UPDATE breaker SET state = 'half-open', successes = 0 WHERE provider = ?",
-                    (self.provider,),
-                )
-            elif new == STATE_CLOSED:
-                con.execute(
-                    "UPDATE breaker SET state = 'closed', failures = 0, successes = 0,"
-                    " opened_at = NULL WHERE provider = ?",
-                    (self.provider,),
-                )
-            else:
-                raise ValueError(f"unknown breaker state {new!r}")
-            return row.state, failures
+                    return {}, None
+                return {"state": STATE_HALF_OPEN, "successes": 0}, changed
+            return {"state": STATE_CLOSED, "failures": 0, "successes": 0, "opened_at": None}, (
+                changed
+            )
 
-        return self._shared.run(body)
+        return self._store.update(decide)
 
 
 class _Listener(pybreaker.CircuitBreakerListener):
@@ -227,7 +206,7 @@ def build_circuit_breaker(
     """A fresh pybreaker CircuitBreaker for one call (its RLock then never serialises threads)."""
     from plantid_cli.guards.breaker import counts_as_failure
 
-    storage = SharedBreakerStorage(shared.state, shared.provider)
+    storage = SharedBreakerStorage(shared.store, shared.provider)
     breaker = _SharedCircuitBreaker(
         listener=_Listener(shared, holds_lease),
         fail_max=shared.fail_max,

@@ -183,10 +183,12 @@ class ResultCache:
         value = self._do(lambda c: c.get(key, default=None, retry=True))
         return value if isinstance(value, dict) else None
 
-    def set(self, key: str, value: dict) -> None:
+    def set(self, key: str, value: dict, *, ttl: float | None = None) -> None:
+        """Store `value`; it expires after `ttl` seconds (default: the cache's TTL)."""
         if not isinstance(value, dict):
             raise TypeError("result cache values must be dicts")
-        self._do(lambda c: c.set(key, value, expire=self.ttl, retry=True))
+        expire = self.ttl if ttl is None else float(ttl)
+        self._do(lambda c: c.set(key, value, expire=expire, retry=True))
 
     def stats(self) -> dict:
         def op(c: diskcache.Cache) -> dict:

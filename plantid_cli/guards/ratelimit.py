@@ -128,6 +128,11 @@ class RateLimiter:
         self.last_start = now
         return 0.0
 
+    def _attempt(self) -> float:
+        """Record a start and return 0, or return the seconds to wait (a fleet limiter on Redis
+        overrides this and :meth:`usage`; the waiting loop below is shared)."""
+        return self.state.run(self._try_acquire)
+
     def acquire(self, on_wait: Callable[[float], None] | None = None) -> float:
         """Block until a call may start (and record it); return the seconds spent waiting.
 
@@ -138,7 +143,7 @@ class RateLimiter:
         started = time.monotonic()
         waited = False
         while True:
-            wait = self.state.run(self._try_acquire)
+            wait = self._attempt()
             if wait <= 0:
                 return time.monotonic() - started if waited else 0.0
             # sleep a hair longer than needed so we do not spin on float rounding

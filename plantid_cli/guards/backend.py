@@ -1,0 +1,97 @@
+"""Where the shared guard state lives: on disk under ``cache_dir`` (default) or in Redis.
+
+:func:`open_backend` is the one selection point. The engine, the guards and ``plantid status``
+ask the backend for a breaker, a rate limiter, the credits state, the result cache and the
+single-flight lock, and never care which one it is:
+
+* :class:`DiskBackend`: everything under ``cache_dir`` (SQLite state, diskcache, lock files);
+  shared by the processes of one machine.
+* ``RedisBackend`` (guards/redis_backend.py, imported only when ``redis_url`` is set): shared by
+  a fleet of machines. When Redis cannot be reached - at start or mid-run - the process logs one
+  ``[REDIS] unreachable at ...`` warning and carries on with its disk backend.
+
+Stdlib only at import time (plus the guard modules, which are stdlib only too): a disk user
+never imports redis.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from plantid_cli.guards.breaker import SharedBreaker
+from plantid_cli.guards.credits import CreditsState
+from plantid_cli.guards.ratelimit import RateLimiter
+from plantid_cli.guards.state import SharedState
+
+if TYPE_CHECKING:
+    from plantid_cli.config import Settings
+    from plantid_cli.guards.cache import ResultCache
+    from plantid_cli.guards.lock import Flight
+
+
+class Backend(Protocol):
+    kind: str
+
+    def breaker(self, provider: str, **options: Any) -> SharedBreaker: ...
+
+    def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter: ...
+
+    def credits(self, provider: str, cooldown: float = 300.0) -> CreditsState: ...
+
+    def cache(self) -> ResultCache: ...
+
+    def single_flight(self, key: str, timeout: float) -> AbstractContextManager[Flight]: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+class DiskBackend:
+    """All shared state under ``settings.cache_path`` (one machine)."""
+
+    kind = "disk"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = SharedState(settings.cache_path / "state.sqlite3")
+        self.lock_dir = settings.cache_path / "locks"
+
+    def breaker(self, provider: str, **options: Any) -> SharedBreaker:
+        return SharedBreaker(self.state, provider, **options)
+
+    def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter:
+        return RateLimiter(self.state, bucket, limits)
+
+    def credits(self, provider: str, cooldown: float = 300.0) -> CreditsState:
+        return CreditsState(self.state, provider, cooldown=cooldown)
+
+    def cache(self) -> ResultCache:
+        from plantid_cli.guards.cache import ResultCache
+
+        settings = self.settings
+        return ResultCache(
+            settings.cache_path / "results",
+            ttl=settings.cache_ttl,
+            size_limit=settings.cache_size_limit,
+        )
+
+    def single_flight(self, key: str, timeout: float) -> AbstractContextManager[Flight]:
+        from plantid_cli.guards.lock import single_flight
+
+        return single_flight(self.lock_dir, key, timeout)
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": "disk", "reachable": True}
+
+
+def open_backend(settings: Settings) -> Backend:
+    """The backend `settings` asks for: Redis when ``redis_url`` is set, else the disk."""
+    disk = DiskBackend(settings)
+    if not settings.redis_url:
+        return disk
+    from plantid_cli.guards.redis_backend import RedisBackend  # lazy: redis costs ~90 ms
+
+    return RedisBackend(settings, disk)
+
+
+__all__ = ["Backend", "DiskBackend", "open_backend"]

@@ -1,0 +1,433 @@
+"""The shared guard state of a fleet of machines, in one Redis (``redis_url``).
+
+Imports redis at module level: only :func:`plantid_cli.guards.backend.open_backend` imports this
+module, and only when ``redis_url`` is set, so disk users never pay for it.
+
+Same guarantees as on disk, for every process on every machine using the same Redis:
+
+* breaker per provider: the same :class:`SharedBreaker` logic (single half-open probe lease),
+  its row kept as one JSON value at ``plantid:v1:breaker:<provider>`` and changed with
+  WATCH/MULTI (optimistic, retried), see :class:`RedisState.update_json`;
+* credits: the same :class:`CreditsState` over :class:`RedisState`
+  (``plantid:v1:credits:<provider>``);
+* rate limit: a sliding log in a sorted set (``plantid:v1:rate:<bucket>``) checked and recorded
+  by one Lua script on the Redis clock (atomic, so no window ever holds more than ``n`` starts
+  across the fleet; machines' clocks do not matter);
+* single flight: redis-py's lock (``SET NX PX`` token, ``plantid:v1:lock:<hash>``) with an
+  expiry renewed by a thread while the holder works;
+* results: see guards/redis_cache.py (the local disk cache stays in front).
+
+Losing Redis, at start (a ping with a short timeout) or mid-run (any ConnectionError or
+TimeoutError): :meth:`RedisLink.lose` logs one warning on the ``plantid`` logger,
+``[REDIS] unreachable at <url without password>; using local state on this machine``, and from
+then on every primitive of this process answers from its disk backend instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import LockError
+from redis.retry import Retry
+
+from plantid_cli.errors import ConfigError
+from plantid_cli.guards.breaker import JsonBreakerStore, SharedBreaker, SqliteBreakerStore
+from plantid_cli.guards.credits import CreditsState
+from plantid_cli.guards.lock import Flight
+from plantid_cli.guards.ratelimit import RateLimiter, format_limit
+
+if TYPE_CHECKING:
+    from plantid_cli.config import Settings
+    from plantid_cli.guards.backend import DiskBackend
+    from plantid_cli.guards.redis_cache import TwoLevelCache
+    from plantid_cli.guards.state import SharedState
+
+log = logging.getLogger("plantid")
+
+T = TypeVar("T")
+
+#: Every key starts with this, so one Redis can serve several projects (and later versions).
+NAMESPACE = "plantid:v1:"
+CONNECT_TIMEOUT = 0.5
+SOCKET_TIMEOUT = 1.0
+#: Expiry of a single-flight lock; the holder renews it every third of it while it works.
+LOCK_TTL = 10.0
+LOCK_POLL = 0.05
+#: A fleet's rate-limit slot stays taken this long after its window: network jitter between
+#: the machines and the service must not let the service see n + 1 starts in one window.
+RATE_MARGIN = 0.05
+
+ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+
+
+def url_without_password(url: str) -> str:
+    """``redis://user:secret@host:6379/0`` -> ``redis://user@host:6379/0`` (query dropped)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        if parts.username:
+            netloc = f"{parts.username}@{netloc}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "<invalid redis url>"
+
+
+class RedisLink:
+    """One Redis client per URL and process, and whether this process has lost it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.shown = url_without_password(url)
+        try:
+            self.password = urlsplit(url).password
+        except ValueError:
+            self.password = None
+        from plantid_cli.redact import register_secret
+
+        register_secret(self.password)
+        try:
+            self.client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=SOCKET_TIMEOUT,
+                retry=Retry(NoBackoff(), 1),  # one quick retry: a pooled socket may be stale
+                health_check_interval=0,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"redis_url {self.shown!r} is not a Redis URL: {exc}") from None
+        self.lost = False
+        self._lock = threading.Lock()
+
+    def key(self, *parts: str) -> str:
+        return NAMESPACE + ":".join(parts)
+
+    def connect(self) -> None:
+        """Ping once; a Redis that does not answer is lost for this process (one warning)."""
+        self.run(self.client.ping, lambda: None)
+
+    def lose(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.lost:
+                return
+            self.lost = True
+        detail = str(exc) or type(exc).__name__
+        if self.password:
+            detail = detail.replace(self.password, "****")
+        log.warning(
+            "[REDIS] unreachable at %s; using local state on this machine (%s)",
+            self.shown,
+            detail,
+        )
+
+    def run(self, op: Callable[[], T], fallback: Callable[[], T]) -> T:
+        """``op()`` on Redis; once Redis is lost (now or before), ``fallback()`` on disk."""
+        if not self.lost:
+            try:
+                return op()
+            except ERRORS as exc:
+                self.lose(exc)
+        return fallback()
+
+
+_links: dict[str, RedisLink] = {}
+_links_lock = threading.Lock()
+
+
+def link_for(url: str) -> RedisLink:
+    """The process's link to `url` (created and pinged on first use)."""
+    with _links_lock:
+        link = _links.get(url)
+        if link is None:
+            link = _links[url] = RedisLink(url)
+            link.connect()
+        return link
+
+
+class Failover:
+    """Calls a method on `primary` (Redis); once Redis is lost, the same one on `secondary`."""
+
+    def __init__(self, link: RedisLink, primary: Any, secondary: Any) -> None:
+        self._link = link
+        self._primary = primary
+        self._secondary = secondary
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        primary = getattr(self._primary, name)
+        secondary = getattr(self._secondary, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._link.run(
+                lambda: primary(*args, **kwargs), lambda: secondary(*args, **kwargs)
+            )
+
+        return call
+
+
+def _loads(raw: bytes | None, default: Any) -> Any:
+    if raw is None:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return default
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class RedisState:
+    """SharedState's small-JSON-value API (``get_json``, ``set_json``, ``update_json``,
+    ``delete``) on Redis strings under ``plantid:v1:<key>``. Raises redis errors: wrap it in
+    :class:`Failover` for the fallback."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+        self.client = link.client
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        return _loads(self.client.get(self.link.key(key)), default)
+
+    def set_json(self, key: str, value: Any) -> None:
+        self.client.set(self.link.key(key), _dumps(value))
+
+    def delete(self, key: str) -> bool:
+        return bool(self.client.delete(self.link.key(key)))
+
+    def update_json(self, key: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
+        """Atomically replace the value at `key` with ``fn(old)``: WATCH, read, MULTI, SET,
+        EXEC, retried from the read when another client wrote the key meanwhile (so `fn` may
+        run more than once and must have no side effects)."""
+        name = self.link.key(key)
+
+        def attempt(pipe: redis.client.Pipeline) -> Any:
+            new = fn(_loads(pipe.get(name), default))
+            pipe.multi()
+            pipe.set(name, _dumps(new))
+            return new
+
+        return self.client.transaction(attempt, name, value_from_callable=True)
+
+
+# KEYS[1] the sorted set; ARGV: horizon, margin, member, then count/window pairs.
+# Returns {"ok", now} after recording a start, or {"wait", seconds}.
+RATE_SCRIPT = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local key = KEYS[1]
+local horizon = tonumber(ARGV[1])
+local margin = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.6f', now - horizon - margin))
+local wait = 0
+local i = 4
+while i + 1 <= #ARGV do
+  local count = tonumber(ARGV[i])
+  local window = tonumber(ARGV[i + 1]) + margin
+  local hit = redis.call('ZREVRANGEBYSCORE', key, '+inf',
+    '(' .. string.format('%.6f', now - window), 'WITHSCORES', 'LIMIT', count - 1, 1)
+  if #hit > 0 then
+    local w = tonumber(hit[2]) + window - now
+    if w > wait then wait = w end
+  end
+  i = i + 2
+end
+if wait > 0 then return {'wait', string.format('%.6f', wait)} end
+redis.call('ZADD', key, string.format('%.6f', now), ARGV[3])
+redis.call('PEXPIRE', key, math.ceil((horizon + margin) * 1000) + 1000)
+return {'ok', string.format('%.6f', now)}
+"""
+
+
+class FleetRateLimiter(RateLimiter):
+    """The sliding-log limiter with its log in Redis, for the whole fleet (see RATE_SCRIPT).
+
+    Waiting (and ``on_wait``) is RateLimiter's loop; only the check-and-record step differs.
+    Once Redis is lost this process limits itself with its disk log."""
+
+    def __init__(
+        self, link: RedisLink, state: SharedState, bucket: str, limits: list[tuple[int, float]]
+    ) -> None:
+        super().__init__(state, bucket, limits)
+        self.link = link
+        self.key = link.key("rate", bucket)
+        self._script = link.client.register_script(RATE_SCRIPT)
+        self._args: list[Any] = [self._horizon, RATE_MARGIN]
+        for count, window in self.limits:
+            self._args += [count, window]
+
+    def _attempt(self) -> float:
+        return self.link.run(self._fleet_attempt, super()._attempt)
+
+    def _fleet_attempt(self) -> float:
+        member = os.urandom(8).hex()
+        args = [*self._args[:2], member, *self._args[2:]]
+        kind, value = self._script(keys=[self.key], args=args)
+        if kind == b"ok":
+            self.last_start = float(value)
+            return 0.0
+        return float(value)
+
+    def usage(self) -> list[dict]:
+        if not self.limits:
+            return []
+        return self.link.run(self._fleet_usage, super().usage)
+
+    def _fleet_usage(self) -> list[dict]:
+        seconds, micros = self.link.client.time()
+        now = seconds + micros / 1e6
+        pipe = self.link.client.pipeline(transaction=False)
+        for _, window in self.limits:
+            pipe.zcount(self.key, f"({now - window:.6f}", "+inf")
+        result = []
+        for (count, window), used in zip(self.limits, pipe.execute(), strict=True):
+            result.append(
+                {
+                    "limit": format_limit(count, window),
+                    "used": int(used),
+                    "window_seconds": window,
+                    "remaining": max(0, count - int(used)),
+                }
+            )
+        return result
+
+
+class _Renewer:
+    """Keeps a held lock alive: ``reacquire()`` (expiry back to LOCK_TTL) every LOCK_TTL / 3."""
+
+    def __init__(self, link: RedisLink, lock: redis.lock.Lock) -> None:
+        self.link = link
+        self.lock = lock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="plantid-lock-renew", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOCK_TTL / 3):
+            try:
+                self.lock.reacquire()
+            except LockError:
+                return  # expired and taken by someone else: nothing left to renew
+            except ERRORS as exc:
+                self.link.lose(exc)
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=SOCKET_TIMEOUT * 3)
+
+
+@contextlib.contextmanager
+def redis_single_flight(
+    link: RedisLink,
+    key: str,
+    timeout: float,
+    disk_flight: Callable[[], contextlib.AbstractContextManager[Flight]],
+) -> Iterator[Flight]:
+    """:func:`plantid_cli.guards.lock.single_flight` across the fleet (same Flight contract);
+    the disk lock once Redis is lost."""
+    name = link.key("lock", hashlib.sha256(key.encode("utf-8")).hexdigest()[:40])
+    started = time.monotonic()
+    lock = None
+    acquired = False
+    if not link.lost:
+        lock = link.client.lock(
+            name,
+            timeout=LOCK_TTL,
+            sleep=LOCK_POLL,
+            blocking=True,
+            blocking_timeout=max(0.0, float(timeout)),
+            thread_local=False,  # the renewer thread extends it
+        )
+        try:
+            acquired = bool(lock.acquire())
+        except ERRORS as exc:
+            link.lose(exc)
+    if link.lost:
+        with disk_flight() as flight:
+            yield flight
+        return
+    renewer = _Renewer(link, lock) if acquired else None
+    try:
+        yield Flight(acquired, time.monotonic() - started, name)  # type: ignore[arg-type]
+    finally:
+        if renewer is not None:
+            renewer.stop()
+        if acquired and not link.lost:
+            try:
+                lock.release()
+            except LockError:
+                pass  # expired meanwhile; nothing to release
+            except ERRORS as exc:
+                link.lose(exc)
+
+
+class RedisBackend:
+    """Shared state in Redis, with this machine's :class:`DiskBackend` as the fallback."""
+
+    kind = "redis"
+
+    def __init__(self, settings: Settings, disk: DiskBackend) -> None:
+        self.settings = settings
+        self.disk = disk
+        self.link = link_for(settings.redis_url or "")
+        self.kv = RedisState(self.link)
+
+    def breaker(self, provider: str, **options: Any) -> SharedBreaker:
+        store = Failover(
+            self.link,
+            JsonBreakerStore(self.kv, provider),
+            SqliteBreakerStore(self.disk.state, provider),
+        )
+        return SharedBreaker(self.disk.state, provider, store=store, **options)  # type: ignore[arg-type]
+
+    def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter:
+        return FleetRateLimiter(self.link, self.disk.state, bucket, limits)
+
+    def credits(self, provider: str, cooldown: float = 300.0) -> CreditsState:
+        state = Failover(self.link, self.kv, self.disk.state)
+        return CreditsState(state, provider, cooldown=cooldown)  # type: ignore[arg-type]
+
+    def cache(self) -> TwoLevelCache:
+        from plantid_cli.guards.redis_cache import TwoLevelCache
+
+        return TwoLevelCache(self.disk.cache(), self.link, ttl=self.settings.cache_ttl)
+
+    def single_flight(self, key: str, timeout: float) -> contextlib.AbstractContextManager[Flight]:
+        return redis_single_flight(
+            self.link, key, timeout, lambda: self.disk.single_flight(key, timeout)
+        )
+
+    def info(self) -> dict[str, Any]:
+        reachable = not self.link.lost
+        info: dict[str, Any] = {"kind": "redis", "url": self.link.shown, "reachable": reachable}
+        if not reachable:
+            info["fallback"] = "disk"
+        return info
+
+
+__all__ = [
+    "NAMESPACE",
+    "Failover",
+    "FleetRateLimiter",
+    "RedisBackend",
+    "RedisLink",
+    "RedisState",
+    "link_for",
+    "redis_single_flight",
+    "url_without_password",
+]
