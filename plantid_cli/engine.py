@@ -294,11 +294,9 @@ class Engine:
         """Single flight across processes: lock, look again, call, store, release."""
         if self.cache is None:
             return self._call(lane, pending), False
-        from .guards.lock import single_flight
-
         path = pending.job.display
         key = pending.keys[lane.provider.name]
-        with single_flight(self.lock_dir, key, self.settings.lock_timeout) as lock:
+        with lane.guards.backend.single_flight(key, self.settings.lock_timeout) as lock:
             self.bus.emit(
                 "lock.waited",
                 provider=lane.provider.name,
