@@ -98,6 +98,7 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
     """Install one stderr handler with the redaction filter; idempotent."""
     verbose = max(verbose, _state["verbose"] or 0)
     debug = debug or debug_enabled()
+    _state["debug"] = debug  # a subcommand's --debug also shows tracebacks (run_guarded)
     log_format = log_format or _state["log_format"] or os.environ.get("PLANTID_LOG_FORMAT")
     if log_format not in (None, "text", "json"):
         raise PlantidError(f"--log-format must be text or json, not {log_format!r}")
