@@ -32,7 +32,7 @@ fail Plant.id while Pl@ntNet answers.
 
 Settings (constructor, `configure(**changes)`, `POST /_sandbox/config`): key, latency_ms,
 fail_rate, mode, mode_plantid, mode_plantnet, credits, plantnet_quota, seed, hang_seconds,
-drip_interval.
+drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`).
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
 plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
@@ -230,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop(call, reset=fault == "reset")
         if fault in ("error500", "error503"):
             reply = html_reply(int(fault[-3:]))
+            if fault == "error503" and cfg["retry_after"]:
+                reply.headers["Retry-After"] = f"{cfg['retry_after']:g}"
         elif fault == "credits":
             reply = (
                 text_reply(429, CREDITS_TEXT) if plantid else plantnet_error(429, "Quota exceeded")

@@ -41,6 +41,7 @@ DEFAULT_SETTINGS = {
     "seed": 0,
     "hang_seconds": 300.0,
     "drip_interval": 0.5,
+    "retry_after": 0.0,
 }
 _INTS = ("credits", "plantnet_quota", "seed")
 
