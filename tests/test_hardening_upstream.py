@@ -1,0 +1,234 @@
+"""Bad upstreams from the CLI: each fault classified, recorded, and counted right by the breaker.
+
+Every test runs the real `plantid` in subprocesses against the test's sandbox with
+PLANTID_RETRIES=0 (one call per photo) and PLANTID_TIMEOUT=1, and checks exact call counts on the
+sandbox side and the shared breaker through `plantid status --format json`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import httpx
+import pytest
+from conftest import run_plantid
+from photos import green_photo
+
+from plantid_cli.errors import BadResponse, ServiceUnavailable, UpstreamTimeout
+from plantid_cli.providers.base import send
+
+
+@pytest.fixture
+def env(cli_env):
+    return {**cli_env, "PLANTID_TIMEOUT": "1", "PLANTID_BREAKER_FAIL_MAX": "3"}
+
+
+@pytest.fixture
+def photo(tmp_path):
+    return green_photo(tmp_path / "leaf.jpg", (320, 240))
+
+
+def identify(path, env, *extra):
+    """One run: (exit code, the single record, stderr, seconds)."""
+    started = time.monotonic()
+    result = run_plantid(["identify", path, *extra], env)
+    elapsed = time.monotonic() - started
+    assert "Traceback" not in result.stderr, result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    return result.returncode, record, result.stderr, elapsed
+
+
+def breaker(env, provider="plantid"):
+    result = run_plantid(["status", "--format", "json"], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["providers"][provider]["breaker"]
+
+
+def calls(sandbox):
+    return sandbox.stats()["plantid_identify"]
+
+
+def test_5xx_html_opens_the_breaker_after_fail_max_then_no_calls(sandbox, env, photo):
+    sandbox.configure(mode="error500")
+    for run in range(1, 4):
+        code, record, stderr, _ = identify(photo, env)
+        assert code == 4
+        assert record["error"]["code"] == "unavailable"
+        assert record["error"]["reason"] == "http-500"
+        assert "<" not in record["error"]["message"]  # the HTML body is not the message
+        assert calls(sandbox) == run
+    state = breaker(env)
+    assert state["state"] == "open"
+    assert state["failures"] == 3
+    code, record, stderr, _ = identify(photo, env)
+    assert code == 4
+    assert record["error"]["reason"] == "circuit-open"
+    assert "retry_at" in record["error"]
+    assert calls(sandbox) == 3  # the fourth run made no call at all
+
+
+def test_503_is_unavailable_and_counted(sandbox, env, photo):
+    sandbox.configure(mode="error503")
+    code, record, _, _ = identify(photo, env)
+    assert (code, record["error"]["reason"]) == (4, "http-503")
+    assert breaker(env)["failures"] == 1
+
+
+def test_401_is_exit_3_and_the_breaker_stays_closed(sandbox, env, photo):
+    sandbox.configure(mode="auth")
+    for _ in range(4):  # more than fail_max: still never opens
+        code, record, _, _ = identify(photo, env)
+        assert code == 3
+        assert record["error"]["code"] == "auth"
+    assert calls(sandbox) == 4
+    state = breaker(env)
+    assert (state["state"], state["failures"]) == ("closed", 0)
+
+
+def test_429_credits_is_exit_4_breaker_closed_and_stops_calls(sandbox, env, photo):
+    sandbox.configure(mode="credits")
+    code, record, stderr, _ = identify(photo, env)
+    assert code == 4
+    assert record["error"]["code"] == "credits"
+    assert "credits" in record["error"]["message"]
+    assert calls(sandbox) == 1
+    state = breaker(env)
+    assert (state["state"], state["failures"]) == ("closed", 0)
+    # The credits cool-down (not the breaker) keeps the next run off the network.
+    code, record, _, _ = identify(photo, env)
+    assert (code, record["error"]["code"]) == (4, "credits")
+    assert calls(sandbox) == 1
+
+
+@pytest.mark.parametrize("mode", ["badjson", "badshape"])
+def test_bad_json_answers_are_bad_response_failures(sandbox, env, photo, mode):
+    sandbox.configure(mode=mode)
+    code, record, _, _ = identify(photo, env)
+    assert code == 4
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "bad-response")
+    assert calls(sandbox) == 1
+    state = breaker(env)
+    assert (state["state"], state["failures"]) == ("closed", 1)
+    # Nothing was cached: once the service behaves, the photo is asked again and answered.
+    sandbox.configure(mode=None)
+    code, record, _, _ = identify(photo, env)
+    assert (code, record["status"], record["cached"]) == (0, "ok", False)
+    assert breaker(env)["failures"] == 0
+
+
+@pytest.mark.parametrize("mode", ["hang", "drip"])
+def test_hang_and_drip_are_cut_by_the_timeout(sandbox, env, photo, mode):
+    """A drip of one byte per 0.5 s never trips httpx's per-read timeout: the total deadline
+    in providers.base.send does."""
+    sandbox.configure(mode=mode, drip_interval=0.3)
+    code, record, _, elapsed = identify(photo, env)
+    assert code == 4
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "timeout")
+    assert elapsed < 5
+    assert calls(sandbox) == 1
+    assert breaker(env)["failures"] == 1
+
+
+def test_connection_reset_is_a_connection_failure(sandbox, env, photo):
+    sandbox.configure(mode="reset")
+    code, record, _, _ = identify(photo, env)
+    assert code == 4
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "connection")
+    assert calls(sandbox) == 1
+    assert breaker(env)["failures"] == 1
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the block ends
+
+
+def test_connection_refused_is_unavailable(env, photo):
+    env = {**env, "PLANTID_API_URL": f"http://127.0.0.1:{closed_port()}/api/v3"}
+    for _ in range(3):
+        code, record, _, elapsed = identify(photo, env)
+        assert code == 4
+        assert (record["error"]["code"], record["error"]["reason"]) == (
+            "unavailable",
+            "connection",
+        )
+        assert elapsed < 5
+    assert breaker(env)["state"] == "open"
+    code, record, _, _ = identify(photo, env)
+    assert record["error"]["reason"] == "circuit-open"
+
+
+def test_retries_stay_one_breaker_failure(sandbox, env, photo):
+    sandbox.configure(mode="error503")
+    code, record, stderr, _ = identify(photo, {**env, "PLANTID_RETRIES": "2"}, "-v")
+    assert code == 4
+    assert calls(sandbox) == 3
+    assert stderr.count("[RETRY]") == 2
+    assert breaker(env)["failures"] == 1
+
+
+def test_success_after_failures_resets_the_count(sandbox, env, photo):
+    sandbox.configure(mode="error500")
+    identify(photo, env)
+    identify(photo, env)
+    assert breaker(env)["failures"] == 2
+    sandbox.configure(mode=None)
+    code, record, _, _ = identify(photo, env)
+    assert (code, record["status"]) == (0, "ok")
+    assert breaker(env)["failures"] == 0
+
+
+# --- send() itself: the total deadline and the size cap, without the CLI ------------------------
+
+
+def test_send_total_deadline_cuts_a_drip(sandbox):
+    sandbox.configure(mode="drip", drip_interval=0.1)
+    with httpx.Client(timeout=1.0) as client:
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            send(
+                client,
+                "plantid",
+                "POST",
+                f"{sandbox.plantid_url}/identification",
+                json={"images": ["aGVsbG8="]},
+                headers={"Api-Key": "k"},
+            )
+        assert time.monotonic() - started < 2.5  # at most about twice the timeout
+        sandbox.configure(mode=None)  # and the same client still works afterwards
+        response = send(
+            client, "plantid", "GET", f"{sandbox.plantid_url}/usage_info", headers={"Api-Key": "k"}
+        )
+        assert response.status_code == 200
+        assert response.json()["remaining"]["total"] == 100
+
+
+def test_send_refuses_an_endless_answer(monkeypatch):
+    from plantid_cli.providers import base
+
+    monkeypatch.setattr(base, "MAX_RESPONSE_BYTES", 1000)
+
+    def handler(request):
+        return httpx.Response(200, content=iter([b"x" * 600] * 5))
+
+    with httpx.Client(transport=httpx.MockTransport(handler), timeout=5) as client:
+        with pytest.raises(BadResponse) as caught:
+            send(client, "plantid", "GET", "http://upstream.invalid/x")
+    assert caught.value.reason == "bad-response"
+
+
+def test_send_classifies_transport_errors_and_redacts_urls():
+    def handler(request):
+        raise httpx.ConnectError(f"cannot reach {request.url}")
+
+    url = "http://upstream.invalid/v2/identify/all?api-key=SECRET-IN-URL-123"
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(ServiceUnavailable) as caught:
+            send(client, "plantnet", "POST", url)
+    assert caught.value.reason == "connection"
+    assert "SECRET-IN-URL-123" not in str(caught.value)
+    assert "api-key=****" in caught.value.message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
