@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import run_plantid
+from conftest import REPO, run_plantid
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -301,3 +304,31 @@ def test_grouping_key():
     assert parse_grouping_key("site=a,run=b") == {"site": "a", "run": "b"}
     with pytest.raises(Exception, match="job-name"):
         parse_grouping_key("9x=1")
+
+
+def test_ctrl_c_still_writes_the_final_file(sandbox, cli_env, tmp_path):
+    folder = photos(tmp_path / "in", 6, duplicate=False, broken=False)
+    sandbox.configure(latency_ms=400)
+    prom = tmp_path / "run.prom"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli", "identify", str(folder), "-f", "ndjson"]
+        + ["-j", "1", "--metrics-file", str(prom)],
+        env=cli_env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while sandbox.stats()["plantid_identify"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    samples, _ = parse(prom.read_text())
+    calls = sandbox.stats()["plantid_identify"]
+    assert 1 <= calls < 6
+    assert total(samples, "plantid_upstream_calls_total") == calls
+    assert total(samples, "plantid_images_total") == len(records_of(stdout))
+    assert samples[("plantid_run_end_timestamp_seconds", ())] > 0
+    assert samples[("plantid_in_flight", ())] == 0
