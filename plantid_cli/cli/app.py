@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import cache_cmd, config_cmd, demo, identify, keys, sandbox_cmd, status, usage
+from . import cache_cmd, config_cmd, demo, identify, keys, report_cmd, sandbox_cmd, status, usage
 from .common import set_global
 
 app = typer.Typer(
@@ -44,6 +44,7 @@ status.register(app)
 usage.register(app)
 sandbox_cmd.register(app)
 demo.register(app)
+report_cmd.register(app)
 app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_cmd.app, name="config")

@@ -90,6 +90,15 @@ def identify(
     confidence_threshold: float = typer.Option(
         None, "--confidence-threshold", help="Below it, CSV marks cf. [default 0.5]."
     ),
+    report: str = typer.Option(
+        None, "--report", help="Also write an HTML report of the run to this file."
+    ),
+    write_xmp: bool = typer.Option(
+        False, "--write-xmp", help="Write an XMP sidecar beside each identified photo."
+    ),
+    xmp_name: str = typer.Option(
+        "short", "--xmp-name", help="Sidecar name: short (photo.xmp) or full (photo.jpg.xmp)."
+    ),
     verbose: int = typer.Option(
         0, "--verbose", "-v", count=True, help="Log guard decisions on stderr."
     ),
@@ -140,6 +149,9 @@ def identify(
             log_format=log_format,
             pushgateway=pushgateway,
             job_name=job_name,
+            report=report,
+            write_xmp=write_xmp,
+            xmp_name=xmp_name,
         )
     )
 
@@ -172,6 +184,12 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
     )
     if options.group_by not in (None, "folder"):
         raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
+    from .report_cmd import RunOutputs
+
+    outputs = RunOutputs(
+        opts["report"], opts["write_xmp"], opts["xmp_name"], settings.confidence_threshold
+    )
+    outputs.check()  # before any credit is spent
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and "-" not in opts["paths"]
     confirm = None if (opts["yes"] or not interactive) else _confirm
     observer = None
@@ -208,7 +226,7 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
             writer,
             bus=bus,
             confirm=confirm,
-            on_record=progress.record if progress else None,
+            on_record=outputs.chain(progress.record if progress else None),
             engine_hook=engine_ref.append,
             observer=observer,
         )
@@ -228,6 +246,8 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
             interrupted=interrupted,
             **summary_fields(stats),
         )
+    outputs.finish(stats.credits_used, opts["quiet"])
+    code = code or outputs.exit_code()
     return 130 if interrupted else code
 
 

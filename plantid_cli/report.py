@@ -1,0 +1,581 @@
+"""One self-contained HTML file people can look at: a card per record.
+
+Server-side rendered cards (each with data-status / data-p / data-name / data-i) and a small plain
+script that filters and sorts them by toggling the `hidden` attribute and moving nodes: no
+templating in the browser, so 5,000 cards cost one HTML parse, and `content-visibility: auto`
+keeps layout and image decoding to what is on screen. Everything the page needs is inside it:
+thumbnails are JPEG data URIs (long side 160 px, quality 70, EXIF orientation applied, made with
+`images.prepare_image`), styles and script are inline, and a Content-Security-Policy
+(default-src 'none') forbids the page any request at view time. Links (GBIF, the service's page,
+a map) are only followed when clicked.
+
+The filter state lives in the URL fragment (#status=ok,error&min=0.8&sort=name&q=aloe) so a view
+can be bookmarked, and so a test can load a filtered page in headless Chromium.
+
+Every string from a record or a path goes through html.escape.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .output import PROVIDER_LABELS
+from .results import photo_paths, resolve_photo
+
+THUMB_SIDE = 160
+THUMB_QUALITY = 65
+STATUS_LABELS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
+
+
+@dataclass(frozen=True, slots=True)
+class Thumb:
+    uri: str
+    width: int
+    height: int
+
+
+@dataclass
+class ReportStats:
+    cards: int
+    thumbnails: int
+    missing: int  # photos that could not be read: placeholder shown
+    bytes: int
+
+
+def make_thumbnail(path: Path) -> Thumb | None:
+    """A small upright JPEG as a data URI; None when the photo cannot be read or decoded."""
+    from .errors import ImageError
+    from .images import prepare_image
+
+    try:
+        # Safe decode, orientation, RGB and resize as for an upload; then a small second encode
+        # (optimised Huffman tables, colour profile applied and dropped: a profile alone can
+        # weigh 3 kB, half a thumbnail).
+        prepared = prepare_image(path, max_side=THUMB_SIDE, quality=95)
+        jpeg = _small_jpeg(prepared.jpeg)
+    except ImageError:
+        return None
+    except Exception:  # noqa: BLE001 - a thumbnail must never fail the report
+        return None
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    return Thumb(uri, prepared.width, prepared.height)
+
+
+def _small_jpeg(data: bytes) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        icc = im.info.get("icc_profile")
+        if icc:
+            try:
+                from PIL import ImageCms
+
+                im = ImageCms.profileToProfile(
+                    im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _srgb(), outputMode="RGB"
+                )
+            except Exception:  # noqa: BLE001 - a broken profile: keep the pixels as they are
+                pass
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=THUMB_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def _srgb() -> Any:
+    from PIL import ImageCms
+
+    return ImageCms.createProfile("sRGB")
+
+
+def write_report(
+    records: Iterable[dict[str, Any]],
+    output: Path,
+    *,
+    source: str | None = None,
+    base: Path | None = None,
+    credits_used: int | None = None,
+    thumbnails: bool = True,
+    workers: int | None = None,
+    now: datetime | None = None,
+    thumbnailer: Callable[[Path], Thumb | None] = make_thumbnail,
+) -> ReportStats:
+    """Write the report for `records` to `output` atomically (temp file + rename)."""
+    records = sorted(
+        records, key=lambda r: r.get("index") if isinstance(r.get("index"), int) else 0
+    )
+    thumbs: dict[str, Thumb | None] = {}
+    missing = 0
+    if thumbnails:
+        wanted: dict[str, Path | None] = {}
+        for record in records:
+            paths = photo_paths(record)
+            if paths and paths[0] not in wanted:
+                wanted[paths[0]] = resolve_photo(paths[0], base)
+        found = [(key, path) for key, path in wanted.items() if path is not None]
+        with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2))) as pool:
+            for (key, _), thumb in zip(
+                found, pool.map(thumbnailer, [p for _, p in found]), strict=True
+            ):
+                thumbs[key] = thumb
+        missing = sum(1 for key in wanted if thumbs.get(key) is None)
+    now = now or datetime.now().astimezone()
+    output = Path(output)
+    handle = tempfile.NamedTemporaryFile(
+        "w",
+        encoding="utf-8",
+        dir=output.parent if str(output.parent) else ".",
+        prefix=f".{output.name}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            for chunk in render(records, thumbs, source=source, credits_used=credits_used, now=now):
+                handle.write(chunk)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)
+        os.replace(handle.name, output)
+    except BaseException:
+        try:
+            os.unlink(handle.name)
+        except OSError:
+            pass
+        raise
+    return ReportStats(
+        len(records), sum(1 for t in thumbs.values() if t), missing, output.stat().st_size
+    )
+
+
+def estimated_credits(records: list[dict[str, Any]]) -> int:
+    """Answers that did not come from the cache: one credit each."""
+    return sum(1 for r in records if not r.get("cached") and r.get("status") in ("ok", "not_plant"))
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+
+
+def render(
+    records: list[dict[str, Any]],
+    thumbs: dict[str, Thumb | None],
+    *,
+    source: str | None,
+    credits_used: int | None,
+    now: datetime,
+) -> Iterable[str]:
+    counts = Counter(r.get("status") for r in records)
+    credits = estimated_credits(records) if credits_used is None else credits_used
+    title = "Plant identifications" + (f" — {source}" if source else "")
+    yield _HEAD.replace("%TITLE%", escape(title)).replace("%STYLE%", _STYLE)
+    yield '<header class="top"><div class="wrap">'
+    yield f"<h1>Plant identifications <small>{len(records):,} photos</small></h1>"
+    meta = [f"generated {escape(now.strftime('%Y-%m-%d %H:%M %Z').strip())}"]
+    span = _date_span(records)
+    if span:
+        meta.append(f"identified {escape(span)}")
+    if source:
+        meta.append(f"from <code>{escape(source)}</code>")
+    yield f'<p class="meta">{" · ".join(meta)}</p><ul class="stats">'
+    for status in ("ok", "not_plant", "error"):
+        yield (
+            f'<li class="st-{status}"><b>{counts.get(status, 0):,}</b> {STATUS_LABELS[status]}</li>'
+        )
+    cached = sum(1 for r in records if r.get("cached"))
+    degraded = sum(1 for r in records if r.get("degraded"))
+    yield f"<li><b>{cached:,}</b> from cache</li>"
+    if degraded:
+        yield f'<li class="st-degraded"><b>{degraded:,}</b> degraded</li>'
+    yield (
+        f'<li title="answers that did not come from the cache"><b>{credits:,}</b> '
+        "credits used</li></ul></div></header>"
+    )
+    yield _controls(counts)
+    yield '<main class="wrap"><p id="empty" hidden>No photo matches these filters.</p>'
+    yield '<div id="cards">'
+    for record in records:
+        paths = photo_paths(record)
+        yield _card(record, thumbs.get(paths[0]) if paths else None)
+    yield "</div></main>"
+    yield f"<script>{_SCRIPT}</script></body></html>\n"
+
+
+def _controls(counts: Counter) -> str:
+    chips = "".join(
+        f'<label class="chip st-{status}"><input type="checkbox" name="status" '
+        f'value="{status}" checked> {STATUS_LABELS[status]} '
+        f'<span class="n">{counts.get(status, 0):,}</span></label>'
+        for status in ("ok", "not_plant", "error")
+    )
+    return (
+        '<nav class="controls"><div class="wrap">'
+        f'<div class="chips" role="group" aria-label="status">{chips}</div>'
+        '<label class="range">probability ≥ <input type="range" id="min" min="0" max="100" '
+        'step="5" value="0"> <output id="minv">0%</output></label>'
+        '<label>sort <select id="sort"><option value="input">photo order</option>'
+        '<option value="p-desc">most probable first</option>'
+        '<option value="p-asc">least probable first</option>'
+        '<option value="name">name A–Z</option></select></label>'
+        '<input type="search" id="q" placeholder="search names, families, files…" '
+        'aria-label="search">'
+        '<span id="count" aria-live="polite"></span>'
+        "</div></nav>"
+    )
+
+
+def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
+    status = record.get("status") if record.get("status") in STATUS_LABELS else "error"
+    best = record.get("best") or {}
+    probability = _probability(best.get("probability"))
+    name = str(best.get("scientific_name") or "")
+    index = record.get("index") if isinstance(record.get("index"), int) else 0
+    paths = photo_paths(record)
+    path = paths[0] if paths else ""
+    attrs = (
+        f'class="card st-{status}" data-status="{status}" data-i="{index}" '
+        f'data-name="{escape(name.lower())}"'
+        + (f' data-p="{probability:.4f}"' if probability is not None else "")
+    )
+    parts = [f"<article {attrs}>", _thumb_html(thumb, path)]
+    parts.append('<div class="body">')
+    badge = f'<span class="badge st-{status}">{STATUS_LABELS[status]}</span>'
+    if status == "error":
+        error = record.get("error") or {}
+        parts.append(f'<h2 class="title">Not identified {badge}</h2>')
+        code = escape(str(error.get("code") or "error"))
+        message = escape(str(error.get("message") or "no message"))
+        parts.append(f'<p class="error"><code>{code}</code> {message}</p>')
+    elif status == "not_plant" or not name:
+        parts.append(f'<h2 class="title">Not a plant {badge}</h2>')
+        is_plant = _probability((record.get("is_plant") or {}).get("probability"))
+        if is_plant is not None:
+            parts.append(f'<p class="common">plant probability {_pct(is_plant)}</p>')
+    else:
+        authorship = best.get("authorship")
+        auth = f' <span class="auth">{escape(str(authorship))}</span>' if authorship else ""
+        parts.append(f'<h2 class="title"><i>{escape(name)}</i>{auth} {badge}</h2>')
+        common = [str(c) for c in best.get("common_names") or [] if c]
+        if common:
+            parts.append(f'<p class="common">{escape(" · ".join(common[:4]))}</p>')
+        if probability is not None:
+            parts.append(_bar(probability))
+        taxo = [escape(str(best[k])) for k in ("family", "genus") if best.get(k)]
+        if taxo:
+            parts.append(f'<p class="taxo">{" › ".join(taxo)}</p>')
+    others = [
+        s
+        for s in record.get("suggestions") or []
+        if isinstance(s, dict) and s.get("scientific_name") and s.get("scientific_name") != name
+    ]
+    others.sort(key=lambda s: -(_probability(s.get("probability")) or 0.0))
+    if others:
+        label = "suggestions" if status != "ok" else "also"
+        items = " · ".join(
+            f"<i>{escape(str(s['scientific_name']))}</i>"
+            + (
+                f" <span>{_pct(p)}</span>"
+                if (p := _probability(s.get("probability"))) is not None
+                else ""
+            )
+            for s in others[:5]
+        )
+        parts.append(f'<p class="others"><span class="lbl">{label}</span> {items}</p>')
+    parts.append(_footer(record, best, status))
+    file_name = os.path.basename(path) or path
+    more = f" +{len(paths) - 1} more" if len(paths) > 1 else ""
+    parts.append(f'<p class="path" title="{escape(path)}">{escape(file_name)}{more}</p>')
+    parts.append("</div></article>")
+    return "".join(parts)
+
+
+def _thumb_html(thumb: Thumb | None, path: str) -> str:
+    if thumb is None:
+        return (
+            f'<div class="thumb none" title="photo not available: {escape(path)}">'
+            f"{_LEAF_SVG}<span>no photo</span></div>"
+        )
+    return (
+        f'<div class="thumb"><img src="{thumb.uri}" width="{thumb.width}" '
+        f'height="{thumb.height}" alt="{escape(os.path.basename(path))}" decoding="async" '
+        'loading="lazy"></div>'
+    )
+
+
+def _bar(probability: float) -> str:
+    level = "hi" if probability >= 0.8 else "mid" if probability >= 0.5 else "lo"
+    width = max(0.0, min(100.0, probability * 100))
+    return (
+        f'<div class="prob {level}"><div class="bar"><span style="width:{width:.1f}%">'
+        f"</span></div><b>{_pct(probability)}</b></div>"
+    )
+
+
+def _footer(record: dict[str, Any], best: dict[str, Any], status: str) -> str:
+    provider = str(record.get("provider") or "")
+    bits = [f'<span class="tag prov">{escape(PROVIDER_LABELS.get(provider, provider))}</span>']
+    if record.get("degraded"):
+        bits.append(
+            '<span class="tag warn" title="answered by the fallback service">degraded</span>'
+        )
+    if record.get("cached"):
+        bits.append('<span class="tag">cached</span>')
+    location = record.get("location") or {}
+    lat, lon = location.get("latitude"), location.get("longitude")
+    if isinstance(lat, (int, float)) and isinstance(lon, (int, float)):
+        href = f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=15/{lat:.6f}/{lon:.6f}"
+        bits.append(
+            f'<a class="tag" href="{escape(href)}" rel="noopener noreferrer" target="_blank" '
+            f'title="position from {escape(str(location.get("source") or "?"))}">'
+            f"{_PIN_SVG}{lat:.5f}, {lon:.5f}</a>"
+        )
+    if record.get("taken_at"):
+        bits.append(f'<span class="tag">{escape(str(record["taken_at"]).replace("T", " "))}</span>')
+    links = []
+    gbif = best.get("gbif_id")
+    if status == "ok" and isinstance(gbif, (int, str)) and str(gbif).isdigit():
+        links.append(_link(f"https://www.gbif.org/species/{gbif}", "GBIF"))
+    url = best.get("url")
+    if status == "ok" and isinstance(url, str) and urlsplit(url).scheme in ("http", "https"):
+        host = urlsplit(url).hostname or ""
+        label = (
+            "Wikipedia"
+            if host.endswith("wikipedia.org")
+            else PROVIDER_LABELS.get(provider, host or "page")
+        )
+        links.append(_link(url, label))
+    return f'<footer>{"".join(bits)}<span class="links">{"".join(links)}</span></footer>'
+
+
+def _link(href: str, label: str) -> str:
+    return (
+        f'<a href="{escape(href)}" rel="noopener noreferrer" target="_blank">{escape(label)} ↗</a>'
+    )
+
+
+def _probability(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0.0 <= value <= 1.0 else None
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}" if value >= 0.01 or value == 0 else "<1%"
+
+
+def _date_span(records: list[dict[str, Any]]) -> str:
+    days = sorted(
+        str(r["identified_at"])[:10] for r in records if isinstance(r.get("identified_at"), str)
+    )
+    if not days:
+        return ""
+    return days[0] if days[0] == days[-1] else f"{days[0]} – {days[-1]}"
+
+
+_PIN_SVG = (
+    '<svg viewBox="0 0 24 24" width="11" height="11" aria-hidden="true" class="pin"><path '
+    'fill="currentColor" d="M12 2a7 7 0 0 0-7 7c0 5 7 13 7 13s7-8 7-13a7 7 0 0 0-7-7zm0 9.5a2.5 '
+    '2.5 0 1 1 0-5 2.5 2.5 0 0 1 0 5z"/></svg>'
+)
+_LEAF_SVG = (
+    '<svg viewBox="0 0 24 24" width="40" height="40" aria-hidden="true"><path fill="none" '
+    'stroke="currentColor" stroke-width="1.5" stroke-linecap="round" d="M5 19c8 0 14-6 14-14'
+    'C11 5 5 9 5 15v4zM5 19l8-8"/></svg>'
+)
+
+_HEAD = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; \
+style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="plantid">
+<title>%TITLE%</title>
+<style>%STYLE%</style></head><body>
+"""
+
+_STYLE = """
+:root{--bg:#f4f5f0;--card:#fff;--ink:#1d2a1f;--muted:#5f6b60;--line:#dfe3da;--accent:#2f7d46;
+--ok:#2f7d46;--np:#a86b00;--err:#b3261e;--hi:#2f9e55;--mid:#d49a00;--lo:#d0573a;--chip:#e9ede4;
+--thumb:#e6eae1;
+font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+@media (prefers-color-scheme:dark){:root{--bg:#151a16;--card:#1f2620;--ink:#e4ebe3;--muted:#9aa79b;
+--line:#303a31;--chip:#2a332b;--thumb:#2a332b}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font-size:14px;line-height:1.4}
+[hidden]{display:none!important}
+.wrap{max-width:1400px;margin:0 auto;padding:0 20px}
+header.top{padding:22px 0 10px}
+h1{margin:0;font-size:24px;font-weight:650;letter-spacing:-.01em}
+h1 small{font-size:15px;font-weight:400;color:var(--muted);margin-left:6px}
+.meta{margin:4px 0 12px;color:var(--muted)}
+.meta code{font-size:12px}
+.stats{list-style:none;display:flex;flex-wrap:wrap;gap:8px;margin:0;padding:0}
+.stats li{background:var(--card);border:1px solid var(--line);border-radius:999px;padding:4px 12px;
+color:var(--muted)}
+.stats b{color:var(--ink);font-variant-numeric:tabular-nums}
+.stats .st-ok b{color:var(--ok)}.stats .st-not_plant b{color:var(--np)}
+.stats .st-error b{color:var(--err)}.stats .st-degraded b{color:var(--np)}
+nav.controls{position:sticky;top:0;z-index:5;
+background:color-mix(in srgb,var(--bg) 92%,transparent);
+backdrop-filter:blur(6px);border-bottom:1px solid var(--line);padding:10px 0;margin-bottom:16px}
+nav.controls .wrap{display:flex;flex-wrap:wrap;gap:10px 18px;align-items:center}
+.chips{display:flex;gap:6px}
+.chip{display:inline-flex;align-items:center;gap:5px;background:var(--chip);border-radius:999px;
+padding:4px 10px 4px 8px;cursor:pointer;user-select:none;border:1px solid transparent}
+.chip:has(input:checked){background:var(--card);border-color:var(--line)}
+.chip input{margin:0;accent-color:var(--accent)}
+.chip .n{color:var(--muted);font-variant-numeric:tabular-nums}
+.range{display:inline-flex;align-items:center;gap:6px}
+.range input{width:140px;accent-color:var(--accent)}
+output{min-width:3.2em;font-variant-numeric:tabular-nums}
+select,input[type=search]{font:inherit;color:inherit;background:var(--card);
+border:1px solid var(--line);
+border-radius:8px;padding:5px 8px}
+input[type=search]{flex:1 1 220px;min-width:180px}
+#count{color:var(--muted);font-variant-numeric:tabular-nums;margin-left:auto}
+#empty{padding:40px;text-align:center;color:var(--muted)}
+#cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:14px;
+padding-bottom:40px}
+.card{display:flex;gap:14px;background:var(--card);border:1px solid var(--line);border-radius:12px;
+padding:12px;border-left:4px solid var(--ok);content-visibility:auto;
+contain-intrinsic-size:auto 200px;
+min-width:0}
+.card.st-not_plant{border-left-color:var(--np)}.card.st-error{border-left-color:var(--err)}
+.thumb{flex:0 0 160px;height:160px;border-radius:8px;background:var(--thumb);display:flex;
+align-items:center;justify-content:center;overflow:hidden}
+.thumb img{max-width:160px;max-height:160px;display:block}
+.thumb.none{flex-direction:column;gap:4px;color:var(--muted);font-size:12px}
+.body{flex:1;min-width:0;display:flex;flex-direction:column;gap:5px}
+.title{margin:0;font-size:17px;font-weight:600;display:flex;flex-wrap:wrap;align-items:baseline;
+gap:4px 8px}
+.title i{font-weight:600}
+.auth{font-weight:400;color:var(--muted);font-size:14px}
+.badge{margin-left:auto;font-size:11px;font-weight:600;text-transform:uppercase;
+letter-spacing:.04em;
+padding:2px 7px;border-radius:999px;color:#fff;background:var(--ok)}
+.badge.st-not_plant{background:var(--np)}.badge.st-error{background:var(--err)}
+.common{margin:0;color:var(--muted)}
+.taxo{margin:0;color:var(--muted);font-size:13px}
+.prob{display:flex;align-items:center;gap:8px}
+.bar{flex:1;height:8px;border-radius:4px;background:var(--chip);overflow:hidden;max-width:260px}
+.bar span{display:block;height:100%;border-radius:4px;background:var(--hi)}
+.prob.mid .bar span{background:var(--mid)}.prob.lo .bar span{background:var(--lo)}
+.prob b{font-variant-numeric:tabular-nums;font-size:13px}
+.others{margin:0;font-size:13px}
+.others span{color:var(--muted);font-variant-numeric:tabular-nums}
+.others .lbl{font-size:11px;text-transform:uppercase;letter-spacing:.05em;margin-right:2px}
+.error{margin:0;color:var(--err);overflow-wrap:anywhere}
+.error code{background:color-mix(in srgb,var(--err) 12%,transparent);padding:1px 5px;
+border-radius:4px;
+margin-right:4px}
+footer{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin-top:auto;padding-top:4px;
+font-size:12px}
+.tag{background:var(--chip);border-radius:5px;padding:1px 6px;color:var(--muted);
+text-decoration:none}
+.tag.prov{color:var(--ink)}
+.pin{vertical-align:-1px;margin-right:3px}
+.tag.warn{background:color-mix(in srgb,var(--np) 18%,transparent);color:var(--np);font-weight:600}
+.links{margin-left:auto;display:flex;gap:10px}
+a{color:var(--accent)}
+.links a{text-decoration:none;font-weight:600}
+.links a:hover,a.tag:hover{text-decoration:underline}
+.path{margin:0;font-size:12px;color:var(--muted);white-space:nowrap;overflow:hidden;
+text-overflow:ellipsis}
+@media (max-width:520px){#cards{grid-template-columns:1fr}.thumb{flex-basis:100px;height:100px}
+.thumb img{max-width:100px;max-height:100px}}
+"""
+
+_SCRIPT = r"""
+(function () {
+  "use strict";
+  var grid = document.getElementById("cards");
+  var items = Array.prototype.map.call(grid.children, function (el) {
+    var p = el.getAttribute("data-p");
+    return {el: el, s: el.getAttribute("data-status"), p: p === null ? -1 : parseFloat(p),
+            n: el.getAttribute("data-name") || "", i: +el.getAttribute("data-i"),
+            t: el.textContent.toLowerCase()};
+  });
+  var boxes = document.querySelectorAll("input[name=status]");
+  var min = document.getElementById("min"), minv = document.getElementById("minv");
+  var sort = document.getElementById("sort"), q = document.getElementById("q");
+  var count = document.getElementById("count"), empty = document.getElementById("empty");
+  var sorted = "input", fmt = new Intl.NumberFormat();
+  var orders = {
+    "input": function (a, b) { return a.i - b.i; },
+    "p-desc": function (a, b) { return b.p - a.p || a.i - b.i; },
+    "p-asc": function (a, b) { return (a.p < 0) - (b.p < 0) || a.p - b.p || a.i - b.i; },
+    "name": function (a, b) {
+      return (!a.n) - (!b.n) || (a.n < b.n ? -1 : a.n > b.n ? 1 : a.i - b.i);
+    }
+  };
+  function fromHash() {
+    var raw = location.hash.replace(/^#/, "") || location.search.replace(/^\?/, "");
+    var h = new URLSearchParams(raw);
+    if (h.has("status")) {
+      var want = h.get("status").split(",");
+      boxes.forEach(function (b) { b.checked = want.indexOf(b.value) >= 0; });
+    }
+    if (h.has("min")) {
+      var m = parseFloat(h.get("min"));
+      if (!isNaN(m)) { min.value = String(Math.round((m > 1 ? m / 100 : m) * 100)); }
+    }
+    if (h.has("sort") && orders[h.get("sort")]) { sort.value = h.get("sort"); }
+    if (h.has("q")) { q.value = h.get("q"); }
+  }
+  function toHash() {
+    var h = new URLSearchParams(), st = [];
+    boxes.forEach(function (b) { if (b.checked) { st.push(b.value); } });
+    if (st.length !== boxes.length) { h.set("status", st.join(",")); }
+    if (+min.value > 0) { h.set("min", (+min.value / 100).toFixed(2)); }
+    if (sort.value !== "input") { h.set("sort", sort.value); }
+    if (q.value) { h.set("q", q.value); }
+    var text = h.toString();
+    try { history.replaceState(null, "", text ? "#" + text : location.pathname + location.search); }
+    catch (e) { /* some file:// contexts refuse: the view still works */ }
+  }
+  function apply(save) {
+    var st = {}, threshold = +min.value / 100, needle = q.value.trim().toLowerCase(), shown = 0;
+    boxes.forEach(function (b) { st[b.value] = b.checked; });
+    minv.textContent = min.value + "%";
+    if (sort.value !== sorted) {
+      var frag = document.createDocumentFragment();
+      items.slice().sort(orders[sort.value]).forEach(function (it) { frag.appendChild(it.el); });
+      grid.appendChild(frag);
+      sorted = sort.value;
+    }
+    for (var k = 0; k < items.length; k++) {
+      var it = items[k];
+      var show = !!st[it.s] && (threshold <= 0 || it.p >= threshold - 1e-9) &&
+                 (!needle || it.t.indexOf(needle) >= 0);
+      if (it.el.hidden === show) { it.el.hidden = !show; }
+      if (show) { shown++; }
+    }
+    count.textContent = shown === items.length ? fmt.format(items.length) + " photos"
+      : fmt.format(shown) + " of " + fmt.format(items.length) + " photos";
+    empty.hidden = shown > 0;
+    document.body.setAttribute("data-shown", String(shown));
+    if (save) { toHash(); }
+  }
+  var timer = null;
+  boxes.forEach(function (b) { b.addEventListener("change", function () { apply(true); }); });
+  min.addEventListener("input", function () { apply(true); });
+  sort.addEventListener("change", function () { apply(true); });
+  q.addEventListener("input", function () {
+    clearTimeout(timer); timer = setTimeout(function () { apply(true); }, 120);
+  });
+  window.addEventListener("hashchange", function () { fromHash(); apply(false); });
+  fromHash();
+  apply(false);
+})();
+"""
