@@ -102,6 +102,18 @@ def test_two_specimen_folders_are_two_requests_of_3_and_2(tmp_path, sandbox, cli
         assert record["status"] == "ok"
     assert "2 images, 2 ok" in result.stderr  # one record per specimen
 
+    again = run_plantid(
+        ["identify", root, "--provider", "plantnet", "--group-by", "folder", "--organ", "leaf",
+         "-f", "csv"],
+        cli_env,
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(again.stdout)))
+    assert [row["associatedMedia"] for row in rows] == [
+        " | ".join(str(p) for p in photos) for photos in (first, second)
+    ]
+    assert [row["cached"] for row in rows] == ["true", "true"]
+    assert len(sandbox.stats()["calls"]) == 2
+
 
 def test_a_folder_of_six_is_an_error_record_and_nothing_is_sent(tmp_path, sandbox, cli_env):
     for n in range(6):
