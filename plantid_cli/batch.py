@@ -89,6 +89,26 @@ def jobs_for(options: BatchOptions) -> Iterator[Any]:
     return group_by_folder(jobs)
 
 
+def count_in_background(options: BatchOptions, on_total: Callable[[int], None]) -> None:
+    """Walk the inputs a second time, lazily, in a daemon thread, and report how many units the
+    run will have (for the progress bar's done/total and ETA). Not for `-` (stdin is read once)."""
+    if options.stdin is not None or "-" in options.paths:
+        return
+    import dataclasses
+    import threading
+
+    copy = dataclasses.replace(options, empty_folders=[])
+
+    def count() -> None:
+        try:
+            total = sum(1 for _ in jobs_for(copy))
+        except Exception:  # the run itself reports bad inputs
+            return
+        on_total(total)
+
+    threading.Thread(target=count, name="plantid-count", daemon=True).start()
+
+
 def count_cost(engine: Engine, jobs: Iterable[ImageJob], limit: int) -> tuple[int, int]:
     """(images, images not in the cache). Hashing stops being needed once we know the count is
     under `limit`: the cost can never exceed the number of images."""

@@ -157,7 +157,13 @@ def identify(
 
 
 def _identify(flags: dict[str, Any], **opts: Any) -> int:
-    from ..batch import BatchOptions, run_batch, summary_fields, summary_line
+    from ..batch import (
+        BatchOptions,
+        count_in_background,
+        run_batch,
+        summary_fields,
+        summary_line,
+    )
     from ..errors import UsageError
     from ..events import EventBus
     from ..output import FORMATS, make_writer
@@ -220,6 +226,7 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
     try:
         if progress:
             progress.start()
+            count_in_background(options, progress.set_total)
         stats, code = run_batch(
             settings,
             options,

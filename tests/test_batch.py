@@ -1,0 +1,252 @@
+"""The batch engine end to end: real `plantid` processes against the test's sandbox.
+
+Streaming, input order, Ctrl-C and kill -9 resumability, the credit budget, credits running out
+mid-batch, Retry-After, and the progress bar staying off stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, run_plantid
+
+
+def make_photos(folder, count, *, start=0):
+    """`count` distinct small green JPEGs (the sandbox calls them plants)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        image = Image.new("RGB", (48, 36), (40 + i % 50, 160 + i % 80, 60))
+        image.putpixel((i % 48, 0), (255, 255, 255))
+        image.save(folder / f"p{i:03d}.jpg", quality=85)
+    return folder
+
+
+def popen(args, env, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli", *map(str, args)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def records(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def identify_calls(sandbox):
+    return sandbox.stats()["plantid_identify"]
+
+
+def test_ndjson_streams_each_record_the_moment_it_is_ready(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 12)
+    sandbox.configure(latency_ms=400)
+    started = time.monotonic()
+    proc = popen(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
+    arrivals, lines = [], []
+    for line in proc.stdout:
+        arrivals.append(time.monotonic() - started)
+        lines.append(json.loads(line))
+    proc.wait(30)
+    ended = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr.read()
+    assert sorted(r["index"] for r in lines) == list(range(12))
+    assert all(r["status"] == "ok" for r in lines)
+    # three waves of 0.4 s: the first record is out a whole wave before the last
+    assert arrivals[0] < ended - 0.7
+    assert identify_calls(sandbox) == 12
+
+
+def test_json_keeps_input_order(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 10)
+    sandbox.configure(latency_ms=30)
+    result = run_plantid(["identify", photos, "-j", "4", "-f", "json", "-q"], cli_env)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [r["index"] for r in document] == list(range(10))
+    assert [r["path"] for r in document] == sorted(r["path"] for r in document)
+
+
+def test_ctrl_c_stores_in_flight_answers_and_rerun_pays_only_the_rest(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 12)
+    sandbox.configure(latency_ms=400)
+    proc = popen(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env)
+    first = proc.stdout.readline()
+    assert json.loads(first)["status"] == "ok"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "(interrupted)" in err and "images" in err  # the summary line
+    answered = 1 + len(records(out.decode()))
+    paid = identify_calls(sandbox)
+    assert answered == paid < 12  # every answer that was paid for was written and stored
+
+    sandbox.reset()
+    rerun = run_plantid(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
+    assert rerun.returncode == 0, rerun.stderr
+    again = records(rerun.stdout)
+    assert len(again) == 12 and all(r["status"] == "ok" for r in again)
+    assert sum(r["cached"] for r in again) == paid
+    assert identify_calls(sandbox) == 12 - paid
+
+
+def test_kill_9_then_rerun_answers_everything_paying_at_most_in_flight_twice(
+    sandbox, cli_env, tmp_path
+):
+    photos = make_photos(tmp_path / "p", 16)
+    sandbox.configure(latency_ms=300)
+    proc = popen(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
+    proc.stdout.readline()  # the first wave is answered and stored
+    time.sleep(0.15)
+    proc.kill()
+    proc.communicate(timeout=10)
+    before = identify_calls(sandbox)
+    assert 4 <= before < 16
+
+    rerun = run_plantid(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
+    assert rerun.returncode == 0, rerun.stderr
+    again = records(rerun.stdout)
+    assert sorted(r["index"] for r in again) == list(range(16))
+    assert all(r["status"] == "ok" for r in again)
+    assert identify_calls(sandbox) <= 16 + 4  # only calls in flight at the kill are paid twice
+
+
+def test_max_credits_refuses_before_any_call(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 5)
+    result = run_plantid(["identify", photos, "--max-credits", "2", "-f", "ndjson"], cli_env)
+    assert result.returncode == 2
+    assert "5 credits" in result.stderr and "--max-credits is 2" in result.stderr
+    assert result.stdout == ""
+    assert identify_calls(sandbox) == 0
+
+
+def test_max_credits_counts_only_photos_not_in_the_cache(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 3)
+    first = run_plantid(["identify", photos, "-f", "ndjson", "-q"], cli_env)
+    assert first.returncode == 0, first.stderr
+    make_photos(photos, 2, start=3)
+    sandbox.reset()
+    result = run_plantid(["identify", photos, "--max-credits", "2", "-f", "ndjson"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert len(records(result.stdout)) == 5
+    assert identify_calls(sandbox) == 2
+
+
+def test_credits_running_out_mid_batch_stops_sending(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 6)
+    sandbox.configure(credits=3)
+    result = run_plantid(["identify", photos, "-j", "1", "-f", "ndjson", "-q"], cli_env)
+    assert result.returncode == 4
+    found = sorted(records(result.stdout), key=lambda r: r["index"])
+    assert [r["status"] for r in found] == ["ok"] * 3 + ["error"] * 3
+    assert [r["error"]["code"] for r in found[3:]] == ["credits"] * 3
+    assert identify_calls(sandbox) == 4  # the 4th got the 429; the last two were never sent
+
+
+def test_credits_running_out_with_concurrency_stops_new_calls(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 24)
+    sandbox.configure(credits=3, latency_ms=100)
+    result = run_plantid(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
+    assert result.returncode == 4
+    found = records(result.stdout)
+    assert len(found) == 24
+    assert sum(r["status"] == "ok" for r in found) == 3
+    assert {r["error"]["code"] for r in found if r["status"] == "error"} == {"credits"}
+    calls = sandbox.stats()["calls"]
+    refused = min(c["t_end"] for c in calls if c["status"] == 429)
+    late = [c for c in calls if c["t_start"] > refused + 0.05]
+    assert late == []  # after the first 429 arrived, nothing more was sent
+    assert len(calls) <= 3 + 4 + 4  # answered + a window of in-flight ones
+
+
+def test_retry_honours_retry_after(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 1)
+    sandbox.configure(mode="error503", retry_after=1.6)
+    env = {**cli_env, "PLANTID_RETRIES": "1"}
+    result = run_plantid(["identify", photos, "-f", "ndjson", "-q"], env)
+    assert result.returncode == 4
+    assert records(result.stdout)[0]["error"]["code"] == "unavailable"
+    calls = sandbox.stats()["calls"]
+    assert len(calls) == 2
+    gap = calls[1]["t_start"] - calls[0]["t_end"]
+    assert 1.5 <= gap < 3.0  # backoff alone would be 0.25-0.75 s
+
+
+def run_in_pty(args, env, timeout=30):
+    """Run with stderr (and stdin) on a terminal, stdout on a pipe: (rc, stdout, terminal)."""
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli", *map(str, args)],
+        env={**env, "COLUMNS": "160", "TERM": "xterm"},
+        cwd=REPO,
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    screen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk and proc.poll() is not None:
+                break
+            screen += chunk
+        elif proc.poll() is not None:
+            break
+    out = proc.stdout.read()
+    proc.wait(5)
+    os.close(main)
+    return proc.returncode, out.decode(), screen.decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal_never_touches_stdout(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 12)
+    sandbox.configure(latency_ms=150)
+    rc, out, screen = run_in_pty(["identify", photos, "-j", "4", "-f", "ndjson", "--yes"], cli_env)
+    assert rc == 0, screen
+    found = records(out)  # every stdout line is a record, nothing else
+    assert sorted(r["index"] for r in found) == list(range(12))
+    assert "identify" in screen and "12/12" in screen  # the bar, with its total known
+    assert "12 images" in screen  # the summary line
+    assert "\x1b" not in out
+
+
+def test_quiet_on_a_terminal_shows_no_bar(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 3)
+    rc, out, screen = run_in_pty(["identify", photos, "-f", "ndjson", "-q"], cli_env)
+    assert rc == 0, screen
+    assert len(records(out)) == 3
+    assert screen.strip() == ""
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_do_not_import_pydantic(flag, cli_env):
+    code = (
+        f"import sys, runpy; sys.argv = ['plantid', {flag!r}]\n"
+        "try:\n    runpy.run_module('plantid_cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('pydantic' in sys.modules, 'httpx' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env, cwd=REPO, capture_output=True, text=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False False"
