@@ -262,6 +262,12 @@ class Engine:
         except BaseException as exc:
             mine.set_exception(exc)
             raise
+        finally:
+            # Forget finished keys so memory stays flat over any number of photos: a later
+            # duplicate finds the answer in the cache (kept only when there is no cache).
+            if self.cache is not None:
+                with self._inflight_lock:
+                    self._inflight.pop(pending.key, None)
         mine.set_result(outcomes)
         return self._finish(job, pending.sha256, outcomes)
 
