@@ -186,7 +186,8 @@ def run(args: list[str], env: dict[str, str], *, timeout: float = 600) -> Run:
         process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=err)
         first, lines, last = None, 0, b""
         assert process.stdout is not None
-        for last in process.stdout:
+        for line in process.stdout:
+            last = line
             if first is None:
                 first = time.perf_counter() - started
             lines += 1

@@ -13,7 +13,6 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -134,7 +133,9 @@ def item3(bench: Bench) -> None:
             raise RuntimeError("the cached re-run called the service")
         walls.append(result.wall)
     wall = u.median(walls)
-    bench.row("3", f"cached re-run of {PHOTOS}: wall (0 calls)", f"{wall:.2f} s", "<= 1.5 s", wall <= 1.5)  # fmt: skip
+    bench.row(
+        "3", f"cached re-run of {PHOTOS}: wall (0 calls)", f"{wall:.2f} s", "<= 1.5 s", wall <= 1.5
+    )
     bench.row("3", "  images per second", f"{PHOTOS / wall:.0f}/s", "-", None)
 
 
@@ -146,7 +147,10 @@ def item4(bench: Bench) -> None:
         box = bench.sandbox(LATENCY_MS)
         env = u.cli_env(u.fresh_home(bench.root), box)
         args = [*u.plantid_command(), "identify", str(photo), "-q", "-f", "ndjson"]
-        procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(12)]  # fmt: skip
+        procs = [
+            subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            for _ in range(12)
+        ]
         outputs = [p.communicate(timeout=120)[0] for p in procs]
         if any(b'"status": "ok"' not in out for out in outputs):
             raise RuntimeError("a parallel process did not get the answer")
@@ -175,7 +179,13 @@ def item5(bench: Bench) -> None:
     if box.stats()["plantid_identify"] != calls:
         raise RuntimeError("a call went out while the breaker was open")
     v, o = u.median(version), u.median(opened)
-    bench.row("5", "open breaker: identify / --version", f"{o * 1000:.0f} / {v * 1000:.0f} ms = {o / v:.2f}x", "<= 1.2x", o / v <= 1.2)  # fmt: skip
+    bench.row(
+        "5",
+        "open breaker: identify / --version",
+        f"{o * 1000:.0f} / {v * 1000:.0f} ms = {o / v:.2f}x",
+        "<= 1.2x",
+        o / v <= 1.2,
+    )
 
 
 def item6(bench: Bench) -> None:
@@ -187,8 +197,13 @@ def item6(bench: Bench) -> None:
     sent = sum(sum(call["image_bytes"]) for call in calls)
     disk = u.folder_bytes(folder)
     sizes = {tuple(size) for call in calls for size in call["image_sizes"]}
-    bench.row("6", f"12 MP photos ({disk / len(calls) / 1e6:.1f} MB each): uploaded / on disk",
-              f"{sent / disk:.3f} (sent {sorted(sizes)[0][0]}x{sorted(sizes)[0][1]})", "<= 0.15", sent / disk <= 0.15)  # fmt: skip
+    bench.row(
+        "6",
+        f"12 MP photos ({disk / len(calls) / 1e6:.1f} MB each): uploaded / on disk",
+        f"{sent / disk:.3f} (sent {sorted(sizes)[0][0]}x{sorted(sizes)[0][1]})",
+        "<= 0.15",
+        sent / disk <= 0.15,
+    )
 
 
 def item7(bench: Bench) -> None:
@@ -201,9 +216,21 @@ def item7(bench: Bench) -> None:
         if result.lines != count:
             raise RuntimeError(f"{count} files: {result.lines} records")
         peaks[count] = result.max_rss_mb
-        bench.row("7", f"peak RSS, {count:,} small files ({result.wall:.1f} s)", f"{result.max_rss_mb:.0f} MB", "<= 150 MB", result.max_rss_mb <= 150)  # fmt: skip
+        bench.row(
+            "7",
+            f"peak RSS, {count:,} small files ({result.wall:.1f} s)",
+            f"{result.max_rss_mb:.0f} MB",
+            "<= 150 MB",
+            result.max_rss_mb <= 150,
+        )
     growth = peaks[10000] - peaks[1000]
-    bench.row("7", "  RSS growth 1,000 -> 10,000 files", f"{growth:+.0f} MB", "flat (<= +15 MB)", growth <= 15)  # fmt: skip
+    bench.row(
+        "7",
+        "  RSS growth 1,000 -> 10,000 files",
+        f"{growth:+.0f} MB",
+        "flat (<= +15 MB)",
+        growth <= 15,
+    )
 
 
 def item8(bench: Bench) -> None:
