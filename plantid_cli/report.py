@@ -442,7 +442,7 @@ output{min-width:3.2em;font-variant-numeric:tabular-nums}
 select,input[type=search]{font:inherit;color:inherit;background:var(--card);
 border:1px solid var(--line);
 border-radius:8px;padding:5px 8px}
-input[type=search]{flex:1 1 220px;min-width:180px}
+input[type=search]{flex:1 1 160px;min-width:140px}
 #count{color:var(--muted);font-variant-numeric:tabular-nums;margin-left:auto}
 #empty{padding:40px;text-align:center;color:var(--muted)}
 #cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:14px;
