@@ -157,7 +157,7 @@ class Run:
     lines: int
     returncode: int
     last: bytes  # the last stdout line
-    max_rss_mb: float  # peak RSS of that one process
+    max_rss_mb: float  # peak RSS (exact for that process only with run(rss=True))
     stderr: str
 
 
@@ -179,8 +179,22 @@ def cli_env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]
     return env
 
 
-def run(args: list[str], env: dict[str, str], *, timeout: float = 600) -> Run:
-    """Run one process, reading stdout line by line; peak RSS from wait4 (that child only)."""
+# Linux keeps the RSS high-water mark across fork+exec, so a child of this (large, it draws
+# 12 MP photos) process would report our peak as its own; a small launcher measures instead.
+LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def run(args: list[str], env: dict[str, str], *, timeout: float = 600, rss: bool = False) -> Run:
+    """Run one process, reading stdout line by line; with `rss`, its own peak RSS."""
+    rss_file = Path(tempfile.mkstemp(prefix="rss-")[1])
+    if rss:
+        args = [sys.executable, "-c", LAUNCHER, str(rss_file), *args]
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=err)
@@ -197,7 +211,9 @@ def run(args: list[str], env: dict[str, str], *, timeout: float = 600) -> Run:
         process.stdout.close()
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
-    return Run(wall, first, lines, process.returncode, last, usage.ru_maxrss / 1024, text)
+    peak = int(rss_file.read_text() or 0) if rss else usage.ru_maxrss
+    rss_file.unlink()
+    return Run(wall, first, lines, process.returncode, last, peak / 1024, text)
 
 
 def plantid(args: list[str], env: dict[str, str], **kwargs) -> Run:
@@ -225,9 +241,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return (
         f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}{load}"
     )
 
 

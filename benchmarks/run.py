@@ -70,10 +70,11 @@ class Bench:
             box.close()
 
 
-def identify(bench: Bench, home: Path, box: u.Sandbox, target: Path, *extra: str, **env) -> u.Run:
-    result = u.plantid(
-        ["identify", target, "-q", "-f", "ndjson", *extra], u.cli_env(home, box, **env)
-    )
+def identify(
+    bench: Bench, home: Path, box: u.Sandbox, target: Path, *extra: str, rss=False, **env
+) -> u.Run:
+    args = ["identify", target, "-q", "-f", "ndjson", *extra]
+    result = u.plantid(args, u.cli_env(home, box, **env), rss=rss)
     if result.returncode not in (0, 4) and not env:
         raise RuntimeError(f"plantid exited {result.returncode}: {result.stderr[-2000:]}")
     return result
@@ -212,7 +213,9 @@ def item7(bench: Bench) -> None:
     for count in (1000, 10000):
         folder = u.tiny_files(bench.root / f"tiny{count}", count)
         box = bench.sandbox(0)
-        result = identify(bench, u.fresh_home(bench.root), box, folder, "-j", str(CONCURRENCY))
+        result = identify(
+            bench, u.fresh_home(bench.root), box, folder, "-j", str(CONCURRENCY), rss=True
+        )
         if result.lines != count:
             raise RuntimeError(f"{count} files: {result.lines} records")
         peaks[count] = result.max_rss_mb
