@@ -31,18 +31,17 @@ from .guarded import ProviderGuards, open_cache
 from .guards.cache import cache_key
 from .inputs import ImageJob
 from .providers.base import IdentifyRequest
-from .records import answer_record, error_record, stored_answer
+from .records import error_record, stored_answer
 from .specimens import (
     Specimen,
     exif_location,
     location_for,
     prepare_unit,
     request_for,
-    shown_location,
     taken_at,
     unit_sha256,
 )
-from .strategy import Outcome, combine, to_ask
+from .strategy import Outcome, to_ask, unit_error, unit_record
 
 
 @dataclass
@@ -344,42 +343,16 @@ class Engine:
         return stored_answer(lane.provider.name, answer, location, when)
 
     def _finish(
-        self,
-        job: ImageJob | Specimen,
-        sha256: str,
-        outcomes: dict[str, Outcome],
-        *,
-        follower: bool = False,
+        self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False
     ) -> dict[str, Any]:
-        """The record for a unit from its providers' outcomes (`strategy.combine`)."""
-        combined = combine(self.mode, outcomes)
-        if combined.stored is None:
-            record = self._error(job, sha256, combined.provider, combined.error)
-            record.update(combined.fields)
-            return record
-        record = answer_record(
-            job.index,
-            job.display,
-            sha256,
-            combined.stored,
-            cached=combined.cached or follower,
-            top=self.options.top,
-        )
-        record["location"] = shown_location(self.request, record.get("location"))
-        if combined.provider == "plantnet" and "organs" not in record:
-            record["organs"] = list((combined.stored.get("extra") or {}).get("organs") or [])
-        return self._with_paths(job, record)
+        """The record for a unit from its providers' outcomes (`strategy.unit_record`)."""
+        return unit_record(
+            self.mode, job, sha256, outcomes, request=self.request, top=self.options.top,
+            follower=follower,
+        )  # fmt: skip
 
-    def _error(
-        self, job: ImageJob | Specimen, sha256: str | None, provider: str, exc: Any
-    ) -> dict[str, Any]:
-        return self._with_paths(job, error_record(job.index, job.display, sha256, provider, exc))
-
-    @staticmethod
-    def _with_paths(job: ImageJob | Specimen, record: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(job, Specimen):
-            record["paths"] = job.paths
-        return record
+    def _error(self, job: Any, sha256: str | None, provider: str, exc: Any) -> dict[str, Any]:
+        return unit_error(job, sha256, provider, exc)
 
     # ----- the run -----
     def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:

@@ -178,3 +178,48 @@ def error_provider(outcomes: dict[str, Outcome], error: PlantidError) -> str:
 
 def _norm(value: Any) -> str:
     return " ".join(str(value or "").lower().split())
+
+
+# ----- records for a unit (a file or a specimen) ----------------------------------------------
+def unit_record(
+    mode: str,
+    job: Any,
+    sha256: str,
+    outcomes: dict[str, Outcome],
+    *,
+    request: Any,
+    top: int,
+    follower: bool = False,
+) -> dict[str, Any]:
+    """The record for a unit from its providers' outcomes; `follower`: shared within the run."""
+    from .records import answer_record
+    from .specimens import shown_location
+
+    combined = combine(mode, outcomes)
+    if combined.stored is None or combined.error is not None:
+        record = unit_error(job, sha256, combined.provider, combined.error)
+        record.update(combined.fields)
+        return record
+    stored = combined.stored
+    record = answer_record(
+        job.index, job.display, sha256, stored, cached=combined.cached or follower, top=top
+    )
+    record["location"] = shown_location(request, record.get("location"))
+    if combined.provider == "plantnet" and "organs" not in record:
+        record["organs"] = list((stored.get("extra") or {}).get("organs") or [])
+    return _with_paths(job, record)
+
+
+def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> dict[str, Any]:
+    """An error record for a unit (a specimen's record names its photos too)."""
+    from .records import error_record
+
+    return _with_paths(job, error_record(job.index, job.display, sha256, provider, error))
+
+
+def _with_paths(job: Any, record: dict[str, Any]) -> dict[str, Any]:
+    from .specimens import Specimen
+
+    if isinstance(job, Specimen):
+        record["paths"] = job.paths
+    return record
