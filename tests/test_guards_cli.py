@@ -51,11 +51,13 @@ def test_twelve_processes_on_one_photo_make_exactly_one_call(tmp_path, sandbox, 
 def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe(
     tmp_path, sandbox, cli_env
 ):
-    env = dict(cli_env, PLANTID_BREAKER_RESET_TIMEOUT="2", PLANTID_TIMEOUT="5")
+    env = dict(cli_env, PLANTID_BREAKER_RESET_TIMEOUT="4", PLANTID_TIMEOUT="10")
     sandbox.configure(mode="error503")
     photos = [green_photo(tmp_path / f"p{i}.jpg", seed=i) for i in range(12)]
 
-    for code, _, err in finish_all([spawn(["identify", p], env) for p in photos[:3]]):
+    opening = finish_all([spawn(["identify", p], env) for p in photos[:3]])
+    opened = time.monotonic()
+    for code, _, err in opening:
         assert code == 4, err
     assert sandbox.stats()["plantid_identify"] == 3
     assert breaker_state(env) == "open"
@@ -65,10 +67,12 @@ def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe(
     assert json.loads(fourth.stdout)["error"]["reason"] == "circuit-open"
     assert "retry_at" in json.loads(fourth.stdout)["error"]
     assert sandbox.stats()["plantid_identify"] == 3  # no network attempt while open
+    assert time.monotonic() - opened < 4, "too slow to observe the open state"
 
     # After the reset timeout: six racing processes, exactly one trial call.
-    time.sleep(2.2)
-    sandbox.configure(mode=None, latency_ms=1500)
+    # (the probe is slow, so every racer arrives while it is in flight, even on a loaded machine)
+    time.sleep(max(0.0, opened + 4.2 - time.monotonic()))
+    sandbox.configure(mode=None, latency_ms=4000)
     results = finish_all([spawn(["identify", p], env) for p in photos[4:10]])
     assert sandbox.stats()["plantid_identify"] == 4
     assert sorted(code for code, _, _ in results) == [0] + [4] * 5
