@@ -15,7 +15,7 @@ from .config import Settings
 from .engine import Engine, RunOptions, RunStats
 from .errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
 from .events import EventBus
-from .inputs import ImageJob, iter_jobs
+from .inputs import ImageJob, in_shard, iter_jobs
 from .output import Writer
 from .providers.base import IdentifyRequest
 
@@ -32,6 +32,7 @@ class BatchOptions:
     stdin: Any = None
     empty_folders: list[str] = field(default_factory=list)
     group_by: str | None = None  # "folder": each folder's photos are one specimen
+    shard: tuple[int, int] | None = None  # (i, n): only this worker's share (inputs.in_shard)
 
 
 def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
@@ -80,6 +81,8 @@ def jobs_for(options: BatchOptions) -> Iterator[Any]:
     jobs = iter_jobs(
         options.paths, stdin=options.stdin, on_empty_folder=options.empty_folders.append
     )
+    if options.shard is not None:
+        jobs = shard_jobs(jobs, *options.shard, by_folder=options.group_by == "folder")
     if options.group_by is None:
         return jobs
     if options.group_by != "folder":
@@ -87,6 +90,25 @@ def jobs_for(options: BatchOptions) -> Iterator[Any]:
     from .specimens import group_by_folder
 
     return group_by_folder(jobs)
+
+
+def shard_jobs(
+    jobs: Iterable[ImageJob], i: int, n: int, *, by_folder: bool = False
+) -> Iterator[ImageJob]:
+    """This worker's share of `jobs` (see inputs.in_shard), keyed by the path relative to the
+    argument root (by its folder with --group-by folder, so a specimen is never split).
+    ``index`` is renumbered: the position within this worker's own output."""
+    import dataclasses
+    import os
+
+    index = 0
+    for job in jobs:
+        key = job.relative or job.display
+        if by_folder and not (job.error is not None and os.path.isdir(job.path)):
+            key = os.path.dirname(key)
+        if in_shard(key, i, n):
+            yield dataclasses.replace(job, index=index)
+            index += 1
 
 
 def count_in_background(options: BatchOptions, on_total: Callable[[int], None]) -> None:

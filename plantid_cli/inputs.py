@@ -28,6 +28,7 @@ Stdlib only (it is imported on every start-up). Rules:
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import sys
@@ -183,3 +184,24 @@ def _walk(root: str, root_stat: os.stat_result) -> Iterator[_Item]:
                 except OSError as exc:
                     error = _stat_error(entry.path, exc, explicit=False)
             yield entry.path, relative, error
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"2/8"`` -> ``(2, 8)``: worker I of N, 0-based (0 <= I < N); ValueError otherwise."""
+    text = str(spec).strip()
+    first, sep, second = text.partition("/")
+    if not sep or not first.strip().isdigit() or not second.strip().isdigit():
+        raise ValueError(f"--shard must be I/N such as 0/4 (0-based, 0 <= I < N), not {spec!r}")
+    i, n = int(first), int(second)
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"--shard {spec!r}: need N >= 1 and 0 <= I < N (I is 0-based)")
+    return i, n
+
+
+def in_shard(relative: str, i: int, n: int) -> bool:
+    """Whether the photo at `relative` (its path below the argument root) belongs to worker `i`
+    of `n`: sha256 of the path's bytes, first 8 bytes as an integer, modulo n. Deterministic
+    across machines and runs, so n workers given the same folder split it without talking and
+    together cover every photo exactly once."""
+    digest = hashlib.sha256(os.fsencode(relative)).digest()
+    return int.from_bytes(digest[:8], "big") % n == i

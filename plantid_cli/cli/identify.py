@@ -82,6 +82,12 @@ def identify(
         None, "--organ", help="Pl@ntNet organ: leaf, flower, fruit, bark or auto."
     ),
     project: str = typer.Option(None, "--project", help="Pl@ntNet project (flora) [default all]."),
+    shard: str = typer.Option(
+        None,
+        "--shard",
+        help="I/N: take only share I (0-based) of N of the inputs, split by a hash of each "
+        "path below its folder argument; N workers on the same folder cover it exactly once.",
+    ),
     group_by: str = typer.Option(
         None,
         "--group-by",
@@ -139,6 +145,7 @@ def identify(
             lon=lon,
             no_location=no_location,
             group_by=group_by,
+            shard=shard,
             no_cache=no_cache,
             refresh=refresh,
             max_credits=max_credits,
@@ -187,6 +194,7 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
         no_location=opts["no_location"],
         stdin=sys.stdin if "-" in opts["paths"] else None,
         group_by=opts["group_by"],
+        shard=_shard(opts["shard"]),
     )
     if options.group_by not in (None, "folder"):
         raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
@@ -256,6 +264,18 @@ def _identify(flags: dict[str, Any], **opts: Any) -> int:
     outputs.finish(stats.credits_used, opts["quiet"])
     code = code or outputs.exit_code()
     return 130 if interrupted else code
+
+
+def _shard(spec: str | None) -> tuple[int, int] | None:
+    from ..errors import UsageError
+    from ..inputs import parse_shard
+
+    if spec is None:
+        return None
+    try:
+        return parse_shard(spec)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _confirm(images: int, cost: int) -> bool:

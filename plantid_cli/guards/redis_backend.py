@@ -66,7 +66,7 @@ LOCK_TTL = 10.0
 LOCK_POLL = 0.05
 #: A fleet's rate-limit slot stays taken this long after its window: network jitter between
 #: the machines and the service must not let the service see n + 1 starts in one window.
-RATE_MARGIN = 0.05
+RATE_MARGIN = 0.1
 
 ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
 
