@@ -59,7 +59,10 @@ def _status(fmt: str) -> int:
         f"cache: {cache.get('entries', 0)} entries, {cache.get('volume_bytes', 0)} bytes, "
         f"{cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses ({info['cache_dir']})"
     )
-    typer.echo(f"backend: {info['backend']['kind']}")
+    backend = info["backend"]
+    where = f" at {backend['url']}" if backend.get("url") else ""
+    reach = "reachable" if backend.get("reachable") else "unreachable, using local state"
+    typer.echo(f"backend: {backend['kind']}{where} ({reach})")
     return 0
 
 
