@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-rate", type=float, default=0.3)
     parser.add_argument("--latency-ms", type=float, default=40.0)
     parser.add_argument("--hang-every", type=float, default=25.0)
-    parser.add_argument("--hang-for", type=float, default=10.0)
+    parser.add_argument("--hang-for", type=float, default=15.0)
     parser.add_argument("--timeout", type=float, default=1.5, help="PLANTID_TIMEOUT")
     parser.add_argument("--retries", type=int, default=1, help="PLANTID_RETRIES")
     parser.add_argument(
@@ -325,13 +325,21 @@ def main(argv: list[str] | None = None) -> int:
     shortest = min((w for _, w in parse_rate_limit(args.rate)), default=1.0)
     peak_logged = max_in_window(acquired, shortest)
     peak_arrivals = max_in_window(starts, shortest)
-    settle = 2 * args.timeout + 1.0 + 2.0  # in-flight attempts, one retry, rate-limit backlog
+    # Once the sandbox hangs, the first calls time out and trip the breaker; the guarded calls
+    # already admitted still finish: their place in the rate-limit queue (every thread of every
+    # process, at the limit's pace), their own timeout and their retries. After that `settle`
+    # time only half-open probes may start: one at a time, each with its retries, at most one
+    # every reset timeout.
+    per_second = min((n / w for n, w in parse_rate_limit(args.rate)), default=math.inf)
+    attempts = args.retries + 1
+    backlog = args.procs * args.concurrency / per_second
+    settle = args.timeout + backlog + attempts * (args.timeout + 1.0) + 0.5
     in_hang, after_trip, allowed = 0, 0, 0
     for begin, end in hanger.windows:
-        in_hang += sum(1 for t in starts if begin <= t < end)
-        after_trip += sum(1 for t in starts if begin + settle <= t < end)
+        in_hang += sum(1 for t in stamps if begin <= t < end)
+        after_trip += sum(1 for t in stamps if begin + settle <= t < end)
         span = max(0.0, end - begin - settle)
-        allowed += math.ceil(span / args.reset_timeout) + 2
+        allowed += (math.ceil(span / args.reset_timeout) + 1) * attempts
     storage = check_storage(cache_dir)
 
     figures = {
@@ -361,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "hang windows": len(hanger.windows),
         "calls started while hanging": in_hang,
-        "calls after the breaker could trip (allowed)": f"{after_trip} ({allowed})",
+        "settle time after a hang starts (s)": round(settle, 1),
+        "calls started later in a hang (allowed)": f"{after_trip} ({allowed})",
         "breaker openings (logged)": breaker_opens,
         **storage,
     }
