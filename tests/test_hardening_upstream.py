@@ -161,6 +161,45 @@ def test_connection_refused_is_unavailable(env, photo):
     assert record["error"]["reason"] == "circuit-open"
 
 
+@pytest.fixture
+def blackhole():
+    """A loopback port whose accept queue is full: a connect there hangs (SYNs are dropped)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        for sock in (*fillers, server):
+            sock.close()
+
+
+def test_connect_timeout_is_a_timeout(env, photo, blackhole):
+    with httpx.Client(timeout=httpx.Timeout(1.0)) as client:
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout) as caught:
+            send(client, "plantid", "GET", f"http://127.0.0.1:{blackhole}/api/v3/usage_info")
+        assert time.monotonic() - started < 2.5
+    assert "ConnectTimeout" in caught.value.message
+    env = {**env, "PLANTID_API_URL": f"http://127.0.0.1:{blackhole}/api/v3"}
+    code, record, _, elapsed = identify(photo, env)
+    assert code == 4
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "timeout")
+    assert elapsed < 8
+    assert breaker(env)["failures"] == 1
+
+
 def test_retries_stay_one_breaker_failure(sandbox, env, photo):
     sandbox.configure(mode="error503")
     code, record, stderr, _ = identify(photo, {**env, "PLANTID_RETRIES": "2"}, "-v")
