@@ -33,6 +33,7 @@ class BatchOptions:
     empty_folders: list[str] = field(default_factory=list)
     group_by: str | None = None  # "folder": each folder's photos are one specimen
     shard: tuple[int, int] | None = None  # (i, n): only this worker's share (inputs.in_shard)
+    inline: bool = False  # no thread pools: the open-breaker fast path (cli/fastpath.py)
 
 
 def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
@@ -180,6 +181,7 @@ def run_batch(
             top=settings.top,
             concurrency=settings.concurrency,
             mode=settings.provider,
+            inline=options.inline,
         ),
         bus,
     )

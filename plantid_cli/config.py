@@ -180,6 +180,8 @@ def coerce(name: str, value: Any, source: str) -> Any:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
     import tomllib
 
     try:

@@ -51,6 +51,7 @@ class RunOptions:
     top: int = 3
     concurrency: int = 4
     mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
+    inline: bool = False  # everything in the calling thread (the open-breaker fast path)
 
 
 @dataclass
@@ -355,8 +356,24 @@ class Engine:
         return unit_error(job, sha256, provider, exc)
 
     # ----- the run -----
+    def _run_inline(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
+        """The same two stages, one job at a time in this thread: for runs that expect no call
+        (the breaker is open), where starting thread pools would cost more than the work."""
+        for job in jobs:
+            if self._stop.is_set():
+                break
+            outcome = self.stage_prepare(job)
+            if isinstance(outcome, Pending):
+                outcome = self.stage_call(outcome)
+            if outcome is not None:
+                self.stats.add(outcome)
+                yield outcome
+
     def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
         """Yield one record per job, in completion order, keeping a bounded window in flight."""
+        if self.options.inline:
+            yield from self._run_inline(jobs)
+            return
         concurrency = self.options.concurrency
         prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
         window = concurrency * 2 + prep_workers

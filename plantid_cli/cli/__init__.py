@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "identify":
+        from .fastpath import answer_if_refusing
+
+        code = answer_if_refusing(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
     from .app import app
     from .fastparams import install
 
-    install()  # plain flags without pydantic: keeps an open-breaker run near --version
+    install()  # plain flags without pydantic
     app(prog_name="plantid")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import signal
-import sys
-from typing import Any
-
 import typer
 
-from .common import json_logs, load, print_note, run_guarded, setup_logging
+from .common import run_guarded
+from .identify_run import run_identify
 
 EXAMPLES = """
 Examples:
@@ -137,7 +134,7 @@ def identify(
     }
     raise typer.Exit(
         run_guarded(
-            _identify,
+            run_identify,
             flags,
             paths=paths,
             fmt=fmt,
@@ -161,127 +158,3 @@ def identify(
             xmp_name=xmp_name,
         )
     )
-
-
-def _identify(flags: dict[str, Any], **opts: Any) -> int:
-    from ..batch import (
-        BatchOptions,
-        count_in_background,
-        run_batch,
-        summary_fields,
-        summary_line,
-    )
-    from ..errors import UsageError
-    from ..events import EventBus
-    from ..output import FORMATS, make_writer
-
-    setup_logging(opts["verbose"], opts["debug"], opts["log_format"])
-    settings = load(flags)
-    fmt = opts["fmt"] or ("table" if sys.stdout.isatty() else "ndjson")
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if opts["no_cache"] and opts["refresh"]:
-        raise UsageError("--no-cache and --refresh cannot be used together")
-    if opts["paths"].count("-") > 1:
-        raise UsageError("'-' (read paths from stdin) can be given only once")
-    options = BatchOptions(
-        paths=opts["paths"],
-        use_cache=not opts["no_cache"],
-        refresh=opts["refresh"],
-        max_credits=opts["max_credits"],
-        latitude=opts["lat"],
-        longitude=opts["lon"],
-        no_location=opts["no_location"],
-        stdin=sys.stdin if "-" in opts["paths"] else None,
-        group_by=opts["group_by"],
-        shard=_shard(opts["shard"]),
-    )
-    if options.group_by not in (None, "folder"):
-        raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
-    from .report_cmd import RunOutputs
-
-    outputs = RunOutputs(
-        opts["report"], opts["write_xmp"], opts["xmp_name"], settings.confidence_threshold
-    )
-    outputs.check()  # before any credit is spent
-    interactive = sys.stdin.isatty() and sys.stderr.isatty() and "-" not in opts["paths"]
-    confirm = None if (opts["yes"] or not interactive) else _confirm
-    observer = None
-    if settings.metrics_file or opts["pushgateway"] or opts["job_name"]:
-        from ..metrics import make_observer
-
-        observer = make_observer(
-            settings, pushgateway=opts["pushgateway"], job_name=opts["job_name"]
-        )
-    bus = EventBus()
-    progress = None
-    if sys.stderr.isatty() and not opts["quiet"] and not json_logs():
-        from .progress import ProgressDisplay
-
-        progress = ProgressDisplay(bus)
-    writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
-    engine_ref: list[Any] = []
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        # First Ctrl-C: stop taking new work, let in-flight answers land and be stored.
-        signal.signal(signal.SIGINT, previous)
-        if engine_ref:
-            engine_ref[0].stop()
-            print_note("stopping: waiting for answers in flight (Ctrl-C again to abort)")
-
-    signal.signal(signal.SIGINT, on_sigint)
-    try:
-        if progress:
-            progress.start()
-            count_in_background(options, progress.set_total)
-        stats, code = run_batch(
-            settings,
-            options,
-            writer,
-            bus=bus,
-            confirm=confirm,
-            on_record=outputs.chain(progress.record if progress else None),
-            engine_hook=engine_ref.append,
-            observer=observer,
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if observer is not None:
-            observer.close()
-        if progress:
-            progress.stop()
-    for folder in options.empty_folders:
-        print_note(f"no images found in {folder}")
-    interrupted = bool(engine_ref) and engine_ref[0]._stop.is_set()
-    if not opts["quiet"]:
-        print_note(
-            summary_line(stats) + (" (interrupted)" if interrupted else ""),
-            event="run.summary",
-            interrupted=interrupted,
-            **summary_fields(stats),
-        )
-    outputs.finish(stats.credits_used, opts["quiet"])
-    code = code or outputs.exit_code()
-    return 130 if interrupted else code
-
-
-def _shard(spec: str | None) -> tuple[int, int] | None:
-    from ..errors import UsageError
-    from ..inputs import parse_shard
-
-    if spec is None:
-        return None
-    try:
-        return parse_shard(spec)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _confirm(images: int, cost: int) -> bool:
-    answer = typer.confirm(
-        f"{images} images, {cost} not in the cache: this run may spend {cost} credits. Go on?",
-        default=False,
-        err=True,
-    )
-    return bool(answer)

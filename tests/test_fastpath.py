@@ -1,0 +1,85 @@
+"""The open-breaker fast path answers exactly like the full command line, without its cost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO, run_plantid
+from photos import green_photo
+
+PROBE = """
+import sys
+sys.argv = ["plantid", "identify", *sys.argv[1:]]
+from plantid_cli.cli import main
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+loaded = [m for m in ("typer", "httpx", "PIL", "pybreaker", "portalocker") if m in sys.modules]
+print("PROBE", code, ",".join(loaded) or "-", file=sys.stderr)
+"""
+
+
+def probe(args, env):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args)],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    line = next(x for x in result.stderr.splitlines() if x.startswith("PROBE"))
+    _, code, loaded = line.split()
+    return int(code), loaded, result.stdout
+
+
+def open_breaker(tmp_path, sandbox, env):
+    sandbox.configure(mode="error503")
+    opener = run_plantid(["identify", green_photo(tmp_path / "opener.jpg", seed=99)], env)
+    assert opener.returncode == 4
+    sandbox.configure(mode=None)
+
+
+def test_open_breaker_answer_skips_the_framework_and_matches_the_full_path(
+    tmp_path, sandbox, cli_env
+):
+    env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1", PLANTID_BREAKER_RESET_TIMEOUT="600")
+    cached = green_photo(tmp_path / "cached.jpg", seed=1)
+    fresh = green_photo(tmp_path / "fresh.jpg", seed=2)
+    assert run_plantid(["identify", cached], env).returncode == 0
+    open_breaker(tmp_path, sandbox, env)
+    calls_before = sandbox.stats()["plantid_identify"]
+
+    code, loaded, fast_out = probe([cached, fresh], env)
+    assert (code, loaded) == (4, "-")  # no Typer, no HTTP stack, no image decoder
+    full = run_plantid(["identify", cached, fresh, "--log-format", "text"], env)  # not simple
+    assert full.returncode == 4
+
+    def comparable(text):
+        records = [json.loads(line) for line in text.splitlines()]
+        for record in records:
+            record.pop("identified_at", None)
+            (record.get("error") or {}).pop("retry_at", None)
+        return sorted(records, key=lambda r: r["index"])
+
+    fast, slow = comparable(fast_out), comparable(full.stdout)
+    assert fast == slow
+    assert [r["status"] for r in fast] == ["ok", "error"]
+    assert fast[0]["cached"] is True
+    assert fast[1]["error"]["reason"] == "circuit-open"
+    assert sandbox.stats()["plantid_identify"] == calls_before
+
+
+def test_closed_breaker_takes_the_normal_path(tmp_path, sandbox, cli_env):
+    code, loaded, out = probe([green_photo(tmp_path / "p.jpg")], cli_env)
+    assert code == 0
+    assert "typer" in loaded and "httpx" in loaded
+    assert json.loads(out)["status"] == "ok"
+
+
+def test_only_simple_invocations_are_taken(tmp_path):
+    from plantid_cli.cli.fastpath import parse_simple
+
+    assert parse_simple(["a.jpg", "-f", "json", "-q"]) == (["a.jpg"], "json", True)
+    assert parse_simple(["a.jpg", "--format=csv"]) == (["a.jpg"], "csv", False)
+    for argv in (["-"], ["a.jpg", "--format", "table"], ["a.jpg", "-v"], [], ["a.jpg", "-f"]):
+        assert parse_simple(argv) is None, argv
