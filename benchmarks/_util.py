@@ -163,7 +163,13 @@ class Run:
 
 def cli_env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]:
     """A clean environment: own cache/config/keys under `home`, the sandbox, rate limit off."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANTID_", "PLANTNET_"))}
+    # PYTHONDONTWRITEBYTECODE would make every run recompile plantid from source: a user's
+    # installed copy has its .pyc files, so measure with them.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PLANTID_", "PLANTNET_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         PLANTID_CACHE_DIR=str(home / "cache"),
         PLANTID_CONFIG=str(home / "config.toml"),
