@@ -82,7 +82,9 @@ def test_json_keeps_input_order(sandbox, cli_env, tmp_path):
 def test_ctrl_c_stores_in_flight_answers_and_rerun_pays_only_the_rest(sandbox, cli_env, tmp_path):
     photos = make_photos(tmp_path / "p", 12)
     sandbox.configure(latency_ms=400)
-    proc = popen(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env)
+    # unbuffered: communicate() reads the pipe's fd directly, so lines a buffered readline()
+    # had read ahead would be lost to the count below
+    proc = popen(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env, bufsize=0)
     first = proc.stdout.readline()
     assert json.loads(first)["status"] == "ok"
     proc.send_signal(signal.SIGINT)
