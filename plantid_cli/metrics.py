@@ -40,6 +40,47 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 PREPARE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+# The metrics of a run, in registration (and output) order:
+# (attribute on RunMetrics, prometheus_client class, name, help, label names, histogram buckets).
+METRICS: tuple[tuple[str, str, str, str, tuple[str, ...], tuple[float, ...] | None], ...] = (
+    ("images", "Counter", "plantid_images",
+     "Images by final status (ok, not_plant, error).", ("provider", "status"), None),
+    ("calls", "Counter", "plantid_upstream_calls",
+     "HTTP calls to the service by outcome (ok, client_error, server_error, timeout, "
+     "credits, auth); every attempt counts, retries included.", ("provider", "outcome"), None),
+    ("cache", "Counter", "plantid_cache_requests",
+     "Result cache look-ups by result (hit, miss); answers shared within the run count "
+     "as hits.", ("provider", "result"), None),
+    ("retries", "Counter", "plantid_retries",
+     "Calls retried after a transient failure.", ("provider",), None),
+    ("fallbacks", "Counter", "plantid_fallbacks",
+     "Images handed from one service to the other.", ("from", "to"), None),
+    ("circuit_rejections", "Counter", "plantid_circuit_open_rejections",
+     "Images not sent because the service's circuit breaker was open.", ("provider",), None),
+    ("breaker_transitions", "Counter", "plantid_breaker_transitions",
+     "Circuit breaker state changes seen by this run, by new state.", ("provider", "state"), None),
+    ("lock_timeouts", "Counter", "plantid_lock_timeouts",
+     "Single-flight locks not obtained in time (the call went ahead without it).", (), None),
+    ("latency", "Histogram", "plantid_upstream_latency_seconds",
+     "Duration of each HTTP call to the service, any outcome.", ("provider",), LATENCY_BUCKETS),
+    ("lock_wait", "Histogram", "plantid_lock_wait_seconds",
+     "Time spent waiting for the per-photo single-flight lock.", (), WAIT_BUCKETS),
+    ("rate_wait", "Histogram", "plantid_rate_limit_wait_seconds",
+     "Time spent in the shared rate limiter before each call.", (), WAIT_BUCKETS),
+    ("prepare", "Histogram", "plantid_image_prepare_seconds",
+     "Time to decode, orient, shrink and re-encode one photo.", (), PREPARE_BUCKETS),
+    ("breaker_state", "Gauge", "plantid_breaker_state",
+     "Circuit breaker state (0 closed, 1 half-open, 2 open).", ("provider",), None),
+    ("credits_remaining", "Gauge", "plantid_credits_remaining",
+     "Credits or quota left, when known.", ("provider",), None),
+    ("run_start", "Gauge", "plantid_run_start_timestamp_seconds",
+     "When the run started (Unix time).", (), None),
+    ("run_end", "Gauge", "plantid_run_end_timestamp_seconds",
+     "When the run ended (Unix time); 0 while it is running.", (), None),
+    ("in_flight", "Gauge", "plantid_in_flight",
+     "HTTP calls to the service in flight now.", (), None),
+)  # fmt: skip
+
 
 def _prometheus():
     try:
@@ -66,105 +107,9 @@ class RunMetrics:
         reg = self.registry
         self._lock = threading.Lock()
         self._guards: dict[str, tuple[Any, Any]] = {}
-        self.images = pc.Counter(
-            "plantid_images",
-            "Images by final status (ok, not_plant, error).",
-            ["provider", "status"],
-            registry=reg,
-        )
-        self.calls = pc.Counter(
-            "plantid_upstream_calls",
-            "HTTP calls to the service by outcome (ok, client_error, server_error, timeout, "
-            "credits, auth); every attempt counts, retries included.",
-            ["provider", "outcome"],
-            registry=reg,
-        )
-        self.cache = pc.Counter(
-            "plantid_cache_requests",
-            "Result cache look-ups by result (hit, miss); answers shared within the run count "
-            "as hits.",
-            ["provider", "result"],
-            registry=reg,
-        )
-        self.retries = pc.Counter(
-            "plantid_retries",
-            "Calls retried after a transient failure.",
-            ["provider"],
-            registry=reg,
-        )
-        self.fallbacks = pc.Counter(
-            "plantid_fallbacks",
-            "Images handed from one service to the other.",
-            ["from", "to"],
-            registry=reg,
-        )
-        self.circuit_rejections = pc.Counter(
-            "plantid_circuit_open_rejections",
-            "Images not sent because the service's circuit breaker was open.",
-            ["provider"],
-            registry=reg,
-        )
-        self.breaker_transitions = pc.Counter(
-            "plantid_breaker_transitions",
-            "Circuit breaker state changes seen by this run, by new state.",
-            ["provider", "state"],
-            registry=reg,
-        )
-        self.lock_timeouts = pc.Counter(
-            "plantid_lock_timeouts",
-            "Single-flight locks not obtained in time (the call went ahead without it).",
-            registry=reg,
-        )
-        self.latency = pc.Histogram(
-            "plantid_upstream_latency_seconds",
-            "Duration of each HTTP call to the service, any outcome.",
-            ["provider"],
-            buckets=LATENCY_BUCKETS,
-            registry=reg,
-        )
-        self.lock_wait = pc.Histogram(
-            "plantid_lock_wait_seconds",
-            "Time spent waiting for the per-photo single-flight lock.",
-            buckets=WAIT_BUCKETS,
-            registry=reg,
-        )
-        self.rate_wait = pc.Histogram(
-            "plantid_rate_limit_wait_seconds",
-            "Time spent in the shared rate limiter before each call.",
-            buckets=WAIT_BUCKETS,
-            registry=reg,
-        )
-        self.prepare = pc.Histogram(
-            "plantid_image_prepare_seconds",
-            "Time to decode, orient, shrink and re-encode one photo.",
-            buckets=PREPARE_BUCKETS,
-            registry=reg,
-        )
-        self.breaker_state = pc.Gauge(
-            "plantid_breaker_state",
-            "Circuit breaker state (0 closed, 1 half-open, 2 open).",
-            ["provider"],
-            registry=reg,
-        )
-        self.credits_remaining = pc.Gauge(
-            "plantid_credits_remaining",
-            "Credits or quota left, when known.",
-            ["provider"],
-            registry=reg,
-        )
-        self.run_start = pc.Gauge(
-            "plantid_run_start_timestamp_seconds",
-            "When the run started (Unix time).",
-            registry=reg,
-        )
-        self.run_end = pc.Gauge(
-            "plantid_run_end_timestamp_seconds",
-            "When the run ended (Unix time); 0 while it is running.",
-            registry=reg,
-        )
-        self.in_flight = pc.Gauge(
-            "plantid_in_flight", "HTTP calls to the service in flight now.", registry=reg
-        )
+        for attr, kind, name, doc, labels, buckets in METRICS:
+            extra = {"buckets": buckets} if buckets else {}
+            setattr(self, attr, getattr(pc, kind)(name, doc, labels, registry=reg, **extra))
         self.run_start.set(time.time())
         for provider in run_providers(settings):
             self.add_provider(provider)
