@@ -18,12 +18,12 @@ import logging
 import os
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from .config import PROVIDERS, Settings
 from .errors import UsageError
+from .pushgateway import parse_grouping_key, push_handler, safe_url
 
 logger = logging.getLogger("plantid")
 
@@ -223,55 +223,6 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def parse_grouping_key(job_name: str | None) -> dict[str, str]:
-    """`--job-name nightly` -> {"job_name": "nightly"}; `--job-name site=a,run=b` -> both labels."""
-    if not job_name:
-        return {}
-    if "=" not in job_name:
-        return {"job_name": job_name}
-    key: dict[str, str] = {}
-    for part in job_name.split(","):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or not name.replace("_", "a").isalnum() or name[0].isdigit() or not value:
-            raise UsageError(
-                f"--job-name: expected NAME or label=value[,label=value], not {part!r}"
-            )
-        key[name] = value.strip()
-    return key
-
-
-def _safe_url(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        parts = parts._replace(netloc=host)
-    return urllib.parse.urlunsplit(parts)
-
-
-def _push_handler(url, method, timeout, headers, data):
-    """Like prometheus_client's default handler, but a loopback gateway never goes via a proxy."""
-    import urllib.request
-
-    def handle() -> None:
-        request = urllib.request.Request(url, data=data, method=method)
-        for name, value in headers:
-            request.add_header(name, value)
-        host = urllib.parse.urlsplit(url).hostname or ""
-        loopback = host in ("localhost", "::1") or host.startswith("127.")
-        opener = urllib.request.build_opener(
-            *([urllib.request.ProxyHandler({})] if loopback else [])
-        )
-        with opener.open(request, timeout=timeout) as response:
-            if response.status >= 400:
-                raise OSError(f"pushgateway answered {response.status} {response.reason}")
-
-    return handle
-
-
 class RunObserver:
     """Owns a run's metrics: subscribes to the engine, rewrites the file, pushes at the end."""
 
@@ -370,18 +321,18 @@ class RunObserver:
                 registry=self.metrics.registry,
                 grouping_key=self.grouping_key,
                 timeout=min(self.metrics.settings.timeout, 30.0),
-                handler=_push_handler,
+                handler=push_handler,
             )
         except Exception as exc:
             _warn(
                 "metrics.push_failed",
-                f"cannot push metrics to {_safe_url(self.pushgateway)}: {exc}",
+                f"cannot push metrics to {safe_url(self.pushgateway)}: {exc}",
             )
             return False
         logger.info(
             "[METRICS] pushed to %s",
-            _safe_url(self.pushgateway),
-            extra={"event": "metrics.pushed", "fields": {"url": _safe_url(self.pushgateway)}},
+            safe_url(self.pushgateway),
+            extra={"event": "metrics.pushed", "fields": {"url": safe_url(self.pushgateway)}},
         )
         return True
 
