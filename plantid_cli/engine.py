@@ -5,7 +5,8 @@ Per image, two stages:
   B (network, `concurrency` threads over one keep-alive client): in-run dedupe -> per-key lock ->
     cache again -> breaker-guarded, rate-limited, retried call -> store the answer at once
 Every answer is stored the moment it arrives, so a killed batch re-run pays only for the rest.
-Records stream out in completion order; a bounded window keeps memory flat however many files.
+Records stream out in completion order; a bounded window keeps memory flat however many files
+(the thread pools, window and feeder are in pipeline.py).
 
 A unit of work is a file (`ImageJob`) or, with `--group-by folder`, a `specimens.Specimen` (1-5
 photos, one request). With `--provider auto|both` each provider is a lane with its own guards
@@ -14,8 +15,6 @@ and cache namespace; `strategy` decides which lanes to ask and how their answers
 
 from __future__ import annotations
 
-import os
-import queue
 import threading
 import time
 from collections import Counter
@@ -25,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
-from .errors import Interrupted, PlantidError, ServiceUnavailable
+from .errors import PlantidError, ServiceUnavailable
 from .events import EventBus
 from .guarded import ProviderGuards, open_cache
 from .guards.cache import cache_key
 from .inputs import ImageJob
+from .pipeline import run_concurrent, run_inline
 from .providers.base import IdentifyRequest
 from .records import error_record, stored_answer
 from .specimens import (
@@ -356,113 +356,25 @@ class Engine:
         return unit_error(job, sha256, provider, exc)
 
     # ----- the run -----
-    def _run_inline(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
-        """The same two stages, one job at a time in this thread: for runs that expect no call
-        (the breaker is open), where starting thread pools would cost more than the work."""
-        for job in jobs:
-            if self._stop.is_set():
-                break
-            outcome = self.stage_prepare(job)
-            if isinstance(outcome, Pending):
-                outcome = self.stage_call(outcome)
-            if outcome is not None:
-                self.stats.add(outcome)
-                yield outcome
-
     def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
-        """Yield one record per job, in completion order, keeping a bounded window in flight."""
+        """Yield one record per job, in completion order, keeping a bounded window in flight
+        (`pipeline.run_concurrent`), or one job at a time in this thread with `inline`."""
+        stages = {
+            "prepare": self.stage_prepare,
+            "call": self.stage_call,
+            "needs_call": lambda outcome: isinstance(outcome, Pending),
+            "on_record": self.stats.add,
+            "stop": self._stop,
+        }
         if self.options.inline:
-            yield from self._run_inline(jobs)
+            yield from run_inline(jobs, **stages)
             return
-        concurrency = self.options.concurrency
-        prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
-        window = concurrency * 2 + prep_workers
-        slots = threading.BoundedSemaphore(window)
-        results: queue.Queue = queue.Queue()
-        prep_pool = ThreadPoolExecutor(prep_workers, thread_name_prefix="plantid-prep")
-        net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
-        submitted = [0]
-        done_feeding = threading.Event()
-
-        def finish(record: dict[str, Any] | None) -> None:
-            results.put(record)
-            slots.release()
-
-        def run_stage_b(pending: Pending) -> None:
-            try:
-                finish(self.stage_call(pending))
-            except BaseException as exc:  # never lose the slot; report as an error record
-                finish(_internal_error(pending.job, self.provider.name, exc))
-
-        def after_stage_a(future: Future) -> None:
-            if future.cancelled():
-                finish(None)
-                return
-            outcome = future.result()
-            if isinstance(outcome, Pending):
-                try:
-                    net_pool.submit(run_stage_b, outcome)
-                    return
-                except RuntimeError:  # pool shut down (interrupted)
-                    outcome = None
-            finish(outcome)
-
-        def run_stage_a(job: ImageJob) -> dict[str, Any] | Pending | None:
-            try:
-                return self.stage_prepare(job)
-            except BaseException as exc:  # a bug must cost one record, not the run
-                return _internal_error(job, self.provider.name, exc)
-
-        def feed() -> None:
-            try:
-                for job in jobs:
-                    while not slots.acquire(timeout=0.2):
-                        if self._stop.is_set():
-                            return
-                    if self._stop.is_set():
-                        slots.release()
-                        return
-                    submitted[0] += 1
-                    prep_pool.submit(run_stage_a, job).add_done_callback(after_stage_a)
-            except BaseException as exc:
-                results.put(("crash", exc))
-            finally:
-                done_feeding.set()
-                results.put(None)
-
-        feeder = threading.Thread(target=feed, name="plantid-feed", daemon=True)
-        feeder.start()
-        received = 0
-        interrupted = False
-        try:
-            while True:
-                try:
-                    item = results.get(timeout=0.5)
-                except queue.Empty:
-                    if done_feeding.is_set() and received >= submitted[0] + 1:
-                        break
-                    continue
-                except KeyboardInterrupt:
-                    interrupted = True
-                    self.stop()
-                    continue
-                if isinstance(item, tuple):
-                    raise item[1]
-                received += 1
-                if item is not None:
-                    self.stats.add(item)
-                    yield item
-                if done_feeding.is_set() and received >= submitted[0] + 1:
-                    break
-        except KeyboardInterrupt:
-            interrupted = True
-            self.stop()
-        finally:
-            self._stop.set() if interrupted else None
-            prep_pool.shutdown(wait=True, cancel_futures=interrupted)
-            net_pool.shutdown(wait=True, cancel_futures=interrupted)
-        if interrupted:
-            raise Interrupted("interrupted: answers received so far are stored")
+        yield from run_concurrent(
+            jobs,
+            failed=lambda job, exc: _internal_error(job, self.provider.name, exc),
+            concurrency=self.options.concurrency,
+            **stages,
+        )
 
 
 def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[str, Any]:
