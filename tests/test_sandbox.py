@@ -21,8 +21,8 @@ from PIL import Image
 from plantid_cli import sandbox_data
 from plantid_cli.sandbox import SandboxServer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-ALOE = SAMPLES / "aloe-vera.jpg"
+# the project's own copy (examples/ travels with the repository; shared/ may not be beside it)
+ALOE = Path(__file__).resolve().parents[1] / "examples" / "aloe-vera.jpg"
 KEY = {"Api-Key": "test-key"}
 GREEN = (40, 150, 60)
 MAGENTA = (200, 30, 190)  # green trails red and blue: "not a plant" by the documented rule
