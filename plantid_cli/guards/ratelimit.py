@@ -90,6 +90,16 @@ def format_limit(count: int, window: float) -> str:
     return f"{count}/{window:g}s"
 
 
+def usage_row(count: int, window: float, used: int) -> dict:
+    """One limit's line of ``usage()``: ``used`` starts in the current window."""
+    return {
+        "limit": format_limit(count, window),
+        "used": int(used),
+        "window_seconds": window,
+        "remaining": max(0, count - int(used)),
+    }
+
+
 class RateLimiter:
     """Sliding-log limiter for one bucket (``provider + ":" + sha256(api_key)[:12]``)."""
 
@@ -166,14 +176,7 @@ class RateLimiter:
                     "SELECT COUNT(*) FROM ratelog WHERE bucket = ? AND ts > ? AND ts <= ?",
                     (self.bucket, now - window, now + CLOCK_SKEW_TOLERANCE),
                 ).fetchone()
-                result.append(
-                    {
-                        "limit": format_limit(count, window),
-                        "used": int(used),
-                        "window_seconds": window,
-                        "remaining": max(0, count - int(used)),
-                    }
-                )
+                result.append(usage_row(count, window, used))
             return result
 
         return self.state.read(body)

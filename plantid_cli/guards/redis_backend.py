@@ -45,7 +45,7 @@ from plantid_cli.errors import ConfigError
 from plantid_cli.guards.breaker import JsonBreakerStore, SharedBreaker, SqliteBreakerStore
 from plantid_cli.guards.credits import CreditsState
 from plantid_cli.guards.lock import Flight
-from plantid_cli.guards.ratelimit import RateLimiter, format_limit
+from plantid_cli.guards.ratelimit import RateLimiter, usage_row
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
@@ -293,17 +293,10 @@ class FleetRateLimiter(RateLimiter):
         pipe = self.link.client.pipeline(transaction=False)
         for _, window in self.limits:
             pipe.zcount(self.key, f"({now - window:.6f}", "+inf")
-        result = []
-        for (count, window), used in zip(self.limits, pipe.execute(), strict=True):
-            result.append(
-                {
-                    "limit": format_limit(count, window),
-                    "used": int(used),
-                    "window_seconds": window,
-                    "remaining": max(0, count - int(used)),
-                }
-            )
-        return result
+        return [
+            usage_row(count, window, used)
+            for (count, window), used in zip(self.limits, pipe.execute(), strict=True)
+        ]
 
 
 class _Renewer:
