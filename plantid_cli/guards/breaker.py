@@ -384,8 +384,9 @@ class SharedBreaker:
         token = os.urandom(16).hex()
         holds_lease = self._admit(token)  # raises CircuitOpenError when refused; no pybreaker
         try:
-            import pybreaker
+            from plantid_cli.guards.lazy_imports import pybreaker as _load
 
+            pybreaker = _load()  # without redis-py: see lazy_imports
             from plantid_cli.guards.breaker_storage import build_circuit_breaker
 
             breaker, storage = build_circuit_breaker(self, holds_lease=holds_lease)

@@ -66,7 +66,9 @@ def single_flight(
     check_interval: float = DEFAULT_CHECK_INTERVAL,
 ) -> Iterator[Flight]:
     """Hold the exclusive lock for `key` for the duration of the block, if it can be had in time."""
-    import portalocker  # lazy: ~150 ms
+    from .lazy_imports import portalocker as _load
+
+    portalocker = _load()  # lazy, and without redis-py: see lazy_imports
 
     path = lock_path(lock_dir, key)
     started = time.monotonic()
