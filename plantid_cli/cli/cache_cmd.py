@@ -13,13 +13,19 @@ app = typer.Typer(help="Inspect or clear the shared result cache.", no_args_is_h
 
 @app.command("path")
 def path() -> None:
-    """Print the cache folder (PLANTID_CACHE_DIR overrides it)."""
+    """Print the cache folder (PLANTID_CACHE_DIR overrides it).
+
+    Example: du -sh "$(plantid cache path)"
+    """
     raise typer.Exit(run_guarded(lambda: typer.echo(str(load().cache_path))))
 
 
 @app.command("stats")
 def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Entries, size and hit counts of the result cache."""
+    """Entries, size and hit counts of the result cache.
+
+    Example: plantid cache stats --json | jq .entries
+    """
     raise typer.Exit(run_guarded(_stats, as_json))
 
 
@@ -43,7 +49,10 @@ def _stats(as_json: bool) -> int:
 
 @app.command("clear")
 def clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
-    """Remove every stored answer (the next run pays again for each photo)."""
+    """Remove every stored answer (the next run pays again for each photo).
+
+    Example: plantid cache clear --yes
+    """
     raise typer.Exit(run_guarded(_clear, yes))
 
 

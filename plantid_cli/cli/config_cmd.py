@@ -15,7 +15,10 @@ app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True
 def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of TOML-like lines."),
 ) -> None:
-    """Print every setting after flags > environment > file > defaults, keys redacted."""
+    """Print every setting after flags > environment > file > defaults, keys redacted.
+
+    Example: PLANTID_TIMEOUT=10 plantid config show --json | jq .timeout
+    """
     raise typer.Exit(run_guarded(_show, as_json))
 
 
@@ -31,7 +34,10 @@ def _show(as_json: bool) -> int:
 
 @app.command("path")
 def path() -> None:
-    """Print the config file location (PLANTID_CONFIG overrides it)."""
+    """Print the config file location (PLANTID_CONFIG overrides it).
+
+    Example: cp config.example.toml "$(plantid config path)"
+    """
     from ..config import config_file_path
 
     typer.echo(str(config_file_path()))

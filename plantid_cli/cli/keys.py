@@ -51,7 +51,10 @@ def _set(provider: str, extra_args: int = 0) -> int:
 
 @app.command("list")
 def list_keys() -> None:
-    """Show which keys are configured, redacted, and where each comes from."""
+    """Show which keys are configured, redacted.
+
+    Example: plantid keys list
+    """
     raise typer.Exit(run_guarded(_list))
 
 
@@ -66,7 +69,10 @@ def _list() -> int:
 
 @app.command("path")
 def key_path() -> None:
-    """Print the keys file location."""
+    """Print the keys file location (PLANTID_KEYS_FILE overrides it).
+
+    Example: ls -l "$(plantid keys path)"
+    """
     from ..config import keys_file_path
 
     typer.echo(str(keys_file_path()))

@@ -68,7 +68,10 @@ def _status(fmt: str) -> int:
 
 @breaker_app.command("reset")
 def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all.")) -> None:
-    """Close a breaker by hand (for example after fixing a network problem)."""
+    """Close a breaker by hand, for instance after fixing a network problem.
+
+    Example: plantid breaker reset plantid
+    """
     raise typer.Exit(run_guarded(_reset, provider))
 
 
