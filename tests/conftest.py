@@ -73,6 +73,19 @@ def run_plantid(args, env, *, input=None, timeout=60, cwd=None):
     )
 
 
+def spawn(args, env, *, text=True, **kwargs) -> subprocess.Popen:
+    """Start the real CLI in a subprocess with its output piped (text unless told otherwise)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli", *map(str, args)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=text,
+        **kwargs,
+    )
+
+
 @pytest.fixture
 def samples():
     if not SAMPLES.is_dir():

@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, run_plantid
+from conftest import REPO, run_plantid, spawn
 
 
 def make_photos(folder, count, *, start=0):
@@ -31,17 +31,6 @@ def make_photos(folder, count, *, start=0):
     return folder
 
 
-def popen(args, env, **kwargs):
-    return subprocess.Popen(
-        [sys.executable, "-m", "plantid_cli", *map(str, args)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **kwargs,
-    )
-
-
 def records(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -54,7 +43,7 @@ def test_ndjson_streams_each_record_the_moment_it_is_ready(sandbox, cli_env, tmp
     photos = make_photos(tmp_path / "p", 12)
     sandbox.configure(latency_ms=400)
     started = time.monotonic()
-    proc = popen(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
+    proc = spawn(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env, text=False)
     arrivals, lines = [], []
     for line in proc.stdout:
         arrivals.append(time.monotonic() - started)
@@ -84,7 +73,7 @@ def test_ctrl_c_stores_in_flight_answers_and_rerun_pays_only_the_rest(sandbox, c
     sandbox.configure(latency_ms=400)
     # unbuffered: communicate() reads the pipe's fd directly, so lines a buffered readline()
     # had read ahead would be lost to the count below
-    proc = popen(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env, bufsize=0)
+    proc = spawn(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env, text=False, bufsize=0)
     first = proc.stdout.readline()
     assert json.loads(first)["status"] == "ok"
     proc.send_signal(signal.SIGINT)
@@ -111,7 +100,7 @@ def test_kill_9_then_rerun_answers_everything_paying_at_most_in_flight_twice(
 ):
     photos = make_photos(tmp_path / "p", 16)
     sandbox.configure(latency_ms=300)
-    proc = popen(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
+    proc = spawn(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env, text=False)
     proc.stdout.readline()  # the first wave is answered and stored
     time.sleep(0.15)
     proc.kill()

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
-from conftest import REPO, run_plantid
+from conftest import run_plantid, spawn
 from photos import green_photo
-
-
-def spawn(args, env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "plantid_cli", *map(str, args)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def finish_all(processes, timeout=60):

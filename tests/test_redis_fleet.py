@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_plantid
+from conftest import REPO, run_plantid, spawn
 
 from plantid_cli.inputs import in_shard, parse_shard
 
@@ -118,17 +118,6 @@ def make_photos(folder: Path, count: int, *, start: int = 0) -> list[Path]:
         Image.new("RGB", (64, 48), (20 + k % 50, 160 + k % 90, 30 + k // 50)).save(path)
         paths.append(path)
     return paths
-
-
-def spawn(args, env) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "plantid_cli", *map(str, args)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def finish(procs, timeout=60) -> list[tuple[int, list[dict], str]]:
