@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-from .common import load, print_note, run_guarded
+from .common import echo_mapping, load, print_note, run_guarded
 
 app = typer.Typer(help="Inspect or clear the shared result cache.", no_args_is_help=True)
 
@@ -39,11 +37,7 @@ def _stats(as_json: bool) -> int:
     finally:
         cache.close()
     info["path"] = str(settings.cache_path)
-    if as_json:
-        typer.echo(json.dumps(info, indent=2))
-    else:
-        for key, value in info.items():
-            typer.echo(f"{key}: {value}")
+    echo_mapping(info, as_json)
     return 0
 
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -143,6 +144,19 @@ def load(flags: dict[str, Any] | None = None):
     register_secret(settings.api_key)
     register_secret(settings.plantnet_api_key)
     return settings
+
+
+def echo_mapping(
+    data: dict[str, Any], as_json: bool, *, sep: str = ": ", render: Callable[[Any], str] = str
+) -> None:
+    """Print `data` on stdout: indented JSON, or one `key<sep>render(value)` line per item."""
+    import typer
+
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key}{sep}{render(value)}")
 
 
 def run_guarded(func, *args: Any, **kwargs: Any) -> int:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from .common import load, run_guarded
+from .common import echo_mapping, load, run_guarded
 
 app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -23,12 +23,7 @@ def show(
 
 
 def _show(as_json: bool) -> int:
-    shown = load().redacted()
-    if as_json:
-        typer.echo(json.dumps(shown, indent=2))
-    else:
-        for name, value in shown.items():
-            typer.echo(f"{name} = {json.dumps(value)}")
+    echo_mapping(load().redacted(), as_json, sep=" = ", render=json.dumps)
     return 0
 
 
