@@ -31,11 +31,10 @@ When a failing call trips the breaker the caller gets the *original* exception
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 from plantid_cli.errors import (
     AuthError,
@@ -44,21 +43,26 @@ from plantid_cli.errors import (
     RequestRejected,
     ServiceUnavailable,
 )
+from plantid_cli.guards.breaker_row import (
+    CLOSED_ROW,
+    HOST,
+    NO_LEASE,
+    STATE_CLOSED,
+    STATE_HALF_OPEN,
+    STATE_OPEN,
+    BreakerRow,
+    BreakerStore,
+    Changes,
+    SqliteBreakerStore,
+)
 from plantid_cli.guards.state import SharedState
 
 T = TypeVar("T")
-R = TypeVar("R")
-
-STATE_CLOSED = "closed"
-STATE_OPEN = "open"
-STATE_HALF_OPEN = "half-open"
 
 #: Errors that prove the service answered: not failures, and count as a successful call.
 ANSWERED_ERRORS: tuple[type[BaseException], ...] = (AuthError, RequestRejected, CreditsExhausted)
 
 OnChange = Callable[[str, str, str, int], None]
-
-_HOST = os.uname().nodename  # (socket/uuid would cost ~5 ms of imports)
 
 
 def counts_as_failure(exc: BaseException) -> bool:
@@ -75,179 +79,6 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def _pid_alive(pid: int | None, host: str | None) -> bool:
-    """Whether a lease holder may still be running (unknown hosts/pids count as alive)."""
-    if not pid or host != _HOST:
-        return True
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: exists, owned by another user
-        return True
-    return True
-
-
-class BreakerRow:
-    """One snapshot of the ``breaker`` table row of a provider."""
-
-    __slots__ = (
-        "state",
-        "failures",
-        "successes",
-        "opened_at",
-        "probe_token",
-        "probe_until",
-        "probe_pid",
-        "probe_host",
-    )
-
-    def __init__(self, row: tuple | None) -> None:
-        if row is None:
-            row = (STATE_CLOSED, 0, 0, None, None, None, None, None)
-        (
-            self.state,
-            self.failures,
-            self.successes,
-            self.opened_at,
-            self.probe_token,
-            self.probe_until,
-            self.probe_pid,
-            self.probe_host,
-        ) = row
-
-    def lease_live(self, now: float) -> bool:
-        return (
-            self.probe_token is not None
-            and self.probe_until is not None
-            and now < self.probe_until
-            and _pid_alive(self.probe_pid, self.probe_host)
-        )
-
-
-_SELECT_ROW = (
-    "SELECT state, failures, successes, opened_at, probe_token, probe_until, probe_pid,"
-    " probe_host FROM breaker WHERE provider = ?"
-)
-
-
-def read_row(con: sqlite3.Connection, provider: str) -> BreakerRow:
-    return BreakerRow(con.execute(_SELECT_ROW, (provider,)).fetchone())
-
-
-def ensure_row(con: sqlite3.Connection, provider: str) -> None:
-    con.execute("INSERT OR IGNORE INTO breaker (provider) VALUES (?)", (provider,))
-
-
-# -- where the row lives -----------------------------------------------------------------------
-#
-# SharedBreaker and the pybreaker storage only ever need two operations on a provider's row:
-# read a snapshot, and an atomic read-modify-write. ``update(fn)`` calls ``fn(row)``, which
-# returns ``(changes, result)``: ``changes`` maps BreakerRow field names to new values (None
-# clears a field) and is applied atomically with the read; ``result`` is returned. ``fn`` may
-# be called more than once (optimistic stores retry on a concurrent write), so it must not have
-# side effects; it may raise, which aborts the update.
-
-Changes = dict[str, Any]
-_FIELDS = frozenset(BreakerRow.__slots__)
-
-
-class BreakerStore(Protocol):
-    def read(self) -> BreakerRow: ...
-
-    def update(self, fn: Callable[[BreakerRow], tuple[Changes, R]]) -> R: ...
-
-
-def _check_fields(changes: Changes) -> None:
-    unknown = set(changes) - _FIELDS
-    if unknown:
-        raise ValueError(f"unknown breaker field(s): {', '.join(sorted(unknown))}")
-
-
-class SqliteBreakerStore:
-    """The ``breaker`` table of the shared SQLite file (one row per provider)."""
-
-    def __init__(self, state: SharedState, provider: str) -> None:
-        self.state = state
-        self.provider = provider
-
-    def read(self) -> BreakerRow:
-        return self.state.read(lambda con: read_row(con, self.provider))
-
-    def update(self, fn: Callable[[BreakerRow], tuple[Changes, R]]) -> R:
-        def body(con: sqlite3.Connection) -> R:
-            ensure_row(con, self.provider)
-            changes, result = fn(read_row(con, self.provider))
-            if changes:
-                _check_fields(changes)
-                columns = ", ".join(f"{name} = ?" for name in changes)
-                con.execute(
-                    f"UPDATE breaker SET {columns} WHERE provider = ?",
-                    (*changes.values(), self.provider),
-                )
-            return result
-
-        return self.state.run(body)
-
-
-class JsonBreakerStore:
-    """The row as one JSON object in a key/value store with ``get_json`` / ``update_json``
-    (SharedState has both; so does the Redis state), under the key ``breaker:<provider>``."""
-
-    def __init__(self, kv: Any, provider: str) -> None:
-        self.kv = kv
-        self.provider = provider
-        self.key = f"breaker:{provider}"
-
-    @staticmethod
-    def _row(value: Any) -> BreakerRow:
-        row = BreakerRow(None)
-        if isinstance(value, dict):
-            for name in BreakerRow.__slots__:
-                if name in value:
-                    setattr(row, name, value[name])
-        return row
-
-    def read(self) -> BreakerRow:
-        return self._row(self.kv.get_json(self.key))
-
-    def update(self, fn: Callable[[BreakerRow], tuple[Changes, R]]) -> R:
-        outcome: list[R] = []
-
-        def apply(old: Any) -> dict:
-            row = self._row(old)
-            changes, result = fn(row)
-            _check_fields(changes)
-            outcome[:] = [result]
-            value = {name: getattr(row, name) for name in BreakerRow.__slots__}
-            value.update(changes)
-            return value
-
-        self.kv.update_json(self.key, apply, {})
-        return outcome[0]
-
-
-#: Every field of a closed circuit with no counters and no probe lease.
-CLOSED_ROW: Changes = {
-    "state": STATE_CLOSED,
-    "failures": 0,
-    "successes": 0,
-    "opened_at": None,
-    "probe_token": None,
-    "probe_until": None,
-    "probe_pid": None,
-    "probe_host": None,
-}
-_NO_LEASE: Changes = {
-    "probe_token": None,
-    "probe_until": None,
-    "probe_pid": None,
-    "probe_host": None,
-}
 
 
 class SharedBreaker:
@@ -360,14 +191,14 @@ class SharedBreaker:
                 "probe_token": token,
                 "probe_until": now + self.probe_lease,
                 "probe_pid": os.getpid(),
-                "probe_host": _HOST,
+                "probe_host": HOST,
             }
             return lease, True
 
         return self.store.update(decide)
 
     def _release(self, token: str) -> None:
-        self.store.update(lambda row: (_NO_LEASE if row.probe_token == token else {}, None))
+        self.store.update(lambda row: (NO_LEASE if row.probe_token == token else {}, None))
 
     def _open_error(self) -> CircuitOpenError:
         row = self._row()

@@ -41,7 +41,8 @@ from redis.exceptions import LockError
 from redis.retry import Retry
 
 from plantid_cli.errors import ConfigError
-from plantid_cli.guards.breaker import JsonBreakerStore, SharedBreaker, SqliteBreakerStore
+from plantid_cli.guards.breaker import SharedBreaker
+from plantid_cli.guards.breaker_row import JsonBreakerStore, SqliteBreakerStore
 from plantid_cli.guards.credits import CreditsState
 from plantid_cli.guards.lock import Flight
 from plantid_cli.guards.ratelimit import RateLimiter
