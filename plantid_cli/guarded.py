@@ -44,7 +44,9 @@ class ProviderGuards:
             success_threshold=settings.breaker_success_threshold,
             on_change=self._breaker_changed,
             # the probe holds its lease through every retry of one guarded call
-            probe_lease=settings.timeout * (settings.retries + 1) + BACKOFF_CAP * settings.retries + 5,
+            probe_lease=(
+                settings.timeout * (settings.retries + 1) + BACKOFF_CAP * settings.retries + 5
+            ),
         )
         self.credits = self.backend.credits(provider, cooldown=settings.credits_cooldown)
         key_hash = hashlib.sha256(api_key.encode()).hexdigest()[:12]

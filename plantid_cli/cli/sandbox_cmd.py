@@ -19,7 +19,8 @@ def sandbox(
     mode: str = typer.Option(
         None,
         "--mode",
-        help="Fault mode: error500, error503, hang, credits, auth, badjson, badshape, drip, reset, echo_key.",
+        help="Fault mode: error500, error503, hang, credits, auth, badjson, badshape, drip, "
+        "reset, echo_key.",
     ),
     key: str = typer.Option(
         None, "--key", help="Accept only this API key (default: any non-empty key)."
@@ -27,8 +28,13 @@ def sandbox(
 ) -> None:
     """Serve Plant.id v3 and Pl@ntNet v2 on loopback, with answers derived from the image.
 
-    Example: plantid sandbox --port 8765 --latency-ms 200 &
-             PLANTID_API_URL=http://127.0.0.1:8765/api/v3 PLANTID_API_KEY=demo plantid identify examples/
+    Example:
+
+        plantid sandbox --port 8765 --latency-ms 200 &
+
+        export PLANTID_API_URL=http://127.0.0.1:8765/api/v3 PLANTID_API_KEY=demo
+
+        plantid identify examples/
     """
     from ..sandbox import serve
 
