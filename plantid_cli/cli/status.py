@@ -46,13 +46,14 @@ def _status(fmt: str) -> int:
         breaker = provider["breaker"]
         line = f"{name}: breaker {breaker['state']} ({breaker['failures']} failures)"
         if breaker.get("next_try"):
-            line += f", next try {breaker['next_try']}"
+            due = breaker["next_try"] <= _now_iso()
+            line += ", the next call probes" if due else f", next try {breaker['next_try']}"
         credits = provider["credits"]
         line += "; credits " + ("exhausted" if credits.get("exhausted") else "ok")
         if credits.get("remaining") is not None:
             line += f" ({credits['remaining']} remaining)"
         for use in provider["rate_limit"]:
-            line += f"; rate {use['used']}/{use['limit']}"
+            line += f"; rate limit {use['limit']} ({use['used']} used now)"
         typer.echo(line)
     cache = info["cache"]
     typer.echo(
@@ -86,3 +87,9 @@ def _reset(provider: str) -> int:
     reset_breakers(load(), names)
     print_note(f"breaker closed: {', '.join(names)}")
     return 0
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
