@@ -59,7 +59,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from plantid_cli import sandbox_data as data
+from plantid_cli import sandbox_plantnet as pn
 from plantid_cli import sandbox_protocol as proto
+from plantid_cli.sandbox_plantnet import plantnet_error
 from plantid_cli.sandbox_protocol import (
     CREDITS_TEXT,
     KEY_NOT_FOUND,
@@ -67,7 +69,6 @@ from plantid_cli.sandbox_protocol import (
     Reply,
     html_reply,
     json_reply,
-    plantnet_error,
     text_reply,
 )
 
@@ -164,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(sb._auth(self._key()) or json_reply(200, sb._usage()))
         if (match := re.fullmatch(r"/v2/identify/([^/]+)", path)) and method == "POST":
             project = match.group(1)
-            files, organs, error = proto.parse_plantnet(body, ctype)
+            files, organs, error = pn.parse_plantnet(body, ctype)
             blobs = [raw for _, raw in files]
             fields = {"organs": organs, "project": project}
             call = sb._begin(
@@ -303,7 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
             return plantnet_error(401, "Invalid API key" if key else "Missing API key")
         if sb.plantnet_remaining() <= 0:
             return plantnet_error(429, "Quota exceeded", sb._rate_headers())
-        if error := error or proto.check_plantnet(files, organs, query):
+        if error := error or pn.check_plantnet(files, organs, query):
             return plantnet_error(400, error)
         if sum(len(raw) for _, raw in files) > 50_000_000:
             return plantnet_error(413, "Payload too large: 50 MB at most")
@@ -317,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
         if remaining is None:
             return plantnet_error(429, "Quota exceeded", sb._rate_headers())
         headers = sb._rate_headers()
-        payload = proto.plantnet_payload(project, files, organs, infos, query, remaining, sb.url)
+        payload = pn.plantnet_payload(project, files, organs, infos, query, remaining, sb.url)
         if payload is None:
             return plantnet_error(404, "Species not found", headers)
         return json_reply(200, payload, headers)

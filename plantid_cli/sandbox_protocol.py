@@ -1,7 +1,9 @@
 """Request parsing, checks and answer shapes of the sandbox (`plantid_cli.sandbox`).
 
 Pure functions, no sockets: they turn request bytes into fields and 400 messages, and picks from
-`sandbox_data` into the two services' documented JSON. Pillow is imported lazily.
+`sandbox_data` into the services' documented JSON. This module holds the shared pieces (replies,
+images, multipart, settings, the call log) and Plant.id; Pl@ntNet's live in `sandbox_plantnet`.
+Pillow is imported lazily.
 """
 
 from __future__ import annotations
@@ -21,9 +23,6 @@ from plantid_cli import sandbox_data as data
 CREDITS_TEXT = "The specified api key does not have sufficient number of available credits."
 KEY_NOT_FOUND = "The specified api key not found."
 MODEL_VERSION = "plant_id:3.2.0"
-PLANTNET_VERSION = "2026-03-20 (7.5)"
-ORGANS = frozenset({"leaf", "flower", "fruit", "bark", "auto", "habit", "other"})
-PRIMARY_ORGANS = ORGANS - {"habit", "other"}
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
     | {"echo_key"}
@@ -68,11 +67,6 @@ def html_reply(status: int) -> Reply:
 def json_reply(status: int, payload, headers=None) -> Reply:
     body = json.dumps(payload, ensure_ascii=False).encode()
     return Reply(status, body, "application/json", headers, payload)
-
-
-def plantnet_error(status: int, message: str, headers=None) -> Reply:
-    error = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
-    return json_reply(status, error, headers)
 
 
 def csv_param(query: dict, name: str) -> list[str]:
@@ -224,37 +218,6 @@ def check_plantid(fields: dict, query: dict) -> str | None:
     return None
 
 
-def check_plantnet(files: list, organs: list[str], query: dict) -> str | None:
-    if not files:
-        return "Missing images: send 1 to 5 image files in `images`"
-    if len(files) > 5:
-        return "Too many images: at most 5 are allowed"
-    if len(organs) != len(files):
-        return "`organs` must have as many values as `images`"
-    bad = [organ for organ in organs if organ not in ORGANS]
-    if bad:
-        return f"Invalid organ: {bad[0]!r} (leaf, flower, fruit, bark, auto, habit, other)"
-    if not set(organs) & PRIMARY_ORGANS:
-        return "habit and other are only accepted beside leaf, flower, fruit, bark or auto"
-    nb = query.get("nb-results", ["5"])[-1]
-    if not nb.isdigit() or int(nb) < 1:
-        return "nb-results must be a positive integer"
-    return None
-
-
-def parse_plantnet(body: bytes, ctype: str) -> tuple[list, list[str], str | None]:
-    """([(filename, bytes)] of `images`, `organs` values, first 400 message or None)."""
-    if not ctype.startswith("multipart/form-data"):
-        return [], [], "Content-Type must be multipart/form-data with `images` and `organs`"
-    try:
-        parts = parse_multipart(body, ctype)
-    except ValueError:
-        return [], [], "Invalid multipart data"
-    files = [(filename, raw) for name, filename, raw in parts if name == "images"]
-    organs = [raw.decode("utf-8", "replace").strip() for n, _, raw in parts if n == "organs"]
-    return files, organs, None
-
-
 def plantid_identification(token: str, fields: dict, blobs: list[bytes], base_url: str) -> dict:
     """The identification object without `result` (added per request by `render_plantid`)."""
     now = time.time()
@@ -304,49 +267,6 @@ def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
         result["is_healthy"] = {"probability": 0.91, "binary": True, "threshold": 0.525}
         result["disease"] = {"suggestions": []}
     return {**stored["ident"], "result": result}
-
-
-def plantnet_payload(project, files, organs, infos, query, remaining, base_url) -> dict | None:
-    """The Pl@ntNet answer, or None for "Species not found" (not a plant, no `no-reject`)."""
-    blobs = [raw for _, raw in files]
-    key, plant = digest(blobs), looks_like_plant(infos)
-    no_reject = flag_param(query, "no-reject")
-    if not plant and not no_reject:
-        return None
-    lang = query.get("lang", ["en"])[-1] or "en"
-    related = flag_param(query, "include-related-images")
-    picks = data.plantnet_picks(key, plant)[: int(query.get("nb-results", ["5"])[-1])]
-    results = [
-        data.plantnet_result(i, s, language=lang, related=related, base=base_url) for i, s in picks
-    ]
-    ids = [hashlib.sha256(blob).hexdigest()[:32] for blob in blobs]
-    guessed = ("leaf", "flower", "fruit", "bark")[key[8] % 4]
-    predicted = [
-        {
-            "image": image_id,
-            "filename": filename or f"image{n}.jpg",
-            "organ": guessed if organ == "auto" else organ,
-            "score": round(0.6 + key[9 + n] % 40 / 100, 5),
-        }
-        for n, (image_id, (filename, _), organ) in enumerate(zip(ids, files, organs, strict=True))
-    ]
-    return {
-        "query": {
-            "project": project,
-            "images": ids,
-            "organs": organs,
-            "includeRelatedImages": related,
-            "noReject": no_reject,
-            "type": query.get("type", [None])[-1],
-        },
-        "predictedOrgans": predicted,
-        "language": lang,
-        "preferedReferential": "k-world-flora" if project == "all" else project,
-        "bestMatch": results[0]["species"]["scientificName"],
-        "results": results,
-        "version": PLANTNET_VERSION,
-        "remainingIdentificationRequests": remaining,
-    }
 
 
 def usage_payload(total: int, used: int) -> dict:
