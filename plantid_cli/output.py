@@ -180,22 +180,33 @@ class TableWriter(OrderedWriter):
         self._rows.append(record)
 
     def finish(self) -> None:
+        import os.path
+
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(show_lines=False, header_style="bold")
-        for column, justify in (
-            ("#", "right"),
-            ("photo", "left"),
-            ("status", "left"),
-            ("species", "left"),
-            ("common name", "left"),
-            ("family", "left"),
-            ("prob.", "right"),
-            ("", "left"),
-        ):
-            table.add_column(column, justify=justify, overflow="fold")
-        for record in self._rows:
+        paths = [record["path"] for record in self._rows]
+        folder = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0] or "")
+        if folder in paths:  # one photo given twice: its own folder, not the file
+            folder = os.path.dirname(folder)
+        shown = [os.path.relpath(p, folder) if folder else p for p in paths]
+        notes = [self._notes(record) for record in self._rows]
+        table = Table(
+            header_style="bold",
+            title=f"in {folder}" if folder and len(paths) > 1 else None,
+            title_justify="left",
+            title_style="dim",
+        )
+        table.add_column("#", justify="right")
+        table.add_column("photo", overflow="fold")
+        table.add_column("status")
+        table.add_column("species", overflow="fold")
+        table.add_column("common name", overflow="fold")
+        table.add_column("family", overflow="fold")
+        table.add_column("prob.", justify="right")
+        if any(notes):
+            table.add_column("", overflow="fold")
+        for record, photo, note in zip(self._rows, shown, notes, strict=True):
             best = record.get("best") or {}
             status = record["status"]
             style = {"ok": "green", "not_plant": "yellow"}.get(status, "red")
@@ -203,22 +214,31 @@ class TableWriter(OrderedWriter):
             if status == "error":
                 species = _escape((record.get("error") or {}).get("message", ""))
             probability = best.get("probability")
-            notes = []
-            if record.get("cached"):
-                notes.append("cached")
-            if record.get("degraded"):
-                notes.append("degraded")
-            table.add_row(
+            cells = [
                 str(record["index"] + 1),
-                _escape(record["path"]),
-                f"[{style}]{status}[/{style}]",
+                _escape(photo),
+                f"[{style}]{STATUS_WORDS.get(status, status)}[/{style}]",
                 species,
-                _escape(", ".join((best.get("common_names") or [])[:2])),
+                _escape((best.get("common_names") or [""])[0]),
                 _escape(best.get("family") or ""),
                 f"{probability:.0%}" if probability is not None else "",
-                ", ".join(notes),
-            )
+            ]
+            if any(notes):
+                cells.append(note)
+            table.add_row(*cells)
         Console(file=self.stream, soft_wrap=False).print(table)
+
+    @staticmethod
+    def _notes(record: dict[str, Any]) -> str:
+        notes = []
+        if record.get("cached"):
+            notes.append("cached")
+        if record.get("degraded"):
+            notes.append(f"degraded: {PROVIDER_LABELS.get(record['provider'], record['provider'])}")
+        return ", ".join(notes)
+
+
+STATUS_WORDS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
 
 
 def _escape(text: str) -> str:
