@@ -183,6 +183,55 @@ def test_breaker_opened_on_one_machine_stops_the_other(sandbox, cli_env, redis_s
     assert json.loads(local.stdout)["providers"]["plantid"]["breaker"]["state"] == "closed"
 
 
+def breaker_state(env: dict) -> str:
+    run = run_plantid(["status", "--format", "json"], env)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)["providers"]["plantid"]["breaker"]["state"]
+
+
+def test_one_half_open_probe_for_the_whole_fleet(sandbox, cli_env, redis_server, tmp_path):
+    # the Redis twin of test_guards_cli's ..._stops_a_fourth_then_one_probe
+    settings = {
+        "PLANTID_BREAKER_FAIL_MAX": "3",
+        "PLANTID_BREAKER_RESET_TIMEOUT": "4",
+        "PLANTID_TIMEOUT": "10",
+    }
+    m1, m2 = (machine({**cli_env, **settings}, tmp_path, n, redis_server.url) for n in ("m1", "m2"))
+    envs = [m1, m2]
+    photos = make_photos(tmp_path / "photos", 10)
+
+    sandbox.configure(mode="error503")
+    opening = finish([spawn(["identify", p, "-q"], envs[k % 2]) for k, p in enumerate(photos[:3])])
+    opened = time.monotonic()  # no earlier than the third failure, which opened the breaker
+    assert [code for code, _, _ in opening] == [4, 4, 4], [err for _, _, err in opening]
+    assert sandbox.stats()["plantid_identify"] == 3
+    assert breaker_state(m1) == breaker_state(m2) == "open"
+
+    # After the reset timeout: six racers, three per machine, one trial call for the fleet.
+    # The probe is slow, so every racer arrives while it is in flight, even on a loaded machine.
+    time.sleep(max(0.0, opened + 4.2 - time.monotonic()))
+    sandbox.configure(mode=None, latency_ms=4000)
+    before = sandbox.stats()["plantid_identify"]
+    racing = finish([spawn(["identify", p, "-q"], envs[k % 2]) for k, p in enumerate(photos[3:9])])
+    assert sandbox.stats()["plantid_identify"] - before == 1
+    assert sorted(code for code, _, _ in racing) == [0] + [4] * 5, [err for _, _, err in racing]
+    for code, records, err in racing:
+        (record,) = records
+        if code == 0:
+            assert record["status"] == "ok"
+        else:
+            assert record["error"]["reason"] == "circuit-open", record
+        assert "[REDIS]" not in err
+    assert breaker_state(m1) == breaker_state(m2) == "half-open"
+
+    # success_threshold 2: the second successful probe, from either machine, closes it.
+    sandbox.configure(latency_ms=0)
+    run = run_plantid(["identify", photos[9], "-q"], m2)
+    assert run.returncode == 0, run.stderr
+    assert breaker_state(m1) == breaker_state(m2) == "closed"
+    assert sandbox.stats()["plantid_identify"] == before + 2
+
+
 def test_rate_limit_holds_for_the_fleet_and_shards_cover_every_photo_once(
     sandbox, cli_env, redis_server, tmp_path
 ):
