@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MissingKeyError
+from .errors import ConfigError, MissingKeyError, UsageError
 
 APP_NAME = "plantid"
 DEFAULT_API_URL = "https://plant.id/api/v3"
@@ -29,6 +29,8 @@ ENV_OVERRIDES = {
     "plantnet_api_url": "PLANTNET_API_URL",
 }
 SECRET_FIELDS = frozenset({"api_key", "plantnet_api_key"})
+#: Command-line options whose name is not --<field-name-with-dashes>.
+FLAG_NAMES = {"max_image_side": "--max-side"}
 
 
 @dataclass(slots=True)
@@ -106,6 +108,10 @@ def redact_key(key: str | None) -> str | None:
 
 def env_name(field_name: str) -> str:
     return ENV_OVERRIDES.get(field_name, "PLANTID_" + field_name.upper())
+
+
+def flag_name(field_name: str) -> str:
+    return FLAG_NAMES.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 def _platform_dir(kind: str) -> str:
@@ -227,17 +233,34 @@ def load_settings(
         raw = environ.get(env_name(f.name))
         if raw not in (None, ""):
             merged[f.name] = coerce(f.name, raw, f"environment {env_name(f.name)}")
-    for name, value in (flags or {}).items():
-        if value is not None:
-            merged[name] = coerce(name, value, f"option --{name.replace('_', '-')}")
+    given = {name for name, value in (flags or {}).items() if value is not None}
+    for name in given:
+        merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
     settings = Settings(**merged)
+    # A bad value typed on the command line is a usage error (exit 2) named by its flag; one
+    # from the environment or the config file is a configuration error (exit 3).
+    flagged = [msg for name, msg in _problems(settings) if name in given]
+    if flagged:
+        raise UsageError("; ".join(_flag_message(msg) for msg in flagged))
     validate(settings)
     return settings
 
 
+def _flag_message(message: str) -> str:
+    name, _, rest = message.partition(" ")
+    return f"{flag_name(name)} {rest}"
+
+
 def validate(settings: Settings) -> None:
     """Reject values that would only fail later, with the setting's name in the message."""
-    problems = []
+    problems = [message for _, message in _problems(settings)]
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def _problems(settings: Settings) -> list[tuple[str, str]]:
+    """(field, message) for every invalid value; each message starts with the field name."""
+    problems: list[str] = []
     if settings.provider not in (*PROVIDERS, "auto", "both"):
         problems.append(
             f"provider must be plantid, plantnet, auto or both, not {settings.provider!r}"
@@ -260,8 +283,15 @@ def validate(settings: Settings) -> None:
         problems.append("jpeg_quality must be between 1 and 95")
     if settings.organ not in ("auto", "leaf", "flower", "fruit", "bark"):
         problems.append("organ must be one of leaf, flower, fruit, bark, auto")
-    if problems:
-        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    if not 0 <= settings.confidence_threshold <= 1:
+        problems.append("confidence_threshold must be between 0 and 1")
+    from .guards.ratelimit import parse_rate_limit  # stdlib only
+
+    try:
+        parse_rate_limit(settings.rate_limit)
+    except ValueError as exc:
+        problems.append(f"rate_limit is invalid: {exc}")
+    return [(message.partition(" ")[0], message) for message in problems]
 
 
 def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None) -> Path:

@@ -14,9 +14,10 @@ import pytest
 from conftest import REPO, run_plantid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from photos import green_photo
 
 from plantid_cli.config import Settings, coerce, load_settings
-from plantid_cli.errors import ConfigError
+from plantid_cli.errors import ConfigError, UsageError
 
 EXAMPLE = REPO / "config.example.toml"
 
@@ -134,9 +135,58 @@ def test_bad_values_name_their_setting_and_source(tmp_path):
     with pytest.raises(ConfigError, match="environment PLANTID_TIMEOUT: 'timeout' must be float"):
         load_settings({}, {"PLANTID_TIMEOUT": "soon", "PLANTID_KEYS_FILE": "x"}, config)
     with pytest.raises(ConfigError, match="timeout must be > 0"):
+        load_settings({}, {"PLANTID_TIMEOUT": "0", "PLANTID_KEYS_FILE": "x"}, config)
+    with pytest.raises(UsageError, match="--timeout must be > 0"):  # a flag: usage error
         load_settings({"timeout": 0}, {"PLANTID_KEYS_FILE": "x"}, config)
     config.write_text("[plantid]\nmax-image-side = 800\n")  # table and dashes are accepted
     assert load_settings({}, {"PLANTID_KEYS_FILE": "x"}, config).max_image_side == 800
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--top", "0"], "--top must be >= 1"),
+        (["--concurrency", "0"], "--concurrency must be >= 1"),
+        (["--max-side", "0"], "--max-side must be >= 1"),
+        (["--provider", "foo"], "--provider must be"),
+        (["--organ", "stem"], "--organ must be one of"),
+        (["--confidence-threshold", "2"], "--confidence-threshold must be between 0 and 1"),
+        (["--log-format", "yaml"], "--log-format must be text or json"),
+    ],
+)
+def test_a_bad_flag_value_is_a_usage_error_named_by_its_flag(cli_env, tmp_path, args, message):
+    """Exit table: a bad flag is 2 (usage), not 3 (configuration), and nothing is sent."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo, *args], cli_env)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PLANTID_TOP": "0"}, "top must be >= 1"),
+        ({"PLANTID_RATE_LIMIT": "5/fortnight"}, "rate_limit is invalid"),
+        ({"PLANTID_RATE_LIMIT": "abc"}, "rate_limit is invalid"),
+        ({"PLANTID_LOG_FORMAT": "yaml"}, "PLANTID_LOG_FORMAT must be text or json"),
+    ],
+)
+@pytest.mark.parametrize("command", [["identify", "PHOTO"], ["identify", "PHOTO", "--top", "2"]])
+def test_a_bad_setting_is_a_configuration_error(cli_env, tmp_path, env, message, command):
+    """From the environment (or file) it is exit 3 with the setting named, never a traceback;
+    the bare form also goes through the no-Typer fast path (cli/fastpath.py)."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    args = [photo if arg == "PHOTO" else arg for arg in command]
+    if "--top" in args and "PLANTID_TOP" in env:
+        pytest.skip("the flag overrides the bad setting")
+    result = run_plantid(args, {**cli_env, **env})
+    assert result.returncode == 3, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    if "PLANTID_LOG_FORMAT" not in env:  # `status` writes no logs
+        status = run_plantid(["status"], {**cli_env, **env})
+        assert status.returncode == 3 and "internal error" not in status.stderr, status.stderr
 
 
 # --- config.example.toml -------------------------------------------------------------------------

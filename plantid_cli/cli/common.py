@@ -98,9 +98,14 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
     verbose = max(verbose, _state["verbose"] or 0)
     debug = debug or debug_enabled()
     _state["debug"] = debug  # a subcommand's --debug also shows tracebacks (run_guarded)
-    log_format = log_format or _state["log_format"] or os.environ.get("PLANTID_LOG_FORMAT")
+    flag = log_format or _state["log_format"]
+    log_format = flag or os.environ.get("PLANTID_LOG_FORMAT")
     if log_format not in (None, "text", "json"):
-        raise PlantidError(f"--log-format must be text or json, not {log_format!r}")
+        from ..errors import ConfigError, UsageError
+
+        if flag:  # typed on the command line: a usage error (exit 2); else configuration (3)
+            raise UsageError(f"--log-format must be text or json, not {log_format!r}")
+        raise ConfigError(f"PLANTID_LOG_FORMAT must be text or json, not {log_format!r}")
     logger = logging.getLogger("plantid")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

@@ -65,6 +65,8 @@ def answer_if_refusing(argv: list[str]) -> int | None:
         pass  # circuit open or credits cooling down: answer here
     except PlantidError:
         return None  # let the normal path report configuration problems its usual way
+    except Exception:
+        return None  # an optimisation only: anything unexpected goes the usual way too
     from .common import run_guarded
     from .identify_run import run_identify
 
