@@ -33,3 +33,23 @@ def test_every_command_has_help_with_an_example():
 def test_readme_lists_every_command_group():
     for name, _ in leaf_commands():
         assert f"plantid {name.split()[0]}" in README, name
+
+
+def test_help_texts_survive_rich_markup():
+    """Typer renders help with Rich markup: "[default 3]" was eaten and shown as " ."."""
+    from rich.text import Text
+
+    for name, command in leaf_commands():
+        for param in command.params:
+            text = getattr(param, "help", None)
+            if text:
+                assert Text.from_markup(text).plain == text, (name, param.name, text)
+
+
+def test_identify_help_shows_its_defaults(cli_env):
+    from conftest import run_plantid
+
+    result = run_plantid(["identify", "--help"], {**cli_env, "COLUMNS": "200"})
+    assert result.returncode == 0
+    for shown in ("(default: 3)", "(default: 4)", "(default: 1500)", "(default: all)"):
+        assert shown in result.stdout, shown

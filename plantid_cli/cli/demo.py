@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    paths: list[str] = typer.Argument(None, help="Photos or folders [default: examples/]."),
+    paths: list[str] = typer.Argument(None, help="Photos or folders (default: examples/)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, ndjson or csv."),
     latency_ms: int = typer.Option(300, "--latency-ms", help="Simulated service latency."),
 ) -> None:

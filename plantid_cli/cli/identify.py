@@ -40,7 +40,7 @@ def identify(
         "-f",
         help="table, json, ndjson or csv (default: table on a terminal, ndjson otherwise).",
     ),
-    top: int = typer.Option(None, "--top", help="Suggestions per record [default 3]."),
+    top: int = typer.Option(None, "--top", help="Suggestions per record (default: 3)."),
     lat: float = typer.Option(
         None, "--lat", help="Latitude to send instead of the photo's EXIF position."
     ),
@@ -57,7 +57,7 @@ def identify(
         None, "--details", help="Comma list of Plant.id details to ask for."
     ),
     concurrency: int = typer.Option(
-        None, "--concurrency", "-j", help="Requests in flight [default 4]."
+        None, "--concurrency", "-j", help="Requests in flight (default: 4)."
     ),
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Neither read nor write the result cache."
@@ -72,13 +72,15 @@ def identify(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
     timeout: float = typer.Option(None, "--timeout", help="Seconds per HTTP request."),
     max_side: int = typer.Option(
-        None, "--max-side", help="Long side of the upload in pixels [default 1500]."
+        None, "--max-side", help="Long side of the upload in pixels (default: 1500)."
     ),
     provider: str = typer.Option(None, "--provider", help="plantid, plantnet, auto or both."),
     organ: str = typer.Option(
         None, "--organ", help="Pl@ntNet organ: leaf, flower, fruit, bark or auto."
     ),
-    project: str = typer.Option(None, "--project", help="Pl@ntNet project (flora) [default all]."),
+    project: str = typer.Option(
+        None, "--project", help="Pl@ntNet project: the flora to search (default: all)."
+    ),
     shard: str = typer.Option(
         None,
         "--shard",
@@ -91,7 +93,7 @@ def identify(
         help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
     ),
     confidence_threshold: float = typer.Option(
-        None, "--confidence-threshold", help="Below it, CSV marks cf. [default 0.5]."
+        None, "--confidence-threshold", help="Below it, CSV marks cf. (default: 0.5)."
     ),
     report: str = typer.Option(
         None, "--report", help="Also write an HTML report of the run to this file."

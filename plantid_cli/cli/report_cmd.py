@@ -45,13 +45,13 @@ def register(app: typer.Typer) -> None:
 def report(
     results: str = typer.Argument(..., help="NDJSON (or JSON) from plantid identify; - for stdin."),
     output: str = typer.Option(
-        None, "--output", "-o", help="The HTML file [default: RESULTS with .html]."
+        None, "--output", "-o", help="The HTML file (default: RESULTS with .html)."
     ),
     base: str = typer.Option(
         None,
         "--base",
         help="Folder that relative photo paths start from "
-        "[default: the current folder, then RESULTS' folder].",
+        "(default: the current folder, then RESULTS' folder).",
     ),
     no_thumbnails: bool = typer.Option(
         False, "--no-thumbnails", help="No photos in the page (smaller, faster)."
@@ -109,7 +109,7 @@ def tag(
         None,
         "--base",
         help="Folder that relative photo paths start from "
-        "[default: the current folder, then RESULTS' folder].",
+        "(default: the current folder, then RESULTS' folder).",
     ),
     confidence_threshold: float = typer.Option(
         0.5, "--confidence-threshold", help="Below it, dwc:identificationQualifier is cf."
