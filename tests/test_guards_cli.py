@@ -91,6 +91,22 @@ def test_credits_exhausted_is_not_an_outage(tmp_path, sandbox, cli_env):
     assert breaker_state(cli_env) == "closed"
 
 
+def test_plantid_usage_showing_credits_ends_the_cool_down(tmp_path, sandbox, cli_env):
+    """The credits message says "see plantid usage": after a top-up, that is all it takes."""
+    sandbox.configure(credits=0)
+    photo = green_photo(tmp_path / "topup.jpg")
+    assert run_plantid(["identify", photo], cli_env).returncode == 4
+    sandbox.configure(credits=50)  # the user buys credits
+    usage = run_plantid(["usage", "--format", "json"], cli_env)
+    assert usage.returncode == 0, usage.stderr
+    assert json.loads(usage.stdout)["remaining"]["total"] > 0
+    assert "cool-down is over" in usage.stderr
+    result = run_plantid(["identify", photo], cli_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["status"] == "ok"
+    assert sandbox.stats()["plantid_identify"] == 2
+
+
 def test_hung_upstream_is_cut_at_the_timeout(tmp_path, sandbox, cli_env):
     sandbox.configure(mode="hang")
     env = dict(cli_env, PLANTID_TIMEOUT="1")

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from .common import load, run_guarded
+from .common import load, print_note, run_guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +29,8 @@ def _usage(fmt: str) -> int:
         raise UsageError("--format must be table or json")
     settings = load()
     info = fetch_usage(settings.api_url, settings.key_for("plantid"), settings.timeout)
+    if (info.get("can_use_credits") or {}).get("value"):
+        _end_credits_cooldown(settings, (info.get("remaining") or {}).get("total"))
     if fmt == "json":
         typer.echo(json.dumps(info, indent=2))
         return 0
@@ -54,3 +56,20 @@ def _usage(fmt: str) -> int:
     if not can_use.get("value", True):
         Console(stderr=True).print(f"[red]cannot use credits: {can_use.get('reason')}")
     return 0
+
+
+def _end_credits_cooldown(settings, remaining) -> None:
+    """The service says credits can be used (e.g. after a top-up): end the shared "credits
+    exhausted" cool-down at once instead of refusing calls until it runs out."""
+    from ..guards.backend import open_backend
+
+    credits = open_backend(settings).credits("plantid", cooldown=settings.credits_cooldown)
+    if not credits.status()["exhausted"]:
+        return
+    if isinstance(remaining, int) and remaining > 0:
+        credits.set_remaining(remaining)
+    elif remaining is None:  # no total limit
+        credits.clear()
+    else:
+        return
+    print_note("credits available again: the cool-down is over")
