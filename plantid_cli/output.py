@@ -185,8 +185,15 @@ class TableWriter(OrderedWriter):
         from rich.console import Console
         from rich.table import Table
 
+        if not self._rows:
+            return  # no photos: nothing to tabulate (stderr already says so)
         paths = [record["path"] for record in self._rows]
-        folder = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0] or "")
+        try:
+            folder = (
+                os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0] or "")
+            )
+        except ValueError:  # absolute and relative paths mixed: show them as given
+            folder = ""
         if folder in paths:  # one photo given twice: its own folder, not the file
             folder = os.path.dirname(folder)
         shown = [os.path.relpath(p, folder) if folder else p for p in paths]

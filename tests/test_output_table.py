@@ -47,3 +47,22 @@ def test_notes_say_cached_and_degraded(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: no cell wraps
     text = render([record(0, "x/a.jpg", cached=True), record(1, "x/b.jpg", degraded=True)])
     assert "cached" in text and "degraded: Plant.id" in text
+
+
+def test_no_photos_and_mixed_absolute_relative_paths_do_not_crash(tmp_path, cli_env):
+    """`-f table` on an empty folder, or with /abs/a.jpg and rel/b.jpg, was an internal error
+    (IndexError / "Can't mix absolute and relative paths") and lost the paid answers."""
+    from conftest import run_plantid
+    from photos import green_photo
+
+    (tmp_path / "empty").mkdir()
+    empty = run_plantid(["identify", tmp_path / "empty", "-f", "table"], cli_env)
+    assert empty.returncode == 1 and "internal error" not in empty.stderr, empty.stderr
+    assert "no images found" in empty.stderr and empty.stdout == ""
+    absolute = green_photo(tmp_path / "a.jpg", seed=1)
+    green_photo(tmp_path / "rel" / "b.jpg", seed=2)
+    wide = {**cli_env, "COLUMNS": "400"}
+    mixed = run_plantid(["identify", absolute, "rel/b.jpg", "-f", "table"], wide, cwd=tmp_path)
+    assert mixed.returncode == 0 and "internal error" not in mixed.stderr, mixed.stderr
+    assert str(absolute) in mixed.stdout and "rel/b.jpg" in mixed.stdout
+    assert render([]) == ""
