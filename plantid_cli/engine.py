@@ -200,16 +200,33 @@ class Engine:
             for name in names:
                 stored = self._cached(name, keys[name], job.display)
                 if stored is not None:
+                    self._fell_back(name, outcomes, job.display)
                     outcomes[name] = Outcome(name, stored, cached=True)
                     continue
                 try:
                     self.lanes[name].guards.check()
                 except PlantidError as exc:
+                    self._fell_back(name, outcomes, job.display)
                     self._refused(name, exc, job.display)
                     outcomes[name] = Outcome(name, error=exc)
             if any(name not in outcomes for name in names):
                 break
         return outcomes
+
+    def _fell_back(self, name: str, outcomes: dict[str, Outcome], path: str) -> None:
+        """`auto` turns to `name` because the primary failed: say so once per unit (a lane's
+        outcome is set once, in `_known` or `_resolve`), for the log and the fallbacks metric."""
+        primary = self.provider.name
+        failed = outcomes.get(primary)
+        if self.mode != "auto" or name == primary or failed is None or failed.error is None:
+            return
+        self.bus.emit(
+            "fallback",
+            from_provider=primary,
+            to_provider=name,
+            reason=failed.error.reason or failed.error.code,
+            path=path,
+        )
 
     def _refused(self, provider: str, exc: PlantidError, path: str) -> None:
         if exc.reason == "circuit-open":
@@ -275,6 +292,8 @@ class Engine:
         """Ask lanes until the strategy is satisfied; `both` asks its lanes concurrently."""
         outcomes = dict(pending.outcomes)
         while names := to_ask(self.mode, outcomes):
+            for name in names:
+                self._fell_back(name, outcomes, pending.job.display)
             side = {}
             if len(names) > 1:
                 with self._client_lock:

@@ -35,7 +35,7 @@ TEXT_FORMATS: dict[str, tuple[int, str]] = {
         "[RETRY] {provider} attempt {attempt} in {delay:.1f}s: {reason}",
     ),
     "credits.exhausted": (logging.WARNING, "[CREDITS] {provider} credits exhausted"),
-    "fallback": (logging.WARNING, "[FALLBACK] {path}: {from_provider} {reason} -> {to_provider}"),
+    "fallback": (logging.INFO, "[FALLBACK] {path}: {from_provider} {reason} -> {to_provider}"),
 }
 
 

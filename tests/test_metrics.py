@@ -148,6 +148,33 @@ def test_breaker_open_shows_as_2_in_the_run_and_in_status(sandbox, cli_env, tmp_
     assert samples[("plantid_cache_entries", ())] == 0
 
 
+def test_auto_fallbacks_are_counted_and_logged(sandbox, cli_env, tmp_path):
+    folder = photos(tmp_path / "in", 4, duplicate=False, broken=False)
+    sandbox.configure(mode_plantid="error503")
+    env = {**cli_env, "PLANTID_BREAKER_FAIL_MAX": "2", "PLANTID_CONCURRENCY": "1"}
+    prom = tmp_path / "run.prom"
+    args = ["--log-format", "json", "identify", folder, "-f", "ndjson", "--provider", "auto"]
+
+    # Two photos meet Plant.id's 503s, the other two its open breaker: all four go to Pl@ntNet.
+    first = run_plantid([*args, "--metrics-file", prom], env)
+    assert first.returncode == 0, first.stderr
+    assert all(r["degraded"] and r["provider"] == "plantnet" for r in records_of(first.stdout))
+    samples, _ = parse(prom.read_text())
+    assert total(samples, "plantid_fallbacks_total", **{"from": "plantid", "to": "plantnet"}) == 4
+    events = [json.loads(line) for line in first.stderr.splitlines()]
+    fallbacks = [e for e in events if e["event"] == "fallback"]
+    assert sorted(e["reason"] for e in fallbacks) == ["circuit-open"] * 2 + ["http-503"] * 2
+    assert {(e["from_provider"], e["to_provider"]) for e in fallbacks} == {("plantid", "plantnet")}
+
+    # Again, breaker open and Pl@ntNet's answers cached: still four fallbacks, no call at all.
+    calls = sandbox.stats()["plantnet_identify"]
+    second = run_plantid([*args, "--metrics-file", prom], env)
+    assert second.returncode == 0, second.stderr
+    assert sandbox.stats()["plantnet_identify"] == calls
+    samples, _ = parse(prom.read_text())
+    assert total(samples, "plantid_fallbacks_total") == 4
+
+
 class _Gateway(BaseHTTPRequestHandler):
     def _record(self):
         length = int(self.headers.get("Content-Length") or 0)
