@@ -283,6 +283,9 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append("jpeg_quality must be between 1 and 95")
     if settings.organ not in ("auto", "leaf", "flower", "fruit", "bark"):
         problems.append("organ must be one of leaf, flower, fruit, bark, auto")
+    for name in ("api_url", "plantnet_api_url"):
+        if not str(getattr(settings, name)).lower().startswith(("http://", "https://")):
+            problems.append(f"{name} must start with http:// or https://")
     if not 0 <= settings.confidence_threshold <= 1:
         problems.append("confidence_threshold must be between 0 and 1")
     from .guards.ratelimit import parse_rate_limit  # stdlib only

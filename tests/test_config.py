@@ -170,6 +170,7 @@ def test_a_bad_flag_value_is_a_usage_error_named_by_its_flag(cli_env, tmp_path, 
         ({"PLANTID_RATE_LIMIT": "5/fortnight"}, "rate_limit is invalid"),
         ({"PLANTID_RATE_LIMIT": "abc"}, "rate_limit is invalid"),
         ({"PLANTID_LOG_FORMAT": "yaml"}, "PLANTID_LOG_FORMAT must be text or json"),
+        ({"PLANTID_API_URL": "127.0.0.1:8765/api/v3"}, "api_url must start with http://"),
     ],
 )
 @pytest.mark.parametrize("command", [["identify", "PHOTO"], ["identify", "PHOTO", "--top", "2"]])
