@@ -39,6 +39,8 @@ class BatchOptions:
 def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
     if (options.latitude is None) != (options.longitude is None):
         raise UsageError("--lat and --lon go together")
+    if options.no_location and options.latitude is not None:
+        raise UsageError("--no-location sends no position: it cannot go with --lat/--lon")
     if options.latitude is not None and not -90 <= options.latitude <= 90:
         raise UsageError("--lat must be between -90 and 90")
     if options.longitude is not None and not -180 <= options.longitude <= 180:

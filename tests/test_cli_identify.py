@@ -73,6 +73,22 @@ def test_lat_lon_override_and_no_location(tmp_path, sandbox, cli_env):
     assert [(c["latitude"], c["longitude"]) for c in calls] == [(-1.5, 2.25), (None, None)]
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lat", "10"], "--lat and --lon go together"),
+        (["--lat", "91", "--lon", "0"], "--lat must be between -90 and 90"),
+        (["--lat", "1", "--lon", "2", "--no-location"], "--no-location sends no position"),
+    ],
+)
+def test_inconsistent_location_flags_are_usage_errors(tmp_path, sandbox, cli_env, args, message):
+    """Before: --no-location silently won over --lat/--lon."""
+    result = run_plantid(["identify", green_photo(tmp_path / "p.jpg"), *args], cli_env)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and result.stdout == ""
+    assert sandbox.stats()["plantid_identify"] == 0
+
+
 def test_folder_with_readme_and_subfolder_gives_one_record_per_image(tmp_path, sandbox, cli_env):
     folder = tmp_path / "card"
     green_photo(folder / "a.jpg", seed=1)
