@@ -289,8 +289,11 @@ class Engine:
         return self._finish(job, pending.sha256, outcomes)
 
     def _resolve(self, pending: Pending) -> dict[str, Outcome]:
-        """Ask lanes until the strategy is satisfied; `both` asks its lanes concurrently."""
+        """Ask lanes until the strategy is satisfied; `both` asks its lanes concurrently.
+        Stage A looked up the lanes first asked here; a lane reached later (`auto` after a
+        failed call) is looked up for the first time in `_fetch`."""
         outcomes = dict(pending.outcomes)
+        looked_up = True
         while names := to_ask(self.mode, outcomes):
             for name in names:
                 self._fell_back(name, outcomes, pending.job.display)
@@ -301,22 +304,29 @@ class Engine:
                         self._side = ThreadPoolExecutor(
                             self.options.concurrency, thread_name_prefix="plantid-side"
                         )
-                side = {name: self._side.submit(self._ask, name, pending) for name in names[1:]}
-            outcomes[names[0]] = self._ask(names[0], pending)
+                side = {
+                    name: self._side.submit(self._ask, name, pending, looked_up)
+                    for name in names[1:]
+                }
+            outcomes[names[0]] = self._ask(names[0], pending, looked_up)
             for name, future in side.items():
                 outcomes[name] = future.result()
+            looked_up = False
         return outcomes
 
-    def _ask(self, name: str, pending: Pending) -> Outcome:
+    def _ask(self, name: str, pending: Pending, looked_up: bool = True) -> Outcome:
         try:
-            stored, cached = self._fetch(self.lanes[name], pending)
+            stored, cached = self._fetch(self.lanes[name], pending, looked_up)
         except PlantidError as exc:
             self._refused(name, exc, pending.job.display)
             return Outcome(name, error=exc)
         return Outcome(name, stored, cached)
 
-    def _fetch(self, lane: Lane, pending: Pending) -> tuple[dict[str, Any], bool]:
-        """Single flight across processes: lock, look again, call, store, release."""
+    def _fetch(
+        self, lane: Lane, pending: Pending, looked_up: bool = True
+    ) -> tuple[dict[str, Any], bool]:
+        """Single flight across processes: lock, look again, call, store, release.
+        `looked_up`: stage A already counted this lane's cache look-up (hit or miss)."""
         if self.cache is None:
             return self._call(lane, pending), False
         path = pending.job.display
@@ -338,6 +348,8 @@ class Engine:
                 if stored is not None and not (self.options.refresh and lock.acquired):
                     self.bus.emit("cache.hit", provider=lane.provider.name, path=path)
                     return stored, True
+                if not looked_up and not self.options.refresh:
+                    self.bus.emit("cache.miss", provider=lane.provider.name, path=path)
             stored = self._call(lane, pending)
             self.cache.set(key, stored)
             return stored, False

@@ -161,6 +161,8 @@ def test_auto_fallbacks_are_counted_and_logged(sandbox, cli_env, tmp_path):
     assert all(r["degraded"] and r["provider"] == "plantnet" for r in records_of(first.stdout))
     samples, _ = parse(prom.read_text())
     assert total(samples, "plantid_fallbacks_total", **{"from": "plantid", "to": "plantnet"}) == 4
+    # Every Pl@ntNet look-up counts, also after a failed Plant.id call (checked only then).
+    assert total(samples, "plantid_cache_requests_total", provider="plantnet", result="miss") == 4
     events = [json.loads(line) for line in first.stderr.splitlines()]
     fallbacks = [e for e in events if e["event"] == "fallback"]
     assert sorted(e["reason"] for e in fallbacks) == ["circuit-open"] * 2 + ["http-503"] * 2
