@@ -53,3 +53,17 @@ def test_identify_help_shows_its_defaults(cli_env):
     assert result.returncode == 0
     for shown in ("(default: 3)", "(default: 4)", "(default: 1500)", "(default: all)"):
         assert shown in result.stdout, shown
+
+
+def test_readme_names_every_environment_variable_the_code_reads():
+    """Every setting has PLANTID_<KEY> (README says so); other variables must be named."""
+    import re
+
+    from plantid_cli.config import Settings, env_name
+
+    package = Path(__file__).resolve().parents[1] / "plantid_cli"
+    source = "".join(path.read_text() for path in package.rglob("*.py"))
+    read = set(re.findall(r'"(PLANT(?:ID|NET)_[A-Z_]+)"', source))
+    settings = {env_name(name) for name in Settings.__dataclass_fields__}
+    missing = {name for name in read - settings if name not in README}
+    assert not missing, f"README does not mention {sorted(missing)}"
