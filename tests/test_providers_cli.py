@@ -173,6 +173,21 @@ def test_auto_with_both_down_is_an_outage_with_both_reasons(tmp_path, sandbox, c
     assert PN_KEY not in result.stdout + result.stderr
 
 
+def test_plantnet_quota_cool_down_says_quota_and_points_at_status(tmp_path, sandbox, cli_env):
+    sandbox.configure(plantnet_quota=0)
+    args = ["--provider", "plantnet", "-f", "ndjson"]
+    first = run_plantid(["identify", green_photo(tmp_path / "a.jpg"), *args], cli_env)
+    later = run_plantid(["identify", green_photo(tmp_path / "b.jpg", seed=1), *args], cli_env)
+    assert first.returncode == later.returncode == 4
+    assert sandbox.stats()["plantnet_identify"] == 1  # the second run is refused locally
+    for result in (first, later):
+        [record] = records_of(result)
+        assert record["error"]["code"] == "credits"
+        # `plantid usage` shows Plant.id's credits only; the quota is in `plantid status`
+        assert record["error"]["message"].startswith("plantnet: daily quota used up")
+        assert "see plantid status" in record["error"]["message"]
+
+
 def test_both_asks_each_once_and_a_later_single_run_reuses_its_part(tmp_path, sandbox, cli_env):
     photo = green_photo(tmp_path / "a.jpg")
     result = run_plantid(["identify", photo, "--provider", "both", "-f", "ndjson"], cli_env)

@@ -15,6 +15,8 @@ from plantid_cli.errors import CreditsExhausted
 from plantid_cli.guards.state import SharedState
 
 MESSAGE = "credits exhausted — see plantid usage"
+#: Pl@ntNet has a daily quota, not credits, and `plantid usage` does not show it: `status` does.
+MESSAGES = {"plantnet": "plantnet: daily quota used up — see plantid status"}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -45,7 +47,7 @@ class CreditsState:
         """Raise CreditsExhausted (with ``retry_at``) while the cool-down runs."""
         until = self._until(self._load())
         if until is not None:
-            error = CreditsExhausted(MESSAGE)
+            error = CreditsExhausted(MESSAGES.get(self.provider, MESSAGE))
             error.retry_at = until  # type: ignore[attr-defined]
             raise error
 
