@@ -356,3 +356,13 @@ def test_report_command_errors(cli_env, tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
     stdin = run_plantid(["report", "-"], cli_env, input="")
     assert stdin.returncode == 2 and "-o" in stdin.stderr
+
+
+def test_report_to_a_place_it_cannot_write_is_a_usage_error(cli_env, tmp_path):
+    results = tmp_path / "results.ndjson"
+    results.write_text("")
+    for target in (tmp_path / "no-such-folder" / "r.html", tmp_path):
+        result = run_plantid(["report", results, "-o", target], cli_env)
+        assert result.returncode == 2, result.stderr
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+        assert "-o" in result.stderr

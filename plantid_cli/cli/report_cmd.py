@@ -86,13 +86,18 @@ def _report(
     out = Path(output)
     if results != "-" and out.resolve() == Path(results).resolve():
         raise UsageError("the report would overwrite the results file; choose another -o")
-    stats = write_report(
-        records,
-        out,
-        source=None if results == "-" else results,
-        base=_base(base, results),
-        thumbnails=thumbnails,
-    )
+    if not out.parent.is_dir():
+        raise UsageError(f"-o: no such folder: {out.parent}")
+    try:
+        stats = write_report(
+            records,
+            out,
+            source=None if results == "-" else results,
+            base=_base(base, results),
+            thumbnails=thumbnails,
+        )
+    except OSError as exc:  # a folder we may not write, -o naming a folder ...
+        raise UsageError(f"-o {out}: cannot write the report ({exc.strerror or exc})") from None
     if not quiet:
         _report_note(out, stats)
     return 0
