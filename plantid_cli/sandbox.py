@@ -286,9 +286,12 @@ def serve(
 ) -> int:
     """Run the sandbox in the foreground until Ctrl-C (`plantid sandbox`)."""
     try:
+        if not 0 <= port <= 65535:
+            raise ValueError("the port must be 0-65535 (0 picks a free one)")
         server = SandboxServer(host, port, **options)
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"plantid sandbox: cannot start on {host}:{port}: {exc}") from None
+        print(f"plantid sandbox: cannot start on {host}:{port}: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: a bad option
     if port_file:
         with open(f"{port_file}.tmp", "w") as handle:
             handle.write(f"{server.port}\n")

@@ -490,3 +490,28 @@ def test_module_runs_as_a_process_and_writes_its_port(tmp_path):
         process.terminate()
         _, err = process.communicate(timeout=5)
     assert f"plantid sandbox listening on http://127.0.0.1:{port}" in err
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--port", "99999"], 2, "the port must be 0-65535"),
+        (["--port", "-1"], 2, "the port must be 0-65535"),
+        (["--port", "0", "--mode", "sleepy"], 2, "mode must be one of"),
+        (["--port", "0", "--fail-rate", "2"], 2, "fail_rate must be"),
+    ],
+)
+def test_sandbox_command_refuses_bad_options_without_a_traceback(cli_env, args, code, message):
+    from conftest import run_plantid
+
+    result = run_plantid(["sandbox", *args], cli_env, timeout=20)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sandbox_command_on_a_port_in_use_says_so(sandbox, cli_env):
+    from conftest import run_plantid
+
+    result = run_plantid(["sandbox", "--port", sandbox.port], cli_env, timeout=20)
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "Traceback" not in result.stderr
