@@ -190,6 +190,19 @@ def test_a_bad_setting_is_a_configuration_error(cli_env, tmp_path, env, message,
         assert status.returncode == 3 and "internal error" not in status.stderr, status.stderr
 
 
+@pytest.mark.parametrize("command", [["status"], ["cache", "clear", "--yes"], ["identify"]])
+def test_an_unusable_cache_folder_is_a_configuration_error(cli_env, tmp_path, command):
+    """It was 'internal error: NotADirectoryError' (exit 1)."""
+    (tmp_path / "a-file").write_text("not a folder")
+    env = {**cli_env, "PLANTID_CACHE_DIR": str(tmp_path / "a-file")}
+    if command == ["identify"]:
+        command = ["identify", green_photo(tmp_path / "leaf.jpg")]
+    result = run_plantid(command, env)
+    assert result.returncode == 3, result.stderr
+    assert "cache folder" in result.stderr and "PLANTID_CACHE_DIR" in result.stderr
+    assert "internal error" not in result.stderr
+
+
 # --- config.example.toml -------------------------------------------------------------------------
 
 

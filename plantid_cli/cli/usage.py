@@ -22,7 +22,7 @@ def usage(fmt: str = typer.Option("table", "--format", "-f", help="table or json
 
 
 def _usage(fmt: str) -> int:
-    from ..errors import UsageError
+    from ..errors import PlantidError, UsageError
     from ..providers.plantid import fetch_usage
 
     if fmt not in ("table", "json"):
@@ -30,7 +30,10 @@ def _usage(fmt: str) -> int:
     settings = load()
     info = fetch_usage(settings.api_url, settings.key_for("plantid"), settings.timeout)
     if (info.get("can_use_credits") or {}).get("value"):
-        _end_credits_cooldown(settings, (info.get("remaining") or {}).get("total"))
+        try:
+            _end_credits_cooldown(settings, (info.get("remaining") or {}).get("total"))
+        except (OSError, PlantidError):  # an unusable cache folder: still show the credits
+            pass
     if fmt == "json":
         typer.echo(json.dumps(info, indent=2))
         return 0

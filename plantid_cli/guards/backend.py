@@ -17,12 +17,13 @@ never imports redis.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from plantid_cli.guards.breaker import SharedBreaker
 from plantid_cli.guards.credits import CreditsState
 from plantid_cli.guards.ratelimit import RateLimiter
-from plantid_cli.guards.state import SharedState
+from plantid_cli.guards.state import SharedState, make_private_dir
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
@@ -53,6 +54,7 @@ class DiskBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        _usable_folder(settings.cache_path)
         self.state = SharedState(settings.cache_path / "state.sqlite3")
         self.lock_dir = settings.cache_path / "locks"
 
@@ -82,6 +84,23 @@ class DiskBackend:
 
     def info(self) -> dict[str, Any]:
         return {"kind": "disk", "reachable": True}
+
+
+def _usable_folder(path: Path) -> None:
+    """Create the cache folder (0700), or say which setting points at an unusable place."""
+    from plantid_cli.errors import ConfigError
+
+    try:
+        make_private_dir(path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    else:
+        if path.is_dir():
+            return
+        reason = "not a folder"
+    raise ConfigError(
+        f"cache folder {path} cannot be used: {reason} (PLANTID_CACHE_DIR, cache_dir)"
+    )
 
 
 def open_backend(settings: Settings) -> Backend:
