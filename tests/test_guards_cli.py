@@ -107,6 +107,27 @@ def test_plantid_usage_showing_credits_ends_the_cool_down(tmp_path, sandbox, cli
     assert sandbox.stats()["plantid_identify"] == 2
 
 
+def test_answers_from_another_endpoint_are_not_served_from_the_cache(tmp_path, sandbox, cli_env):
+    """README's rehearsal (PLANTID_API_URL=sandbox) must not leave sandbox answers in the cache
+    for the real service: the cache key holds a non-default endpoint."""
+    from plantid_cli.sandbox import SandboxServer
+
+    photo = green_photo(tmp_path / "rehearsed.jpg")
+    assert run_plantid(["identify", photo], cli_env).returncode == 0
+    other = SandboxServer("127.0.0.1", 0).start()
+    try:
+        env = dict(cli_env, PLANTID_API_URL=other.plantid_url)
+        result = run_plantid(["identify", photo], env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["cached"] is False
+        assert other.stats()["plantid_identify"] == 1
+    finally:
+        other.stop()
+    again = run_plantid(["identify", photo], cli_env)  # the first endpoint's answer is kept
+    assert json.loads(again.stdout)["cached"] is True
+    assert sandbox.stats()["plantid_identify"] == 1
+
+
 def test_hung_upstream_is_cut_at_the_timeout(tmp_path, sandbox, cli_env):
     sandbox.configure(mode="hang")
     env = dict(cli_env, PLANTID_TIMEOUT="1")

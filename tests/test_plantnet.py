@@ -174,7 +174,12 @@ def test_cache_params_hold_organs_project_language_but_no_location():
             longitude=2.0,
         )
     )
-    assert params == {"organs": ["leaf", "leaf"], "project": "weurope", "language": "de"}
+    assert params == {
+        "organs": ["leaf", "leaf"],
+        "project": "weurope",
+        "language": "de",
+        "endpoint": "http://x/v2",  # not the real service: its answers are kept apart
+    }
     assert provider.organs_for(IdentifyRequest(organs=("bark",)), 3) == ["bark"] * 3
 
 

@@ -81,6 +81,14 @@ class Provider(Protocol):
     ) -> Answer: ...
 
 
+def endpoint_param(api_url: str, default_url: str) -> dict[str, str]:
+    """Cache parameter for a non-default endpoint: a sandbox or a proxy answers differently
+    from the real service, so its answers must never be served to a run against the real one
+    (README: "Rehearse a pipeline"). Empty for the default URL, whose keys stay as they were."""
+    url = api_url.rstrip("/")
+    return {} if url == default_url.rstrip("/") else {"endpoint": url}
+
+
 def classify_http_error(
     provider: str, status: int, body: str, retry_after: str | None
 ) -> Exception:

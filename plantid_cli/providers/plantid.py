@@ -10,7 +10,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadResponse
-from .base import Answer, IdentifyRequest, json_body, send
+from .base import Answer, IdentifyRequest, endpoint_param, json_body, send
 
 if TYPE_CHECKING:
     import httpx
@@ -27,11 +27,14 @@ class PlantIdProvider:
         self.api_key = api_key
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
+        from ..config import DEFAULT_API_URL
+
         return {
             "location": request.location_mode(),
             "language": request.language,
             "details": sorted(request.details),
             "similar_images": request.similar_images,
+            **endpoint_param(self.api_url, DEFAULT_API_URL),
         }
 
     def build_body(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadResponse, ConfigError
 from ..redact import register_secret
-from .base import Answer, IdentifyRequest, json_body, send
+from .base import Answer, IdentifyRequest, endpoint_param, json_body, send
 
 if TYPE_CHECKING:
     import httpx
@@ -40,10 +40,13 @@ class PlantNetProvider:
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         """Everything Pl@ntNet's answer depends on. No location: Pl@ntNet is never sent one."""
+        from ..config import DEFAULT_PLANTNET_URL
+
         return {
             "organs": list(request.organs),
             "project": request.project,
             "language": _language(request),
+            **endpoint_param(self.api_url, DEFAULT_PLANTNET_URL),
         }
 
     def organs_for(self, request: IdentifyRequest, count: int) -> list[str]:
