@@ -216,3 +216,16 @@ def test_version_and_help(cli_env):
     for command in ("identify", "status", "cache", "keys", "config", "usage", "sandbox"):
         result = run_plantid([command, "--help"], cli_env)
         assert result.returncode == 0 and "Usage" in result.stdout, command
+
+
+def test_demo_needs_no_key_and_leaves_the_users_state_alone(isolated_env):
+    """`plantid demo` (what `make demo` runs): private sandbox, private cache, no fleet."""
+    import os
+
+    env = dict(os.environ, PLANTID_REDIS_URL="redis://127.0.0.1:1/0")
+    result = run_plantid(["demo", "examples/wheat.jpg", "--format", "ndjson"], env)
+    assert result.returncode == 0, result.stderr
+    (record,) = records_of(result)
+    assert record["status"] == "ok" and record["best"]["scientific_name"]
+    assert "[REDIS]" not in result.stderr  # was: the demo used the user's Redis
+    assert not (isolated_env / "cache").exists()

@@ -37,6 +37,7 @@ def demo(
             PLANTID_CACHE_DIR=cache_dir,
             PLANTID_CONFIG=os.path.join(cache_dir, "none.toml"),
         )
+        os.environ.pop("PLANTID_REDIS_URL", None)  # a demo never touches a fleet's shared state
         typer.echo(f"plantid demo: sandbox at {server.url} (nothing leaves this machine)", err=True)
         try:
             identify(paths=paths or ["examples/"], fmt=fmt, **_defaults())
