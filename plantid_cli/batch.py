@@ -226,7 +226,7 @@ def run_batch(
 
 
 def summary_line(stats: RunStats) -> str:
-    parts = [f"{stats.done} images"]
+    parts = [_count(stats.done, "image")]
     for status in ("ok", "not_plant", "error"):
         if stats.statuses.get(status):
             parts.append(f"{stats.statuses[status]} {status}")
@@ -234,9 +234,13 @@ def summary_line(stats: RunStats) -> str:
         parts.append(f"{stats.cached} cached")
     if stats.degraded:
         parts.append(f"{stats.degraded} degraded")
-    parts.append(f"{stats.credits_used} credits used")
+    parts.append(_count(stats.credits_used, "credit") + " used")
     parts.append(f"{time.monotonic() - stats.started:.1f}s")
     return ", ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def summary_fields(stats: RunStats) -> dict[str, Any]:

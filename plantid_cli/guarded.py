@@ -69,7 +69,7 @@ class ProviderGuards:
     def _with_retries(self, fn: Callable[[], T], path: str) -> T:
         attempts = self.settings.retries + 1
         for attempt in range(1, attempts + 1):
-            waited = self.ratelimit.acquire(on_wait=self._rate_wait)
+            waited = self.ratelimit.acquire(on_wait=self._first_wait_only())
             if waited:
                 self.bus.emit("rate.wait.done", provider=self.provider, seconds=waited)
             self.bus.emit("rate.acquired", provider=self.provider, seconds=waited)
@@ -109,8 +109,17 @@ class ProviderGuards:
                 return result
         raise AssertionError("unreachable")
 
-    def _rate_wait(self, seconds: float) -> None:
-        self.bus.emit("rate.wait", provider=self.provider, seconds=seconds)
+    def _first_wait_only(self) -> Callable[[float], None]:
+        """`[RATE] wait` once per call: the limiter may sleep several times while other
+        processes take the freed slots, and one line per sleep is noise."""
+        said = []
+
+        def on_wait(seconds: float) -> None:
+            if not said:
+                said.append(True)
+                self.bus.emit("rate.wait", provider=self.provider, seconds=seconds)
+
+        return on_wait
 
     def _emit_call(self, path: str, outcome: str, started: float) -> None:
         self.bus.emit(

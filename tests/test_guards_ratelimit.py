@@ -146,7 +146,10 @@ def test_two_limits_both_apply(tmp_path):
     limiter = RateLimiter(SharedState(tmp_path / "state.sqlite3"), "b", [(3, 0.2), (4, 60.0)])
     for _ in range(4):
         limiter.acquire()
-    assert [u["used"] for u in limiter.usage()] == [1, 4]
+    short, long = (u["used"] for u in limiter.usage())
+    # 4 starts in the minute; in the last 0.2 s at least the 4th and at most 3 (a loaded machine
+    # may have spread the first three over the window)
+    assert long == 4 and 1 <= short <= 3
     t = time.monotonic()
     got = []
     with pytest.raises(TimeoutError):
