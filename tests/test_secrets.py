@@ -125,7 +125,7 @@ def test_debug_traceback_and_exception_chain_are_redacted(capsys, monkeypatch):
 
     def failing() -> int:
         try:
-            raise OSError(f"GET https://my-api.plantnet.org/v2/identify/all?api-key={secret}")
+            raise OSError(f"GET http://127.0.0.1:9/v2/identify/all?api-key={secret}")
         except OSError as inner:
             raise ServiceUnavailable(f"upstream said: key {secret} is bad") from inner
 
