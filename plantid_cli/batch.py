@@ -190,6 +190,8 @@ def run_batch(
     if engine_hook is not None:
         engine_hook(engine)
     try:
+        if options.max_credits is not None and options.max_credits < 0:
+            raise UsageError("--max-credits must be 0 or more")
         if options.max_credits is not None or confirm is not None:
             limit = (
                 options.max_credits if options.max_credits is not None else settings.confirm_above

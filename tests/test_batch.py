@@ -241,3 +241,11 @@ def test_version_and_help_do_not_import_pydantic(flag, cli_env):
         [sys.executable, "-c", code], env=cli_env, cwd=REPO, capture_output=True, text=True
     )
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_negative_max_credits_is_a_usage_error(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", 1)
+    result = run_plantid(["identify", photos, "--max-credits", "-1"], cli_env)
+    assert result.returncode == 2
+    assert "--max-credits must be 0 or more" in result.stderr
+    assert identify_calls(sandbox) == 0

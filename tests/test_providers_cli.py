@@ -52,7 +52,7 @@ def test_plantnet_flower_one_multipart_request_resized_and_normalised(tmp_path, 
     assert best["scientific_name"] == species.name  # plain binomial, no authorship
     assert best["authorship"] == species.authorship
     assert best["family"] == species.family and best["genus"] == species.genus
-    assert best["gbif_id"] == str(species.gbif_id)  # as Pl@ntNet gives it: a string
+    assert best["gbif_id"] == species.gbif_id  # an int, as from Plant.id (Pl@ntNet sends a string)
     assert best["probability"] == record["suggestions"][0]["probability"]
     assert record["provider"] == "plantnet" and record["status"] == "ok"
     assert record["model_version"] == "2026-03-20 (7.5)"

@@ -58,7 +58,9 @@ def _clear(yes: bool) -> int:
     settings = load()
     if not yes and sys.stdin.isatty():
         if not typer.confirm("Remove every stored answer?", default=False, err=True):
-            return 0
+            from ..errors import UsageError
+
+            raise UsageError("cancelled: nothing removed")  # exit 2, as a declined identify
     cache = open_cache(settings)
     try:
         removed = cache.clear()

@@ -151,7 +151,15 @@ def _suggestion(item: dict[str, Any]) -> dict[str, Any]:
         "common_names": list(species.get("commonNames") or []),
         "family": family or None,
         "genus": genus or (name.split(" ")[0] if name else None),
-        "gbif_id": str(gbif) if gbif not in (None, "") else None,
+        "gbif_id": _gbif_id(gbif),
         "rank": "species",
         "url": None,
     }
+
+
+def _gbif_id(value: Any) -> int | None:
+    """Pl@ntNet gives GBIF ids as strings, Plant.id as numbers: records keep one type (int)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
