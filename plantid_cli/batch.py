@@ -227,8 +227,9 @@ def run_batch(
     return stats, exit_code_for(codes)
 
 
-def summary_line(stats: RunStats) -> str:
-    parts = [_count(stats.done, "image")]
+def summary_line(stats: RunStats, unit: str = "image") -> str:
+    """`unit` is what one record stands for: an image, or a specimen with --group-by folder."""
+    parts = [_count(stats.done, unit)]
     for status in ("ok", "not_plant", "error"):
         if stats.statuses.get(status):
             parts.append(f"{stats.statuses[status]} {status}")

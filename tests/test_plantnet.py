@@ -74,6 +74,7 @@ def test_answer_is_normalised_from_the_raw_v2_fields(tmp_path, sandbox, client):
         # Pl@ntNet sends a string; records keep Plant.id's type (one shape whatever the provider)
         assert isinstance(theirs["gbif"]["id"], str)
         assert mine["gbif_id"] == int(theirs["gbif"]["id"])
+        assert mine["url"].endswith(theirs["powo"]["id"])  # the accepted name's POWO page
         assert mine["probability"] == theirs["score"]
     assert answer.best == answer.suggestions[0]
     assert answer.extra["organs"] == ["flower"]

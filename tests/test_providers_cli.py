@@ -100,7 +100,7 @@ def test_two_specimen_folders_are_two_requests_of_3_and_2(tmp_path, sandbox, cli
         expected = hashlib.sha256("".join(sorted(sha(p) for p in photos)).encode()).hexdigest()
         assert record["sha256"] == expected
         assert record["status"] == "ok"
-    assert "2 images, 2 ok" in result.stderr  # one record per specimen
+    assert "2 specimens, 2 ok" in result.stderr  # one record per specimen
 
     again = run_plantid(
         ["identify", root, "--provider", "plantnet", "--group-by", "folder", "--organ", "leaf",

@@ -104,7 +104,8 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
     interrupted = bool(engine_ref) and engine_ref[0]._stop.is_set()
     if not opts["quiet"]:
         print_note(
-            summary_line(stats) + (" (interrupted)" if interrupted else ""),
+            summary_line(stats, "specimen" if options.group_by else "image")
+            + (" (interrupted)" if interrupted else ""),
             event="run.summary",
             interrupted=interrupted,
             **summary_fields(stats),

@@ -132,6 +132,9 @@ class PlantNetProvider:
         return answer
 
 
+POWO_TAXON_URL = "https://powo.science.kew.org/taxon/urn:lsid:ipni.org:names:"
+
+
 def _language(request: IdentifyRequest) -> str:
     """Pl@ntNet takes one `lang`; the first of a Plant.id-style list such as "en,de"."""
     return (request.language or "en").split(",")[0].strip() or "en"
@@ -144,6 +147,7 @@ def _suggestion(item: dict[str, Any]) -> dict[str, Any]:
     genus = (species.get("genus") or {}).get("scientificNameWithoutAuthor")
     family = (species.get("family") or {}).get("scientificNameWithoutAuthor")
     gbif = (item.get("gbif") or {}).get("id")
+    powo = (item.get("powo") or {}).get("id")
     return {
         "scientific_name": name,
         "authorship": species.get("scientificNameAuthorship") or None,
@@ -153,7 +157,8 @@ def _suggestion(item: dict[str, Any]) -> dict[str, Any]:
         "genus": genus or (name.split(" ")[0] if name else None),
         "gbif_id": _gbif_id(gbif),
         "rank": "species",
-        "url": None,
+        # Plants of the World Online (Kew) page of the `powo.id` Pl@ntNet gives with each result
+        "url": f"{POWO_TAXON_URL}{powo}" if powo else None,
     }
 
 
