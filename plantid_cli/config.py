@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -315,7 +314,3 @@ def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None)
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()

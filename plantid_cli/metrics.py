@@ -24,6 +24,7 @@ from typing import Any
 from .config import PROVIDERS, Settings
 from .errors import UsageError
 from .pushgateway import parse_grouping_key, push_handler, safe_url
+from .records import STATUSES
 
 logger = logging.getLogger("plantid")
 
@@ -32,7 +33,7 @@ DEFAULT_INTERVAL = 5.0
 PUSH_JOB = "plantid"
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
-IMAGE_STATUSES = ("ok", "not_plant", "error")
+IMAGE_STATUSES = STATUSES  # every record status, pre-declared at 0
 CALL_OUTCOMES = ("ok", "client_error", "server_error", "timeout", "credits", "auth")
 CACHE_RESULTS = ("hit", "miss")
 

@@ -30,13 +30,6 @@ def debug_enabled() -> bool:
     return bool(_state["debug"]) or os.environ.get("PLANTID_DEBUG") == "1"
 
 
-def stderr_console():
-    """A Rich console on stderr; honours NO_COLOR (Rich does) and never touches stdout."""
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
 def json_logs() -> bool:
     """True when stderr must carry only JSON objects (`--log-format json`)."""
     if _state.get("json_logs") is not None:

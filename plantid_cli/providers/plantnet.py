@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ..images import PreparedImage
 
 ORGANS = ("leaf", "flower", "fruit", "bark", "auto")
-MAX_IMAGES = 5
 NB_RESULTS = 10
 
 
