@@ -150,6 +150,7 @@ def test_reset(tmp_path):
         "next_try": None,
         "successes": 0,
         "probe_in_flight": False,
+        "probe_due": False,
     }
     assert changes[-1][1:3] == ("open", "closed")
     assert breaker.call(lambda: 5) == 5
@@ -269,3 +270,13 @@ def test_probe_holder_killed_frees_the_lease(tmp_path):
     assert not breaker.status()["probe_in_flight"]
     breaker.check()
     assert breaker.call(lambda: "probe") == "probe"
+
+
+def test_status_says_when_the_next_call_is_the_trial(tmp_path):
+    breaker, _ = make(tmp_path, reset_timeout=0.2)
+    for _ in range(3):
+        with pytest.raises(UpstreamTimeout):
+            breaker.call(raiser(UpstreamTimeout("x")))
+    assert breaker.status()["probe_due"] is False  # open, reset timeout still running
+    time.sleep(0.25)
+    assert breaker.status()["state"] == "open" and breaker.status()["probe_due"] is True

@@ -45,9 +45,10 @@ def _status(fmt: str) -> int:
     for name, provider in info["providers"].items():
         breaker = provider["breaker"]
         line = f"{name}: breaker {breaker['state']} ({breaker['failures']} failures)"
-        if breaker.get("next_try"):
-            due = breaker["next_try"] <= _now_iso()
-            line += ", the next call probes" if due else f", next try {breaker['next_try']}"
+        if breaker.get("probe_due"):
+            line += ", the next call probes"
+        elif breaker.get("next_try"):
+            line += f", next try {breaker['next_try']}"
         credits = provider["credits"]
         line += "; credits " + ("exhausted" if credits.get("exhausted") else "ok")
         if credits.get("remaining") is not None:
@@ -87,9 +88,3 @@ def _reset(provider: str) -> int:
     reset_breakers(load(), names)
     print_note(f"breaker closed: {', '.join(names)}")
     return 0
-
-
-def _now_iso() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")

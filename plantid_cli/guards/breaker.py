@@ -162,6 +162,8 @@ class SharedBreaker:
             # additions to the design.md contract:
             "successes": int(row.successes or 0),
             "probe_in_flight": row.state != STATE_CLOSED and row.lease_live(now),
+            # open and past its reset timeout: the next call is the trial call
+            "probe_due": row.state == STATE_OPEN and next_try is not None and next_try <= now,
         }
 
     def reset(self) -> None:
