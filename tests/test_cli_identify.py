@@ -181,15 +181,6 @@ def test_missing_path_is_named(tmp_path, sandbox, cli_env):
     assert "Traceback" not in result.stderr
 
 
-def test_folder_without_images_says_so_and_exits_1(tmp_path, sandbox, cli_env):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    (empty / "notes.txt").write_text("x")
-    result = run_plantid(["identify", empty], cli_env)
-    assert result.returncode == 1
-    assert f"no images found in {empty}" in result.stderr
-
-
 def test_heic_and_orientation_samples_are_uploaded_upright_as_jpeg(
     tmp_path, samples, sandbox, cli_env
 ):

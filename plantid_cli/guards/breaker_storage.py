@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pybreaker
 
-from plantid_cli.guards.breaker import (
+from plantid_cli.guards.breaker_row import (
     STATE_CLOSED,
     STATE_HALF_OPEN,
     STATE_OPEN,
