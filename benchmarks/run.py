@@ -245,6 +245,24 @@ def item8(bench: Bench) -> None:
         bench.row("8", f"plantid {flag}", f"{u.median(walls) * 1000:.0f} ms", "-", None)
     offenders = ", ".join(f"{name} {ms:.0f} ms" for name, ms in u.import_offenders(env))
     bench.notes.append(f"Heaviest imports of `plantid --version` (cumulative): {offenders}")
+    # What guards/lazy_imports.py saves: the guard libraries with and without redis-py.
+    plain = "import pybreaker, portalocker"
+    lazy = (
+        "from plantid_cli.guards.lazy_imports import pybreaker, portalocker;"
+        " pybreaker(); portalocker()"
+    )
+    runs = 5 if bench.quick else 15
+    times = {}
+    for name, code in (("plain", plain), ("lazy", lazy)):
+        u.run([sys.executable, "-c", code], env)  # warm .pyc
+        times[name] = u.median([u.run([sys.executable, "-c", code], env).wall for _ in range(runs)])
+    bench.row(
+        "8",
+        "import pybreaker + portalocker: as is / without redis-py",
+        f"{times['plain'] * 1000:.0f} / {times['lazy'] * 1000:.0f} ms",
+        "-",
+        None,
+    )
 
 
 ITEMS = {1: item1, 2: item2, 3: item3, 4: item4, 5: item5, 6: item6, 7: item7, 8: item8}
