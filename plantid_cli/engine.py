@@ -26,7 +26,8 @@ from typing import Any
 from .config import Settings
 from .errors import PlantidError, ServiceUnavailable
 from .events import EventBus
-from .guarded import ProviderGuards, open_cache
+from .guarded import ProviderGuards
+from .guards.backend import open_backend
 from .guards.cache import cache_key
 from .inputs import ImageJob
 from .pipeline import run_concurrent, run_inline
@@ -124,13 +125,15 @@ class Engine:
         self.mode = options.mode or self.provider.name
         self.bus = bus or EventBus()
         self.stats = RunStats()
+        # one backend (one SQLite connection, or one Redis client) for every lane and the cache
+        backend = open_backend(settings)
         self.lanes = {
-            p.name: Lane(p, ProviderGuards(settings, p.name, p.api_key, self.bus))
+            p.name: Lane(p, ProviderGuards(settings, p.name, p.api_key, self.bus, backend))
             for p in providers
         }
         self.guards = self.lanes[self.provider.name].guards
         self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
-        self.cache = open_cache(settings) if options.use_cache else None
+        self.cache = backend.cache() if options.use_cache else None
         self.lock_dir = settings.cache_path / "locks"
         self._client = None
         self._client_lock = threading.Lock()

@@ -31,12 +31,19 @@ BACKOFF_CAP = 8.0
 class ProviderGuards:
     """The guards of one provider (its own breaker, rate limit and credits state)."""
 
-    def __init__(self, settings: Settings, provider: str, api_key: str, bus: EventBus) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        provider: str,
+        api_key: str,
+        bus: EventBus,
+        backend: Backend | None = None,
+    ) -> None:
         self.settings = settings
         self.provider = provider
         self.bus = bus
-        # disk (cache_dir) or Redis (redis_url): see guards/backend.py
-        self.backend: Backend = open_backend(settings)
+        # disk (cache_dir) or Redis (redis_url): see guards/backend.py; a run shares one
+        self.backend: Backend = backend or open_backend(settings)
         self.breaker = self.backend.breaker(
             provider,
             fail_max=settings.breaker_fail_max,
