@@ -131,10 +131,8 @@ class Engine:
             p.name: Lane(p, ProviderGuards(settings, p.name, p.api_key, self.bus, backend))
             for p in providers
         }
-        self.guards = self.lanes[self.provider.name].guards
         self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
         self.cache = backend.cache() if options.use_cache else None
-        self.lock_dir = settings.cache_path / "locks"
         self._client = None
         self._client_lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
