@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from .config import PROVIDERS, Settings
 
 
 def _guards_for(settings: Settings, provider: str, backend=None):
-    from .guards.backend import open_backend
-    from .guards.ratelimit import parse_rate_limit
+    """The same guards a run builds (guarded.ProviderGuards), read here without a call."""
+    from .events import EventBus
+    from .guarded import ProviderGuards
 
-    backend = backend or open_backend(settings)
     key = settings.api_key if provider == "plantid" else settings.plantnet_api_key
-    key_hash = hashlib.sha256((key or "").encode()).hexdigest()[:12]
-    breaker = backend.breaker(
-        provider,
-        fail_max=settings.breaker_fail_max,
-        reset_timeout=settings.breaker_reset_timeout,
-        success_threshold=settings.breaker_success_threshold,
-    )
-    limiter = backend.ratelimiter(f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit))
-    return breaker, limiter, backend.credits(provider, cooldown=settings.credits_cooldown)
+    guards = ProviderGuards(settings, provider, key or "", EventBus(), backend)
+    return guards.breaker, guards.ratelimit, guards.credits
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:
