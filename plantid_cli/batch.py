@@ -134,10 +134,9 @@ def count_in_background(options: BatchOptions, on_total: Callable[[int], None]) 
     threading.Thread(target=count, name="plantid-count", daemon=True).start()
 
 
-def count_cost(engine: Engine, jobs: Iterable[ImageJob], limit: int) -> tuple[int, int]:
+def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[int, int]:
     """(images, images not in the cache). Hashing stops being needed once we know the count is
     under `limit`: the cost can never exceed the number of images."""
-    all_jobs = list(jobs)
     if len(all_jobs) <= limit or engine.cache is None:
         return len(all_jobs), len(all_jobs) if engine.cache is None else min(len(all_jobs), limit)
     uncached = 0
@@ -192,11 +191,14 @@ def run_batch(
     try:
         if options.max_credits is not None and options.max_credits < 0:
             raise UsageError("--max-credits must be 0 or more")
+        units: Iterable[ImageJob] = jobs_for(options)
         if options.max_credits is not None or confirm is not None:
             limit = (
                 options.max_credits if options.max_credits is not None else settings.confirm_above
             )
-            images, cost = count_cost(engine, jobs_for(options), limit)
+            # walked once, counted, then run: stdin can be read only once
+            units = list(units)
+            images, cost = count_cost(engine, units, limit)
             if options.max_credits is not None and cost > options.max_credits:
                 raise UsageError(
                     f"this run would spend {cost} credits ({images} images, {images - cost} "
@@ -204,10 +206,9 @@ def run_batch(
                 )
             if confirm is not None and cost > settings.confirm_above and not confirm(images, cost):
                 raise UsageError("cancelled: nothing was sent")
-            options.empty_folders.clear()
         if observer is not None:
             observer.attach(engine)
-        for record in engine.run(jobs_for(options)):
+        for record in engine.run(units):
             writer.write(record)
             if on_record is not None:
                 on_record(record)

@@ -249,3 +249,15 @@ def test_negative_max_credits_is_a_usage_error(sandbox, cli_env, tmp_path):
     assert result.returncode == 2
     assert "--max-credits must be 0 or more" in result.stderr
     assert identify_calls(sandbox) == 0
+
+
+def test_max_credits_with_paths_on_stdin_runs_every_photo(sandbox, cli_env, tmp_path):
+    """The budget count must not use up stdin: the run needs the same list."""
+    folder = make_photos(tmp_path / "p", 3)
+    listing = "".join(f"{path}\n" for path in sorted(folder.iterdir()))
+    result = run_plantid(
+        ["identify", "-", "--max-credits", "5", "-f", "ndjson"], cli_env, input=listing
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(records(result.stdout)) == 3
+    assert identify_calls(sandbox) == 3
