@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
-from .engine import Engine, RunOptions, RunStats
+from .engine import Engine, RunOptions
 from .errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
 from .events import EventBus
 from .inputs import ImageJob, in_shard, iter_jobs
 from .output import Writer
 from .providers.base import IdentifyRequest
+from .records import RunStats
 
 
 @dataclass

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from .guards.cache import cache_key
 from .inputs import ImageJob
 from .pipeline import run_concurrent, run_inline
 from .providers.base import IdentifyRequest
-from .records import error_record, stored_answer
+from .records import RunStats, error_record, stored_answer
 from .specimens import (
     Specimen,
     exif_location,
@@ -80,31 +79,6 @@ class Lane:
 
     provider: Any
     guards: ProviderGuards
-
-
-@dataclass
-class RunStats:
-    started: float = field(default_factory=time.monotonic)
-    statuses: Counter = field(default_factory=Counter)
-    cached: int = 0
-    credits_used: int = 0
-    degraded: int = 0
-    failed_codes: set[int] = field(default_factory=set)
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.statuses[record["status"]] += 1
-        if record.get("cached"):
-            self.cached += 1
-        if record.get("degraded"):
-            self.degraded += 1
-        if record.get("error"):
-            from .errors import exit_code_for_record_error
-
-            self.failed_codes.add(exit_code_for_record_error(record["error"]["code"]))
-
-    @property
-    def done(self) -> int:
-        return sum(self.statuses.values())
 
 
 class Engine:
@@ -237,7 +211,7 @@ class Engine:
         if self._stop.is_set():
             return None
         if job.error is not None:
-            return self._error(job, None, self.provider.name, job.error)
+            return unit_error(job, None, self.provider.name, job.error)
         sha256 = None
         try:
             sha256 = unit_sha256(job)
@@ -254,7 +228,7 @@ class Engine:
             self.bus.emit("image.prepared", seconds=time.monotonic() - started, path=job.display)
         except PlantidError as exc:
             self._refused(self.provider.name, exc, job.display)
-            return self._error(job, sha256, self.provider.name, exc)
+            return unit_error(job, sha256, self.provider.name, exc)
         location = location_for(self.request, prepared)
         return Pending(job, sha256, keys, prepared, location, request, outcomes)
 
@@ -272,7 +246,7 @@ class Engine:
             try:
                 outcomes = leader.result()
             except PlantidError as exc:
-                return self._error(job, pending.sha256, self.provider.name, exc)
+                return unit_error(job, pending.sha256, self.provider.name, exc)
             self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
             return self._finish(job, pending.sha256, outcomes, follower=True)
         try:
@@ -383,9 +357,6 @@ class Engine:
             self.mode, job, sha256, outcomes, request=self.request, top=self.options.top,
             follower=follower,
         )  # fmt: skip
-
-    def _error(self, job: Any, sha256: str | None, provider: str, exc: Any) -> dict[str, Any]:
-        return unit_error(job, sha256, provider, exc)
 
     # ----- the run -----
     def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:

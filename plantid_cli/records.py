@@ -7,10 +7,13 @@ allowed; changing a field's meaning means schema_version 2.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from .errors import PlantidError
+from .errors import PlantidError, exit_code_for_record_error
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "not_plant", "error")
@@ -92,3 +95,28 @@ def _now_iso() -> str:
     from datetime import datetime
 
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunStats:
+    """What a run's records add up to: the summary line, the exit code, the metrics."""
+
+    started: float = field(default_factory=time.monotonic)
+    statuses: Counter = field(default_factory=Counter)
+    cached: int = 0
+    credits_used: int = 0
+    degraded: int = 0
+    failed_codes: set[int] = field(default_factory=set)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.statuses[record["status"]] += 1
+        if record.get("cached"):
+            self.cached += 1
+        if record.get("degraded"):
+            self.degraded += 1
+        if record.get("error"):
+            self.failed_codes.add(exit_code_for_record_error(record["error"]["code"]))
+
+    @property
+    def done(self) -> int:
+        return sum(self.statuses.values())
