@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import PROVIDERS, Settings
 
+if TYPE_CHECKING:
+    from .guarded import ProviderGuards
 
-def _guards_for(settings: Settings, provider: str, backend=None):
-    """The same guards a run builds (guarded.ProviderGuards), read here without a call."""
+
+def _guards_for(settings: Settings, provider: str, backend=None) -> ProviderGuards:
+    """The same guards a run builds (same account), read here without a call."""
     from .events import EventBus
     from .guarded import ProviderGuards
 
     key = settings.api_key if provider == "plantid" else settings.plantnet_api_key
-    guards = ProviderGuards(settings, provider, key or "", EventBus(), backend)
-    return guards.breaker, guards.ratelimit, guards.credits
+    return ProviderGuards(settings, provider, key or "", EventBus(), backend)
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:
@@ -23,11 +25,13 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     backend = open_backend(settings)
     providers = {}
     for name in PROVIDERS:
-        breaker, limiter, credits = _guards_for(settings, name, backend)
+        guards = _guards_for(settings, name, backend)
         providers[name] = {
-            "breaker": breaker.status(),
-            "rate_limit": limiter.usage(),
-            "credits": credits.status(),
+            # the figures below are this account's (service, URL, key), not the service's
+            "account": guards.account.describe(),
+            "breaker": guards.breaker.status(),
+            "rate_limit": guards.ratelimit.usage(),
+            "credits": guards.credits.status(),
         }
     cache = backend.cache()
     try:
@@ -44,30 +48,49 @@ def collect_status(settings: Settings) -> dict[str, Any]:
 
 def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
     for name in names:
-        breaker, _, credits = _guards_for(settings, name)
-        breaker.reset()
+        # the configured account's breaker: another URL's or another key's stays as it is
+        _guards_for(settings, name).breaker.reset()
 
 
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
+def _labels(name: str, provider: dict[str, Any], **more: str) -> str:
+    """``provider="plantid",account="<id>"``: one series per configured account (the id holds
+    digests only, never a key; at most one account per service per invocation)."""
+    account = (provider.get("account") or {}).get("id", "")
+    pairs = {"provider": name, "account": account, **more}
+    return ",".join(f'{key}="{_escape(value)}"' for key, value in pairs.items())
+
+
+def _escape(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def status_prometheus(info: dict[str, Any]) -> str:
     """The same state in Prometheus text format (stdlib formatting keeps this path light)."""
     lines = [
+        "# HELP plantid_account_info The account each service's figures belong to (value 1).",
+        "# TYPE plantid_account_info gauge",
+    ]
+    for name, provider in info["providers"].items():
+        account = provider.get("account") or {}
+        labels = _labels(name, provider, api_url=account.get("api_url") or "")
+        lines.append(f"plantid_account_info{{{labels}}} 1")
+    lines += [
         "# HELP plantid_breaker_state Circuit breaker state (0 closed, 1 half-open, 2 open).",
         "# TYPE plantid_breaker_state gauge",
     ]
     for name, provider in info["providers"].items():
         value = BREAKER_STATE_VALUES.get(provider["breaker"]["state"], 0)
-        lines.append(f'plantid_breaker_state{{provider="{name}"}} {value}')
+        lines.append(f"plantid_breaker_state{{{_labels(name, provider)}}} {value}")
     lines += [
         "# HELP plantid_breaker_failures Consecutive failures counted by the breaker.",
         "# TYPE plantid_breaker_failures gauge",
     ]
     for name, provider in info["providers"].items():
-        lines.append(
-            f'plantid_breaker_failures{{provider="{name}"}} {provider["breaker"]["failures"]}'
-        )
+        failures = provider["breaker"]["failures"]
+        lines.append(f"plantid_breaker_failures{{{_labels(name, provider)}}} {failures}")
     lines += [
         "# HELP plantid_credits_remaining Credits or quota left, when known.",
         "# TYPE plantid_credits_remaining gauge",
@@ -75,14 +98,14 @@ def status_prometheus(info: dict[str, Any]) -> str:
     for name, provider in info["providers"].items():
         remaining = provider["credits"].get("remaining")
         if remaining is not None:
-            lines.append(f'plantid_credits_remaining{{provider="{name}"}} {remaining}')
+            lines.append(f"plantid_credits_remaining{{{_labels(name, provider)}}} {remaining}")
     lines += [
         "# HELP plantid_credits_exhausted 1 while a credits cool-down runs (no calls are made).",
         "# TYPE plantid_credits_exhausted gauge",
     ]
     for name, provider in info["providers"].items():
         exhausted = 1 if provider["credits"].get("exhausted") else 0
-        lines.append(f'plantid_credits_exhausted{{provider="{name}"}} {exhausted}')
+        lines.append(f"plantid_credits_exhausted{{{_labels(name, provider)}}} {exhausted}")
     for metric, field, text in (
         ("plantid_rate_limit_used", "used", "Calls started within the rate-limit window."),
         ("plantid_rate_limit_remaining", "remaining", "Calls still allowed within the window."),
@@ -90,7 +113,8 @@ def status_prometheus(info: dict[str, Any]) -> str:
         lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge"]
         for name, provider in info["providers"].items():
             for use in provider["rate_limit"]:
-                lines.append(f'{metric}{{provider="{name}",limit="{use["limit"]}"}} {use[field]}')
+                labels = _labels(name, provider, limit=use["limit"])
+                lines.append(f"{metric}{{{labels}}} {use[field]}")
     lines += [
         "# HELP plantid_cache_entries Answers in the result cache.",
         "# TYPE plantid_cache_entries gauge",

@@ -1,4 +1,4 @@
-"""`plantid status` (shared guard state per provider) and `plantid breaker reset`."""
+"""`plantid status` (shared guard state per account) and `plantid breaker reset`."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def _status(fmt: str) -> int:
         return 0
     for name, provider in info["providers"].items():
         breaker = provider["breaker"]
-        line = f"{name}: breaker {breaker['state']} ({breaker['failures']} failures)"
+        account = provider["account"]
+        line = f"{name} at {account['api_url']} (key {account['key'] or 'not set'}): "
+        line += f"breaker {breaker['state']} ({breaker['failures']} failures)"
         if breaker.get("probe_due"):
             line += ", the next call probes"
         elif breaker.get("next_try"):
