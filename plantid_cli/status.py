@@ -55,14 +55,6 @@ def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
-def _labels(name: str, provider: dict[str, Any], **more: str) -> str:
-    """``provider="plantid",account="<id>"``: one series per configured account (the id holds
-    digests only, never a key; at most one account per service per invocation)."""
-    account = (provider.get("account") or {}).get("id", "")
-    pairs = {"provider": name, "account": account, **more}
-    return ",".join(f'{key}="{_escape(value)}"' for key, value in pairs.items())
-
-
 def _escape(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -70,12 +62,18 @@ def _escape(value: object) -> str:
 def status_prometheus(info: dict[str, Any]) -> str:
     """The same state in Prometheus text format (stdlib formatting keeps this path light)."""
     lines = [
-        "# HELP plantid_account_info The account each service's figures belong to (value 1).",
+        "# HELP plantid_account_info The account (service, API URL, key digest) the other series"
+        " of a provider describe; value 1.",
         "# TYPE plantid_account_info gauge",
     ]
     for name, provider in info["providers"].items():
         account = provider.get("account") or {}
-        labels = _labels(name, provider, api_url=account.get("api_url") or "")
+        pairs = {
+            "provider": name,
+            "account": account.get("id") or "",
+            "api_url": account.get("api_url") or "",
+        }
+        labels = ",".join(f'{key}="{_escape(value)}"' for key, value in pairs.items())
         lines.append(f"plantid_account_info{{{labels}}} 1")
     lines += [
         "# HELP plantid_breaker_state Circuit breaker state (0 closed, 1 half-open, 2 open).",
@@ -83,14 +81,15 @@ def status_prometheus(info: dict[str, Any]) -> str:
     ]
     for name, provider in info["providers"].items():
         value = BREAKER_STATE_VALUES.get(provider["breaker"]["state"], 0)
-        lines.append(f"plantid_breaker_state{{{_labels(name, provider)}}} {value}")
+        lines.append(f'plantid_breaker_state{{provider="{name}"}} {value}')
     lines += [
         "# HELP plantid_breaker_failures Consecutive failures counted by the breaker.",
         "# TYPE plantid_breaker_failures gauge",
     ]
     for name, provider in info["providers"].items():
-        failures = provider["breaker"]["failures"]
-        lines.append(f"plantid_breaker_failures{{{_labels(name, provider)}}} {failures}")
+        lines.append(
+            f'plantid_breaker_failures{{provider="{name}"}} {provider["breaker"]["failures"]}'
+        )
     lines += [
         "# HELP plantid_credits_remaining Credits or quota left, when known.",
         "# TYPE plantid_credits_remaining gauge",
@@ -98,14 +97,14 @@ def status_prometheus(info: dict[str, Any]) -> str:
     for name, provider in info["providers"].items():
         remaining = provider["credits"].get("remaining")
         if remaining is not None:
-            lines.append(f"plantid_credits_remaining{{{_labels(name, provider)}}} {remaining}")
+            lines.append(f'plantid_credits_remaining{{provider="{name}"}} {remaining}')
     lines += [
         "# HELP plantid_credits_exhausted 1 while a credits cool-down runs (no calls are made).",
         "# TYPE plantid_credits_exhausted gauge",
     ]
     for name, provider in info["providers"].items():
         exhausted = 1 if provider["credits"].get("exhausted") else 0
-        lines.append(f"plantid_credits_exhausted{{{_labels(name, provider)}}} {exhausted}")
+        lines.append(f'plantid_credits_exhausted{{provider="{name}"}} {exhausted}')
     for metric, field, text in (
         ("plantid_rate_limit_used", "used", "Calls started within the rate-limit window."),
         ("plantid_rate_limit_remaining", "remaining", "Calls still allowed within the window."),
@@ -113,8 +112,7 @@ def status_prometheus(info: dict[str, Any]) -> str:
         lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge"]
         for name, provider in info["providers"].items():
             for use in provider["rate_limit"]:
-                labels = _labels(name, provider, limit=use["limit"])
-                lines.append(f"{metric}{{{labels}}} {use[field]}")
+                lines.append(f'{metric}{{provider="{name}",limit="{use["limit"]}"}} {use[field]}')
     lines += [
         "# HELP plantid_cache_entries Answers in the result cache.",
         "# TYPE plantid_cache_entries gauge",

@@ -147,17 +147,16 @@ def test_status_describes_the_configured_account_only(tmp_path, sandbox, sandbox
     assert a["account"]["id"] != b["account"]["id"]
 
     table = run_plantid(["status"], env_b)
-    assert f"plantid at {sandbox_b.plantid_url} (key ****{TEST_KEY[-2:]}): breaker closed" in (
-        table.stdout
-    )
-    prom = run_plantid(["status", "--format", "prometheus"], env_b).stdout
     b_id, a_id = b["account"]["id"], a["account"]["id"]
-    assert f'plantid_breaker_state{{provider="plantid",account="{b_id}"}} 0' in prom
+    assert "plantid: breaker closed (0 failures)" in table.stdout
+    assert f"  account {b_id}: {sandbox_b.plantid_url}, key ****{TEST_KEY[-2:]}" in table.stdout
+    prom = run_plantid(["status", "--format", "prometheus"], env_b).stdout
+    assert 'plantid_breaker_state{provider="plantid"} 0' in prom
     assert (
         f'plantid_account_info{{provider="plantid",account="{b_id}",'
         f'api_url="{sandbox_b.plantid_url}"}} 1'
     ) in prom
-    assert a_id not in prom
+    assert a_id not in prom and a_id not in table.stdout
     for output in (table.stdout, table.stderr, prom):
         assert TEST_KEY not in output
 

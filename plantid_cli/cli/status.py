@@ -44,9 +44,7 @@ def _status(fmt: str) -> int:
         return 0
     for name, provider in info["providers"].items():
         breaker = provider["breaker"]
-        account = provider["account"]
-        line = f"{name} at {account['api_url']} (key {account['key'] or 'not set'}): "
-        line += f"breaker {breaker['state']} ({breaker['failures']} failures)"
+        line = f"{name}: breaker {breaker['state']} ({breaker['failures']} failures)"
         if breaker.get("probe_due"):
             line += ", the next call probes"
         elif breaker.get("next_try"):
@@ -58,6 +56,10 @@ def _status(fmt: str) -> int:
         for use in provider["rate_limit"]:
             line += f"; rate limit {use['limit']} ({use['used']} used now)"
         typer.echo(line)
+        account = provider["account"]  # whose figures these are: another URL or key has its own
+        typer.echo(
+            f"  account {account['id']}: {account['api_url']}, key {account['key'] or 'not set'}"
+        )
     cache = info["cache"]
     typer.echo(
         f"cache: {cache.get('entries', 0)} entries, {cache.get('volume_bytes', 0)} bytes, "
