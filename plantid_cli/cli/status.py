@@ -74,7 +74,10 @@ def _status(fmt: str) -> int:
 
 @breaker_app.command("reset")
 def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all.")) -> None:
-    """Close a breaker by hand, for instance after fixing a network problem.
+    """Close the configured account's breaker by hand, e.g. after fixing a network problem.
+
+    Breakers belong to an account (service, API URL, key): to close another one, point
+    PLANTID_API_URL / PLANTNET_API_URL or the key at it.
 
     Example: plantid breaker reset plantid
     """
