@@ -191,3 +191,47 @@ def test_no_key_in_any_state_key(tmp_path, sandbox, cli_env):
     for key in keys:
         for secret in (TEST_KEY, cli_env["PLANTNET_API_KEY"], "127.0.0.1"):
             assert secret not in key
+
+
+def test_usage_ends_the_cool_down_of_its_own_account_only(tmp_path, sandbox, cli_env):
+    """`plantid usage` with key B says B can use credits: that must not end key A's cool-down."""
+    sandbox.configure(mode_plantid="credits")
+    env_b = dict(cli_env, PLANTID_API_KEY=KEY_B)
+    first = run_plantid(["identify", green_photo(tmp_path / "a.jpg"), "-q"], cli_env)
+    assert record_of(first)["error"]["code"] == "credits"
+    sandbox.configure(mode_plantid=None)
+
+    usage_b = run_plantid(["usage", "--format", "json"], env_b)
+    assert usage_b.returncode == 0, usage_b.stderr
+    assert "cool-down is over" not in usage_b.stderr
+    refused = run_plantid(["identify", green_photo(tmp_path / "b.jpg", seed=2), "-q"], cli_env)
+    assert record_of(refused)["error"]["code"] == "credits"
+    assert identify_calls(sandbox) == 1
+
+    usage_a = run_plantid(["usage", "--format", "json"], cli_env)
+    assert "cool-down is over" in usage_a.stderr
+    again = run_plantid(["identify", green_photo(tmp_path / "c.jpg", seed=3), "-q"], cli_env)
+    assert record_of(again)["status"] == "ok"
+    assert identify_calls(sandbox) == 2
+
+
+def test_account_id_is_one_per_endpoint_and_key_and_holds_no_secret():
+    from plantid_cli.guards.account import account_of
+
+    key = "secret-key-0123456789"
+    base = account_of("plantid", "https://plant.id/api/v3", key)
+    # one endpoint, spelt two ways: one account
+    assert account_of("plantid", " HTTPS://Plant.ID/api/v3/ ", key).id == base.id
+    others = [
+        account_of("plantid", "https://plant.id/API/v3", key),  # paths are case-sensitive
+        account_of("plantid", "http://127.0.0.1:8765/api/v3", key),
+        account_of("plantid", "https://plant.id/api/v3", key + "x"),
+        account_of("plantnet", "https://plant.id/api/v3", key),
+        account_of("plantid", "https://plant.id/api/v3", None),
+    ]
+    assert len({base.id, *(a.id for a in others)}) == 6
+    shown = account_of("plantid", "https://u:pw-1234@example.org/v3?api-key=" + key, key)
+    assert key not in shown.id and "pw-1234" not in shown.id and "example" not in shown.id
+    described = json.dumps(shown.describe())
+    assert key not in described and "pw-1234" not in described
+    assert shown.describe()["key"] == "****89"
