@@ -63,10 +63,10 @@ def make_provider(settings: Settings, name: str):
     if name == "plantid":
         from .providers.plantid import PlantIdProvider
 
-        return PlantIdProvider(settings.api_url, key)
+        return PlantIdProvider(settings.url_for(name), key)
     from .providers.plantnet import PlantNetProvider  # type: ignore[import-not-found]
 
-    return PlantNetProvider(settings.plantnet_api_url, key)
+    return PlantNetProvider(settings.url_for(name), key)
 
 
 def make_providers(settings: Settings, mode: str) -> list:

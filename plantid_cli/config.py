@@ -75,6 +75,10 @@ class Settings:
             return Path(self.cache_dir).expanduser()
         return Path(_platform_dir("user_cache_dir"))
 
+    def url_for(self, provider: str) -> str:
+        """The API URL of `provider` (part of the account its shared state belongs to)."""
+        return self.api_url if provider == "plantid" else self.plantnet_api_url
+
     def key_for(self, provider: str) -> str:
         """The API key for `provider`, or MissingKeyError naming both ways to set one."""
         key = self.api_key if provider == "plantid" else self.plantnet_api_key

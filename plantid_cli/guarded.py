@@ -7,7 +7,6 @@ Each guard's state is shared by every process through `cache_dir` (see guards/).
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .errors import CreditsExhausted, ServiceUnavailable
 from .events import EventBus
+from .guards.account import account_for
 from .guards.backend import Backend, open_backend
 from .guards.ratelimit import parse_rate_limit
 
@@ -29,7 +29,7 @@ BACKOFF_CAP = 8.0
 
 
 class ProviderGuards:
-    """The guards of one provider (its own breaker, rate limit and credits state)."""
+    """The guards of one provider's account (its own breaker, rate limit and credits state)."""
 
     def __init__(
         self,
@@ -44,8 +44,10 @@ class ProviderGuards:
         self.bus = bus
         # disk (cache_dir) or Redis (redis_url): see guards/backend.py; a run shares one
         self.backend: Backend = backend or open_backend(settings)
+        #: whose state this is: service, API URL and key digest (never one service's name)
+        self.account = account_for(settings, provider, api_key)
         self.breaker = self.backend.breaker(
-            provider,
+            self.account,
             fail_max=settings.breaker_fail_max,
             reset_timeout=settings.breaker_reset_timeout,
             success_threshold=settings.breaker_success_threshold,
@@ -55,10 +57,9 @@ class ProviderGuards:
                 settings.timeout * (settings.retries + 1) + BACKOFF_CAP * settings.retries + 5
             ),
         )
-        self.credits = self.backend.credits(provider, cooldown=settings.credits_cooldown)
-        key_hash = hashlib.sha256(api_key.encode()).hexdigest()[:12]
+        self.credits = self.backend.credits(self.account, cooldown=settings.credits_cooldown)
         self.ratelimit = self.backend.ratelimiter(
-            f"{provider}:{key_hash}", parse_rate_limit(settings.rate_limit)
+            self.account.id, parse_rate_limit(settings.rate_limit)
         )
 
     def _breaker_changed(self, provider: str, old: str, new: str, failures: int) -> None:

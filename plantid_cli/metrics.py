@@ -192,7 +192,8 @@ class RunMetrics:
             breaker, credits = self._guards[provider]
             try:
                 if breaker is None:
-                    breaker, _, credits = _guards_for(self.settings, provider)
+                    guards = _guards_for(self.settings, provider)  # the run's account
+                    breaker, credits = guards.breaker, guards.credits
                     self._guards[provider] = (breaker, credits)
                 state = breaker.status()["state"]
                 self.breaker_state.labels(provider).set(BREAKER_STATE_VALUES.get(state, 0))

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import PROVIDERS, Settings
 
+if TYPE_CHECKING:
+    from .guarded import ProviderGuards
 
-def _guards_for(settings: Settings, provider: str, backend=None):
-    """The same guards a run builds (guarded.ProviderGuards), read here without a call."""
+
+def _guards_for(settings: Settings, provider: str, backend=None) -> ProviderGuards:
+    """The same guards a run builds (same account), read here without a call."""
     from .events import EventBus
     from .guarded import ProviderGuards
 
     key = settings.api_key if provider == "plantid" else settings.plantnet_api_key
-    guards = ProviderGuards(settings, provider, key or "", EventBus(), backend)
-    return guards.breaker, guards.ratelimit, guards.credits
+    return ProviderGuards(settings, provider, key or "", EventBus(), backend)
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:
@@ -23,11 +25,13 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     backend = open_backend(settings)
     providers = {}
     for name in PROVIDERS:
-        breaker, limiter, credits = _guards_for(settings, name, backend)
+        guards = _guards_for(settings, name, backend)
         providers[name] = {
-            "breaker": breaker.status(),
-            "rate_limit": limiter.usage(),
-            "credits": credits.status(),
+            # the figures below are this account's (service, URL, key), not the service's
+            "account": guards.account.describe(),
+            "breaker": guards.breaker.status(),
+            "rate_limit": guards.ratelimit.usage(),
+            "credits": guards.credits.status(),
         }
     cache = backend.cache()
     try:
@@ -44,16 +48,34 @@ def collect_status(settings: Settings) -> dict[str, Any]:
 
 def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
     for name in names:
-        breaker, _, credits = _guards_for(settings, name)
-        breaker.reset()
+        # the configured account's breaker: another URL's or another key's stays as it is
+        _guards_for(settings, name).breaker.reset()
 
 
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
+def _escape(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def status_prometheus(info: dict[str, Any]) -> str:
     """The same state in Prometheus text format (stdlib formatting keeps this path light)."""
     lines = [
+        "# HELP plantid_account_info The account (service, API URL, key digest) the other series"
+        " of a provider describe; value 1.",
+        "# TYPE plantid_account_info gauge",
+    ]
+    for name, provider in info["providers"].items():
+        account = provider.get("account") or {}
+        pairs = {
+            "provider": name,
+            "account": account.get("id") or "",
+            "api_url": account.get("api_url") or "",
+        }
+        labels = ",".join(f'{key}="{_escape(value)}"' for key, value in pairs.items())
+        lines.append(f"plantid_account_info{{{labels}}} 1")
+    lines += [
         "# HELP plantid_breaker_state Circuit breaker state (0 closed, 1 half-open, 2 open).",
         "# TYPE plantid_breaker_state gauge",
     ]

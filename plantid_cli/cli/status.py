@@ -1,4 +1,4 @@
-"""`plantid status` (shared guard state per provider) and `plantid breaker reset`."""
+"""`plantid status` (shared guard state per account) and `plantid breaker reset`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ def _status(fmt: str) -> int:
         for use in provider["rate_limit"]:
             line += f"; rate limit {use['limit']} ({use['used']} used now)"
         typer.echo(line)
+        account = provider["account"]  # whose figures these are: another URL or key has its own
+        typer.echo(
+            f"  account {account['id']}: {account['api_url']}, key {account['key'] or 'not set'}"
+        )
     cache = info["cache"]
     typer.echo(
         f"cache: {cache.get('entries', 0)} entries, {cache.get('volume_bytes', 0)} bytes, "
@@ -70,7 +74,10 @@ def _status(fmt: str) -> int:
 
 @breaker_app.command("reset")
 def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all.")) -> None:
-    """Close a breaker by hand, for instance after fixing a network problem.
+    """Close the configured account's breaker by hand, e.g. after fixing a network problem.
+
+    Breakers belong to an account (service, API URL, key): to close another one, point
+    PLANTID_API_URL / PLANTNET_API_URL or the key at it.
 
     Example: plantid breaker reset plantid
     """

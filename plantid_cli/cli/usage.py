@@ -64,9 +64,11 @@ def _usage(fmt: str) -> int:
 def _end_credits_cooldown(settings, remaining) -> None:
     """The service says credits can be used (e.g. after a top-up): end the shared "credits
     exhausted" cool-down at once instead of refusing calls until it runs out."""
+    from ..guards.account import account_for
     from ..guards.backend import open_backend
 
-    credits = open_backend(settings).credits("plantid", cooldown=settings.credits_cooldown)
+    account = account_for(settings, "plantid")  # the account usage_info was asked about
+    credits = open_backend(settings).credits(account, cooldown=settings.credits_cooldown)
     if not credits.status()["exhausted"]:
         return
     if isinstance(remaining, int) and remaining > 0:

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from plantid_cli.guards.breaker import SharedBreaker
+from plantid_cli.guards.breaker_row import SqliteBreakerStore
 from plantid_cli.guards.credits import CreditsState
 from plantid_cli.guards.ratelimit import RateLimiter
 from plantid_cli.guards.state import SharedState, make_private_dir
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
+    from plantid_cli.guards.account import Account
     from plantid_cli.guards.cache import ResultCache
     from plantid_cli.guards.lock import Flight
 
@@ -34,11 +36,13 @@ if TYPE_CHECKING:
 class Backend(Protocol):
     kind: str
 
-    def breaker(self, provider: str, **options: Any) -> SharedBreaker: ...
+    # breaker, rate limit and credits belong to an account (guards/account.py), never to a
+    # service name alone: the bucket of a rate limiter is the account id too
+    def breaker(self, account: Account, **options: Any) -> SharedBreaker: ...
 
     def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter: ...
 
-    def credits(self, provider: str, cooldown: float = 300.0) -> CreditsState: ...
+    def credits(self, account: Account, cooldown: float = 300.0) -> CreditsState: ...
 
     def cache(self) -> ResultCache: ...
 
@@ -58,14 +62,15 @@ class DiskBackend:
         self.state = SharedState(settings.cache_path / "state.sqlite3")
         self.lock_dir = settings.cache_path / "locks"
 
-    def breaker(self, provider: str, **options: Any) -> SharedBreaker:
-        return SharedBreaker(self.state, provider, **options)
+    def breaker(self, account: Account, **options: Any) -> SharedBreaker:
+        store = SqliteBreakerStore(self.state, account.id)
+        return SharedBreaker(self.state, account.provider, store=store, **options)
 
     def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter:
         return RateLimiter(self.state, bucket, limits)
 
-    def credits(self, provider: str, cooldown: float = 300.0) -> CreditsState:
-        return CreditsState(self.state, provider, cooldown=cooldown)
+    def credits(self, account: Account, cooldown: float = 300.0) -> CreditsState:
+        return CreditsState(self.state, account.provider, cooldown=cooldown, account=account.id)
 
     def cache(self) -> ResultCache:
         from plantid_cli.guards.cache import ResultCache

@@ -117,7 +117,8 @@ def _check_fields(changes: Changes) -> None:
 
 
 class SqliteBreakerStore:
-    """The ``breaker`` table of the shared SQLite file (one row per provider)."""
+    """The ``breaker`` table of the shared SQLite file: one row per account (the ``provider``
+    column, named before accounts, holds the id from guards/account.py)."""
 
     def __init__(self, state: SharedState, provider: str) -> None:
         self.state = state
@@ -144,7 +145,7 @@ class SqliteBreakerStore:
 
 class JsonBreakerStore:
     """The row as one JSON object in a key/value store with ``get_json`` / ``update_json``
-    (SharedState has both; so does the Redis state), under the key ``breaker:<provider>``."""
+    (SharedState has both; so does the Redis state), under the key ``breaker:<account id>``."""
 
     def __init__(self, kv: Any, provider: str) -> None:
         self.kv = kv

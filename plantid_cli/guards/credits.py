@@ -1,4 +1,4 @@
-"""Shared "credits exhausted" flag per provider, with a cool-down (stdlib only).
+"""Shared "credits exhausted" flag per account, with a cool-down (stdlib only).
 
 When one process learns the account is out of credits (Plant.id 429, Pl@ntNet daily quota) it
 calls :meth:`CreditsState.mark_exhausted`; every process then refuses calls for ``cooldown``
@@ -26,11 +26,21 @@ def _iso(ts: float | None) -> str | None:
 
 
 class CreditsState:
-    def __init__(self, state: SharedState, provider: str, cooldown: float = 300.0) -> None:
+    """The credits of one account (guards/account.py): one key's 429 never refuses another."""
+
+    def __init__(
+        self,
+        state: SharedState,
+        provider: str,
+        cooldown: float = 300.0,
+        *,
+        account: str | None = None,
+    ) -> None:
         self.state = state
         self.provider = provider
         self.cooldown = float(cooldown)
-        self.key = f"credits:{provider}"
+        #: `account` is the Account id; without it (tests of this module) the provider name
+        self.key = f"credits:{account or provider}"
 
     def _load(self) -> dict[str, Any]:
         value = self.state.get_json(self.key, {})

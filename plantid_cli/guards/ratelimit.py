@@ -101,7 +101,7 @@ def usage_row(count: int, window: float, used: int) -> dict:
 
 
 class RateLimiter:
-    """Sliding-log limiter for one bucket (``provider + ":" + sha256(api_key)[:12]``)."""
+    """Sliding-log limiter for one bucket (the account id, see guards/account.py)."""
 
     def __init__(self, state: SharedState, bucket: str, limits: list[tuple[int, float]]) -> None:
         for count, window in limits:

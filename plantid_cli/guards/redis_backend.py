@@ -5,12 +5,13 @@ module, and only when ``redis_url`` is set, so disk users never pay for it.
 
 Same guarantees as on disk, for every process on every machine using the same Redis:
 
-* breaker per provider: the same :class:`SharedBreaker` logic (single half-open probe lease),
-  its row kept as one JSON value at ``plantid:v1:breaker:<provider>`` and changed with
-  WATCH/MULTI (optimistic, retried), see :class:`RedisState.update_json`;
+* breaker per account (guards/account.py: service, API URL, key digest): the same
+  :class:`SharedBreaker` logic (single half-open probe lease), its row kept as one JSON value
+  at ``plantid:v1:breaker:<account>`` and changed with WATCH/MULTI (optimistic, retried), see
+  :class:`RedisState.update_json`;
 * credits: the same :class:`CreditsState` over :class:`RedisState`
-  (``plantid:v1:credits:<provider>``);
-* rate limit: a sliding log in a sorted set (``plantid:v1:rate:<bucket>``) checked and recorded
+  (``plantid:v1:credits:<account>``);
+* rate limit: a sliding log in a sorted set (``plantid:v1:rate:<account>``) checked and recorded
   by one Lua script on the Redis clock (atomic, so no window ever holds more than ``n`` starts
   across the fleet; machines' clocks do not matter), see guards/redis_ratelimit.py;
 * single flight: redis-py's lock (``SET NX PX`` token, ``plantid:v1:lock:<hash>``) with an
@@ -50,6 +51,7 @@ from plantid_cli.guards.redis_ratelimit import FleetRateLimiter
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
+    from plantid_cli.guards.account import Account
     from plantid_cli.guards.backend import DiskBackend
     from plantid_cli.guards.redis_cache import TwoLevelCache
 
@@ -301,20 +303,20 @@ class RedisBackend:
         self.link = link_for(settings.redis_url or "")
         self.kv = RedisState(self.link)
 
-    def breaker(self, provider: str, **options: Any) -> SharedBreaker:
+    def breaker(self, account: Account, **options: Any) -> SharedBreaker:
         store = Failover(
             self.link,
-            JsonBreakerStore(self.kv, provider),
-            SqliteBreakerStore(self.disk.state, provider),
+            JsonBreakerStore(self.kv, account.id),
+            SqliteBreakerStore(self.disk.state, account.id),
         )
-        return SharedBreaker(self.disk.state, provider, store=store, **options)  # type: ignore[arg-type]
+        return SharedBreaker(self.disk.state, account.provider, store=store, **options)  # type: ignore[arg-type]
 
     def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter:
         return FleetRateLimiter(self.link, self.disk.state, bucket, limits)
 
-    def credits(self, provider: str, cooldown: float = 300.0) -> CreditsState:
+    def credits(self, account: Account, cooldown: float = 300.0) -> CreditsState:
         state = Failover(self.link, self.kv, self.disk.state)
-        return CreditsState(state, provider, cooldown=cooldown)  # type: ignore[arg-type]
+        return CreditsState(state, account.provider, cooldown=cooldown, account=account.id)  # type: ignore[arg-type]
 
     def cache(self) -> TwoLevelCache:
         from plantid_cli.guards.redis_cache import TwoLevelCache
