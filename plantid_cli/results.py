@@ -2,13 +2,15 @@
 
 Input is NDJSON as written by `plantid identify` (also a `--format json` array), one record per
 line, any schema_version this plantid knows. A line that is not a record is an error with its
-line number, never silently skipped: a report that quietly misses photos would mislead.
+line number, never silently skipped: a report that quietly misses photos would mislead. The one
+exception is a last record cut short by a killed run: skipped with a warning naming the line.
 Stdlib only.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,11 +19,19 @@ from typing import Any
 from .errors import UsageError
 from .records import SCHEMA_VERSION
 
+log = logging.getLogger("plantid")
+
 KNOWN_SCHEMA_VERSIONS = frozenset({1, SCHEMA_VERSION})
 
 
 def read_records(source: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """All records of an NDJSON (or JSON array) file, or of stdin for "-", in input order."""
+    """All records of an NDJSON (or JSON array) file, or of stdin for "-", in input order.
+
+    A last record cut short (the run was killed while writing it) is skipped with one warning
+    naming its line: everything before it was written whole and is worth reporting. A damaged
+    line anywhere else is still an error - that file was not merely cut, and a report that
+    quietly misses photos would mislead.
+    """
     name = str(source)
     if name == "-":
         text = sys.stdin.read()
@@ -35,23 +45,69 @@ def read_records(source: str | os.PathLike[str]) -> list[dict[str, Any]]:
             raise UsageError(f"cannot read {name}: {exc}") from None
     stripped = text.lstrip()
     if stripped.startswith("["):  # --format json
-        try:
-            items = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{name}: not valid JSON ({exc})") from None
-        numbered = list(enumerate(items if isinstance(items, list) else [items], start=1))
+        numbered = _array_items(text, name)
     else:
-        numbered = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                numbered.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{name} line {number}: not a JSON record ({exc.msg})") from None
+        numbered = _ndjson_items(text, name)
     records = [_checked(record, name, number) for number, record in numbered]
     records.sort(key=lambda record: record["index"] if isinstance(record["index"], int) else 0)
     return records
+
+
+def _cut_short(number: int, name: str) -> None:
+    log.warning("line %d of %s is not a complete record; skipped", number, name)
+
+
+def _ndjson_items(text: str, name: str) -> list[tuple[int, Any]]:
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    numbered = []
+    for position, (number, line) in enumerate(lines):
+        try:
+            numbered.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            if position == len(lines) - 1:
+                _cut_short(number, name)
+                break
+            raise UsageError(f"{name} line {number}: not a JSON record ({exc.msg})") from None
+    return numbered
+
+
+def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
+    """The items of a ``[...]`` file, one at a time, so a cut tail loses only its last item."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    else:
+        return list(enumerate(items if isinstance(items, list) else [items], start=1))
+    decoder = json.JSONDecoder()
+    position = text.index("[") + 1
+    numbered: list[tuple[int, Any]] = []
+    while True:
+        position = _skip(text, position, " \t\r\n")
+        if position >= len(text) or text[position] == "]":
+            # "]" with trailing junk, or the end: whatever is left is not a record either
+            if text[position:].strip() not in ("", "]"):
+                raise UsageError(f"{name}: not valid JSON after item {len(numbered)}")
+            return numbered
+        try:
+            item, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            rest = text[position:]
+            if rest.count("\n") > 1 and rest.rstrip().endswith("]"):
+                line = text.count("\n", 0, position) + 1
+                raise UsageError(f"{name} line {line}: not a JSON record") from None
+            _cut_short(text.count("\n", 0, position) + 1, name)
+            return numbered
+        numbered.append((len(numbered) + 1, item))
+        position = _skip(text, end, " \t\r\n")
+        if position < len(text) and text[position] == ",":
+            position += 1
+
+
+def _skip(text: str, position: int, chars: str) -> int:
+    while position < len(text) and text[position] in chars:
+        position += 1
+    return position
 
 
 def _checked(record: Any, name: str, number: int) -> dict[str, Any]:
