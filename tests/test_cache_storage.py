@@ -6,10 +6,10 @@ fails with ENOSPC) and read-only with a real read-only bind mount."""
 from __future__ import annotations
 
 import json
-import os
+import logging
 import resource
-import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +98,118 @@ def test_disk_full_mid_run_loses_no_answer(tmp_path, sandbox, cli_env):
     assert sorted(r["status"] for r in records) == ["ok"] * 6
     assert sandbox.stats()["plantid_identify"] == 6  # the first photo once, then five new
     assert result.stderr.count(NOT_STORED) <= 1
+
+
+# -- damaged values ------------------------------------------------------------------------------
+
+
+def _cache_db(env) -> Path:
+    return Path(env["PLANTID_CACHE_DIR"]) / "results" / "cache.db"
+
+
+@pytest.mark.parametrize("damage", ["not-utf8", "truncated"])
+def test_damaged_inline_value_is_a_miss_asked_once_then_stored_again(
+    tmp_path, sandbox, cli_env, damage
+):
+    [photo] = photos(tmp_path / "in", 1)
+    first = run_plantid(["identify", photo, "--format", "ndjson"], cli_env)
+    assert first.returncode == 0, first.stderr
+    con = sqlite3.connect(_cache_db(cli_env))
+    with con:
+        [(rowid, text)] = con.execute("SELECT rowid, value FROM Cache WHERE raw = 1").fetchall()
+        if damage == "not-utf8":
+            broken: bytes | str = b"\xff\xfe" + text.encode()[2:]
+        else:
+            broken = text[: len(text) // 2]
+        con.execute("UPDATE Cache SET value = ? WHERE rowid = ?", (broken, rowid))
+    con.close()
+
+    again = run_plantid(["identify", photo, "--format", "ndjson"], cli_env)
+    assert_clean(again.stderr)
+    assert again.returncode == 0, again.stderr
+    [record] = records_of(again.stdout)
+    assert (record["status"], record["cached"]) == ("ok", False)
+    assert again.stderr.count("cached answer in") == 1
+    assert sandbox.stats()["plantid_identify"] == 2
+
+    third = run_plantid(["identify", photo, "--format", "ndjson"], cli_env)
+    [record] = records_of(third.stdout)
+    assert record["cached"] is True  # the fresh answer replaced the damaged one
+    assert "cached answer in" not in third.stderr
+    assert sandbox.stats()["plantid_identify"] == 2
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xfe\x00garbage", b'{"provider": "plan'])
+def test_damaged_value_file_is_a_miss_and_removed(tmp_path, caplog, damage):
+    from plantid_cli.guards.cache import ResultCache
+
+    big = {"provider": "plantid", "blob": "x" * 100_000}  # above diskcache's inline size
+    with ResultCache(tmp_path / "results") as cache:
+        assert cache.set("k", big) is True
+        con = sqlite3.connect(tmp_path / "results" / "cache.db")
+        [(filename,)] = con.execute("SELECT filename FROM Cache WHERE key = 'k'").fetchall()
+        assert filename  # stored as a file, not inline
+        (tmp_path / "results" / filename).write_bytes(damage)
+        with caplog.at_level(logging.WARNING, logger="plantid"):
+            assert cache.get("k") is None
+        assert con.execute("SELECT count(*) FROM Cache WHERE key = 'k'").fetchone() == (0,)
+        con.close()
+        assert any("was damaged" in r.getMessage() for r in caplog.records)
+        assert cache.set("k", {"provider": "plantid"}) is True
+        assert cache.get("k") == {"provider": "plantid"}
+
+
+# -- a read-only cache folder --------------------------------------------------------------------
+
+_RO_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"'
+
+
+def _read_only_argv(folder: Path, args: list) -> list[str]:
+    """`plantid args` with `folder` mounted read-only for it alone (a private mount namespace):
+    root ignores file modes, not a read-only mount (EROFS)."""
+    return ["unshare", "-m", "sh", "-c", _RO_MOUNT, str(folder), sys.executable, "-m",
+            "plantid_cli", *map(str, args)]  # fmt: skip
+
+
+@pytest.fixture
+def read_only_mounts(tmp_path):
+    """Skip where this machine cannot mount (no unshare, no CAP_SYS_ADMIN)."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    try:
+        done = subprocess.run(
+            ["unshare", "-m", "sh", "-c", _RO_MOUNT, str(probe), "sh", "-c", f": > {probe}/x"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except FileNotFoundError:
+        pytest.skip("unshare is not installed")
+    if "Read-only file system" not in done.stderr:
+        pytest.skip(f"cannot mount read-only here: {done.stderr.strip()}")
+    return _read_only_argv
+
+
+def test_read_only_cache_folder_serves_stored_answers(tmp_path, sandbox, cli_env, read_only_mounts):
+    first, second = photos(tmp_path / "in", 2)
+    stored = run_plantid(["identify", first, "--format", "ndjson"], cli_env)
+    assert stored.returncode == 0, stored.stderr
+    cache = Path(cli_env["PLANTID_CACHE_DIR"])
+    argv = read_only_mounts(cache, ["identify", first, second, "--format", "ndjson"])
+    result = subprocess.run(argv, env=cli_env, capture_output=True, text=True, timeout=120)
+    assert_clean(result.stderr)
+    assert result.returncode == 0, result.stderr
+    by_path = {r["path"]: r for r in records_of(result.stdout)}
+    assert by_path[str(first)]["cached"] is True
+    assert (by_path[str(second)]["status"], by_path[str(second)]["cached"]) == ("ok", False)
+    assert sandbox.stats()["plantid_identify"] == 2
+    assert result.stderr.count(NOT_STORED) == 1
+    assert "Read-only file system" in result.stderr or "readonly" in result.stderr
+
+    clear = subprocess.run(
+        read_only_mounts(cache, ["cache", "clear", "--yes"]),
+        env=cli_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert_clean(clear.stderr)
+    assert clear.returncode == 3, clear.stderr
+    assert "PLANTID_CACHE_DIR" in clear.stderr
