@@ -9,10 +9,12 @@ Stdlib only.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +128,7 @@ def _checked(record: Any, name: str, number: int) -> dict[str, Any]:
 
 
 def photo_paths(record: dict[str, Any]) -> list[str]:
-    """The photo(s) a record is about: `paths` for a multi-photo specimen, else `path`."""
+    """The photo(s) a record is about, as shown: `paths` for a multi-photo specimen, else `path`."""
     paths = record.get("paths")
     if isinstance(paths, list) and paths:
         return [str(p) for p in paths if isinstance(p, str) and p]
@@ -134,14 +136,69 @@ def photo_paths(record: dict[str, Any]) -> list[str]:
     return [path] if isinstance(path, str) and path else []
 
 
-def resolve_photo(path: str, base: Path | None = None) -> Path | None:
-    """The photo on disk: the path as written (relative to the current folder), else relative to
-    `base` (the results file's folder). None when neither is a file."""
-    candidate = Path(path)
-    if candidate.is_file():
-        return candidate
-    if base is not None and not candidate.is_absolute():
-        other = base / candidate
-        if other.is_file():
-            return other
-    return None
+def exact_paths(record: dict[str, Any]) -> list[str]:
+    """The photo(s) as names that reopen them: ``paths_b64``/``path_b64`` decoded where the
+    record has them (names with non-UTF-8 bytes or control characters), else the shown ones."""
+    shown = photo_paths(record)
+    key = "paths_b64" if isinstance(record.get("paths"), list) else "path_b64"
+    raw = record.get(key)
+    raws = raw if isinstance(raw, list) else [raw] if isinstance(raw, str) else []
+    if len(raws) != len(shown):
+        return shown
+    try:
+        return [os.fsdecode(base64.b64decode(item, validate=True)) for item in raws]
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return shown
+
+
+MISMATCH = "content changed or not the same file"
+NOT_FOUND = "photo not found"
+
+
+@dataclass
+class Located:
+    """The record's photos on disk, checked against its `sha256`; or why they are not."""
+
+    files: list[Path]
+    problem: str | None = None  # None, NOT_FOUND, MISMATCH, or "no sha256 to check"
+
+
+def locate(record: dict[str, Any], base: Path | None = None) -> Located:
+    """Find the record's photo(s) and prove they are the ones identified (same sha256).
+
+    Relative names are tried from the current folder, then from `base` (the results file's
+    folder, or --base); the first place whose content matches wins, so a results file moved
+    with its photos, or read from another folder, still finds them - and a same-named photo
+    elsewhere is never mistaken for them. A specimen's `sha256` is over its photos' sha256s."""
+    names = exact_paths(record)
+    expected = record.get("sha256")
+    specimen = isinstance(record.get("paths"), list)
+    seen = False
+    for root in _roots(names, base) if names else []:
+        candidates = [Path(name) if root is None else root / name for name in names]
+        if not all(candidate.is_file() for candidate in candidates):
+            continue
+        seen = True
+        if not isinstance(expected, str) or not expected:
+            return Located([], "no sha256 in the record to check it against")
+        if _digest(candidates, specimen) == expected:
+            return Located(candidates)
+    return Located([], MISMATCH if seen else NOT_FOUND)
+
+
+def _roots(names: list[str], base: Path | None) -> list[Path | None]:
+    if base is None or all(Path(name).is_absolute() for name in names):
+        return [None]
+    return [None, base]
+
+
+def _digest(files: list[Path], specimen: bool) -> str | None:
+    from .errors import PlantidError
+    from .images import file_sha256
+    from .specimens import specimen_sha256
+
+    try:
+        hashes = [file_sha256(path) for path in files]
+    except (PlantidError, OSError):
+        return None
+    return specimen_sha256(hashes) if specimen else hashes[0]
