@@ -213,3 +213,34 @@ def test_read_only_cache_folder_serves_stored_answers(tmp_path, sandbox, cli_env
     assert_clean(clear.stderr)
     assert clear.returncode == 3, clear.stderr
     assert "PLANTID_CACHE_DIR" in clear.stderr
+
+
+# -- other writes a full disk refuses: a clear error, never a traceback -------------------------
+
+
+def test_full_disk_report_of_a_run_is_a_clear_error_after_every_answer(tmp_path, sandbox, cli_env):
+    files = photos(tmp_path / "in", 2)
+    page = tmp_path / "page.html"
+    result = run_with_full_disk(
+        ["identify", *files, "--format", "ndjson", "--report", page], cli_env
+    )
+    assert_clean(result.stderr)
+    assert sorted(r["status"] for r in records_of(result.stdout)) == ["ok", "ok"]
+    assert result.returncode == 2, result.stderr
+    assert f"--report {page}: cannot write the report (File too large)" in result.stderr
+    assert not page.exists()
+
+
+def test_full_disk_keys_set_names_the_keys_file(tmp_path, cli_env):
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "plantid_cli", "keys", "set", "plantid"],
+        env=cli_env, input="a-new-key-123\n", capture_output=True, text=True, timeout=60,
+        cwd=REPO, preexec_fn=preexec,
+    )  # fmt: skip
+    assert_clean(result.stderr)
+    assert result.returncode == 3, result.stderr
+    assert "PLANTID_KEYS_FILE" in result.stderr and "nothing stored" in result.stderr
+    assert "a-new-key-123" not in result.stderr

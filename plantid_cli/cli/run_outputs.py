@@ -142,7 +142,14 @@ class RunOutputs:
         if self.report is not None:
             from ..report import write_report
 
-            stats = write_report(self.records, self.report, credits_used=credits_used)
+            try:
+                stats = write_report(self.records, self.report, credits_used=credits_used)
+            except OSError as exc:  # full disk, read-only folder: the records are printed
+                from ..errors import UsageError
+
+                raise UsageError(
+                    f"--report {self.report}: cannot write the report ({exc.strerror or exc})"
+                ) from None
             if not quiet:
                 _report_note(self.report, stats)
 
