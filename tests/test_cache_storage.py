@@ -244,3 +244,21 @@ def test_full_disk_keys_set_names_the_keys_file(tmp_path, cli_env):
     assert result.returncode == 3, result.stderr
     assert "PLANTID_KEYS_FILE" in result.stderr and "nothing stored" in result.stderr
     assert "a-new-key-123" not in result.stderr
+
+
+def test_read_only_state_keeps_an_open_breaker_open(tmp_path, sandbox, cli_env, read_only_mounts):
+    env = dict(cli_env, PLANTID_BREAKER_RESET_TIMEOUT="600")
+    sandbox.configure(mode="error503")
+    files = photos(tmp_path / "in", 4)
+    for photo in files[:3]:  # three failures open the shared breaker
+        assert run_plantid(["identify", photo], env).returncode == 4
+    assert sandbox.stats()["plantid_identify"] == 3
+
+    argv = read_only_mounts(Path(env["PLANTID_CACHE_DIR"]), ["identify", files[3]])
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert_clean(result.stderr)
+    assert result.returncode == 4, result.stderr
+    [record] = records_of(result.stdout)
+    assert record["error"]["reason"] == "circuit-open"
+    assert sandbox.stats()["plantid_identify"] == 3  # the read-only copy still says "open"
+    assert result.stderr.count("shared state") == 1

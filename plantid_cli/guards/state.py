@@ -148,9 +148,21 @@ def _enable_wal(con: sqlite3.Connection) -> None:
             time.sleep(0.005)
 
 
-def _in_memory() -> sqlite3.Connection:
-    """A private stand-in for a state file that cannot be written (same tables, no sharing)."""
+def _in_memory(path: Path) -> sqlite3.Connection:
+    """A private stand-in for a state file that cannot be written: a copy of what it holds
+    (an open breaker stays open, `plantid status` shows the real state), same tables, no
+    sharing. ``immutable=1`` reads a file whose folder will not even take SQLite's -shm file."""
     con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    for flags in ("mode=ro", "immutable=1"):
+        try:
+            source = sqlite3.connect(f"file:{path}?{flags}", uri=True)
+            try:
+                source.backup(con)
+            finally:
+                source.close()
+            break
+        except sqlite3.Error:
+            continue
     for statement in SCHEMA:
         con.execute(statement)
     return con
@@ -204,7 +216,7 @@ class SharedState:
         # First use, or we are a forked child: never reuse the parent's connection.
         self._con = None
         if self._private:
-            con = _in_memory()
+            con = _in_memory(self.path)
         else:
             try:
                 try:
@@ -218,9 +230,14 @@ class SharedState:
                 if not is_storage_failure(exc):
                     raise
                 self._go_private(exc)
-                con = _in_memory()
+                con = _in_memory(self.path)
         self._con, self._pid = con, pid
         return con
+
+    @property
+    def shared(self) -> bool:
+        """False once the file refused a write: changes now live in this process only."""
+        return not self._private
 
     def _go_private(self, exc: BaseException) -> None:
         """The file refuses writes: keep this process's guard state in memory from now on."""
