@@ -194,3 +194,26 @@ def test_csv_cells_that_would_run_as_formulas_are_quoted(tmp_path, sandbox, cli_
     for row in rows:  # numbers stay numbers, negative or not
         assert float(row["decimalLatitude"]) == pytest.approx(-12.5, abs=1e-4)
         assert row["decimalLatitude"].startswith("-")
+
+
+@needs_exempi
+def test_specimen_is_tagged_only_while_all_its_photos_are_the_ones_identified(
+    tmp_path, sandbox, cli_env
+):
+    plant = tmp_path / "herbarium" / "plant-1"
+    for seed in range(2):
+        green_photo(plant / f"view{seed}.jpg", seed=seed)
+    results = identify_into(tmp_path, ["herbarium", "--group-by", "folder"], cli_env)
+    [record] = read_records(results)
+    assert record["paths"] and record["status"] == "ok"
+
+    magenta_photo(plant / "view1.jpg")  # one photo of the specimen replaced
+    refused = run_plantid(["tag", results], cli_env, cwd=tmp_path)
+    assert refused.returncode == 1, refused.stderr
+    assert f"1 {MISMATCH}" in refused.stderr
+    assert not list(plant.glob("*.xmp"))
+
+    green_photo(plant / "view1.jpg", seed=1)  # the same bytes again
+    tagged = run_plantid(["tag", results], cli_env, cwd=tmp_path)
+    assert tagged.returncode == 0, tagged.stderr
+    assert sorted(p.name for p in plant.glob("*.xmp")) == ["view0.xmp", "view1.xmp"]

@@ -234,11 +234,6 @@ class SharedState:
         self._con, self._pid = con, pid
         return con
 
-    @property
-    def shared(self) -> bool:
-        """False once the file refused a write: changes now live in this process only."""
-        return not self._private
-
     def _go_private(self, exc: BaseException) -> None:
         """The file refuses writes: keep this process's guard state in memory from now on."""
         warn_once(
