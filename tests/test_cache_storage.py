@@ -97,7 +97,7 @@ def test_disk_full_mid_run_loses_no_answer(tmp_path, sandbox, cli_env):
     records = records_of(result.stdout)
     assert sorted(r["status"] for r in records) == ["ok"] * 6
     assert sandbox.stats()["plantid_identify"] == 6  # the first photo once, then five new
-    assert result.stderr.count(NOT_STORED) <= 1
+    assert result.stderr.count(NOT_STORED) == 1, result.stderr
 
 
 # -- damaged values ------------------------------------------------------------------------------
