@@ -31,7 +31,7 @@ from .guards.cache import cache_key
 from .inputs import ImageJob
 from .pipeline import run_concurrent, run_inline
 from .providers.base import IdentifyRequest
-from .records import RunStats, error_record, stored_answer
+from .records import RunStats, error_record, stored_answer, with_exact_paths
 from .specimens import (
     Specimen,
     exif_location,
@@ -387,4 +387,4 @@ def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[st
         error = ServiceUnavailable(
             f"internal error: {type(exc).__name__}: {exc}", reason="internal"
         )
-    return error_record(job.index, job.display, None, provider, error)
+    return with_exact_paths(error_record(job.index, job.display, None, provider, error), job.path)

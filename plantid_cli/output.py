@@ -113,8 +113,29 @@ class CsvWriter(OrderedWriter):
         self._csv.writeheader()
 
     def emit(self, record: dict[str, Any]) -> None:
-        self._csv.writerow(darwin_core_row(record, self.threshold))
+        row = darwin_core_row(record, self.threshold)
+        self._csv.writerow({column: csv_safe(value) for column, value in row.items()})
         self.stream.flush()
+
+
+# OWASP "CSV Injection": a cell starting with one of these is a formula to Excel, LibreOffice
+# and Google Sheets (tab and CR too: some strip them and then see the next character).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """`value`, with a leading ``'`` when a spreadsheet would run it as a formula.
+
+    Why: file names, service-supplied names and error messages end up in cells; a photo named
+    ``=HYPERLINK(...)`` must not become a live link. Numbers (``-12.5`` latitudes) are data and
+    stay as they are, so the columns still sort and sum."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
 
 
 def darwin_core_row(record: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:

@@ -7,6 +7,8 @@ allowed; changing a field's meaning means schema_version 2.
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +19,34 @@ from .errors import PlantidError, exit_code_for_record_error
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "not_plant", "error")
+
+
+def exact_path(path: str | os.PathLike[str]) -> str | None:
+    """``path_b64``: base64 of the path's bytes, when its display form would not reopen it.
+
+    `path` in a record is for people: bytes that are not UTF-8 and control characters (a tab, a
+    newline) are escaped as ``\\xNN`` (inputs.display_path), and the escaped text names no file.
+    `plantid tag` and `plantid report` need the file itself, so such records also carry the
+    exact bytes; plain names (nearly all) carry nothing extra."""
+    from .inputs import display_path
+
+    text = os.fspath(path)
+    if display_path(text) == text:
+        return None
+    return base64.b64encode(os.fsencode(text)).decode("ascii")
+
+
+def with_exact_paths(record: dict[str, Any], path: Any, members: Any = ()) -> dict[str, Any]:
+    """Add ``path_b64`` (and ``paths_b64`` for a specimen's photos) where `path` is lossy."""
+    exact = exact_path(path)
+    if exact is not None:
+        record["path_b64"] = exact
+    raws = [exact_path(member) for member in members]
+    if any(raw is not None for raw in raws):
+        record["paths_b64"] = [
+            base64.b64encode(os.fsencode(member)).decode("ascii") for member in members
+        ]
+    return record
 
 
 def base_record(index: int, path: str, sha256: str | None, provider: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from .output import PROVIDER_LABELS
 from .report_assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
-from .results import photo_paths, resolve_photo
+from .results import MISMATCH, locate, photo_paths
 
 THUMB_SIDE = 160
 THUMB_QUALITY = 65
@@ -53,6 +53,7 @@ class ReportStats:
     thumbnails: int
     missing: int  # photos that could not be read: placeholder shown
     bytes: int
+    mismatched: int = 0  # a file by that name whose sha256 is not the record's: not shown
 
 
 def make_thumbnail(path: Path) -> Thumb | None:
@@ -115,21 +116,24 @@ def write_report(
     records = sorted(
         records, key=lambda r: r.get("index") if isinstance(r.get("index"), int) else 0
     )
-    thumbs: dict[str, Thumb | None] = {}
-    missing = 0
+    thumbs: dict[ThumbKey, Thumb | None] = {}
+    missing = mismatched = 0
     if thumbnails:
-        wanted: dict[str, Path | None] = {}
+        wanted: dict[ThumbKey, Path | None] = {}
         for record in records:
-            paths = photo_paths(record)
-            if paths and paths[0] not in wanted:
-                wanted[paths[0]] = resolve_photo(paths[0], base)
+            key = _thumb_key(record)
+            if key is not None and key not in wanted:
+                # only a photo whose content is the record's (see results.locate)
+                located = locate(record, base)
+                wanted[key] = located.files[0] if located.files else None
+                mismatched += located.problem == MISMATCH
         found = [(key, path) for key, path in wanted.items() if path is not None]
         with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2))) as pool:
             for (key, _), thumb in zip(
                 found, pool.map(thumbnailer, [p for _, p in found]), strict=True
             ):
                 thumbs[key] = thumb
-        missing = sum(1 for key in wanted if thumbs.get(key) is None)
+        missing = sum(1 for key in wanted if thumbs.get(key) is None) - mismatched
     now = now or datetime.now().astimezone()
     output = Path(output)
     handle = tempfile.NamedTemporaryFile(
@@ -154,9 +158,18 @@ def write_report(
         except OSError:
             pass
         raise
-    return ReportStats(
-        len(records), sum(1 for t in thumbs.values() if t), missing, output.stat().st_size
-    )
+    made = sum(1 for t in thumbs.values() if t)
+    return ReportStats(len(records), made, missing, output.stat().st_size, mismatched)
+
+
+ThumbKey = tuple[str, str]
+
+
+def _thumb_key(record: dict[str, Any]) -> ThumbKey | None:
+    """A thumbnail belongs to a name *and* a content: two records naming the same file with
+    different sha256s (edited between runs) never share one."""
+    paths = photo_paths(record)
+    return (paths[0], str(record.get("sha256"))) if paths else None
 
 
 def estimated_credits(records: list[dict[str, Any]]) -> int:
@@ -170,7 +183,7 @@ def estimated_credits(records: list[dict[str, Any]]) -> int:
 
 def render(
     records: list[dict[str, Any]],
-    thumbs: dict[str, Thumb | None],
+    thumbs: dict[ThumbKey, Thumb | None],
     *,
     source: str | None,
     credits_used: int | None,
@@ -206,8 +219,8 @@ def render(
     yield '<main class="wrap"><p id="empty" hidden>No photo matches these filters.</p>'
     yield '<div id="cards">'
     for record in records:
-        paths = photo_paths(record)
-        yield _card(record, thumbs.get(paths[0]) if paths else None)
+        key = _thumb_key(record)
+        yield _card(record, thumbs.get(key) if key is not None else None)
     yield "</div></main>"
     yield f"<script>{SCRIPT}</script></body></html>\n"
 

@@ -218,8 +218,10 @@ def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> dict[
 
 
 def _with_paths(job: Any, record: dict[str, Any]) -> dict[str, Any]:
+    from .records import with_exact_paths
     from .specimens import Specimen
 
     if isinstance(job, Specimen):
         record["paths"] = job.paths
-    return record
+        return with_exact_paths(record, job.path, [member.path for member in job.members])
+    return with_exact_paths(record, job.path)

@@ -176,7 +176,8 @@ def test_read_records_ndjson_json_and_refusals(tmp_path):
     js.write_text(json.dumps(RECORDS))
     assert len(read_records(js)) == len(RECORDS)
     bad = tmp_path / "bad.ndjson"
-    bad.write_text(json.dumps(RECORDS[0]) + "\n{oops\n")
+    # damaged in the middle (not merely cut short at the end, see test_trust_outputs.py)
+    bad.write_text(json.dumps(RECORDS[0]) + "\n{oops\n" + json.dumps(RECORDS[1]) + "\n")
     with pytest.raises(UsageError, match="line 2"):
         read_records(bad)
     newer = tmp_path / "newer.ndjson"

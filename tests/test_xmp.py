@@ -179,7 +179,7 @@ def test_tag_command_from_results_file(photo, tmp_path, cli_env):
     results = tmp_path / "results.ndjson"
     not_plant = _record(status="not_plant", best=None, index=1, path="bee.jpg")
     lost = _record(index=2, path="gone.jpg")
-    lines = [_record(path="wheat.jpg"), not_plant, lost]
+    lines = [_record(path="wheat.jpg", sha256=_sha(photo)), not_plant, lost]
     results.write_text("".join(json.dumps(r) + "\n" for r in lines))
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()

@@ -44,7 +44,16 @@ def _set(provider: str, extra_args: int = 0) -> int:
     key = key.strip()
     if not key:
         raise UsageError("no key given: nothing stored")
-    path = write_key(provider, key)
+    try:
+        path = write_key(provider, key)
+    except OSError as exc:  # a full disk, a read-only home: say where, never a traceback
+        from ..config import keys_file_path
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"cannot store the key in {keys_file_path()}: {exc.strerror or exc} "
+            "(PLANTID_KEYS_FILE); nothing stored"
+        ) from None
     print_note(f"stored the {provider} key in {path}")
     return 0
 

@@ -15,7 +15,11 @@ def _report_note(out: Path, stats: Any) -> None:
         if stats.bytes >= 1_000_000
         else f"{stats.bytes // 1000} kB"
     )
+    from ..results import MISMATCH
+
     missing = f", {stats.missing} photos not found" if stats.missing else ""
+    if stats.mismatched:
+        missing += f", {stats.mismatched} skipped: {MISMATCH}"
     print_note(f"report written to {out} ({stats.cards} cards, {size}{missing})")
 
 
@@ -29,7 +33,7 @@ class SidecarWriter:
         if style not in NAME_STYLES:
             raise UsageError(f"--xmp-name must be one of {', '.join(NAME_STYLES)}, not {style!r}")
         self.style, self.threshold, self.base = style, threshold, base
-        self.created = self.merged = self.skipped = 0
+        self.created = self.merged = self.skipped = self.mismatched = 0
         self.failed: list[str] = []
 
     def check(self) -> None:
@@ -39,17 +43,24 @@ class SidecarWriter:
 
     def record(self, record: dict[str, Any]) -> None:
         from ..errors import PlantidError
-        from ..results import photo_paths, resolve_photo
+        from ..results import MISMATCH, locate, photo_paths
         from ..xmp import taggable, write_sidecar
 
         if not taggable(record):
             self.skipped += 1
             return
-        for path in photo_paths(record):
-            photo = resolve_photo(path, self.base)
-            if photo is None:
-                self._fail(f"{path}: photo not found, no sidecar written")
-                continue
+        # Only a photo whose bytes are the ones identified gets the name (never a same-named
+        # photo in another folder, never a photo edited or replaced since).
+        found = locate(record, self.base)
+        if found.problem is not None:
+            shown = ", ".join(photo_paths(record)) or "?"
+            if found.problem == MISMATCH:
+                self.mismatched += 1
+                print_note(f"warning: {shown}: {MISMATCH} (sha256 differs); no sidecar written")
+            else:
+                self._fail(f"{shown}: {found.problem}, no sidecar written")
+            return
+        for photo in found.files:
             try:
                 result = write_sidecar(photo, record, style=self.style, threshold=self.threshold)
             except PlantidError as exc:
@@ -68,6 +79,10 @@ class SidecarWriter:
         parts = [f"{self.created} sidecars written", f"{self.merged} merged"]
         if self.skipped:
             parts.append(f"{self.skipped} records not identified (no sidecar)")
+        if self.mismatched:
+            from ..results import MISMATCH
+
+            parts.append(f"{self.mismatched} skipped: {MISMATCH}")
         if self.failed:
             parts.append(f"{len(self.failed)} failed")
         return "XMP: " + ", ".join(parts)
@@ -75,7 +90,7 @@ class SidecarWriter:
     def exit_code(self) -> int:
         from ..errors import EXIT_IMAGE_FAILED, EXIT_OK
 
-        return EXIT_IMAGE_FAILED if self.failed else EXIT_OK
+        return EXIT_IMAGE_FAILED if self.failed or self.mismatched else EXIT_OK
 
 
 class RunOutputs:
@@ -127,7 +142,14 @@ class RunOutputs:
         if self.report is not None:
             from ..report import write_report
 
-            stats = write_report(self.records, self.report, credits_used=credits_used)
+            try:
+                stats = write_report(self.records, self.report, credits_used=credits_used)
+            except OSError as exc:  # full disk, read-only folder: the records are printed
+                from ..errors import UsageError
+
+                raise UsageError(
+                    f"--report {self.report}: cannot write the report ({exc.strerror or exc})"
+                ) from None
             if not quiet:
                 _report_note(self.report, stats)
 
@@ -139,6 +161,9 @@ _REPORT_FIELDS = (
     "index",
     "path",
     "paths",
+    "path_b64",
+    "paths_b64",
+    "sha256",
     "status",
     "provider",
     "cached",

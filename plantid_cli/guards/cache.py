@@ -8,13 +8,21 @@ the row reads as a miss and one warning is logged, ``pickle.load`` is never call
 are not stored raw (pickled keys) are refused the same way.
 
 A damaged database (garbage or truncated ``cache.db``) is logged once, moved aside as
-``cache.db.corrupt-<timestamp>`` and recreated; the cache then simply starts empty.
+``cache.db.corrupt-<timestamp>`` and recreated; the cache then simply starts empty. A damaged
+value (a truncated or non-UTF-8 inline row or value file) is a miss: the row is deleted and one
+warning logged, so the photo is asked again once instead of failing on every run.
+
+A cache that cannot be written (disk full, read-only folder, see guards/storage.py) never costs
+an answer: ``set`` stores nothing and returns False, one warning says "answers are not being
+stored", and ``get`` keeps serving what is stored through a read-only SQLite connection
+(:class:`ReadOnlyResults`).
 
 Module-level imports: stdlib + diskcache (~8 ms, accepted by docs/design.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import diskcache
 from diskcache.core import DBNAME, MODE_BINARY, MODE_RAW, MODE_TEXT, UNKNOWN
@@ -34,6 +42,10 @@ from plantid_cli.guards.state import (
     recovery_lock,
     sqlite_file_is_healthy,
 )
+from plantid_cli.guards.storage import is_storage_failure, reason_of, warn_once
+
+if TYPE_CHECKING:
+    from plantid_cli.guards.cache_readonly import ReadOnlyResults
 
 log = logging.getLogger("plantid")
 
@@ -60,6 +72,10 @@ def cache_key(provider: str, api_version: str, sha256: str, params: Mapping[str,
 class _RefusedValue(OSError):
     """Raised by JSONDisk.fetch for a row that is not JSON. diskcache's get() catches OSError
     ("file vanished") and returns the default, so a refused row is a plain cache miss."""
+
+
+class DamagedValue(Exception):
+    """A JSON row whose text is cut or not UTF-8: ResultCache.get deletes it and misses."""
 
 
 def _refuse(why: str) -> _RefusedValue:
@@ -94,23 +110,25 @@ class JSONDisk(diskcache.Disk):
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if read:
             raise _refuse("file handle requested")
-        if mode == MODE_RAW:
-            if isinstance(value, (bytes, bytearray, memoryview)):
-                text = bytes(value).decode("utf-8", errors="strict")
-            elif isinstance(value, str):
-                text = value
-            else:
-                raise _refuse(f"raw {type(value).__name__}")
-        elif mode in (MODE_TEXT, MODE_BINARY):
-            # Disk.fetch reads the file for these two modes and never unpickles.
-            data = super().fetch(mode, filename, value, False)
-            text = data.decode("utf-8") if isinstance(data, bytes) else data
-        else:  # MODE_PICKLE or anything unknown: never hand it to pickle
-            raise _refuse(f"storage mode {mode}")
         try:
+            if mode == MODE_RAW:
+                if isinstance(value, (bytes, bytearray, memoryview)):
+                    text = bytes(value).decode("utf-8", errors="strict")
+                elif isinstance(value, str):
+                    text = value
+                else:
+                    raise _refuse(f"raw {type(value).__name__}")
+            elif mode in (MODE_TEXT, MODE_BINARY):
+                # Disk.fetch reads the file for these two modes and never unpickles.
+                data = super().fetch(mode, filename, value, False)
+                text = data.decode("utf-8") if isinstance(data, bytes) else data
+            else:  # MODE_PICKLE or anything unknown: never hand it to pickle
+                raise _refuse(f"storage mode {mode}")
             return json.loads(text)
-        except ValueError as exc:
-            raise _refuse("invalid JSON") from exc
+        except UnicodeDecodeError as exc:
+            raise DamagedValue(f"not UTF-8 at byte {exc.start}") from None
+        except ValueError as exc:  # JSONDecodeError: cut short or garbage
+            raise DamagedValue(f"not JSON ({exc})") from None
 
 
 class ResultCache:
@@ -122,9 +140,21 @@ class ResultCache:
         self.directory = Path(directory)
         self.ttl = float(ttl)
         self.size_limit = int(size_limit)
-        make_private_dir(self.directory)
         self._lock = threading.Lock()
-        self._cache = self._open_or_recover()
+        self._cache: diskcache.Cache | None = None
+        self._reader: ReadOnlyResults | None = None  # set once writes have failed
+        try:
+            make_private_dir(self.directory)
+            self._cache = self._open_or_recover()
+        except (OSError, sqlite3.Error) as exc:
+            if not is_storage_failure(exc):
+                raise
+            self._read_only(exc)
+
+    @property
+    def writable(self) -> bool:
+        """False once the disk refused a write: answers are then served but not stored."""
+        return self._reader is None
 
     # -- opening / recovery -----------------------------------------------------------------
 
@@ -159,9 +189,30 @@ class ResultCache:
             target.name,
         )
 
+    def _read_only(self, exc: BaseException) -> None:
+        """From now on: no writes, reads through a read-only connection; one warning."""
+        warn_once(
+            f"cache-write:{self.directory}",
+            "answers are not being stored: %s (result cache %s); stored answers are still used",
+            reason_of(exc),
+            self.directory,
+        )
+        with self._lock:
+            if self._cache is not None:
+                with contextlib.suppress(sqlite3.Error, OSError):
+                    self._cache.close()
+                self._cache = None
+            if self._reader is None:
+                from plantid_cli.guards.cache_readonly import ReadOnlyResults
+
+                self._reader = ReadOnlyResults(self.directory)
+
     def _do(self, op: Callable[[diskcache.Cache], T]) -> T:
+        cache = self._cache
+        if cache is None:
+            raise _NotWritable()
         try:
-            return op(self._cache)
+            return op(cache)
         except sqlite3.DatabaseError as exc:
             # diskcache's ROLLBACK after a corruption error may raise its own error instead:
             # look at the chained context too.
@@ -169,26 +220,59 @@ class ResultCache:
                 raise
             with self._lock:
                 try:
-                    self._cache.close()
+                    cache.close()
                 except sqlite3.Error:
                     pass
                 self._recover(exc)
-                self._cache = self._open_or_recover()
-            return op(self._cache)
+                self._cache = cache = self._open_or_recover()
+            return op(cache)
+
+    def _guarded(self, op: Callable[[diskcache.Cache], T]) -> T:
+        """`op` on the cache; a write the disk refuses turns the cache read-only (re-raised)."""
+        try:
+            return self._do(op)
+        except (OSError, sqlite3.Error) as exc:
+            if isinstance(exc, _NotWritable) or not is_storage_failure(exc):
+                raise
+            self._read_only(exc)
+            raise _NotWritable() from exc
 
     # -- API ----------------------------------------------------------------------------------
 
     def get(self, key: str) -> dict | None:
-        """The cached dict, or None (missing, expired, refused non-JSON row)."""
-        value = self._do(lambda c: c.get(key, default=None, retry=True))
+        """The cached dict, or None (missing, expired, refused non-JSON row, damaged value)."""
+        try:
+            value = self._guarded(lambda c: c.get(key, default=None, retry=True))
+        except _NotWritable:
+            value = self._reader.get(key) if self._reader is not None else None
+        except DamagedValue as exc:
+            self._drop_damaged(key, exc)
+            return None
         return value if isinstance(value, dict) else None
 
-    def set(self, key: str, value: dict, *, ttl: float | None = None) -> None:
-        """Store `value`; it expires after `ttl` seconds (default: the cache's TTL)."""
+    def _drop_damaged(self, key: str, exc: DamagedValue) -> None:
+        warn_once(
+            f"cache-damaged:{self.directory}",
+            "a cached answer in %s was damaged (%s); removed it, the photo is asked again",
+            self.directory,
+            exc,
+        )
+        with contextlib.suppress(_NotWritable, DamagedValue):
+            self._guarded(lambda c: c.delete(key, retry=True))
+
+    def set(self, key: str, value: dict, *, ttl: float | None = None) -> bool:
+        """Store `value`; it expires after `ttl` seconds (default: the cache's TTL).
+
+        Returns False, without raising, when the disk refuses the write (warned once): the
+        caller already holds the answer and must still print it."""
         if not isinstance(value, dict):
             raise TypeError("result cache values must be dicts")
         expire = self.ttl if ttl is None else float(ttl)
-        self._do(lambda c: c.set(key, value, expire=expire, retry=True))
+        try:
+            self._guarded(lambda c: c.set(key, value, expire=expire, retry=True))
+        except _NotWritable:
+            return False
+        return True
 
     def stats(self) -> dict:
         def op(c: diskcache.Cache) -> dict:
@@ -200,21 +284,46 @@ class ResultCache:
                 "directory": str(self.directory),
             }
 
-        return self._do(op)
+        try:
+            return self._guarded(op)
+        except _NotWritable:
+            assert self._reader is not None
+            return {**self._reader.stats(), "directory": str(self.directory), "writable": False}
 
     def volume(self) -> int:
-        return self._do(lambda c: c.volume())
+        try:
+            return self._guarded(lambda c: c.volume())
+        except _NotWritable:
+            return self._reader.stats()["volume_bytes"] if self._reader is not None else 0
 
     def clear(self) -> int:
         """Remove every entry; return how many were removed."""
-        return self._do(lambda c: c.clear(retry=True))
+        return self._must_write(lambda c: c.clear(retry=True))
 
     def expire(self) -> int:
         """Remove expired entries now (diskcache also culls a few on every set)."""
-        return self._do(lambda c: c.expire(retry=True))
+        return self._must_write(lambda c: c.expire(retry=True))
+
+    def _must_write(self, op: Callable[[diskcache.Cache], int]) -> int:
+        """A write the user asked for (`plantid cache clear`): say why it cannot happen."""
+        try:
+            return self._guarded(op)
+        except _NotWritable as exc:
+            from plantid_cli.errors import ConfigError
+
+            cause = exc.__cause__
+            reason = reason_of(cause) if cause is not None else "it cannot be written"
+            raise ConfigError(
+                f"result cache {self.directory} cannot be changed: {reason} "
+                "(PLANTID_CACHE_DIR, cache_dir)"
+            ) from None
 
     def close(self) -> None:
-        self._cache.close()
+        if self._cache is not None:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._cache.close()
+        if self._reader is not None:
+            self._reader.close()
 
     def __enter__(self) -> ResultCache:
         return self
@@ -223,4 +332,14 @@ class ResultCache:
         self.close()
 
 
-__all__ = ["CACHE_KEY_VERSION", "JSONDisk", "ResultCache", "cache_key"]
+class _NotWritable(OSError):
+    """Internal: the cache is read-only now (the disk refused a write)."""
+
+
+__all__ = [
+    "CACHE_KEY_VERSION",
+    "DamagedValue",
+    "JSONDisk",
+    "ResultCache",
+    "cache_key",
+]

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from plantid_cli.guards.state import make_private_dir
+from plantid_cli.guards.storage import warn_once
 
 log = logging.getLogger("plantid")
 
@@ -68,9 +69,15 @@ def single_flight(
     """Hold the exclusive lock for `key` for the duration of the block, if it can be had in time."""
     from .lazy_imports import portalocker as _load
 
-    portalocker = _load()  # lazy, and without redis-py: see lazy_imports
-
     path = lock_path(lock_dir, key)
+    try:
+        portalocker = _load()  # lazy, and without redis-py: see lazy_imports
+    except OSError as exc:
+        # portalocker's import asks tempfile for a writable folder: a full disk fails it. As a
+        # lock we cannot take, that only costs a possible duplicate request.
+        warn_once("lock-import", "single-flight lock unavailable (%s); continuing without it", exc)
+        yield Flight(False, 0.0, path)
+        return
     started = time.monotonic()
     lock = None
     try:

@@ -9,7 +9,10 @@ need to agree on (breaker state, probe lease, rate-limit log, credits) lives in 
 * one connection per process, opened lazily, shared by threads behind a lock (and reopened
   after a fork);
 * a damaged file (not SQLite, truncated) is reported once on the ``plantid`` logger, moved
-  aside as ``<name>.corrupt-<timestamp>`` and recreated.
+  aside as ``<name>.corrupt-<timestamp>`` and recreated;
+* a file the disk will not let us write (full, read-only; guards/storage.py) is warned about
+  once and replaced, for this process, by a private in-memory database: the guards then work
+  per process instead of failing every photo.
 
 Stdlib only: importing this module must stay cheap (see docs/design.md, "Start-up budget").
 """
@@ -26,6 +29,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+from plantid_cli.guards.storage import is_storage_failure, reason_of, warn_once
 
 log = logging.getLogger("plantid")
 
@@ -143,6 +148,26 @@ def _enable_wal(con: sqlite3.Connection) -> None:
             time.sleep(0.005)
 
 
+def _in_memory(path: Path) -> sqlite3.Connection:
+    """A private stand-in for a state file that cannot be written: a copy of what it holds
+    (an open breaker stays open, `plantid status` shows the real state), same tables, no
+    sharing. ``immutable=1`` reads a file whose folder will not even take SQLite's -shm file."""
+    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    for flags in ("mode=ro", "immutable=1"):
+        try:
+            source = sqlite3.connect(f"file:{path}?{flags}", uri=True)
+            try:
+                source.backup(con)
+            finally:
+                source.close()
+            break
+        except sqlite3.Error:
+            continue
+    for statement in SCHEMA:
+        con.execute(statement)
+    return con
+
+
 class SharedState:
     """Cross-process key/value + tables in one SQLite file (``cache_dir / "state.sqlite3"``)."""
 
@@ -152,6 +177,7 @@ class SharedState:
         self._con: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._depth = 0  # nesting of transaction() in the thread that holds self._lock
+        self._private = False  # True once the file refused writes: an in-memory stand-in
 
     # -- connection -------------------------------------------------------------------------
 
@@ -189,15 +215,36 @@ class SharedState:
             return self._con
         # First use, or we are a forked child: never reuse the parent's connection.
         self._con = None
-        try:
-            con = self._open()
-        except sqlite3.DatabaseError as exc:
-            if not is_corruption(exc):
-                raise
-            self._recover(exc)
-            con = self._open()
+        if self._private:
+            con = _in_memory(self.path)
+        else:
+            try:
+                try:
+                    con = self._open()
+                except sqlite3.DatabaseError as exc:
+                    if not is_corruption(exc):
+                        raise
+                    self._recover(exc)
+                    con = self._open()
+            except (OSError, sqlite3.Error) as exc:
+                if not is_storage_failure(exc):
+                    raise
+                self._go_private(exc)
+                con = _in_memory(self.path)
         self._con, self._pid = con, pid
         return con
+
+    def _go_private(self, exc: BaseException) -> None:
+        """The file refuses writes: keep this process's guard state in memory from now on."""
+        warn_once(
+            f"state-write:{self.path}",
+            "shared state %s cannot be written (%s); breaker, rate limit and credits are kept "
+            "by this process alone",
+            self.path,
+            reason_of(exc),
+        )
+        self._drop_connection()
+        self._private = True
 
     def _recover(self, exc: BaseException) -> None:
         """Move a damaged database aside (once across racing processes) so it gets recreated."""
@@ -267,12 +314,15 @@ class SharedState:
             with self.transaction() as con:
                 return fn(con)
         except sqlite3.DatabaseError as exc:
-            if not is_corruption(exc):
-                raise
             with self._lock:
                 if self._depth:  # inside an outer transaction: let the outermost level handle it
                     raise
-                self._recover(exc)
+                if is_storage_failure(exc) and not self._private:
+                    self._go_private(exc)
+                elif is_corruption(exc):
+                    self._recover(exc)
+                else:
+                    raise
             with self.transaction() as con:
                 return fn(con)
 
@@ -282,12 +332,15 @@ class SharedState:
             with self._lock:
                 return fn(self._connection())
         except sqlite3.DatabaseError as exc:
-            if not is_corruption(exc):
-                raise
             with self._lock:
                 if self._depth:
                     raise
-                self._recover(exc)
+                if is_storage_failure(exc) and not self._private:
+                    self._go_private(exc)
+                elif is_corruption(exc):
+                    self._recover(exc)
+                else:
+                    raise
                 return fn(self._connection())
 
     # -- small JSON values --------------------------------------------------------------------
