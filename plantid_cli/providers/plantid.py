@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadResponse
+from ..errors import BadResponse, PlantidError, UnusableAnswer
+from . import validate as v
 from .base import Answer, IdentifyRequest, endpoint_param, json_body, send
+from .validate import charged_answer
 
 if TYPE_CHECKING:
     import httpx
@@ -65,54 +67,68 @@ class PlantIdProvider:
         params = {"language": request.language}
         if request.details:
             params["details"] = ",".join(request.details)
-        response = send(
-            client,
-            self.name,
-            "POST",
-            f"{self.api_url}/identification",
-            params=params,
-            json=self.build_body(images, request, position, taken_at),
-            headers={"Api-Key": self.api_key},
-        )
-        return self.parse(json_body(self.name, response))
+        url = f"{self.api_url}/identification"
+        headers = {"Api-Key": self.api_key}
+        body = self.build_body(images, request, position, taken_at)
+        response = send(client, self.name, "POST", url, params=params, json=body, headers=headers)
+        try:
+            return charged_answer(self.name, response, self.parse)
+        except UnusableAnswer as exc:
+            if exc.access_token is None:
+                raise
+            return self._reread(client, exc, params, headers)
+
+    def _reread(
+        self, client: httpx.Client, exc: UnusableAnswer, params: dict, headers: dict
+    ) -> Answer:
+        """The free `GET /identification/{token}`, once: the paid answer read again. Any
+        failure of it (an outage, a bad answer again) gives up with the original answer, so
+        the POST is never retried (`exc` is what the engine stores)."""
+        url = f"{self.api_url}/identification/{exc.access_token}"
+        try:
+            response = send(client, self.name, "GET", url, params=params, headers=headers)
+            return charged_answer(self.name, response, self.parse)
+        except PlantidError:
+            raise exc from None
 
     def parse(self, data: Any) -> Answer:
-        """Normalise the identification object; any missing key is the service's fault."""
-        try:
-            result = data["result"]
-            is_plant = result["is_plant"]
-            raw_suggestions = result["classification"]["suggestions"]
-            suggestions = [_suggestion(item) for item in raw_suggestions]
-            plant = bool(is_plant["binary"])
-            answer = Answer(
-                status="ok" if plant else "not_plant",
-                best=suggestions[0] if plant and suggestions else None,
-                suggestions=suggestions,
-                is_plant={"probability": float(is_plant["probability"]), "binary": plant},
-                model_version=data.get("model_version"),
-                extra={"access_token": data.get("access_token")},
-            )
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise BadResponse(
-                f"plantid: answer without the expected fields ({type(exc).__name__}: {exc})"
-            ) from None
-        return answer
+        """Normalise the identification object, checking every type a record relies on."""
+        data = v.mapping(data, "answer")
+        result = v.mapping(data.get("result"), "result")
+        is_plant = v.mapping(result.get("is_plant"), "result.is_plant")
+        classification = v.mapping(result.get("classification"), "result.classification")
+        raw = v.items(classification.get("suggestions"), "suggestions")
+        suggestions = [_suggestion(item) for item in raw[: v.MAX_SUGGESTIONS_KEPT]]
+        plant = v.flag(is_plant.get("binary"), "is_plant.binary")
+        probability = v.probability(is_plant.get("probability"), "is_plant.probability")
+        token = v.optional_text(data.get("access_token"), "access_token")
+        return Answer(
+            status="ok" if plant else "not_plant",
+            best=suggestions[0] if plant and suggestions else None,
+            suggestions=suggestions,
+            is_plant={"probability": probability, "binary": plant},
+            model_version=v.optional_text(data.get("model_version"), "model_version"),
+            extra={"access_token": token},
+        )
 
 
-def _suggestion(item: dict[str, Any]) -> dict[str, Any]:
-    details = item.get("details") or {}
-    taxonomy = details.get("taxonomy") or {}
-    name = item["name"]
-    genus = taxonomy.get("genus") or (name.split(" ")[0] if name else None)
+def _suggestion(item: Any) -> dict[str, Any]:
+    item = v.mapping(item, "suggestion")
+    details = v.optional_mapping(item.get("details"), "suggestion.details")
+    taxonomy = v.optional_mapping(details.get("taxonomy"), "details.taxonomy")
+    name = v.text(item.get("name"), "suggestion.name")
+    gbif = details.get("gbif_id")
+    if gbif is not None and (isinstance(gbif, bool) or not isinstance(gbif, int)):
+        raise BadResponse(f"details.gbif_id is {type(gbif).__name__}, not a number")
     return {
         "scientific_name": name,
-        "probability": round(float(item["probability"]), 6),
-        "common_names": list(details.get("common_names") or []),
-        "family": taxonomy.get("family"),
-        "genus": genus,
-        "gbif_id": details.get("gbif_id"),
-        "rank": details.get("rank"),
-        "url": details.get("url"),
+        "probability": round(v.probability(item.get("probability"), "suggestion.probability"), 6),
+        "common_names": v.texts(details.get("common_names"), "details.common_names"),
+        "family": v.optional_text(taxonomy.get("family"), "taxonomy.family"),
+        "genus": v.optional_text(taxonomy.get("genus"), "taxonomy.genus") or name.split(" ")[0],
+        "gbif_id": gbif,
+        "rank": v.optional_text(details.get("rank"), "details.rank"),
+        "url": v.optional_text(details.get("url"), "details.url"),
     }
 
 
