@@ -131,6 +131,12 @@ class UnusableAnswer(BadResponse):
         self.access_token = access_token
         self.cached = False  # set when the record is served from the cache
 
+    def to_record(self) -> dict:
+        record = super().to_record()
+        if self.access_token:  # the paid identification, for a re-read by hand or support
+            record["access_token"] = self.access_token
+        return record
+
 
 class CircuitOpenError(ServiceUnavailable):
     reason = "circuit-open"
