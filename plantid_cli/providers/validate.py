@@ -101,6 +101,8 @@ def count(value: Any, where: str) -> int | None:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
     shown = repr(value)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
     return f"{type(value).__name__} {shown}"
