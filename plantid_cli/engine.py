@@ -30,6 +30,7 @@ from .guarded import ProviderGuards
 from .guards.backend import open_backend
 from .guards.cache import cache_key
 from .inputs import ImageJob
+from .lane import Lane
 from .pipeline import run_concurrent, run_inline
 from .providers.base import IdentifyRequest
 from .records import RunStats, error_record, stored_answer
@@ -72,14 +73,6 @@ class Pending:
     def key(self) -> str:
         """In-run dedupe key: the same unit asked of the same providers."""
         return "|".join(self.keys.values())
-
-
-@dataclass
-class Lane:
-    """One provider and its own guards (breaker, rate limit, credits)."""
-
-    provider: Any
-    guards: ProviderGuards
 
 
 class Engine:
@@ -180,7 +173,7 @@ class Engine:
                     outcomes[name] = outcome_for(name, stored, cached=True)
                     continue
                 try:
-                    self.lanes[name].guards.check()
+                    self.lanes[name].check()
                 except PlantidError as exc:
                     self._fell_back(name, outcomes, job.display)
                     self._refused(name, exc, job.display)
@@ -346,9 +339,9 @@ class Engine:
             location = exif_location(pending.prepared)  # not sent: keep the photo's own
         # Everything the stored answer needs is known before the call: once it is paid for,
         # nothing but building a dict stands between the answer and the cache.
-        lane.guards.check()  # a fallback lane was not checked in stage A; credits may be gone
+        lane.check()  # a fallback lane was not checked in stage A; credits may be gone
         try:
-            answer = lane.guards.call(attempt, pending.job.display)
+            answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display))
         except UnusableAnswer as exc:  # charged all the same: stored, never bought again
             self._charged()
             return unusable_entry(lane.provider.name, exc, location, when)

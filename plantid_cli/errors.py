@@ -123,9 +123,7 @@ class UnusableAnswer(BadResponse):
 
     code = "bad_response"
 
-    def __init__(
-        self, message: str, *, raw: str = "", access_token: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, raw: str = "", access_token: str | None = None) -> None:
         super().__init__(message)
         self.raw = raw
         self.access_token = access_token
