@@ -7,6 +7,7 @@ header `Api-Key`, 201 with the identification object. The key never goes into a 
 from __future__ import annotations
 
 import base64
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadResponse, PlantidError, UnusableAnswer
@@ -145,6 +146,37 @@ def fetch_usage(api_url: str, api_key: str, timeout: float) -> dict[str, Any]:
             headers={"Api-Key": api_key},
         )
         data = json_body("plantid", response)
-    if not isinstance(data, dict):
-        raise BadResponse("plantid: usage_info answer is not an object")
+    try:
+        return usage_info(data)
+    except BadResponse as exc:
+        raise BadResponse(f"plantid: usage_info answer cannot be used ({exc.message})") from None
+
+
+USAGE_PERIODS = ("day", "week", "month", "total")
+
+
+def usage_info(data: Any) -> dict[str, Any]:
+    """The usage_info answer with its types checked: counts are numbers or null (a whole
+    float such as `86.0`, which the real service sends, reads as the int 86), so callers can
+    compare them without guessing."""
+    data = dict(v.mapping(data, "answer"))
+    for name in ("credit_limits", "used", "remaining"):
+        counts = v.optional_mapping(data.get(name), name)
+        data[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
+    can_use = v.optional_mapping(data.get("can_use_credits"), "can_use_credits")
+    value = can_use.get("value", True)
+    data["can_use_credits"] = {
+        "value": v.flag(value, "can_use_credits.value"),
+        "reason": v.optional_text(can_use.get("reason"), "can_use_credits.reason"),
+    }
     return data
+
+
+def _credits(value: Any, where: str) -> int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadResponse(f"{where} holds {type(value).__name__}, not a number")
+    if not math.isfinite(value) or value < 0:
+        raise BadResponse(f"{where} holds {value!r}, not a count")
+    return int(value) if value == int(value) else value
