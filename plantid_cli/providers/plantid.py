@@ -102,13 +102,13 @@ class PlantIdProvider:
         suggestions = [_suggestion(item) for item in raw[: v.MAX_SUGGESTIONS_KEPT]]
         plant = v.flag(is_plant.get("binary"), "is_plant.binary")
         probability = v.probability(is_plant.get("probability"), "is_plant.probability")
-        token = v.optional_text(data.get("access_token"), "access_token")
+        token = v.or_none(v.optional_text, data.get("access_token"), "access_token")
         return Answer(
             status="ok" if plant else "not_plant",
             best=suggestions[0] if plant and suggestions else None,
             suggestions=suggestions,
             is_plant={"probability": probability, "binary": plant},
-            model_version=v.optional_text(data.get("model_version"), "model_version"),
+            model_version=v.or_none(v.optional_text, data.get("model_version"), "model_version"),
             extra={"access_token": token},
         )
 

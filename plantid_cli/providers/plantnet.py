@@ -111,26 +111,27 @@ class PlantNetProvider:
         data = v.mapping(data, "answer")
         raw = v.items(data.get("results"), "results")
         suggestions = [_suggestion(item) for item in raw[: v.MAX_SUGGESTIONS_KEPT]]
-        remaining = v.count(
-            data.get("remainingIdentificationRequests"), "remainingIdentificationRequests"
-        )
+        remaining = v.or_none(v.count, data.get("remainingIdentificationRequests"), "remaining")
+        organs_seen = v.or_none(v.items, data.get("predictedOrgans") or [], "predictedOrgans")
         predicted = [
-            v.optional_text(v.mapping(item, "predictedOrgans[]").get("organ"), "organ")
-            for item in v.items(data.get("predictedOrgans") or [], "predictedOrgans")
+            v.or_none(v.optional_text, item.get("organ"), "organ")
+            if isinstance(item, dict)
+            else None
+            for item in organs_seen or []
         ]
-        query = v.optional_mapping(data.get("query"), "query")
+        query = v.or_none(v.optional_mapping, data.get("query"), "query") or {}
         return Answer(
             status="ok",
             best=suggestions[0] if suggestions else None,
             suggestions=suggestions,
             is_plant={"probability": None, "binary": True},
-            model_version=v.optional_text(data.get("version"), "version"),
+            model_version=v.or_none(v.optional_text, data.get("version"), "version"),
             extra={
                 "organs": organs,
                 "predicted_organs": predicted,
-                "project": v.optional_text(query.get("project"), "query.project"),
-                "referential": v.optional_text(
-                    data.get("preferedReferential"), "preferedReferential"
+                "project": v.or_none(v.optional_text, query.get("project"), "project"),
+                "referential": v.or_none(
+                    v.optional_text, data.get("preferedReferential"), "preferedReferential"
                 ),
             },
             remaining=remaining,

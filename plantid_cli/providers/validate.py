@@ -98,6 +98,15 @@ def count(value: Any, where: str) -> int | None:
     return int(value)
 
 
+def or_none(check: Any, value: Any, where: str) -> Any:
+    """`check(value, where)`, or None when it fails: for metadata beside the identification
+    (a model version, a quota count), whose damage must not cost the paid answer itself."""
+    try:
+        return check(value, where)
+    except BadResponse:
+        return None
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
