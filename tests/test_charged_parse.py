@@ -187,12 +187,23 @@ def test_usage_info_with_wrong_types_is_a_clear_error(upstream, cli_env, usage):
     assert "usage_info answer cannot be used" in result.stderr
 
 
-def test_usage_info_whole_floats_read_as_counts(upstream, cli_env):
+def test_usage_info_whole_floats_end_the_credits_cool_down(upstream, cli_env, tmp_path):
+    """The real service sends `"total": 86.0`: read as the count 86, so a top-up is noticed."""
+    server = upstream(429, b"The specified api key does not have sufficient number of credits.")
+    env = {**cli_env, "PLANTID_API_URL": server.url}
+    photo = green_photo(tmp_path / "leaf.jpg", (160, 120))
+    result = run_plantid(["identify", photo], env)
+    assert result.returncode == 4 and json.loads(result.stdout)["error"]["code"] == "credits"
     usage = {"remaining": {"total": 86.0}, "can_use_credits": {"value": True, "reason": None}}
-    server = upstream(200, json.dumps(usage).encode())
-    result = run_plantid(["usage", "--format", "json"], {**cli_env, "PLANTID_API_URL": server.url})
+    server.body = json.dumps(usage).encode()
+    result = run_plantid(["usage", "--format", "json"], env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["remaining"]["total"] == 86
+    assert "credits available again" in result.stderr
+    server.status, server.body = 201, plantid_body()
+    result = run_plantid(["identify", photo], env)
+    assert (result.returncode, json.loads(result.stdout)["status"]) == (0, "ok"), result.stderr
+    assert server.posts == 2
 
 
 def test_a_report_counts_the_credit_of_an_unusable_answer():
