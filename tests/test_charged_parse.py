@@ -167,6 +167,22 @@ def test_damaged_metadata_does_not_cost_the_identification(upstream, cli_env, tm
     assert record["model_version"] is None
 
 
+def test_a_lone_surrogate_in_a_name_does_not_cost_the_answer(upstream, cli_env, tmp_path):
+    """`"\\ud800"` is valid JSON but no UTF-8 text: it used to fail the cache write and stdout."""
+    body = plantid_body({"name": "Ficus \ud800lyrata", "probability": 0.9})
+    assert b"\\ud800" in body
+    server = upstream(201, body)
+    env = {**cli_env, "PLANTID_API_URL": server.url}
+    photo = green_photo(tmp_path / "leaf.jpg", (160, 120))
+    for cached in (False, True):
+        result = run_plantid(["identify", photo], env)
+        assert "Traceback" not in result.stderr and "internal error" not in result.stdout
+        [record] = [json.loads(line) for line in result.stdout.splitlines()]
+        assert (result.returncode, record["status"], record["cached"]) == (0, "ok", cached)
+        assert record["best"]["scientific_name"] == "Ficus \ufffdlyrata"
+    assert server.posts == 1
+
+
 @pytest.mark.parametrize(
     "usage",
     [

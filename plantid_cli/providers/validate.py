@@ -28,6 +28,7 @@ MAX_SUGGESTIONS_ACCEPTED = 1000
 MAX_RAW_CHARS = 64 * 1024
 #: What an access token may look like before it goes into a re-read URL.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN_IN_TEXT = re.compile(r'"access_token"\s*:\s*"([A-Za-z0-9_-]{1,128})"')
 
 
@@ -53,7 +54,7 @@ def items(value: Any, where: str, *, limit: int = MAX_SUGGESTIONS_ACCEPTED) -> l
 def text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BadResponse(f"{where} is {_kind(value)}, not a name")
-    return value
+    return _encodable(value)
 
 
 def optional_text(value: Any, where: str) -> str | None:
@@ -61,6 +62,16 @@ def optional_text(value: Any, where: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise BadResponse(f"{where} is {_kind(value)}, not text")
+    return _encodable(value)
+
+
+def _encodable(value: str) -> str:
+    """JSON's `"\\ud800"` reads as a lone surrogate, which no UTF-8 writer (the cache, stdout)
+    accepts: it becomes U+FFFD here, so a paid answer can always be stored and printed."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
     return value
 
 
