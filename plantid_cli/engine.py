@@ -22,13 +22,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .charged import outcome_for, unusable_entry
 from .config import Settings
-from .errors import PlantidError, ServiceUnavailable
+from .errors import PlantidError, ServiceUnavailable, UnusableAnswer
 from .events import EventBus
 from .guarded import ProviderGuards
 from .guards.backend import open_backend
 from .guards.cache import cache_key
 from .inputs import ImageJob
+from .lane import Lane
 from .pipeline import run_concurrent, run_inline
 from .providers.base import IdentifyRequest
 from .records import RunStats, error_record, stored_answer, with_exact_paths
@@ -71,14 +73,6 @@ class Pending:
     def key(self) -> str:
         """In-run dedupe key: the same unit asked of the same providers."""
         return "|".join(self.keys.values())
-
-
-@dataclass
-class Lane:
-    """One provider and its own guards (breaker, rate limit, credits)."""
-
-    provider: Any
-    guards: ProviderGuards
 
 
 class Engine:
@@ -163,7 +157,7 @@ class Engine:
         stored = self._cached(self.provider.name, key, job.display)
         if stored is None:
             return sha256, key, None
-        outcomes = {self.provider.name: Outcome(self.provider.name, stored, cached=True)}
+        outcomes = {self.provider.name: outcome_for(self.provider.name, stored, cached=True)}
         return sha256, key, self._finish(job, sha256, outcomes)
 
     def _known(self, job: ImageJob | Specimen, keys: dict[str, str]) -> dict[str, Outcome]:
@@ -176,10 +170,10 @@ class Engine:
                 stored = self._cached(name, keys[name], job.display)
                 if stored is not None:
                     self._fell_back(name, outcomes, job.display)
-                    outcomes[name] = Outcome(name, stored, cached=True)
+                    outcomes[name] = outcome_for(name, stored, cached=True)
                     continue
                 try:
-                    self.lanes[name].guards.check()
+                    self.lanes[name].check()
                 except PlantidError as exc:
                     self._fell_back(name, outcomes, job.display)
                     self._refused(name, exc, job.display)
@@ -295,7 +289,7 @@ class Engine:
         except PlantidError as exc:
             self._refused(name, exc, pending.job.display)
             return Outcome(name, error=exc)
-        return Outcome(name, stored, cached)
+        return outcome_for(name, stored, cached)
 
     def _fetch(
         self, lane: Lane, pending: Pending, looked_up: bool = True
@@ -341,13 +335,22 @@ class Engine:
         def attempt():
             return lane.provider.identify(client, pending.prepared, request, position, when)
 
-        lane.guards.check()  # a fallback lane was not checked in stage A; credits may be gone
-        answer = lane.guards.call(attempt, pending.job.display)
-        with self._inflight_lock:
-            self.stats.credits_used += 1
         if "location" not in lane.provider.cache_params(request):
             location = exif_location(pending.prepared)  # not sent: keep the photo's own
+        # Everything the stored answer needs is known before the call: once it is paid for,
+        # nothing but building a dict stands between the answer and the cache.
+        lane.check()  # a fallback lane was not checked in stage A; credits may be gone
+        try:
+            answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display))
+        except UnusableAnswer as exc:  # charged all the same: stored, never bought again
+            self._charged()
+            return unusable_entry(lane.provider.name, exc, location, when)
+        self._charged()
         return stored_answer(lane.provider.name, answer, location, when)
+
+    def _charged(self) -> None:
+        with self._inflight_lock:
+            self.stats.credits_used += 1
 
     def _finish(
         self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False

@@ -12,6 +12,7 @@ token (written into records and logs) and the exit code that the run gets when i
     ├── ImageError                    exit 1   this photo cannot be used (never uploaded)
     ├── RequestRejected               exit 1   the service refused our request (400, 413)
     ├── ServiceUnavailable            exit 4   5xx, timeouts, unreachable, bad answers
+    │   ├── UnusableAnswer            exit 4   2xx answer we cannot use (paid): code "bad_response"
     │   ├── CircuitOpenError          exit 4   breaker open: no network attempt made
     │   └── CreditsExhausted          exit 4   429 from Plant.id / daily quota from Pl@ntNet
     └── Interrupted                   exit 130 Ctrl-C
@@ -111,6 +112,30 @@ class BadResponse(ServiceUnavailable):
     reason = "bad-response"
 
 
+class UnusableAnswer(BadResponse):
+    """A 2xx identification answer that cannot be used: the service has charged for it.
+
+    Never retried and never asked again (the engine stores it under the photo's cache key with
+    its raw text, `charged.py`); only `--refresh` buys it again. It still counts as a breaker
+    failure: a service that takes credits for junk is broken, and an open breaker stops the
+    spending (the answer itself is never re-sent, so the breaker cannot cause more POSTs).
+    """
+
+    code = "bad_response"
+
+    def __init__(self, message: str, *, raw: str = "", access_token: str | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.access_token = access_token
+        self.cached = False  # set when the record is served from the cache
+
+    def to_record(self) -> dict:
+        record = super().to_record()
+        if self.access_token:  # the paid identification, for a re-read by hand or support
+            record["access_token"] = self.access_token
+        return record
+
+
 class CircuitOpenError(ServiceUnavailable):
     reason = "circuit-open"
     counts_for_breaker = False
@@ -155,6 +180,7 @@ ERROR_EXIT_CODES: dict[str, int] = {
     "config": EXIT_AUTH,
     "unavailable": EXIT_UNAVAILABLE,
     "credits": EXIT_UNAVAILABLE,
+    "bad_response": EXIT_UNAVAILABLE,
     "usage": EXIT_USAGE,
     "interrupted": EXIT_INTERRUPTED,
 }

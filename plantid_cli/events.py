@@ -35,6 +35,11 @@ TEXT_FORMATS: dict[str, tuple[int, str]] = {
         "[RETRY] {provider} attempt {attempt} in {delay:.1f}s: {reason}",
     ),
     "credits.exhausted": (logging.WARNING, "[CREDITS] {provider} credits exhausted"),
+    "auth.rejected": (
+        logging.WARNING,
+        "[AUTH] {message} No more calls to {provider} in this run; set the right key with "
+        "`plantid keys set {provider}`",
+    ),
     "fallback": (logging.INFO, "[FALLBACK] {path}: {from_provider} {reason} -> {to_provider}"),
 }
 

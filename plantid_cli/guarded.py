@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import CreditsExhausted, ServiceUnavailable
+from .errors import CreditsExhausted, ServiceUnavailable, UnusableAnswer
 from .events import EventBus
 from .guards.account import account_for
 from .guards.backend import Backend, open_backend
@@ -90,6 +90,10 @@ class ProviderGuards:
                 self.credits.mark_exhausted(exc.message)
                 self.bus.emit("credits.exhausted", provider=self.provider)
                 raise
+            except UnusableAnswer as exc:
+                # Charged: a retry would pay again for the same junk (errors.UnusableAnswer).
+                self._emit_call(path, _outcome(exc), started)
+                raise
             except ServiceUnavailable as exc:
                 self._emit_call(path, _outcome(exc), started)
                 if attempt == attempts:
@@ -140,13 +144,16 @@ class ProviderGuards:
 
 
 def _outcome(exc: Exception) -> str:
-    """Metric label for a failed call: auth, credits, timeout, server_error or client_error."""
+    """Metric label for a failed call: auth, credits, bad_response (a paid answer we cannot
+    use), timeout, server_error or client_error."""
     reason = getattr(exc, "reason", "")
     code = getattr(exc, "code", "")
     if code == "auth":
         return "auth"
     if code == "credits":
         return "credits"
+    if code == "bad_response":
+        return "bad_response"
     if reason == "timeout":
         return "timeout"
     if isinstance(exc, ServiceUnavailable):

@@ -34,7 +34,9 @@ PUSH_JOB = "plantid"
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 IMAGE_STATUSES = STATUSES  # every record status, pre-declared at 0
-CALL_OUTCOMES = ("ok", "client_error", "server_error", "timeout", "credits", "auth")
+CALL_OUTCOMES = (
+    "ok", "client_error", "server_error", "timeout", "credits", "auth", "bad_response"
+)  # fmt: skip
 CACHE_RESULTS = ("hit", "miss")
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -48,7 +50,8 @@ METRICS: tuple[tuple[str, str, str, str, tuple[str, ...], tuple[float, ...] | No
      "Images by final status (ok, not_plant, error).", ("provider", "status"), None),
     ("calls", "Counter", "plantid_upstream_calls",
      "HTTP calls to the service by outcome (ok, client_error, server_error, timeout, "
-     "credits, auth); every attempt counts, retries included.", ("provider", "outcome"), None),
+     "credits, auth, bad_response: a charged answer that cannot be used); every attempt "
+     "counts, retries included.", ("provider", "outcome"), None),
     ("cache", "Counter", "plantid_cache_requests",
      "Result cache look-ups by result (hit, miss); answers shared within the run count "
      "as hits.", ("provider", "result"), None),

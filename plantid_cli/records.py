@@ -117,11 +117,11 @@ def stored_answer(
         "location": location,
         "taken_at": taken_at,
         "extra": answer.extra,
-        "identified_at": _now_iso(),
+        "identified_at": now_iso(),
     }
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
     from datetime import datetime
 
     return datetime.now(UTC).isoformat(timespec="seconds")

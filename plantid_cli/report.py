@@ -173,8 +173,14 @@ def _thumb_key(record: dict[str, Any]) -> ThumbKey | None:
 
 
 def estimated_credits(records: list[dict[str, Any]]) -> int:
-    """Answers that did not come from the cache: one credit each."""
-    return sum(1 for r in records if not r.get("cached") and r.get("status") in ("ok", "not_plant"))
+    """Answers that did not come from the cache: one credit each (an unusable answer too: the
+    service charged for it)."""
+    return sum(1 for r in records if not r.get("cached") and _charged(r))
+
+
+def _charged(record: dict[str, Any]) -> bool:
+    error = record.get("error") or {}
+    return record.get("status") in ("ok", "not_plant") or error.get("code") == "bad_response"
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,15 +26,18 @@ every processed identification (200 and 404); at 0 it answers 429 JSON.
 
 Faults (`mode`, applied to identification endpoints only, after `latency_ms`): error500 and
 error503 (HTML body), hang (no answer for `hang_seconds`, then close), credits (429), auth (401),
-badjson (success status, truncated JSON), badshape (JSON without `result`/`results`), drip (the
-real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key (500 whose
-body holds the received key). `fail_rate` answers that fraction of calls error500 (seeded).
+drip (the real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key
+(500 whose body holds the received key), and the unusable charged answers of `sandbox_faults`:
+badjson, badshape, badtypes, badlist, badnumber, hugelist (they spoil POSTs; Plant.id re-reads
+by token too only with `fault_reread`). `fail_rate` answers that fraction of calls error500
+(seeded).
 `mode_plantid` / `mode_plantnet` set a fault for one API only (they win over `mode`), e.g. to
 fail Plant.id while Pl@ntNet answers.
 
 Settings (constructor, `configure(**changes)`, `POST /_sandbox/config`): key, latency_ms,
 fail_rate, mode, mode_plantid, mode_plantnet, credits, plantnet_quota, seed, hang_seconds,
-drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`).
+drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`),
+fault_reread.
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
 plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP

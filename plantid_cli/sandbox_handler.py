@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from plantid_cli import sandbox_data as data
 from plantid_cli import sandbox_plantnet as pn
 from plantid_cli import sandbox_protocol as proto
+from plantid_cli.sandbox_faults import ANSWER_FAULTS, spoil
 from plantid_cli.sandbox_plantnet import plantnet_error
 from plantid_cli.sandbox_protocol import (
     CREDITS_TEXT,
@@ -204,14 +205,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             reply = text_reply(500, text) if plantid else plantnet_error(500, text)
         else:
             reply = answer()
-            if fault and reply.payload is not None and 200 <= reply.status < 300:
-                if fault == "badjson":
-                    reply = Reply(reply.status, reply.body[: len(reply.body) // 2], reply.ctype)
-                elif fault == "badshape":
-                    shape = {
-                        k: v for k, v in reply.payload.items() if k not in ("result", "results")
-                    }
-                    reply = json_reply(reply.status, shape, reply.headers)
+            spoiled = fault in ANSWER_FAULTS and (call["method"] == "POST" or cfg["fault_reread"])
+            if spoiled and reply.payload is not None and 200 <= reply.status < 300:
+                reply = spoil(fault, reply)
         self._send(reply, call, cfg["drip_interval"] if fault == "drip" else None)
 
     def _plantid_post(self, fields, blobs, error, query, call) -> Reply:

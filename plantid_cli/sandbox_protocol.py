@@ -25,7 +25,7 @@ KEY_NOT_FOUND = "The specified api key not found."
 MODEL_VERSION = "plant_id:3.2.0"
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
-    | {"echo_key"}
+    | {"echo_key", "badtypes", "badlist", "badnumber", "hugelist"}  # see sandbox_faults
 )
 _NO_MODE = (None, "", "none", "off")
 DEFAULT_SETTINGS = {
@@ -41,6 +41,7 @@ DEFAULT_SETTINGS = {
     "hang_seconds": 300.0,
     "drip_interval": 0.5,
     "retry_after": 0.0,
+    "fault_reread": False,  # answer faults spoil Plant.id re-reads (GET by token) as well
 }
 _INTS = ("credits", "plantnet_quota", "seed")
 
@@ -287,6 +288,10 @@ def check_setting(name: str, value):
         if value not in _NO_MODE and value not in MODES:
             raise ValueError(f"{name} must be one of {', '.join(sorted(MODES))} or null")
         return None if value in _NO_MODE else value
+    if name == "fault_reread":
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false")
+        return value
     if name == "key":
         if value is not None and not isinstance(value, str):
             raise ValueError("key must be a string or null")

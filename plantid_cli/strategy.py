@@ -28,6 +28,7 @@ from .errors import (
     ConfigError,
     PlantidError,
     ServiceUnavailable,
+    UnusableAnswer,
 )
 
 MODES = ("plantid", "plantnet", "auto", "both")
@@ -199,6 +200,8 @@ def unit_record(
     if combined.stored is None or combined.error is not None:
         record = unit_error(job, sha256, combined.provider, combined.error)
         record.update(combined.fields)
+        if isinstance(combined.error, UnusableAnswer):  # a paid answer: stored, not re-bought
+            record["cached"] = combined.error.cached or follower
         return record
     stored = combined.stored
     record = answer_record(

@@ -104,16 +104,20 @@ def test_429_credits_is_exit_4_breaker_closed_and_stops_calls(sandbox, env, phot
 
 @pytest.mark.parametrize("mode", ["badjson", "badshape"])
 def test_bad_json_answers_are_bad_response_failures(sandbox, env, photo, mode):
-    sandbox.configure(mode=mode)
+    """A charged answer that cannot be used (more in test_charged.py): one breaker failure,
+    stored, and not asked again once the service behaves (only --refresh buys it again)."""
+    sandbox.configure(mode=mode, fault_reread=True)
     code, record, _, _ = identify(photo, env)
     assert code == 4
-    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "bad-response")
+    assert (record["error"]["code"], record["error"]["reason"]) == ("bad_response", "bad-response")
     assert calls(sandbox) == 1
     state = breaker(env)
     assert (state["state"], state["failures"]) == ("closed", 1)
-    # Nothing was cached: once the service behaves, the photo is asked again and answered.
     sandbox.configure(mode=None)
     code, record, _, _ = identify(photo, env)
+    assert (code, record["error"]["code"], record["cached"]) == (4, "bad_response", True)
+    assert calls(sandbox) == 1
+    code, record, _, _ = identify(photo, env, "--refresh")
     assert (code, record["status"], record["cached"]) == (0, "ok", False)
     assert breaker(env)["failures"] == 0
 

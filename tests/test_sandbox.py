@@ -515,3 +515,37 @@ def test_sandbox_command_on_a_port_in_use_says_so(sandbox, cli_env):
     result = run_plantid(["sandbox", "--port", sandbox.port], cli_env, timeout=20)
     assert result.returncode == 1
     assert "cannot start" in result.stderr and "Traceback" not in result.stderr
+
+
+def assert_spoiled(kind, answer):
+    suggestions = answer["result"]["classification"]["suggestions"]
+    if kind == "badtypes":
+        assert answer["result"]["is_plant"]["binary"] == "false"
+        assert suggestions[0]["name"] == 5
+    elif kind == "badlist":
+        assert isinstance(suggestions, dict)
+    elif kind == "badnumber":
+        assert suggestions[0]["probability"] != suggestions[0]["probability"]  # NaN
+        assert answer["result"]["is_plant"]["probability"] == float("inf")
+    else:
+        assert len(suggestions) == 100_000
+
+
+@pytest.mark.parametrize("kind", ["badtypes", "badlist", "badnumber", "hugelist"])
+def test_unusable_answer_modes_are_charged_and_the_reread_is_clean(sandbox, client, kind):
+    """Each spoils the POST after charging for it; `fault_reread` spoils the re-read too."""
+    set_mode(client, sandbox, mode=kind)
+    response = identify(client, sandbox)
+    assert response.status_code == 201
+    assert sandbox.stats()["credits"]["used"] == 1
+    answer = json.loads(response.text)  # Python's json reads NaN and 1e999
+    assert_spoiled(kind, answer)
+    url = f"{sandbox.plantid_url}/identification/{answer['access_token']}"
+    clean = client.get(url, headers=KEY).json()
+    assert isinstance(clean["result"]["classification"]["suggestions"], list)
+    assert clean["result"]["is_plant"]["binary"] is True
+    sandbox.configure(fault_reread=True)
+    assert_spoiled(kind, json.loads(client.get(url, headers=KEY).text))
+    assert sandbox.stats()["credits"]["used"] == 1  # re-reads are free
+    spoiled = plantnet(client, sandbox, [photo()], ["leaf"])
+    assert spoiled.status_code == 200 and sandbox.stats()["plantnet_remaining"] == 499

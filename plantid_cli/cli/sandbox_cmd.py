@@ -19,8 +19,8 @@ def sandbox(
     mode: str = typer.Option(
         None,
         "--mode",
-        help="Fault mode: error500, error503, hang, credits, auth, badjson, badshape, drip, "
-        "reset, echo_key.",
+        help="Fault mode: error500, error503, hang, credits, auth, drip, reset, echo_key; "
+        "charged but unusable answers: badjson, badshape, badtypes, badlist, badnumber, hugelist.",
     ),
     key: str = typer.Option(
         None, "--key", help="Accept only this API key (default: any non-empty key)."

@@ -7,10 +7,13 @@ header `Api-Key`, 201 with the identification object. The key never goes into a 
 from __future__ import annotations
 
 import base64
+import math
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadResponse
+from ..errors import BadResponse, PlantidError, UnusableAnswer
+from . import validate as v
 from .base import Answer, IdentifyRequest, endpoint_param, json_body, send
+from .validate import charged_answer
 
 if TYPE_CHECKING:
     import httpx
@@ -65,54 +68,68 @@ class PlantIdProvider:
         params = {"language": request.language}
         if request.details:
             params["details"] = ",".join(request.details)
-        response = send(
-            client,
-            self.name,
-            "POST",
-            f"{self.api_url}/identification",
-            params=params,
-            json=self.build_body(images, request, position, taken_at),
-            headers={"Api-Key": self.api_key},
-        )
-        return self.parse(json_body(self.name, response))
+        url = f"{self.api_url}/identification"
+        headers = {"Api-Key": self.api_key}
+        body = self.build_body(images, request, position, taken_at)
+        response = send(client, self.name, "POST", url, params=params, json=body, headers=headers)
+        try:
+            return charged_answer(self.name, response, self.parse)
+        except UnusableAnswer as exc:
+            if exc.access_token is None:
+                raise
+            return self._reread(client, exc, params, headers)
+
+    def _reread(
+        self, client: httpx.Client, exc: UnusableAnswer, params: dict, headers: dict
+    ) -> Answer:
+        """The free `GET /identification/{token}`, once: the paid answer read again. Any
+        failure of it (an outage, a bad answer again) gives up with the original answer, so
+        the POST is never retried (`exc` is what the engine stores)."""
+        url = f"{self.api_url}/identification/{exc.access_token}"
+        try:
+            response = send(client, self.name, "GET", url, params=params, headers=headers)
+            return charged_answer(self.name, response, self.parse)
+        except PlantidError:
+            raise exc from None
 
     def parse(self, data: Any) -> Answer:
-        """Normalise the identification object; any missing key is the service's fault."""
-        try:
-            result = data["result"]
-            is_plant = result["is_plant"]
-            raw_suggestions = result["classification"]["suggestions"]
-            suggestions = [_suggestion(item) for item in raw_suggestions]
-            plant = bool(is_plant["binary"])
-            answer = Answer(
-                status="ok" if plant else "not_plant",
-                best=suggestions[0] if plant and suggestions else None,
-                suggestions=suggestions,
-                is_plant={"probability": float(is_plant["probability"]), "binary": plant},
-                model_version=data.get("model_version"),
-                extra={"access_token": data.get("access_token")},
-            )
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise BadResponse(
-                f"plantid: answer without the expected fields ({type(exc).__name__}: {exc})"
-            ) from None
-        return answer
+        """Normalise the identification object, checking every type a record relies on."""
+        data = v.mapping(data, "answer")
+        result = v.mapping(data.get("result"), "result")
+        is_plant = v.mapping(result.get("is_plant"), "result.is_plant")
+        classification = v.mapping(result.get("classification"), "result.classification")
+        raw = v.items(classification.get("suggestions"), "suggestions")
+        suggestions = [_suggestion(item) for item in raw[: v.MAX_SUGGESTIONS_KEPT]]
+        plant = v.flag(is_plant.get("binary"), "is_plant.binary")
+        probability = v.probability(is_plant.get("probability"), "is_plant.probability")
+        token = v.or_none(v.optional_text, data.get("access_token"), "access_token")
+        return Answer(
+            status="ok" if plant else "not_plant",
+            best=suggestions[0] if plant and suggestions else None,
+            suggestions=suggestions,
+            is_plant={"probability": probability, "binary": plant},
+            model_version=v.or_none(v.optional_text, data.get("model_version"), "model_version"),
+            extra={"access_token": token},
+        )
 
 
-def _suggestion(item: dict[str, Any]) -> dict[str, Any]:
-    details = item.get("details") or {}
-    taxonomy = details.get("taxonomy") or {}
-    name = item["name"]
-    genus = taxonomy.get("genus") or (name.split(" ")[0] if name else None)
+def _suggestion(item: Any) -> dict[str, Any]:
+    item = v.mapping(item, "suggestion")
+    details = v.optional_mapping(item.get("details"), "suggestion.details")
+    taxonomy = v.optional_mapping(details.get("taxonomy"), "details.taxonomy")
+    name = v.text(item.get("name"), "suggestion.name")
+    gbif = details.get("gbif_id")
+    if gbif is not None and (isinstance(gbif, bool) or not isinstance(gbif, int)):
+        raise BadResponse(f"details.gbif_id is {type(gbif).__name__}, not a number")
     return {
         "scientific_name": name,
-        "probability": round(float(item["probability"]), 6),
-        "common_names": list(details.get("common_names") or []),
-        "family": taxonomy.get("family"),
-        "genus": genus,
-        "gbif_id": details.get("gbif_id"),
-        "rank": details.get("rank"),
-        "url": details.get("url"),
+        "probability": round(v.probability(item.get("probability"), "suggestion.probability"), 6),
+        "common_names": v.texts(details.get("common_names"), "details.common_names"),
+        "family": v.optional_text(taxonomy.get("family"), "taxonomy.family"),
+        "genus": v.optional_text(taxonomy.get("genus"), "taxonomy.genus") or name.split(" ")[0],
+        "gbif_id": gbif,
+        "rank": v.optional_text(details.get("rank"), "details.rank"),
+        "url": v.optional_text(details.get("url"), "details.url"),
     }
 
 
@@ -129,6 +146,37 @@ def fetch_usage(api_url: str, api_key: str, timeout: float) -> dict[str, Any]:
             headers={"Api-Key": api_key},
         )
         data = json_body("plantid", response)
-    if not isinstance(data, dict):
-        raise BadResponse("plantid: usage_info answer is not an object")
+    try:
+        return usage_info(data)
+    except BadResponse as exc:
+        raise BadResponse(f"plantid: usage_info answer cannot be used ({exc.message})") from None
+
+
+USAGE_PERIODS = ("day", "week", "month", "total")
+
+
+def usage_info(data: Any) -> dict[str, Any]:
+    """The usage_info answer with its types checked: counts are numbers or null (a whole
+    float such as `86.0`, which the real service sends, reads as the int 86), so callers can
+    compare them without guessing."""
+    data = dict(v.mapping(data, "answer"))
+    for name in ("credit_limits", "used", "remaining"):
+        counts = v.optional_mapping(data.get(name), name)
+        data[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
+    can_use = v.optional_mapping(data.get("can_use_credits"), "can_use_credits")
+    value = can_use.get("value", True)
+    data["can_use_credits"] = {
+        "value": v.flag(value, "can_use_credits.value"),
+        "reason": v.optional_text(can_use.get("reason"), "can_use_credits.reason"),
+    }
     return data
+
+
+def _credits(value: Any, where: str) -> int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadResponse(f"{where} holds {type(value).__name__}, not a number")
+    if not math.isfinite(value) or value < 0:
+        raise BadResponse(f"{where} holds {value!r}, not a count")
+    return int(value) if value == int(value) else value

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadResponse, ConfigError
 from ..redact import register_secret
-from .base import Answer, IdentifyRequest, endpoint_param, json_body, send
+from . import validate as v
+from .base import Answer, IdentifyRequest, endpoint_param, send
+from .validate import charged_answer
 
 if TYPE_CHECKING:
     import httpx
@@ -92,7 +94,7 @@ class PlantNetProvider:
             if "species not found" in exc.message.lower():
                 return self.not_plant(organs, request.project)
             raise
-        return self.parse(json_body(self.name, response), organs)
+        return charged_answer(self.name, response, lambda data: self.parse(data, organs))
 
     def not_plant(self, organs: list[str], project: str) -> Answer:
         return Answer(
@@ -105,30 +107,35 @@ class PlantNetProvider:
         )
 
     def parse(self, data: Any, organs: list[str]) -> Answer:
-        """Normalise the v2 answer; any missing key is the service's fault (BadResponse)."""
-        try:
-            suggestions = [_suggestion(item) for item in data["results"]]
-            remaining = data.get("remainingIdentificationRequests")
-            predicted = [item.get("organ") for item in data.get("predictedOrgans") or []]
-            answer = Answer(
-                status="ok",
-                best=suggestions[0] if suggestions else None,
-                suggestions=suggestions,
-                is_plant={"probability": None, "binary": True},
-                model_version=data.get("version"),
-                extra={
-                    "organs": organs,
-                    "predicted_organs": predicted,
-                    "project": (data.get("query") or {}).get("project"),
-                    "referential": data.get("preferedReferential"),
-                },
-                remaining=None if remaining is None else int(remaining),
-            )
-        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
-            raise BadResponse(
-                f"plantnet: answer without the expected fields ({type(exc).__name__}: {exc})"
-            ) from None
-        return answer
+        """Normalise the v2 answer, checking every type a record relies on (BadResponse)."""
+        data = v.mapping(data, "answer")
+        raw = v.items(data.get("results"), "results")
+        suggestions = [_suggestion(item) for item in raw[: v.MAX_SUGGESTIONS_KEPT]]
+        remaining = v.or_none(v.count, data.get("remainingIdentificationRequests"), "remaining")
+        organs_seen = v.or_none(v.items, data.get("predictedOrgans") or [], "predictedOrgans")
+        predicted = [
+            v.or_none(v.optional_text, item.get("organ"), "organ")
+            if isinstance(item, dict)
+            else None
+            for item in organs_seen or []
+        ]
+        query = v.or_none(v.optional_mapping, data.get("query"), "query") or {}
+        return Answer(
+            status="ok",
+            best=suggestions[0] if suggestions else None,
+            suggestions=suggestions,
+            is_plant={"probability": None, "binary": True},
+            model_version=v.or_none(v.optional_text, data.get("version"), "version"),
+            extra={
+                "organs": organs,
+                "predicted_organs": predicted,
+                "project": v.or_none(v.optional_text, query.get("project"), "project"),
+                "referential": v.or_none(
+                    v.optional_text, data.get("preferedReferential"), "preferedReferential"
+                ),
+            },
+            remaining=remaining,
+        )
 
 
 POWO_TAXON_URL = "https://powo.science.kew.org/taxon/urn:lsid:ipni.org:names:"
@@ -139,21 +146,27 @@ def _language(request: IdentifyRequest) -> str:
     return (request.language or "en").split(",")[0].strip() or "en"
 
 
-def _suggestion(item: dict[str, Any]) -> dict[str, Any]:
+def _suggestion(item: Any) -> dict[str, Any]:
     """The same suggestion shape as Plant.id's: plain binomial in `scientific_name`."""
-    species = item["species"]
-    name = species["scientificNameWithoutAuthor"]
-    genus = (species.get("genus") or {}).get("scientificNameWithoutAuthor")
-    family = (species.get("family") or {}).get("scientificNameWithoutAuthor")
-    gbif = (item.get("gbif") or {}).get("id")
-    powo = (item.get("powo") or {}).get("id")
+    item = v.mapping(item, "result")
+    species = v.mapping(item.get("species"), "result.species")
+    name = v.text(species.get("scientificNameWithoutAuthor"), "species.scientificNameWithoutAuthor")
+    genus = _taxon(species.get("genus"), "species.genus")
+    family = _taxon(species.get("family"), "species.family")
+    gbif = v.optional_mapping(item.get("gbif"), "result.gbif").get("id")
+    powo = v.optional_mapping(item.get("powo"), "result.powo").get("id")
+    if powo is not None and (isinstance(powo, bool) or not isinstance(powo, str | int)):
+        raise BadResponse(f"powo.id is {type(powo).__name__}, not an id")
+    authorship = v.optional_text(
+        species.get("scientificNameAuthorship"), "species.scientificNameAuthorship"
+    )
     return {
         "scientific_name": name,
-        "authorship": species.get("scientificNameAuthorship") or None,
-        "probability": round(float(item["score"]), 6),
-        "common_names": list(species.get("commonNames") or []),
+        "authorship": authorship or None,
+        "probability": round(v.probability(item.get("score"), "result.score"), 6),
+        "common_names": v.texts(species.get("commonNames"), "species.commonNames"),
         "family": family or None,
-        "genus": genus or (name.split(" ")[0] if name else None),
+        "genus": genus or name.split(" ")[0],
         "gbif_id": _gbif_id(gbif),
         "rank": "species",
         # Plants of the World Online (Kew) page of the `powo.id` Pl@ntNet gives with each result
@@ -161,9 +174,17 @@ def _suggestion(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _taxon(value: Any, where: str) -> str | None:
+    """`genus` / `family`: an object whose plain name may be absent."""
+    taxon = v.optional_mapping(value, where)
+    return v.optional_text(taxon.get("scientificNameWithoutAuthor"), f"{where}.name")
+
+
 def _gbif_id(value: Any) -> int | None:
     """Pl@ntNet gives GBIF ids as strings, Plant.id as numbers: records keep one type (int)."""
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 reads as infinity
         return None
