@@ -23,6 +23,7 @@ def sandbox():
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,3 +92,16 @@ def samples():
     if not SAMPLES.is_dir():
         pytest.skip(f"sample photos not found at {SAMPLES}")
     return SAMPLES
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.02):
+    """Poll until `predicate()` is truthy and return its value. `timeout` is hang protection
+    only (never an assertion about speed): tests wait for an event, then assert on counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f}s waiting for {predicate}")
+        time.sleep(interval)
