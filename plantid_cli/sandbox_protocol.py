@@ -41,6 +41,7 @@ DEFAULT_SETTINGS = {
     "hang_seconds": 300.0,
     "drip_interval": 0.5,
     "retry_after": 0.0,
+    "hold_after": None,  # identification POSTs after the n-th wait until it is raised or cleared
 }
 _INTS = ("credits", "plantnet_quota", "seed")
 
@@ -287,6 +288,10 @@ def check_setting(name: str, value):
         if value not in _NO_MODE and value not in MODES:
             raise ValueError(f"{name} must be one of {', '.join(sorted(MODES))} or null")
         return None if value in _NO_MODE else value
+    if name == "hold_after":
+        if value is not None and (type(value) is not int or value < 0):
+            raise ValueError("hold_after must be an integer >= 0 or null")
+        return value
     if name == "key":
         if value is not None and not isinstance(value, str):
             raise ValueError("key must be a string or null")

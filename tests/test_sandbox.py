@@ -396,6 +396,42 @@ def test_latency_delays_identification_only(client):
     pending.join(30)
 
 
+def test_hold_after_holds_later_identifications_until_released(sandbox, client):
+    sandbox.configure(hold_after=1)
+    assert identify(client, sandbox).status_code == 201  # the first is not held
+    results: list[int] = []
+
+    def second() -> None:
+        with httpx.Client(timeout=60, trust_env=False) as http:
+            results.append(identify(http, sandbox).status_code)
+
+    thread = threading.Thread(target=second, daemon=True)
+    thread.start()
+    wait_for(lambda: [c for c in sandbox.stats()["calls"] if c.get("held")])
+    assert client.get(f"{sandbox.plantid_url}/usage_info", headers=KEY).status_code == 200
+    held = sandbox.stats()["calls"][1]
+    assert (held["seq"], held.get("held"), held["t_end"], results) == (2, True, None, [])
+    sandbox.configure(hold_after=None)
+    thread.join(60)
+    assert results == [201]
+    assert [c["seq"] for c in sandbox.stats()["calls"]] == [1, 2]
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(ValueError):
+            sandbox.configure(hold_after=bad)
+
+
+def test_stop_wakes_a_held_call(client):
+    server = SandboxServer().start()
+    server.configure(hold_after=0)
+    pending = threading.Thread(target=identify_ignoring_errors, args=(server,), daemon=True)
+    pending.start()
+    wait_for(lambda: [c for c in server.stats()["calls"] if c.get("held")])
+    server.stop()
+    (call,) = wait_for(lambda: [c for c in server.stats()["calls"] if c["t_end"] is not None])
+    assert (call["held"], call["status"]) == (True, None)
+    pending.join(30)
+
+
 def test_bad_config_is_refused(sandbox, client):
     response = client.post(f"{sandbox.url}/_sandbox/config", json={"mode": "explode"})
     assert response.status_code == 400
