@@ -105,3 +105,18 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {timeout:.0f}s waiting for {predicate}")
         time.sleep(interval)
+
+
+def busiest_window(stamps, window: float) -> int:
+    """The most stamps in any half-open window [t, t + window) (a window opening at a stamp
+    holds at least as many as any other)."""
+    ordered = sorted(stamps)
+    return max((sum(1 for u in ordered if t <= u < t + window) for t in ordered), default=0)
+
+
+def assert_each_call_had_a_slot(arrivals, stamps) -> None:
+    """Every call reached the service after a rate-limit slot was recorded for it: the k-th
+    arrival is no earlier than the k-th slot (one clock: the limiter's and the sandbox's)."""
+    assert len(arrivals) == len(stamps), (len(arrivals), len(stamps))
+    late = [(a, s) for a, s in zip(sorted(arrivals), sorted(stamps), strict=True) if a < s]
+    assert late == [], late
