@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import wait_for
 from PIL import Image
 
-from conftest import wait_for
 from plantid_cli import sandbox_data
 from plantid_cli.sandbox import SandboxServer
 
