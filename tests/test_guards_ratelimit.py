@@ -157,7 +157,7 @@ def test_two_limits_both_apply(tmp_path):
             raise TimeoutError
 
         limiter.acquire(on_wait=stop)
-    assert got == [pytest.approx(got[0])] and got[0] > 59  # full for a minute; never slept
+    assert len(got) == 1 and got[0] > 59  # full for a minute; on_wait stopped it: no sleep
 
 
 def test_rate_limit_across_processes(tmp_path):
