@@ -21,6 +21,7 @@ def sandbox():
 # Isolation: no test reads the real user's config, keys or cache, or inherits PLANTID_* values.
 
 import os  # noqa: E402
+import select  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -120,3 +121,27 @@ def assert_each_call_had_a_slot(arrivals, stamps) -> None:
     assert len(arrivals) == len(stamps), (len(arrivals), len(stamps))
     late = [(a, s) for a, s in zip(sorted(arrivals), sorted(stamps), strict=True) if a < s]
     assert late == [], late
+
+
+class Lines:
+    """Lines of a child's pipe as they come, each awaited with select (hang protection only: a
+    line that never comes fails the test instead of blocking it). Reads the file descriptor
+    itself, so what is left can still be read with communicate()."""
+
+    def __init__(self, pipe) -> None:
+        self.fd, self.buffer = pipe.fileno(), b""
+
+    def next(self, timeout: float = 60.0) -> bytes:
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            chunk = os.read(self.fd, 65536) if ready else b""
+            assert chunk, "no line came"
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def until(self, text: str) -> bytes:
+        """Skip lines up to the first that holds `text`; return it."""
+        while text.encode() not in (line := self.next()):
+            pass
+        return line

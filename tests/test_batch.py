@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, run_plantid, spawn, wait_for
+from conftest import REPO, Lines, run_plantid, spawn, wait_for
 
 
 def make_photos(folder, count, *, start=0):
@@ -39,28 +39,11 @@ def identify_calls(sandbox):
     return sandbox.stats()["plantid_identify"]
 
 
-class Lines:
-    """Lines of a child's stdout as they come, each awaited with select (hang protection only:
-    a line that never comes fails the test instead of blocking it)."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.fd, self.buffer = proc.stdout.fileno(), b""
-
-    def next(self, timeout: float = 60.0) -> bytes:
-        while b"\n" not in self.buffer:
-            ready, _, _ = select.select([self.fd], [], [], timeout)
-            chunk = os.read(self.fd, 65536) if ready else b""
-            assert chunk, "no line came"
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line
-
-
 def test_ndjson_streams_each_record_the_moment_it_is_ready(sandbox, cli_env, tmp_path):
     photos = make_photos(tmp_path / "p", 12)
     sandbox.configure(hold_after=4)  # calls after the 4th wait until the test releases them
     proc = spawn(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env, text=False)
-    lines = Lines(proc)
+    lines = Lines(proc.stdout)
     first = json.loads(lines.next())
     # the first record is out while later calls are still unanswered: it was not held back
     calls = sandbox.stats()["calls"]
@@ -87,21 +70,23 @@ def test_json_keeps_input_order(sandbox, cli_env, tmp_path):
 
 def test_ctrl_c_stores_in_flight_answers_and_rerun_pays_only_the_rest(sandbox, cli_env, tmp_path):
     photos = make_photos(tmp_path / "p", 12)
-    sandbox.configure(latency_ms=400)
-    # unbuffered: communicate() reads the pipe's fd directly, so lines a buffered readline()
-    # had read ahead would be lost to the count below
-    proc = spawn(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env, text=False, bufsize=0)
-    first = proc.stdout.readline()
+    sandbox.configure(hold_after=2)  # two answered, then the next two held in flight
+    proc = spawn(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env, text=False)
+    first = Lines(proc.stdout).next()
     assert json.loads(first)["status"] == "ok"
+    wait_for(lambda: identify_calls(sandbox) == 4)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    err = err.decode()
+    notes = Lines(proc.stderr)
+    notes.until("stopping: waiting for answers in flight")
+    sandbox.configure(hold_after=None)  # the calls in flight land after the Ctrl-C
+    out, err = proc.communicate(timeout=60)
+    err = notes.buffer.decode() + err.decode()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "(interrupted)" in err and "images" in err  # the summary line
     answered = 1 + len(records(out.decode()))
     paid = identify_calls(sandbox)
-    assert answered == paid < 12  # every answer that was paid for was written and stored
+    assert answered == paid == 4  # every answer paid for was written (and stored); no new call
 
     sandbox.reset()
     rerun = run_plantid(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env)
@@ -118,7 +103,7 @@ def test_kill_9_then_rerun_answers_everything_paying_at_most_in_flight_twice(
     photos = make_photos(tmp_path / "p", 16)
     sandbox.configure(hold_after=4)
     proc = spawn(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env, text=False)
-    Lines(proc).next()  # the first wave is answered and stored ...
+    Lines(proc.stdout).next()  # the first wave is answered and stored ...
     wait_for(lambda: identify_calls(sandbox) == 8)  # ... and the second is held in flight
     proc.kill()
     proc.communicate(timeout=30)
@@ -171,7 +156,7 @@ def test_credits_running_out_with_concurrency_stops_new_calls(sandbox, cli_env, 
     # the first three calls are paid; the next four (one per worker) are held in flight
     sandbox.configure(credits=3, hold_after=3)
     proc = spawn(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env, text=False)
-    lines = Lines(proc)
+    lines = Lines(proc.stdout)
     found = [json.loads(lines.next()) for _ in range(3)]
     wait_for(lambda: identify_calls(sandbox) == 7)
     sandbox.configure(hold_after=4)  # one held call gets its 429 ...
