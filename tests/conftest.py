@@ -126,7 +126,8 @@ def assert_each_call_had_a_slot(arrivals, stamps) -> None:
 class Lines:
     """Lines of a child's pipe as they come, each awaited with select (hang protection only: a
     line that never comes fails the test instead of blocking it). Reads the file descriptor
-    itself, so what is left can still be read with communicate()."""
+    itself, so what is left can still be read with communicate(): whatever came after the last
+    line taken is in `buffer`, and belongs before communicate()'s output."""
 
     def __init__(self, pipe) -> None:
         self.fd, self.buffer = pipe.fileno(), b""

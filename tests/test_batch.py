@@ -72,7 +72,8 @@ def test_ctrl_c_stores_in_flight_answers_and_rerun_pays_only_the_rest(sandbox, c
     photos = make_photos(tmp_path / "p", 12)
     sandbox.configure(hold_after=2)  # two answered, then the next two held in flight
     proc = spawn(["identify", photos, "-j", "2", "-f", "ndjson"], cli_env, text=False)
-    first = Lines(proc.stdout).next()
+    lines = Lines(proc.stdout)
+    first = lines.next()
     assert json.loads(first)["status"] == "ok"
     wait_for(lambda: identify_calls(sandbox) == 4)
     proc.send_signal(signal.SIGINT)
@@ -84,7 +85,7 @@ def test_ctrl_c_stores_in_flight_answers_and_rerun_pays_only_the_rest(sandbox, c
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "(interrupted)" in err and "images" in err  # the summary line
-    answered = 1 + len(records(out.decode()))
+    answered = 1 + len(records((lines.buffer + out).decode()))
     paid = identify_calls(sandbox)
     assert answered == paid == 4  # every answer paid for was written (and stored); no new call
 
@@ -166,7 +167,7 @@ def test_credits_running_out_with_concurrency_stops_new_calls(sandbox, cli_env, 
     sandbox.configure(hold_after=None)  # the calls sent before it land (429 too)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 4, err
-    found += records(out.decode())
+    found += records((lines.buffer + out).decode())
     assert len(found) == 24
     assert sum(r["status"] == "ok" for r in found) == 3
     assert {r["error"]["code"] for r in found if r["status"] == "error"} == {"credits"}

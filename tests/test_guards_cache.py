@@ -77,11 +77,14 @@ def test_roundtrip_stats_clear(tmp_path):
 
 
 def test_ttl_expiry(tmp_path):
+    # kept until its TTL (one no stall outlasts), gone after it
+    patient = ResultCache(tmp_path / "results", ttl=60)
+    patient.set("kept", {"a": 2})
     cache = ResultCache(tmp_path / "results", ttl=0.2)
     cache.set("k", {"a": 1})
-    assert cache.get("k") == {"a": 1}
     time.sleep(0.3)
     assert cache.get("k") is None
+    assert cache.get("kept") == {"a": 2}
 
 
 def test_values_are_json_text_on_disk(tmp_path):
