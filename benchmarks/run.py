@@ -265,7 +265,71 @@ def item8(bench: Bench) -> None:
     )
 
 
+REFUSAL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from plantid_cli.errors import CircuitOpenError, UpstreamTimeout
+from plantid_cli.guards.breaker import SharedBreaker
+from plantid_cli.guards.state import SharedState
+breaker = SharedBreaker(SharedState(Path(sys.argv[1])), "plantid", reset_timeout=3600)
+def fail():
+    raise UpstreamTimeout("x")
+for _ in range(3):
+    try:
+        breaker.call(fail)
+    except UpstreamTimeout:
+        pass
+t = time.perf_counter()
+try:
+    breaker.call(lambda: 1)
+except CircuitOpenError:
+    print(time.perf_counter() - t)
+"""
+
+
+def item9(bench: Bench) -> None:
+    """Refusing a call on an open breaker is a couple of SQLite reads (was a test bound)."""
+    seconds = []
+    for run in range(bench.runs(5)):
+        state = bench.root / f"refusal{run}" / "state.sqlite3"
+        state.parent.mkdir()
+        out = subprocess.run(
+            [sys.executable, "-c", REFUSAL_SCRIPT, str(state)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=u.cli_env(u.fresh_home(bench.root), None),
+        ).stdout
+        seconds.append(float(out))
+    ms = u.median(seconds) * 1000
+    bench.row("9", "open breaker refuses in-process", f"{ms:.1f} ms", "< 200 ms", ms < 200)
+
+
+def item10(bench: Bench) -> None:
+    """A folder of bad files (a 400-megapixel PNG bomb, empty, text, truncated) plus one good
+    photo is answered in seconds: nothing is decoded in full (was a test bound)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_hardening_inputs import png_bomb  # the tests' own bomb, one definition
+
+    box = bench.sandbox(0)
+    folder = bench.root / "bad-folder"
+    good = next(iter(sorted(bench.photos().iterdir())))
+    folder.mkdir(exist_ok=True)
+    (folder / "good.jpg").write_bytes(good.read_bytes())
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("<html><body>Not Found</body></html>\n")
+    (folder / "truncated.jpg").write_bytes(good.read_bytes()[:300])
+    png_bomb(folder / "bomb.png")
+    walls = []
+    for _ in range(bench.runs(3)):
+        env = u.cli_env(u.fresh_home(bench.root), box)
+        walls.append(u.plantid(["identify", folder, "-q", "-f", "ndjson"], env).wall)
+    wall = u.median(walls)
+    bench.row("10", "bad-files folder (PNG bomb)", f"{wall:.2f} s", "< 10 s", wall < 10)
+
+
 ITEMS = {1: item1, 2: item2, 3: item3, 4: item4, 5: item5, 6: item6, 7: item7, 8: item8}
+ITEMS.update({9: item9, 10: item10})
 
 
 def table(bench: Bench) -> str:

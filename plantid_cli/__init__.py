@@ -1,3 +1,166 @@
-"""plantid: identify plant photos with Plant.id (and Pl@ntNet), guarded and cached."""
+"""plantid: identify plant photos with Plant.id (and Pl@ntNet), guarded and cached.
+
+The public Python API is what ``__all__`` lists; everything else may move. ::
+
+    import plantid_cli
+
+    for record in plantid_cli.identify(["photos/"], top=1):
+        print(record["path"], record["status"], (record.get("best") or {}).get("scientific_name"))
+
+``identify`` reads its configuration where the CLI does (flags > ``PLANTID_*`` environment >
+config file > defaults; keys also from the keys file) unless given ``settings=``, and shares the
+CLI's cache, single-flight locks, breaker and rate limit, so a photo the CLI has paid for is
+served from the cache here, and the other way round.
+
+Why the lazy names: ``import plantid_cli`` runs before every CLI command (``python -m`` imports
+the package first) and in every program that only wants ``__version__`` or the error classes;
+Typer, Rich, httpx and Pillow are loaded when a call needs them, never by the import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: One record as written by ``plantid identify -f ndjson`` (a JSON object; see the README).
+Record = dict[str, Any]
+
+__all__ = [
+    "__version__",
+    "identify",
+    "Record",
+    # configuration (plantid_cli.config)
+    "Settings",
+    "load_settings",
+    # the error tree (plantid_cli.errors; its docstring draws it)
+    "PlantidError",
+    "UsageError",
+    "ConfigError",
+    "MissingKeyError",
+    "AuthError",
+    "ImageError",
+    "RequestRejected",
+    "ServiceUnavailable",
+    "UpstreamTimeout",
+    "BadResponse",
+    "CircuitOpenError",
+    "CreditsExhausted",
+    "Interrupted",
+]
+
+#: Where each lazily loaded public name lives (loaded on first use, then cached in globals()).
+_LAZY = {"Settings": "config", "load_settings": "config"}
+_LAZY.update(dict.fromkeys(__all__[__all__.index("PlantidError") :], "errors"))
+
+if TYPE_CHECKING:
+    from .config import Settings, load_settings
+    from .errors import (
+        AuthError,
+        BadResponse,
+        CircuitOpenError,
+        ConfigError,
+        CreditsExhausted,
+        ImageError,
+        Interrupted,
+        MissingKeyError,
+        PlantidError,
+        RequestRejected,
+        ServiceUnavailable,
+        UpstreamTimeout,
+        UsageError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
+
+
+def identify(
+    paths: Iterable[Any], *, settings: Settings | None = None, **options: Any
+) -> Iterator[Record]:
+    """Identify the photos (files or folders) in `paths`; yield one record per photo (one per
+    folder with ``group_by="folder"``) as each is ready, in completion order.
+
+    `options` are the CLI's, spelled as Python names: any `Settings` field (``top=1``,
+    ``provider="both"``, ``language="de"``, ``concurrency=2``, ...), which wins over the
+    configuration like a flag does, and the run's own ``use_cache``, ``refresh``,
+    ``max_credits``, ``latitude``/``longitude``, ``no_location``, ``group_by``, ``shard``.
+    A photo that cannot be identified is a record with ``status: "error"``; a problem with the
+    whole run (no key, a bad option, the budget refused) raises a `PlantidError` subclass
+    before any record. Leaving the loop early stops new work; answers already paid for are
+    stored in the cache.
+    """
+    import dataclasses
+    import os
+    import queue
+    import threading
+
+    from .batch import BatchOptions, run_batch
+    from .config import Settings, load_settings, validate
+    from .output import Writer
+    from .redact import register_secret
+
+    setting_names = {f.name for f in dataclasses.fields(Settings)}
+    run_names = {f.name for f in dataclasses.fields(BatchOptions)}
+    run_names -= {"paths", "stdin", "empty_folders", "inline"}
+    unknown = sorted(set(options) - setting_names - run_names)
+    if unknown:
+        raise TypeError(f"identify() got unknown option(s): {', '.join(unknown)}")
+    flags = {k: v for k, v in options.items() if k in setting_names and v is not None}
+    if settings is None:
+        settings = load_settings(flags)
+    elif flags:
+        settings = dataclasses.replace(settings, **flags)
+        validate(settings)
+    register_secret(settings.api_key)
+    register_secret(settings.plantnet_api_key)
+    batch = BatchOptions(
+        paths=[os.fspath(p) for p in paths],
+        **{k: v for k, v in options.items() if k in run_names},
+    )
+
+    done = object()
+    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    engines: list[Any] = []
+
+    class _QueueWriter(Writer):
+        def write(self, record: Record) -> None:
+            records.put(record)
+
+        def close(self) -> None:
+            pass
+
+    def work() -> None:
+        try:
+            run_batch(settings, batch, _QueueWriter(), engine_hook=engines.append)
+        except BaseException as exc:  # handed to the caller's thread below
+            records.put((done, exc))
+        else:
+            records.put((done, None))
+
+    worker = threading.Thread(target=work, name="plantid-identify", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = records.get()
+            if isinstance(item, tuple) and item and item[0] is done:
+                if item[1] is not None:
+                    raise item[1]
+                return
+            yield item
+    finally:
+        if engines:
+            engines[0].stop()  # no new work; in-flight answers land in the cache
+        worker.join()

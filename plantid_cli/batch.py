@@ -1,7 +1,14 @@
 """A whole `identify` run as a library call: inputs -> engine -> writer, budget and summary.
 
-The CLI only parses flags and renders; everything a run decides lives here, so it can be used
-from Python as well: `run_batch(settings, ["photos/"], writer=NdjsonWriter())`.
+The CLI only parses flags and renders; everything a run decides lives here. From Python, the
+public way is `plantid_cli.identify(paths, **options)` (records as they come); this module is
+the layer below it, which writes to any `output.Writer`::
+
+    from plantid_cli.batch import BatchOptions, run_batch
+    from plantid_cli.config import load_settings
+    from plantid_cli.output import NdjsonWriter
+
+    stats, code = run_batch(load_settings(), BatchOptions(paths=["photos/"]), NdjsonWriter())
 """
 
 from __future__ import annotations

@@ -37,13 +37,16 @@ fail Plant.id while Pl@ntNet answers.
 Settings (constructor, `configure(**changes)`, `POST /_sandbox/config`): key, latency_ms,
 fail_rate, mode, mode_plantid, mode_plantnet, credits, plantnet_quota, seed, hang_seconds,
 drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`),
-fault_reread.
+fault_reread, hold_after (null, or n: identification POSTs after the n-th of this reset wait,
+marked `held`, until a `configure` raises or clears it; a gate that lets a test order events
+without a clock).
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
 plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
-identification calls, each {api, kind, method, path (api-key redacted), t_start, t_end, status,
+identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
+t_start, t_end, status,
 fault, images, image_sizes [[w, h]], image_bytes, latitude, longitude, datetime, organs, project,
 details, language}. Every call that reached the handler counts, failed or faulted.
 """
@@ -92,6 +95,7 @@ class SandboxServer:
         self.verbose = verbose
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._released = threading.Condition(self._lock)  # wakes calls held by hold_after
         self._config: dict = dict(proto.DEFAULT_SETTINGS)
         self._connections: set = set()
         self._identifications: dict[str, dict] = {}
@@ -130,6 +134,8 @@ class SandboxServer:
     def stop(self) -> None:
         """Stop serving: wakes hanging/dripping calls and drops open connections."""
         self._stopping.set()
+        with self._lock:
+            self._released.notify_all()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(5)
@@ -153,6 +159,7 @@ class SandboxServer:
             self._config.update(new)
             if "seed" in new:
                 self._random = random.Random(new["seed"])
+            self._released.notify_all()
         return self.config()
 
     def config(self) -> dict:
@@ -165,7 +172,7 @@ class SandboxServer:
             self._counters = dict.fromkeys(_COUNTERS, 0)
             self._statuses: dict[str, int] = {}
             self._calls: deque[dict] = deque(maxlen=CALLS_CAP)
-            self._used = self._plantnet_used = self._tokens = 0
+            self._used = self._plantnet_used = self._tokens = self._seq = 0
             self._random = random.Random(self._config["seed"])
             self._identifications.clear()
 
@@ -208,8 +215,21 @@ class SandboxServer:
             self._counters[kind] += 1
             if kind.endswith("identify"):
                 self._counters[f"{kind}_images"] += count
+                self._seq += 1
+                call["seq"] = self._seq
             self._calls.append(call)
         return call
+
+    def _hold(self, call: dict) -> bool:
+        """Wait while `hold_after` holds this call back; False when the server stopped."""
+        with self._lock:
+            while not self._stopping.is_set():
+                limit = self._config["hold_after"]
+                if limit is None or call.get("seq", 0) <= limit:
+                    return True
+                call["held"] = True
+                self._released.wait()
+            return False
 
     def _finish(self, call: dict, status: int | None) -> None:
         with self._lock:

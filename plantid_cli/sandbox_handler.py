@@ -177,6 +177,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _faulted(self, call: dict, key: str, answer) -> None:
         """Run one identification call through latency and the configured fault, then reply."""
         sb, plantid = self.sb, call["api"] == "plantid"
+        if not sb._hold(call):
+            return self._drop(call, reset=False)
         cfg = sb.config()
         if cfg["latency_ms"] and sb._stopping.wait(cfg["latency_ms"] / 1000):
             return self._drop(call, reset=False)

@@ -42,6 +42,7 @@ DEFAULT_SETTINGS = {
     "drip_interval": 0.5,
     "retry_after": 0.0,
     "fault_reread": False,  # answer faults spoil Plant.id re-reads (GET by token) as well
+    "hold_after": None,  # identification POSTs after the n-th wait until it is raised or cleared
 }
 _INTS = ("credits", "plantnet_quota", "seed")
 
@@ -291,6 +292,10 @@ def check_setting(name: str, value):
     if name == "fault_reread":
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false")
+        return value
+    if name == "hold_after":
+        if value is not None and (type(value) is not int or value < 0):
+            raise ValueError("hold_after must be an integer >= 0 or null")
         return value
     if name == "key":
         if value is not None and not isinstance(value, str):

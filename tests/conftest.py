@@ -21,8 +21,10 @@ def sandbox():
 # Isolation: no test reads the real user's config, keys or cache, or inherits PLANTID_* values.
 
 import os  # noqa: E402
+import select  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,3 +93,56 @@ def samples():
     if not SAMPLES.is_dir():
         pytest.skip(f"sample photos not found at {SAMPLES}")
     return SAMPLES
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.02):
+    """Poll until `predicate()` is truthy and return its value. `timeout` is hang protection
+    only (never an assertion about speed): tests wait for an event, then assert on counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+def busiest_window(stamps, window: float) -> int:
+    """The most stamps in any half-open window [t, t + window) (a window opening at a stamp
+    holds at least as many as any other)."""
+    ordered = sorted(stamps)
+    return max((sum(1 for u in ordered if t <= u < t + window) for t in ordered), default=0)
+
+
+def assert_each_call_had_a_slot(arrivals, stamps) -> None:
+    """Every call reached the service after a rate-limit slot was recorded for it: the k-th
+    arrival is no earlier than the k-th slot (one clock: the limiter's and the sandbox's)."""
+    assert len(arrivals) == len(stamps), (len(arrivals), len(stamps))
+    late = [(a, s) for a, s in zip(sorted(arrivals), sorted(stamps), strict=True) if a < s]
+    assert late == [], late
+
+
+class Lines:
+    """Lines of a child's pipe as they come, each awaited with select (hang protection only: a
+    line that never comes fails the test instead of blocking it). Reads the file descriptor
+    itself, so what is left can still be read with communicate(): whatever came after the last
+    line taken is in `buffer`, and belongs before communicate()'s output."""
+
+    def __init__(self, pipe) -> None:
+        self.fd, self.buffer = pipe.fileno(), b""
+
+    def next(self, timeout: float = 60.0) -> bytes:
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            chunk = os.read(self.fd, 65536) if ready else b""
+            assert chunk, "no line came"
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def until(self, text: str) -> bytes:
+        """Skip lines up to the first that holds `text`; return it."""
+        while text.encode() not in (line := self.next()):
+            pass
+        return line

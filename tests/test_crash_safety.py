@@ -3,15 +3,15 @@ beyond those in flight at a kill, no lock left held, cache and shared state inta
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
-from conftest import REPO, run_plantid
+from conftest import REPO, run_plantid, wait_for
 from photos import green_photo
 
 PHOTOS = 24
@@ -36,15 +36,23 @@ def locks_held(lock_dir) -> list[str]:
     return held
 
 
+def held_since(sandbox, sent: int) -> bool:
+    """Whether an identification after the first `sent` is being held at the sandbox."""
+    return any(c.get("held") and c["seq"] > sent for c in sandbox.stats()["calls"])
+
+
 def test_kill_9_mid_batch_then_rerun(tmp_path, sandbox, cli_env, isolated_env):
     folder = tmp_path / "photos"
     for seed in range(PHOTOS):
         green_photo(folder / f"p{seed:02}.jpg", (200, 150), seed=seed)
-    sandbox.configure(latency_ms=250)
     env = {**cli_env, "PLANTID_CONCURRENCY": str(CONCURRENCY)}
     rng = random.Random(7)
     kills = 0
-    for delay in (0.05, rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9)):
+    # Kill points are counted in calls, not seconds: at start-up, then twice after a random
+    # number of answers, with the calls that followed held in flight at the sandbox.
+    for answered in (None, rng.randint(2, 4), rng.randint(2, 4)):
+        sent = sandbox.stats()["plantid_identify"]
+        sandbox.configure(hold_after=sent + (answered or 0))
         process = subprocess.Popen(
             [sys.executable, "-m", "plantid_cli", "identify", folder],
             env=env,
@@ -52,12 +60,14 @@ def test_kill_9_mid_batch_then_rerun(tmp_path, sandbox, cli_env, isolated_env):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(delay)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait(10)
-    assert kills >= 2
+        if answered is not None:
+            wait_for(functools.partial(held_since, sandbox, sent))
+        assert process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        kills += 1
+        process.wait(30)
+        sandbox.configure(hold_after=None)  # the dead process's calls land, unheard
+        wait_for(lambda: all(c["t_end"] for c in sandbox.stats()["calls"]))
     assert sandbox.stats()["statuses"].get("201", 0) < PHOTOS  # the kills landed mid-batch
 
     result = run_plantid(["identify", folder], env)

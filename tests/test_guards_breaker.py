@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from conftest import wait_for  # noqa: E402
 from guard_worker import run_workers  # noqa: E402
 
 from plantid_cli.errors import (  # noqa: E402
@@ -56,18 +57,21 @@ def read_counter(path: Path) -> int:
 
 
 def test_trip_returns_original_exception_then_open(tmp_path):
-    breaker, changes = make(tmp_path)
+    # a reset timeout no stall of a loaded machine can outlast between the trip and the refusal
+    breaker, changes = make(tmp_path, reset_timeout=60)
     for _ in range(2):
         with pytest.raises(UpstreamTimeout):
             breaker.call(raiser(UpstreamTimeout("slow")))
+    before = time.time()
     with pytest.raises(BadResponse):  # third failure trips: still the original exception
         breaker.call(raiser(BadResponse("junk")))
-    assert changes == [("plantid", "closed", "open", 3)]
     calls = []
     with pytest.raises(CircuitOpenError) as info:
         breaker.call(lambda: calls.append(1))
+    after = time.time()
+    assert changes == [("plantid", "closed", "open", 3)]
     assert calls == []
-    assert info.value.retry_at == pytest.approx(time.time() + 0.3, abs=0.2)
+    assert before + 60 <= info.value.retry_at <= after + 60  # opened by the third failure
     with pytest.raises(CircuitOpenError):
         breaker.check()
     status = breaker.status()
@@ -170,7 +174,6 @@ def test_check_does_not_import_pybreaker(tmp_path):
         "import plantid_cli.guards.credits, plantid_cli.guards.lock\n"
         "from plantid_cli.errors import CircuitOpenError\n"
         f"b = SharedBreaker(SharedState(Path({str(tmp_path / 'state.sqlite3')!r})), 'plantid')\n"
-        "t = time.perf_counter()\n"
         "try:\n"
         "    b.call(lambda: 1)\n"
         "except CircuitOpenError:\n"
@@ -179,7 +182,7 @@ def test_check_does_not_import_pybreaker(tmp_path):
         "    raise SystemExit('not refused')\n"
         "b.status()\n"
         "heavy = [m for m in ('pybreaker', 'portalocker', 'httpx', 'redis') if m in sys.modules]\n"
-        "print(heavy, time.perf_counter() - t)\n"
+        "print(heavy)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -188,8 +191,7 @@ def test_check_does_not_import_pybreaker(tmp_path):
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         check=True,
     ).stdout.split()
-    assert out[0] == "[]"
-    assert float(out[1]) < 0.2  # a couple of sqlite reads
+    assert out == ["[]"]  # how fast the refusal is: benchmarks/run.py (breaker-refusal)
 
 
 def test_cross_process_scenario(tmp_path):
@@ -255,10 +257,7 @@ def test_probe_holder_killed_frees_the_lease(tmp_path):
     )
     try:
         assert proc.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 10
-        while read_counter(counter) == 0:  # the probe call is running
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for(lambda: read_counter(counter) > 0)  # the probe call is running
         assert breaker.status()["probe_in_flight"]
         with pytest.raises(CircuitOpenError):
             breaker.check()

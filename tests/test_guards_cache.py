@@ -77,11 +77,14 @@ def test_roundtrip_stats_clear(tmp_path):
 
 
 def test_ttl_expiry(tmp_path):
+    # kept until its TTL (one no stall outlasts), gone after it
+    patient = ResultCache(tmp_path / "results", ttl=60)
+    patient.set("kept", {"a": 2})
     cache = ResultCache(tmp_path / "results", ttl=0.2)
     cache.set("k", {"a": 1})
-    assert cache.get("k") == {"a": 1}
     time.sleep(0.3)
     assert cache.get("k") is None
+    assert cache.get("kept") == {"a": 2}
 
 
 def test_values_are_json_text_on_disk(tmp_path):
@@ -164,11 +167,9 @@ def test_garbage_written_under_an_open_cache(tmp_path, caplog):
 
 def test_single_flight_twelve_processes(tmp_path):
     counter = tmp_path / "calls"
-    started = time.monotonic()
     results = run_workers(tmp_path, [["flight", str(tmp_path), str(counter)] for _ in range(12)])
-    assert int(counter.read_text()) == 1
+    assert int(counter.read_text()) == 1  # no waiter gave up and called on its own
     assert sorted(results) == ["cached"] * 11 + ["called"]
-    assert time.monotonic() - started < 15
 
 
 def _holder(tmp_path: Path, key: str) -> subprocess.Popen:
@@ -193,18 +194,17 @@ def _holder(tmp_path: Path, key: str) -> subprocess.Popen:
 def test_single_flight_timeout_and_kill_9(tmp_path):
     proc = _holder(tmp_path, "some-key")
     try:
-        t = time.monotonic()
         with single_flight(tmp_path / "locks", "some-key", timeout=0.3) as flight:
             assert not flight.acquired and not flight
-            assert 0.25 <= flight.waited < 1.0
-        assert time.monotonic() - t < 1.0
+            assert flight.waited >= 0.25
+        assert proc.poll() is None  # it gave up on its own timeout: the holder still holds
         with single_flight(tmp_path / "locks", "other-key", timeout=0.3) as flight:
-            assert flight.acquired and flight.waited < 0.2
+            assert flight.acquired  # another key is never blocked by this holder
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     with single_flight(tmp_path / "locks", "some-key", timeout=0.3) as flight:
-        assert flight.acquired and flight.waited < 0.2  # kill -9 released the flock
+        assert flight.acquired  # kill -9 released the flock
     assert (tmp_path / "locks").stat().st_mode & 0o777 == 0o700
     assert flight.path.exists()  # lock files stay (deleting them would race)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
-from conftest import run_plantid, spawn
+from conftest import assert_each_call_had_a_slot, busiest_window, run_plantid, spawn, wait_for
 from photos import green_photo
 
 
@@ -38,7 +39,9 @@ def test_twelve_processes_on_one_photo_make_exactly_one_call(tmp_path, sandbox, 
 def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe(
     tmp_path, sandbox, cli_env
 ):
-    env = dict(cli_env, PLANTID_BREAKER_RESET_TIMEOUT="4", PLANTID_TIMEOUT="10")
+    env = dict(cli_env, PLANTID_BREAKER_RESET_TIMEOUT="4", PLANTID_TIMEOUT="60")
+    # the reset timeout is each process's own: with this one no stall makes the breaker due
+    patient = dict(env, PLANTID_BREAKER_RESET_TIMEOUT="600")
     sandbox.configure(mode="error503")
     photos = [green_photo(tmp_path / f"p{i}.jpg", seed=i) for i in range(12)]
 
@@ -47,20 +50,23 @@ def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe(
     for code, _, err in opening:
         assert code == 4, err
     assert sandbox.stats()["plantid_identify"] == 3
-    assert breaker_state(env) == "open"
+    assert breaker_state(patient) == "open"
 
-    fourth = run_plantid(["identify", photos[3]], env)
+    fourth = run_plantid(["identify", photos[3]], patient)
     assert fourth.returncode == 4
     assert json.loads(fourth.stdout)["error"]["reason"] == "circuit-open"
     assert "retry_at" in json.loads(fourth.stdout)["error"]
     assert sandbox.stats()["plantid_identify"] == 3  # no network attempt while open
-    assert time.monotonic() - opened < 4, "too slow to observe the open state"
 
-    # After the reset timeout: six racing processes, exactly one trial call.
-    # (the probe is slow, so every racer arrives while it is in flight, even on a loaded machine)
+    # After the reset timeout: six racing processes, exactly one trial call. The probe is held
+    # at the sandbox until the five others have been refused and exited.
     time.sleep(max(0.0, opened + 4.2 - time.monotonic()))
-    sandbox.configure(mode=None, latency_ms=4000)
-    results = finish_all([spawn(["identify", p], env) for p in photos[4:10]])
+    sandbox.configure(mode=None, hold_after=3)
+    racers = [spawn(["identify", p], env) for p in photos[4:10]]
+    wait_for(lambda: sum(r.poll() is not None for r in racers) == 5)
+    assert sandbox.stats()["plantid_identify"] == 4  # the probe, still held
+    sandbox.configure(hold_after=None)
+    results = finish_all(racers)
     assert sandbox.stats()["plantid_identify"] == 4
     assert sorted(code for code, _, _ in results) == [0] + [4] * 5
     assert breaker_state(env) == "half-open"
@@ -129,18 +135,21 @@ def test_answers_from_another_endpoint_are_not_served_from_the_cache(tmp_path, s
 
 
 def test_hung_upstream_is_cut_at_the_timeout(tmp_path, sandbox, cli_env):
-    sandbox.configure(mode="hang")
+    sandbox.configure(mode="hang")  # for 300 s
     env = dict(cli_env, PLANTID_TIMEOUT="1")
-    started = time.monotonic()
     result = run_plantid(["identify", green_photo(tmp_path / "h.jpg")], env)
-    elapsed = time.monotonic() - started
     assert result.returncode == 4
     assert json.loads(result.stdout)["error"]["reason"] == "timeout"
-    assert elapsed < 6, elapsed
+    # the client cut it: the process is done while the sandbox still holds every call it sent
+    calls = sandbox.stats()["calls"]
+    assert len(calls) == 1 and calls[0]["t_end"] is None, calls
 
 
-def test_four_per_second_over_three_processes_is_never_exceeded(tmp_path, sandbox, cli_env):
-    env = dict(cli_env, PLANTID_RATE_LIMIT="4/second")
+def test_four_per_second_over_three_processes_is_never_exceeded(
+    tmp_path, sandbox, cli_env, isolated_env
+):
+    # the hourly limit only keeps every slot of the run in the limiter's log for the test
+    env = dict(cli_env, PLANTID_RATE_LIMIT="4/second,1000/hour")
     folders = []
     for worker in range(3):
         folder = tmp_path / f"w{worker}"
@@ -149,12 +158,15 @@ def test_four_per_second_over_three_processes_is_never_exceeded(tmp_path, sandbo
         folders.append(folder)
     results = finish_all([spawn(["identify", f, "-j", "4"], env) for f in folders])
     assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
-    starts = sorted(call["t_start"] for call in sandbox.stats()["calls"])
+    starts = [call["t_start"] for call in sandbox.stats()["calls"]]
     assert len(starts) == 18
-    # Calls are counted when they reach the server, a little after the client's rate-limit
-    # stamp; allow 50 ms of transport jitter on the window edge.
-    worst = max(sum(1 for t in starts if s <= t < s + 0.95) for s in starts)
-    assert worst <= 4, worst
+    # The guarantee is on the slots the three processes took from their shared log (a call
+    # reaches the server a moment after its slot, by however long a loaded machine takes):
+    # never more than 4 in a second, and every call the sandbox saw came after its slot.
+    with sqlite3.connect(isolated_env / "cache" / "state.sqlite3") as con:
+        slots = [ts for (ts,) in con.execute("SELECT ts FROM ratelog")]
+    assert busiest_window(slots, 1.0) <= 4
+    assert_each_call_had_a_slot(starts, slots)
 
 
 def test_cache_commands_and_refresh(tmp_path, sandbox, cli_env):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -137,8 +136,15 @@ def test_boundary_and_usage_in_process(tmp_path):
     assert len(waits) >= 2 and all(0 < w <= 0.31 for w in waits)
     # an entry at t blocks its slot until t + w exactly
     assert stamps[2] >= stamps[0] + 0.3 and stamps[4] >= stamps[2] + 0.3
-    assert limiter.usage() == [
-        {"limit": "2/0.3s", "used": 1, "window_seconds": 0.3, "remaining": 1}
+    # usage over a window no stall of a loaded machine outlasts (how many of five 0.3 s-spaced
+    # starts are still inside 0.3 s depends on how fast this process ran)
+    patient = RateLimiter(SharedState(tmp_path / "state.sqlite3"), "u", [(2, 30.0)])
+    assert patient.usage() == [
+        {"limit": "2/30s", "used": 0, "window_seconds": 30.0, "remaining": 2}
+    ]
+    patient.acquire()
+    assert patient.usage() == [
+        {"limit": "2/30s", "used": 1, "window_seconds": 30.0, "remaining": 1}
     ]
 
 
@@ -150,7 +156,6 @@ def test_two_limits_both_apply(tmp_path):
     # 4 starts in the minute; in the last 0.2 s at least the 4th and at most 3 (a loaded machine
     # may have spread the first three over the window)
     assert long == 4 and 1 <= short <= 3
-    t = time.monotonic()
     got = []
     with pytest.raises(TimeoutError):
 
@@ -159,14 +164,12 @@ def test_two_limits_both_apply(tmp_path):
             raise TimeoutError
 
         limiter.acquire(on_wait=stop)
-    assert got and got[0] > 59  # the 4/minute window is full for a minute
-    assert time.monotonic() - t < 1
+    assert len(got) == 1 and got[0] > 59  # full for a minute; on_wait stopped it: no sleep
 
 
 def test_rate_limit_across_processes(tmp_path):
     state = str(tmp_path / "state.sqlite3")
     out = tmp_path / "starts"
-    started = time.monotonic()
     results = run_workers(tmp_path, [["rate", state, "4/second", "8", str(out)] for _ in range(3)])
     assert results == ["done"] * 3
     stamps = sorted(float(line) for line in out.read_text().split())
@@ -175,4 +178,3 @@ def test_rate_limit_across_processes(tmp_path):
     assert worst == 4  # never more than 4 starts in any [t, t+1s); the limit is reached
     # 24 starts at 4/s need at least 5 full windows after the first burst
     assert stamps[-1] - stamps[0] >= 5.0
-    assert time.monotonic() - started < 15

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -70,12 +69,9 @@ def test_done_folder_mixed_bad_files(tmp_path, sandbox, cli_env):
     png_bomb(folder / "bomb.png")
     os.symlink(".", folder / "loop")  # a folder symlink loop: walked once, never again
 
-    started = time.monotonic()
-    result = run_plantid(["identify", folder], cli_env)
-    elapsed = time.monotonic() - started
+    result = run_plantid(["identify", folder], cli_env)  # how fast: benchmarks/run.py item 10
 
     assert result.returncode == 1, result.stderr
-    assert elapsed < 10
     assert_clean_stderr(result)
     records = records_of(result)
     assert len(records) == 6

@@ -127,11 +127,12 @@ def test_hang_and_drip_are_cut_by_the_timeout(sandbox, env, photo, mode):
     """A drip of one byte per 0.5 s never trips httpx's per-read timeout: the total deadline
     in providers.base.send does."""
     sandbox.configure(mode=mode, drip_interval=0.3)
-    code, record, _, elapsed = identify(photo, env)
+    code, record, _, _ = identify(photo, env)
     assert code == 4
     assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "timeout")
-    assert elapsed < 5
     assert calls(sandbox) == 1
+    # the client cut it: the sandbox was still hanging or dripping when the run was over
+    assert sandbox.stats()["calls"][0]["t_end"] is None
     assert breaker(env)["failures"] == 1
 
 
@@ -153,13 +154,12 @@ def closed_port() -> int:
 def test_connection_refused_is_unavailable(env, photo):
     env = {**env, "PLANTID_API_URL": f"http://127.0.0.1:{closed_port()}/api/v3"}
     for _ in range(3):
-        code, record, _, elapsed = identify(photo, env)
+        code, record, _, _ = identify(photo, env)
         assert code == 4
         assert (record["error"]["code"], record["error"]["reason"]) == (
             "unavailable",
             "connection",
         )
-        assert elapsed < 5
     assert breaker(env)["state"] == "open"
     code, record, _, _ = identify(photo, env)
     assert record["error"]["reason"] == "circuit-open"
@@ -191,16 +191,14 @@ def blackhole():
 
 def test_connect_timeout_is_a_timeout(env, photo, blackhole):
     with httpx.Client(timeout=httpx.Timeout(1.0)) as client:
-        started = time.monotonic()
+        # the blackhole never accepts: only the client's connect timeout can end this
         with pytest.raises(UpstreamTimeout) as caught:
             send(client, "plantid", "GET", f"http://127.0.0.1:{blackhole}/api/v3/usage_info")
-        assert time.monotonic() - started < 2.5
     assert "ConnectTimeout" in caught.value.message
     env = {**env, "PLANTID_API_URL": f"http://127.0.0.1:{blackhole}/api/v3"}
-    code, record, _, elapsed = identify(photo, env)
+    code, record, _, _ = identify(photo, env)
     assert code == 4
     assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "timeout")
-    assert elapsed < 8
     assert breaker(env)["failures"] == 1
 
 
@@ -230,7 +228,8 @@ def test_success_after_failures_resets_the_count(sandbox, env, photo):
 def test_send_total_deadline_cuts_a_drip(sandbox):
     sandbox.configure(mode="drip", drip_interval=0.1)
     with httpx.Client(timeout=1.0) as client:
-        started = time.monotonic()
+        # one byte every 0.1 s never trips the 1 s per-read timeout; the answer would take
+        # minutes: only the total deadline ends it, while the sandbox is still dripping
         with pytest.raises(UpstreamTimeout):
             send(
                 client,
@@ -240,7 +239,7 @@ def test_send_total_deadline_cuts_a_drip(sandbox):
                 json={"images": ["aGVsbG8="]},
                 headers={"Api-Key": "k"},
             )
-        assert time.monotonic() - started < 2.5  # at most about twice the timeout
+        assert sandbox.stats()["calls"][0]["t_end"] is None
         sandbox.configure(mode=None)  # and the same client still works afterwards
         response = send(
             client, "plantid", "GET", f"{sandbox.plantid_url}/usage_info", headers={"Api-Key": "k"}

@@ -11,11 +11,13 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import wait_for
 from PIL import Image
 
 from plantid_cli import sandbox_data
@@ -318,11 +320,13 @@ def test_reset_mode_drops_the_connection(sandbox, client):
 
 @pytest.mark.parametrize("mode", ["drip", "hang"])
 def test_slow_modes_trip_a_short_client_timeout(sandbox, client, mode):
+    # hang holds the call for 300 s, drip sends one byte every 0.5 s: the 0.3 s read timeout is
+    # what ends the call, so the sandbox's log still shows it in flight when the client gives up
     sandbox.configure(mode=mode)
-    started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
         identify(client, sandbox, timeout=0.3)
-    assert time.monotonic() - started < 2
+    (call,) = sandbox.stats()["calls"]
+    assert call["fault"] == mode and call["t_end"] is None
 
 
 def test_drip_sends_the_real_answer_byte_by_byte(client):
@@ -334,14 +338,16 @@ def test_drip_sends_the_real_answer_byte_by_byte(client):
 
 
 def test_stop_wakes_a_hanging_call(client):
-    server = SandboxServer(mode="hang").start()
+    # the hang would last an hour: only stop() can end the call, and its log entry says so
+    server = SandboxServer(mode="hang", hang_seconds=3600).start()
     try:
         with pytest.raises(httpx.ReadTimeout):
             identify(client, server, timeout=0.2)
+        assert server.stats()["calls"][0]["t_end"] is None
     finally:
-        started = time.monotonic()
         server.stop()
-    assert time.monotonic() - started < 2
+    (call,) = wait_for(lambda: [c for c in server.stats()["calls"] if c["t_end"] is not None])
+    assert (call["fault"], call["status"]) == ("hang", None)
 
 
 def test_echo_key_mode_puts_the_key_in_the_error_body(sandbox, client):
@@ -361,14 +367,69 @@ def test_fail_rate_is_reproducible_with_a_seed(client):
     assert set(first) == {201, 500}
 
 
+def identify_ignoring_errors(server: SandboxServer) -> None:
+    """An identification from a thread of its own, ended by the server's stop()."""
+    with httpx.Client(timeout=None, trust_env=False) as http:
+        try:
+            identify(http, server)
+        except httpx.HTTPError:
+            pass
+
+
 def test_latency_delays_identification_only(client):
     with SandboxServer(latency_ms=150) as server:
         started = time.monotonic()
         identify(client, server)
         assert time.monotonic() - started >= 0.15
-        started = time.monotonic()
-        client.get(f"{server.plantid_url}/usage_info", headers=KEY)
-        assert time.monotonic() - started < 0.15
+    # usage_info is answered while an identification is still held by an hour's latency
+    server = SandboxServer(latency_ms=3_600_000).start()
+    try:
+        pending = threading.Thread(target=identify_ignoring_errors, args=(server,), daemon=True)
+        pending.start()
+        wait_for(lambda: server.stats()["plantid_identify"] == 1)
+        usage = client.get(f"{server.plantid_url}/usage_info", headers=KEY)
+        assert usage.status_code == 200
+        (call,) = server.stats()["calls"]
+        assert call["t_end"] is None  # the identification is still waiting out its latency
+    finally:
+        server.stop()
+    pending.join(30)
+
+
+def test_hold_after_holds_later_identifications_until_released(sandbox, client):
+    sandbox.configure(hold_after=1)
+    assert identify(client, sandbox).status_code == 201  # the first is not held
+    results: list[int] = []
+
+    def second() -> None:
+        with httpx.Client(timeout=60, trust_env=False) as http:
+            results.append(identify(http, sandbox).status_code)
+
+    thread = threading.Thread(target=second, daemon=True)
+    thread.start()
+    wait_for(lambda: [c for c in sandbox.stats()["calls"] if c.get("held")])
+    assert client.get(f"{sandbox.plantid_url}/usage_info", headers=KEY).status_code == 200
+    held = sandbox.stats()["calls"][1]
+    assert (held["seq"], held.get("held"), held["t_end"], results) == (2, True, None, [])
+    sandbox.configure(hold_after=None)
+    thread.join(60)
+    assert results == [201]
+    assert [c["seq"] for c in sandbox.stats()["calls"]] == [1, 2]
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(ValueError):
+            sandbox.configure(hold_after=bad)
+
+
+def test_stop_wakes_a_held_call(client):
+    server = SandboxServer().start()
+    server.configure(hold_after=0)
+    pending = threading.Thread(target=identify_ignoring_errors, args=(server,), daemon=True)
+    pending.start()
+    wait_for(lambda: [c for c in server.stats()["calls"] if c.get("held")])
+    server.stop()
+    (call,) = wait_for(lambda: [c for c in server.stats()["calls"] if c["t_end"] is not None])
+    assert (call["held"], call["status"]) == (True, None)
+    pending.join(30)
 
 
 def test_bad_config_is_refused(sandbox, client):

@@ -1,0 +1,107 @@
+"""The public Python API (`plantid_cli.__all__`), used only through its public names, against
+the test's sandbox; and `import plantid_cli` staying light."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import REPO, TEST_KEY
+from photos import green_photo
+
+import plantid_cli
+
+
+@pytest.fixture
+def configured(sandbox, monkeypatch):
+    """The environment a user's shell would hold for the CLI (isolated_env set the paths)."""
+    monkeypatch.setenv("PLANTID_API_URL", sandbox.plantid_url)
+    monkeypatch.setenv("PLANTID_API_KEY", TEST_KEY)
+    monkeypatch.setenv("PLANTID_RATE_LIMIT", "off")
+    monkeypatch.setenv("PLANTID_RETRIES", "0")
+    return sandbox
+
+
+def test_identify_yields_records_and_a_second_call_is_served_from_the_cache(configured, tmp_path):
+    photo = green_photo(tmp_path / "photos" / "leaf.jpg")
+    (first,) = plantid_cli.identify([tmp_path / "photos"], top=1)
+    assert first["status"] == "ok" and first["cached"] is False
+    assert first["best"]["scientific_name"]
+    assert len(first["suggestions"]) == 1  # top=1 won over the default like --top does
+    (again,) = plantid_cli.identify([str(photo)])
+    assert again["cached"] is True
+    assert again["best"]["scientific_name"] == first["best"]["scientific_name"]
+    assert configured.stats()["plantid_identify"] == 1
+
+
+def test_identify_reads_the_keys_file_like_the_cli(configured, isolated_env, monkeypatch, tmp_path):
+    monkeypatch.delenv("PLANTID_API_KEY")
+    keys = isolated_env / "config" / "keys.json"
+    keys.parent.mkdir(parents=True, exist_ok=True)
+    keys.write_text(json.dumps({"plantid": TEST_KEY}))
+    green_photo(tmp_path / "a.jpg")
+    green_photo(tmp_path / "b.jpg", seed=1)
+    found = list(plantid_cli.identify([tmp_path / "a.jpg", tmp_path / "b.jpg"]))
+    assert sorted(r["status"] for r in found) == ["ok", "ok"]
+    assert configured.stats()["plantid_identify"] == 2
+
+
+def test_identify_with_settings_and_public_errors(configured, tmp_path):
+    photo = green_photo(tmp_path / "leaf.jpg")
+    settings = plantid_cli.load_settings()
+    assert isinstance(settings, plantid_cli.Settings)
+    with pytest.raises(plantid_cli.MissingKeyError) as missing:
+        list(plantid_cli.identify([photo], settings=dataclasses.replace(settings, api_key=None)))
+    assert isinstance(missing.value, plantid_cli.ConfigError)
+    assert "plantid keys set" in str(missing.value)
+    with pytest.raises(plantid_cli.UsageError, match="--lat and --lon go together"):
+        list(plantid_cli.identify([photo], latitude=10.0))
+    with pytest.raises(plantid_cli.UsageError, match="--max-credits is 0"):
+        list(plantid_cli.identify([photo], max_credits=0))
+    with pytest.raises(TypeError, match="colour"):
+        list(plantid_cli.identify([photo], colour="green"))
+    assert configured.stats()["plantid_identify"] == 0  # none of those sent anything
+    (record,) = plantid_cli.identify([photo], settings=settings)
+    assert record["status"] == "ok"
+    (missing_file,) = plantid_cli.identify([tmp_path / "nope.jpg"], settings=settings)
+    assert missing_file["status"] == "error"
+    assert configured.stats()["plantid_identify"] == 1
+    assert all(isinstance(getattr(plantid_cli, name), object) for name in plantid_cli.__all__)
+
+
+def test_the_batch_docstring_example_runs(configured, tmp_path, monkeypatch, capsys):
+    from plantid_cli import batch
+
+    example = batch.__doc__.split("::", 1)[1]
+    green_photo(tmp_path / "photos" / "leaf.jpg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(textwrap.dedent(example), namespace)  # noqa: S102 - our own docstring
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["status"] == "ok"
+    assert namespace["code"] == 0 and namespace["stats"].done == 1
+    assert configured.stats()["plantid_identify"] == 1
+
+
+def test_import_plantid_cli_loads_no_heavy_dependency():
+    heavy = ("typer", "click", "rich", "httpx", "PIL", "pydantic")
+    probe = (
+        "import sys, plantid_cli\n"
+        "plantid_cli.__version__, plantid_cli.PlantidError, plantid_cli.identify\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
