@@ -270,14 +270,15 @@ def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
 
 
 def usage_payload(total: int, used: int) -> dict:
+    """The real service sends its counts as floats (`86.0`, upstream-apis.md): so does this."""
     none = {"day": None, "week": None, "month": None}
     remaining = max(0, total - used)
     return {
         "active": True,
-        "credit_limits": {**none, "total": total},
-        "used": {**none, "total": used},
+        "credit_limits": {**none, "total": float(total)},
+        "used": {**none, "total": float(used)},
         "can_use_credits": {"value": remaining > 0, "reason": None if remaining else CREDITS_TEXT},
-        "remaining": {**none, "total": remaining},
+        "remaining": {**none, "total": float(remaining)},
     }
 
 

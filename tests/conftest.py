@@ -37,6 +37,8 @@ def isolated_env(tmp_path, monkeypatch):
         if name.startswith(("PLANTID_", "PLANTNET_")):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "plantid-home"
+    (home / "config").mkdir(parents=True, mode=0o700)
+    (home / "config" / "config.toml").write_text("")  # PLANTID_CONFIG must name a real file
     monkeypatch.setenv("PLANTID_CACHE_DIR", str(home / "cache"))
     monkeypatch.setenv("PLANTID_CONFIG", str(home / "config" / "config.toml"))
     monkeypatch.setenv("PLANTID_KEYS_FILE", str(home / "config" / "keys.json"))
