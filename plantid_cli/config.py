@@ -115,10 +115,10 @@ def clean_key(key: str | None, source: str) -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if any(char.isspace() or not char.isprintable() for char in key):
+    if not all(" " < char < "\x7f" for char in key):  # keys are printable ASCII tokens
         raise ConfigError(
-            f"the API key from {source} holds whitespace or a control character inside it;"
-            " store it again (plantid keys set)"
+            f"the API key from {source} holds whitespace, a control character or a non-ASCII"
+            " character inside it (not shown); store it again (plantid keys set)"
         )
     return key or None
 
