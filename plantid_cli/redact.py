@@ -14,7 +14,9 @@ import threading
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
-_URL_KEY = re.compile(r"(?i)([?&](?:api-key|api_key|apikey|key|token)=)[^&#\s\"']+")
+_URL_KEY = re.compile(
+    r"(?i)([?&](?:api-key|api_key|apikey|key|token|password|passwd|pass)=)[^&#\s\"']+"
+)
 _URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/?#@\s\"']*:)[^@/?#\s\"']+(?=@)")
 MASK = "****"
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from photos import green_photo
 
-from plantid_cli.config import Settings, coerce, load_settings
+from plantid_cli.config import MAX_WAIT_SECONDS, Settings, coerce, load_settings
 from plantid_cli.errors import ConfigError, UsageError
 
 EXAMPLE = REPO / "config.example.toml"
@@ -26,7 +26,9 @@ _spec = st.sampled_from(["off", "5/second", "1/s", "10/minute,1000/day", "2/hour
 
 #: field -> strategy of valid typed values
 FIELDS = {
-    "timeout": st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False),
+    "timeout": st.floats(
+        min_value=0.001, max_value=MAX_WAIT_SECONDS, allow_nan=False, allow_infinity=False
+    ),
     "retries": st.integers(min_value=0, max_value=20),
     "concurrency": st.integers(min_value=1, max_value=256),
     "top": st.integers(min_value=1, max_value=20),
