@@ -11,7 +11,10 @@ import json
 import sys
 
 from conftest import REPO, run_plantid
-from test_redis_fleet import WARNING, free_port, machine, make_photos, redis_server  # noqa: F401
+import test_redis_fleet
+from test_redis_fleet import WARNING, free_port, machine, make_photos
+
+redis_server = test_redis_fleet.redis_server  # its fixture: a real redis-server per test
 
 
 def _identify_two(sandbox, cli_env, tmp_path, url):
