@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from conftest import REPO, run_plantid
 import test_redis_fleet
+from conftest import REPO, run_plantid
 from test_redis_fleet import WARNING, free_port, machine, make_photos
 
 redis_server = test_redis_fleet.redis_server  # its fixture: a real redis-server per test
