@@ -9,7 +9,7 @@ shapes in `sandbox_protocol` (Pl@ntNet's in `sandbox_plantnet`), the species tab
 Endpoints
     POST /api/v3/identification            Plant.id (JSON, or multipart with `images` files); 201
     GET  /api/v3/identification/{token}    the stored identification (re-rendered for the query)
-    GET  /api/v3/usage_info                credits (free, never faulted)
+    GET  /api/v3/usage_info                credits (free, never faulted; counts as floats)
     POST /v2/identify/{project}?api-key=K  Pl@ntNet (multipart `images` + `organs`); 200
     GET  /v2/projects                      a short list of floras
     GET  /_sandbox/stats   POST /_sandbox/reset   GET|POST /_sandbox/config (JSON)
@@ -28,13 +28,15 @@ Faults (`mode`, applied to identification endpoints only, after `latency_ms`): e
 error503 (HTML body), hang (no answer for `hang_seconds`, then close), credits (429), auth (401),
 badjson (success status, truncated JSON), badshape (JSON without `result`/`results`), drip (the
 real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key (500 whose
-body holds the received key). `fail_rate` answers that fraction of calls error500 (seeded).
+body holds the received key), gzip_bomb (the real answer's status, a gzip body decoding to
+`bomb_mb` MiB of zeros), header_drip (the status line and headers one byte every
+`drip_interval` s; the call records header_bytes, header_sent and client_gone). `fail_rate` answers that fraction of calls error500 (seeded).
 `mode_plantid` / `mode_plantnet` set a fault for one API only (they win over `mode`), e.g. to
 fail Plant.id while Pl@ntNet answers.
 
 Settings (constructor, `configure(**changes)`, `POST /_sandbox/config`): key, latency_ms,
 fail_rate, mode, mode_plantid, mode_plantnet, credits, plantnet_quota, seed, hang_seconds,
-drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`).
+drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`), bomb_mb.
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
 plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP

@@ -13,6 +13,7 @@ import socket
 import struct
 import sys
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -207,12 +208,42 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if fault and reply.payload is not None and 200 <= reply.status < 300:
                 if fault == "badjson":
                     reply = Reply(reply.status, reply.body[: len(reply.body) // 2], reply.ctype)
+                elif fault == "gzip_bomb":  # a valid gzip stream, gigabytes once decoded
+                    headers = {**reply.headers, "Content-Encoding": "gzip"}
+                    bomb = proto.gzip_bomb(cfg["bomb_mb"])
+                    reply = Reply(reply.status, bomb, reply.ctype, headers)
                 elif fault == "badshape":
                     shape = {
                         k: v for k, v in reply.payload.items() if k not in ("result", "results")
                     }
                     reply = json_reply(reply.status, shape, reply.headers)
+        if fault == "header_drip":
+            return self._send_header_drip(reply, call, cfg["drip_interval"])
         self._send(reply, call, cfg["drip_interval"] if fault == "drip" else None)
+
+    def _send_header_drip(self, reply: Reply, call: dict, interval: float) -> None:
+        """The status line and headers one byte every `interval` s (padded to 200+ bytes),
+        then the body. The call records `header_bytes`, how many were sent (`header_sent`)
+        and `client_gone` when the client hung up before the end."""
+        lines = [f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}"]
+        lines += [f"Content-Type: {reply.ctype}", f"Content-Length: {len(reply.body)}"]
+        lines += [f"{name}: {value}" for name, value in reply.headers.items()]
+        lines.append("X-Drip: " + "." * 160)
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        call.update(header_bytes=len(head), header_sent=0, client_gone=False)
+        self.sb._finish(call, reply.status)
+        self.close_connection = True
+        try:
+            for i in range(len(head)):
+                if self.sb._stopping.wait(interval):
+                    return
+                self.wfile.write(head[i : i + 1])
+                call["header_sent"] = i + 1
+            self.wfile.write(reply.body)
+        except OSError:
+            call["client_gone"] = True
+        finally:
+            call["t_end"] = time.time()
 
     def _plantid_post(self, fields, blobs, error, query, call) -> Reply:
         sb = self.sb

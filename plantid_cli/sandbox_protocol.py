@@ -26,6 +26,7 @@ MODEL_VERSION = "plant_id:3.2.0"
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
     | {"echo_key"}
+    | {"gzip_bomb", "header_drip"}
 )
 _NO_MODE = (None, "", "none", "off")
 DEFAULT_SETTINGS = {
@@ -41,8 +42,9 @@ DEFAULT_SETTINGS = {
     "hang_seconds": 300.0,
     "drip_interval": 0.5,
     "retry_after": 0.0,
+    "bomb_mb": 512,  # what a gzip_bomb answer decodes to (about 1/1000 of it is sent)
 }
-_INTS = ("credits", "plantnet_quota", "seed")
+_INTS = ("credits", "plantnet_quota", "seed", "bomb_mb")
 
 
 class Reply:
@@ -267,6 +269,22 @@ def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
         result["is_healthy"] = {"probability": 0.91, "binary": True, "threshold": 0.525}
         result["disease"] = {"suggestions": []}
     return {**stored["ident"], "result": result}
+
+
+_BOMBS: dict[int, bytes] = {}
+
+
+def gzip_bomb(megabytes: int) -> bytes:
+    """A gzip body that decodes to `megabytes` MiB of zeros (about 1 kB sent per MiB); built
+    once per size, a megabyte at a time, so the sandbox never holds the decoded form."""
+    import zlib
+
+    if megabytes not in _BOMBS:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip container
+        block = bytes(1 << 20)
+        parts = [packer.compress(block) for _ in range(megabytes)]
+        _BOMBS[megabytes] = b"".join(parts) + packer.flush()
+    return _BOMBS[megabytes]
 
 
 def usage_payload(total: int, used: int) -> dict:
