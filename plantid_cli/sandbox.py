@@ -43,7 +43,8 @@ Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_ide
 plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
-identification calls, each {api, kind, method, path (api-key redacted), t_start, t_end, status,
+identification calls, each {api, kind, method, path (api-key redacted), t_arrival (request
+line read, before the body), t_start, t_end, status,
 fault, images, image_sizes [[w, h]], image_bytes, latitude, longitude, datetime, organs, project,
 details, language}. Every call that reached the handler counts, failed or faulted.
 """

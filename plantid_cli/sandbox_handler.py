@@ -99,6 +99,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return None if length > MAX_BODY or length < 0 else self.rfile.read(length)
 
     def _route(self, method: str) -> None:
+        self._arrived = time.time()  # before the body is read: when the request reached us
         url = urlsplit(self.path)
         path, query = url.path.rstrip("/") or "/", parse_qs(url.query, keep_blank_values=True)
         body = self._read_body()
@@ -177,6 +178,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _faulted(self, call: dict, key: str, answer) -> None:
         """Run one identification call through latency and the configured fault, then reply."""
         sb, plantid = self.sb, call["api"] == "plantid"
+        call["t_arrival"] = self._arrived
         cfg = sb.config()
         if cfg["latency_ms"] and sb._stopping.wait(cfg["latency_ms"] / 1000):
             return self._drop(call, reset=False)
