@@ -180,3 +180,14 @@ def test_usage_with_float_counts_ends_the_credits_cool_down(tmp_path, sandbox, c
     result = run_plantid(["identify", photo], cli_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert sandbox.stats()["plantid_identify"] == 2
+
+
+def test_keys_set_refuses_a_key_with_an_inner_control_character(cli_env, isolated_env):
+    keys_file = isolated_env / "config" / "keys.json"
+    result = run_plantid(["keys", "set", "plantid"], cli_env, input="pasted-key\x1b[2~tail\n")
+    assert result.returncode == 2, result.stderr
+    assert "nothing stored" in result.stderr and "pasted-key" not in result.stderr
+    assert not keys_file.exists()
+    stored = run_plantid(["keys", "set", "plantid"], cli_env, input=STRIPPED_KEY + "\r\n")
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(keys_file.read_text()) == {"plantid": STRIPPED_KEY}

@@ -24,8 +24,8 @@ def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDE
 
 
 def _set(provider: str, extra_args: int = 0) -> int:
-    from ..config import PROVIDERS, write_key
-    from ..errors import UsageError
+    from ..config import PROVIDERS, clean_key, write_key
+    from ..errors import ConfigError, UsageError
 
     if extra_args:
         # Never echo it back: the stray argument is most likely the key itself.
@@ -44,6 +44,13 @@ def _set(provider: str, extra_args: int = 0) -> int:
     key = key.strip()
     if not key:
         raise UsageError("no key given: nothing stored")
+    try:
+        clean_key(key, "the input")
+    except ConfigError:  # it would only fail every later run (exit 3): refuse it now
+        raise UsageError(
+            "the key holds whitespace, a control character or a non-ASCII character inside it"
+            " (not shown): nothing stored"
+        ) from None
     path = write_key(provider, key)
     print_note(f"stored the {provider} key in {path}")
     return 0
