@@ -35,6 +35,8 @@ FLAG_NAMES = {"max_image_side": "--max-side"}
 #: never imports Pillow; tests check it against Pillow. Above it Pillow refuses an image as a
 #: decompression bomb whatever `max_megapixels` says, so a larger setting would only mislead.
 PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+#: The largest integer setting: SQLite's INTEGER, where some of them are stored.
+MAX_INT = 2**63 - 1
 #: The longest wait any duration setting may ask for (a week): beyond this, socket and thread
 #: timeouts overflow ("timestamp out of range") and a typo is far likelier than intent.
 MAX_WAIT_SECONDS = 7 * 86400.0
@@ -217,7 +219,10 @@ def coerce(name: str, value: Any, source: str) -> Any:
         if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
-            return int(value)
+            number = int(value)
+            if abs(number) > MAX_INT:  # would overflow SQLite (the cache's size limit) later
+                raise ConfigError(f"{source}: '{name}' is too large ({number})")
+            return number
         if kind is float:
             if isinstance(value, bool):
                 raise ValueError(value)

@@ -121,6 +121,7 @@ def test_a_nul_byte_in_a_stdin_line_is_one_error_record_and_the_rest_run(
         ({"PLANTID_CONCURRENCY": "-3"}, "concurrency must be >= 1"),
         ({"PLANTID_RETRIES": "-1"}, "retries must be >= 0"),
         ({"PLANTID_BREAKER_RESET_TIMEOUT": "nan"}, "must be a finite number"),
+        ({"PLANTID_CACHE_SIZE_LIMIT": "9" * 23}, "'cache_size_limit' is too large"),
     ],
 )
 def test_impossible_numbers_are_configuration_errors(tmp_path, sandbox, cli_env, env, message):
