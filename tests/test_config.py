@@ -247,7 +247,7 @@ def test_config_show_merges_and_redacts(cli_env, isolated_env):
     config.parent.mkdir(parents=True, exist_ok=True)
     file_key = "file-key-abcdef0123456"
     config.write_text(f'api_key = "{file_key}"\ntimeout = 7.0\nretries = 5\ntop = 4\n')
-    env = {**cli_env, "PLANTID_TIMEOUT": "9"}
+    env = {**cli_env, "PLANTID_TIMEOUT": "9", "PLANTID_CONFIG": str(config)}
     env.pop("PLANTID_API_KEY")
     result = run_plantid(["config", "show", "--json"], env)
     assert result.returncode == 0, result.stderr

@@ -36,6 +36,7 @@ def test_a_key_from_the_environment_loses_its_line_ending(tmp_path, sandbox, cli
 def test_a_key_from_the_keys_file_loses_its_line_ending(tmp_path, sandbox, cli_env, isolated_env):
     sandbox.configure(key=STRIPPED_KEY)
     keys_file = isolated_env / "config" / "keys.json"
+    keys_file.parent.mkdir(parents=True)
     keys_file.write_text(json.dumps({"plantid": STRIPPED_KEY + "\r\n"}))
     env = {k: v for k, v in cli_env.items() if k != "PLANTID_API_KEY"}
     photo = green_photo(tmp_path / "leaf.jpg")

@@ -186,7 +186,6 @@ def test_empty_folder_callback(tmp_path: Path) -> None:
 
 
 def test_lazy_walk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tmp_path = tmp_path / "tree"  # only this tree: fixtures keep their own files in tmp_path
     for name in ("a", "b", "c", "d"):
         touch(tmp_path / name / f"{name}.jpg")
     calls: list[str] = []
