@@ -26,10 +26,13 @@ def register_secret(secret: str | None) -> None:
     global _pattern
     if not secret or len(secret) < 4:
         return
+    # Libraries quote a value with repr() (h11: "Illegal header value b'...'"): a quote or a
+    # backslash in the key is escaped there, so mask the escaped spellings too.
+    spellings = {secret, repr(secret)[1:-1], repr(secret.encode("utf-8", "replace"))[2:-1]}
     with _lock:
-        if secret in _secrets:
+        if spellings <= _secrets:
             return
-        _secrets.add(secret)
+        _secrets.update(spellings)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
 

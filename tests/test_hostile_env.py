@@ -77,6 +77,11 @@ def test_keys_are_registered_for_redaction_by_loading_the_settings(isolated_env,
     assert redact(f"LocalProtocolError: Illegal header value b'{secret}'") == (
         "LocalProtocolError: Illegal header value b'****'"
     )
+    quoted = "key-with-'quote'-and\\backslash"  # printable ASCII: a valid key
+    monkeypatch.setenv("PLANTID_API_KEY", quoted)
+    load_settings({})
+    shown = redact(f"ValueError: {quoted.encode()!r} and {quoted!r}")
+    assert shown == 'ValueError: b"****" and "****"'
 
 
 # --- item: a NUL byte in a path read from stdin --------------------------------------------------
