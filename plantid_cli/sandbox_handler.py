@@ -210,10 +210,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if fault and reply.payload is not None and 200 <= reply.status < 300:
                 if fault == "badjson":
                     reply = Reply(reply.status, reply.body[: len(reply.body) // 2], reply.ctype)
-                elif fault == "gzip_bomb":  # a valid gzip stream, gigabytes once decoded
+                elif fault in ("gzip_bomb", "bad_gzip"):  # gigabytes once decoded / damaged
                     headers = {**reply.headers, "Content-Encoding": "gzip"}
                     bomb = proto.gzip_bomb(cfg["bomb_mb"])
-                    reply = Reply(reply.status, bomb, reply.ctype, headers)
+                    body = bomb if fault == "gzip_bomb" else bomb[:10] + b"\xff" * 64
+                    reply = Reply(reply.status, body, reply.ctype, headers)
                 elif fault == "badshape":
                     shape = {
                         k: v for k, v in reply.payload.items() if k not in ("result", "results")

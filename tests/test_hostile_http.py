@@ -43,6 +43,23 @@ def test_a_gzip_bomb_is_a_bad_response_and_memory_stays_bounded(tmp_path, sandbo
     assert sandbox.stats()["plantid_identify"] == 1
 
 
+def test_a_damaged_gzip_answer_is_a_bad_response(tmp_path, sandbox, cli_env):
+    sandbox.configure(mode="bad_gzip", bomb_mb=1)
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = subprocess.run(
+        [sys.executable, "-m", "plantid_cli", "identify", str(photo)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "bad-response")
+    assert "not valid gzip" in record["error"]["message"]
+
+
 def test_headers_dripped_a_byte_at_a_time_are_cut_by_the_total_deadline(tmp_path, sandbox, cli_env):
     """httpx's read timeout (1 s) is per read: a byte every 0.2 s never trips it. The total
     deadline does: the client hangs up while the sandbox is still sending the headers."""

@@ -74,6 +74,9 @@ class _Exchange:
                 if size > self.max_bytes:
                     raise BadResponse(f"answer larger than {self.max_bytes} bytes: abandoned")
                 chunks.append(chunk)
+        except httpx.DecodingError:  # the service's fault, like invalid JSON
+            encoding = response.headers.get("content-encoding", "")
+            raise BadResponse(f"answer not valid {encoding} (cannot be decoded)") from None
         finally:
             response.close()
         headers = [
