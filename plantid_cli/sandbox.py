@@ -29,8 +29,9 @@ error503 (HTML body), hang (no answer for `hang_seconds`, then close), credits (
 badjson (success status, truncated JSON), badshape (JSON without `result`/`results`), drip (the
 real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key (500 whose
 body holds the received key), gzip_bomb (the real answer's status, a gzip body decoding to
-`bomb_mb` MiB of zeros), bad_gzip (the same, damaged after its header), header_drip (the status line and headers one byte every
-`drip_interval` s; the call records header_bytes, header_sent and client_gone).
+`bomb_mb` MiB of zeros), bad_gzip (the same, damaged after its header), header_drip (the
+status line and headers one byte every `drip_interval` s; the call records header_bytes,
+header_sent and client_gone).
 `fail_rate` answers that fraction of calls error500 (seeded).
 `mode_plantid` / `mode_plantnet` set a fault for one API only (they win over `mode`), e.g. to
 fail Plant.id while Pl@ntNet answers.
