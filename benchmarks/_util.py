@@ -172,7 +172,7 @@ def cli_env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]
     }
     env.update(
         PLANTID_CACHE_DIR=str(home / "cache"),
-        PLANTID_CONFIG=str(home / "config.toml"),
+        PLANTID_CONFIG=os.devnull,  # no config file: defaults
         PLANTID_KEYS_FILE=str(home / "keys.json"),
         PLANTID_API_KEY=KEY,
         PLANTID_RATE_LIMIT="off",

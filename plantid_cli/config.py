@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -30,6 +31,15 @@ ENV_OVERRIDES = {
 SECRET_FIELDS = frozenset({"api_key", "plantnet_api_key"})
 #: Command-line options whose name is not --<field-name-with-dashes>.
 FLAG_NAMES = {"max_image_side": "--max-side"}
+#: Pillow's `Image.MAX_IMAGE_PIXELS` (1024**3 // 4 // 3), known here so that config loading
+#: never imports Pillow; tests check it against Pillow. Above it Pillow refuses an image as a
+#: decompression bomb whatever `max_megapixels` says, so a larger setting would only mislead.
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+#: The largest integer setting: SQLite's INTEGER, where some of them are stored.
+MAX_INT = 2**63 - 1
+#: The longest wait any duration setting may ask for (a week): beyond this, socket and thread
+#: timeouts overflow ("timestamp out of range") and a typo is far likelier than intent.
+MAX_WAIT_SECONDS = 7 * 86400.0
 
 
 @dataclass(slots=True)
@@ -55,7 +65,7 @@ class Settings:
     max_image_side: int = 1500
     jpeg_quality: int = 90
     max_file_mb: float = 50.0
-    max_megapixels: float = 100.0
+    max_megapixels: float = 89.0  # at most Pillow's own bomb limit (PILLOW_MAX_IMAGE_PIXELS)
     language: str = "en"
     details: list[str] = field(default_factory=lambda: list(DEFAULT_DETAILS))
     similar_images: bool = False
@@ -103,6 +113,22 @@ class Settings:
         return shown
 
 
+def clean_key(key: str | None, source: str) -> str | None:
+    """A key without the whitespace around it (a secret made from a file ends in a newline);
+    one that still holds whitespace or a control character is refused, naming where it came
+    from and never showing it: sent as-is it fails inside the HTTP library, whose error text
+    quotes the header value (and looked like an outage)."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not all(" " < char < "\x7f" for char in key):  # keys are printable ASCII tokens
+        raise ConfigError(
+            f"the API key from {source} holds whitespace, a control character or a non-ASCII"
+            " character inside it (not shown); store it again (plantid keys set)"
+        )
+    return key or None
+
+
 def redact_key(key: str | None) -> str | None:
     if not key:
         return None
@@ -125,17 +151,36 @@ def _platform_dir(kind: str) -> str:
 
 def config_file_path(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
-    explicit = environ.get("PLANTID_CONFIG")
+    explicit = environ.get(CONFIG_ENV)
     if explicit:
-        return Path(explicit).expanduser()
+        return Path(_checked_path(explicit, CONFIG_ENV)).expanduser()
     return Path(_platform_dir("user_config_dir")) / "config.toml"
+
+
+CONFIG_ENV = "PLANTID_CONFIG"
+KEYS_FILE_ENV = "PLANTID_KEYS_FILE"
+
+
+def _checked_path(text: str, source: str) -> str:
+    """A path from the environment, or a ConfigError: a NUL byte or an undecodable byte
+    (surrogate escape) would otherwise fail later inside open() as an internal error."""
+    if "\0" in text:
+        raise ConfigError(f"{source} holds a NUL byte: not a usable path")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            os.fsencode(text)
+        except UnicodeEncodeError:
+            raise ConfigError(f"{source} is not a usable path (undecodable bytes)") from None
+    return text
 
 
 def keys_file_path(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
-    explicit = environ.get("PLANTID_KEYS_FILE")
+    explicit = environ.get(KEYS_FILE_ENV)
     if explicit:
-        return Path(explicit).expanduser()
+        return Path(_checked_path(explicit, KEYS_FILE_ENV)).expanduser()
     return config_file_path(environ).parent / "keys.json"
 
 
@@ -178,30 +223,43 @@ def coerce(name: str, value: Any, source: str) -> Any:
         if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
-            return int(value)
+            number = int(value)
+            if abs(number) > MAX_INT:  # would overflow SQLite (the cache's size limit) later
+                raise ConfigError(f"{source}: '{name}' is too large ({number})")
+            return number
         if kind is float:
             if isinstance(value, bool):
                 raise ValueError(value)
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
+            number = float(value)
+            if not math.isfinite(number):  # nan/inf pass float() and every `<=` check
+                raise ConfigError(f"{source}: '{name}' must be a finite number, got {value!r}")
+            return number
+        text = str(value)
+        if "\0" in text:
+            raise ConfigError(f"{source}: '{name}' holds a NUL byte")
+        return text
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{source}: '{name}' must be {kind.__name__}, got {value!r}") from None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+def _read_toml(path: Path, required: bool = False) -> dict[str, Any]:
+    """The config file's settings; a missing file is no settings unless the user named it
+    (PLANTID_CONFIG): then a typo in the name must not silently run on defaults."""
     import tomllib
 
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
+        if required:
+            raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     # Allow an optional [plantid] table as well as top-level keys.
     table = data.get("plantid", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [plantid] must be a table")
     return {key.replace("-", "_"): value for key, value in table.items()}
 
 
@@ -224,21 +282,31 @@ def load_settings(
     """Merge the four layers. `flags` holds only options the user actually gave (None = unset)."""
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = {}
+    source: dict[str, str] = {}  # where each merged value came from, for messages
     path = config_path or config_file_path(environ)
-    for name, value in _read_toml(path).items():
+    required = config_path is None and bool(environ.get(CONFIG_ENV))
+    for name, value in _read_toml(path, required).items():
         merged[name] = coerce(name, value, f"config file {path}")
-    stored = read_keys_file(keys_file_path(environ))
-    if stored.get("plantid"):
-        merged["api_key"] = stored["plantid"]
-    if stored.get("plantnet"):
-        merged["plantnet_api_key"] = stored["plantnet"]
+        source[name] = f"config file {path}"
+    keys_path = keys_file_path(environ)
+    stored = read_keys_file(keys_path)
+    for provider, name in (("plantid", "api_key"), ("plantnet", "plantnet_api_key")):
+        if stored.get(provider):
+            merged[name], source[name] = stored[provider], f"keys file {keys_path} ({provider})"
     for f in fields(Settings):
         raw = environ.get(env_name(f.name))
         if raw not in (None, ""):
             merged[f.name] = coerce(f.name, raw, f"environment {env_name(f.name)}")
+            source[f.name] = f"environment {env_name(f.name)}"
     given = {name for name, value in (flags or {}).items() if value is not None}
     for name in given:
         merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
+        source[name] = f"option {flag_name(name)}"
+    from .redact import register_secret  # stdlib only
+
+    for name in SECRET_FIELDS & merged.keys():
+        merged[name] = clean_key(merged[name], source[name])
+        register_secret(merged[name])  # at load: every later message is masked, any caller
     settings = Settings(**merged)
     # A bad value typed on the command line is a usage error (exit 2) named by its flag; one
     # from the environment or the config file is a configuration error (exit 3).
@@ -271,6 +339,21 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
     for name in ("timeout", "lock_timeout", "breaker_reset_timeout"):
         if getattr(settings, name) <= 0:
             problems.append(f"{name} must be > 0")
+    for name in ("timeout", "lock_timeout", "breaker_reset_timeout", "credits_cooldown"):
+        if getattr(settings, name) > MAX_WAIT_SECONDS:
+            problems.append(f"{name} must be at most {MAX_WAIT_SECONDS:g} seconds")
+    for name in ("credits_cooldown", "cache_size_limit"):
+        if getattr(settings, name) < 0:
+            problems.append(f"{name} must be >= 0")
+    for name in ("cache_ttl", "max_file_mb", "max_megapixels"):
+        if getattr(settings, name) <= 0:
+            problems.append(f"{name} must be > 0")
+    if settings.max_megapixels * 1_000_000 > PILLOW_MAX_IMAGE_PIXELS:
+        limit = PILLOW_MAX_IMAGE_PIXELS / 1_000_000
+        problems.append(
+            f"max_megapixels must be at most {limit:g} (Pillow refuses larger images as"
+            " decompression bombs whatever this says)"
+        )
     for name in (
         "breaker_fail_max",
         "breaker_success_threshold",

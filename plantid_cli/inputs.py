@@ -17,6 +17,7 @@ Stdlib only (it is imported on every start-up). Rules:
   image extension found while walking is ``not_found`` ("PATH: dangling symbolic link"); a
   folder that cannot be listed (the argument itself or any subfolder) is one ``unreadable`` job
   whose path is that folder ("PATH: cannot list folder (REASON)").
+* A line holding a NUL byte (no file name can) is one ``bad_path`` job; the next lines run.
 * ``index`` counts every job (errors included) across all arguments, from 0.
 * ``relative`` is the path below the argument it came from (``sub/x.jpg``), or the bare name for
   a file given directly; it keeps surrogate-escaped bytes (use ``os.fsencode`` to hash it).
@@ -112,6 +113,10 @@ _Item = tuple[str, str, "ImageError | None"]
 
 def _expand(argument: str) -> Iterator[_Item]:
     """Jobs of one argument, as (path, relative, error)."""
+    if "\0" in argument:  # only stdin can carry one; os.stat would raise ValueError
+        error = ImageError("bad_path", f"{display_path(argument)}: a path cannot hold a NUL byte")
+        yield argument, os.path.basename(argument), error
+        return
     try:
         st = os.stat(argument)
     except OSError as exc:

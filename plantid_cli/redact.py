@@ -14,7 +14,9 @@ import threading
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
-_URL_KEY = re.compile(r"(?i)([?&](?:api-key|api_key|apikey|key|token)=)[^&#\s\"']+")
+_URL_KEY = re.compile(
+    r"(?i)([?&](?:api-key|api_key|apikey|key|token|password|passwd|pass)=)[^&#\s\"']+"
+)
 _URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/?#@\s\"']*:)[^@/?#\s\"']+(?=@)")
 MASK = "****"
 
@@ -24,10 +26,13 @@ def register_secret(secret: str | None) -> None:
     global _pattern
     if not secret or len(secret) < 4:
         return
+    # Libraries quote a value with repr() (h11: "Illegal header value b'...'"): a quote or a
+    # backslash in the key is escaped there, so mask the escaped spellings too.
+    spellings = {secret, repr(secret)[1:-1], repr(secret.encode("utf-8", "replace"))[2:-1]}
     with _lock:
-        if secret in _secrets:
+        if spellings <= _secrets:
             return
-        _secrets.add(secret)
+        _secrets.update(spellings)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
 

@@ -9,7 +9,7 @@ shapes in `sandbox_protocol` (Pl@ntNet's in `sandbox_plantnet`), the species tab
 Endpoints
     POST /api/v3/identification            Plant.id (JSON, or multipart with `images` files); 201
     GET  /api/v3/identification/{token}    the stored identification (re-rendered for the query)
-    GET  /api/v3/usage_info                credits (free, never faulted)
+    GET  /api/v3/usage_info                credits (free, never faulted; counts as floats)
     POST /v2/identify/{project}?api-key=K  Pl@ntNet (multipart `images` + `organs`); 200
     GET  /v2/projects                      a short list of floras
     GET  /_sandbox/stats   POST /_sandbox/reset   GET|POST /_sandbox/config (JSON)
@@ -26,18 +26,22 @@ every processed identification (200 and 404); at 0 it answers 429 JSON.
 
 Faults (`mode`, applied to identification endpoints only, after `latency_ms`): error500 and
 error503 (HTML body), hang (no answer for `hang_seconds`, then close), credits (429), auth (401),
-drip (the real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key
-(500 whose body holds the received key), and the unusable charged answers of `sandbox_faults`:
-badjson, badshape, badtypes, badlist, badnumber, hugelist (they spoil POSTs; Plant.id re-reads
-by token too only with `fault_reread`). `fail_rate` answers that fraction of calls error500
-(seeded).
+badjson (success status, truncated JSON), badshape (JSON without `result`/`results`), drip (the
+real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key (500 whose
+body holds the received key), gzip_bomb (the real answer's status, a gzip body decoding to
+`bomb_mb` MiB of zeros), bad_gzip (the same, damaged after its header), header_drip (the
+status line and headers one byte every `drip_interval` s; the call records header_bytes,
+header_sent and client_gone), and the unusable charged answers of `sandbox_faults`:
+badtypes, badlist, badnumber, hugelist (they spoil POSTs; Plant.id re-reads by token too only
+with `fault_reread`).
+`fail_rate` answers that fraction of calls error500 (seeded).
 `mode_plantid` / `mode_plantnet` set a fault for one API only (they win over `mode`), e.g. to
 fail Plant.id while Pl@ntNet answers.
 
 Settings (constructor, `configure(**changes)`, `POST /_sandbox/config`): key, latency_ms,
 fail_rate, mode, mode_plantid, mode_plantnet, credits, plantnet_quota, seed, hang_seconds,
 drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`),
-fault_reread, hold_after (null, or n: identification POSTs after the n-th of this reset wait,
+bomb_mb, fault_reread, hold_after (null, or n: identification POSTs after the n-th of this reset wait,
 marked `held`, until a `configure` raises or clears it; a gate that lets a test order events
 without a clock).
 
@@ -46,7 +50,7 @@ plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connect
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
-t_start, t_end, status,
+t_arrival (request line read, before the body), t_start, t_end, status,
 fault, images, image_sizes [[w, h]], image_bytes, latitude, longitude, datetime, organs, project,
 details, language}. Every call that reached the handler counts, failed or faulted.
 """

@@ -13,6 +13,7 @@ import socket
 import struct
 import sys
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -99,6 +100,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return None if length > MAX_BODY or length < 0 else self.rfile.read(length)
 
     def _route(self, method: str) -> None:
+        self._arrived = time.time()  # before the body is read: when the request reached us
         url = urlsplit(self.path)
         path, query = url.path.rstrip("/") or "/", parse_qs(url.query, keep_blank_values=True)
         body = self._read_body()
@@ -177,6 +179,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _faulted(self, call: dict, key: str, answer) -> None:
         """Run one identification call through latency and the configured fault, then reply."""
         sb, plantid = self.sb, call["api"] == "plantid"
+        call["t_arrival"] = self._arrived
         if not sb._hold(call):
             return self._drop(call, reset=False)
         cfg = sb.config()
@@ -210,7 +213,39 @@ class SandboxHandler(BaseHTTPRequestHandler):
             spoiled = fault in ANSWER_FAULTS and (call["method"] == "POST" or cfg["fault_reread"])
             if spoiled and reply.payload is not None and 200 <= reply.status < 300:
                 reply = spoil(fault, reply)
+            elif fault in ("gzip_bomb", "bad_gzip") and reply.payload is not None:
+                if 200 <= reply.status < 300:  # gigabytes once decoded / damaged
+                    headers = {**reply.headers, "Content-Encoding": "gzip"}
+                    bomb = proto.gzip_bomb(cfg["bomb_mb"])
+                    body = bomb if fault == "gzip_bomb" else bomb[:10] + b"\xff" * 64
+                    reply = Reply(reply.status, body, reply.ctype, headers)
+        if fault == "header_drip":
+            return self._send_header_drip(reply, call, cfg["drip_interval"])
         self._send(reply, call, cfg["drip_interval"] if fault == "drip" else None)
+
+    def _send_header_drip(self, reply: Reply, call: dict, interval: float) -> None:
+        """The status line and headers one byte every `interval` s (padded to 200+ bytes),
+        then the body. The call records `header_bytes`, how many were sent (`header_sent`)
+        and `client_gone` when the client hung up before the end."""
+        lines = [f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}"]
+        lines += [f"Content-Type: {reply.ctype}", f"Content-Length: {len(reply.body)}"]
+        lines += [f"{name}: {value}" for name, value in reply.headers.items()]
+        lines.append("X-Drip: " + "." * 160)
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        call.update(header_bytes=len(head), header_sent=0, client_gone=False)
+        self.sb._finish(call, reply.status)
+        self.close_connection = True
+        try:
+            for i in range(len(head)):
+                if self.sb._stopping.wait(interval):
+                    return
+                self.wfile.write(head[i : i + 1])
+                call["header_sent"] = i + 1
+            self.wfile.write(reply.body)
+        except OSError:
+            call["client_gone"] = True
+        finally:
+            call["t_end"] = time.time()
 
     def _plantid_post(self, fields, blobs, error, query, call) -> Reply:
         sb = self.sb

@@ -26,6 +26,7 @@ MODEL_VERSION = "plant_id:3.2.0"
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
     | {"echo_key", "badtypes", "badlist", "badnumber", "hugelist"}  # see sandbox_faults
+    | {"gzip_bomb", "bad_gzip", "header_drip"}
 )
 _NO_MODE = (None, "", "none", "off")
 DEFAULT_SETTINGS = {
@@ -43,8 +44,9 @@ DEFAULT_SETTINGS = {
     "retry_after": 0.0,
     "fault_reread": False,  # answer faults spoil Plant.id re-reads (GET by token) as well
     "hold_after": None,  # identification POSTs after the n-th wait until it is raised or cleared
+    "bomb_mb": 512,  # what a gzip_bomb answer decodes to (about 1/1000 of it is sent)
 }
-_INTS = ("credits", "plantnet_quota", "seed")
+_INTS = ("credits", "plantnet_quota", "seed", "bomb_mb")
 
 
 class Reply:
@@ -271,15 +273,32 @@ def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
     return {**stored["ident"], "result": result}
 
 
+_BOMBS: dict[int, bytes] = {}
+
+
+def gzip_bomb(megabytes: int) -> bytes:
+    """A gzip body that decodes to `megabytes` MiB of zeros (about 1 kB sent per MiB); built
+    once per size, a megabyte at a time, so the sandbox never holds the decoded form."""
+    import zlib
+
+    if megabytes not in _BOMBS:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip container
+        block = bytes(1 << 20)
+        parts = [packer.compress(block) for _ in range(megabytes)]
+        _BOMBS[megabytes] = b"".join(parts) + packer.flush()
+    return _BOMBS[megabytes]
+
+
 def usage_payload(total: int, used: int) -> dict:
+    """The real service sends its counts as floats (`86.0`, upstream-apis.md): so does this."""
     none = {"day": None, "week": None, "month": None}
     remaining = max(0, total - used)
     return {
         "active": True,
-        "credit_limits": {**none, "total": total},
-        "used": {**none, "total": used},
+        "credit_limits": {**none, "total": float(total)},
+        "used": {**none, "total": float(used)},
         "can_use_credits": {"value": remaining > 0, "reason": None if remaining else CREDITS_TEXT},
-        "remaining": {**none, "total": remaining},
+        "remaining": {**none, "total": float(remaining)},
     }
 
 

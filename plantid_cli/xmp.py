@@ -24,9 +24,13 @@ imported on first use only.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +64,9 @@ DWC_TERMS = (
 _BAG = {"prop_value_is_array": True, "prop_array_is_unordered": True}
 _lock = threading.Lock()
 _ready = False
+#: Held while fd 2 points at a capture file (one Exempi call at a time, process-wide).
+_fd2_lock = threading.Lock()
+log = logging.getLogger("plantid")
 
 
 class SidecarError(PlantidError):
@@ -163,16 +170,56 @@ def write_sidecar(
         pass
     except (OSError, UnicodeDecodeError) as exc:
         raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
-    meta = libxmp.XMPMeta()
-    if existing is not None and existing.strip():
-        try:
-            meta.parse_from_str(existing, xmpmeta_wrap=False)
-        except libxmp.XMPError as exc:
-            raise SidecarError(f"{target}: not valid XMP, left as it is ({exc})") from None
-    _merge(meta, record, threshold)
-    text = meta.serialize_and_format(tabchr="  ", omit_packet_wrapper=True)
+    said: list[str] = []
+    with _exempi_stderr(said):
+        meta = libxmp.XMPMeta()
+        if existing is not None and existing.strip():
+            try:
+                meta.parse_from_str(existing, xmpmeta_wrap=False)
+            except libxmp.XMPError as exc:
+                problem = exc
+            else:
+                problem = None
+        else:
+            problem = None
+        if problem is None:
+            _merge(meta, record, threshold)
+            text = meta.serialize_and_format(tabchr="  ", omit_packet_wrapper=True)
+    if problem is not None:
+        detail = "; ".join([str(problem), *said])
+        raise SidecarError(f"{target}: not valid XMP, left as it is ({detail})") from None
+    for line in said:
+        log.debug("exempi: %s", line, extra={"event": "xmp.exempi"})
     _write_atomic(target, text)
     return SidecarResult(target, existing is None)
+
+
+@contextlib.contextmanager
+def _exempi_stderr(said: list[str]) -> Iterator[None]:
+    """Run Exempi calls with file descriptor 2 pointed at a temporary file; its lines are put
+    in `said`. Why: Exempi's parser prints raw text ("XML parsing failure") to fd 2 from C,
+    around Python's sys.stderr, which breaks `--log-format json` (every stderr line one JSON
+    object). The caller re-emits the lines through the logger or an error message. A line
+    another thread wrote meanwhile is caught too: one that is already JSON is passed on."""
+    with _fd2_lock:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with tempfile.TemporaryFile() as sink:
+                os.dup2(sink.fileno(), 2)
+                try:
+                    yield
+                finally:
+                    os.dup2(saved, 2)
+                    sink.seek(0)
+                    captured = sink.read().decode("utf-8", errors="replace")
+        finally:
+            os.close(saved)
+    for line in captured.splitlines():
+        if line.lstrip().startswith("{"):
+            sys.stderr.write(line + "\n")  # another thread's JSON log line, kept whole
+        elif line.strip():
+            said.append(line.strip())
 
 
 def _merge(meta: Any, record: dict[str, Any], threshold: float) -> None:

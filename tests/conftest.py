@@ -33,14 +33,17 @@ TEST_KEY = "test-key-4f9a7c2e81"
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch):
+def isolated_env(tmp_path, tmp_path_factory, monkeypatch):
     """Point every plantid location at tmp_path and drop inherited PLANTID_*/PLANTNET_* vars."""
     for name in list(os.environ):
         if name.startswith(("PLANTID_", "PLANTNET_")):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "plantid-home"
+    # PLANTID_CONFIG must name a file that exists: an empty one, outside tmp_path (tests list it)
+    config = tmp_path_factory.mktemp("plantid-config") / "config.toml"
+    config.write_text("")
     monkeypatch.setenv("PLANTID_CACHE_DIR", str(home / "cache"))
-    monkeypatch.setenv("PLANTID_CONFIG", str(home / "config" / "config.toml"))
+    monkeypatch.setenv("PLANTID_CONFIG", str(config))
     monkeypatch.setenv("PLANTID_KEYS_FILE", str(home / "config" / "keys.json"))
     monkeypatch.setenv("NO_COLOR", "1")
     return home

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from photos import green_photo
 
-from plantid_cli.config import Settings, coerce, load_settings
+from plantid_cli.config import MAX_WAIT_SECONDS, Settings, coerce, load_settings
 from plantid_cli.errors import ConfigError, UsageError
 
 EXAMPLE = REPO / "config.example.toml"
@@ -26,7 +26,9 @@ _spec = st.sampled_from(["off", "5/second", "1/s", "10/minute,1000/day", "2/hour
 
 #: field -> strategy of valid typed values
 FIELDS = {
-    "timeout": st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False),
+    "timeout": st.floats(
+        min_value=0.001, max_value=MAX_WAIT_SECONDS, allow_nan=False, allow_infinity=False
+    ),
     "retries": st.integers(min_value=0, max_value=20),
     "concurrency": st.integers(min_value=1, max_value=256),
     "top": st.integers(min_value=1, max_value=20),
@@ -245,7 +247,7 @@ def test_config_show_merges_and_redacts(cli_env, isolated_env):
     config.parent.mkdir(parents=True, exist_ok=True)
     file_key = "file-key-abcdef0123456"
     config.write_text(f'api_key = "{file_key}"\ntimeout = 7.0\nretries = 5\ntop = 4\n')
-    env = {**cli_env, "PLANTID_TIMEOUT": "9"}
+    env = {**cli_env, "PLANTID_TIMEOUT": "9", "PLANTID_CONFIG": str(config)}
     env.pop("PLANTID_API_KEY")
     result = run_plantid(["config", "show", "--json"], env)
     assert result.returncode == 0, result.stderr

@@ -85,7 +85,7 @@ def test_done_folder_mixed_bad_files(tmp_path, sandbox, cli_env):
         "empty.jpg": "empty",
         "text.jpg": "not_image",
         "truncated.jpg": "truncated",
-        "bomb.png": "too_large",  # 400 MP is over the 100 MP cap: refused before decoding
+        "bomb.png": "too_large",  # 400 MP is over the 89 MP cap: refused before decoding
     }
     assert all(e["message"] for e in errors.values())
     assert "bomb.png" in errors["bomb.png"]["message"]
@@ -96,17 +96,21 @@ def test_done_folder_mixed_bad_files(tmp_path, sandbox, cli_env):
 
 
 def test_decompression_bomb_is_an_error_not_a_warning(tmp_path, sandbox, cli_env):
-    """With our own cap raised, Pillow's bomb limit decides: an error record, no warning."""
+    """Our cap can never be raised over Pillow's bomb limit (a configuration error), so every
+    bomb is refused by it before decoding: an error record, no Pillow warning, nothing sent."""
     folder = tmp_path / "p"
     folder.mkdir()
     png_bomb(folder / "bomb400.png")  # over 2x Pillow's limit: DecompressionBombError
     png_bomb(folder / "bomb100.png", 10000, 10000)  # over the limit only: Pillow just warns
-    env = {**cli_env, "PLANTID_MAX_MEGAPIXELS": "1000"}
-    result = run_plantid(["identify", folder], env)
+    raised = run_plantid(["identify", folder], {**cli_env, "PLANTID_MAX_MEGAPIXELS": "1000"})
+    assert raised.returncode == 3, raised.stderr
+    assert "max_megapixels must be at most 89.4785" in raised.stderr
+    assert raised.stdout == ""
+    result = run_plantid(["identify", folder], cli_env)
     assert result.returncode == 1
     assert_clean_stderr(result)
     codes = {name: r["error"]["code"] for name, r in by_name(records_of(result)).items()}
-    assert codes == {"bomb400.png": "decompression_bomb", "bomb100.png": "decompression_bomb"}
+    assert codes == {"bomb400.png": "too_large", "bomb100.png": "too_large"}
     assert sandbox.stats()["plantid_identify"] == 0
 
 

@@ -153,3 +153,25 @@ def test_warnings_and_other_loggers_become_json(capsys):
     assert objects[0]["logger"] == "py.warnings" and "something odd" in objects[0]["message"]
     assert objects[1]["logger"] == "somelib" and objects[1]["level"] == "warning"
     assert objects[3]["count"] == 3
+
+
+def test_exempi_parser_messages_stay_json(sandbox, cli_env, tmp_path):
+    """Exempi prints its parser's complaints ("XML parsing failure") to fd 2 from C: with JSON
+    logs they must arrive inside JSON objects, for `tag` and for `identify --write-xmp`."""
+    folder = photos(tmp_path / "p", 2)
+    for name in ("p0", "p1"):
+        (folder / f"{name}.xmp").write_text("<x:xmpmeta garbage <<<")
+    identified = run_plantid(["identify", folder / "p0.jpg", "-f", "ndjson"], cli_env)
+    assert identified.returncode == 0, identified.stderr
+    results = tmp_path / "results.ndjson"
+    results.write_text(identified.stdout)
+    tagged = run_plantid(["--log-format", "json", "tag", results], cli_env)
+    run = run_plantid(
+        ["identify", folder / "p1.jpg", "--write-xmp", "--log-format", "json"], cli_env
+    )
+    for result in (tagged, run):
+        lines = json_lines(result.stderr)
+        text = " ".join(str(obj.get("message", "")) for obj in lines)
+        assert "not valid XMP" in text, result.stderr
+        assert "XML parsing failure" in text  # Exempi's own words, inside a JSON object
+    assert (folder / "p0.xmp").read_text() == "<x:xmpmeta garbage <<<"  # left as it was

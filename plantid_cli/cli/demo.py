@@ -35,7 +35,7 @@ def demo(
             PLANTID_API_KEY="sandbox-demo-key",
             PLANTNET_API_KEY="sandbox-demo-key",
             PLANTID_CACHE_DIR=cache_dir,
-            PLANTID_CONFIG=os.path.join(cache_dir, "none.toml"),
+            PLANTID_CONFIG=os.devnull,  # no config file: the defaults
         )
         os.environ.pop("PLANTID_REDIS_URL", None)  # a demo never touches a fleet's shared state
         typer.echo(f"plantid demo: sandbox at {server.url} (nothing leaves this machine)", err=True)

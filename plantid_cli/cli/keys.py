@@ -24,8 +24,8 @@ def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDE
 
 
 def _set(provider: str, extra_args: int = 0) -> int:
-    from ..config import PROVIDERS, write_key
-    from ..errors import UsageError
+    from ..config import PROVIDERS, clean_key, write_key
+    from ..errors import ConfigError, UsageError
 
     if extra_args:
         # Never echo it back: the stray argument is most likely the key itself.
@@ -45,10 +45,16 @@ def _set(provider: str, extra_args: int = 0) -> int:
     if not key:
         raise UsageError("no key given: nothing stored")
     try:
+        clean_key(key, "the input")
+    except ConfigError:  # it would only fail every later run (exit 3): refuse it now
+        raise UsageError(
+            "the key holds whitespace, a control character or a non-ASCII character inside it"
+            " (not shown): nothing stored"
+        ) from None
+    try:
         path = write_key(provider, key)
     except OSError as exc:  # a full disk, a read-only home: say where, never a traceback
         from ..config import keys_file_path
-        from ..errors import ConfigError
 
         raise ConfigError(
             f"cannot store the key in {keys_file_path()}: {exc.strerror or exc} "

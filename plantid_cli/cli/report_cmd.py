@@ -134,8 +134,11 @@ def tag(
 
 
 def _tag(results: str, xmp_name: str, base: str | None, threshold: float, quiet: bool) -> int:
+    from ..errors import UsageError
     from ..results import read_records
 
+    if not 0 <= threshold <= 1:  # also nan: every comparison with it is false
+        raise UsageError(f"--confidence-threshold must be between 0 and 1, not {threshold:g}")
     setup_logging()
     tagger = SidecarWriter(xmp_name, threshold, base=_base(base, results))
     tagger.check()

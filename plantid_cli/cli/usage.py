@@ -71,10 +71,19 @@ def _end_credits_cooldown(settings, remaining) -> None:
     credits = open_backend(settings).credits(account, cooldown=settings.credits_cooldown)
     if not credits.status()["exhausted"]:
         return
-    if isinstance(remaining, int) and remaining > 0:
-        credits.set_remaining(remaining)
+    if _count(remaining) > 0:  # the service sends floats (86.0), not only ints
+        credits.set_remaining(int(remaining))
     elif remaining is None:  # no total limit
         credits.clear()
     else:
         return
     print_note("credits available again: the cool-down is over")
+
+
+def _count(value: object) -> float:
+    """A credit count from usage_info (int or float, never a bool or NaN), else 0."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return value if math.isfinite(value) else 0

@@ -113,8 +113,17 @@ def open_backend(settings: Settings) -> Backend:
     disk = DiskBackend(settings)
     if not settings.redis_url:
         return disk
-    from plantid_cli.guards.redis_backend import RedisBackend  # lazy: redis costs ~90 ms
+    try:
+        from plantid_cli.guards.redis_backend import RedisBackend  # lazy: redis costs ~90 ms
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] != "redis":
+            raise
+        from plantid_cli.errors import ConfigError
 
+        raise ConfigError(
+            "redis_url (PLANTID_REDIS_URL) is set but the redis package is not installed:"
+            " pip install 'plantid-cli[redis]'"
+        ) from None
     return RedisBackend(settings, disk)
 
 

@@ -18,8 +18,9 @@ Same guarantees as on disk, for every process on every machine using the same Re
   expiry renewed by a thread while the holder works;
 * results: see guards/redis_cache.py (the local disk cache stays in front).
 
-Losing Redis, at start (a ping with a short timeout) or mid-run (any ConnectionError or
-TimeoutError): :meth:`RedisLink.lose` logs one warning on the ``plantid`` logger,
+Losing Redis, at start (a ping with a short timeout) or mid-run (any RedisError: a lost
+connection, a timeout, a full Redis, a database index out of range): :meth:`RedisLink.lose`
+logs one warning on the ``plantid`` logger,
 ``[REDIS] unreachable at <url without password>; using local state on this machine``, and from
 then on every primitive of this process answers from its disk backend instead.
 """
@@ -67,7 +68,11 @@ SOCKET_TIMEOUT = 1.0
 LOCK_TTL = 10.0
 LOCK_POLL = 0.05
 
-ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+#: Redis errors that make this process fall back to local state (one warning). Every one:
+#: besides a lost connection, a full Redis (OOM under noeviction), a database index out of
+#: range, a read-only replica or a refused AUTH are the Redis's state, never a photo's fault.
+#: (LockError is one too: callers that expect it catch it first.)
+ERRORS: tuple[type[BaseException], ...] = (redis.RedisError,)
 
 
 def url_without_password(url: str) -> str:
@@ -85,19 +90,30 @@ def url_without_password(url: str) -> str:
         return "<invalid redis url>"
 
 
+def _passwords(url: str) -> list[str]:
+    """Every password `url` carries: ``redis://:pw@host`` and ``?password=pw`` (redis-py
+    reads both), so that both are masked wherever they might be shown."""
+    from urllib.parse import parse_qs
+
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""] + parse_qs(parts.query).get("password", [])
+    except ValueError:
+        return []
+    return [password for password in found if password]
+
+
 class RedisLink:
     """One Redis client per URL and process, and whether this process has lost it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.shown = url_without_password(url)
-        try:
-            self.password = urlsplit(url).password
-        except ValueError:
-            self.password = None
+        self.passwords = _passwords(url)
         from plantid_cli.redact import register_secret
 
-        register_secret(self.password)
+        for password in self.passwords:
+            register_secret(password)
         try:
             self.client = redis.Redis.from_url(
                 url,
@@ -124,8 +140,8 @@ class RedisLink:
                 return
             self.lost = True
         detail = str(exc) or type(exc).__name__
-        if self.password:
-            detail = detail.replace(self.password, "****")
+        for password in self.passwords:
+            detail = detail.replace(password, "****")
         log.warning(
             "[REDIS] unreachable at %s; using local state on this machine (%s)",
             self.shown,

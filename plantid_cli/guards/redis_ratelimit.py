@@ -7,15 +7,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.guards.ratelimit import RateLimiter, usage_row
+from plantid_cli.guards.ratelimit import RATE_MARGIN, RateLimiter, usage_row
 
 if TYPE_CHECKING:
     from plantid_cli.guards.redis_backend import RedisLink
     from plantid_cli.guards.state import SharedState
-
-#: A fleet's rate-limit slot stays taken this long after its window: network jitter between
-#: the machines and the service must not let the service see n + 1 starts in one window.
-RATE_MARGIN = 0.1
 
 # KEYS[1] the sorted set; ARGV: horizon, margin, member, then count/window pairs.
 # Returns {"ok", now} after recording a start, or {"wait", seconds}.

@@ -163,40 +163,11 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 def _exchange(
     client: httpx.Client, method: str, url: str, kwargs: dict[str, Any]
 ) -> httpx.Response:
-    """Send, then read the whole answer within one total deadline (the client's read timeout).
+    """Send and read the whole answer within one total deadline (the client's read timeout),
+    abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""
+    from .exchange import exchange
 
-    httpx's read timeout applies to each socket read, so an upstream that drips one byte every
-    half second never trips it. The body is streamed instead and the exchange abandoned (as a
-    ReadTimeout) once the deadline has passed: one exchange lasts at most about twice the
-    timeout (the wait for the headers, or the last read, can take one read timeout). An answer
-    over MAX_RESPONSE_BYTES is abandoned too.
-    """
-    import time
-
-    import httpx
-
-    limit = client.timeout.read
-    deadline = None if limit is None else time.monotonic() + limit
-    request = client.build_request(method, url, **kwargs)
-    response = client.send(request, stream=True)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise BadResponse(f"answer larger than {MAX_RESPONSE_BYTES} bytes: abandoned")
-            if deadline is not None and time.monotonic() > deadline:
-                raise httpx.ReadTimeout(f"no complete answer within {limit:g}s", request=request)
-    finally:
-        response.close()
-    return httpx.Response(
-        response.status_code,
-        headers=response.headers,
-        content=b"".join(chunks),
-        request=request,
-    )
+    return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES)
 
 
 def json_body(provider: str, response: httpx.Response) -> Any:

@@ -1,0 +1,136 @@
+"""One HTTP exchange within one total deadline, its answer capped by *decoded* size.
+
+Why a helper thread: httpx applies its read timeout to each socket read, also while it waits
+for the response headers, so an upstream that drips one header byte per read timeout holds
+`client.send()` as long as it likes (a run hung 40 s at `--timeout 2`). The exchange runs in a
+daemon thread; the caller waits at most the deadline (connect, upload, headers and body
+together), then shuts down the sockets this request opened, so that the helper's blocked read
+ends at once and the connection is dropped, and raises ReadTimeout. A hang on a reused
+keep-alive connection (whose socket the request did not open) leaves the helper to finish on
+its own; it closes the answer as soon as its read returns, and the caller has moved on.
+
+Why decoded bytes: a gzip answer of 1 MB can decode to 1 GB. The body is read decoded, chunk by
+chunk, and abandoned once it passes the cap; one network read (64 kB) decodes to at most about
+1000 times its size, so memory stays near cap + one chunk whatever the encoding.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BadResponse
+
+if TYPE_CHECKING:
+    import httpx
+
+#: How long the caller, once the deadline has passed, lets the helper report a timeout of its
+#: own (a ConnectTimeout names the phase better than "no complete answer").
+GRACE_SECONDS = 0.25
+_OPENED = (".connect_tcp.complete", ".start_tls.complete")
+
+
+class _Exchange:
+    def __init__(self, client: httpx.Client, request: httpx.Request, max_bytes: int) -> None:
+        self.client, self.request, self.max_bytes = client, request, max_bytes
+        self.streams: list[Any] = []  # network streams opened for this request
+        self.abandoned = threading.Event()
+        self.done = threading.Event()
+        self.response: httpx.Response | None = None
+        self.error: BaseException | None = None
+        chained = request.extensions.get("trace")
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith(_OPENED) and info.get("return_value") is not None:
+                self.streams.append(info["return_value"])
+                if self.abandoned.is_set():
+                    self._shut()
+            if chained is not None:
+                chained(event, info)
+
+        request.extensions["trace"] = trace
+
+    def run(self) -> None:
+        try:
+            self.response = self._read()
+        except BaseException as exc:  # handed to the caller (or dropped once it has left)
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def _read(self) -> httpx.Response:
+        import httpx
+
+        response = self.client.send(self.request, stream=True)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_bytes():  # decoded: gzip/deflate undone here
+                if self.abandoned.is_set():
+                    raise httpx.ReadTimeout("abandoned at the deadline", request=self.request)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise BadResponse(f"answer larger than {self.max_bytes} bytes: abandoned")
+                chunks.append(chunk)
+        except httpx.DecodingError:  # the service's fault, like invalid JSON
+            encoding = response.headers.get("content-encoding", "")
+            raise BadResponse(f"answer not valid {encoding} (cannot be decoded)") from None
+        finally:
+            response.close()
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=b"".join(chunks), request=self.request
+        )
+
+    def _shut(self) -> None:
+        for stream in list(self.streams):
+            try:
+                sock = stream.get_extra_info("socket")
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes a recv() blocked in the helper
+            except (OSError, AttributeError, ValueError):
+                pass
+
+    def abandon(self) -> None:
+        self.abandoned.set()
+        self._shut()
+
+
+def exchange(
+    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any], max_bytes: int
+) -> httpx.Response:
+    """The whole answer of one request, read within `client.timeout.read` seconds in all
+    (ReadTimeout after that), or BadResponse once its decoded body passes `max_bytes`."""
+    import httpx
+
+    request = client.build_request(method, url, **kwargs)
+    work = _Exchange(client, request, max_bytes)
+    limit = client.timeout.read
+    if limit is None:
+        work.run()
+    else:
+        started = time.monotonic()
+        threading.Thread(target=work.run, name="plantid-http", daemon=True).start()
+        if not work.done.wait(limit):
+            work.abandon()
+            if not (work.done.wait(GRACE_SECONDS) and _own_timeout(work.error)):
+                waited = time.monotonic() - started
+                raise httpx.ReadTimeout(
+                    f"no complete answer within {limit:g}s ({waited:.1f}s)", request=request
+                )
+    if work.error is not None:
+        raise work.error
+    assert work.response is not None
+    return work.response
+
+
+def _own_timeout(error: BaseException | None) -> bool:
+    import httpx
+
+    return isinstance(error, httpx.TimeoutException) and "abandoned" not in str(error)

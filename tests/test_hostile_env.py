@@ -1,0 +1,200 @@
+"""What the environment throws at the CLI: keys with line endings, NUL bytes in stdin paths,
+numbers that are not numbers, a config file that is not there, float credit counts.
+
+Each test runs the real `plantid` in a subprocess against the test's sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_plantid
+from photos import green_photo
+
+STRIPPED_KEY = "file-made-key-8d2c4b6a19"
+
+
+def records_of(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+# --- item: API keys with surrounding or inner whitespace -----------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", " \t"])
+def test_a_key_from_the_environment_loses_its_line_ending(tmp_path, sandbox, cli_env, ending):
+    sandbox.configure(key=STRIPPED_KEY)  # the sandbox accepts exactly the stripped key
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo], {**cli_env, "PLANTID_API_KEY": STRIPPED_KEY + ending})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "ok"
+    assert sandbox.stats()["statuses"] == {"201": 1}
+    assert STRIPPED_KEY not in result.stdout + result.stderr
+
+
+def test_a_key_from_the_keys_file_loses_its_line_ending(tmp_path, sandbox, cli_env, isolated_env):
+    sandbox.configure(key=STRIPPED_KEY)
+    keys_file = isolated_env / "config" / "keys.json"
+    keys_file.parent.mkdir(parents=True)
+    keys_file.write_text(json.dumps({"plantid": STRIPPED_KEY + "\r\n"}))
+    env = {k: v for k, v in cli_env.items() if k != "PLANTID_API_KEY"}
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "ok"
+    assert sandbox.stats()["statuses"] == {"201": 1}
+
+
+@pytest.mark.parametrize("inner", ["\x01", "\n", " ", "\x7f", "\u00e9"])
+def test_a_key_with_an_inner_control_character_is_a_configuration_error(
+    tmp_path, sandbox, cli_env, inner
+):
+    """Exit 3 naming where the key came from; no byte of the key in any output, although
+    httpx's LocalProtocolError would quote the header value (`Illegal header value b'...'`)."""
+    head, tail = "inner-secret-7f3a", "b9c2d1e0"
+    photo = green_photo(tmp_path / "leaf.jpg")
+    env = {**cli_env, "PLANTID_API_KEY": head + inner + tail}
+    for args in (["identify", photo], ["usage"], ["config", "show"]):
+        result = run_plantid(args, env)
+        assert result.returncode == 3, (args, result.stdout, result.stderr)
+        output = result.stdout + result.stderr
+        assert "environment PLANTID_API_KEY" in result.stderr
+        assert head not in output and tail not in output
+        assert "Traceback" not in output and "internal error" not in output
+    assert sandbox.stats()["plantid_identify"] == 0
+
+
+def test_keys_are_registered_for_redaction_by_loading_the_settings(isolated_env, monkeypatch):
+    """Any caller of load_settings (the fast path, a library user), not only the CLI's load()."""
+    from plantid_cli.config import load_settings
+    from plantid_cli.redact import redact
+
+    secret = "library-loaded-key-3e5f7a9b"
+    monkeypatch.setenv("PLANTNET_API_KEY", secret + "\n")
+    settings = load_settings({})
+    assert settings.plantnet_api_key == secret
+    assert redact(f"LocalProtocolError: Illegal header value b'{secret}'") == (
+        "LocalProtocolError: Illegal header value b'****'"
+    )
+    quoted = "key-with-'quote'-and\\backslash"  # printable ASCII: a valid key
+    monkeypatch.setenv("PLANTID_API_KEY", quoted)
+    load_settings({})
+    shown = redact(f"ValueError: {quoted.encode()!r} and {quoted!r}")
+    assert shown == 'ValueError: b"****" and "****"'
+
+
+# --- item: a NUL byte in a path read from stdin --------------------------------------------------
+
+
+def test_a_nul_byte_in_a_stdin_line_is_one_error_record_and_the_rest_run(
+    tmp_path, sandbox, cli_env
+):
+    first = green_photo(tmp_path / "first.jpg", seed=1)
+    last = green_photo(tmp_path / "last.jpg", seed=2)
+    lines = f"{first}\n{tmp_path}/bad\x00name.jpg\n{last}\n"
+    result = run_plantid(["identify", "-"], cli_env, input=lines)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    named = {r["path"].rsplit("/", 1)[-1]: r for r in records_of(result)}
+    assert {name: r["status"] for name, r in named.items()} == {
+        "first.jpg": "ok",
+        "bad\\x00name.jpg": "error",
+        "last.jpg": "ok",
+    }
+    assert named["bad\\x00name.jpg"]["error"]["code"] == "bad_path"
+    assert sandbox.stats()["plantid_identify"] == 2
+
+
+# --- item: numeric settings and the config file --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PLANTID_TIMEOUT": "nan"}, "'timeout' must be a finite number"),
+        ({"PLANTID_TIMEOUT": "inf"}, "'timeout' must be a finite number"),
+        ({"PLANTID_TIMEOUT": "1e10"}, "timeout must be at most 604800 seconds"),
+        ({"PLANTID_LOCK_TIMEOUT": "-inf"}, "'lock_timeout' must be a finite number"),
+        ({"PLANTID_CONFIDENCE_THRESHOLD": "nan"}, "must be a finite number"),
+        ({"PLANTID_CONFIDENCE_THRESHOLD": "1.5"}, "confidence_threshold must be between 0 and 1"),
+        ({"PLANTID_MAX_MEGAPIXELS": "200"}, "max_megapixels must be at most 89.4785"),
+        ({"PLANTID_MAX_MEGAPIXELS": "0"}, "max_megapixels must be > 0"),
+        ({"PLANTID_MAX_FILE_MB": "-1"}, "max_file_mb must be > 0"),
+        ({"PLANTID_CACHE_TTL": "-5"}, "cache_ttl must be > 0"),
+        ({"PLANTID_CACHE_SIZE_LIMIT": "-1"}, "cache_size_limit must be >= 0"),
+        ({"PLANTID_CREDITS_COOLDOWN": "-1"}, "credits_cooldown must be >= 0"),
+        ({"PLANTID_CONCURRENCY": "-3"}, "concurrency must be >= 1"),
+        ({"PLANTID_RETRIES": "-1"}, "retries must be >= 0"),
+        ({"PLANTID_BREAKER_RESET_TIMEOUT": "nan"}, "must be a finite number"),
+        ({"PLANTID_CACHE_SIZE_LIMIT": "9" * 23}, "'cache_size_limit' is too large"),
+    ],
+)
+def test_impossible_numbers_are_configuration_errors(tmp_path, sandbox, cli_env, env, message):
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo], {**cli_env, **env})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert message in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 0
+
+
+def test_a_config_file_named_but_missing_is_a_configuration_error(tmp_path, sandbox, cli_env):
+    missing = tmp_path / "conifg.toml"  # a typo: running on defaults would hide it
+    photo = green_photo(tmp_path / "leaf.jpg")
+    env = {**cli_env, "PLANTID_CONFIG": str(missing)}
+    for args in (["identify", photo], ["config", "show"]):
+        result = run_plantid(args, env)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert f"PLANTID_CONFIG names {missing}, which does not exist" in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 0
+
+
+def test_the_pillow_limit_known_to_config_is_pillows():
+    from PIL import Image
+
+    from plantid_cli.config import PILLOW_MAX_IMAGE_PIXELS, Settings
+
+    assert PILLOW_MAX_IMAGE_PIXELS == Image.MAX_IMAGE_PIXELS
+    assert Settings().max_megapixels * 1_000_000 <= Image.MAX_IMAGE_PIXELS
+
+
+@pytest.mark.parametrize("threshold", ["2", "-0.1", "nan"])
+def test_tag_confidence_threshold_outside_0_to_1_is_a_usage_error(tmp_path, cli_env, threshold):
+    results = tmp_path / "results.ndjson"
+    results.write_text("")
+    result = run_plantid(["tag", results, "--confidence-threshold", threshold], cli_env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--confidence-threshold must be between 0 and 1" in result.stderr
+
+
+# --- item: usage_info counts are floats ----------------------------------------------------------
+
+
+def test_usage_with_float_counts_ends_the_credits_cool_down(tmp_path, sandbox, cli_env):
+    sandbox.configure(credits=0)
+    photo = green_photo(tmp_path / "topup.jpg")
+    assert run_plantid(["identify", photo], cli_env).returncode == 4
+    sandbox.configure(credits=50)  # a top-up
+    usage = run_plantid(["usage", "--format", "json"], cli_env)
+    assert usage.returncode == 0, usage.stderr
+    total = json.loads(usage.stdout)["remaining"]["total"]
+    assert isinstance(total, float) and total == 50.0  # as the real service sends it
+    assert "cool-down is over" in usage.stderr
+    status = run_plantid(["status", "--format", "json"], cli_env)
+    credits = json.loads(status.stdout)["providers"]["plantid"]["credits"]
+    assert credits["exhausted"] is False and credits["remaining"] == 50
+    result = run_plantid(["identify", photo], cli_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sandbox.stats()["plantid_identify"] == 2
+
+
+def test_keys_set_refuses_a_key_with_an_inner_control_character(cli_env, isolated_env):
+    keys_file = isolated_env / "config" / "keys.json"
+    result = run_plantid(["keys", "set", "plantid"], cli_env, input="pasted-key\x1b[2~tail\n")
+    assert result.returncode == 2, result.stderr
+    assert "nothing stored" in result.stderr and "pasted-key" not in result.stderr
+    assert not keys_file.exists()
+    stored = run_plantid(["keys", "set", "plantid"], cli_env, input=STRIPPED_KEY + "\r\n")
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(keys_file.read_text()) == {"plantid": STRIPPED_KEY}

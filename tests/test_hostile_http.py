@@ -1,0 +1,88 @@
+"""Answers built to hurt: a gzip body that decodes to half a gigabyte, headers dripped a byte
+at a time. The real CLI in a subprocess against the test's sandbox; counts and order, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+from photos import green_photo
+
+#: Runs the CLI as its only child and reports that child's peak memory (ru_maxrss, kB).
+MEASURED = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call([sys.executable, '-m', 'plantid_cli', *sys.argv[1:]])\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "sys.stderr.write(f'\\nMAXRSS_KB={peak}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+def test_a_gzip_bomb_is_a_bad_response_and_memory_stays_bounded(tmp_path, sandbox, cli_env):
+    sandbox.configure(mode="gzip_bomb", bomb_mb=512)  # ~500 kB sent, 512 MiB once decoded
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURED, "identify", str(photo)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.returncode == 4, result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "bad-response")
+    assert "larger than" in record["error"]["message"]
+    peak_kb = int(result.stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
+    assert peak_kb < 400 * 1024, f"the CLI peaked at {peak_kb // 1024} MB"
+    assert sandbox.stats()["plantid_identify"] == 1
+
+
+def test_a_damaged_gzip_answer_is_a_bad_response(tmp_path, sandbox, cli_env):
+    sandbox.configure(mode="bad_gzip", bomb_mb=1)
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = subprocess.run(
+        [sys.executable, "-m", "plantid_cli", "identify", str(photo)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "bad-response")
+    assert "not valid gzip" in record["error"]["message"]
+
+
+def test_headers_dripped_a_byte_at_a_time_are_cut_by_the_total_deadline(tmp_path, sandbox, cli_env):
+    """httpx's read timeout (1 s) is per read: a byte every 0.2 s never trips it. The total
+    deadline does: the client hangs up while the sandbox is still sending the headers."""
+    sandbox.configure(mode="header_drip", drip_interval=0.2)
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = subprocess.run(
+        [sys.executable, "-m", "plantid_cli", "identify", str(photo), "--timeout", "1"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.returncode == 4, result.stdout + result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "timeout")
+    # The sandbox notices the hang-up at its next byte; wait for that (hang protection only).
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up:
+        [call] = sandbox.stats()["calls"]
+        if call["client_gone"]:
+            break
+        time.sleep(0.05)
+    assert call["client_gone"] is True
+    assert 0 < call["header_sent"] < call["header_bytes"]  # gone before the headers ended
