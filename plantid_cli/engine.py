@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
-from .errors import PlantidError, ServiceUnavailable
+from .errors import Interrupted, PlantidError, ServiceUnavailable
 from .events import EventBus
-from .guarded import ProviderGuards
+from .guarded import ProviderGuards, deadlines
 from .guards.backend import open_backend
 from .guards.cache import cache_key
 from .inputs import ImageJob
@@ -112,6 +112,8 @@ class Engine:
         self._inflight: dict[str, Future] = {}
         self._inflight_lock = threading.Lock()
         self._stop = threading.Event()
+        for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
+            lane.guards.stop = self._stop
 
     # ----- resources -----
     def client(self):
@@ -306,7 +308,8 @@ class Engine:
             return self._call(lane, pending), False
         path = pending.job.display
         key = pending.keys[lane.provider.name]
-        with lane.guards.backend.single_flight(key, self.settings.lock_timeout) as lock:
+        wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death
+        with lane.guards.backend.single_flight(key, wait, self._stop) as lock:
             self.bus.emit(
                 "lock.waited",
                 provider=lane.provider.name,
@@ -315,7 +318,8 @@ class Engine:
                 acquired=lock.acquired,
             )
             if not lock.acquired:
-                self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
+                if not lock.stopped:
+                    self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
             elif lock.waited > 0.05:
                 self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
             if not self.options.refresh or not lock.acquired:
@@ -325,6 +329,8 @@ class Engine:
                     return stored, True
                 if not looked_up and not self.options.refresh:
                     self.bus.emit("cache.miss", provider=lane.provider.name, path=path)
+            if not lock.acquired and lock.stopped:  # Ctrl-C / SIGTERM while waiting
+                raise Interrupted("stopped while another process was asking for this photo")
             stored = self._call(lane, pending)
             self.cache.set(key, stored)
             return stored, False

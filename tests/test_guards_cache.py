@@ -164,11 +164,9 @@ def test_garbage_written_under_an_open_cache(tmp_path, caplog):
 
 def test_single_flight_twelve_processes(tmp_path):
     counter = tmp_path / "calls"
-    started = time.monotonic()
     results = run_workers(tmp_path, [["flight", str(tmp_path), str(counter)] for _ in range(12)])
     assert int(counter.read_text()) == 1
     assert sorted(results) == ["cached"] * 11 + ["called"]
-    assert time.monotonic() - started < 15
 
 
 def _holder(tmp_path: Path, key: str) -> subprocess.Popen:
