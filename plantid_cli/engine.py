@@ -132,8 +132,8 @@ class Engine:
             return self._client
 
     def close(self) -> None:
-        if self._side is not None:
-            self._side.shutdown(wait=True)
+        if self._side is not None:  # once stopped, never wait for a side call that hangs
+            self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
         if self._client is not None:
             self._client.close()
         if self.cache is not None:
@@ -249,6 +249,8 @@ class Engine:
                 outcomes = leader.result()
             except PlantidError as exc:
                 return unit_error(job, pending.sha256, self.provider.name, exc)
+            if _stopped(outcomes):
+                return None
             self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
             return self._finish(job, pending.sha256, outcomes, follower=True)
         try:
@@ -263,6 +265,8 @@ class Engine:
                 with self._inflight_lock:
                     self._inflight.pop(pending.key, None)
         mine.set_result(outcomes)
+        if _stopped(outcomes):  # stopped before its request left: no record, as if not begun
+            return None
         return self._finish(job, pending.sha256, outcomes)
 
     def _resolve(self, pending: Pending) -> dict[str, Outcome]:
@@ -384,6 +388,10 @@ class Engine:
             concurrency=self.options.concurrency,
             **stages,
         )
+
+
+def _stopped(outcomes: dict[str, Outcome]) -> bool:
+    return any(isinstance(outcome.error, Interrupted) for outcome in outcomes.values())
 
 
 def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Stage A (`prepare`, a small CPU pool) turns a job into a record, None (stopped) 
 `needs_call`; stage B (`call`, `concurrency` threads) turns that work into a record. A feeder
 thread submits jobs only while the window has a free slot, so memory stays flat however many
 jobs; records come back in completion order. A crash in a stage costs one record (`failed`),
-never the run; Ctrl-C sets `stop`, drains the pools and raises `Interrupted`.
+never the run. Setting `stop` (the CLI's first Ctrl-C or SIGTERM) starts no new job and lets
+the ones in flight finish; a KeyboardInterrupt in the consuming thread (the second signal)
+abandons the pools at once, without waiting for a request that hangs, and raises `Interrupted`.
 
 The stages themselves (cache, guards, calls) are the engine's: see engine.py.
 """
@@ -126,10 +128,6 @@ def run_concurrent(
                 if done_feeding.is_set() and received >= submitted[0] + 1:
                     break
                 continue
-            except KeyboardInterrupt:
-                interrupted = True
-                stop.set()
-                continue
             if isinstance(item, tuple):
                 raise item[1]
             received += 1
@@ -141,10 +139,14 @@ def run_concurrent(
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
+    except GeneratorExit:  # the consumer gave up (a second Ctrl-C while it wrote, a closed pipe)
+        interrupted = True
+        stop.set()
+        raise
     finally:
-        if interrupted:
-            stop.set()
-        prep_pool.shutdown(wait=True, cancel_futures=interrupted)
-        net_pool.shutdown(wait=True, cancel_futures=interrupted)
+        # an abort waits for nobody: a thread hanging in a request must not hold the exit
+        # (threads left running still store their answers unless the process leaves first)
+        prep_pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+        net_pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
     if interrupted:
         raise Interrupted("interrupted: answers received so far are stored")
