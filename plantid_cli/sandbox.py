@@ -115,7 +115,15 @@ class SandboxServer:
         return self
 
     def serve_forever(self) -> None:
-        """Answer in the calling thread until Ctrl-C, then stop."""
+        """Answer in the calling thread until Ctrl-C or SIGTERM, then stop (hanging and
+        dripping calls are woken, connections dropped)."""
+        import signal
+
+        def on_sigterm(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)
         try:
             self._httpd.serve_forever(0.2)
         except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from conftest import spawn
+from test_redis_fleet import machine, redis_server  # noqa: F401 (a fixture)
 
 from plantid_cli.config import Settings
 from plantid_cli.guarded import DEADLINE_SLACK, RETRY_AFTER_CAP, deadlines
@@ -39,12 +40,12 @@ def wait_for_calls(sandbox, count, timeout=60.0):
         time.sleep(0.05)
 
 
-def run_fleet(sandbox, env, photos):
+def run_fleet(sandbox, env, photos, waiter_env=None):
     """The holder first (until its M calls are in flight), then the waiters: their outputs."""
     args = ["identify", photos, "-j", str(PHOTOS), "-f", "ndjson", "-q"]
     holder = spawn(args, env)
     wait_for_calls(sandbox, PHOTOS)
-    waiters = [spawn(args, env) for _ in range(WAITERS)]
+    waiters = [spawn(args, waiter_env or env) for _ in range(WAITERS)]
     results = []
     for proc in [holder, *waiters]:
         out, err = proc.communicate(timeout=120)
@@ -69,6 +70,27 @@ def test_waiters_outlast_a_slow_answer_and_nobody_pays_twice(
     for code, records, err in results:
         assert code == 0, err
         assert len(records) == PHOTOS and all(r["status"] == "ok" for r in records)
+    assert sum(r["cached"] for _, records, _ in results for r in records) == WAITERS * PHOTOS
+
+
+def test_waiters_on_another_machine_outlast_a_slow_answer_through_redis(
+    sandbox,
+    cli_env,
+    tmp_path,
+    redis_server,  # noqa: F811 (the imported fixture)
+):
+    """Two cache folders (two machines): only the Redis lock, renewed by its holder while its
+    call is in flight, keeps the second machine from paying again."""
+    photos = make_photos(tmp_path / "p", PHOTOS)
+    sandbox.configure(latency_ms=5000)
+    env = {**cli_env, "PLANTID_TIMEOUT": "20", "PLANTID_LOCK_TIMEOUT": "0.5"}
+    holder, waiter = (machine(env, tmp_path, name, redis_server.url) for name in ("m1", "m2"))
+    results = run_fleet(sandbox, holder, photos, waiter)
+    assert sandbox.stats()["plantid_identify"] == PHOTOS
+    for code, records, err in results:
+        assert code == 0, err
+        assert "[REDIS]" not in err
+        assert [r["status"] for r in records] == ["ok"] * PHOTOS
     assert sum(r["cached"] for _, records, _ in results for r in records) == WAITERS * PHOTOS
 
 

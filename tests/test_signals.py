@@ -124,3 +124,23 @@ def test_rate_limit_wait_is_interrupted_by_the_first_signal(sandbox, cli_env, tm
     assert proc.returncode == 130, err
     assert len(calls(sandbox)) == 1
     assert [r["status"] for r in records(out)] == ["ok"]  # the stopped ones have no record
+
+
+def test_sandbox_server_stops_cleanly_on_sigterm(cli_env):
+    import re
+    import socket
+
+    proc = spawn(["sandbox", "--port", "0", "--mode", "hang"], cli_env)
+    line = read_until(proc.stderr, "listening on")[-1]
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        client.sendall(
+            b"POST /api/v3/identification HTTP/1.1\r\nHost: x\r\nApi-Key: k\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        time.sleep(0.3)  # let the request reach its hang (no assertion rests on this)
+        proc.send_signal(signal.SIGTERM)
+        assert client.recv(1024) == b""  # the hanging call was woken and dropped
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -68,6 +68,8 @@ class StopSignals:
                 "(Ctrl-C again to abort)"
             )
             return
+        if self.aborted is not None:  # a third: whatever the run is still closing, leave now
+            self.exit_now()
         self.aborted = signum
         raise KeyboardInterrupt
 
