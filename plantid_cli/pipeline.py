@@ -116,6 +116,14 @@ def run_concurrent(
             done_feeding.set()
             results.put(None)
 
+    def finished() -> bool:
+        """Every submitted job is back (and the feeder's end mark, once it has ended). Once
+        stopped, the feeder is not waited for: it may be blocked reading a stdin that never
+        closes (`tail -f | plantid identify -`), and it is a daemon thread."""
+        if done_feeding.is_set():
+            return received >= submitted[0] + 1
+        return stop.is_set() and received >= submitted[0]
+
     feeder = threading.Thread(target=feed, name="plantid-feed", daemon=True)
     feeder.start()
     received = 0
@@ -125,7 +133,7 @@ def run_concurrent(
             try:
                 item = results.get(timeout=0.5)
             except queue.Empty:
-                if done_feeding.is_set() and received >= submitted[0] + 1:
+                if finished():
                     break
                 continue
             if isinstance(item, tuple):
@@ -134,7 +142,7 @@ def run_concurrent(
             if item is not None:
                 on_record(item)
                 yield item
-            if done_feeding.is_set() and received >= submitted[0] + 1:
+            if finished():
                 break
     except KeyboardInterrupt:
         interrupted = True

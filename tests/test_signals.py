@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import signal
+import subprocess
 import time
 
 import pytest
@@ -144,3 +145,22 @@ def test_sandbox_server_stops_cleanly_on_sigterm(cli_env):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_sigterm_ends_a_run_reading_paths_from_a_stdin_that_stays_open(sandbox, cli_env, tmp_path):
+    """`tail -f list | plantid identify -`: the stop must not wait for the next line."""
+    photos = sorted(make_photos(tmp_path / "p", 2).iterdir())
+    proc = spawn(["identify", "-", "-f", "ndjson"], cli_env, stdin=subprocess.PIPE)
+    proc.stdin.write("".join(f"{path}\n" for path in photos))
+    proc.stdin.flush()  # and left open: more paths might come
+    wait_until(lambda: [c["status"] for c in calls(sandbox)] == [201, 201], "two answers")
+    read_until(proc.stdout, '"index": 1')  # both records written
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=30)
+    finally:
+        proc.stdin.close()
+    err = proc.stderr.read()
+    assert code == 143, err
+    assert "Traceback" not in err and "Fatal" not in err and "(interrupted)" in err
+    assert len(calls(sandbox)) == 2
