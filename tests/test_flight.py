@@ -9,6 +9,7 @@ the sandbox sees exactly M calls.
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
@@ -129,3 +130,28 @@ def test_every_wait_bound_is_derived_from_timeout_retries_and_the_caps():
     )
     assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=900.0)).lock_wait == 900.0
     assert deadlines(Settings(timeout=10.0, retries=0)).call == 10.0
+
+
+def test_sigterm_ends_a_wait_for_another_process_without_a_call(sandbox, cli_env, tmp_path):
+    photos = make_photos(tmp_path / "p", PHOTOS)
+    sandbox.configure(mode="hang", hang_seconds=300)
+    env = {**cli_env, "PLANTID_TIMEOUT": "250"}
+    args = ["identify", photos, "-j", str(PHOTOS), "-f", "json", "-q"]
+    holder = spawn(args, env)
+    try:
+        wait_for_calls(sandbox, PHOTOS)
+        waiter = spawn([*args, "-vv"], env)
+        prepared = 0
+        while prepared < PHOTOS:  # every photo prepared: its thread goes on to the lock wait
+            line = waiter.stderr.readline()
+            assert line, "the waiter ended early"
+            prepared += "image.prepared" in line
+        time.sleep(0.5)  # into the wait (a thread not there yet stops before it: no call either)
+        waiter.send_signal(signal.SIGTERM)
+        out, err = waiter.communicate(timeout=30)
+        assert waiter.returncode == 143, err
+        assert json.loads(out) == []  # nothing answered, nothing begun, output still valid
+        assert sandbox.stats()["plantid_identify"] == PHOTOS  # the waiter sent nothing
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)
