@@ -66,6 +66,8 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
         stats, code = _run(
             settings, options, writer, bus, confirm, outputs, progress, observer, signals
         )
+        for folder in options.empty_folders:
+            print_note(f"no images found in {folder}")
         interrupted = signals.stopped
         if not opts["quiet"]:
             print_note(
@@ -96,7 +98,6 @@ def _run(
     from ..batch import count_in_background, run_batch
     from ..errors import Interrupted
 
-    aborted = False
     try:
         if progress:
             progress.start()
@@ -114,15 +115,11 @@ def _run(
     except (KeyboardInterrupt, Interrupted):
         if not signals.aborted:
             raise
-        aborted = True
     finally:
         if observer is not None:
             observer.close()
         if progress:
             progress.stop()
-        if options.empty_folders and not aborted:
-            for folder in options.empty_folders:
-                print_note(f"no images found in {folder}")
     signals.exit_now()
 
 

@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from .common import print_note
 
@@ -73,7 +73,7 @@ class StopSignals:
         self.aborted = signum
         raise KeyboardInterrupt
 
-    def exit_now(self) -> None:
+    def exit_now(self) -> NoReturn:
         """Leave at once: worker threads may still hang in a request, and the interpreter's
         normal exit would wait for them. The output has been closed by then."""
         print_note("aborted: answers still in flight were not waited for")
