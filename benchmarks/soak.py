@@ -9,11 +9,14 @@ the identification calls with an HTML 500 and, for `--hang-for` seconds every `-
 seconds, hangs every call. `--procs` slots each run `plantid identify` on `--photos` photos drawn
 from a pool of `--distinct` generated JPEGs, one process after another, until `--duration` has
 passed; all processes share one PLANTID_CACHE_DIR (cache, locks, breaker, rate limit). Every
-process is killed at the hard bound (duration + `--grace`), so the script always stops.
+process is killed at the hard bound (duration + `--grace`), so the script always stops. Every
+`--term-every`-th run of a slot gets SIGTERM a random 1-4 s after it starts (as `timeout`,
+systemd or Kubernetes would stop it). No `lock_timeout` is set: waiters wait for the holder.
 
 Checks (exit 1 if any fails):
   * every photo handed to a process ends in a record: answered (ok / not_plant) or reported
-    (status error with a code); no traceback on any stderr;
+    (status error with a code), except photos a SIGTERMed run never began; no traceback on any
+    stderr; a SIGTERMed run exits 143 (or finished first) with complete output lines;
   * calls <= photos + failures: every successful (charged) call gave exactly one fresh answer,
     and no photo was paid twice;
   * the rate limit held: no 1 s window saw more call starts than the limit;
@@ -30,7 +33,6 @@ import json
 import math
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from soak_checks import (  # noqa: E402
+    check_storage,
+    log_events,
+    max_in_window,
+    rate_stamps,
+    worst_window,
+)
 
 from plantid_cli.guards.ratelimit import parse_rate_limit  # noqa: E402
 from plantid_cli.sandbox import SandboxServer  # noqa: E402
@@ -91,6 +101,7 @@ def run_slot(slot: int, args, env, photos, deadline, hard_stop, results, lock) -
     while time.time() < deadline:
         chosen = rng.sample(photos, args.photos)
         started = time.time()
+        term = args.term_every > 0 and run % args.term_every == args.term_every - 1
         process = subprocess.Popen(
             [sys.executable, "-m", "plantid_cli", "-vv", "--log-format", "json", "identify", "-"],
             env=env,
@@ -100,6 +111,8 @@ def run_slot(slot: int, args, env, photos, deadline, hard_stop, results, lock) -
             stderr=subprocess.PIPE,
             text=True,
         )
+        if term:  # SIGTERM mid-run: in-flight answers must land, the output stay whole
+            threading.Timer(rng.uniform(1.0, 4.0), _terminate, (process,)).start()
         try:
             out, err = process.communicate(
                 "".join(f"{p}\n" for p in chosen), timeout=max(1.0, hard_stop - time.time())
@@ -119,83 +132,16 @@ def run_slot(slot: int, args, env, photos, deadline, hard_stop, results, lock) -
                     "stderr": err,
                     "code": process.returncode,
                     "killed": killed,
+                    "terminated": term,
                     "seconds": time.time() - started,
                 }
             )
         run += 1
 
 
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, left = 0, 0
-    for right, t in enumerate(times):
-        while t - times[left] >= window:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
-
-
-def log_events(stderr: str) -> list[dict]:
-    """The JSON log objects of one run (`-vv --log-format json`), with `t` as a Unix time."""
-    from datetime import datetime
-
-    events = []
-    for line in stderr.splitlines():
-        if line.startswith("{"):
-            try:
-                event = json.loads(line)
-                event["t"] = datetime.fromisoformat(event["ts"]).timestamp()
-            except (ValueError, KeyError):
-                continue
-            events.append(event)
-    return events
-
-
-def rate_stamps(cache_dir: Path) -> list[float]:
-    """Every call start the shared limiter recorded (kept while inside its longest window)."""
-    with sqlite3.connect(f"file:{cache_dir / 'state.sqlite3'}?mode=ro", uri=True) as con:
-        return [row[0] for row in con.execute("SELECT ts FROM ratelog")]
-
-
-def worst_window(spec: str, stamps: list[float]) -> tuple[str, int, int] | None:
-    """(limit, its count, most stamps seen in any window of it), for the worst-filled limit."""
-    from plantid_cli.guards.ratelimit import format_limit, parse_rate_limit
-
-    worst = None
-    for count, window in parse_rate_limit(spec):
-        peak = max_in_window(stamps, window)
-        if worst is None or peak / count > worst[2] / worst[1]:
-            worst = (format_limit(count, window), count, peak)
-    return worst
-
-
-def check_storage(cache_dir: Path) -> dict:
-    import portalocker
-
-    from plantid_cli.guards.cache import ResultCache
-
-    found: dict = {}
-    for name in ("results/cache.db", "state.sqlite3"):
-        with sqlite3.connect(f"file:{cache_dir / name}?mode=ro", uri=True) as con:
-            found[f"integrity {name}"] = con.execute("PRAGMA integrity_check").fetchone()[0]
-    cache = ResultCache(cache_dir / "results")
-    try:
-        keys = list(cache._cache.iterkeys())
-        unreadable = sum(1 for key in keys if not isinstance(cache.get(key), dict))
-    finally:
-        cache.close()
-    found["cache entries"] = len(keys)
-    found["cache entries unreadable"] = unreadable
-    held = 0
-    for path in (cache_dir / "locks").glob("*.lock"):
-        try:
-            with portalocker.Lock(str(path), mode="a", timeout=0, fail_when_locked=True):
-                pass
-        except portalocker.exceptions.LockException:
-            held += 1
-    found["locks held"] = held
-    found["damaged files moved aside"] = len(list(cache_dir.rglob("*.corrupt-*")))
-    return found
+def _terminate(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset-timeout", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--term-every", type=int, default=3, help="0: never send SIGTERM")
     parser.add_argument("--json", help="write the figures to this file too")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
@@ -256,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
         PLANTID_BREAKER_FAIL_MAX=str(args.fail_max),
         PLANTID_BREAKER_RESET_TIMEOUT=str(args.reset_timeout),
         PLANTID_CONCURRENCY=str(args.concurrency),
-        PLANTID_LOCK_TIMEOUT=str(args.duration + args.grace),  # a waiter never pays twice
         NO_COLOR="1",
     )
     started = time.time()
@@ -285,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.stop()
 
     # ----- what the processes said -----
-    handed = answered = reported = missing = tracebacks = fresh = 0
+    handed = answered = reported = missing = tracebacks = fresh = not_begun = bad_stops = 0
     statuses: Counter = Counter()
     reasons: Counter = Counter()
     fresh_by_sha: Counter = Counter()
@@ -295,9 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     for run in results:
         codes[run["code"]] += 1
         handed += len(run["photos"])
-        records = [json.loads(line) for line in run["stdout"].splitlines() if line.strip()]
+        try:
+            records = [json.loads(line) for line in run["stdout"].splitlines() if line.strip()]
+        except ValueError:  # a line cut short
+            records, bad_stops = [], bad_stops + 1
         indexes = {record["index"] for record in records}
-        missing += len(run["photos"]) - len(indexes & set(range(len(run["photos"]))))
+        unanswered = len(run["photos"]) - len(indexes & set(range(len(run["photos"]))))
+        if run["terminated"]:
+            not_begun += unanswered
+            # -15: the signal came before the run began (still importing): nothing was sent
+            early = run["code"] == -15 and not run["stdout"]
+            bad_stops += (run["code"] not in (0, 4, 143) and not early) or (
+                run["code"] == 143 and "(interrupted)" not in run["stderr"]
+            )
+        else:
+            missing += unanswered
         tracebacks += "Traceback" in run["stderr"]
         for event in log_events(run["stderr"]):
             if event["event"] == "rate.acquired":
@@ -354,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         "records answered (ok/not_plant)": answered,
         "records reported (error with a code)": reported,
         "photos without a record": missing,
+        "runs stopped by SIGTERM": sum(run["terminated"] for run in results),
+        "photos a stopped run never began": not_begun,
         "error reasons": dict(reasons.most_common()),
         "tracebacks": tracebacks,
         "identification calls": len(calls),
@@ -375,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         **storage,
     }
     checks = {
-        "every photo answered or reported": missing == 0 and answered + reported == handed,
+        "every photo answered or reported": missing == 0
+        and answered + reported + not_begun == handed,
+        "SIGTERM: exit 143, whole output": bad_stops == 0,
         "no traceback": tracebacks == 0,
         "calls <= photos + failures": len(calls) <= handed + failed_calls
         and paid == fresh

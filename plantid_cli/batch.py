@@ -150,6 +150,8 @@ def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[in
     uncached = 0
     seen: set[str] = set()
     for job in all_jobs:
+        if engine._stop.is_set():  # Ctrl-C / SIGTERM while hashing: nothing will be sent
+            break
         if job.error is not None:
             continue
         try:

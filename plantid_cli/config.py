@@ -58,7 +58,7 @@ class Settings:
     breaker_fail_max: int = 3
     breaker_reset_timeout: float = 60.0
     breaker_success_threshold: int = 2
-    lock_timeout: float = 15.0
+    lock_timeout: float | None = None  # None: wait for the holder (guarded.deadlines)
     cache_ttl: float = 30 * 86400.0
     cache_size_limit: int = 1 << 30
     credits_cooldown: float = 300.0
@@ -337,7 +337,7 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
             f"provider must be plantid, plantnet, auto or both, not {settings.provider!r}"
         )
     for name in ("timeout", "lock_timeout", "breaker_reset_timeout"):
-        if getattr(settings, name) <= 0:
+        if getattr(settings, name) is not None and getattr(settings, name) <= 0:
             problems.append(f"{name} must be > 0")
     for name in ("timeout", "lock_timeout", "breaker_reset_timeout", "credits_cooldown"):
         if getattr(settings, name) > MAX_WAIT_SECONDS:

@@ -24,9 +24,9 @@ from typing import Any
 
 from .charged import outcome_for, unusable_entry
 from .config import Settings
-from .errors import PlantidError, ServiceUnavailable, UnusableAnswer
+from .errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
 from .events import EventBus
-from .guarded import ProviderGuards
+from .guarded import ProviderGuards, deadlines
 from .guards.backend import open_backend
 from .guards.cache import cache_key
 from .inputs import ImageJob
@@ -106,6 +106,8 @@ class Engine:
         self._inflight: dict[str, Future] = {}
         self._inflight_lock = threading.Lock()
         self._stop = threading.Event()
+        for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
+            lane.guards.stop = self._stop
 
     # ----- resources -----
     def client(self):
@@ -124,8 +126,8 @@ class Engine:
             return self._client
 
     def close(self) -> None:
-        if self._side is not None:
-            self._side.shutdown(wait=True)
+        if self._side is not None:  # once stopped, never wait for a side call that hangs
+            self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
         if self._client is not None:
             self._client.close()
         if self.cache is not None:
@@ -241,6 +243,8 @@ class Engine:
                 outcomes = leader.result()
             except PlantidError as exc:
                 return unit_error(job, pending.sha256, self.provider.name, exc)
+            if _stopped(outcomes):
+                return None
             self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
             return self._finish(job, pending.sha256, outcomes, follower=True)
         try:
@@ -255,6 +259,8 @@ class Engine:
                 with self._inflight_lock:
                     self._inflight.pop(pending.key, None)
         mine.set_result(outcomes)
+        if _stopped(outcomes):  # stopped before its request left: no record, as if not begun
+            return None
         return self._finish(job, pending.sha256, outcomes)
 
     def _resolve(self, pending: Pending) -> dict[str, Outcome]:
@@ -300,7 +306,8 @@ class Engine:
             return self._call(lane, pending), False
         path = pending.job.display
         key = pending.keys[lane.provider.name]
-        with lane.guards.backend.single_flight(key, self.settings.lock_timeout) as lock:
+        wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death
+        with lane.guards.backend.single_flight(key, wait, self._stop) as lock:
             self.bus.emit(
                 "lock.waited",
                 provider=lane.provider.name,
@@ -309,7 +316,8 @@ class Engine:
                 acquired=lock.acquired,
             )
             if not lock.acquired:
-                self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
+                if not lock.stopped:
+                    self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
             elif lock.waited > 0.05:
                 self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
             if not self.options.refresh or not lock.acquired:
@@ -319,6 +327,8 @@ class Engine:
                     return stored, True
                 if not looked_up and not self.options.refresh:
                     self.bus.emit("cache.miss", provider=lane.provider.name, path=path)
+            if not lock.acquired and lock.stopped:  # Ctrl-C / SIGTERM while waiting
+                raise Interrupted("stopped while another process was asking for this photo")
             stored = self._call(lane, pending)
             self.cache.set(key, stored)
             return stored, False
@@ -381,6 +391,10 @@ class Engine:
             concurrency=self.options.concurrency,
             **stages,
         )
+
+
+def _stopped(outcomes: dict[str, Outcome]) -> bool:
+    return any(isinstance(outcome.error, Interrupted) for outcome in outcomes.values())
 
 
 def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[str, Any]:

@@ -8,11 +8,13 @@ Each guard's state is shared by every process through `cache_dir` (see guards/).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import CreditsExhausted, ServiceUnavailable, UnusableAnswer
+from .errors import CreditsExhausted, Interrupted, ServiceUnavailable, UnusableAnswer
 from .events import EventBus
 from .guards.account import account_for
 from .guards.backend import Backend, open_backend
@@ -26,10 +28,48 @@ T = TypeVar("T")
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
+#: Backoff is jittered by up to this factor (so the longest backoff wait is BACKOFF_CAP * it).
+BACKOFF_JITTER = 1.5
+#: The longest `Retry-After` honoured: a service asking for more fails that attempt at once.
+RETRY_AFTER_CAP = 60.0
+#: Margin for the bookkeeping around the calls (cache, SQLite, scheduling on a loaded machine).
+DEADLINE_SLACK = 5.0
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Every wait bound of one photo's guarded call, derived from one another (one place).
+
+    `call`: the longest the attempts and the waits between them may take (each attempt one
+    `timeout`, each wait at most the larger of the backoff and the Retry-After caps); a retry
+    wait that would not leave room for the next attempt inside it fails the photo at once.
+    `probe_lease`: how long a half-open breaker probe may hold its slot (the call plus slack).
+    `lock_wait`: how long a process waits for another one asking for the same photo. None
+    (`lock_timeout` unset): no time limit, it waits for the holder's answer or the holder's
+    death (guards/lock.py). A `lock_timeout` shorter than the call plus slack is raised to it,
+    so no waiter gives up on a holder still inside its own call and pays a second time.
+    """
+
+    call: float
+    probe_lease: float
+    lock_wait: float | None
+
+
+def deadlines(settings: Settings) -> Deadlines:
+    """The deadlines of `settings` (see :class:`Deadlines`)."""
+    between = max(BACKOFF_CAP * BACKOFF_JITTER, RETRY_AFTER_CAP)
+    call = settings.timeout * (settings.retries + 1) + between * settings.retries
+    floor = call + DEADLINE_SLACK
+    wait = None if settings.lock_timeout is None else max(settings.lock_timeout, floor)
+    return Deadlines(call=call, probe_lease=floor, lock_wait=wait)
 
 
 class ProviderGuards:
     """The guards of one provider's account (its own breaker, rate limit and credits state)."""
+
+    #: Set by the run (Engine) on the first Ctrl-C or SIGTERM: no attempt starts after it, and
+    #: every wait (retry, rate limit) ends at once.
+    stop: threading.Event | None = None
 
     def __init__(
         self,
@@ -53,9 +93,7 @@ class ProviderGuards:
             success_threshold=settings.breaker_success_threshold,
             on_change=self._breaker_changed,
             # the probe holds its lease through every retry of one guarded call
-            probe_lease=(
-                settings.timeout * (settings.retries + 1) + BACKOFF_CAP * settings.retries + 5
-            ),
+            probe_lease=deadlines(settings).probe_lease,
         )
         self.credits = self.backend.credits(self.account, cooldown=settings.credits_cooldown)
         self.ratelimit = self.backend.ratelimiter(
@@ -76,8 +114,14 @@ class ProviderGuards:
 
     def _with_retries(self, fn: Callable[[], T], path: str) -> T:
         attempts = self.settings.retries + 1
+        deadline = time.monotonic() + deadlines(self.settings).call
+        stop = self.stop or threading.Event()
         for attempt in range(1, attempts + 1):
-            waited = self.ratelimit.acquire(on_wait=self._first_wait_only())
+            if stop.is_set():  # stopped before a slot was taken, or while waiting for one
+                raise Interrupted("stopped before the request was sent")
+            waited = self.ratelimit.acquire(on_wait=self._first_wait_only(), stop=stop)
+            if stop.is_set():
+                raise Interrupted("stopped before the request was sent")
             if waited:
                 self.bus.emit("rate.wait.done", provider=self.provider, seconds=waited)
             self.bus.emit("rate.acquired", provider=self.provider, seconds=waited)
@@ -98,10 +142,9 @@ class ProviderGuards:
                 self._emit_call(path, _outcome(exc), started)
                 if attempt == attempts:
                     raise
-                delay = getattr(exc, "retry_after", None)
+                delay = self._retry_delay(exc, attempt, attempts, deadline)
                 if delay is None:
-                    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-                    delay *= random.uniform(0.5, 1.5)
+                    raise
                 self.bus.emit(
                     "upstream.retry",
                     provider=self.provider,
@@ -109,7 +152,8 @@ class ProviderGuards:
                     delay=delay,
                     reason=exc.reason,
                 )
-                time.sleep(min(delay, 60.0))
+                if stop.wait(delay):  # Ctrl-C / SIGTERM: no retry; the photo keeps this error
+                    raise
             except Exception as exc:
                 self._emit_call(path, _outcome(exc), started)
                 raise
@@ -120,6 +164,21 @@ class ProviderGuards:
                     self.credits.set_remaining(remaining)
                 return result
         raise AssertionError("unreachable")
+
+    def _retry_delay(
+        self, exc: ServiceUnavailable, attempt: int, attempts: int, deadline: float
+    ) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None to give up now: the service
+        asks for more than RETRY_AFTER_CAP, or the wait would leave the remaining attempts no
+        room inside the photo's deadline (a Retry-After never stretches a photo past it)."""
+        delay = getattr(exc, "retry_after", None)
+        if delay is None:
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+            delay *= random.uniform(2 - BACKOFF_JITTER, BACKOFF_JITTER)
+        elif delay > RETRY_AFTER_CAP:
+            return None
+        left = deadline - time.monotonic() - self.settings.timeout * (attempts - attempt)
+        return delay if delay <= left else None
 
     def _first_wait_only(self) -> Callable[[float], None]:
         """`[RATE] wait` once per call: the limiter may sleep several times while other

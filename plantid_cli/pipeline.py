@@ -4,7 +4,9 @@ Stage A (`prepare`, a small CPU pool) turns a job into a record, None (stopped) 
 `needs_call`; stage B (`call`, `concurrency` threads) turns that work into a record. A feeder
 thread submits jobs only while the window has a free slot, so memory stays flat however many
 jobs; records come back in completion order. A crash in a stage costs one record (`failed`),
-never the run; Ctrl-C sets `stop`, drains the pools and raises `Interrupted`.
+never the run. Setting `stop` (the CLI's first Ctrl-C or SIGTERM) starts no new job and lets
+the ones in flight finish; a KeyboardInterrupt in the consuming thread (the second signal)
+abandons the pools at once, without waiting for a request that hangs, and raises `Interrupted`.
 
 The stages themselves (cache, guards, calls) are the engine's: see engine.py.
 """
@@ -114,6 +116,14 @@ def run_concurrent(
             done_feeding.set()
             results.put(None)
 
+    def finished() -> bool:
+        """Every submitted job is back (and the feeder's end mark, once it has ended). Once
+        stopped, the feeder is not waited for: it may be blocked reading a stdin that never
+        closes (`tail -f | plantid identify -`), and it is a daemon thread."""
+        if done_feeding.is_set():
+            return received >= submitted[0] + 1
+        return stop.is_set() and received >= submitted[0]
+
     feeder = threading.Thread(target=feed, name="plantid-feed", daemon=True)
     feeder.start()
     received = 0
@@ -123,12 +133,8 @@ def run_concurrent(
             try:
                 item = results.get(timeout=0.5)
             except queue.Empty:
-                if done_feeding.is_set() and received >= submitted[0] + 1:
+                if finished():
                     break
-                continue
-            except KeyboardInterrupt:
-                interrupted = True
-                stop.set()
                 continue
             if isinstance(item, tuple):
                 raise item[1]
@@ -136,15 +142,19 @@ def run_concurrent(
             if item is not None:
                 on_record(item)
                 yield item
-            if done_feeding.is_set() and received >= submitted[0] + 1:
+            if finished():
                 break
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
+    except GeneratorExit:  # the consumer gave up (a second Ctrl-C while it wrote, a closed pipe)
+        interrupted = True
+        stop.set()
+        raise
     finally:
-        if interrupted:
-            stop.set()
-        prep_pool.shutdown(wait=True, cancel_futures=interrupted)
-        net_pool.shutdown(wait=True, cancel_futures=interrupted)
+        # an abort waits for nobody: a thread hanging in a request must not hold the exit
+        # (threads left running still store their answers unless the process leaves first)
+        prep_pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+        net_pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
     if interrupted:
         raise Interrupted("interrupted: answers received so far are stored")

@@ -41,9 +41,9 @@ fail Plant.id while Pl@ntNet answers.
 Settings (constructor, `configure(**changes)`, `POST /_sandbox/config`): key, latency_ms,
 fail_rate, mode, mode_plantid, mode_plantnet, credits, plantnet_quota, seed, hang_seconds,
 drip_interval, retry_after (seconds; when > 0, error503 answers carry `Retry-After`),
-bomb_mb, fault_reread, hold_after (null, or n: identification POSTs after the n-th of this reset wait,
-marked `held`, until a `configure` raises or clears it; a gate that lets a test order events
-without a clock).
+bomb_mb, fault_reread, hold_after (null, or n: identification POSTs after the n-th of this
+reset wait, marked `held`, until a `configure` raises or clears it; a gate that lets a test
+order events without a clock).
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
 plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
@@ -126,7 +126,15 @@ class SandboxServer:
         return self
 
     def serve_forever(self) -> None:
-        """Answer in the calling thread until Ctrl-C, then stop."""
+        """Answer in the calling thread until Ctrl-C or SIGTERM, then stop (hanging and
+        dripping calls are woken, connections dropped)."""
+        import signal
+
+        def on_sigterm(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)
         try:
             self._httpd.serve_forever(0.2)
         except KeyboardInterrupt:

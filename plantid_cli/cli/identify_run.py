@@ -3,21 +3,15 @@ it without paying for the command-line framework. Parses nothing: gets plain val
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Any
 
 from .common import json_logs, load, print_note, setup_logging
+from .signals import StopSignals
 
 
 def run_identify(flags: dict[str, Any], **opts: Any) -> int:
-    from ..batch import (
-        BatchOptions,
-        count_in_background,
-        run_batch,
-        summary_fields,
-        summary_line,
-    )
+    from ..batch import BatchOptions, summary_fields, summary_line
     from ..errors import UsageError
     from ..events import EventBus
     from ..output import FORMATS, make_writer
@@ -68,51 +62,65 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
 
         progress = ProgressDisplay(bus)
     writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
-    engine_ref: list[Any] = []
-    previous = signal.getsignal(signal.SIGINT)
+    with StopSignals() as signals:  # the first Ctrl-C or SIGTERM stops, the second aborts
+        stats, code = _run(
+            settings, options, writer, bus, confirm, outputs, progress, observer, signals
+        )
+        for folder in options.empty_folders:
+            print_note(f"no images found in {folder}")
+        interrupted = signals.stopped
+        if not opts["quiet"]:
+            print_note(
+                summary_line(stats, "specimen" if options.group_by else "image")
+                + (" (interrupted)" if interrupted else ""),
+                event="run.summary",
+                interrupted=interrupted,
+                **summary_fields(stats),
+            )
+        outputs.finish(stats.credits_used, opts["quiet"])
+        code = code or outputs.exit_code()
+        return signals.exit_code if interrupted else code
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        # First Ctrl-C: stop taking new work, let in-flight answers land and be stored.
-        signal.signal(signal.SIGINT, previous)
-        if engine_ref:
-            engine_ref[0].stop()
-            print_note("stopping: waiting for answers in flight (Ctrl-C again to abort)")
 
-    signal.signal(signal.SIGINT, on_sigint)
+def _run(
+    settings: Any,
+    options: Any,
+    writer: Any,
+    bus: Any,
+    confirm: Any,
+    outputs: Any,
+    progress: Any,
+    observer: Any,
+    signals: StopSignals,
+) -> tuple[Any, int]:
+    """run_batch with the progress display and metrics around it: (stats, exit code). After
+    a second signal, leaves the process at once (signals.exit_now) once the output is closed."""
+    from ..batch import count_in_background, run_batch
+    from ..errors import Interrupted
+
     try:
         if progress:
             progress.start()
             count_in_background(options, progress.set_total)
-        stats, code = run_batch(
+        return run_batch(
             settings,
             options,
             writer,
             bus=bus,
             confirm=confirm,
             on_record=outputs.chain(progress.record if progress else None),
-            engine_hook=engine_ref.append,
+            engine_hook=signals.attach,
             observer=observer,
         )
+    except (KeyboardInterrupt, Interrupted):
+        if not signals.aborted:
+            raise
     finally:
-        signal.signal(signal.SIGINT, previous)
         if observer is not None:
             observer.close()
         if progress:
             progress.stop()
-    for folder in options.empty_folders:
-        print_note(f"no images found in {folder}")
-    interrupted = bool(engine_ref) and engine_ref[0]._stop.is_set()
-    if not opts["quiet"]:
-        print_note(
-            summary_line(stats, "specimen" if options.group_by else "image")
-            + (" (interrupted)" if interrupted else ""),
-            event="run.summary",
-            interrupted=interrupted,
-            **summary_fields(stats),
-        )
-    outputs.finish(stats.credits_used, opts["quiet"])
-    code = code or outputs.exit_code()
-    return 130 if interrupted else code
+    signals.exit_now()
 
 
 def _shard(spec: str | None) -> tuple[int, int] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
+from threading import Event
 from typing import TYPE_CHECKING, Any, Protocol
 
 from plantid_cli.guards.breaker import SharedBreaker
@@ -46,7 +47,9 @@ class Backend(Protocol):
 
     def cache(self) -> ResultCache: ...
 
-    def single_flight(self, key: str, timeout: float) -> AbstractContextManager[Flight]: ...
+    def single_flight(
+        self, key: str, timeout: float | None, stop: Event | None = None
+    ) -> AbstractContextManager[Flight]: ...
 
     def info(self) -> dict[str, Any]: ...
 
@@ -82,10 +85,12 @@ class DiskBackend:
             size_limit=settings.cache_size_limit,
         )
 
-    def single_flight(self, key: str, timeout: float) -> AbstractContextManager[Flight]:
+    def single_flight(
+        self, key: str, timeout: float | None, stop: Event | None = None
+    ) -> AbstractContextManager[Flight]:
         from plantid_cli.guards.lock import single_flight
 
-        return single_flight(self.lock_dir, key, timeout)
+        return single_flight(self.lock_dir, key, timeout, stop=stop)
 
     def info(self) -> dict[str, Any]:
         return {"kind": "disk", "reachable": True}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 
@@ -152,10 +153,16 @@ class RateLimiter:
         overrides this and :meth:`usage`; the waiting loop below is shared)."""
         return self.state.run(self._try_acquire)
 
-    def acquire(self, on_wait: Callable[[float], None] | None = None) -> float:
+    def acquire(
+        self,
+        on_wait: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> float:
         """Block until a call may start (and record it); return the seconds spent waiting.
 
-        ``on_wait(seconds)`` is called before each sleep with the planned sleep.
+        ``on_wait(seconds)`` is called before each sleep with the planned sleep. Once `stop` is
+        set the wait ends at once and nothing is recorded (the caller checks `stop` and sends
+        nothing: Ctrl-C must be heard during a long wait for a slot).
         """
         if not self.limits:
             return 0.0
@@ -169,7 +176,10 @@ class RateLimiter:
             wait = wait + 0.001
             if on_wait is not None:
                 on_wait(wait)
-            time.sleep(wait)
+            if stop is None:
+                time.sleep(wait)
+            elif stop.wait(wait):
+                return time.monotonic() - started
             waited = True
 
     def usage(self) -> list[dict]:

@@ -267,13 +267,17 @@ class _Renewer:
 def redis_single_flight(
     link: RedisLink,
     key: str,
-    timeout: float,
+    timeout: float | None,
     disk_flight: Callable[[], contextlib.AbstractContextManager[Flight]],
+    stop: threading.Event | None = None,
 ) -> Iterator[Flight]:
-    """:func:`plantid_cli.guards.lock.single_flight` across the fleet (same Flight contract);
-    the disk lock once Redis is lost."""
+    """:func:`plantid_cli.guards.lock.single_flight` across the fleet (same Flight contract:
+    no time limit unless `timeout` is given, `stop` ends the wait); the disk lock once Redis
+    is lost. A holder's lease lasts LOCK_TTL and is renewed while it works, so a waiter waits
+    for the holder's answer or its death (its lease running out), never less."""
     name = link.key("lock", hashlib.sha256(key.encode("utf-8")).hexdigest()[:40])
     started = time.monotonic()
+    stop = stop or threading.Event()
     lock = None
     acquired = False
     if not link.lost:
@@ -281,12 +285,17 @@ def redis_single_flight(
             name,
             timeout=LOCK_TTL,
             sleep=LOCK_POLL,
-            blocking=True,
-            blocking_timeout=max(0.0, float(timeout)),
             thread_local=False,  # the renewer thread extends it
         )
         try:
-            acquired = bool(lock.acquire())
+            # polled here rather than by redis-py, so that `stop` is heard between tries
+            while not (acquired := bool(lock.acquire(blocking=False))):
+                waited = time.monotonic() - started
+                if timeout is not None and waited >= timeout:
+                    break
+                pause = LOCK_POLL if timeout is None else min(LOCK_POLL, timeout - waited)
+                if stop.wait(pause):
+                    break
         except ERRORS as exc:
             link.lose(exc)
     if link.lost:
@@ -295,7 +304,8 @@ def redis_single_flight(
         return
     renewer = _Renewer(link, lock) if acquired else None
     try:
-        yield Flight(acquired, time.monotonic() - started, name)  # type: ignore[arg-type]
+        waited = time.monotonic() - started
+        yield Flight(acquired, waited, name, stopped=stop.is_set())  # type: ignore[arg-type]
     finally:
         if renewer is not None:
             renewer.stop()
@@ -339,9 +349,11 @@ class RedisBackend:
 
         return TwoLevelCache(self.disk.cache(), self.link, ttl=self.settings.cache_ttl)
 
-    def single_flight(self, key: str, timeout: float) -> contextlib.AbstractContextManager[Flight]:
+    def single_flight(
+        self, key: str, timeout: float | None, stop: threading.Event | None = None
+    ) -> contextlib.AbstractContextManager[Flight]:
         return redis_single_flight(
-            self.link, key, timeout, lambda: self.disk.single_flight(key, timeout)
+            self.link, key, timeout, lambda: self.disk.single_flight(key, timeout, stop), stop
         )
 
     def info(self) -> dict[str, Any]:

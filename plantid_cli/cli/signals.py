@@ -1,0 +1,85 @@
+"""Ctrl-C and SIGTERM during `plantid identify`: the first stops, the second aborts.
+
+Why SIGTERM is handled at all: `timeout`, systemd, Slurm and Kubernetes stop jobs with it, and
+by default it kills like kill -9 (answers in flight lost and paid again, `--format json` cut
+mid-record). So SIGTERM does exactly what the first Ctrl-C does: no new work (no new photo, no
+retry, no rate-limit wait goes on), the answers in flight land and are stored, the output is
+closed validly, the summary printed; the exit status is 128 + the signal (130 for Ctrl-C, 143
+for SIGTERM). A second signal of either kind aborts at once: it raises KeyboardInterrupt in
+the main thread, the output written so far is closed, and the process leaves with
+:meth:`StopSignals.exit_now` without waiting for requests still hanging in worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+from typing import Any, NoReturn
+
+from .common import print_note
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
+class StopSignals:
+    """Installs the handlers for one run (`with StopSignals() as signals:`)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None  # the first signal received
+        self.aborted: int | None = None  # the second one, if any
+        self._engine: Any = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        for signum in HANDLED:
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+    def attach(self, engine: Any) -> None:
+        """The run's engine, once it exists (a signal before it stops it at once)."""
+        self._engine = engine
+        if self.signum is not None:
+            engine.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal that ended the run (the shell's convention)."""
+        return 128 + int(self.aborted or self.signum or signal.SIGINT)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+            if self._engine is not None:
+                self._engine.stop()
+            print_note(
+                f"stopping ({NAMES.get(signum, signum)}): waiting for answers in flight "
+                "(Ctrl-C again to abort)"
+            )
+            return
+        if self.aborted is not None:  # a third: whatever the run is still closing, leave now
+            self.exit_now()
+        self.aborted = signum
+        raise KeyboardInterrupt
+
+    def exit_now(self) -> NoReturn:
+        """Leave at once: worker threads may still hang in a request, and the interpreter's
+        normal exit would wait for them. The output has been closed by then."""
+        print_note("aborted: answers still in flight were not waited for")
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(self.exit_code)
