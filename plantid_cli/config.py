@@ -340,7 +340,7 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
         if getattr(settings, name) is not None and getattr(settings, name) <= 0:
             problems.append(f"{name} must be > 0")
     for name in ("timeout", "lock_timeout", "breaker_reset_timeout", "credits_cooldown"):
-        if getattr(settings, name) > MAX_WAIT_SECONDS:
+        if (getattr(settings, name) or 0) > MAX_WAIT_SECONDS:
             problems.append(f"{name} must be at most {MAX_WAIT_SECONDS:g} seconds")
     for name in ("credits_cooldown", "cache_size_limit"):
         if getattr(settings, name) < 0:
