@@ -104,7 +104,7 @@ def folder_bytes(folder: Path) -> int:
 
 
 class Sandbox:
-    """`python -m plantid_cli.sandbox` in its own process, on a free port."""
+    """`python -m plantid_cli.sandbox.server` in its own process, on a free port."""
 
     def __init__(self, workdir: Path, latency_ms: float = 0) -> None:
         port_file = workdir / f"sandbox-{time.monotonic_ns()}.port"

@@ -269,8 +269,8 @@ REFUSAL_SCRIPT = """
 import sys, time
 from pathlib import Path
 from plantid_cli.errors import CircuitOpenError, UpstreamTimeout
-from plantid_cli.guards.breaker import SharedBreaker
-from plantid_cli.guards.state import SharedState
+from plantid_cli.guards.breaker.shared import SharedBreaker
+from plantid_cli.guards.disk.state import SharedState
 breaker = SharedBreaker(SharedState(Path(sys.argv[1])), "plantid", reset_timeout=3600)
 def fail():
     raise UpstreamTimeout("x")

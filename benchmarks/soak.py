@@ -52,8 +52,8 @@ from soak_checks import (  # noqa: E402
     worst_window,
 )
 
-from plantid_cli.guards.ratelimit import parse_rate_limit  # noqa: E402
-from plantid_cli.sandbox import SandboxServer  # noqa: E402
+from plantid_cli.guards.disk.ratelimit import parse_rate_limit  # noqa: E402
+from plantid_cli.sandbox.server import SandboxServer  # noqa: E402
 
 KEY = "soak-key-0123456789abcdef"
 

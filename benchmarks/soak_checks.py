@@ -42,7 +42,7 @@ def rate_stamps(cache_dir: Path) -> list[float]:
 
 def worst_window(spec: str, stamps: list[float]) -> tuple[str, int, int] | None:
     """(limit, its count, most stamps seen in any window of it), for the worst-filled limit."""
-    from plantid_cli.guards.ratelimit import format_limit, parse_rate_limit
+    from plantid_cli.guards.disk.ratelimit import format_limit, parse_rate_limit
 
     worst = None
     for count, window in parse_rate_limit(spec):
@@ -55,7 +55,7 @@ def worst_window(spec: str, stamps: list[float]) -> tuple[str, int, int] | None:
 def check_storage(cache_dir: Path) -> dict:
     import portalocker
 
-    from plantid_cli.guards.cache import ResultCache
+    from plantid_cli.guards.disk.cache import ResultCache
 
     found: dict = {}
     for name in ("results/cache.db", "state.sqlite3"):

@@ -56,8 +56,8 @@ _LAZY = {"Settings": "config", "load_settings": "config"}
 _LAZY.update(dict.fromkeys(__all__[__all__.index("PlantidError") :], "errors"))
 
 if TYPE_CHECKING:
-    from .config import Settings, load_settings
-    from .errors import (
+    from plantid_cli.config import Settings, load_settings
+    from plantid_cli.errors import (
         AuthError,
         BadResponse,
         CircuitOpenError,
@@ -107,10 +107,10 @@ def identify(
     import queue
     import threading
 
-    from .batch import BatchOptions, run_batch
-    from .config import Settings, load_settings, validate
-    from .output import Writer
-    from .redact import register_secret
+    from plantid_cli.config import Settings, load_settings, validate
+    from plantid_cli.outputs.writers import Writer
+    from plantid_cli.redact import register_secret
+    from plantid_cli.run.batch import BatchOptions, run_batch
 
     setting_names = {f.name for f in dataclasses.fields(Settings)}
     run_names = {f.name for f in dataclasses.fields(BatchOptions)}

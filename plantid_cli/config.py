@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MissingKeyError, UsageError
+from plantid_cli.errors import ConfigError, MissingKeyError, UsageError
 
 APP_NAME = "plantid"
 DEFAULT_API_URL = "https://plant.id/api/v3"
@@ -101,7 +101,7 @@ class Settings:
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict for display: keys shown only as a short redacted hint."""
-        from .redact import redact
+        from plantid_cli.redact import redact
 
         shown = dataclasses.asdict(self)
         for name, value in shown.items():  # a password in redis_url, a key pasted into a URL
@@ -302,7 +302,7 @@ def load_settings(
     for name in given:
         merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
         source[name] = f"option {flag_name(name)}"
-    from .redact import register_secret  # stdlib only
+    from plantid_cli.redact import register_secret  # stdlib only
 
     for name in SECRET_FIELDS & merged.keys():
         merged[name] = clean_key(merged[name], source[name])
@@ -374,7 +374,7 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
             problems.append(f"{name} must start with http:// or https://")
     if not 0 <= settings.confidence_threshold <= 1:
         problems.append("confidence_threshold must be between 0 and 1")
-    from .guards.ratelimit import parse_rate_limit  # stdlib only
+    from plantid_cli.guards.disk.ratelimit import parse_rate_limit  # stdlib only
 
     try:
         parse_rate_limit(settings.rate_limit)
@@ -385,7 +385,7 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
 
 def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
     """Store a key in a file created 0600 inside a 0700 folder (never a moment wider)."""
-    from .guards.state import make_private_dir
+    from plantid_cli.guards.disk.state import make_private_dir
 
     path = keys_file_path(environ)
     make_private_dir(path.parent)  # every folder it creates is 0700, parents included

@@ -52,7 +52,7 @@ class PlantidError(Exception):
     def to_record(self) -> dict:
         """The `error` object of a record: stable keys, never the API key (redacted here, the
         one door from exceptions to records: a message may quote an upstream body or a URL)."""
-        from .redact import redact
+        from plantid_cli.redact import redact
 
         return {"code": self.code, "reason": self.reason, "message": redact(self.message)}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from .errors import PlantidError, exit_code_for_record_error
+from plantid_cli.errors import PlantidError, exit_code_for_record_error
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "not_plant", "error")
@@ -28,7 +28,7 @@ def exact_path(path: str | os.PathLike[str]) -> str | None:
     newline) are escaped as ``\\xNN`` (inputs.display_path), and the escaped text names no file.
     `plantid tag` and `plantid report` need the file itself, so such records also carry the
     exact bytes; plain names (nearly all) carry nothing extra."""
-    from .inputs import display_path
+    from plantid_cli.inputs.walk import display_path
 
     text = os.fspath(path)
     if display_path(text) == text:

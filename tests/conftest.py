@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture
 def sandbox():
     """A fresh local sandbox (Plant.id v3 + Pl@ntNet v2) on a free 127.0.0.1 port, per test."""
-    from plantid_cli.sandbox import SandboxServer
+    from plantid_cli.sandbox.server import SandboxServer
 
     server = SandboxServer("127.0.0.1", 0).start()
     try:

@@ -23,7 +23,7 @@ from plantid_cli.errors import (  # noqa: E402
     CreditsExhausted,
     UpstreamTimeout,
 )
-from plantid_cli.guards.state import SharedState  # noqa: E402
+from plantid_cli.guards.disk.state import SharedState  # noqa: E402
 
 
 def bump(counter: Path) -> int:
@@ -53,8 +53,8 @@ def barrier(go: Path) -> None:
 def mode_flight(go: Path, cache_dir: str, counter: str) -> str:
     import portalocker  # noqa: F401  (pre-import so the race starts after import costs)
 
-    from plantid_cli.guards.cache import ResultCache, cache_key
-    from plantid_cli.guards.lock import single_flight
+    from plantid_cli.guards.disk.cache import ResultCache, cache_key
+    from plantid_cli.guards.disk.lock import single_flight
 
     base = Path(cache_dir)
     cache = ResultCache(base / "results")
@@ -76,7 +76,7 @@ def mode_flight(go: Path, cache_dir: str, counter: str) -> str:
 def mode_breaker(go: Path, state_path: str, action: str, counter: str, reset: str) -> str:
     import pybreaker  # noqa: F401
 
-    from plantid_cli.guards.breaker import SharedBreaker
+    from plantid_cli.guards.breaker.shared import SharedBreaker
 
     changes: list[str] = []
     breaker = SharedBreaker(
@@ -132,7 +132,7 @@ def mode_breaker(go: Path, state_path: str, action: str, counter: str, reset: st
 
 
 def mode_rate(go: Path, state_path: str, spec: str, count: str, out: str) -> str:
-    from plantid_cli.guards.ratelimit import RateLimiter, parse_rate_limit
+    from plantid_cli.guards.disk.ratelimit import RateLimiter, parse_rate_limit
 
     limiter = RateLimiter(SharedState(Path(state_path)), "plantid:abc", parse_rate_limit(spec))
     barrier(go)

@@ -14,7 +14,7 @@ import pytest
 from conftest import TEST_KEY, run_plantid
 from photos import green_photo
 
-from plantid_cli.sandbox import SandboxServer
+from plantid_cli.sandbox.server import SandboxServer
 
 KEY_B = "other-key-7d3e1b9a55"
 FAIL_FAST = {"PLANTID_BREAKER_FAIL_MAX": "1", "PLANTID_BREAKER_RESET_TIMEOUT": "600"}

@@ -75,7 +75,7 @@ def test_identify_with_settings_and_public_errors(configured, tmp_path):
 
 
 def test_the_batch_docstring_example_runs(configured, tmp_path, monkeypatch, capsys):
-    from plantid_cli import batch
+    from plantid_cli.run import batch
 
     example = batch.__doc__.split("::", 1)[1]
     green_photo(tmp_path / "photos" / "leaf.jpg")

@@ -141,7 +141,7 @@ def test_damaged_inline_value_is_a_miss_asked_once_then_stored_again(
 
 @pytest.mark.parametrize("damage", [b"\xff\xfe\x00garbage", b'{"provider": "plan'])
 def test_damaged_value_file_is_a_miss_and_removed(tmp_path, caplog, damage):
-    from plantid_cli.guards.cache import ResultCache
+    from plantid_cli.guards.disk.cache import ResultCache
 
     big = {"provider": "plantid", "blob": "x" * 100_000}  # above diskcache's inline size
     with ResultCache(tmp_path / "results") as cache:

@@ -15,7 +15,7 @@ import pytest
 from conftest import run_plantid
 from photos import green_photo
 
-from plantid_cli.report import estimated_credits
+from plantid_cli.outputs.report.page import estimated_credits
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 GOOD_SUGGESTION = {"name": "Ficus lyrata", "probability": 0.9}

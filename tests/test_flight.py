@@ -17,7 +17,7 @@ from conftest import spawn
 from test_redis_fleet import machine, redis_server  # noqa: F401 (a fixture)
 
 from plantid_cli.config import Settings
-from plantid_cli.guarded import DEADLINE_SLACK, RETRY_AFTER_CAP, deadlines
+from plantid_cli.guards.provider_guards import DEADLINE_SLACK, RETRY_AFTER_CAP, deadlines
 
 PHOTOS = 4
 WAITERS = 3

@@ -27,8 +27,8 @@ from plantid_cli.errors import (  # noqa: E402
     RequestRejected,
     UpstreamTimeout,
 )
-from plantid_cli.guards.breaker import SharedBreaker  # noqa: E402
-from plantid_cli.guards.state import SharedState  # noqa: E402
+from plantid_cli.guards.breaker.shared import SharedBreaker  # noqa: E402
+from plantid_cli.guards.disk.state import SharedState  # noqa: E402
 
 
 def make(tmp_path: Path, **kw) -> tuple[SharedBreaker, list[tuple]]:
@@ -168,10 +168,10 @@ def test_check_does_not_import_pybreaker(tmp_path):
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from plantid_cli.guards.state import SharedState\n"
-        "from plantid_cli.guards.breaker import SharedBreaker\n"
-        "import plantid_cli.guards.cache, plantid_cli.guards.ratelimit\n"
-        "import plantid_cli.guards.credits, plantid_cli.guards.lock\n"
+        "from plantid_cli.guards.disk.state import SharedState\n"
+        "from plantid_cli.guards.breaker.shared import SharedBreaker\n"
+        "import plantid_cli.guards.disk.cache, plantid_cli.guards.disk.ratelimit\n"
+        "import plantid_cli.guards.disk.credits, plantid_cli.guards.disk.lock\n"
         "from plantid_cli.errors import CircuitOpenError\n"
         f"b = SharedBreaker(SharedState(Path({str(tmp_path / 'state.sqlite3')!r})), 'plantid')\n"
         "try:\n"

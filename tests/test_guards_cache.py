@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from guard_worker import run_workers  # noqa: E402
 
-from plantid_cli.guards import cache as cache_module  # noqa: E402
-from plantid_cli.guards.cache import ResultCache, cache_key  # noqa: E402
-from plantid_cli.guards.lock import single_flight  # noqa: E402
+from plantid_cli.guards.disk import cache as cache_module  # noqa: E402
+from plantid_cli.guards.disk.cache import ResultCache, cache_key  # noqa: E402
+from plantid_cli.guards.disk.lock import single_flight  # noqa: E402
 
 SHA = "ab" * 32
 
@@ -176,7 +176,7 @@ def _holder(tmp_path: Path, key: str) -> subprocess.Popen:
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from plantid_cli.guards.lock import single_flight\n"
+        "from plantid_cli.guards.disk.lock import single_flight\n"
         f"with single_flight(Path({str(tmp_path / 'locks')!r}), {key!r}) as f:\n"
         "    print('locked' if f.acquired else 'no', flush=True)\n"
         "    time.sleep(60)\n"

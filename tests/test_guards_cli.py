@@ -116,7 +116,7 @@ def test_plantid_usage_showing_credits_ends_the_cool_down(tmp_path, sandbox, cli
 def test_answers_from_another_endpoint_are_not_served_from_the_cache(tmp_path, sandbox, cli_env):
     """README's rehearsal (PLANTID_API_URL=sandbox) must not leave sandbox answers in the cache
     for the real service: the cache key holds a non-default endpoint."""
-    from plantid_cli.sandbox import SandboxServer
+    from plantid_cli.sandbox.server import SandboxServer
 
     photo = green_photo(tmp_path / "rehearsed.jpg")
     assert run_plantid(["identify", photo], cli_env).returncode == 0

@@ -15,13 +15,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from guard_worker import run_workers  # noqa: E402
 
-from plantid_cli.guards.ratelimit import (  # noqa: E402
+from plantid_cli.guards.disk.ratelimit import (  # noqa: E402
     RATE_MARGIN,
     RateLimiter,
     format_limit,
     parse_rate_limit,
 )
-from plantid_cli.guards.state import SharedState  # noqa: E402
+from plantid_cli.guards.disk.state import SharedState  # noqa: E402
 
 UNITS = {
     "second": 1.0, "sec": 1.0, "s": 1.0, "seconds": 1.0,

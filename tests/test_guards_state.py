@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from guard_worker import run_workers  # noqa: E402
 
 from plantid_cli.errors import CreditsExhausted  # noqa: E402
-from plantid_cli.guards.credits import MESSAGE, CreditsState  # noqa: E402
-from plantid_cli.guards.state import SharedState  # noqa: E402
+from plantid_cli.guards.disk.credits import MESSAGE, CreditsState  # noqa: E402
+from plantid_cli.guards.disk.state import SharedState  # noqa: E402
 
 
 def test_pragmas_and_permissions(tmp_path):

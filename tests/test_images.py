@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image, TiffImagePlugin
 
 from plantid_cli.errors import ImageError
-from plantid_cli.images import (
+from plantid_cli.images.prepare import (
     PhotoMeta,
     exif_datetime,
     file_sha256,
@@ -375,7 +375,7 @@ def test_module_import_is_stdlib_only() -> None:
     import sys
 
     code = (
-        "import sys; import plantid_cli.images, plantid_cli.inputs; "
+        "import sys; import plantid_cli.images.prepare, plantid_cli.inputs.walk; "
         "bad = [m for m in ('PIL', 'pillow_heif') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plantid_cli import inputs
-from plantid_cli.inputs import IMAGE_EXTENSIONS, ImageJob, display_path, iter_jobs
+from plantid_cli.inputs import walk as inputs
+from plantid_cli.inputs.walk import IMAGE_EXTENSIONS, ImageJob, display_path, iter_jobs
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from plantid_cli.config import Settings
 from plantid_cli.events import EventBus
-from plantid_cli.metrics import RunObserver, parse_grouping_key
+from plantid_cli.telemetry.metrics import RunObserver, parse_grouping_key
 
 
 def photos(folder, count, *, duplicate=True, broken=True):

@@ -24,12 +24,12 @@ from plantid_cli.errors import (
     RequestRejected,
     ServiceUnavailable,
 )
-from plantid_cli.images import prepare_image
-from plantid_cli.inputs import ImageJob, iter_jobs
+from plantid_cli.images.prepare import prepare_image
+from plantid_cli.inputs.specimens import Specimen, group_by_folder, specimen_sha256
+from plantid_cli.inputs.walk import ImageJob, iter_jobs
 from plantid_cli.providers.base import IdentifyRequest, send
 from plantid_cli.providers.plantnet import PlantNetProvider
-from plantid_cli.specimens import Specimen, group_by_folder, specimen_sha256
-from plantid_cli.strategy import Outcome, agreement, combine, to_ask
+from plantid_cli.run.combine import Outcome, agreement, combine, to_ask
 
 KEY = "pn-secret-key-8c1d5e"
 
@@ -332,6 +332,6 @@ def test_agreement_and_the_chosen_best():
 
 def test_module_sizes_stay_small():
     root = Path(__file__).resolve().parents[1] / "plantid_cli"
-    for name in ("providers/plantnet.py", "strategy.py", "specimens.py"):
+    for name in ("providers/plantnet.py", "run/combine.py", "inputs/specimens.py"):
         assert len((root / name).read_text().splitlines()) < 400, name
     assert os.path.exists(root / "providers" / "plantid.py")

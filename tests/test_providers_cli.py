@@ -14,7 +14,7 @@ import json
 from conftest import TEST_KEY, run_plantid
 from photos import green_photo, magenta_photo
 
-from plantid_cli.sandbox_data import SPECIES
+from plantid_cli.sandbox.data import SPECIES
 
 PN_KEY = TEST_KEY + "-pn"  # what cli_env sets as PLANTNET_API_KEY
 DWC = (

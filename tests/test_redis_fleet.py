@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, assert_each_call_had_a_slot, busiest_window, run_plantid, spawn, wait_for
 
-from plantid_cli.inputs import in_shard, parse_shard
+from plantid_cli.inputs.walk import in_shard, parse_shard
 
 WARNING = "[REDIS] unreachable at {url}; using local state on this machine"
 
@@ -367,11 +367,11 @@ def test_disk_users_never_import_redis(tmp_path):
         "import sys\n"
         "from plantid_cli.config import Settings\n"
         "from plantid_cli.events import EventBus\n"
-        "from plantid_cli.guarded import ProviderGuards\n"
+        "from plantid_cli.guards.provider_guards import ProviderGuards\n"
         f"s = Settings(cache_dir={str(tmp_path)!r})\n"
         "g = ProviderGuards(s, 'plantid', 'k', EventBus())\n"
         "g.check()\n"
-        "from plantid_cli.status import collect_status\n"
+        "from plantid_cli.telemetry.status import collect_status\n"
         "assert collect_status(s)['backend'] == {'kind': 'disk', 'reachable': True}\n"
         "assert 'redis' not in sys.modules, 'redis imported'\n"
     )

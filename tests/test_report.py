@@ -15,8 +15,8 @@ import pytest
 from conftest import run_plantid
 
 from plantid_cli.errors import UsageError
-from plantid_cli.report import Thumb, make_thumbnail, write_report
-from plantid_cli.results import read_records
+from plantid_cli.outputs.readback import read_records
+from plantid_cli.outputs.report.page import Thumb, make_thumbnail, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(

@@ -20,8 +20,8 @@ import pytest
 from conftest import wait_for
 from PIL import Image
 
-from plantid_cli import sandbox_data
-from plantid_cli.sandbox import SandboxServer
+from plantid_cli.sandbox import data as sandbox_data
+from plantid_cli.sandbox.server import SandboxServer
 
 # the project's own copy (examples/ travels with the repository; shared/ may not be beside it)
 ALOE = Path(__file__).resolve().parents[1] / "examples" / "aloe-vera.jpg"
@@ -535,7 +535,15 @@ def test_species_table_is_plausible():
 def test_module_runs_as_a_process_and_writes_its_port(tmp_path):
     port_file = tmp_path / "port"
     process = subprocess.Popen(
-        [sys.executable, "-m", "plantid_cli.sandbox", "--port", "0", "--port-file", str(port_file)],
+        [
+            sys.executable,
+            "-m",
+            "plantid_cli.sandbox",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
         cwd=Path(__file__).resolve().parents[1],
         stderr=subprocess.PIPE,
         text=True,

@@ -18,8 +18,8 @@ from conftest import run_plantid
 from photos import green_photo, magenta_photo
 
 from plantid_cli.errors import ConfigError
-from plantid_cli.results import read_records
-from plantid_cli.xmp import check_available
+from plantid_cli.outputs.readback import read_records
+from plantid_cli.outputs.xmp import check_available
 
 MISMATCH = "skipped: content changed or not the same file"
 

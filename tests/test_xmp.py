@@ -14,7 +14,13 @@ import pytest
 from conftest import run_plantid
 
 from plantid_cli.errors import ConfigError
-from plantid_cli.xmp import SidecarError, check_available, keywords, sidecar_path, write_sidecar
+from plantid_cli.outputs.xmp import (
+    SidecarError,
+    check_available,
+    keywords,
+    sidecar_path,
+    write_sidecar,
+)
 
 EXIFTOOL = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(
@@ -166,7 +172,7 @@ def test_unreadable_sidecar_is_left_alone(photo):
 
 
 def test_missing_exempi_is_a_clear_config_error(monkeypatch):
-    import plantid_cli.xmp as xmp
+    import plantid_cli.outputs.xmp as xmp
 
     monkeypatch.setattr(xmp, "_ready", False)
     monkeypatch.setitem(sys.modules, "libxmp", None)

@@ -7,13 +7,13 @@ import sys
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
-        from .fastpath import answer_if_refusing
+        from plantid_cli.cli.fastpath import answer_if_refusing
 
         code = answer_if_refusing(sys.argv[2:])
         if code is not None:
             sys.exit(code)
-    from .app import app
-    from .fastparams import install
+    from plantid_cli.cli.app import app
+    from plantid_cli.cli.fastparams import install
 
     install()  # plain flags without pydantic
     app(prog_name="plantid")

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from .. import __version__
-from . import cache_cmd, config_cmd, demo, identify, keys, report_cmd, sandbox_cmd, status, usage
-from .common import set_global
+from plantid_cli import __version__
+from plantid_cli.cli import (
+    cache_cmd,
+    config_cmd,
+    demo,
+    identify,
+    keys,
+    report_cmd,
+    sandbox_cmd,
+    status,
+    usage,
+)
+from plantid_cli.cli.common import set_global
 
 app = typer.Typer(
     name="plantid",

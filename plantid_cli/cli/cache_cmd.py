@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import echo_mapping, load, print_note, run_guarded
+from plantid_cli.cli.common import echo_mapping, load, print_note, run_guarded
 
 app = typer.Typer(help="Inspect or clear the shared result cache.", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 def _stats(as_json: bool) -> int:
-    from ..guarded import open_cache
+    from plantid_cli.guards.provider_guards import open_cache
 
     settings = load()
     cache = open_cache(settings)
@@ -53,12 +53,12 @@ def clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
 def _clear(yes: bool) -> int:
     import sys
 
-    from ..guarded import open_cache
+    from plantid_cli.guards.provider_guards import open_cache
 
     settings = load()
     if not yes and sys.stdin.isatty():
         if not typer.confirm("Remove every stored answer?", default=False, err=True):
-            from ..errors import UsageError
+            from plantid_cli.errors import UsageError
 
             raise UsageError("cancelled: nothing removed")  # exit 2, as a declined identify
     cache = open_cache(settings)

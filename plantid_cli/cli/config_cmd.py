@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from .common import echo_mapping, load, run_guarded
+from plantid_cli.cli.common import echo_mapping, load, run_guarded
 
 app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -33,6 +33,6 @@ def path() -> None:
 
     Example: cp config.example.toml "$(plantid config path)"
     """
-    from ..config import config_file_path
+    from plantid_cli.config import config_file_path
 
     typer.echo(str(config_file_path()))

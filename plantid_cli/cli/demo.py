@@ -23,8 +23,8 @@ def demo(
 
         plantid demo examples/
     """
-    from ..sandbox import SandboxServer
-    from .identify import identify
+    from plantid_cli.cli.identify import identify
+    from plantid_cli.sandbox.server import SandboxServer
 
     server = SandboxServer(port=0, latency_ms=latency_ms)
     server.start()
@@ -49,7 +49,7 @@ def _defaults() -> dict:
     """Every other identify option at its unset value (Typer passes them when run as a command)."""
     import inspect
 
-    from .identify import identify
+    from plantid_cli.cli.identify import identify
 
     values = {}
     for name, parameter in inspect.signature(identify).parameters.items():

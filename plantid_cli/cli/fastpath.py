@@ -48,16 +48,16 @@ def answer_if_refusing(argv: list[str]) -> int | None:
     paths, fmt, quiet = parsed
     if fmt is None and sys.stdout.isatty():
         return None  # a table for a person: not the scripted loop this path is for
-    from ..errors import PlantidError, ServiceUnavailable
+    from plantid_cli.errors import PlantidError, ServiceUnavailable
 
     try:
-        from ..config import load_settings
+        from plantid_cli.config import load_settings
 
         settings = load_settings({})
         if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
             return None
-        from ..events import EventBus
-        from ..guarded import ProviderGuards
+        from plantid_cli.events import EventBus
+        from plantid_cli.guards.provider_guards import ProviderGuards
 
         ProviderGuards(settings, "plantid", settings.api_key, EventBus()).check()
         return None  # the service may be asked: the normal path
@@ -67,8 +67,8 @@ def answer_if_refusing(argv: list[str]) -> int | None:
         return None  # let the normal path report configuration problems its usual way
     except Exception:
         return None  # an optimisation only: anything unexpected goes the usual way too
-    from .common import run_guarded
-    from .identify_run import run_identify
+    from plantid_cli.cli.common import run_guarded
+    from plantid_cli.cli.identify_run import run_identify
 
     return run_guarded(run_identify, {}, **_options(paths, fmt, quiet))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import run_guarded
-from .identify_run import run_identify
+from plantid_cli.cli.common import run_guarded
+from plantid_cli.cli.identify_run import run_identify
 
 EXAMPLES = """
 Examples:

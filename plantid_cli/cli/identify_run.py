@@ -6,15 +6,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .common import json_logs, load, print_note, setup_logging
-from .signals import StopSignals
+from plantid_cli.cli.common import json_logs, load, print_note, setup_logging
+from plantid_cli.cli.signals import StopSignals
 
 
 def run_identify(flags: dict[str, Any], **opts: Any) -> int:
-    from ..batch import BatchOptions, summary_fields, summary_line
-    from ..errors import UsageError
-    from ..events import EventBus
-    from ..output import FORMATS, make_writer
+    from plantid_cli.errors import UsageError
+    from plantid_cli.events import EventBus
+    from plantid_cli.outputs.writers import FORMATS, make_writer
+    from plantid_cli.run.batch import BatchOptions, summary_fields, summary_line
 
     setup_logging(opts["verbose"], opts["debug"], opts["log_format"])
     settings = load(flags)
@@ -40,7 +40,7 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
     )
     if options.group_by not in (None, "folder"):
         raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
-    from .run_outputs import RunOutputs
+    from plantid_cli.cli.run_outputs import RunOutputs
 
     outputs = RunOutputs(
         opts["report"], opts["write_xmp"], opts["xmp_name"], settings.confidence_threshold
@@ -50,7 +50,7 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
     confirm = None if (opts["yes"] or not interactive) else _confirm
     observer = None
     if settings.metrics_file or opts["pushgateway"] or opts["job_name"]:
-        from ..metrics import make_observer
+        from plantid_cli.telemetry.metrics import make_observer
 
         observer = make_observer(
             settings, pushgateway=opts["pushgateway"], job_name=opts["job_name"]
@@ -58,7 +58,7 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
     bus = EventBus()
     progress = None
     if sys.stderr.isatty() and not opts["quiet"] and not json_logs():
-        from .progress import ProgressDisplay
+        from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
     writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
@@ -95,8 +95,8 @@ def _run(
 ) -> tuple[Any, int]:
     """run_batch with the progress display and metrics around it: (stats, exit code). After
     a second signal, leaves the process at once (signals.exit_now) once the output is closed."""
-    from ..batch import count_in_background, run_batch
-    from ..errors import Interrupted
+    from plantid_cli.errors import Interrupted
+    from plantid_cli.run.batch import count_in_background, run_batch
 
     try:
         if progress:
@@ -124,8 +124,8 @@ def _run(
 
 
 def _shard(spec: str | None) -> tuple[int, int] | None:
-    from ..errors import UsageError
-    from ..inputs import parse_shard
+    from plantid_cli.errors import UsageError
+    from plantid_cli.inputs.walk import parse_shard
 
     if spec is None:
         return None

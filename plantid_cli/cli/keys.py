@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from .common import load, print_note, run_guarded
+from plantid_cli.cli.common import load, print_note, run_guarded
 
 app = typer.Typer(
     help="Store and show API keys (stored 0600, shown redacted).", no_args_is_help=True
@@ -24,8 +24,8 @@ def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDE
 
 
 def _set(provider: str, extra_args: int = 0) -> int:
-    from ..config import PROVIDERS, clean_key, write_key
-    from ..errors import ConfigError, UsageError
+    from plantid_cli.config import PROVIDERS, clean_key, write_key
+    from plantid_cli.errors import ConfigError, UsageError
 
     if extra_args:
         # Never echo it back: the stray argument is most likely the key itself.
@@ -54,7 +54,7 @@ def _set(provider: str, extra_args: int = 0) -> int:
     try:
         path = write_key(provider, key)
     except OSError as exc:  # a full disk, a read-only home: say where, never a traceback
-        from ..config import keys_file_path
+        from plantid_cli.config import keys_file_path
 
         raise ConfigError(
             f"cannot store the key in {keys_file_path()}: {exc.strerror or exc} "
@@ -74,7 +74,7 @@ def list_keys() -> None:
 
 
 def _list() -> int:
-    from ..config import redact_key
+    from plantid_cli.config import redact_key
 
     settings = load()
     typer.echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
@@ -88,6 +88,6 @@ def key_path() -> None:
 
     Example: ls -l "$(plantid keys path)"
     """
-    from ..config import keys_file_path
+    from plantid_cli.config import keys_file_path
 
     typer.echo(str(keys_file_path()))

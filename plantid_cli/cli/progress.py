@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from ..events import EventBus
+from plantid_cli.events import EventBus
 
 
 class ProgressDisplay:

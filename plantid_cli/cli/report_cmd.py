@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from .common import print_note, run_guarded, setup_logging
-from .run_outputs import SidecarWriter, _report_note
+from plantid_cli.cli.common import print_note, run_guarded, setup_logging
+from plantid_cli.cli.run_outputs import SidecarWriter, _report_note
 
 REPORT_HELP = """Write one self-contained HTML page for a results file: a card per photo.
 
@@ -73,9 +73,9 @@ def report(
 def _report(
     results: str, output: str | None, base: str | None, thumbnails: bool, quiet: bool
 ) -> int:
-    from ..errors import UsageError
-    from ..report import write_report
-    from ..results import read_records
+    from plantid_cli.errors import UsageError
+    from plantid_cli.outputs.readback import read_records
+    from plantid_cli.outputs.report.page import write_report
 
     setup_logging()
     if output is None:
@@ -134,8 +134,8 @@ def tag(
 
 
 def _tag(results: str, xmp_name: str, base: str | None, threshold: float, quiet: bool) -> int:
-    from ..errors import UsageError
-    from ..results import read_records
+    from plantid_cli.errors import UsageError
+    from plantid_cli.outputs.readback import read_records
 
     if not 0 <= threshold <= 1:  # also nan: every comparison with it is false
         raise UsageError(f"--confidence-threshold must be between 0 and 1, not {threshold:g}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .common import print_note
+from plantid_cli.cli.common import print_note
 
 
 def _report_note(out: Path, stats: Any) -> None:
@@ -15,7 +15,7 @@ def _report_note(out: Path, stats: Any) -> None:
         if stats.bytes >= 1_000_000
         else f"{stats.bytes // 1000} kB"
     )
-    from ..results import MISMATCH
+    from plantid_cli.outputs.readback import MISMATCH
 
     missing = f", {stats.missing} photos not found" if stats.missing else ""
     if stats.mismatched:
@@ -27,8 +27,8 @@ class SidecarWriter:
     """Writes a sidecar per identified photo as records arrive; counts what happened."""
 
     def __init__(self, style: str, threshold: float, *, base: Path | None = None) -> None:
-        from ..errors import UsageError
-        from ..xmp import NAME_STYLES
+        from plantid_cli.errors import UsageError
+        from plantid_cli.outputs.xmp import NAME_STYLES
 
         if style not in NAME_STYLES:
             raise UsageError(f"--xmp-name must be one of {', '.join(NAME_STYLES)}, not {style!r}")
@@ -37,14 +37,14 @@ class SidecarWriter:
         self.failed: list[str] = []
 
     def check(self) -> None:
-        from ..xmp import check_available
+        from plantid_cli.outputs.xmp import check_available
 
         check_available()
 
     def record(self, record: dict[str, Any]) -> None:
-        from ..errors import PlantidError
-        from ..results import MISMATCH, locate, photo_paths
-        from ..xmp import taggable, write_sidecar
+        from plantid_cli.errors import PlantidError
+        from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
+        from plantid_cli.outputs.xmp import taggable, write_sidecar
 
         if not taggable(record):
             self.skipped += 1
@@ -80,7 +80,7 @@ class SidecarWriter:
         if self.skipped:
             parts.append(f"{self.skipped} records not identified (no sidecar)")
         if self.mismatched:
-            from ..results import MISMATCH
+            from plantid_cli.outputs.readback import MISMATCH
 
             parts.append(f"{self.mismatched} skipped: {MISMATCH}")
         if self.failed:
@@ -88,7 +88,7 @@ class SidecarWriter:
         return "XMP: " + ", ".join(parts)
 
     def exit_code(self) -> int:
-        from ..errors import EXIT_IMAGE_FAILED, EXIT_OK
+        from plantid_cli.errors import EXIT_IMAGE_FAILED, EXIT_OK
 
         return EXIT_IMAGE_FAILED if self.failed or self.mismatched else EXIT_OK
 
@@ -99,7 +99,7 @@ class RunOutputs:
     def __init__(
         self, report: str | None, write_xmp: bool, xmp_name: str, threshold: float
     ) -> None:
-        from ..errors import UsageError
+        from plantid_cli.errors import UsageError
 
         if xmp_name != "short" and not write_xmp:
             raise UsageError("--xmp-name goes with --write-xmp")
@@ -140,12 +140,12 @@ class RunOutputs:
         if self.sidecars is not None and not quiet:
             print_note(self.sidecars.summary())
         if self.report is not None:
-            from ..report import write_report
+            from plantid_cli.outputs.report.page import write_report
 
             try:
                 stats = write_report(self.records, self.report, credits_used=credits_used)
             except OSError as exc:  # full disk, read-only folder: the records are printed
-                from ..errors import UsageError
+                from plantid_cli.errors import UsageError
 
                 raise UsageError(
                     f"--report {self.report}: cannot write the report ({exc.strerror or exc})"

@@ -36,6 +36,6 @@ def sandbox(
 
         plantid identify examples/
     """
-    from ..sandbox import serve
+    from plantid_cli.sandbox.server import serve
 
     serve(host=host, port=port, latency_ms=latency_ms, fail_rate=fail_rate, mode=mode, key=key)

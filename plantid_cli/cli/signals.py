@@ -18,7 +18,7 @@ import sys
 from types import FrameType
 from typing import Any, NoReturn
 
-from .common import print_note
+from plantid_cli.cli.common import print_note
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from .common import load, print_note, run_guarded
+from plantid_cli.cli.common import load, print_note, run_guarded
 
 breaker_app = typer.Typer(
     help="Inspect or reset the shared circuit breakers.", no_args_is_help=True
@@ -28,8 +28,8 @@ def status(
 
 
 def _status(fmt: str) -> int:
-    from ..errors import UsageError
-    from ..status import collect_status
+    from plantid_cli.errors import UsageError
+    from plantid_cli.telemetry.status import collect_status
 
     if fmt not in ("table", "json", "prometheus"):
         raise UsageError("--format must be table, json or prometheus")
@@ -38,7 +38,7 @@ def _status(fmt: str) -> int:
         typer.echo(json.dumps(info, indent=2))
         return 0
     if fmt == "prometheus":
-        from ..status import status_prometheus
+        from plantid_cli.telemetry.status import status_prometheus
 
         typer.echo(status_prometheus(info), nl=False)
         return 0
@@ -85,9 +85,9 @@ def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all."
 
 
 def _reset(provider: str) -> int:
-    from ..config import PROVIDERS
-    from ..errors import UsageError
-    from ..status import reset_breakers
+    from plantid_cli.config import PROVIDERS
+    from plantid_cli.errors import UsageError
+    from plantid_cli.telemetry.status import reset_breakers
 
     if provider != "all" and provider not in PROVIDERS:
         raise UsageError(f"provider must be one of {', '.join(PROVIDERS)} or all")

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from .common import load, print_note, run_guarded
+from plantid_cli.cli.common import load, print_note, run_guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +22,8 @@ def usage(fmt: str = typer.Option("table", "--format", "-f", help="table or json
 
 
 def _usage(fmt: str) -> int:
-    from ..errors import PlantidError, UsageError
-    from ..providers.plantid import fetch_usage
+    from plantid_cli.errors import PlantidError, UsageError
+    from plantid_cli.providers.plantid import fetch_usage
 
     if fmt not in ("table", "json"):
         raise UsageError("--format must be table or json")
@@ -64,8 +64,8 @@ def _usage(fmt: str) -> int:
 def _end_credits_cooldown(settings, remaining) -> None:
     """The service says credits can be used (e.g. after a top-up): end the shared "credits
     exhausted" cool-down at once instead of refusing calls until it runs out."""
-    from ..guards.account import account_for
-    from ..guards.backend import open_backend
+    from plantid_cli.guards.account import account_for
+    from plantid_cli.guards.backend import open_backend
 
     account = account_for(settings, "plantid")  # the account usage_info was asked about
     credits = open_backend(settings).credits(account, cooldown=settings.credits_cooldown)

@@ -1,6 +1,8 @@
-"""Guards shared by every plantid process: cache, single flight, breaker, rate limit, credits.
+"""Step 4, guards: what stands between a prepared upload and the service, shared by processes.
 
-Kept empty on purpose: import the submodule you need (``plantid_cli.guards.state``, ``.cache``,
-``.breaker``, ``.ratelimit``, ``.credits``, ``.lock``). pybreaker and portalocker are imported
-lazily inside ``SharedBreaker.call`` and ``single_flight``.
+`provider_guards.ProviderGuards` is the front door (credits cool-down, breaker, rate limit,
+retries) for one account; `backend.open_backend` picks where the shared state lives: `disk/`
+(SQLite state, diskcache results, flock single flight; one machine) or `redis/` (a fleet).
+`breaker/` is the circuit breaker used by both backends. May import: errors, config,
+constants, events, redact; never providers, run, outputs or cli.
 """

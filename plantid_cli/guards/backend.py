@@ -21,17 +21,17 @@ from pathlib import Path
 from threading import Event
 from typing import TYPE_CHECKING, Any, Protocol
 
-from plantid_cli.guards.breaker import SharedBreaker
-from plantid_cli.guards.breaker_row import SqliteBreakerStore
-from plantid_cli.guards.credits import CreditsState
-from plantid_cli.guards.ratelimit import RateLimiter
-from plantid_cli.guards.state import SharedState, make_private_dir
+from plantid_cli.guards.breaker.row import SqliteBreakerStore
+from plantid_cli.guards.breaker.shared import SharedBreaker
+from plantid_cli.guards.disk.credits import CreditsState
+from plantid_cli.guards.disk.ratelimit import RateLimiter
+from plantid_cli.guards.disk.state import SharedState, make_private_dir
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
     from plantid_cli.guards.account import Account
-    from plantid_cli.guards.cache import ResultCache
-    from plantid_cli.guards.lock import Flight
+    from plantid_cli.guards.disk.cache import ResultCache
+    from plantid_cli.guards.disk.lock import Flight
 
 
 class Backend(Protocol):
@@ -76,7 +76,7 @@ class DiskBackend:
         return CreditsState(self.state, account.provider, cooldown=cooldown, account=account.id)
 
     def cache(self) -> ResultCache:
-        from plantid_cli.guards.cache import ResultCache
+        from plantid_cli.guards.disk.cache import ResultCache
 
         settings = self.settings
         return ResultCache(
@@ -88,7 +88,7 @@ class DiskBackend:
     def single_flight(
         self, key: str, timeout: float | None, stop: Event | None = None
     ) -> AbstractContextManager[Flight]:
-        from plantid_cli.guards.lock import single_flight
+        from plantid_cli.guards.disk.lock import single_flight
 
         return single_flight(self.lock_dir, key, timeout, stop=stop)
 
@@ -119,7 +119,7 @@ def open_backend(settings: Settings) -> Backend:
     if not settings.redis_url:
         return disk
     try:
-        from plantid_cli.guards.redis_backend import RedisBackend  # lazy: redis costs ~90 ms
+        from plantid_cli.guards.redis.backend import RedisBackend  # lazy: redis costs ~90 ms
     except ImportError as exc:
         if (exc.name or "").partition(".")[0] != "redis":
             raise

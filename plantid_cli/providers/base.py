@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import (
+from plantid_cli.errors import (
     AuthError,
     BadResponse,
     ConfigError,
@@ -20,12 +20,12 @@ from ..errors import (
     ServiceUnavailable,
     UpstreamTimeout,
 )
-from ..redact import redact
+from plantid_cli.redact import redact
 
 if TYPE_CHECKING:
     import httpx
 
-    from ..images import PreparedImage
+    from plantid_cli.images.prepare import PreparedImage
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +165,7 @@ def _exchange(
 ) -> httpx.Response:
     """Send and read the whole answer within one total deadline (the client's read timeout),
     abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""
-    from .exchange import exchange
+    from plantid_cli.providers.exchange import exchange
 
     return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES)
 

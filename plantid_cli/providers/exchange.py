@@ -21,7 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadResponse
+from plantid_cli.errors import BadResponse
 
 if TYPE_CHECKING:
     import httpx

@@ -10,15 +10,15 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadResponse, PlantidError, UnusableAnswer
-from . import validate as v
-from .base import Answer, IdentifyRequest, endpoint_param, json_body, send
-from .validate import charged_answer
+from plantid_cli.errors import BadResponse, PlantidError, UnusableAnswer
+from plantid_cli.providers import validate as v
+from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
+from plantid_cli.providers.validate import charged_answer
 
 if TYPE_CHECKING:
     import httpx
 
-    from ..images import PreparedImage
+    from plantid_cli.images.prepare import PreparedImage
 
 
 class PlantIdProvider:
@@ -30,7 +30,7 @@ class PlantIdProvider:
         self.api_key = api_key
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
-        from ..config import DEFAULT_API_URL
+        from plantid_cli.config import DEFAULT_API_URL
 
         return {
             "location": request.location_mode(),

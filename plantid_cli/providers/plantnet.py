@@ -15,16 +15,16 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadResponse, ConfigError
-from ..redact import register_secret
-from . import validate as v
-from .base import Answer, IdentifyRequest, endpoint_param, send
-from .validate import charged_answer
+from plantid_cli.errors import BadResponse, ConfigError
+from plantid_cli.providers import validate as v
+from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, send
+from plantid_cli.providers.validate import charged_answer
+from plantid_cli.redact import register_secret
 
 if TYPE_CHECKING:
     import httpx
 
-    from ..images import PreparedImage
+    from plantid_cli.images.prepare import PreparedImage
 
 ORGANS = ("leaf", "flower", "fruit", "bark", "auto")
 NB_RESULTS = 10
@@ -41,7 +41,7 @@ class PlantNetProvider:
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         """Everything Pl@ntNet's answer depends on. No location: Pl@ntNet is never sent one."""
-        from ..config import DEFAULT_PLANTNET_URL
+        from plantid_cli.config import DEFAULT_PLANTNET_URL
 
         return {
             "organs": list(request.organs),

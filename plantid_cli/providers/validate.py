@@ -14,7 +14,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadResponse, UnusableAnswer
+from plantid_cli.errors import BadResponse, UnusableAnswer
 
 if TYPE_CHECKING:
     import httpx

@@ -1,0 +1,241 @@
+"""A circuit breaker per provider, shared by every `plantid` process through SharedState.
+
+The state machine is pybreaker's (imported lazily, only inside :meth:`SharedBreaker.call`);
+its storage is the ``breaker`` table of the shared SQLite file, so a breaker opened by one
+process is open for all of them. :meth:`SharedBreaker.check` and :meth:`SharedBreaker.status`
+are a single SQLite read and never import pybreaker.
+
+Half-open: exactly one process at a time sends the trial call. ``call()`` takes a *probe lease*
+in one ``BEGIN IMMEDIATE`` transaction (token, pid, host, expiry) before it lets pybreaker move
+the circuit to half-open and run ``fn``; any other process that finds the circuit due or
+half-open while a live lease exists raises :class:`CircuitOpenError` without calling ``fn``.
+A lease is live until it is released (always, in ``finally``), until ``probe_lease`` seconds
+have passed, or until its holder process is found dead (same host, pid gone, e.g. kill -9).
+
+Outcome classification (see :func:`counts_as_failure`):
+
+* ``ServiceUnavailable`` with ``counts_for_breaker = True`` (5xx, timeouts, bad answers) is a
+  failure;
+* ``AuthError``, ``RequestRejected``, ``CreditsExhausted``: the service *answered*, so they are
+  not failures. pybreaker treats excluded exceptions as a successful call (they reset the
+  consecutive-failure count and count as a successful half-open probe). They are re-raised
+  unchanged;
+* anything else (``ImageError``, ``CircuitOpenError``, Ctrl-C, programming errors) says nothing
+  about the service: neutral, neither failure nor success, re-raised unchanged.
+
+When a failing call trips the breaker the caller gets the *original* exception
+(``throw_new_error_on_trip=False``); a call refused because the circuit is open raises
+``CircuitOpenError(retry_at=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from plantid_cli.errors import (
+    AuthError,
+    CircuitOpenError,
+    CreditsExhausted,
+    RequestRejected,
+    ServiceUnavailable,
+)
+from plantid_cli.guards.breaker.row import (
+    CLOSED_ROW,
+    HOST,
+    NO_LEASE,
+    STATE_CLOSED,
+    STATE_HALF_OPEN,
+    STATE_OPEN,
+    BreakerRow,
+    BreakerStore,
+    Changes,
+    SqliteBreakerStore,
+)
+from plantid_cli.guards.disk.state import SharedState
+
+T = TypeVar("T")
+
+#: Errors that prove the service answered: not failures, and count as a successful call.
+ANSWERED_ERRORS: tuple[type[BaseException], ...] = (AuthError, RequestRejected, CreditsExhausted)
+
+OnChange = Callable[[str, str, str, int], None]
+
+
+def counts_as_failure(exc: BaseException) -> bool:
+    """Only a ServiceUnavailable whose class says ``counts_for_breaker`` is a breaker failure."""
+    return isinstance(exc, ServiceUnavailable) and bool(getattr(exc, "counts_for_breaker", False))
+
+
+def is_answer(exc: BaseException) -> bool:
+    """The service responded (auth refused, request refused, credits): evidence it is up."""
+    return isinstance(exc, ANSWERED_ERRORS)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+class SharedBreaker:
+    """Per-provider circuit breaker whose state is shared by all processes.
+
+    ``on_change(provider, old_state, new_state, failures)`` is called when *this* process
+    changes the state (e.g. to log ``[CIRCUIT] plantid closed -> open (3 failures)``).
+    ``probe_lease`` bounds how long a half-open trial call may hold the single probe slot
+    (choose >= HTTP timeout x attempts + margin); a dead holder on this host frees it early.
+    """
+
+    def __init__(
+        self,
+        state: SharedState | None,
+        provider: str,
+        *,
+        fail_max: int = 3,
+        reset_timeout: float = 60.0,
+        success_threshold: int = 2,
+        on_change: OnChange | None = None,
+        probe_lease: float = 120.0,
+        store: BreakerStore | None = None,
+    ) -> None:
+        if fail_max < 1 or success_threshold < 1:
+            raise ValueError("fail_max and success_threshold must be >= 1")
+        if reset_timeout < 0 or probe_lease <= 0:
+            raise ValueError("reset_timeout must be >= 0 and probe_lease > 0")
+        self.state = state
+        self.provider = provider
+        #: where the row lives: the SQLite table by default, any BreakerStore otherwise (Redis)
+        self.store: BreakerStore = store or SqliteBreakerStore(state, provider)
+        self.fail_max = fail_max
+        self.reset_timeout = float(reset_timeout)
+        self.success_threshold = success_threshold
+        self.on_change = on_change
+        self.probe_lease = float(probe_lease)
+
+    # -- cheap read-only side (no pybreaker) --------------------------------------------------
+
+    def _row(self) -> BreakerRow:
+        return self.store.read()
+
+    def _refusal(self, row: BreakerRow, now: float) -> CircuitOpenError | None:
+        """The error to raise for `row` at `now`, or None when a call (or probe) may go ahead."""
+        if row.state == STATE_CLOSED:
+            return None
+        due_at = (row.opened_at or 0.0) + self.reset_timeout
+        if row.state == STATE_OPEN and now < due_at:
+            return CircuitOpenError(
+                f"{self.provider}: circuit open after repeated failures; "
+                f"next try after {_iso(due_at)}",
+                retry_at=due_at,
+            )
+        if row.lease_live(now):
+            return CircuitOpenError(
+                f"{self.provider}: circuit half-open, another process is sending the trial call",
+                retry_at=row.probe_until,
+            )
+        return None
+
+    def check(self) -> None:
+        """Raise CircuitOpenError if open and not yet due, or if another process holds the probe."""
+        error = self._refusal(self._row(), time.time())
+        if error is not None:
+            raise error
+
+    def status(self) -> dict:
+        row = self._row()
+        now = time.time()
+        opened = row.opened_at if row.state != STATE_CLOSED else None
+        next_try = None
+        if row.state == STATE_OPEN:
+            next_try = (row.opened_at or 0.0) + self.reset_timeout
+        elif row.state == STATE_HALF_OPEN and row.lease_live(now):
+            next_try = row.probe_until
+        return {
+            "state": row.state,
+            "failures": int(row.failures or 0),
+            "opened_at": _iso(opened),
+            "next_try": _iso(next_try),
+            # additions to the design.md contract:
+            "successes": int(row.successes or 0),
+            "probe_in_flight": row.state != STATE_CLOSED and row.lease_live(now),
+            # open and past its reset timeout: the next call is the trial call
+            "probe_due": row.state == STATE_OPEN and next_try is not None and next_try <= now,
+        }
+
+    def reset(self) -> None:
+        """Close the circuit and forget counters and any probe lease."""
+
+        old = self.store.update(lambda row: (CLOSED_ROW, row))
+        if old.state != STATE_CLOSED:
+            self._notify(old.state, STATE_CLOSED, int(old.failures or 0))
+
+    def _notify(self, old: str, new: str, failures: int) -> None:
+        if self.on_change is not None and old != new:
+            self.on_change(self.provider, old, new, failures)
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _admit(self, token: str) -> bool:
+        """One transaction: raise CircuitOpenError, or return whether we took the probe lease."""
+
+        def decide(row: BreakerRow) -> tuple[Changes, bool]:
+            now = time.time()
+            error = self._refusal(row, now)
+            if error is not None:
+                raise error
+            if row.state == STATE_CLOSED:
+                return {}, False
+            lease = {
+                "probe_token": token,
+                "probe_until": now + self.probe_lease,
+                "probe_pid": os.getpid(),
+                "probe_host": HOST,
+            }
+            return lease, True
+
+        return self.store.update(decide)
+
+    def _release(self, token: str) -> None:
+        self.store.update(lambda row: (NO_LEASE if row.probe_token == token else {}, None))
+
+    def _open_error(self) -> CircuitOpenError:
+        row = self._row()
+        error = self._refusal(row, time.time())
+        if error is not None:
+            return error
+        retry_at = (row.opened_at or time.time()) + self.reset_timeout
+        return CircuitOpenError(
+            f"{self.provider}: circuit open after repeated failures", retry_at=retry_at
+        )
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` through the shared breaker (see the module docstring for the rules)."""
+        token = os.urandom(16).hex()
+        holds_lease = self._admit(token)  # raises CircuitOpenError when refused; no pybreaker
+        try:
+            from plantid_cli.guards.lazy_imports import pybreaker as _load
+
+            pybreaker = _load()  # without redis-py: see lazy_imports
+            from plantid_cli.guards.breaker.storage import build_circuit_breaker
+
+            breaker, storage = build_circuit_breaker(self, holds_lease=holds_lease)
+
+            def guarded() -> T:
+                try:
+                    return fn()
+                except BaseException as exc:
+                    if not counts_as_failure(exc) and not is_answer(exc):
+                        storage.neutral = True  # pybreaker will see "excluded": make it a no-op
+                    raise
+
+            try:
+                return breaker.call(guarded)
+            except pybreaker.CircuitBreakerError:
+                raise self._open_error() from None
+        finally:
+            if holds_lease:
+                self._release(token)

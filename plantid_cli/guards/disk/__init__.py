@@ -1,0 +1,6 @@
+"""The disk backend: every process of one machine shares state under ``cache_dir``.
+
+`state` (one SQLite file: breaker rows, rate-limit log, credits), `cache` (diskcache results,
+JSON only), `lock` (single flight by flock), `ratelimit`, `credits`. Stdlib only at import
+time, except `cache` (diskcache). May import: errors, config, constants.
+"""

@@ -1,0 +1,345 @@
+"""Result cache: diskcache on ``cache_dir / "results"``, JSON values only, pickle never run.
+
+Keys are plain ``str`` (see :func:`cache_key`); values are JSON objects (``dict``). The custom
+:class:`JSONDisk` stores a value as JSON text (``MODE_RAW`` inline, ``MODE_TEXT`` file for large
+ones) and its ``fetch`` refuses anything else - in particular ``MODE_PICKLE`` rows that some
+other writer (a plain ``diskcache.Cache`` on the same directory, a tampered file) put there:
+the row reads as a miss and one warning is logged, ``pickle.load`` is never called. Keys that
+are not stored raw (pickled keys) are refused the same way.
+
+A damaged database (garbage or truncated ``cache.db``) is logged once, moved aside as
+``cache.db.corrupt-<timestamp>`` and recreated; the cache then simply starts empty. A damaged
+value (a truncated or non-UTF-8 inline row or value file) is a miss: the row is deleted and one
+warning logged, so the photo is asked again once instead of failing on every run.
+
+A cache that cannot be written (disk full, read-only folder, see guards/storage.py) never costs
+an answer: ``set`` stores nothing and returns False, one warning says "answers are not being
+stored", and ``get`` keeps serving what is stored through a read-only SQLite connection
+(:class:`ReadOnlyResults`).
+
+Module-level imports: stdlib + diskcache (~8 ms, accepted by docs/design.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import diskcache
+from diskcache.core import DBNAME, MODE_BINARY, MODE_RAW, MODE_TEXT, UNKNOWN
+
+from plantid_cli.guards.disk.state import (
+    is_corruption,
+    make_private_dir,
+    move_aside,
+    recovery_lock,
+    sqlite_file_is_healthy,
+)
+from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
+
+if TYPE_CHECKING:
+    from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
+
+log = logging.getLogger("plantid")
+
+T = TypeVar("T")
+
+CACHE_KEY_VERSION = "v1"
+
+_warned_refusal = False
+_warn_lock = threading.Lock()
+
+
+def cache_key(provider: str, api_version: str, sha256: str, params: Mapping[str, object]) -> str:
+    """``v1:<provider>:<api_version>:<sha256 of photo>:<32 hex of sha256(sorted JSON params)>``.
+
+    `params` is everything that changes the answer (``Provider.cache_params``): organs,
+    language, details... It must never contain the API key or any credential - the key
+    identifies the account, not the answer, and cache keys end up in logs and on disk.
+    """
+    blob = json.dumps(dict(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+    return f"{CACHE_KEY_VERSION}:{provider}:{api_version}:{sha256}:{digest}"
+
+
+class _RefusedValue(OSError):
+    """Raised by JSONDisk.fetch for a row that is not JSON. diskcache's get() catches OSError
+    ("file vanished") and returns the default, so a refused row is a plain cache miss."""
+
+
+class DamagedValue(Exception):
+    """A JSON row whose text is cut or not UTF-8: ResultCache.get deletes it and misses."""
+
+
+def _refuse(why: str) -> _RefusedValue:
+    global _warned_refusal
+    with _warn_lock:
+        if not _warned_refusal:
+            _warned_refusal = True
+            log.warning("refusing a non-JSON cache value (%s); treating it as a miss", why)
+    return _RefusedValue(why)
+
+
+class JSONDisk(diskcache.Disk):
+    """diskcache serialisation with JSON text only; never pickles, never unpickles."""
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        if type(key) is not str:
+            raise TypeError(f"result cache keys must be str, not {type(key).__name__}")
+        return key, True
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw or not isinstance(key, str):
+            raise _refuse("pickled key")
+        return key
+
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple:
+        if read:
+            raise TypeError("result cache does not store file objects")
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        # str below min_file_size -> MODE_RAW inline; larger -> MODE_TEXT file (UTF-8).
+        return super().store(text, False, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if read:
+            raise _refuse("file handle requested")
+        try:
+            if mode == MODE_RAW:
+                if isinstance(value, (bytes, bytearray, memoryview)):
+                    text = bytes(value).decode("utf-8", errors="strict")
+                elif isinstance(value, str):
+                    text = value
+                else:
+                    raise _refuse(f"raw {type(value).__name__}")
+            elif mode in (MODE_TEXT, MODE_BINARY):
+                # Disk.fetch reads the file for these two modes and never unpickles.
+                data = super().fetch(mode, filename, value, False)
+                text = data.decode("utf-8") if isinstance(data, bytes) else data
+            else:  # MODE_PICKLE or anything unknown: never hand it to pickle
+                raise _refuse(f"storage mode {mode}")
+            return json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise DamagedValue(f"not UTF-8 at byte {exc.start}") from None
+        except ValueError as exc:  # JSONDecodeError: cut short or garbage
+            raise DamagedValue(f"not JSON ({exc})") from None
+
+
+class ResultCache:
+    """Identification results by :func:`cache_key`, shared by all processes."""
+
+    def __init__(
+        self, directory: Path, *, ttl: float = 30 * 86400, size_limit: int = 1 << 30
+    ) -> None:
+        self.directory = Path(directory)
+        self.ttl = float(ttl)
+        self.size_limit = int(size_limit)
+        self._lock = threading.Lock()
+        self._cache: diskcache.Cache | None = None
+        self._reader: ReadOnlyResults | None = None  # set once writes have failed
+        try:
+            make_private_dir(self.directory)
+            self._cache = self._open_or_recover()
+        except (OSError, sqlite3.Error) as exc:
+            if not is_storage_failure(exc):
+                raise
+            self._read_only(exc)
+
+    @property
+    def writable(self) -> bool:
+        """False once the disk refused a write: answers are then served but not stored."""
+        return self._reader is None
+
+    # -- opening / recovery -----------------------------------------------------------------
+
+    def _open(self) -> diskcache.Cache:
+        return diskcache.Cache(
+            str(self.directory),
+            disk=JSONDisk,
+            size_limit=self.size_limit,
+            statistics=1,  # hits/misses counted in the cache's Settings table, across processes
+            eviction_policy="least-recently-stored",
+        )
+
+    def _open_or_recover(self) -> diskcache.Cache:
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            self._recover(exc)
+            return self._open()
+
+    def _recover(self, exc: BaseException) -> None:
+        db = self.directory / DBNAME
+        with recovery_lock(db):
+            if sqlite_file_is_healthy(db):  # another process already rebuilt it
+                return
+            target = move_aside(db)
+        log.warning(
+            "result cache %s was damaged (%s); moved it aside to %s and started empty",
+            db,
+            exc,
+            target.name,
+        )
+
+    def _read_only(self, exc: BaseException) -> None:
+        """From now on: no writes, reads through a read-only connection; one warning."""
+        warn_once(
+            f"cache-write:{self.directory}",
+            "answers are not being stored: %s (result cache %s); stored answers are still used",
+            reason_of(exc),
+            self.directory,
+        )
+        with self._lock:
+            if self._cache is not None:
+                with contextlib.suppress(sqlite3.Error, OSError):
+                    self._cache.close()
+                self._cache = None
+            if self._reader is None:
+                from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
+
+                self._reader = ReadOnlyResults(self.directory)
+
+    def _do(self, op: Callable[[diskcache.Cache], T]) -> T:
+        cache = self._cache
+        if cache is None:
+            raise _NotWritable()
+        try:
+            return op(cache)
+        except sqlite3.DatabaseError as exc:
+            # diskcache's ROLLBACK after a corruption error may raise its own error instead:
+            # look at the chained context too.
+            if not (is_corruption(exc) or is_corruption(exc.__context__)):
+                raise
+            with self._lock:
+                try:
+                    cache.close()
+                except sqlite3.Error:
+                    pass
+                self._recover(exc)
+                self._cache = cache = self._open_or_recover()
+            return op(cache)
+
+    def _guarded(self, op: Callable[[diskcache.Cache], T]) -> T:
+        """`op` on the cache; a write the disk refuses turns the cache read-only (re-raised)."""
+        try:
+            return self._do(op)
+        except (OSError, sqlite3.Error) as exc:
+            if isinstance(exc, _NotWritable) or not is_storage_failure(exc):
+                raise
+            self._read_only(exc)
+            raise _NotWritable() from exc
+
+    # -- API ----------------------------------------------------------------------------------
+
+    def get(self, key: str) -> dict | None:
+        """The cached dict, or None (missing, expired, refused non-JSON row, damaged value)."""
+        try:
+            value = self._guarded(lambda c: c.get(key, default=None, retry=True))
+        except _NotWritable:
+            value = self._reader.get(key) if self._reader is not None else None
+        except DamagedValue as exc:
+            self._drop_damaged(key, exc)
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _drop_damaged(self, key: str, exc: DamagedValue) -> None:
+        warn_once(
+            f"cache-damaged:{self.directory}",
+            "a cached answer in %s was damaged (%s); removed it, the photo is asked again",
+            self.directory,
+            exc,
+        )
+        with contextlib.suppress(_NotWritable, DamagedValue):
+            self._guarded(lambda c: c.delete(key, retry=True))
+
+    def set(self, key: str, value: dict, *, ttl: float | None = None) -> bool:
+        """Store `value`; it expires after `ttl` seconds (default: the cache's TTL).
+
+        Returns False, without raising, when the disk refuses the write (warned once): the
+        caller already holds the answer and must still print it."""
+        if not isinstance(value, dict):
+            raise TypeError("result cache values must be dicts")
+        expire = self.ttl if ttl is None else float(ttl)
+        try:
+            self._guarded(lambda c: c.set(key, value, expire=expire, retry=True))
+        except _NotWritable:
+            return False
+        return True
+
+    def stats(self) -> dict:
+        def op(c: diskcache.Cache) -> dict:
+            return {
+                "entries": len(c),
+                "volume_bytes": c.volume(),
+                "hits": int(c.reset("hits")),
+                "misses": int(c.reset("misses")),
+                "directory": str(self.directory),
+            }
+
+        try:
+            return self._guarded(op)
+        except _NotWritable:
+            assert self._reader is not None
+            return {**self._reader.stats(), "directory": str(self.directory), "writable": False}
+
+    def volume(self) -> int:
+        try:
+            return self._guarded(lambda c: c.volume())
+        except _NotWritable:
+            return self._reader.stats()["volume_bytes"] if self._reader is not None else 0
+
+    def clear(self) -> int:
+        """Remove every entry; return how many were removed."""
+        return self._must_write(lambda c: c.clear(retry=True))
+
+    def expire(self) -> int:
+        """Remove expired entries now (diskcache also culls a few on every set)."""
+        return self._must_write(lambda c: c.expire(retry=True))
+
+    def _must_write(self, op: Callable[[diskcache.Cache], int]) -> int:
+        """A write the user asked for (`plantid cache clear`): say why it cannot happen."""
+        try:
+            return self._guarded(op)
+        except _NotWritable as exc:
+            from plantid_cli.errors import ConfigError
+
+            cause = exc.__cause__
+            reason = reason_of(cause) if cause is not None else "it cannot be written"
+            raise ConfigError(
+                f"result cache {self.directory} cannot be changed: {reason} "
+                "(PLANTID_CACHE_DIR, cache_dir)"
+            ) from None
+
+    def close(self) -> None:
+        if self._cache is not None:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._cache.close()
+        if self._reader is not None:
+            self._reader.close()
+
+    def __enter__(self) -> ResultCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _NotWritable(OSError):
+    """Internal: the cache is read-only now (the disk refused a write)."""
+
+
+__all__ = [
+    "CACHE_KEY_VERSION",
+    "DamagedValue",
+    "JSONDisk",
+    "ResultCache",
+    "cache_key",
+]

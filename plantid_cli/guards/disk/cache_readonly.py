@@ -1,0 +1,104 @@
+"""Lookups in a result cache the disk will not let us write (full, read-only): see cache.py.
+
+Stdlib + diskcache's constants; imported only once a write has failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from diskcache.core import DBNAME
+
+from plantid_cli.guards.disk.cache import DamagedValue, JSONDisk
+from plantid_cli.guards.disk.storage import warn_once
+
+_SELECT = (
+    "SELECT mode, filename, value FROM Cache"
+    " WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
+)
+
+
+class ReadOnlyResults:
+    """Lookups in a result cache that cannot be written: a plain read-only SQLite connection.
+
+    diskcache itself cannot even open such a cache (it writes its settings on open and counts
+    every hit). ``mode=ro`` sees committed WAL contents; where SQLite cannot create the shared
+    memory file either (a read-only folder), ``immutable=1`` reads the checkpointed database."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._disk = JSONDisk(str(self.directory))
+        self._con: sqlite3.Connection | None = None
+        self._tried = False
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._tried:
+            return self._con
+        self._tried = True
+        db = self.directory / DBNAME
+        if not db.is_file():
+            return None
+        for flags in ("mode=ro", "immutable=1"):
+            try:
+                con = sqlite3.connect(f"file:{db}?{flags}", uri=True, check_same_thread=False)
+                con.execute("SELECT count(*) FROM Cache").fetchone()
+            except sqlite3.Error:
+                continue
+            self._con = con
+            break
+        return self._con
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            con = self._connection()
+            if con is None:
+                return None
+            try:
+                row = con.execute(_SELECT, (key, time.time())).fetchone()
+            except sqlite3.Error:
+                return None
+        if row is None:
+            return None
+        try:
+            value = self._disk.fetch(row[0], row[1], row[2], False)
+        except DamagedValue as exc:
+            warn_once(
+                f"cache-damaged:{self.directory}",
+                "a cached answer in %s was damaged (%s); the photo is asked again",
+                self.directory,
+                exc,
+            )
+            return None
+        except OSError:  # a refused (non-JSON) row, a vanished value file
+            return None
+        return value if isinstance(value, dict) else None
+
+    def stats(self) -> dict:
+        with self._lock:
+            con = self._connection()
+            if con is None:
+                return {"entries": 0, "volume_bytes": 0, "hits": 0, "misses": 0}
+            try:
+                (entries,) = con.execute("SELECT count(*) FROM Cache").fetchone()
+                row = con.execute("SELECT value FROM Settings WHERE key = 'size'").fetchone()
+                (pages,) = con.execute("PRAGMA page_count").fetchone()
+                (page_size,) = con.execute("PRAGMA page_size").fetchone()
+            except sqlite3.Error:
+                return {"entries": 0, "volume_bytes": 0, "hits": 0, "misses": 0}
+        volume = pages * page_size + int(row[0] if row else 0)
+        return {"entries": int(entries), "volume_bytes": volume, "hits": 0, "misses": 0}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._con.close()
+            self._con = None
+
+
+__all__ = ["ReadOnlyResults"]

@@ -1,0 +1,391 @@
+"""Shared state for every `plantid` process: one small SQLite file under cache_dir.
+
+Each invocation is its own process (xargs -P, cron, several users), so everything the guards
+need to agree on (breaker state, probe lease, rate-limit log, credits) lives in this file:
+
+* WAL journal, ``synchronous=NORMAL``, ``busy_timeout`` 30 s;
+* read-modify-write goes through :meth:`SharedState.transaction` (``BEGIN IMMEDIATE``), so it
+  is atomic across processes (SQLite serialises writers on the database file lock);
+* one connection per process, opened lazily, shared by threads behind a lock (and reopened
+  after a fork);
+* a damaged file (not SQLite, truncated) is reported once on the ``plantid`` logger, moved
+  aside as ``<name>.corrupt-<timestamp>`` and recreated;
+* a file the disk will not let us write (full, read-only; guards/storage.py) is warned about
+  once and replaced, for this process, by a private in-memory database: the guards then work
+  per process instead of failing every photo.
+
+Stdlib only: importing this module must stay cheap (see docs/design.md, "Start-up budget").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
+
+log = logging.getLogger("plantid")
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS breaker ("
+    " provider TEXT PRIMARY KEY,"
+    " state TEXT NOT NULL DEFAULT 'closed',"
+    " failures INTEGER NOT NULL DEFAULT 0,"
+    " successes INTEGER NOT NULL DEFAULT 0,"
+    " opened_at REAL,"
+    " probe_token TEXT,"
+    " probe_until REAL,"
+    " probe_pid INTEGER,"
+    " probe_host TEXT)",
+    "CREATE TABLE IF NOT EXISTS ratelog (bucket TEXT NOT NULL, ts REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ratelog_bucket_ts ON ratelog (bucket, ts)",
+)
+
+# Primary SQLite result codes that mean "this file is not a usable database".
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+def is_corruption(exc: BaseException | None) -> bool:
+    """True for a damaged / non-SQLite file; False for busy/locked and other operational errors."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def make_private_dir(directory: Path) -> None:
+    """Create `directory` and any missing parents with mode 0o700 (existing ones untouched).
+
+    ``Path.mkdir(parents=True, mode=...)`` applies the mode to the last component only."""
+    directory = Path(directory)
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its -wal/-shm companions) to ``*.corrupt-<timestamp>``."""
+    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, target)
+    for suffix in ("-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{path}{suffix}", f"{target}{suffix}")
+    return target
+
+
+@contextlib.contextmanager
+def recovery_lock(path: Path) -> Iterator[None]:
+    """Serialise "move the damaged file aside" between processes (flock, dies with the process)."""
+    import fcntl  # stdlib, cheap; only needed on the rare recovery path
+
+    fd = os.open(f"{path}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def sqlite_file_is_healthy(path: Path) -> bool:
+    """Open `path` read-only on a private connection and run ``PRAGMA quick_check``."""
+    if not path.exists():
+        return True
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            row = con.execute("PRAGMA quick_check(1)").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        return not is_corruption(exc)
+    return bool(row) and row[0] == "ok"
+
+
+def _enable_wal(con: sqlite3.Connection) -> None:
+    """Switch to WAL (persistent in the file). Changing the journal mode needs an exclusive
+    lock and SQLite does not always run the busy handler for it, so processes racing to create
+    the file retry here on "database is locked"."""
+    (mode,) = con.execute("PRAGMA journal_mode").fetchone()
+    if str(mode).lower() == "wal":
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+def _in_memory(path: Path) -> sqlite3.Connection:
+    """A private stand-in for a state file that cannot be written: a copy of what it holds
+    (an open breaker stays open, `plantid status` shows the real state), same tables, no
+    sharing. ``immutable=1`` reads a file whose folder will not even take SQLite's -shm file."""
+    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    for flags in ("mode=ro", "immutable=1"):
+        try:
+            source = sqlite3.connect(f"file:{path}?{flags}", uri=True)
+            try:
+                source.backup(con)
+            finally:
+                source.close()
+            break
+        except sqlite3.Error:
+            continue
+    for statement in SCHEMA:
+        con.execute(statement)
+    return con
+
+
+class SharedState:
+    """Cross-process key/value + tables in one SQLite file (``cache_dir / "state.sqlite3"``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._con: sqlite3.Connection | None = None
+        self._pid: int | None = None
+        self._depth = 0  # nesting of transaction() in the thread that holds self._lock
+        self._private = False  # True once the file refused writes: an in-memory stand-in
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        make_private_dir(self.path.parent)
+        con = sqlite3.connect(
+            str(self.path),
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+            check_same_thread=False,  # shared by threads, always used under self._lock
+        )
+        try:
+            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _enable_wal(con)
+            con.execute("PRAGMA synchronous = NORMAL")
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in SCHEMA:
+                    con.execute(statement)
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise
+        except BaseException:
+            con.close()
+            raise
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, 0o600)
+        return con
+
+    def _connection(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        if self._con is not None and self._pid == pid:
+            return self._con
+        # First use, or we are a forked child: never reuse the parent's connection.
+        self._con = None
+        if self._private:
+            con = _in_memory(self.path)
+        else:
+            try:
+                try:
+                    con = self._open()
+                except sqlite3.DatabaseError as exc:
+                    if not is_corruption(exc):
+                        raise
+                    self._recover(exc)
+                    con = self._open()
+            except (OSError, sqlite3.Error) as exc:
+                if not is_storage_failure(exc):
+                    raise
+                self._go_private(exc)
+                con = _in_memory(self.path)
+        self._con, self._pid = con, pid
+        return con
+
+    def _go_private(self, exc: BaseException) -> None:
+        """The file refuses writes: keep this process's guard state in memory from now on."""
+        warn_once(
+            f"state-write:{self.path}",
+            "shared state %s cannot be written (%s); breaker, rate limit and credits are kept "
+            "by this process alone",
+            self.path,
+            reason_of(exc),
+        )
+        self._drop_connection()
+        self._private = True
+
+    def _recover(self, exc: BaseException) -> None:
+        """Move a damaged database aside (once across racing processes) so it gets recreated."""
+        self._drop_connection()
+        with recovery_lock(self.path):
+            # Another process may have replaced the file while we waited for the lock.
+            if sqlite_file_is_healthy(self.path):
+                return
+            target = move_aside(self.path)
+        log.warning(
+            "shared state %s was damaged (%s); moved it aside to %s and started afresh",
+            self.path,
+            exc,
+            target.name,
+        )
+
+    def _drop_connection(self) -> None:
+        if self._con is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._con.close()
+        self._con = None
+        self._depth = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); re-entrant per thread.
+
+        The write lock is taken at BEGIN, so a read-modify-write inside is atomic across
+        processes. A nested call in the same thread joins the outer transaction.
+        """
+        with self._lock:
+            con = self._connection()
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield con
+                finally:
+                    self._depth -= 1
+                return
+            con.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield con
+            except BaseException:
+                self._depth = 0
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise
+            else:
+                self._depth = 0
+                con.execute("COMMIT")
+
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in one transaction.
+
+        Unlike a bare ``with transaction()``, a database found damaged while doing so is
+        recovered (moved aside, recreated) and ``fn`` retried once, so callers never see
+        corruption errors.
+        """
+        try:
+            with self.transaction() as con:
+                return fn(con)
+        except sqlite3.DatabaseError as exc:
+            with self._lock:
+                if self._depth:  # inside an outer transaction: let the outermost level handle it
+                    raise
+                if is_storage_failure(exc) and not self._private:
+                    self._go_private(exc)
+                elif is_corruption(exc):
+                    self._recover(exc)
+                else:
+                    raise
+            with self.transaction() as con:
+                return fn(con)
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``fn(connection)`` without a write lock (a single SELECT is atomic)."""
+        try:
+            with self._lock:
+                return fn(self._connection())
+        except sqlite3.DatabaseError as exc:
+            with self._lock:
+                if self._depth:
+                    raise
+                if is_storage_failure(exc) and not self._private:
+                    self._go_private(exc)
+                elif is_corruption(exc):
+                    self._recover(exc)
+                else:
+                    raise
+                return fn(self._connection())
+
+    # -- small JSON values --------------------------------------------------------------------
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        row = self.read(
+            lambda con: con.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        )
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return default
+
+    def set_json(self, key: str, value: Any) -> None:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        self.run(
+            lambda con: con.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            )
+        )
+
+    def delete(self, key: str) -> bool:
+        return self.run(
+            lambda con: con.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount > 0
+        )
+
+    def update_json(self, key: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
+        """Atomically replace the value at `key` with ``fn(old)`` (``default`` when missing)."""
+
+        def body(con: sqlite3.Connection) -> Any:
+            row = con.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            old = default
+            if row is not None:
+                with contextlib.suppress(ValueError):
+                    old = json.loads(row[0])
+            new = fn(old)
+            con.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(new, sort_keys=True, separators=(",", ":"))),
+            )
+            return new
+
+        return self.run(body)

@@ -1,0 +1,225 @@
+"""Everything that stands between a prepared upload and the HTTP call, for one provider.
+
+Order of the guards (cheapest and most final first): cache -> credits cool-down -> breaker
+check -> single-flight lock -> cache again -> [breaker-guarded: rate limit -> call, retried].
+Each guard's state is shared by every process through `cache_dir` (see guards/).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from plantid_cli.errors import CreditsExhausted, Interrupted, ServiceUnavailable, UnusableAnswer
+from plantid_cli.events import EventBus
+from plantid_cli.guards.account import account_for
+from plantid_cli.guards.backend import Backend, open_backend
+from plantid_cli.guards.disk.ratelimit import parse_rate_limit
+
+if TYPE_CHECKING:
+    from plantid_cli.config import Settings
+    from plantid_cli.guards.disk.cache import ResultCache
+
+T = TypeVar("T")
+
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+#: Backoff is jittered by up to this factor (so the longest backoff wait is BACKOFF_CAP * it).
+BACKOFF_JITTER = 1.5
+#: The longest `Retry-After` honoured: a service asking for more fails that attempt at once.
+RETRY_AFTER_CAP = 60.0
+#: Margin for the bookkeeping around the calls (cache, SQLite, scheduling on a loaded machine).
+DEADLINE_SLACK = 5.0
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Every wait bound of one photo's guarded call, derived from one another (one place).
+
+    `call`: the longest the attempts and the waits between them may take (each attempt one
+    `timeout`, each wait at most the larger of the backoff and the Retry-After caps); a retry
+    wait that would not leave room for the next attempt inside it fails the photo at once.
+    `probe_lease`: how long a half-open breaker probe may hold its slot (the call plus slack).
+    `lock_wait`: how long a process waits for another one asking for the same photo. None
+    (`lock_timeout` unset): no time limit, it waits for the holder's answer or the holder's
+    death (guards/lock.py). A `lock_timeout` shorter than the call plus slack is raised to it,
+    so no waiter gives up on a holder still inside its own call and pays a second time.
+    """
+
+    call: float
+    probe_lease: float
+    lock_wait: float | None
+
+
+def deadlines(settings: Settings) -> Deadlines:
+    """The deadlines of `settings` (see :class:`Deadlines`)."""
+    between = max(BACKOFF_CAP * BACKOFF_JITTER, RETRY_AFTER_CAP)
+    call = settings.timeout * (settings.retries + 1) + between * settings.retries
+    floor = call + DEADLINE_SLACK
+    wait = None if settings.lock_timeout is None else max(settings.lock_timeout, floor)
+    return Deadlines(call=call, probe_lease=floor, lock_wait=wait)
+
+
+class ProviderGuards:
+    """The guards of one provider's account (its own breaker, rate limit and credits state)."""
+
+    #: Set by the run (Engine) on the first Ctrl-C or SIGTERM: no attempt starts after it, and
+    #: every wait (retry, rate limit) ends at once.
+    stop: threading.Event | None = None
+
+    def __init__(
+        self,
+        settings: Settings,
+        provider: str,
+        api_key: str,
+        bus: EventBus,
+        backend: Backend | None = None,
+    ) -> None:
+        self.settings = settings
+        self.provider = provider
+        self.bus = bus
+        # disk (cache_dir) or Redis (redis_url): see guards/backend.py; a run shares one
+        self.backend: Backend = backend or open_backend(settings)
+        #: whose state this is: service, API URL and key digest (never one service's name)
+        self.account = account_for(settings, provider, api_key)
+        self.breaker = self.backend.breaker(
+            self.account,
+            fail_max=settings.breaker_fail_max,
+            reset_timeout=settings.breaker_reset_timeout,
+            success_threshold=settings.breaker_success_threshold,
+            on_change=self._breaker_changed,
+            # the probe holds its lease through every retry of one guarded call
+            probe_lease=deadlines(settings).probe_lease,
+        )
+        self.credits = self.backend.credits(self.account, cooldown=settings.credits_cooldown)
+        self.ratelimit = self.backend.ratelimiter(
+            self.account.id, parse_rate_limit(settings.rate_limit)
+        )
+
+    def _breaker_changed(self, provider: str, old: str, new: str, failures: int) -> None:
+        self.bus.emit("circuit.state", provider=provider, old=old, new=new, failures=failures)
+
+    def check(self) -> None:
+        """Fail fast, without any network: credits known to be gone, or the breaker open."""
+        self.credits.check()
+        self.breaker.check()
+
+    def call(self, fn: Callable[[], T], path: str) -> T:
+        """One breaker-guarded call; transient failures retried inside it (one failure total)."""
+        return self.breaker.call(lambda: self._with_retries(fn, path))
+
+    def _with_retries(self, fn: Callable[[], T], path: str) -> T:
+        attempts = self.settings.retries + 1
+        deadline = time.monotonic() + deadlines(self.settings).call
+        stop = self.stop or threading.Event()
+        for attempt in range(1, attempts + 1):
+            if stop.is_set():  # stopped before a slot was taken, or while waiting for one
+                raise Interrupted("stopped before the request was sent")
+            waited = self.ratelimit.acquire(on_wait=self._first_wait_only(), stop=stop)
+            if stop.is_set():
+                raise Interrupted("stopped before the request was sent")
+            if waited:
+                self.bus.emit("rate.wait.done", provider=self.provider, seconds=waited)
+            self.bus.emit("rate.acquired", provider=self.provider, seconds=waited)
+            self.bus.emit("upstream.start", provider=self.provider, path=path, attempt=attempt)
+            started = time.monotonic()
+            try:
+                result = fn()
+            except CreditsExhausted as exc:
+                self._emit_call(path, "credits", started)
+                self.credits.mark_exhausted(exc.message)
+                self.bus.emit("credits.exhausted", provider=self.provider)
+                raise
+            except UnusableAnswer as exc:
+                # Charged: a retry would pay again for the same junk (errors.UnusableAnswer).
+                self._emit_call(path, _outcome(exc), started)
+                raise
+            except ServiceUnavailable as exc:
+                self._emit_call(path, _outcome(exc), started)
+                if attempt == attempts:
+                    raise
+                delay = self._retry_delay(exc, attempt, attempts, deadline)
+                if delay is None:
+                    raise
+                self.bus.emit(
+                    "upstream.retry",
+                    provider=self.provider,
+                    attempt=attempt + 1,
+                    delay=delay,
+                    reason=exc.reason,
+                )
+                if stop.wait(delay):  # Ctrl-C / SIGTERM: no retry; the photo keeps this error
+                    raise
+            except Exception as exc:
+                self._emit_call(path, _outcome(exc), started)
+                raise
+            else:
+                self._emit_call(path, "ok", started)
+                remaining = getattr(result, "remaining", None)
+                if remaining is not None:
+                    self.credits.set_remaining(remaining)
+                return result
+        raise AssertionError("unreachable")
+
+    def _retry_delay(
+        self, exc: ServiceUnavailable, attempt: int, attempts: int, deadline: float
+    ) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None to give up now: the service
+        asks for more than RETRY_AFTER_CAP, or the wait would leave the remaining attempts no
+        room inside the photo's deadline (a Retry-After never stretches a photo past it)."""
+        delay = getattr(exc, "retry_after", None)
+        if delay is None:
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+            delay *= random.uniform(2 - BACKOFF_JITTER, BACKOFF_JITTER)
+        elif delay > RETRY_AFTER_CAP:
+            return None
+        left = deadline - time.monotonic() - self.settings.timeout * (attempts - attempt)
+        return delay if delay <= left else None
+
+    def _first_wait_only(self) -> Callable[[float], None]:
+        """`[RATE] wait` once per call: the limiter may sleep several times while other
+        processes take the freed slots, and one line per sleep is noise."""
+        said = []
+
+        def on_wait(seconds: float) -> None:
+            if not said:
+                said.append(True)
+                self.bus.emit("rate.wait", provider=self.provider, seconds=seconds)
+
+        return on_wait
+
+    def _emit_call(self, path: str, outcome: str, started: float) -> None:
+        self.bus.emit(
+            "upstream.call",
+            provider=self.provider,
+            outcome=outcome,
+            seconds=time.monotonic() - started,
+            path=path,
+        )
+
+
+def _outcome(exc: Exception) -> str:
+    """Metric label for a failed call: auth, credits, bad_response (a paid answer we cannot
+    use), timeout, server_error or client_error."""
+    reason = getattr(exc, "reason", "")
+    code = getattr(exc, "code", "")
+    if code == "auth":
+        return "auth"
+    if code == "credits":
+        return "credits"
+    if code == "bad_response":
+        return "bad_response"
+    if reason == "timeout":
+        return "timeout"
+    if isinstance(exc, ServiceUnavailable):
+        return "server_error"
+    return "client_error"
+
+
+def open_cache(settings: Settings) -> ResultCache:
+    """The result cache of the configured backend (with Redis: local disk in front of it)."""
+    return open_backend(settings).cache()

@@ -1,0 +1,342 @@
+"""Hash, check, decode, orient, shrink and re-encode one photo for upload; read its GPS and date.
+
+Stdlib only at import time: Pillow is imported on first use and pillow-heif only when a file
+starts like an ISO-BMFF (HEIC/HEIF) container. Error codes (``ImageError.code``):
+
+    not_found, unreadable, empty    the file itself (also from `file_sha256`)
+    too_large          file over ``max_file_bytes``, or declared width*height over ``max_pixels``
+                       (checked before any pixel is decoded)
+    decompression_bomb over Pillow's own ``Image.MAX_IMAGE_PIXELS`` (its warning is an error here)
+                       while within ``max_pixels``
+    not_image          no decoder recognises the data
+    truncated          the header or pixel data ends early or is damaged
+
+Damaged EXIF never fails a photo: metadata falls back to None and orientation to "as stored".
+``original_width``/``original_height`` are the full-resolution size *after* EXIF orientation,
+so they describe the same picture as ``width``/``height``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import numbers
+import os
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from plantid_cli.errors import ImageError
+from plantid_cli.inputs.walk import display_path
+
+_CHUNK = 1 << 20
+_GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
+_ORIENTATION, _DATETIME, _DATETIME_ORIGINAL = 0x0112, 0x0132, 0x9003
+_HEIF_BRANDS = frozenset(b"heic heix heim heis hevc hevx hevm hevs mif1 msf1".split())
+_heif_lock = threading.Lock()
+_warnings_lock = threading.Lock()
+_heif_registered = False
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoMeta:
+    latitude: float | None = None  # signed: S negative
+    longitude: float | None = None  # signed: W negative
+    taken_at: str | None = None  # "2024-06-01T10:20:30" (local camera time, no zone)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    jpeg: bytes
+    width: int
+    height: int
+    original_width: int
+    original_height: int
+    file_bytes: int
+    meta: PhotoMeta
+
+
+def _open_file(path: Path | str) -> tuple[BinaryIO, int]:
+    """Open for reading; return (file, size). Maps OS errors to ImageError."""
+    display = display_path(path)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        handle = os.fdopen(os.open(path, flags), "rb")  # O_NONBLOCK: a FIFO must not hang us
+    except FileNotFoundError:
+        raise ImageError("not_found", f"no such file: {display}") from None
+    except OSError as exc:
+        raise ImageError("unreadable", f"{display}: {exc.strerror or exc}") from None
+    st = os.fstat(handle.fileno())
+    if not stat.S_ISREG(st.st_mode):
+        handle.close()
+        raise ImageError("unreadable", f"{display}: not a regular file")
+    if st.st_size == 0:
+        handle.close()
+        raise ImageError("empty", f"{display}: empty file")
+    return handle, st.st_size
+
+
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 hex digest of the file, read in 1 MiB chunks."""
+    handle, _ = _open_file(path)
+    digest, buffer = hashlib.sha256(), bytearray(_CHUNK)
+    view, total = memoryview(buffer), 0
+    try:
+        with handle:
+            while count := handle.readinto(view):
+                digest.update(view[:count])
+                total += count
+    except OSError as exc:
+        raise ImageError("unreadable", f"{display_path(path)}: {exc.strerror or exc}") from None
+    if total == 0:  # st_size said otherwise (file truncated meanwhile)
+        raise ImageError("empty", f"{display_path(path)}: empty file")
+    return digest.hexdigest()
+
+
+def _pillow(prefix: bytes) -> Any:
+    """Import Pillow; register pillow-heif once, the first time a HEIF-like file shows up."""
+    global _heif_registered
+    from PIL import Image
+
+    if not _heif_registered and prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS:
+        with _heif_lock:
+            if not _heif_registered:
+                import pillow_heif
+
+                pillow_heif.register_heif_opener()
+                _heif_registered = True
+    return Image
+
+
+def prepare_image(
+    path: Path | str,
+    *,
+    max_side: int = 1500,
+    quality: int = 90,
+    max_file_bytes: int = 50_000_000,
+    max_pixels: int = 100_000_000,
+) -> PreparedImage:
+    """Decode the whole photo and return an upright RGB JPEG, long side <= max_side, no EXIF."""
+    display = display_path(path)
+    handle, file_bytes = _open_file(path)
+    with handle:
+        if file_bytes > max_file_bytes:
+            raise ImageError(
+                "too_large", f"{display}: {file_bytes} bytes is over the {max_file_bytes} limit"
+            )
+        Image = _pillow(handle.read(16))
+        handle.seek(0)
+        # Pillow warns about bombs inside open() (header only, cheap). catch_warnings swaps the
+        # process-wide filter list, so prepare threads take turns here; load() is outside.
+        with _warnings_lock, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = _open_checked(Image, handle, display, max_pixels)
+        with im:
+            return _prepare(Image, im, display, max_side, quality, file_bytes)
+
+
+def _bomb(Image: Any, display: str, pixels: int | None = None) -> ImageError:
+    what = f"{pixels} pixels" if pixels else "pixel count"
+    limit = Image.MAX_IMAGE_PIXELS
+    return ImageError("decompression_bomb", f"{display}: {what} over Pillow's limit of {limit}")
+
+
+def _open_checked(Image: Any, handle: BinaryIO, display: str, max_pixels: int) -> Any:
+    try:
+        try:
+            im = Image.open(handle)
+        except Image.DecompressionBombWarning:
+            # Over Pillow's soft limit: read the header again to learn the size, so that our
+            # own cap is judged first (too_large), as for every other image; see below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            handle.seek(0)
+            im = Image.open(handle)
+    except Image.UnidentifiedImageError:
+        raise ImageError("not_image", f"{display}: not an image (format not recognised)") from None
+    except Image.DecompressionBombError:
+        # Raised inside open() before we see the size: pixels > 2 * MAX_IMAGE_PIXELS. When that
+        # bound is >= our cap the image is over our cap too, and our cap has precedence.
+        if 2 * (Image.MAX_IMAGE_PIXELS or 0) >= max_pixels:
+            msg = f"{display}: declared pixel count is over the {max_pixels}-pixel limit"
+            raise ImageError("too_large", msg) from None
+        raise _bomb(Image, display) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise ImageError("unreadable", f"{display}: {exc.strerror or exc}") from None
+        raise ImageError("truncated", f"{display}: damaged image header ({exc})") from None
+    width, height = im.size
+    pixels = width * height
+    problem = None
+    if width < 1 or height < 1:
+        problem = ImageError("not_image", f"{display}: not an image (size {width}x{height})")
+    elif pixels > max_pixels:
+        msg = f"{display}: {width}x{height} is over the {max_pixels}-pixel limit"
+        problem = ImageError("too_large", msg)
+    elif Image.MAX_IMAGE_PIXELS is not None and pixels > Image.MAX_IMAGE_PIXELS:
+        problem = _bomb(Image, display, pixels)  # the case Pillow only warns about
+    if problem is not None:
+        im.close()
+        raise problem
+    return im
+
+
+def _prepare(
+    Image: Any, im: Any, display: str, max_side: int, quality: int, file_bytes: int
+) -> PreparedImage:
+    full_w, full_h = im.size
+    target = _fit(full_w, full_h, max_side)
+    if target != (full_w, full_h) and im.format in ("JPEG", "MPO"):
+        im.draft("RGB", target)  # DCT-domain downscale by 1/2..1/8, never below target
+    try:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _bomb(Image, display) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
+        msg = f"{display}: image data truncated or damaged ({exc})"
+        raise ImageError("truncated", msg) from None
+    meta = read_photo_meta(im)  # after load(): PNG may keep eXIf after the pixel data
+    transpose = _orientation_transpose(Image, im)
+    icc = im.info.get("icc_profile")
+    rgb = _to_rgb(Image, im)
+    if rgb.size != target:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if transpose is not None:
+        rgb = rgb.transpose(transpose)
+        if transpose.name in _SWAPS:
+            full_w, full_h = full_h, full_w
+    out = io.BytesIO()
+    options: dict[str, Any] = {"quality": quality, "optimize": False}
+    if isinstance(icc, bytes) and icc[16:20] == b"RGB ":  # colour space, not photo metadata
+        options["icc_profile"] = icc
+    rgb.save(out, "JPEG", **options)
+    return PreparedImage(out.getvalue(), *rgb.size, full_w, full_h, file_bytes, meta)
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    long_side = max(width, height)
+    if long_side <= max_side:
+        return width, height
+    scale = max_side / long_side
+    if width >= height:
+        return max_side, max(1, round(height * scale))
+    return max(1, round(width * scale)), max_side
+
+
+# EXIF Orientation -> Image.Transpose member name (no PIL import needed for the table).
+_TRANSPOSES = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE"}
+_TRANSPOSES.update({6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"})
+_SWAPS = {"TRANSPOSE", "ROTATE_270", "TRANSVERSE", "ROTATE_90"}  # these swap width/height
+
+
+def _quiet(read: Callable[[], Any]) -> Any:
+    """Run an EXIF read; damaged metadata raises anything (struct.error, KeyError...) -> None."""
+    try:
+        return read()
+    except Exception:  # noqa: BLE001 - metadata must never fail the photo
+        return None
+
+
+def _orientation_transpose(Image: Any, im: Any) -> Any:
+    """Same table as ImageOps.exif_transpose, but a broken EXIF means "no transpose"."""
+    name = _quiet(lambda: _TRANSPOSES.get(int(im.getexif().get(_ORIENTATION, 1))))
+    return None if name is None else Image.Transpose[name]
+
+
+def _to_rgb(Image: Any, im: Any) -> Any:
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", im.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if mode.startswith("I;16") or mode == "I":
+        high = im.getextrema()[1]
+        im = im.convert("I")
+        if high > 255:  # 16-bit grey: scale instead of clipping to white
+            im = im.point(lambda value: value * (255 / 65535))
+        return im.convert("L").convert("RGB")
+    return im.convert("RGB")
+
+
+def read_photo_meta(image: Any) -> PhotoMeta:
+    """GPS position and capture time from a PIL image's EXIF; any damage gives None fields."""
+    exif = _quiet(image.getexif)
+    if exif is None:
+        return PhotoMeta()
+    gps = _quiet(lambda: exif.get_ifd(_GPS_IFD)) or {}
+    latitude = _quiet(lambda: gps_to_decimal(gps.get(2), gps.get(1)))
+    longitude = _quiet(lambda: gps_to_decimal(gps.get(4), gps.get(3)))
+    if latitude is None or longitude is None:  # half a position is no position
+        latitude = longitude = None
+    taken_at = _quiet(lambda: exif_datetime(exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL)))
+    if taken_at is None:
+        taken_at = _quiet(lambda: exif_datetime(exif.get(_DATETIME)))
+    return PhotoMeta(latitude, longitude, taken_at)
+
+
+def exif_datetime(value: object) -> str | None:
+    """EXIF "YYYY:MM:DD HH:MM:SS" (str or bytes, NUL/space padded) -> ISO 8601 without zone."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    if not isinstance(value, str):
+        return None
+    text = value.strip("\x00 \t\r\n")
+    for pattern in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(text, pattern).isoformat(timespec="seconds")
+        except ValueError:
+            continue
+    return None
+
+
+def _rational(value: object) -> float | None:
+    if isinstance(value, (tuple, list)) and len(value) == 2:  # raw (numerator, denominator)
+        numerator, denominator = value
+        if not isinstance(numerator, numbers.Real) or not isinstance(denominator, numbers.Real):
+            return None
+        if denominator == 0:
+            return None
+        value = numerator / denominator
+    elif getattr(value, "denominator", 1) == 0:  # IFDRational(x, 0) / Fraction
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def gps_to_decimal(dms: Sequence[Any] | None, ref: str | bytes | None) -> float | None:
+    """(degrees, minutes, seconds) rationals + hemisphere ref -> signed decimal degrees.
+
+    S and W are negative. Refs may be bytes, lower case, NUL/space padded. Returns None for a
+    missing/unknown ref, a zero denominator, a negative or non-finite part, minutes or seconds
+    >= 60, or a result beyond 90 (N/S) or 180 (E/W). Rounded to 6 decimals (~0.1 m).
+    """
+    if isinstance(ref, bytes):
+        ref = ref.decode("ascii", errors="replace")
+    if not isinstance(ref, str) or isinstance(dms, (str, bytes)) or dms is None:
+        return None
+    hemisphere = ref.strip("\x00 \t\r\n").upper()
+    limit = {"N": 90.0, "S": 90.0, "E": 180.0, "W": 180.0}.get(hemisphere)
+    try:
+        parts = [_rational(part) for part in dms]
+    except TypeError:
+        return None
+    if limit is None or not 1 <= len(parts) <= 3 or any(part is None for part in parts):
+        return None
+    degrees, minutes, seconds = [*parts, 0.0, 0.0][:3]
+    if minutes >= 60 or seconds >= 60:
+        return None
+    value = degrees + minutes / 60 + seconds / 3600
+    if value > limit:
+        return None
+    value = round(value, 6)
+    return -value if hemisphere in ("S", "W") and value else value

@@ -1,0 +1,212 @@
+"""Turn command-line arguments into a lazy, ordered stream of image jobs.
+
+Stdlib only (it is imported on every start-up). Rules:
+
+* An argument is a file, a folder or ``-`` (read one path per line from stdin: only the line
+  ending is stripped, whitespace-only lines are skipped, each line is itself a file or folder).
+* A file given explicitly is always a job, whatever its extension: the decoder later rejects it
+  (``not_image``) instead of it being skipped silently.
+* A folder is walked recursively with ``os.scandir`` and an explicit stack: one sorted listing
+  per level of the current branch is held, never the whole tree. Entries are visited in name
+  order, depth first (``a/1.jpg`` before ``b.jpg`` before ``c/2.jpg``). Symlinked folders are
+  followed, but a folder whose ``(st_dev, st_ino)`` was already seen for this argument is not
+  entered again, so symlink loops and bind-mount loops end. Files are picked by extension
+  (``IMAGE_EXTENSIONS``, any case); other files are skipped silently.
+* Problems become jobs carrying an ``ImageError`` (the engine writes them as failed records):
+  a missing argument is ``not_found`` ("no such file or folder: PATH"); a dangling symlink with an
+  image extension found while walking is ``not_found`` ("PATH: dangling symbolic link"); a
+  folder that cannot be listed (the argument itself or any subfolder) is one ``unreadable`` job
+  whose path is that folder ("PATH: cannot list folder (REASON)").
+* A line holding a NUL byte (no file name can) is one ``bad_path`` job; the next lines run.
+* ``index`` counts every job (errors included) across all arguments, from 0.
+* ``relative`` is the path below the argument it came from (``sub/x.jpg``), or the bare name for
+  a file given directly; it keeps surrogate-escaped bytes (use ``os.fsencode`` to hash it).
+* A folder argument that yields no job at all is reported through the optional
+  ``on_empty_folder(display)`` callback once its walk is finished (the CLI prints
+  "no images found in FOLDER"); nothing is yielded for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from plantid_cli.errors import ImageError
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageJob:
+    index: int  # 0-based input order
+    path: Path  # filesystem path (may hold surrogate-escaped bytes)
+    display: str  # printable form of path, used in records and messages
+    error: ImageError | None = None  # set when the job is already known to fail
+    relative: str = ""  # path relative to the argument root (file arguments: the name)
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """Printable, unambiguous form of *path*.
+
+    Bytes that are not UTF-8 show as ``\\xNN`` (so two such names stay distinct) and control
+    characters (newline, ESC...) are escaped the same way so a name cannot break a log line or
+    drive the terminal.
+    """
+    text = os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    return text.translate(_CONTROL)
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def iter_jobs(
+    arguments: Iterable[str],
+    stdin: TextIO | None = None,
+    *,
+    on_empty_folder: Callable[[str], None] | None = None,
+) -> Iterator[ImageJob]:
+    """Yield one `ImageJob` per image, lazily, in a deterministic order (see module doc).
+
+    ``stdin`` is used for ``-``; when None, ``sys.stdin``'s bytes are read and decoded with
+    ``os.fsdecode`` so that non-UTF-8 names piped from ``find`` survive.
+    """
+    index = 0
+    for argument in _expand_arguments(arguments, stdin):
+        produced = False
+        for path, relative, error in _expand(argument):
+            produced = True
+            yield ImageJob(index, Path(path), display_path(path), error, relative)
+            index += 1
+        if not produced and on_empty_folder is not None:
+            on_empty_folder(display_path(argument))
+
+
+def _expand_arguments(arguments: Iterable[str], stdin: TextIO | None) -> Iterator[str]:
+    for argument in arguments:
+        if argument != "-":
+            yield argument
+            continue
+        lines: Iterable[str]
+        if stdin is not None:
+            lines = stdin
+        else:
+            lines = (os.fsdecode(raw) for raw in sys.stdin.buffer)
+        for line in lines:
+            if line.endswith("\n"):
+                line = line[:-1].removesuffix("\r")
+            if line.strip():
+                yield line
+
+
+_Item = tuple[str, str, "ImageError | None"]
+
+
+def _expand(argument: str) -> Iterator[_Item]:
+    """Jobs of one argument, as (path, relative, error)."""
+    if "\0" in argument:  # only stdin can carry one; os.stat would raise ValueError
+        error = ImageError("bad_path", f"{display_path(argument)}: a path cannot hold a NUL byte")
+        yield argument, os.path.basename(argument), error
+        return
+    try:
+        st = os.stat(argument)
+    except OSError as exc:
+        yield argument, os.path.basename(argument), _stat_error(argument, exc, explicit=True)
+        return
+    if stat.S_ISDIR(st.st_mode):
+        yield from _walk(argument, st)
+    else:
+        yield argument, os.path.basename(argument), None
+
+
+def _stat_error(path: str, exc: OSError, *, explicit: bool) -> ImageError:
+    display = display_path(path)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if os.path.islink(path):
+            return ImageError("not_found", f"{display}: dangling symbolic link")
+        if explicit:
+            return ImageError("not_found", f"no such file or folder: {display}")
+        return ImageError("not_found", f"no such file: {display}")
+    return ImageError("unreadable", f"{display}: {exc.strerror or exc}")
+
+
+def _listing(folder: str) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return sorted(entries, key=lambda entry: entry.name)
+
+
+def _folder_error(folder: str, exc: OSError) -> ImageError:
+    reason = exc.strerror or str(exc)
+    return ImageError("unreadable", f"{display_path(folder)}: cannot list folder ({reason})")
+
+
+def _walk(root: str, root_stat: os.stat_result) -> Iterator[_Item]:
+    visited = {(root_stat.st_dev, root_stat.st_ino)}
+    try:
+        first = _listing(root)
+    except OSError as exc:
+        yield root, "", _folder_error(root, exc)
+        return
+    # Each level: (iterator over the sorted entries of one folder, its path relative to root).
+    stack: list[tuple[Iterator[os.DirEntry[str]], str]] = [(iter(first), "")]
+    while stack:
+        entries, prefix = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        relative = prefix + entry.name
+        try:
+            is_dir = entry.is_dir()  # follows symlinks
+        except OSError:
+            is_dir = False
+        if is_dir:
+            try:
+                st = entry.stat()
+                key = (st.st_dev, st.st_ino)
+                if key in visited:
+                    continue
+                visited.add(key)
+                listing = _listing(entry.path)
+            except OSError as exc:
+                yield entry.path, relative, _folder_error(entry.path, exc)
+                continue
+            stack.append((iter(listing), relative + "/"))
+        elif is_image_name(entry.name):
+            error = None
+            if entry.is_symlink():
+                try:
+                    os.stat(entry.path)
+                except OSError as exc:
+                    error = _stat_error(entry.path, exc, explicit=False)
+            yield entry.path, relative, error
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"2/8"`` -> ``(2, 8)``: worker I of N, 0-based (0 <= I < N); ValueError otherwise."""
+    text = str(spec).strip()
+    first, sep, second = text.partition("/")
+    if not sep or not first.strip().isdigit() or not second.strip().isdigit():
+        raise ValueError(f"--shard must be I/N such as 0/4 (0-based, 0 <= I < N), not {spec!r}")
+    i, n = int(first), int(second)
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"--shard {spec!r}: need N >= 1 and 0 <= I < N (I is 0-based)")
+    return i, n
+
+
+def in_shard(relative: str, i: int, n: int) -> bool:
+    """Whether the photo at `relative` (its path below the argument root) belongs to worker `i`
+    of `n`: sha256 of the path's bytes, first 8 bytes as an integer, modulo n. Deterministic
+    across machines and runs, so n workers given the same folder split it without talking and
+    together cover every photo exactly once."""
+    digest = hashlib.sha256(os.fsencode(relative)).digest()
+    return int.from_bytes(digest[:8], "big") % n == i

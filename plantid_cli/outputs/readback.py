@@ -1,0 +1,204 @@
+"""Read the tool's own output back (for `plantid report` and `plantid tag`).
+
+Input is NDJSON as written by `plantid identify` (also a `--format json` array), one record per
+line, any schema_version this plantid knows. A line that is not a record is an error with its
+line number, never silently skipped: a report that quietly misses photos would mislead. The one
+exception is a last record cut short by a killed run: skipped with a warning naming the line.
+Stdlib only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plantid_cli.errors import UsageError
+from plantid_cli.records import SCHEMA_VERSION
+
+log = logging.getLogger("plantid")
+
+KNOWN_SCHEMA_VERSIONS = frozenset({1, SCHEMA_VERSION})
+
+
+def read_records(source: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All records of an NDJSON (or JSON array) file, or of stdin for "-", in input order.
+
+    A last record cut short (the run was killed while writing it) is skipped with one warning
+    naming its line: everything before it was written whole and is worth reporting. A damaged
+    line anywhere else is still an error - that file was not merely cut, and a report that
+    quietly misses photos would mislead.
+    """
+    name = str(source)
+    if name == "-":
+        text = sys.stdin.read()
+        name = "<stdin>"
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"no such file: {name}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {name}: {exc}") from None
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # --format json
+        numbered = _array_items(text, name)
+    else:
+        numbered = _ndjson_items(text, name)
+    records = [_checked(record, name, number) for number, record in numbered]
+    records.sort(key=lambda record: record["index"] if isinstance(record["index"], int) else 0)
+    return records
+
+
+def _cut_short(number: int, name: str) -> None:
+    log.warning("line %d of %s is not a complete record; skipped", number, name)
+
+
+def _ndjson_items(text: str, name: str) -> list[tuple[int, Any]]:
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    numbered = []
+    for position, (number, line) in enumerate(lines):
+        try:
+            numbered.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            if position == len(lines) - 1:
+                _cut_short(number, name)
+                break
+            raise UsageError(f"{name} line {number}: not a JSON record ({exc.msg})") from None
+    return numbered
+
+
+def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
+    """The items of a ``[...]`` file, one at a time, so a cut tail loses only its last item."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    else:
+        return list(enumerate(items if isinstance(items, list) else [items], start=1))
+    decoder = json.JSONDecoder()
+    position = text.index("[") + 1
+    numbered: list[tuple[int, Any]] = []
+    while True:
+        position = _skip(text, position, " \t\r\n")
+        if position >= len(text) or text[position] == "]":
+            # "]" with trailing junk, or the end: whatever is left is not a record either
+            if text[position:].strip() not in ("", "]"):
+                raise UsageError(f"{name}: not valid JSON after item {len(numbered)}")
+            return numbered
+        try:
+            item, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            rest = text[position:]
+            if rest.count("\n") > 1 and rest.rstrip().endswith("]"):
+                line = text.count("\n", 0, position) + 1
+                raise UsageError(f"{name} line {line}: not a JSON record") from None
+            _cut_short(text.count("\n", 0, position) + 1, name)
+            return numbered
+        numbered.append((len(numbered) + 1, item))
+        position = _skip(text, end, " \t\r\n")
+        if position < len(text) and text[position] == ",":
+            position += 1
+
+
+def _skip(text: str, position: int, chars: str) -> int:
+    while position < len(text) and text[position] in chars:
+        position += 1
+    return position
+
+
+def _checked(record: Any, name: str, number: int) -> dict[str, Any]:
+    where = f"{name} line {number}"
+    if not isinstance(record, dict) or "status" not in record or "path" not in record:
+        raise UsageError(f"{where}: not a plantid record (no status/path)")
+    version = record.get("schema_version")
+    if version not in KNOWN_SCHEMA_VERSIONS:
+        known = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
+        raise UsageError(
+            f"{where}: schema_version {version!r} is not one this plantid knows ({known}); "
+            "a newer plantid wrote it"
+        )
+    record.setdefault("index", number - 1)
+    return record
+
+
+def photo_paths(record: dict[str, Any]) -> list[str]:
+    """The photo(s) a record is about, as shown: `paths` for a multi-photo specimen, else `path`."""
+    paths = record.get("paths")
+    if isinstance(paths, list) and paths:
+        return [str(p) for p in paths if isinstance(p, str) and p]
+    path = record.get("path")
+    return [path] if isinstance(path, str) and path else []
+
+
+def exact_paths(record: dict[str, Any]) -> list[str]:
+    """The photo(s) as names that reopen them: ``paths_b64``/``path_b64`` decoded where the
+    record has them (names with non-UTF-8 bytes or control characters), else the shown ones."""
+    shown = photo_paths(record)
+    key = "paths_b64" if isinstance(record.get("paths"), list) else "path_b64"
+    raw = record.get(key)
+    raws = raw if isinstance(raw, list) else [raw] if isinstance(raw, str) else []
+    if len(raws) != len(shown):
+        return shown
+    try:
+        return [os.fsdecode(base64.b64decode(item, validate=True)) for item in raws]
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return shown
+
+
+MISMATCH = "content changed or not the same file"
+NOT_FOUND = "photo not found"
+
+
+@dataclass
+class Located:
+    """The record's photos on disk, checked against its `sha256`; or why they are not."""
+
+    files: list[Path]
+    problem: str | None = None  # None, NOT_FOUND, MISMATCH, or "no sha256 to check"
+
+
+def locate(record: dict[str, Any], base: Path | None = None) -> Located:
+    """Find the record's photo(s) and prove they are the ones identified (same sha256).
+
+    Relative names are tried from the current folder, then from `base` (the results file's
+    folder, or --base); the first place whose content matches wins, so a results file moved
+    with its photos, or read from another folder, still finds them - and a same-named photo
+    elsewhere is never mistaken for them. A specimen's `sha256` is over its photos' sha256s."""
+    names = exact_paths(record)
+    expected = record.get("sha256")
+    specimen = isinstance(record.get("paths"), list)
+    seen = False
+    for root in _roots(names, base) if names else []:
+        candidates = [Path(name) if root is None else root / name for name in names]
+        if not all(candidate.is_file() for candidate in candidates):
+            continue
+        seen = True
+        if not isinstance(expected, str) or not expected:
+            return Located([], "no sha256 in the record to check it against")
+        if _digest(candidates, specimen) == expected:
+            return Located(candidates)
+    return Located([], MISMATCH if seen else NOT_FOUND)
+
+
+def _roots(names: list[str], base: Path | None) -> list[Path | None]:
+    if base is None or all(Path(name).is_absolute() for name in names):
+        return [None]
+    return [None, base]
+
+
+def _digest(files: list[Path], specimen: bool) -> str | None:
+    from plantid_cli.errors import PlantidError
+    from plantid_cli.images.prepare import file_sha256
+    from plantid_cli.inputs.specimens import specimen_sha256
+
+    try:
+        hashes = [file_sha256(path) for path in files]
+    except (PlantidError, OSError):
+        return None
+    return specimen_sha256(hashes) if specimen else hashes[0]

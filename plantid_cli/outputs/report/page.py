@@ -1,0 +1,402 @@
+"""One self-contained HTML file people can look at: a card per record.
+
+Server-side rendered cards (each with data-status / data-p / data-name / data-i) and a small plain
+script that filters and sorts them by toggling the `hidden` attribute and moving nodes: no
+templating in the browser, so 5,000 cards cost one HTML parse, and `content-visibility: auto`
+keeps layout and image decoding to what is on screen. Everything the page needs is inside it:
+thumbnails are JPEG data URIs (long side 160 px, quality 70, EXIF orientation applied, made with
+`images.prepare_image`), styles and script are inline, and a Content-Security-Policy
+(default-src 'none') forbids the page any request at view time. Links (GBIF, the service's page,
+a map) are only followed when clicked.
+
+The filter state lives in the URL fragment (#status=ok,error&min=0.8&sort=name&q=aloe) so a view
+can be bookmarked, and so a test can load a filtered page in headless Chromium.
+
+Every string from a record or a path goes through html.escape.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
+from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
+from plantid_cli.outputs.writers import PROVIDER_LABELS
+
+THUMB_SIDE = 160
+THUMB_QUALITY = 65
+STATUS_LABELS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
+
+
+@dataclass(frozen=True, slots=True)
+class Thumb:
+    uri: str
+    width: int
+    height: int
+
+
+@dataclass
+class ReportStats:
+    cards: int
+    thumbnails: int
+    missing: int  # photos that could not be read: placeholder shown
+    bytes: int
+    mismatched: int = 0  # a file by that name whose sha256 is not the record's: not shown
+
+
+def make_thumbnail(path: Path) -> Thumb | None:
+    """A small upright JPEG as a data URI; None when the photo cannot be read or decoded."""
+    from plantid_cli.errors import ImageError
+    from plantid_cli.images.prepare import prepare_image
+
+    try:
+        # Safe decode, orientation, RGB and resize as for an upload; then a small second encode
+        # (optimised Huffman tables, colour profile applied and dropped: a profile alone can
+        # weigh 3 kB, half a thumbnail).
+        prepared = prepare_image(path, max_side=THUMB_SIDE, quality=95)
+        jpeg = _small_jpeg(prepared.jpeg)
+    except ImageError:
+        return None
+    except Exception:  # noqa: BLE001 - a thumbnail must never fail the report
+        return None
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    return Thumb(uri, prepared.width, prepared.height)
+
+
+def _small_jpeg(data: bytes) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        icc = im.info.get("icc_profile")
+        if icc:
+            try:
+                from PIL import ImageCms
+
+                im = ImageCms.profileToProfile(
+                    im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _srgb(), outputMode="RGB"
+                )
+            except Exception:  # noqa: BLE001 - a broken profile: keep the pixels as they are
+                pass
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=THUMB_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def _srgb() -> Any:
+    from PIL import ImageCms
+
+    return ImageCms.createProfile("sRGB")
+
+
+def write_report(
+    records: Iterable[dict[str, Any]],
+    output: Path,
+    *,
+    source: str | None = None,
+    base: Path | None = None,
+    credits_used: int | None = None,
+    thumbnails: bool = True,
+    workers: int | None = None,
+    now: datetime | None = None,
+    thumbnailer: Callable[[Path], Thumb | None] = make_thumbnail,
+) -> ReportStats:
+    """Write the report for `records` to `output` atomically (temp file + rename)."""
+    records = sorted(
+        records, key=lambda r: r.get("index") if isinstance(r.get("index"), int) else 0
+    )
+    thumbs: dict[ThumbKey, Thumb | None] = {}
+    missing = mismatched = 0
+    if thumbnails:
+        wanted: dict[ThumbKey, Path | None] = {}
+        for record in records:
+            key = _thumb_key(record)
+            if key is not None and key not in wanted:
+                # only a photo whose content is the record's (see results.locate)
+                located = locate(record, base)
+                wanted[key] = located.files[0] if located.files else None
+                mismatched += located.problem == MISMATCH
+        found = [(key, path) for key, path in wanted.items() if path is not None]
+        with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2))) as pool:
+            for (key, _), thumb in zip(
+                found, pool.map(thumbnailer, [p for _, p in found]), strict=True
+            ):
+                thumbs[key] = thumb
+        missing = sum(1 for key in wanted if thumbs.get(key) is None) - mismatched
+    now = now or datetime.now().astimezone()
+    output = Path(output)
+    handle = tempfile.NamedTemporaryFile(
+        "w",
+        encoding="utf-8",
+        dir=output.parent if str(output.parent) else ".",
+        prefix=f".{output.name}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            for chunk in render(records, thumbs, source=source, credits_used=credits_used, now=now):
+                handle.write(chunk)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)
+        os.replace(handle.name, output)
+    except BaseException:
+        try:
+            os.unlink(handle.name)
+        except OSError:
+            pass
+        raise
+    made = sum(1 for t in thumbs.values() if t)
+    return ReportStats(len(records), made, missing, output.stat().st_size, mismatched)
+
+
+ThumbKey = tuple[str, str]
+
+
+def _thumb_key(record: dict[str, Any]) -> ThumbKey | None:
+    """A thumbnail belongs to a name *and* a content: two records naming the same file with
+    different sha256s (edited between runs) never share one."""
+    paths = photo_paths(record)
+    return (paths[0], str(record.get("sha256"))) if paths else None
+
+
+def estimated_credits(records: list[dict[str, Any]]) -> int:
+    """Answers that did not come from the cache: one credit each (an unusable answer too: the
+    service charged for it)."""
+    return sum(1 for r in records if not r.get("cached") and _charged(r))
+
+
+def _charged(record: dict[str, Any]) -> bool:
+    error = record.get("error") or {}
+    return record.get("status") in ("ok", "not_plant") or error.get("code") == "bad_response"
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+
+
+def render(
+    records: list[dict[str, Any]],
+    thumbs: dict[ThumbKey, Thumb | None],
+    *,
+    source: str | None,
+    credits_used: int | None,
+    now: datetime,
+) -> Iterable[str]:
+    counts = Counter(r.get("status") for r in records)
+    credits = estimated_credits(records) if credits_used is None else credits_used
+    title = "Plant identifications" + (f" — {source}" if source else "")
+    yield HEAD.replace("%TITLE%", escape(title)).replace("%STYLE%", STYLE)
+    yield '<header class="top"><div class="wrap">'
+    yield f"<h1>Plant identifications <small>{len(records):,} photos</small></h1>"
+    meta = [f"generated {escape(now.strftime('%Y-%m-%d %H:%M %Z').strip())}"]
+    span = _date_span(records)
+    if span:
+        meta.append(f"identified {escape(span)}")
+    if source:
+        meta.append(f"from <code>{escape(source)}</code>")
+    yield f'<p class="meta">{" · ".join(meta)}</p><ul class="stats">'
+    for status in ("ok", "not_plant", "error"):
+        yield (
+            f'<li class="st-{status}"><b>{counts.get(status, 0):,}</b> {STATUS_LABELS[status]}</li>'
+        )
+    cached = sum(1 for r in records if r.get("cached"))
+    degraded = sum(1 for r in records if r.get("degraded"))
+    yield f"<li><b>{cached:,}</b> from cache</li>"
+    if degraded:
+        yield f'<li class="st-degraded"><b>{degraded:,}</b> degraded</li>'
+    yield (
+        f'<li title="answers that did not come from the cache"><b>{credits:,}</b> '
+        "credits used</li></ul></div></header>"
+    )
+    yield _controls(counts)
+    yield '<main class="wrap"><p id="empty" hidden>No photo matches these filters.</p>'
+    yield '<div id="cards">'
+    for record in records:
+        key = _thumb_key(record)
+        yield _card(record, thumbs.get(key) if key is not None else None)
+    yield "</div></main>"
+    yield f"<script>{SCRIPT}</script></body></html>\n"
+
+
+def _controls(counts: Counter) -> str:
+    chips = "".join(
+        f'<label class="chip st-{status}"><input type="checkbox" name="status" '
+        f'value="{status}" checked> {STATUS_LABELS[status]} '
+        f'<span class="n">{counts.get(status, 0):,}</span></label>'
+        for status in ("ok", "not_plant", "error")
+    )
+    return (
+        '<nav class="controls"><div class="wrap">'
+        f'<div class="chips" role="group" aria-label="status">{chips}</div>'
+        '<label class="range">probability ≥ <input type="range" id="min" min="0" max="100" '
+        'step="5" value="0"> <output id="minv">0%</output></label>'
+        '<label>sort <select id="sort"><option value="input">photo order</option>'
+        '<option value="p-desc">most probable first</option>'
+        '<option value="p-asc">least probable first</option>'
+        '<option value="name">name A–Z</option></select></label>'
+        '<input type="search" id="q" placeholder="search names, families, files…" '
+        'aria-label="search">'
+        '<span id="count" aria-live="polite"></span>'
+        "</div></nav>"
+    )
+
+
+def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
+    status = record.get("status") if record.get("status") in STATUS_LABELS else "error"
+    best = record.get("best") or {}
+    probability = _probability(best.get("probability"))
+    name = str(best.get("scientific_name") or "")
+    index = record.get("index") if isinstance(record.get("index"), int) else 0
+    paths = photo_paths(record)
+    path = paths[0] if paths else ""
+    attrs = (
+        f'class="card st-{status}" data-status="{status}" data-i="{index}" '
+        f'data-name="{escape(name.lower())}"'
+        + (f' data-p="{probability:.4f}"' if probability is not None else "")
+    )
+    parts = [f"<article {attrs}>", _thumb_html(thumb, path)]
+    parts.append('<div class="body">')
+    badge = f'<span class="badge st-{status}">{STATUS_LABELS[status]}</span>'
+    if status == "error":
+        error = record.get("error") or {}
+        parts.append(f'<h2 class="title">Not identified {badge}</h2>')
+        code = escape(str(error.get("code") or "error"))
+        message = escape(str(error.get("message") or "no message"))
+        parts.append(f'<p class="error"><code>{code}</code> {message}</p>')
+    elif status == "not_plant" or not name:
+        parts.append(f'<h2 class="title">Not a plant {badge}</h2>')
+        is_plant = _probability((record.get("is_plant") or {}).get("probability"))
+        if is_plant is not None:
+            parts.append(f'<p class="common">plant probability {_pct(is_plant)}</p>')
+    else:
+        authorship = best.get("authorship")
+        auth = f' <span class="auth">{escape(str(authorship))}</span>' if authorship else ""
+        parts.append(f'<h2 class="title"><i>{escape(name)}</i>{auth} {badge}</h2>')
+        common = [str(c) for c in best.get("common_names") or [] if c]
+        if common:
+            parts.append(f'<p class="common">{escape(" · ".join(common[:4]))}</p>')
+        if probability is not None:
+            parts.append(_bar(probability))
+        taxo = [escape(str(best[k])) for k in ("family", "genus") if best.get(k)]
+        if taxo:
+            parts.append(f'<p class="taxo">{" › ".join(taxo)}</p>')
+    others = [
+        s
+        for s in record.get("suggestions") or []
+        if isinstance(s, dict) and s.get("scientific_name") and s.get("scientific_name") != name
+    ]
+    others.sort(key=lambda s: -(_probability(s.get("probability")) or 0.0))
+    if others:
+        label = "suggestions" if status != "ok" else "also"
+        items = " · ".join(
+            f"<i>{escape(str(s['scientific_name']))}</i>"
+            + (
+                f" <span>{_pct(p)}</span>"
+                if (p := _probability(s.get("probability"))) is not None
+                else ""
+            )
+            for s in others[:5]
+        )
+        parts.append(f'<p class="others"><span class="lbl">{label}</span> {items}</p>')
+    parts.append(_footer(record, best, status))
+    file_name = os.path.basename(path) or path
+    more = f" +{len(paths) - 1} more" if len(paths) > 1 else ""
+    parts.append(f'<p class="path" title="{escape(path)}">{escape(file_name)}{more}</p>')
+    parts.append("</div></article>")
+    return "".join(parts)
+
+
+def _thumb_html(thumb: Thumb | None, path: str) -> str:
+    if thumb is None:
+        return (
+            f'<div class="thumb none" title="photo not available: {escape(path)}">'
+            f"{LEAF_SVG}<span>no photo</span></div>"
+        )
+    return (
+        f'<div class="thumb"><img src="{thumb.uri}" width="{thumb.width}" '
+        f'height="{thumb.height}" alt="{escape(os.path.basename(path))}" decoding="async" '
+        'loading="lazy"></div>'
+    )
+
+
+def _bar(probability: float) -> str:
+    level = "hi" if probability >= 0.8 else "mid" if probability >= 0.5 else "lo"
+    width = max(0.0, min(100.0, probability * 100))
+    return (
+        f'<div class="prob {level}"><div class="bar"><span style="width:{width:.1f}%">'
+        f"</span></div><b>{_pct(probability)}</b></div>"
+    )
+
+
+def _footer(record: dict[str, Any], best: dict[str, Any], status: str) -> str:
+    provider = str(record.get("provider") or "")
+    bits = [f'<span class="tag prov">{escape(PROVIDER_LABELS.get(provider, provider))}</span>']
+    if record.get("degraded"):
+        bits.append(
+            '<span class="tag warn" title="answered by the fallback service">degraded</span>'
+        )
+    if record.get("cached"):
+        bits.append('<span class="tag">cached</span>')
+    location = record.get("location") or {}
+    lat, lon = location.get("latitude"), location.get("longitude")
+    if isinstance(lat, (int, float)) and isinstance(lon, (int, float)):
+        href = f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=15/{lat:.6f}/{lon:.6f}"
+        bits.append(
+            f'<a class="tag" href="{escape(href)}" rel="noopener noreferrer" target="_blank" '
+            f'title="position from {escape(str(location.get("source") or "?"))}">'
+            f"{PIN_SVG}{lat:.5f}, {lon:.5f}</a>"
+        )
+    if record.get("taken_at"):
+        bits.append(f'<span class="tag">{escape(str(record["taken_at"]).replace("T", " "))}</span>')
+    links = []
+    gbif = best.get("gbif_id")
+    if status == "ok" and isinstance(gbif, (int, str)) and str(gbif).isdigit():
+        links.append(_link(f"https://www.gbif.org/species/{gbif}", "GBIF"))
+    url = best.get("url")
+    if status == "ok" and isinstance(url, str) and urlsplit(url).scheme in ("http", "https"):
+        host = urlsplit(url).hostname or ""
+        label = (
+            "Wikipedia"
+            if host.endswith("wikipedia.org")
+            else PROVIDER_LABELS.get(provider, host or "page")
+        )
+        links.append(_link(url, label))
+    return f'<footer>{"".join(bits)}<span class="links">{"".join(links)}</span></footer>'
+
+
+def _link(href: str, label: str) -> str:
+    return (
+        f'<a href="{escape(href)}" rel="noopener noreferrer" target="_blank">{escape(label)} ↗</a>'
+    )
+
+
+def _probability(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0.0 <= value <= 1.0 else None
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}" if value >= 0.01 or value == 0 else "<1%"
+
+
+def _date_span(records: list[dict[str, Any]]) -> str:
+    days = sorted(
+        str(r["identified_at"])[:10] for r in records if isinstance(r.get("identified_at"), str)
+    )
+    if not days:
+        return ""
+    return days[0] if days[0] == days[-1] else f"{days[0]} – {days[-1]}"

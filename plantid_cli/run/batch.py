@@ -1,0 +1,269 @@
+"""A whole `identify` run as a library call: inputs -> engine -> writer, budget and summary.
+
+The CLI only parses flags and renders; everything a run decides lives here. From Python, the
+public way is `plantid_cli.identify(paths, **options)` (records as they come); this module is
+the layer below it, which writes to any `output.Writer`::
+
+    from plantid_cli.run.batch import BatchOptions, run_batch
+    from plantid_cli.config import load_settings
+    from plantid_cli.outputs.writers import NdjsonWriter
+
+    stats, code = run_batch(load_settings(), BatchOptions(paths=["photos/"]), NdjsonWriter())
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from plantid_cli.config import Settings
+from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
+from plantid_cli.events import EventBus
+from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
+from plantid_cli.outputs.writers import Writer
+from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.records import RunStats
+from plantid_cli.run.engine import Engine, RunOptions
+
+
+@dataclass
+class BatchOptions:
+    paths: list[str]
+    use_cache: bool = True
+    refresh: bool = False
+    max_credits: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    no_location: bool = False
+    stdin: Any = None
+    empty_folders: list[str] = field(default_factory=list)
+    group_by: str | None = None  # "folder": each folder's photos are one specimen
+    shard: tuple[int, int] | None = None  # (i, n): only this worker's share (inputs.in_shard)
+    inline: bool = False  # no thread pools: the open-breaker fast path (cli/fastpath.py)
+
+
+def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
+    if (options.latitude is None) != (options.longitude is None):
+        raise UsageError("--lat and --lon go together")
+    if options.no_location and options.latitude is not None:
+        raise UsageError("--no-location sends no position: it cannot go with --lat/--lon")
+    if options.latitude is not None and not -90 <= options.latitude <= 90:
+        raise UsageError("--lat must be between -90 and 90")
+    if options.longitude is not None and not -180 <= options.longitude <= 180:
+        raise UsageError("--lon must be between -180 and 180")
+    return IdentifyRequest(
+        language=settings.language,
+        details=tuple(settings.details),
+        similar_images=settings.similar_images,
+        latitude=options.latitude,
+        longitude=options.longitude,
+        no_location=options.no_location,
+        organs=(settings.organ,),
+        project=settings.project,
+    )
+
+
+def make_provider(settings: Settings, name: str):
+    key = settings.key_for(name)
+    if name == "plantid":
+        from plantid_cli.providers.plantid import PlantIdProvider
+
+        return PlantIdProvider(settings.url_for(name), key)
+    from plantid_cli.providers.plantnet import PlantNetProvider  # type: ignore[import-not-found]
+
+    return PlantNetProvider(settings.url_for(name), key)
+
+
+def make_providers(settings: Settings, mode: str) -> list:
+    """The providers a --provider mode asks, primary first (every one needs its key)."""
+    from plantid_cli.run.combine import providers_for
+
+    try:
+        names = providers_for(mode)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return [make_provider(settings, name) for name in names]
+
+
+def jobs_for(options: BatchOptions) -> Iterator[Any]:
+    """The units of work: files, or with --group-by folder one Specimen per folder."""
+    jobs = iter_jobs(
+        options.paths, stdin=options.stdin, on_empty_folder=options.empty_folders.append
+    )
+    if options.shard is not None:
+        jobs = shard_jobs(jobs, *options.shard, by_folder=options.group_by == "folder")
+    if options.group_by is None:
+        return jobs
+    if options.group_by != "folder":
+        raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
+    from plantid_cli.inputs.specimens import group_by_folder
+
+    return group_by_folder(jobs)
+
+
+def shard_jobs(
+    jobs: Iterable[ImageJob], i: int, n: int, *, by_folder: bool = False
+) -> Iterator[ImageJob]:
+    """This worker's share of `jobs` (see inputs.in_shard), keyed by the path relative to the
+    argument root (by its folder with --group-by folder, so a specimen is never split).
+    ``index`` is renumbered: the position within this worker's own output."""
+    import dataclasses
+    import os
+
+    index = 0
+    for job in jobs:
+        key = job.relative or job.display
+        if by_folder and not (job.error is not None and os.path.isdir(job.path)):
+            key = os.path.dirname(key)
+        if in_shard(key, i, n):
+            yield dataclasses.replace(job, index=index)
+            index += 1
+
+
+def count_in_background(options: BatchOptions, on_total: Callable[[int], None]) -> None:
+    """Walk the inputs a second time, lazily, in a daemon thread, and report how many units the
+    run will have (for the progress bar's done/total and ETA). Not for `-` (stdin is read once)."""
+    if options.stdin is not None or "-" in options.paths:
+        return
+    import dataclasses
+    import threading
+
+    copy = dataclasses.replace(options, empty_folders=[])
+
+    def count() -> None:
+        try:
+            total = sum(1 for _ in jobs_for(copy))
+        except Exception:  # the run itself reports bad inputs
+            return
+        on_total(total)
+
+    threading.Thread(target=count, name="plantid-count", daemon=True).start()
+
+
+def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[int, int]:
+    """(images, images not in the cache). Hashing stops being needed once we know the count is
+    under `limit`: the cost can never exceed the number of images."""
+    if len(all_jobs) <= limit or engine.cache is None:
+        return len(all_jobs), len(all_jobs) if engine.cache is None else min(len(all_jobs), limit)
+    uncached = 0
+    seen: set[str] = set()
+    for job in all_jobs:
+        if engine._stop.is_set():  # Ctrl-C / SIGTERM while hashing: nothing will be sent
+            break
+        if job.error is not None:
+            continue
+        try:
+            sha256, key, record = engine.lookup(job)
+        except Exception:
+            continue  # a bad file costs nothing: it is never sent
+        if record is None and key not in seen:
+            seen.add(key)
+            uncached += 1
+    return len(all_jobs), uncached
+
+
+def run_batch(
+    settings: Settings,
+    options: BatchOptions,
+    writer: Writer,
+    *,
+    bus: EventBus | None = None,
+    confirm: Callable[[int, int], bool] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    engine_hook: Callable[[Engine], None] | None = None,
+    observer: Any = None,
+) -> tuple[RunStats, int]:
+    """Run one batch; returns the stats and the exit code the run deserves.
+
+    `observer` (e.g. metrics.RunObserver) is attached after the cost count, sees every record
+    and is closed at the end whatever happens (error, Ctrl-C)."""
+    bus = bus or EventBus()
+    request = build_request(settings, options)
+    provider = make_providers(settings, settings.provider)
+    engine = Engine(
+        settings,
+        request,
+        provider,
+        RunOptions(
+            use_cache=options.use_cache,
+            refresh=options.refresh,
+            top=settings.top,
+            concurrency=settings.concurrency,
+            mode=settings.provider,
+            inline=options.inline,
+        ),
+        bus,
+    )
+    if engine_hook is not None:
+        engine_hook(engine)
+    try:
+        if options.max_credits is not None and options.max_credits < 0:
+            raise UsageError("--max-credits must be 0 or more")
+        units: Iterable[ImageJob] = jobs_for(options)
+        if options.max_credits is not None or confirm is not None:
+            limit = (
+                options.max_credits if options.max_credits is not None else settings.confirm_above
+            )
+            # walked once, counted, then run: stdin can be read only once
+            units = list(units)
+            images, cost = count_cost(engine, units, limit)
+            if options.max_credits is not None and cost > options.max_credits:
+                raise UsageError(
+                    f"this run would spend {cost} credits ({images} images, {images - cost} "
+                    f"cached) but --max-credits is {options.max_credits}; nothing was sent"
+                )
+            if confirm is not None and cost > settings.confirm_above and not confirm(images, cost):
+                raise UsageError("cancelled: nothing was sent")
+        if observer is not None:
+            observer.attach(engine)
+        for record in engine.run(units):
+            writer.write(record)
+            if on_record is not None:
+                on_record(record)
+            if observer is not None:
+                observer.record(record)
+    finally:
+        try:
+            writer.close()
+            engine.close()
+        finally:
+            if observer is not None:
+                observer.close()
+    stats = engine.stats
+    codes = set(stats.failed_codes)
+    if options.empty_folders:
+        codes.add(EXIT_IMAGE_FAILED)
+    return stats, exit_code_for(codes)
+
+
+def summary_line(stats: RunStats, unit: str = "image") -> str:
+    """`unit` is what one record stands for: an image, or a specimen with --group-by folder."""
+    parts = [_count(stats.done, unit)]
+    for status in ("ok", "not_plant", "error"):
+        if stats.statuses.get(status):
+            parts.append(f"{stats.statuses[status]} {status}")
+    if stats.cached:
+        parts.append(f"{stats.cached} cached")
+    if stats.degraded:
+        parts.append(f"{stats.degraded} degraded")
+    parts.append(_count(stats.credits_used, "credit") + " used")
+    parts.append(f"{time.monotonic() - stats.started:.1f}s")
+    return ", ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def summary_fields(stats: RunStats) -> dict[str, Any]:
+    """The summary as numbers (the `run.summary` object of JSON logs)."""
+    return {
+        "images": stats.done,
+        **{status: stats.statuses.get(status, 0) for status in ("ok", "not_plant", "error")},
+        "cached": stats.cached,
+        "degraded": stats.degraded,
+        "credits_used": stats.credits_used,
+        "seconds": round(time.monotonic() - stats.started, 3),
+    }

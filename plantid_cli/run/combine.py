@@ -1,0 +1,230 @@
+"""Which providers to ask for one image, and how their answers become one stored answer.
+
+`--provider` modes:
+
+* `plantid` / `plantnet`: one service, exactly as before.
+* `auto`: Plant.id first. When it cannot answer for a reason that is not the photo's fault
+  (breaker open, 5xx, timeout, credits gone, key rejected), the same upload goes to Pl@ntNet.
+  Such a record says so: `degraded: true` and a `providers` object with each service's status
+  and reason token. Nothing is silent (a previous system quietly ran on its second provider
+  for weeks).
+* `both`: both services asked concurrently; the record holds each one's best, `agreement`
+  (`species`, `genus` or `differ`) and `best` is the agreed species or the more confident one.
+
+The engine asks; this module only decides. Answers are cached per provider (a later
+`--provider plantid` run reuses Plant.id's part of a `both` run), so the combined answer is
+rebuilt here every time from per-provider stored answers and is never cached itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from plantid_cli.errors import (
+    EXIT_AUTH,
+    EXIT_IMAGE_FAILED,
+    EXIT_UNAVAILABLE,
+    ConfigError,
+    PlantidError,
+    ServiceUnavailable,
+    UnusableAnswer,
+)
+
+MODES = ("plantid", "plantnet", "auto", "both")
+AGREEMENT = ("species", "genus", "differ")
+
+
+def providers_for(mode: str) -> tuple[str, ...]:
+    """The services a mode uses, in the order they are asked (the first one is primary)."""
+    if mode in ("auto", "both"):
+        return ("plantid", "plantnet")
+    if mode in ("plantid", "plantnet"):
+        return (mode,)
+    raise ValueError(f"provider must be one of {', '.join(MODES)}, not {mode!r}")
+
+
+@dataclass
+class Outcome:
+    """What one provider gave for one image: a stored answer, or the error that stopped it."""
+
+    provider: str
+    stored: dict[str, Any] | None = None
+    cached: bool = False
+    error: PlantidError | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.stored is not None
+
+
+@dataclass
+class Combined:
+    """The record-to-be: a stored answer (possibly annotated) or an error, plus extra fields."""
+
+    provider: str
+    stored: dict[str, Any] | None = None
+    cached: bool = False
+    error: PlantidError | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # for error records
+
+
+def falls_back(error: PlantidError | None) -> bool:
+    """Whether `auto` may try the next service: outages, credits and key problems yes; a photo
+    the service refused (bad request, bad file) no — the next service would refuse it too."""
+    return isinstance(error, ServiceUnavailable | ConfigError)
+
+
+def to_ask(mode: str, outcomes: dict[str, Outcome]) -> list[str]:
+    """The providers to ask next (concurrently) given what is known; [] when complete."""
+    names = providers_for(mode)
+    if mode == "both":
+        return [name for name in names if name not in outcomes]
+    for name in names:  # single and auto: in order, the next only after a fallback failure
+        outcome = outcomes.get(name)
+        if outcome is None:
+            return [name]
+        if outcome.answered or not falls_back(outcome.error):
+            return []
+    return []
+
+
+def combine(mode: str, outcomes: dict[str, Outcome]) -> Combined:
+    """The one answer for an image once `to_ask` says nothing more is needed."""
+    names = [name for name in providers_for(mode) if name in outcomes]
+    if mode == "both":
+        return _both([outcomes[name] for name in names])
+    first = outcomes[names[0]]
+    if first.answered:
+        return Combined(first.provider, first.stored, first.cached)
+    answering = next((outcomes[n] for n in names if outcomes[n].answered), None)
+    report = {"providers": {n: provider_status(outcomes[n]) for n in names}}
+    if answering is None:
+        error = most_serious([outcomes[n].error for n in names])
+        fields = report if len(names) > 1 else {}
+        return Combined(error_provider(outcomes, error), error=error, fields=fields)
+    stored = dict(answering.stored or {})
+    stored.update(degraded=True, **report)
+    return Combined(answering.provider, stored, answering.cached)
+
+
+def provider_status(outcome: Outcome, *, with_best: bool = False) -> dict[str, Any]:
+    """Per-provider entry of `providers`: status (`ok`, `not_plant`, or the error code such as
+    `unavailable`, `credits`, `auth`) and a reason token (`circuit-open`, `http-503` ...)."""
+    if outcome.stored is not None:
+        entry: dict[str, Any] = {
+            "status": outcome.stored.get("status"),
+            "reason": None,
+            "cached": outcome.cached,
+        }
+        if with_best:
+            entry["best"] = outcome.stored.get("best")
+            entry["model_version"] = outcome.stored.get("model_version")
+        return entry
+    error = outcome.error
+    return {
+        "status": getattr(error, "code", "error"),
+        "reason": getattr(error, "reason", "error"),
+        "message": getattr(error, "message", ""),
+    }
+
+
+def agreement(first: dict[str, Any] | None, second: dict[str, Any] | None) -> str:
+    """`species` when both bests name the same species, `genus` the same genus, else `differ`."""
+    if not first or not second:
+        return "differ"
+    if _norm(first.get("scientific_name")) and _norm(first.get("scientific_name")) == _norm(
+        second.get("scientific_name")
+    ):
+        return "species"
+    if _norm(first.get("genus")) and _norm(first.get("genus")) == _norm(second.get("genus")):
+        return "genus"
+    return "differ"
+
+
+def _both(outcomes: list[Outcome]) -> Combined:
+    answering = [o for o in outcomes if o.answered]
+    report = {o.provider: provider_status(o, with_best=True) for o in outcomes}
+    if not answering:
+        error = most_serious([o.error for o in outcomes])
+        by_name = {o.provider: o for o in outcomes}
+        return Combined(error_provider(by_name, error), error=error, fields={"providers": report})
+    if len(answering) < len(outcomes):  # one service failed: the other's answer, flagged
+        only = answering[0]
+        stored = dict(only.stored or {})
+        stored.update(degraded=True, providers=report, agreement=None)
+        return Combined(only.provider, stored, only.cached)
+    first, second = (o.stored or {} for o in answering)
+    with_best = [o for o in answering if (o.stored or {}).get("best")]
+    if not with_best:  # neither saw a plant
+        chosen, token = answering[0], None
+    else:
+        chosen = max(with_best, key=lambda o: (o.stored or {})["best"].get("probability") or 0)
+        token = agreement(first.get("best"), second.get("best"))
+    stored = dict(chosen.stored or {})
+    stored.update(providers=report, agreement=token)
+    return Combined(chosen.provider, stored, all(o.cached for o in answering))
+
+
+def most_serious(errors: list[PlantidError | None]) -> PlantidError:
+    """The error to report when every service failed: auth before outage before the rest."""
+    present = [e for e in errors if e is not None]
+    rank = {EXIT_AUTH: 0, EXIT_UNAVAILABLE: 1, EXIT_IMAGE_FAILED: 2}
+    return min(present, key=lambda e: rank.get(e.exit_code, 3))
+
+
+def error_provider(outcomes: dict[str, Outcome], error: PlantidError) -> str:
+    return next((name for name, o in outcomes.items() if o.error is error), "")
+
+
+def _norm(value: Any) -> str:
+    return " ".join(str(value or "").lower().split())
+
+
+# ----- records for a unit (a file or a specimen) ----------------------------------------------
+def unit_record(
+    mode: str,
+    job: Any,
+    sha256: str,
+    outcomes: dict[str, Outcome],
+    *,
+    request: Any,
+    top: int,
+    follower: bool = False,
+) -> dict[str, Any]:
+    """The record for a unit from its providers' outcomes; `follower`: shared within the run."""
+    from plantid_cli.inputs.specimens import shown_location
+    from plantid_cli.records import answer_record
+
+    combined = combine(mode, outcomes)
+    if combined.stored is None or combined.error is not None:
+        record = unit_error(job, sha256, combined.provider, combined.error)
+        record.update(combined.fields)
+        if isinstance(combined.error, UnusableAnswer):  # a paid answer: stored, not re-bought
+            record["cached"] = combined.error.cached or follower
+        return record
+    stored = combined.stored
+    record = answer_record(
+        job.index, job.display, sha256, stored, cached=combined.cached or follower, top=top
+    )
+    record["location"] = shown_location(request, record.get("location"))
+    if combined.provider == "plantnet" and "organs" not in record:
+        record["organs"] = list((stored.get("extra") or {}).get("organs") or [])
+    return _with_paths(job, record)
+
+
+def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> dict[str, Any]:
+    """An error record for a unit (a specimen's record names its photos too)."""
+    from plantid_cli.records import error_record
+
+    return _with_paths(job, error_record(job.index, job.display, sha256, provider, error))
+
+
+def _with_paths(job: Any, record: dict[str, Any]) -> dict[str, Any]:
+    from plantid_cli.inputs.specimens import Specimen
+    from plantid_cli.records import with_exact_paths
+
+    if isinstance(job, Specimen):
+        record["paths"] = job.paths
+        return with_exact_paths(record, job.path, [member.path for member in job.members])
+    return with_exact_paths(record, job.path)

@@ -1,0 +1,160 @@
+"""The concurrency that keeps several units in flight: two thread pools and a bounded window.
+
+Stage A (`prepare`, a small CPU pool) turns a job into a record, None (stopped) or work that
+`needs_call`; stage B (`call`, `concurrency` threads) turns that work into a record. A feeder
+thread submits jobs only while the window has a free slot, so memory stays flat however many
+jobs; records come back in completion order. A crash in a stage costs one record (`failed`),
+never the run. Setting `stop` (the CLI's first Ctrl-C or SIGTERM) starts no new job and lets
+the ones in flight finish; a KeyboardInterrupt in the consuming thread (the second signal)
+abandons the pools at once, without waiting for a request that hangs, and raises `Interrupted`.
+
+The stages themselves (cache, guards, calls) are the engine's: see engine.py.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from plantid_cli.errors import Interrupted
+
+Record = dict[str, Any]
+
+
+def run_inline(
+    jobs: Iterable[Any],
+    *,
+    prepare: Callable[[Any], Any],
+    call: Callable[[Any], Record | None],
+    needs_call: Callable[[Any], bool],
+    on_record: Callable[[Record], None],
+    stop: threading.Event,
+) -> Iterator[Record]:
+    """The same two stages, one job at a time in this thread: for runs that expect no call
+    (the breaker is open), where starting thread pools would cost more than the work."""
+    for job in jobs:
+        if stop.is_set():
+            break
+        outcome = prepare(job)
+        if needs_call(outcome):
+            outcome = call(outcome)
+        if outcome is not None:
+            on_record(outcome)
+            yield outcome
+
+
+def run_concurrent(
+    jobs: Iterable[Any],
+    *,
+    prepare: Callable[[Any], Any],
+    call: Callable[[Any], Record | None],
+    needs_call: Callable[[Any], bool],
+    failed: Callable[[Any, BaseException], Record],
+    on_record: Callable[[Record], None],
+    stop: threading.Event,
+    concurrency: int,
+) -> Iterator[Record]:
+    """Yield one record per job, in completion order, keeping a bounded window in flight."""
+    prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
+    window = concurrency * 2 + prep_workers
+    slots = threading.BoundedSemaphore(window)
+    results: queue.Queue = queue.Queue()
+    prep_pool = ThreadPoolExecutor(prep_workers, thread_name_prefix="plantid-prep")
+    net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
+    submitted = [0]
+    done_feeding = threading.Event()
+
+    def finish(record: Record | None) -> None:
+        results.put(record)
+        slots.release()
+
+    def run_stage_b(job: Any, pending: Any) -> None:
+        try:
+            finish(call(pending))
+        except BaseException as exc:  # never lose the slot; report as an error record
+            finish(failed(job, exc))
+
+    def after_stage_a(job: Any, future: Future) -> None:
+        if future.cancelled():
+            finish(None)
+            return
+        outcome = future.result()
+        if needs_call(outcome):
+            try:
+                net_pool.submit(run_stage_b, job, outcome)
+                return
+            except RuntimeError:  # pool shut down (interrupted)
+                outcome = None
+        finish(outcome)
+
+    def run_stage_a(job: Any) -> Any:
+        try:
+            return prepare(job)
+        except BaseException as exc:  # a bug must cost one record, not the run
+            return failed(job, exc)
+
+    def feed() -> None:
+        try:
+            for job in jobs:
+                while not slots.acquire(timeout=0.2):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    slots.release()
+                    return
+                submitted[0] += 1
+                prep_pool.submit(run_stage_a, job).add_done_callback(
+                    lambda future, job=job: after_stage_a(job, future)
+                )
+        except BaseException as exc:
+            results.put(("crash", exc))
+        finally:
+            done_feeding.set()
+            results.put(None)
+
+    def finished() -> bool:
+        """Every submitted job is back (and the feeder's end mark, once it has ended). Once
+        stopped, the feeder is not waited for: it may be blocked reading a stdin that never
+        closes (`tail -f | plantid identify -`), and it is a daemon thread."""
+        if done_feeding.is_set():
+            return received >= submitted[0] + 1
+        return stop.is_set() and received >= submitted[0]
+
+    feeder = threading.Thread(target=feed, name="plantid-feed", daemon=True)
+    feeder.start()
+    received = 0
+    interrupted = False
+    try:
+        while True:
+            try:
+                item = results.get(timeout=0.5)
+            except queue.Empty:
+                if finished():
+                    break
+                continue
+            if isinstance(item, tuple):
+                raise item[1]
+            received += 1
+            if item is not None:
+                on_record(item)
+                yield item
+            if finished():
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+    except GeneratorExit:  # the consumer gave up (a second Ctrl-C while it wrote, a closed pipe)
+        interrupted = True
+        stop.set()
+        raise
+    finally:
+        # an abort waits for nobody: a thread hanging in a request must not hold the exit
+        # (threads left running still store their answers unless the process leaves first)
+        prep_pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+        net_pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+    if interrupted:
+        raise Interrupted("interrupted: answers received so far are stored")

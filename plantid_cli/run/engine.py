@@ -1,0 +1,407 @@
+"""The pipeline per image, and the concurrency that keeps several of them in flight.
+
+Per image, two stages:
+  A (CPU, a small pool): hash the file -> cache lookup -> fail-fast guards -> decode/orient/resize
+  B (network, `concurrency` threads over one keep-alive client): in-run dedupe -> per-key lock ->
+    cache again -> breaker-guarded, rate-limited, retried call -> store the answer at once
+Every answer is stored the moment it arrives, so a killed batch re-run pays only for the rest.
+Records stream out in completion order; a bounded window keeps memory flat however many files
+(the thread pools, window and feeder are in pipeline.py).
+
+A unit of work is a file (`ImageJob`) or, with `--group-by folder`, a `specimens.Specimen` (1-5
+photos, one request). With `--provider auto|both` each provider is a lane with its own guards
+and cache namespace; `strategy` decides which lanes to ask and how their answers combine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from plantid_cli.config import Settings
+from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
+from plantid_cli.events import EventBus
+from plantid_cli.guards.backend import open_backend
+from plantid_cli.guards.disk.cache import cache_key
+from plantid_cli.guards.provider_guards import ProviderGuards, deadlines
+from plantid_cli.inputs.specimens import (
+    Specimen,
+    exif_location,
+    location_for,
+    prepare_unit,
+    request_for,
+    taken_at,
+    unit_sha256,
+)
+from plantid_cli.inputs.walk import ImageJob
+from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.records import RunStats, error_record, stored_answer, with_exact_paths
+from plantid_cli.run.charged import outcome_for, unusable_entry
+from plantid_cli.run.combine import Outcome, to_ask, unit_error, unit_record
+from plantid_cli.run.concurrency import run_concurrent, run_inline
+from plantid_cli.run.lane import Lane
+
+
+@dataclass
+class RunOptions:
+    use_cache: bool = True
+    refresh: bool = False
+    top: int = 3
+    concurrency: int = 4
+    mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
+    inline: bool = False  # everything in the calling thread (the open-breaker fast path)
+
+
+@dataclass
+class Pending:
+    """A unit that needs a service: prepared uploads plus what the cache entries will need."""
+
+    job: ImageJob | Specimen
+    sha256: str
+    keys: dict[str, str]  # provider -> cache key
+    prepared: list[Any]  # PreparedImage per photo
+    location: dict[str, Any] | None  # the position to send (options applied)
+    request: IdentifyRequest  # the run's request for this unit (one organ per photo)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # known before the network
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def key(self) -> str:
+        """In-run dedupe key: the same unit asked of the same providers."""
+        return "|".join(self.keys.values())
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        request: IdentifyRequest,
+        provider,
+        options: RunOptions,
+        bus: EventBus | None = None,
+    ) -> None:
+        """`provider` is one provider, or a list of them (first = primary) for auto/both."""
+        providers = list(provider) if isinstance(provider, list | tuple) else [provider]
+        self.settings = settings
+        self.request = request
+        self.provider = providers[0]
+        self.options = options
+        self.mode = options.mode or self.provider.name
+        self.bus = bus or EventBus()
+        self.stats = RunStats()
+        # one backend (one SQLite connection, or one Redis client) for every lane and the cache
+        backend = open_backend(settings)
+        self.lanes = {
+            p.name: Lane(p, ProviderGuards(settings, p.name, p.api_key, self.bus, backend))
+            for p in providers
+        }
+        self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
+        self.cache = backend.cache() if options.use_cache else None
+        self._client = None
+        self._client_lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self._inflight_lock = threading.Lock()
+        self._stop = threading.Event()
+        for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
+            lane.guards.stop = self._stop
+
+    # ----- resources -----
+    def client(self):
+        """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                timeout = self.settings.timeout
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                    limits=httpx.Limits(max_connections=self.options.concurrency + 2),
+                    headers={"User-Agent": "plantid-cli"},
+                    trust_env=False,
+                )
+            return self._client
+
+    def close(self) -> None:
+        if self._side is not None:  # once stopped, never wait for a side call that hangs
+            self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ----- stage A -----
+    def cache_key_for(
+        self, sha256: str, provider: Any = None, request: IdentifyRequest | None = None
+    ) -> str:
+        provider = provider or self.provider
+        params = provider.cache_params(request or self.request)
+        params["max_side"] = self.settings.max_image_side
+        return cache_key(provider.name, provider.api_version, sha256, params)
+
+    def _cached(self, provider: str, key: str, path: str) -> dict[str, Any] | None:
+        if self.cache is None or self.options.refresh:
+            return None
+        stored = self.cache.get(key)
+        self.bus.emit("cache.miss" if stored is None else "cache.hit", provider=provider, path=path)
+        return stored
+
+    def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, dict[str, Any] | None]:
+        """Hash one unit and look it up for the primary provider: (sha256, key, record|None)."""
+        sha256 = unit_sha256(job)
+        key = self.cache_key_for(sha256, self.provider, request_for(self.request, job))
+        stored = self._cached(self.provider.name, key, job.display)
+        if stored is None:
+            return sha256, key, None
+        outcomes = {self.provider.name: outcome_for(self.provider.name, stored, cached=True)}
+        return sha256, key, self._finish(job, sha256, outcomes)
+
+    def _known(self, job: ImageJob | Specimen, keys: dict[str, str]) -> dict[str, Outcome]:
+        """What can be known without the network: cache hits and fail-fast guard refusals.
+        Stops at the first lane that needs a call (in `auto`, the fallback is only looked at
+        once the primary has failed, so a cached Plant.id answer never touches Pl@ntNet)."""
+        outcomes: dict[str, Outcome] = {}
+        while names := to_ask(self.mode, outcomes):
+            for name in names:
+                stored = self._cached(name, keys[name], job.display)
+                if stored is not None:
+                    self._fell_back(name, outcomes, job.display)
+                    outcomes[name] = outcome_for(name, stored, cached=True)
+                    continue
+                try:
+                    self.lanes[name].check()
+                except PlantidError as exc:
+                    self._fell_back(name, outcomes, job.display)
+                    self._refused(name, exc, job.display)
+                    outcomes[name] = Outcome(name, error=exc)
+            if any(name not in outcomes for name in names):
+                break
+        return outcomes
+
+    def _fell_back(self, name: str, outcomes: dict[str, Outcome], path: str) -> None:
+        """`auto` turns to `name` because the primary failed: say so once per unit (a lane's
+        outcome is set once, in `_known` or `_resolve`), for the log and the fallbacks metric."""
+        primary = self.provider.name
+        failed = outcomes.get(primary)
+        if self.mode != "auto" or name == primary or failed is None or failed.error is None:
+            return
+        self.bus.emit(
+            "fallback",
+            from_provider=primary,
+            to_provider=name,
+            reason=failed.error.reason or failed.error.code,
+            path=path,
+        )
+
+    def _refused(self, provider: str, exc: PlantidError, path: str) -> None:
+        if exc.reason == "circuit-open":
+            self.bus.emit("circuit.open", provider=provider, path=path)
+
+    def stage_prepare(self, job: ImageJob | Specimen) -> dict[str, Any] | Pending | None:
+        if self._stop.is_set():
+            return None
+        if job.error is not None:
+            return unit_error(job, None, self.provider.name, job.error)
+        sha256 = None
+        try:
+            sha256 = unit_sha256(job)
+            request = request_for(self.request, job)
+            keys = {
+                name: self.cache_key_for(sha256, lane.provider, request)
+                for name, lane in self.lanes.items()
+            }
+            outcomes = self._known(job, keys)
+            if not to_ask(self.mode, outcomes):
+                return self._finish(job, sha256, outcomes)
+            started = time.monotonic()
+            prepared = prepare_unit(job, self.settings)
+            self.bus.emit("image.prepared", seconds=time.monotonic() - started, path=job.display)
+        except PlantidError as exc:
+            self._refused(self.provider.name, exc, job.display)
+            return unit_error(job, sha256, self.provider.name, exc)
+        location = location_for(self.request, prepared)
+        return Pending(job, sha256, keys, prepared, location, request, outcomes)
+
+    # ----- stage B -----
+    def stage_call(self, pending: Pending) -> dict[str, Any] | None:
+        job = pending.job
+        if self._stop.is_set():
+            return None
+        with self._inflight_lock:
+            leader = self._inflight.get(pending.key)
+            mine: Future | None = None
+            if leader is None:
+                mine = self._inflight[pending.key] = Future()
+        if mine is None:  # the same unit is already being asked for in this run
+            try:
+                outcomes = leader.result()
+            except PlantidError as exc:
+                return unit_error(job, pending.sha256, self.provider.name, exc)
+            if _stopped(outcomes):
+                return None
+            self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
+            return self._finish(job, pending.sha256, outcomes, follower=True)
+        try:
+            outcomes = self._resolve(pending)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        finally:
+            # Forget finished keys so memory stays flat over any number of photos: a later
+            # duplicate finds the answer in the cache (kept only when there is no cache).
+            if self.cache is not None:
+                with self._inflight_lock:
+                    self._inflight.pop(pending.key, None)
+        mine.set_result(outcomes)
+        if _stopped(outcomes):  # stopped before its request left: no record, as if not begun
+            return None
+        return self._finish(job, pending.sha256, outcomes)
+
+    def _resolve(self, pending: Pending) -> dict[str, Outcome]:
+        """Ask lanes until the strategy is satisfied; `both` asks its lanes concurrently.
+        Stage A looked up the lanes first asked here; a lane reached later (`auto` after a
+        failed call) is looked up for the first time in `_fetch`."""
+        outcomes = dict(pending.outcomes)
+        looked_up = True
+        while names := to_ask(self.mode, outcomes):
+            for name in names:
+                self._fell_back(name, outcomes, pending.job.display)
+            side = {}
+            if len(names) > 1:
+                with self._client_lock:
+                    if self._side is None:
+                        self._side = ThreadPoolExecutor(
+                            self.options.concurrency, thread_name_prefix="plantid-side"
+                        )
+                side = {
+                    name: self._side.submit(self._ask, name, pending, looked_up)
+                    for name in names[1:]
+                }
+            outcomes[names[0]] = self._ask(names[0], pending, looked_up)
+            for name, future in side.items():
+                outcomes[name] = future.result()
+            looked_up = False
+        return outcomes
+
+    def _ask(self, name: str, pending: Pending, looked_up: bool = True) -> Outcome:
+        try:
+            stored, cached = self._fetch(self.lanes[name], pending, looked_up)
+        except PlantidError as exc:
+            self._refused(name, exc, pending.job.display)
+            return Outcome(name, error=exc)
+        return outcome_for(name, stored, cached)
+
+    def _fetch(
+        self, lane: Lane, pending: Pending, looked_up: bool = True
+    ) -> tuple[dict[str, Any], bool]:
+        """Single flight across processes: lock, look again, call, store, release.
+        `looked_up`: stage A already counted this lane's cache look-up (hit or miss)."""
+        if self.cache is None:
+            return self._call(lane, pending), False
+        path = pending.job.display
+        key = pending.keys[lane.provider.name]
+        wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death
+        with lane.guards.backend.single_flight(key, wait, self._stop) as lock:
+            self.bus.emit(
+                "lock.waited",
+                provider=lane.provider.name,
+                path=path,
+                seconds=lock.waited,
+                acquired=lock.acquired,
+            )
+            if not lock.acquired:
+                if not lock.stopped:
+                    self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
+            elif lock.waited > 0.05:
+                self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
+            if not self.options.refresh or not lock.acquired:
+                stored = self.cache.get(key)
+                if stored is not None and not (self.options.refresh and lock.acquired):
+                    self.bus.emit("cache.hit", provider=lane.provider.name, path=path)
+                    return stored, True
+                if not looked_up and not self.options.refresh:
+                    self.bus.emit("cache.miss", provider=lane.provider.name, path=path)
+            if not lock.acquired and lock.stopped:  # Ctrl-C / SIGTERM while waiting
+                raise Interrupted("stopped while another process was asking for this photo")
+            stored = self._call(lane, pending)
+            self.cache.set(key, stored)
+            return stored, False
+
+    def _call(self, lane: Lane, pending: Pending) -> dict[str, Any]:
+        location = pending.location
+        position = (location["latitude"], location["longitude"]) if location else None
+        when = taken_at(pending.prepared)
+        request = pending.request
+        # Build the client (imports httpx) before the rate limit stamps this call's start, so
+        # the stamp and the request leaving the machine are milliseconds apart.
+        client = self.client()
+
+        def attempt():
+            return lane.provider.identify(client, pending.prepared, request, position, when)
+
+        if "location" not in lane.provider.cache_params(request):
+            location = exif_location(pending.prepared)  # not sent: keep the photo's own
+        # Everything the stored answer needs is known before the call: once it is paid for,
+        # nothing but building a dict stands between the answer and the cache.
+        lane.check()  # a fallback lane was not checked in stage A; credits may be gone
+        try:
+            answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display))
+        except UnusableAnswer as exc:  # charged all the same: stored, never bought again
+            self._charged()
+            return unusable_entry(lane.provider.name, exc, location, when)
+        self._charged()
+        return stored_answer(lane.provider.name, answer, location, when)
+
+    def _charged(self) -> None:
+        with self._inflight_lock:
+            self.stats.credits_used += 1
+
+    def _finish(
+        self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False
+    ) -> dict[str, Any]:
+        """The record for a unit from its providers' outcomes (`strategy.unit_record`)."""
+        return unit_record(
+            self.mode, job, sha256, outcomes, request=self.request, top=self.options.top,
+            follower=follower,
+        )  # fmt: skip
+
+    # ----- the run -----
+    def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
+        """Yield one record per job, in completion order, keeping a bounded window in flight
+        (`pipeline.run_concurrent`), or one job at a time in this thread with `inline`."""
+        stages = {
+            "prepare": self.stage_prepare,
+            "call": self.stage_call,
+            "needs_call": lambda outcome: isinstance(outcome, Pending),
+            "on_record": self.stats.add,
+            "stop": self._stop,
+        }
+        if self.options.inline:
+            yield from run_inline(jobs, **stages)
+            return
+        yield from run_concurrent(
+            jobs,
+            failed=lambda job, exc: _internal_error(job, self.provider.name, exc),
+            concurrency=self.options.concurrency,
+            **stages,
+        )
+
+
+def _stopped(outcomes: dict[str, Outcome]) -> bool:
+    return any(isinstance(outcome.error, Interrupted) for outcome in outcomes.values())
+
+
+def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, PlantidError):
+        error = exc
+    else:
+        error = ServiceUnavailable(
+            f"internal error: {type(exc).__name__}: {exc}", reason="internal"
+        )
+    return with_exact_paths(error_record(job.index, job.display, None, provider, error), job.path)

@@ -1,0 +1,370 @@
+"""A run's metrics in Prometheus text format: a file rewritten atomically, and a Pushgateway push.
+
+Why a listener: the engine only emits events (see events.py); this module turns them into
+counters, histograms and gauges on its *own* `prometheus_client` registry (never the global one,
+so a library user's process metrics are not mixed in). Shared state that no event describes for a
+run that never called (a breaker open from the start, credits left) is read from the guards'
+state at write time.
+
+`prometheus_client` is an optional extra (`pip install 'plantid-cli[metrics]'`) and is imported
+only when this module is, i.e. only when `--metrics-file` or `--pushgateway` is used.
+
+The metric names below are a contract (docs/metrics.md): add new ones, never rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from plantid_cli.config import PROVIDERS, Settings
+from plantid_cli.errors import UsageError
+from plantid_cli.records import STATUSES
+from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, safe_url
+
+logger = logging.getLogger("plantid")
+
+INSTALL_HINT = "pip install 'plantid-cli[metrics]'"
+DEFAULT_INTERVAL = 5.0
+PUSH_JOB = "plantid"
+BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+
+IMAGE_STATUSES = STATUSES  # every record status, pre-declared at 0
+CALL_OUTCOMES = (
+    "ok", "client_error", "server_error", "timeout", "credits", "auth", "bad_response"
+)  # fmt: skip
+CACHE_RESULTS = ("hit", "miss")
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+PREPARE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# The metrics of a run, in registration (and output) order:
+# (attribute on RunMetrics, prometheus_client class, name, help, label names, histogram buckets).
+METRICS: tuple[tuple[str, str, str, str, tuple[str, ...], tuple[float, ...] | None], ...] = (
+    ("images", "Counter", "plantid_images",
+     "Images by final status (ok, not_plant, error).", ("provider", "status"), None),
+    ("calls", "Counter", "plantid_upstream_calls",
+     "HTTP calls to the service by outcome (ok, client_error, server_error, timeout, "
+     "credits, auth, bad_response: a charged answer that cannot be used); every attempt "
+     "counts, retries included.", ("provider", "outcome"), None),
+    ("cache", "Counter", "plantid_cache_requests",
+     "Result cache look-ups by result (hit, miss); answers shared within the run count "
+     "as hits.", ("provider", "result"), None),
+    ("retries", "Counter", "plantid_retries",
+     "Calls retried after a transient failure.", ("provider",), None),
+    ("fallbacks", "Counter", "plantid_fallbacks",
+     "Images handed from one service to the other.", ("from", "to"), None),
+    ("circuit_rejections", "Counter", "plantid_circuit_open_rejections",
+     "Images not sent because the service's circuit breaker was open.", ("provider",), None),
+    ("breaker_transitions", "Counter", "plantid_breaker_transitions",
+     "Circuit breaker state changes seen by this run, by new state.", ("provider", "state"), None),
+    ("lock_timeouts", "Counter", "plantid_lock_timeouts",
+     "Single-flight locks not obtained in time (the call went ahead without it).", (), None),
+    ("latency", "Histogram", "plantid_upstream_latency_seconds",
+     "Duration of each HTTP call to the service, any outcome.", ("provider",), LATENCY_BUCKETS),
+    ("lock_wait", "Histogram", "plantid_lock_wait_seconds",
+     "Time spent waiting for the per-photo single-flight lock.", (), WAIT_BUCKETS),
+    ("rate_wait", "Histogram", "plantid_rate_limit_wait_seconds",
+     "Time spent in the shared rate limiter before each call.", (), WAIT_BUCKETS),
+    ("prepare", "Histogram", "plantid_image_prepare_seconds",
+     "Time to decode, orient, shrink and re-encode one photo.", (), PREPARE_BUCKETS),
+    ("breaker_state", "Gauge", "plantid_breaker_state",
+     "Circuit breaker state (0 closed, 1 half-open, 2 open).", ("provider",), None),
+    ("credits_remaining", "Gauge", "plantid_credits_remaining",
+     "Credits or quota left, when known.", ("provider",), None),
+    ("run_start", "Gauge", "plantid_run_start_timestamp_seconds",
+     "When the run started (Unix time).", (), None),
+    ("run_end", "Gauge", "plantid_run_end_timestamp_seconds",
+     "When the run ended (Unix time); 0 while it is running.", (), None),
+    ("in_flight", "Gauge", "plantid_in_flight",
+     "HTTP calls to the service in flight now.", (), None),
+)  # fmt: skip
+
+
+def _prometheus():
+    try:
+        import prometheus_client
+    except ImportError:
+        raise UsageError(
+            "--metrics-file and --pushgateway need the prometheus_client package: " + INSTALL_HINT
+        ) from None
+    return prometheus_client
+
+
+def run_providers(settings: Settings) -> tuple[str, ...]:
+    """The services a run may call: both for `auto`/`both`, else the one chosen."""
+    return PROVIDERS if settings.provider not in PROVIDERS else (settings.provider,)
+
+
+class RunMetrics:
+    """Every metric of one run, on a private registry, fed by bus events and records."""
+
+    def __init__(self, settings: Settings, registry=None) -> None:
+        pc = _prometheus()
+        self.settings = settings
+        self.registry = registry if registry is not None else pc.CollectorRegistry()
+        reg = self.registry
+        self._lock = threading.Lock()
+        self._guards: dict[str, tuple[Any, Any]] = {}
+        for attr, kind, name, doc, labels, buckets in METRICS:
+            extra = {"buckets": buckets} if buckets else {}
+            setattr(self, attr, getattr(pc, kind)(name, doc, labels, registry=reg, **extra))
+        self.run_start.set(time.time())
+        for provider in run_providers(settings):
+            self.add_provider(provider)
+
+    def add_provider(self, provider: str, guards: Any = None) -> None:
+        """Make the provider's series exist (at 0) and remember where to read its shared state."""
+        with self._lock:
+            known = provider in self._guards
+            if guards is not None:
+                self._guards[provider] = (guards.breaker, guards.credits)
+            elif not known:
+                self._guards[provider] = (None, None)
+        if known:
+            return
+        for status in IMAGE_STATUSES:
+            self.images.labels(provider, status)
+        for outcome in CALL_OUTCOMES:
+            self.calls.labels(provider, outcome)
+        for result in CACHE_RESULTS:
+            self.cache.labels(provider, result)
+        self.retries.labels(provider)
+        self.circuit_rejections.labels(provider)
+        self.latency.labels(provider)
+
+    # ----- inputs -----
+    def on_event(self, event: str, fields: dict[str, Any]) -> None:
+        provider = fields.get("provider")
+        if provider and provider not in self._guards:
+            self.add_provider(provider)
+        if event == "cache.hit":
+            self.cache.labels(provider, "hit").inc()
+        elif event == "cache.miss":
+            self.cache.labels(provider, "miss").inc()
+        elif event == "upstream.start":
+            self.in_flight.inc()
+        elif event == "upstream.call":
+            self.in_flight.dec()
+            self.calls.labels(provider, fields.get("outcome", "client_error")).inc()
+            self.latency.labels(provider).observe(fields.get("seconds", 0.0))
+        elif event == "upstream.retry":
+            self.retries.labels(provider).inc()
+        elif event == "rate.acquired":
+            self.rate_wait.observe(fields.get("seconds", 0.0))
+        elif event == "lock.waited":
+            self.lock_wait.observe(fields.get("seconds", 0.0))
+            if not fields.get("acquired", True):
+                self.lock_timeouts.inc()
+        elif event == "image.prepared":
+            self.prepare.observe(fields.get("seconds", 0.0))
+        elif event == "circuit.open":
+            self.circuit_rejections.labels(provider).inc()
+        elif event == "circuit.state":
+            new = fields.get("new")
+            if new in BREAKER_STATE_VALUES:
+                self.breaker_state.labels(provider).set(BREAKER_STATE_VALUES[new])
+                self.breaker_transitions.labels(provider, new).inc()
+        elif event == "credits.exhausted":
+            self.credits_remaining.labels(provider).set(0)
+        elif event == "fallback":
+            source, target = fields.get("from_provider"), fields.get("to_provider")
+            if source and target:
+                self.fallbacks.labels(source, target).inc()
+
+    def on_record(self, record: dict[str, Any]) -> None:
+        provider = record.get("provider") or self.settings.provider
+        if provider not in self._guards:
+            self.add_provider(provider)
+        self.images.labels(provider, record.get("status", "error")).inc()
+
+    def finish(self) -> None:
+        self.run_end.set(time.time())
+
+    # ----- output -----
+    def refresh(self) -> None:
+        """Gauges that mirror shared state (other processes may change it): breaker, credits."""
+        from plantid_cli.telemetry.status import _guards_for
+
+        for provider in list(self._guards):
+            breaker, credits = self._guards[provider]
+            try:
+                if breaker is None:
+                    guards = _guards_for(self.settings, provider)  # the run's account
+                    breaker, credits = guards.breaker, guards.credits
+                    self._guards[provider] = (breaker, credits)
+                state = breaker.status()["state"]
+                self.breaker_state.labels(provider).set(BREAKER_STATE_VALUES.get(state, 0))
+                remaining = credits.status().get("remaining")
+                if remaining is not None:
+                    self.credits_remaining.labels(provider).set(remaining)
+            except Exception:  # shared state unreadable: keep the last values
+                logger.debug("metrics: cannot read shared state for %s", provider, exc_info=True)
+
+    def text(self) -> bytes:
+        self.refresh()
+        return _prometheus().generate_latest(self.registry)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, rename: readers see old or new."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+class RunObserver:
+    """Owns a run's metrics: subscribes to the engine, rewrites the file, pushes at the end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics_file: str | os.PathLike | None = None,
+        pushgateway: str | None = None,
+        job_name: str | None = None,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        if job_name and not pushgateway:
+            raise UsageError("--job-name names the Pushgateway group: it needs --pushgateway")
+        if pushgateway and not pushgateway.startswith(("http://", "https://")):
+            pushgateway = "http://" + pushgateway
+        self.grouping_key = parse_grouping_key(job_name)
+        self.metrics = RunMetrics(settings)
+        self.path = Path(metrics_file).expanduser() if metrics_file else None
+        self.pushgateway = pushgateway
+        self.interval = interval
+        self._buses: set[int] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._closed = False
+        self._warned = False
+        if self.path is not None:
+            try:
+                self.write()  # fail before any credit is spent when the file cannot be written
+            except OSError as exc:
+                raise UsageError(f"--metrics-file {self.path}: {exc.strerror or exc}") from None
+
+    # ----- hooks for batch.run_batch -----
+    def attach(self, engine: Any) -> None:
+        bus = engine.bus
+        if id(bus) not in self._buses:
+            self._buses.add(id(bus))
+            bus.subscribe(self.metrics.on_event)
+        self.metrics.add_provider(engine.provider.name, getattr(engine, "guards", None))
+        self.start()
+
+    def watch(self, bus: Any) -> None:
+        """Listen to a bus without an engine (library use, tests)."""
+        if id(bus) not in self._buses:
+            self._buses.add(id(bus))
+            bus.subscribe(self.metrics.on_event)
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.metrics.on_record(record)
+
+    def start(self) -> None:
+        if self.path is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="plantid-metrics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """End of run (normal, error, Ctrl-C): stop the writer, last write, push. Never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.metrics.finish()
+        if self.path is not None:
+            try:
+                self.write()
+            except Exception as exc:
+                _warn("metrics.write_failed", f"cannot write metrics to {self.path}: {exc}")
+        if self.pushgateway:
+            self.push()
+
+    # ----- output -----
+    def write(self) -> None:
+        with self._write_lock:
+            write_atomically(self.path, self.metrics.text())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.write()
+            except Exception as exc:
+                if not self._warned:
+                    self._warned = True
+                    _warn("metrics.write_failed", f"cannot write metrics to {self.path}: {exc}")
+
+    def push(self) -> bool:
+        pc = _prometheus()
+        self.metrics.refresh()
+        try:
+            pc.push_to_gateway(
+                self.pushgateway,
+                job=PUSH_JOB,
+                registry=self.metrics.registry,
+                grouping_key=self.grouping_key,
+                timeout=min(self.metrics.settings.timeout, 30.0),
+                handler=push_handler,
+            )
+        except Exception as exc:
+            _warn(
+                "metrics.push_failed",
+                f"cannot push metrics to {safe_url(self.pushgateway)}: {exc}",
+            )
+            return False
+        logger.info(
+            "[METRICS] pushed to %s",
+            safe_url(self.pushgateway),
+            extra={"event": "metrics.pushed", "fields": {"url": safe_url(self.pushgateway)}},
+        )
+        return True
+
+
+def _warn(event: str, message: str) -> None:
+    logger.warning(message, extra={"event": event, "fields": {}})
+
+
+def make_observer(
+    settings: Settings,
+    *,
+    pushgateway: str | None = None,
+    job_name: str | None = None,
+    interval: float = DEFAULT_INTERVAL,
+) -> RunObserver | None:
+    """None when the run wants no metrics (then prometheus_client is never imported)."""
+    if not settings.metrics_file and not pushgateway:
+        if job_name:
+            raise UsageError("--job-name names the Pushgateway group: it needs --pushgateway")
+        return None
+    # `*_created` series say nothing a run's start timestamp does not, and double the file.
+    # (A process-wide switch: this factory is the CLI's; library users build RunObserver.)
+    _prometheus().disable_created_metrics()
+    return RunObserver(
+        settings,
+        metrics_file=settings.metrics_file,
+        pushgateway=pushgateway,
+        job_name=job_name,
+        interval=interval,
+    )
