@@ -56,6 +56,7 @@ from plantid_cli.guards.breaker.row import (
     SqliteBreakerStore,
 )
 from plantid_cli.guards.disk.state import SharedState
+from plantid_cli.guards.lazy_imports import pybreaker as load_pybreaker
 
 T = TypeVar("T")
 
@@ -217,12 +218,16 @@ class SharedBreaker:
         token = os.urandom(16).hex()
         holds_lease = self._admit(token)  # raises CircuitOpenError when refused; no pybreaker
         try:
-            from plantid_cli.guards.lazy_imports import pybreaker as _load
-
-            pybreaker = _load()  # without redis-py: see lazy_imports
+            pybreaker = load_pybreaker()  # without redis-py: see lazy_imports
+            # storage imports pybreaker at module level: kept off check()/status() paths.
             from plantid_cli.guards.breaker.storage import build_circuit_breaker
 
-            breaker, storage = build_circuit_breaker(self, holds_lease=holds_lease)
+            breaker, storage = build_circuit_breaker(
+                self,
+                holds_lease=holds_lease,
+                counts_as_failure=counts_as_failure,
+                notify=self._notify,
+            )
 
             def guarded() -> T:
                 try:

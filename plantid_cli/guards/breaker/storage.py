@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pybreaker
 
@@ -37,8 +37,22 @@ from plantid_cli.guards.breaker.row import (
     Changes,
 )
 
-if TYPE_CHECKING:
-    from plantid_cli.guards.breaker.shared import SharedBreaker
+#: What the listener relays a state change to: (old state, new state, consecutive failures).
+Notify = Callable[[str, str, int], None]
+
+
+class BreakerSettings(Protocol):
+    """What one call's pybreaker needs of the shared breaker (SharedBreaker is one).
+
+    A Protocol here instead of an import of shared.py: shared imports this module (lazily, for
+    pybreaker), so this module must not import shared back.
+    """
+
+    store: BreakerStore
+    provider: str
+    fail_max: int
+    reset_timeout: float
+    success_threshold: int
 
 
 class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
@@ -136,8 +150,8 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
 class _Listener(pybreaker.CircuitBreakerListener):
     """Probe-lease guard (before_call) and on_change relay (state_change)."""
 
-    def __init__(self, shared: SharedBreaker, holds_lease: bool) -> None:
-        self.shared = shared
+    def __init__(self, notify: Notify, holds_lease: bool) -> None:
+        self.notify = notify
         self.holds_lease = holds_lease
         self.failures = 0  # set by the breaker just before state_change
 
@@ -149,7 +163,7 @@ class _Listener(pybreaker.CircuitBreakerListener):
 
     def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
         old = old_state.name if old_state is not None else STATE_CLOSED
-        self.shared._notify(old, new_state.name, self.failures)
+        self.notify(old, new_state.name, self.failures)
 
 
 class _SharedCircuitBreaker(pybreaker.CircuitBreaker):
@@ -201,14 +215,20 @@ class _SharedCircuitBreaker(pybreaker.CircuitBreaker):
 
 
 def build_circuit_breaker(
-    shared: SharedBreaker, *, holds_lease: bool
+    shared: BreakerSettings,
+    *,
+    holds_lease: bool,
+    counts_as_failure: Callable[[BaseException], bool],
+    notify: Notify,
 ) -> tuple[pybreaker.CircuitBreaker, SharedBreakerStorage]:
-    """A fresh pybreaker CircuitBreaker for one call (its RLock then never serialises threads)."""
-    from plantid_cli.guards.breaker.shared import counts_as_failure
+    """A fresh pybreaker CircuitBreaker for one call (its RLock then never serialises threads).
 
+    `counts_as_failure` (the caller's classification) and `notify` (its state-change relay) are
+    passed in so that this module needs nothing of shared.py, which imports it.
+    """
     storage = SharedBreakerStorage(shared.store, shared.provider)
     breaker = _SharedCircuitBreaker(
-        listener=_Listener(shared, holds_lease),
+        listener=_Listener(notify, holds_lease),
         fail_max=shared.fail_max,
         reset_timeout=shared.reset_timeout,
         success_threshold=shared.success_threshold,

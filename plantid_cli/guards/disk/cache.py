@@ -30,11 +30,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 import diskcache
-from diskcache.core import DBNAME, MODE_BINARY, MODE_RAW, MODE_TEXT, UNKNOWN
+from diskcache.core import DBNAME
 
+from plantid_cli.errors import ConfigError
+from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
+from plantid_cli.guards.disk.jsondisk import DamagedValue, JSONDisk
 from plantid_cli.guards.disk.state import (
     is_corruption,
     make_private_dir,
@@ -44,17 +47,11 @@ from plantid_cli.guards.disk.state import (
 )
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
 
-if TYPE_CHECKING:
-    from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
-
 log = logging.getLogger("plantid")
 
 T = TypeVar("T")
 
 CACHE_KEY_VERSION = "v1"
-
-_warned_refusal = False
-_warn_lock = threading.Lock()
 
 
 def cache_key(provider: str, api_version: str, sha256: str, params: Mapping[str, object]) -> str:
@@ -67,68 +64,6 @@ def cache_key(provider: str, api_version: str, sha256: str, params: Mapping[str,
     blob = json.dumps(dict(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
     return f"{CACHE_KEY_VERSION}:{provider}:{api_version}:{sha256}:{digest}"
-
-
-class _RefusedValue(OSError):
-    """Raised by JSONDisk.fetch for a row that is not JSON. diskcache's get() catches OSError
-    ("file vanished") and returns the default, so a refused row is a plain cache miss."""
-
-
-class DamagedValue(Exception):
-    """A JSON row whose text is cut or not UTF-8: ResultCache.get deletes it and misses."""
-
-
-def _refuse(why: str) -> _RefusedValue:
-    global _warned_refusal
-    with _warn_lock:
-        if not _warned_refusal:
-            _warned_refusal = True
-            log.warning("refusing a non-JSON cache value (%s); treating it as a miss", why)
-    return _RefusedValue(why)
-
-
-class JSONDisk(diskcache.Disk):
-    """diskcache serialisation with JSON text only; never pickles, never unpickles."""
-
-    def put(self, key: Any) -> tuple[Any, bool]:
-        if type(key) is not str:
-            raise TypeError(f"result cache keys must be str, not {type(key).__name__}")
-        return key, True
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw or not isinstance(key, str):
-            raise _refuse("pickled key")
-        return key
-
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple:
-        if read:
-            raise TypeError("result cache does not store file objects")
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        # str below min_file_size -> MODE_RAW inline; larger -> MODE_TEXT file (UTF-8).
-        return super().store(text, False, key=key)
-
-    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-        if read:
-            raise _refuse("file handle requested")
-        try:
-            if mode == MODE_RAW:
-                if isinstance(value, (bytes, bytearray, memoryview)):
-                    text = bytes(value).decode("utf-8", errors="strict")
-                elif isinstance(value, str):
-                    text = value
-                else:
-                    raise _refuse(f"raw {type(value).__name__}")
-            elif mode in (MODE_TEXT, MODE_BINARY):
-                # Disk.fetch reads the file for these two modes and never unpickles.
-                data = super().fetch(mode, filename, value, False)
-                text = data.decode("utf-8") if isinstance(data, bytes) else data
-            else:  # MODE_PICKLE or anything unknown: never hand it to pickle
-                raise _refuse(f"storage mode {mode}")
-            return json.loads(text)
-        except UnicodeDecodeError as exc:
-            raise DamagedValue(f"not UTF-8 at byte {exc.start}") from None
-        except ValueError as exc:  # JSONDecodeError: cut short or garbage
-            raise DamagedValue(f"not JSON ({exc})") from None
 
 
 class ResultCache:
@@ -203,8 +138,6 @@ class ResultCache:
                     self._cache.close()
                 self._cache = None
             if self._reader is None:
-                from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
-
                 self._reader = ReadOnlyResults(self.directory)
 
     def _do(self, op: Callable[[diskcache.Cache], T]) -> T:
@@ -309,8 +242,6 @@ class ResultCache:
         try:
             return self._guarded(op)
         except _NotWritable as exc:
-            from plantid_cli.errors import ConfigError
-
             cause = exc.__cause__
             reason = reason_of(cause) if cause is not None else "it cannot be written"
             raise ConfigError(

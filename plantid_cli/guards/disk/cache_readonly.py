@@ -1,6 +1,6 @@
 """Lookups in a result cache the disk will not let us write (full, read-only): see cache.py.
 
-Stdlib + diskcache's constants; imported only once a write has failed.
+Stdlib + diskcache's constants: cache.py, which loads diskcache anyway, imports it at module level.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from diskcache.core import DBNAME
 
-from plantid_cli.guards.disk.cache import DamagedValue, JSONDisk
+from plantid_cli.guards.disk.jsondisk import DamagedValue, JSONDisk
 from plantid_cli.guards.disk.storage import warn_once
 
 _SELECT = (

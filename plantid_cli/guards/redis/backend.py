@@ -13,16 +13,18 @@ Same guarantees as on disk, for every process on every machine using the same Re
   (``plantid:v1:credits:<account>``);
 * rate limit: a sliding log in a sorted set (``plantid:v1:rate:<account>``) checked and recorded
   by one Lua script on the Redis clock (atomic, so no window ever holds more than ``n`` starts
-  across the fleet; machines' clocks do not matter), see guards/redis_ratelimit.py;
+  across the fleet; machines' clocks do not matter), see guards/redis/ratelimit.py;
 * single flight: redis-py's lock (``SET NX PX`` token, ``plantid:v1:lock:<hash>``) with an
   expiry renewed by a thread while the holder works;
-* results: see guards/redis_cache.py (the local disk cache stays in front).
+* results: see guards/redis/cache.py (the local disk cache stays in front).
 
 Losing Redis, at start (a ping with a short timeout) or mid-run (any RedisError: a lost
 connection, a timeout, a full Redis, a database index out of range): :meth:`RedisLink.lose`
 logs one warning on the ``plantid`` logger,
 ``[REDIS] unreachable at <url without password>; using local state on this machine``, and from
 then on every primitive of this process answers from its disk backend instead.
+The link (client, loss, failover) is guards/redis/link.py, which cache.py and ratelimit.py use
+too; this module puts the pieces together.
 """
 
 from __future__ import annotations
@@ -30,166 +32,41 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
 from redis.exceptions import LockError
-from redis.retry import Retry
 
-from plantid_cli.errors import ConfigError
 from plantid_cli.guards.breaker.row import JsonBreakerStore, SqliteBreakerStore
 from plantid_cli.guards.breaker.shared import SharedBreaker
 from plantid_cli.guards.disk.credits import CreditsState
 from plantid_cli.guards.disk.lock import Flight
 from plantid_cli.guards.disk.ratelimit import RateLimiter
+from plantid_cli.guards.redis.cache import TwoLevelCache
+from plantid_cli.guards.redis.link import (
+    ERRORS,
+    NAMESPACE,
+    SOCKET_TIMEOUT,
+    Failover,
+    RedisLink,
+    link_for,
+    url_without_password,
+)
 from plantid_cli.guards.redis.ratelimit import FleetRateLimiter
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
     from plantid_cli.guards.account import Account
-    from plantid_cli.guards.backend import DiskBackend
-    from plantid_cli.guards.redis.cache import TwoLevelCache
-
-log = logging.getLogger("plantid")
+    from plantid_cli.guards.disk.backend import DiskBackend
 
 T = TypeVar("T")
 
-#: Every key starts with this, so one Redis can serve several projects (and later versions).
-NAMESPACE = "plantid:v1:"
-CONNECT_TIMEOUT = 0.5
-SOCKET_TIMEOUT = 1.0
 #: Expiry of a single-flight lock; the holder renews it every third of it while it works.
 LOCK_TTL = 10.0
 LOCK_POLL = 0.05
-
-#: Redis errors that make this process fall back to local state (one warning). Every one:
-#: besides a lost connection, a full Redis (OOM under noeviction), a database index out of
-#: range, a read-only replica or a refused AUTH are the Redis's state, never a photo's fault.
-#: (LockError is one too: callers that expect it catch it first.)
-ERRORS: tuple[type[BaseException], ...] = (redis.RedisError,)
-
-
-def url_without_password(url: str) -> str:
-    """``redis://user:secret@host:6379/0`` -> ``redis://user@host:6379/0`` (query dropped)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        if parts.username:
-            netloc = f"{parts.username}@{netloc}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return "<invalid redis url>"
-
-
-def _passwords(url: str) -> list[str]:
-    """Every password `url` carries: ``redis://:pw@host`` and ``?password=pw`` (redis-py
-    reads both), so that both are masked wherever they might be shown."""
-    from urllib.parse import parse_qs
-
-    try:
-        parts = urlsplit(url)
-        found = [parts.password or ""] + parse_qs(parts.query).get("password", [])
-    except ValueError:
-        return []
-    return [password for password in found if password]
-
-
-class RedisLink:
-    """One Redis client per URL and process, and whether this process has lost it."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.shown = url_without_password(url)
-        self.passwords = _passwords(url)
-        from plantid_cli.redact import register_secret
-
-        for password in self.passwords:
-            register_secret(password)
-        try:
-            self.client = redis.Redis.from_url(
-                url,
-                socket_connect_timeout=CONNECT_TIMEOUT,
-                socket_timeout=SOCKET_TIMEOUT,
-                retry=Retry(NoBackoff(), 1),  # one quick retry: a pooled socket may be stale
-                health_check_interval=0,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"redis_url {self.shown!r} is not a Redis URL: {exc}") from None
-        self.lost = False
-        self._lock = threading.Lock()
-
-    def key(self, *parts: str) -> str:
-        return NAMESPACE + ":".join(parts)
-
-    def connect(self) -> None:
-        """Ping once; a Redis that does not answer is lost for this process (one warning)."""
-        self.run(self.client.ping, lambda: None)
-
-    def lose(self, exc: BaseException) -> None:
-        with self._lock:
-            if self.lost:
-                return
-            self.lost = True
-        detail = str(exc) or type(exc).__name__
-        for password in self.passwords:
-            detail = detail.replace(password, "****")
-        log.warning(
-            "[REDIS] unreachable at %s; using local state on this machine (%s)",
-            self.shown,
-            detail,
-        )
-
-    def run(self, op: Callable[[], T], fallback: Callable[[], T]) -> T:
-        """``op()`` on Redis; once Redis is lost (now or before), ``fallback()`` on disk."""
-        if not self.lost:
-            try:
-                return op()
-            except ERRORS as exc:
-                self.lose(exc)
-        return fallback()
-
-
-_links: dict[str, RedisLink] = {}
-_links_lock = threading.Lock()
-
-
-def link_for(url: str) -> RedisLink:
-    """The process's link to `url` (created and pinged on first use)."""
-    with _links_lock:
-        link = _links.get(url)
-        if link is None:
-            link = _links[url] = RedisLink(url)
-            link.connect()
-        return link
-
-
-class Failover:
-    """Calls a method on `primary` (Redis); once Redis is lost, the same one on `secondary`."""
-
-    def __init__(self, link: RedisLink, primary: Any, secondary: Any) -> None:
-        self._link = link
-        self._primary = primary
-        self._secondary = secondary
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        primary = getattr(self._primary, name)
-        secondary = getattr(self._secondary, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self._link.run(
-                lambda: primary(*args, **kwargs), lambda: secondary(*args, **kwargs)
-            )
-
-        return call
 
 
 def _loads(raw: bytes | None, default: Any) -> Any:
@@ -345,8 +222,6 @@ class RedisBackend:
         return CreditsState(state, account.provider, cooldown=cooldown, account=account.id)  # type: ignore[arg-type]
 
     def cache(self) -> TwoLevelCache:
-        from plantid_cli.guards.redis.cache import TwoLevelCache
-
         return TwoLevelCache(self.disk.cache(), self.link, ttl=self.settings.cache_ttl)
 
     def single_flight(

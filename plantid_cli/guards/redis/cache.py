@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from plantid_cli.guards.disk.cache import ResultCache
-    from plantid_cli.guards.redis.backend import RedisLink
+    from plantid_cli.guards.redis.link import RedisLink
 
 SCAN_BATCH = 1000
 

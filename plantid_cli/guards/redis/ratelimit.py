@@ -1,6 +1,6 @@
 """The rate limit of a fleet: a sliding log in a Redis sorted set (``plantid:v1:rate:<bucket>``),
 checked and recorded by one Lua script on the Redis clock, so no window ever holds more than ``n``
-starts across the fleet whatever the machines' clocks say. Part of guards/redis_backend.py."""
+starts across the fleet whatever the machines' clocks say. Part of guards/redis/backend.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from plantid_cli.guards.disk.ratelimit import RATE_MARGIN, RateLimiter, usage_ro
 
 if TYPE_CHECKING:
     from plantid_cli.guards.disk.state import SharedState
-    from plantid_cli.guards.redis.backend import RedisLink
+    from plantid_cli.guards.redis.link import RedisLink
 
 # KEYS[1] the sorted set; ARGV: horizon, margin, member, then count/window pairs.
 # Returns {"ok", now} after recording a start, or {"wait", seconds}.
