@@ -12,10 +12,11 @@ import re
 import socket
 import struct
 import sys
+import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from plantid_cli.sandbox import data
@@ -32,8 +33,25 @@ from plantid_cli.sandbox.plantid_api import (
 )
 from plantid_cli.sandbox.plantnet_api import plantnet_error
 
-if TYPE_CHECKING:
-    from plantid_cli.sandbox.server import SandboxServer
+
+class Sandbox(Protocol):
+    """What a handler needs of the sandbox it serves (server.SandboxServer is the one).
+
+    A Protocol here because server.py imports this module to build its HTTP server: the handler
+    must not import the server back.
+    """
+
+    url: str
+    verbose: bool
+    _stopping: threading.Event
+    _identifications: dict[str, dict]
+
+    def _connection(self, connection: socket.socket, opened: bool) -> None: ...
+
+    def _finish(self, call: dict, status: int | None) -> None: ...
+
+    def _auth(self, key: str) -> Reply | None: ...
+
 
 MAX_BODY = 64 * 1024 * 1024
 
@@ -42,7 +60,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
-    sandbox: SandboxServer
+    sandbox: Sandbox
 
     def handle_error(self, request, client_address):
         if self.sandbox.verbose:
