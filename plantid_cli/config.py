@@ -7,17 +7,30 @@ the engine and `plantid config show` agree on them. Stdlib only at import (start
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from plantid_cli.config_files import (
+    APP_NAME,
+    CONFIG_ENV,
+    KEYS_FILE_ENV,
+    clean_key,
+    config_file_path,
+    keys_file_path,
+    platform_dir,
+    read_keys_file,
+    read_toml,
+    redact_key,
+    write_key,
+)
 from plantid_cli.errors import ConfigError, MissingKeyError, UsageError
+from plantid_cli.redact import register_secret
 
-APP_NAME = "plantid"
 DEFAULT_API_URL = "https://plant.id/api/v3"
 DEFAULT_PLANTNET_URL = "https://my-api.plantnet.org/v2"
 DEFAULT_DETAILS = ("common_names", "taxonomy", "gbif_id", "url", "rank", "inaturalist_id")
@@ -83,7 +96,7 @@ class Settings:
     def cache_path(self) -> Path:
         if self.cache_dir:
             return Path(self.cache_dir).expanduser()
-        return Path(_platform_dir("user_cache_dir"))
+        return Path(platform_dir("user_cache_dir"))
 
     def url_for(self, provider: str) -> str:
         """The API URL of `provider` (part of the account its shared state belongs to)."""
@@ -113,75 +126,12 @@ class Settings:
         return shown
 
 
-def clean_key(key: str | None, source: str) -> str | None:
-    """A key without the whitespace around it (a secret made from a file ends in a newline);
-    one that still holds whitespace or a control character is refused, naming where it came
-    from and never showing it: sent as-is it fails inside the HTTP library, whose error text
-    quotes the header value (and looked like an outage)."""
-    if key is None:
-        return None
-    key = key.strip()
-    if not all(" " < char < "\x7f" for char in key):  # keys are printable ASCII tokens
-        raise ConfigError(
-            f"the API key from {source} holds whitespace, a control character or a non-ASCII"
-            " character inside it (not shown); store it again (plantid keys set)"
-        )
-    return key or None
-
-
-def redact_key(key: str | None) -> str | None:
-    if not key:
-        return None
-    return "****" + key[-2:] if len(key) >= 12 else "****"
-
-
 def env_name(field_name: str) -> str:
     return ENV_OVERRIDES.get(field_name, "PLANTID_" + field_name.upper())
 
 
 def flag_name(field_name: str) -> str:
     return FLAG_NAMES.get(field_name, "--" + field_name.replace("_", "-"))
-
-
-def _platform_dir(kind: str) -> str:
-    import platformdirs  # lazy: only when no explicit folder is configured
-
-    return getattr(platformdirs, kind)(APP_NAME, appauthor=False)
-
-
-def config_file_path(environ: Mapping[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    explicit = environ.get(CONFIG_ENV)
-    if explicit:
-        return Path(_checked_path(explicit, CONFIG_ENV)).expanduser()
-    return Path(_platform_dir("user_config_dir")) / "config.toml"
-
-
-CONFIG_ENV = "PLANTID_CONFIG"
-KEYS_FILE_ENV = "PLANTID_KEYS_FILE"
-
-
-def _checked_path(text: str, source: str) -> str:
-    """A path from the environment, or a ConfigError: a NUL byte or an undecodable byte
-    (surrogate escape) would otherwise fail later inside open() as an internal error."""
-    if "\0" in text:
-        raise ConfigError(f"{source} holds a NUL byte: not a usable path")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            os.fsencode(text)
-        except UnicodeEncodeError:
-            raise ConfigError(f"{source} is not a usable path (undecodable bytes)") from None
-    return text
-
-
-def keys_file_path(environ: Mapping[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    explicit = environ.get(KEYS_FILE_ENV)
-    if explicit:
-        return Path(_checked_path(explicit, KEYS_FILE_ENV)).expanduser()
-    return config_file_path(environ).parent / "keys.json"
 
 
 _FIELD_TYPES: dict[str, Any] = {}
@@ -242,38 +192,6 @@ def coerce(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: '{name}' must be {kind.__name__}, got {value!r}") from None
 
 
-def _read_toml(path: Path, required: bool = False) -> dict[str, Any]:
-    """The config file's settings; a missing file is no settings unless the user named it
-    (PLANTID_CONFIG): then a typo in the name must not silently run on defaults."""
-    import tomllib
-
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
-        return {}
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
-    # Allow an optional [plantid] table as well as top-level keys.
-    table = data.get("plantid", data)
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file {path}: [plantid] must be a table")
-    return {key.replace("-", "_"): value for key, value in table.items()}
-
-
-def read_keys_file(path: Path) -> dict[str, str]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"keys file {path}: {exc}") from None
-    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
-
-
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -285,7 +203,7 @@ def load_settings(
     source: dict[str, str] = {}  # where each merged value came from, for messages
     path = config_path or config_file_path(environ)
     required = config_path is None and bool(environ.get(CONFIG_ENV))
-    for name, value in _read_toml(path, required).items():
+    for name, value in read_toml(path, required).items():
         merged[name] = coerce(name, value, f"config file {path}")
         source[name] = f"config file {path}"
     keys_path = keys_file_path(environ)
@@ -302,8 +220,6 @@ def load_settings(
     for name in given:
         merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
         source[name] = f"option {flag_name(name)}"
-    from plantid_cli.redact import register_secret  # stdlib only
-
     for name in SECRET_FIELDS & merged.keys():
         merged[name] = clean_key(merged[name], source[name])
         register_secret(merged[name])  # at load: every later message is masked, any caller
@@ -374,8 +290,6 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
             problems.append(f"{name} must start with http:// or https://")
     if not 0 <= settings.confidence_threshold <= 1:
         problems.append("confidence_threshold must be between 0 and 1")
-    from plantid_cli.guards.disk.ratelimit import parse_rate_limit  # stdlib only
-
     try:
         parse_rate_limit(settings.rate_limit)
     except ValueError as exc:
@@ -383,21 +297,87 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
     return [(message.partition(" ")[0], message) for message in problems]
 
 
-def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
-    """Store a key in a file created 0600 inside a 0700 folder (never a moment wider)."""
-    from plantid_cli.guards.disk.state import make_private_dir
+# -- the rate_limit setting's syntax (guards/disk/ratelimit.py enforces it) ---------------
 
-    path = keys_file_path(environ)
-    make_private_dir(path.parent)  # every folder it creates is 0700, parents included
-    keys = read_keys_file(path)
-    keys[provider] = key
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(keys, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+_UNITS: dict[str, float] = {}
+for _names, _seconds in (
+    (("s", "sec", "secs", "second", "seconds"), 1.0),
+    (("m", "min", "mins", "minute", "minutes"), 60.0),
+    (("h", "hr", "hrs", "hour", "hours"), 3600.0),
+    (("d", "day", "days"), 86400.0),
+):
+    for _name in _names:
+        _UNITS[_name] = _seconds
+
+_OFF = {"", "off", "none"}
+MAX_COUNT = 1_000_000_000
+MAX_MULTIPLIER = 1_000_000
+
+_ITEM = re.compile(r"([0-9]+)\s*/\s*([0-9]*)\s*([a-z]+)", re.ASCII)
+
+
+def parse_rate_limit(spec: str) -> list[tuple[int, float]]:
+    """Parse ``"5/second,1000/day"`` into ``[(5, 1.0), (1000, 86400.0)]``.
+
+    Items are ``COUNT/[N]UNIT`` separated by commas (spaces allowed around every token, case
+    ignored): COUNT a positive integer, N an optional positive integer multiplier ("5/10s" is
+    5 per 10 seconds), UNIT one of second/sec/s, minute/min/m, hour/hr/h, day/d (plurals
+    accepted). ``"off"``, ``"none"`` or an empty string mean no limit: ``[]``.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"rate limit must be a string, got {type(spec).__name__}")
+    text = spec.strip().lower()
+    if text in _OFF:
+        return []
+    limits: list[tuple[int, float]] = []
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            raise ValueError(f"empty item in rate limit {spec!r} (expected e.g. '5/second')")
+        match = _ITEM.fullmatch(part)
+        if match is None:
+            raise ValueError(
+                f"bad rate limit {part!r} in {spec!r}: expected COUNT/UNIT such as '5/second', "
+                "'100/hour' or '5/10s'"
+            )
+        count_text, mult_text, unit = match.groups()
+        count = int(count_text)
+        if not 1 <= count <= MAX_COUNT:
+            raise ValueError(
+                f"bad rate limit {part!r} in {spec!r}: count must be a positive integer "
+                f"(1..{MAX_COUNT})"
+            )
+        multiplier = int(mult_text) if mult_text else 1
+        if not 1 <= multiplier <= MAX_MULTIPLIER:
+            raise ValueError(
+                f"bad rate limit {part!r} in {spec!r}: period multiplier must be a positive "
+                f"integer (1..{MAX_MULTIPLIER})"
+            )
+        if unit not in _UNITS:
+            raise ValueError(
+                f"bad rate limit {part!r} in {spec!r}: unknown unit {unit!r} "
+                "(use second/s, minute/m, hour/h or day/d)"
+            )
+        limits.append((count, multiplier * _UNITS[unit]))
+    return limits
+
+
+def format_limit(count: int, window: float) -> str:
+    """``(5, 1.0)`` -> ``"5/second"``; ``(5, 10.0)`` -> ``"5/10s"``."""
+    names = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
+    if window in names:
+        return f"{count}/{names[window]}"
+    return f"{count}/{window:g}s"
+
+
+__all__ = [
+    "APP_NAME",
+    "CONFIG_ENV",
+    "KEYS_FILE_ENV",
+    "clean_key",
+    "config_file_path",
+    "keys_file_path",
+    "read_keys_file",
+    "redact_key",
+    "write_key",
+]

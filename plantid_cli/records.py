@@ -21,15 +21,28 @@ SCHEMA_VERSION = 1
 STATUSES = ("ok", "not_plant", "error")
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """Printable, unambiguous form of *path*.
+
+    Bytes that are not UTF-8 show as ``\\xNN`` (so two such names stay distinct) and control
+    characters (newline, ESC...) are escaped the same way so a name cannot break a log line or
+    drive the terminal. Here, not in inputs/, because it is the record's ``path`` field (and
+    every message naming a file): one form, used by every step.
+    """
+    text = os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    return text.translate(_CONTROL)
+
+
 def exact_path(path: str | os.PathLike[str]) -> str | None:
     """``path_b64``: base64 of the path's bytes, when its display form would not reopen it.
 
     `path` in a record is for people: bytes that are not UTF-8 and control characters (a tab, a
-    newline) are escaped as ``\\xNN`` (inputs.display_path), and the escaped text names no file.
+    newline) are escaped as ``\\xNN`` (display_path), and the escaped text names no file.
     `plantid tag` and `plantid report` need the file itself, so such records also carry the
     exact bytes; plain names (nearly all) carry nothing extra."""
-    from plantid_cli.inputs.walk import display_path
-
     text = os.fspath(path)
     if display_path(text) == text:
         return None

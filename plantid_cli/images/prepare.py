@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from plantid_cli.errors import ImageError
-from plantid_cli.inputs.walk import display_path
+from plantid_cli.records import display_path
 
 _CHUNK = 1 << 20
 _GPS_IFD, _EXIF_IFD = 0x8825, 0x8769

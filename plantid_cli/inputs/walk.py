@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import TextIO
 
 from plantid_cli.errors import ImageError
+from plantid_cli.records import display_path
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
-
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +51,6 @@ class ImageJob:
     display: str  # printable form of path, used in records and messages
     error: ImageError | None = None  # set when the job is already known to fail
     relative: str = ""  # path relative to the argument root (file arguments: the name)
-
-
-def display_path(path: str | os.PathLike[str]) -> str:
-    """Printable, unambiguous form of *path*.
-
-    Bytes that are not UTF-8 show as ``\\xNN`` (so two such names stay distinct) and control
-    characters (newline, ESC...) are escaped the same way so a name cannot break a log line or
-    drive the terminal.
-    """
-    text = os.fsencode(path).decode("utf-8", errors="backslashreplace")
-    return text.translate(_CONTROL)
 
 
 def is_image_name(name: str) -> bool:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from plantid_cli.config_files import make_private_dir
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
 
 log = logging.getLogger("plantid")
@@ -68,24 +69,6 @@ def is_corruption(exc: BaseException | None) -> bool:
         return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
-
-
-def make_private_dir(directory: Path) -> None:
-    """Create `directory` and any missing parents with mode 0o700 (existing ones untouched).
-
-    ``Path.mkdir(parents=True, mode=...)`` applies the mode to the last component only."""
-    directory = Path(directory)
-    missing = []
-    while not directory.exists():
-        missing.append(directory)
-        if directory.parent == directory:
-            break
-        directory = directory.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
 
 
 def move_aside(path: Path) -> Path:

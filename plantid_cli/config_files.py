@@ -1,0 +1,149 @@
+"""The files settings come from: the TOML config file and the keys file (written 0600), and
+how a key from any source is cleaned and shown.
+
+Split from config.py (which merges the layers into `Settings`) so each stays one job and short;
+config.py re-exports the public names. Also owns `make_private_dir`, the one way a folder of
+ours is created (0700 at every level), used by the keys file and by every guard's state.
+Stdlib only at import (platformdirs only when no folder is configured).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from plantid_cli.errors import ConfigError
+
+APP_NAME = "plantid"
+CONFIG_ENV = "PLANTID_CONFIG"
+KEYS_FILE_ENV = "PLANTID_KEYS_FILE"
+
+
+def make_private_dir(directory: Path) -> None:
+    """Create `directory` and any missing parents with mode 0o700 (existing ones untouched).
+
+    ``Path.mkdir(parents=True, mode=...)`` applies the mode to the last component only."""
+    directory = Path(directory)
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+
+
+def clean_key(key: str | None, source: str) -> str | None:
+    """A key without the whitespace around it (a secret made from a file ends in a newline);
+    one that still holds whitespace or a control character is refused, naming where it came
+    from and never showing it: sent as-is it fails inside the HTTP library, whose error text
+    quotes the header value (and looked like an outage)."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not all(" " < char < "\x7f" for char in key):  # keys are printable ASCII tokens
+        raise ConfigError(
+            f"the API key from {source} holds whitespace, a control character or a non-ASCII"
+            " character inside it (not shown); store it again (plantid keys set)"
+        )
+    return key or None
+
+
+def redact_key(key: str | None) -> str | None:
+    if not key:
+        return None
+    return "****" + key[-2:] if len(key) >= 12 else "****"
+
+
+def platform_dir(kind: str) -> str:
+    import platformdirs  # lazy: only when no explicit folder is configured
+
+    return getattr(platformdirs, kind)(APP_NAME, appauthor=False)
+
+
+def config_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(_checked_path(explicit, CONFIG_ENV)).expanduser()
+    return Path(platform_dir("user_config_dir")) / "config.toml"
+
+
+def _checked_path(text: str, source: str) -> str:
+    """A path from the environment, or a ConfigError: a NUL byte or an undecodable byte
+    (surrogate escape) would otherwise fail later inside open() as an internal error."""
+    if "\0" in text:
+        raise ConfigError(f"{source} holds a NUL byte: not a usable path")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            os.fsencode(text)
+        except UnicodeEncodeError:
+            raise ConfigError(f"{source} is not a usable path (undecodable bytes)") from None
+    return text
+
+
+def keys_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(KEYS_FILE_ENV)
+    if explicit:
+        return Path(_checked_path(explicit, KEYS_FILE_ENV)).expanduser()
+    return config_file_path(environ).parent / "keys.json"
+
+
+def read_toml(path: Path, required: bool = False) -> dict[str, Any]:
+    """The config file's settings; a missing file is no settings unless the user named it
+    (PLANTID_CONFIG): then a typo in the name must not silently run on defaults."""
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    # Allow an optional [plantid] table as well as top-level keys.
+    table = data.get("plantid", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [plantid] must be a table")
+    return {key.replace("-", "_"): value for key, value in table.items()}
+
+
+def read_keys_file(path: Path) -> dict[str, str]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"keys file {path}: {exc}") from None
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Store a key in a file created 0600 inside a 0700 folder (never a moment wider)."""
+    path = keys_file_path(environ)
+    make_private_dir(path.parent)  # every folder it creates is 0700, parents included
+    keys = read_keys_file(path)
+    keys[provider] = key
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(keys, handle, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
