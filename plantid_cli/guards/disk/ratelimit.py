@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from plantid_cli.config import format_limit
+from plantid_cli.config import format_limit, parse_rate_limit
 from plantid_cli.guards.disk.state import SharedState
 
 #: Seconds a slot stays taken after its window, on disk and in Redis alike: the delay between
@@ -129,3 +129,7 @@ class RateLimiter:
             return result
 
         return self.state.read(body)
+
+
+# parse_rate_limit: the syntax lives with the settings (config.py); re-exported for callers here.
+__all__ = ["RATE_MARGIN", "RateLimiter", "format_limit", "parse_rate_limit", "usage_row"]
