@@ -113,6 +113,48 @@ def answer_record(
     return record
 
 
+def build_record(
+    index: int,
+    path: str,
+    sha256: str | None,
+    provider: str,
+    *,
+    file: str | os.PathLike[str],
+    stored: dict[str, Any] | None = None,
+    error: PlantidError | None = None,
+    cached: bool = False,
+    top: int = 3,
+    location: dict[str, Any] | None = None,
+    organs: list[str] | None = None,
+    fields: dict[str, Any] | None = None,
+    photos: list[str] | None = None,
+    photo_files: tuple[str | os.PathLike[str], ...] = (),
+) -> dict[str, Any]:
+    """The one record of a unit, whole: the run calls this once per unit and patches nothing.
+
+    An answer (`stored`, shown at `location`, the position under this run's options) or an
+    `error` with the combined `fields` (degraded, providers, agreement); `file` is the file or
+    specimen folder (``path_b64`` when `path` would not reopen it); a specimen also names its
+    `photos` (display forms) and their `photo_files`.
+    """
+    if stored is not None:
+        record = answer_record(index, path, sha256, stored, cached=cached, top=top)
+        record["location"] = location
+        if organs is not None and "organs" not in record:
+            record["organs"] = organs
+    else:
+        record = base_record(index, path, sha256, provider)
+        if error is not None:
+            record["error"] = error.to_record()
+    if photos is not None:
+        record["paths"] = photos
+    record = with_exact_paths(record, file, list(photo_files))
+    if stored is None:
+        record.update(fields or {})
+        record["cached"] = cached
+    return record
+
+
 def stored_answer(
     provider: str,
     answer: Any,

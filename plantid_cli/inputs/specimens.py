@@ -1,7 +1,8 @@
 """`--group-by folder`: every folder's photos are one specimen, asked about in one request.
 
 Why a separate step between inputs and engine: `inputs.iter_jobs` stays a lazy per-file walk,
-and the engine sees "units" (a file or a specimen) with the same two-stage pipeline. Both
+and the engine sees "units" (a file or a specimen) with the same two-stage pipeline (what a run
+needs of a unit - its hash, its prepared photos, its request - is run/units.py). Both
 services accept 1-5 photos of one plant per identification, so a folder holding more is an
 error record naming the folder rather than a silent split or truncation.
 
@@ -20,9 +21,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from plantid_cli.errors import ImageError
 from plantid_cli.inputs.walk import ImageJob, display_path
@@ -122,69 +122,3 @@ def _is_folder(path: Path) -> bool:
         return path.is_dir()
     except OSError:
         return False
-
-
-# ----- per-unit helpers the engine uses for a file and a specimen alike --------------------
-def unit_sha256(unit: ImageJob | Specimen) -> str:
-    """A file's sha256, or the specimen identity over its photos' sha256s."""
-    from plantid_cli.images.prepare import file_sha256
-
-    if isinstance(unit, Specimen):
-        return specimen_sha256(file_sha256(member.path) for member in unit.members)
-    return file_sha256(unit.path)
-
-
-def exif_location(images: list[Any]) -> dict[str, Any] | None:
-    """The first photo's EXIF position (a specimen's photos were taken at one place)."""
-    for image in images:
-        meta = image.meta
-        if meta.latitude is not None and meta.longitude is not None:
-            return {"latitude": meta.latitude, "longitude": meta.longitude, "source": "exif"}
-    return None
-
-
-def taken_at(images: list[Any]) -> str | None:
-    """The first photo's EXIF DateTimeOriginal."""
-    return next((image.meta.taken_at for image in images if image.meta.taken_at), None)
-
-
-def prepare_unit(unit: ImageJob | Specimen, settings: Any) -> list[Any]:
-    """Decode/orient/shrink/re-encode every photo of a unit (a specimen fails as a whole)."""
-    from plantid_cli.images.prepare import prepare_image
-
-    return [
-        prepare_image(
-            member.path,
-            max_side=settings.max_image_side,
-            quality=settings.jpeg_quality,
-            max_file_bytes=int(settings.max_file_mb * 1_000_000),
-            max_pixels=int(settings.max_megapixels * 1_000_000),
-        )
-        for member in members(unit)
-    ]
-
-
-def request_for(request: Any, unit: ImageJob | Specimen) -> Any:
-    """The run's request for a unit: one organ per photo for a specimen (--organ repeated)."""
-    count = len(members(unit))
-    if count > 1 and len(request.organs) == 1:
-        return replace(request, organs=request.organs * count)
-    return request
-
-
-def location_for(request: Any, images: list[Any]) -> dict[str, Any] | None:
-    """The position to send: --no-location, then --lat/--lon, then the photos' EXIF."""
-    if request.no_location:
-        return None
-    if request.latitude is not None and request.longitude is not None:
-        return {"latitude": request.latitude, "longitude": request.longitude, "source": "option"}
-    return exif_location(images)
-
-
-def shown_location(request: Any, stored: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A record's position under this run's options. A provider that is sent no position
-    (Pl@ntNet) has none in its cache key, so its stored answer keeps the EXIF position and the
-    options are applied here: a cached answer from a --lat run never shows that position."""
-    if request.no_location or request.latitude is not None:
-        return location_for(request, [])
-    return stored if stored and stored.get("source") == "exif" else None

@@ -30,6 +30,9 @@ from plantid_cli.errors import (
     ServiceUnavailable,
     UnusableAnswer,
 )
+from plantid_cli.inputs.specimens import Specimen
+from plantid_cli.records import build_record
+from plantid_cli.run.units import shown_location
 
 MODES = ("plantid", "plantnet", "auto", "both")
 AGREEMENT = ("species", "genus", "differ")
@@ -192,39 +195,53 @@ def unit_record(
     top: int,
     follower: bool = False,
 ) -> dict[str, Any]:
-    """The record for a unit from its providers' outcomes; `follower`: shared within the run."""
-    from plantid_cli.inputs.specimens import shown_location
-    from plantid_cli.records import answer_record
+    """The record for a unit from its providers' outcomes; `follower`: shared within the run.
 
+    Everything the record shows is decided here, then built by one call to
+    `records.build_record`; nothing patches it afterwards.
+    """
     combined = combine(mode, outcomes)
     if combined.stored is None or combined.error is not None:
-        record = unit_error(job, sha256, combined.provider, combined.error)
-        record.update(combined.fields)
+        cached = False
         if isinstance(combined.error, UnusableAnswer):  # a paid answer: stored, not re-bought
-            record["cached"] = combined.error.cached or follower
-        return record
+            cached = combined.error.cached or follower
+        return unit_error(
+            job, sha256, combined.provider, combined.error, fields=combined.fields, cached=cached
+        )
     stored = combined.stored
-    record = answer_record(
-        job.index, job.display, sha256, stored, cached=combined.cached or follower, top=top
-    )
-    record["location"] = shown_location(request, record.get("location"))
-    if combined.provider == "plantnet" and "organs" not in record:
-        record["organs"] = list((stored.get("extra") or {}).get("organs") or [])
-    return _with_paths(job, record)
+    organs = None
+    if combined.provider == "plantnet":
+        organs = list((stored.get("extra") or {}).get("organs") or [])
+    return build_record(
+        job.index, job.display, sha256, combined.provider,
+        stored=stored, cached=combined.cached or follower, top=top,
+        location=shown_location(request, stored.get("location")), organs=organs,
+        **_unit_files(job),
+    )  # fmt: skip
 
 
-def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> dict[str, Any]:
+def unit_error(
+    job: Any,
+    sha256: str | None,
+    provider: str,
+    error: Any,
+    *,
+    fields: dict[str, Any] | None = None,
+    cached: bool = False,
+) -> dict[str, Any]:
     """An error record for a unit (a specimen's record names its photos too)."""
-    from plantid_cli.records import error_record
+    return build_record(
+        job.index, job.display, sha256, provider,
+        error=error, fields=fields, cached=cached, **_unit_files(job),
+    )  # fmt: skip
 
-    return _with_paths(job, error_record(job.index, job.display, sha256, provider, error))
 
-
-def _with_paths(job: Any, record: dict[str, Any]) -> dict[str, Any]:
-    from plantid_cli.inputs.specimens import Specimen
-    from plantid_cli.records import with_exact_paths
-
+def _unit_files(job: Any) -> dict[str, Any]:
+    """The record's file arguments: the unit's path, and a specimen's photos."""
     if isinstance(job, Specimen):
-        record["paths"] = job.paths
-        return with_exact_paths(record, job.path, [member.path for member in job.members])
-    return with_exact_paths(record, job.path)
+        return {
+            "file": job.path,
+            "photos": job.paths,
+            "photo_files": tuple(member.path for member in job.members),
+        }
+    return {"file": job.path}

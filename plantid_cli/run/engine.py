@@ -28,8 +28,15 @@ from plantid_cli.events import EventBus
 from plantid_cli.guards.backend import open_backend
 from plantid_cli.guards.disk.cache import cache_key
 from plantid_cli.guards.provider_guards import ProviderGuards, deadlines
-from plantid_cli.inputs.specimens import (
-    Specimen,
+from plantid_cli.inputs.specimens import Specimen
+from plantid_cli.inputs.walk import ImageJob
+from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.records import RunStats, stored_answer
+from plantid_cli.run.charged import outcome_for, unusable_entry
+from plantid_cli.run.combine import Outcome, to_ask, unit_error, unit_record
+from plantid_cli.run.concurrency import run_concurrent, run_inline
+from plantid_cli.run.lane import Lane
+from plantid_cli.run.units import (
     exif_location,
     location_for,
     prepare_unit,
@@ -37,13 +44,6 @@ from plantid_cli.inputs.specimens import (
     taken_at,
     unit_sha256,
 )
-from plantid_cli.inputs.walk import ImageJob
-from plantid_cli.providers.base import IdentifyRequest
-from plantid_cli.records import RunStats, error_record, stored_answer, with_exact_paths
-from plantid_cli.run.charged import outcome_for, unusable_entry
-from plantid_cli.run.combine import Outcome, to_ask, unit_error, unit_record
-from plantid_cli.run.concurrency import run_concurrent, run_inline
-from plantid_cli.run.lane import Lane
 
 
 @dataclass
@@ -404,4 +404,4 @@ def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[st
         error = ServiceUnavailable(
             f"internal error: {type(exc).__name__}: {exc}", reason="internal"
         )
-    return with_exact_paths(error_record(job.index, job.display, None, provider, error), job.path)
+    return unit_error(job, None, provider, error)
