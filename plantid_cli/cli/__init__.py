@@ -1,4 +1,9 @@
-"""The command line: a thin Typer layer. Each command group lives in its own module."""
+"""The command line: a thin Typer layer. Each command group lives in its own module.
+
+Parses, calls the core, renders. May import every package (and the public API); nothing
+imports cli back. Command modules are all imported by `app` for every command, so their
+imports of the core stay inside the commands (each says what it keeps off start-up).
+"""
 
 from __future__ import annotations
 

@@ -4,5 +4,6 @@
 `engine` (per-unit stages: cache, guards, call, store), `concurrency` (thread pools and the
 bounded window), `combine` (which services to ask and how their answers become one record),
 `units` (what a unit needs from images and providers). May import every earlier step
-(inputs, images, providers, guards) and outputs' writer interface; never cli.
+(inputs, images, providers, guards), outputs' writer interface and the top-level modules;
+never cli or telemetry (which listens to the run's events).
 """

@@ -2,5 +2,6 @@
 
 `state` (one SQLite file: breaker rows, rate-limit log, credits), `cache` (diskcache results,
 JSON only), `lock` (single flight by flock), `ratelimit`, `credits`. Stdlib only at import
-time, except `cache` (diskcache). May import: errors, config, constants.
+time, except `cache` (diskcache). `backend.DiskBackend` puts them together (with the
+breaker). May import: the top-level modules; `backend` also guards.breaker.
 """

@@ -1,0 +1,182 @@
+"""The package's layers, checked from the source: who may import whom, and no import cycles.
+
+Why a test: cycles hidden by imports inside functions (guards/backend <-> redis, breaker shared
+<-> storage, sandbox server <-> handler) and steps reaching back up (config -> guards, records
+-> inputs) crept in while every module stayed small. The table below is the one in
+docs/design.md; each package's ``__init__`` docstring says the same in words.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "plantid_cli"
+
+#: Top-level modules: importable by every package (they import no step).
+TOP = {"errors", "config", "config_files", "constants", "events", "records", "redact"}
+
+#: package -> the packages it may import (besides itself and the top-level modules).
+ALLOWED: dict[str, set[str]] = {
+    "top": set(),
+    "inputs": set(),
+    "images": {"inputs"},
+    "providers": {"inputs", "images"},
+    "guards": set(),
+    "run": {"inputs", "images", "providers", "guards", "outputs"},
+    "outputs": {"inputs", "images"},
+    "telemetry": {"guards"},
+    "sandbox": set(),
+    "cli": {"inputs", "images", "providers", "guards", "run", "outputs", "telemetry", "sandbox",
+            "api"},
+    "api": {"inputs", "images", "providers", "guards", "run", "outputs", "telemetry"},
+}  # fmt: skip
+#: The sandbox stands in for the services: of the product it may use the errors only.
+SANDBOX_TOP = {"errors"}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PKG.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    """The module of ours `name` is (``a.b.c`` imported as a name of ``a.b``: ``a.b``)."""
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _imports(module: str) -> list[tuple[str, int, bool]]:
+    """(imported module, line, inside a function) for every import of our own modules,
+    including those under ``if TYPE_CHECKING:`` (a cycle for the type checker too)."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            names: list[str] = []
+            if isinstance(child, ast.Import):
+                names = [alias.name for alias in child.names]
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    parts = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    base = ".".join(parts + ([child.module] if child.module else []))
+                names = [f"{base}.{alias.name}" for alias in child.names]
+            for name in names:
+                target = _resolve(name) if name.startswith("plantid_cli") else None
+                if target is not None and target != module:
+                    found.append((target, child.lineno, in_function))
+            visit(child, inner)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")[1:]
+    if not parts:
+        return "api"  # plantid_cli/__init__.py: the public API, on top like the CLI
+    if parts[0] == "__main__":
+        return "cli"
+    return "top" if parts[0] in TOP else parts[0]
+
+
+def test_every_module_belongs_to_a_known_package():
+    unknown = {_package(m) for m in MODULES} - set(ALLOWED)
+    assert not unknown, f"packages missing from the layer table: {sorted(unknown)}"
+
+
+def test_packages_import_only_what_the_layer_table_allows():
+    wrong = []
+    for module in sorted(MODULES):
+        source = _package(module)
+        for target, line, _ in _imports(module):
+            dest = _package(target)
+            if dest == source:
+                continue
+            if source == "sandbox":
+                ok = dest == "top" and target.split(".")[1] in SANDBOX_TOP
+            else:
+                ok = dest == "top" or dest in ALLOWED[source]
+            if not ok:
+                wrong.append(f"{MODULES[module].relative_to(ROOT)}:{line}: {source} -> {target}")
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles_even_through_imports_inside_functions():
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module in MODULES:
+        graph[module] |= {target for target, _, _ in _imports(module)}
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    # the check above is only as good as this: a -> b -> c -> a is one cycle, d is not in it
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_each_package_docstring_says_what_it_may_import():
+    for init in sorted(PKG.rglob("__init__.py")):
+        if init.parent == PKG:
+            continue  # the public API's docstring is the library's usage
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        assert "May import" in " ".join(doc.split()), f"{init.relative_to(ROOT)}: docstring names no imports"
