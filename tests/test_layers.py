@@ -179,4 +179,5 @@ def test_each_package_docstring_says_what_it_may_import():
         if init.parent == PKG:
             continue  # the public API's docstring is the library's usage
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
-        assert "May import" in " ".join(doc.split()), f"{init.relative_to(ROOT)}: docstring names no imports"
+        words = " ".join(doc.split())
+        assert "May import" in words, f"{init.relative_to(ROOT)}: docstring names no imports"
