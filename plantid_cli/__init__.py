@@ -107,6 +107,8 @@ def identify(
     import queue
     import threading
 
+    # lazy: `import plantid_cli` runs before every CLI command: keeps the settings and the run
+    # (diskcache, ...) off it
     from plantid_cli.config import Settings, load_settings, validate
     from plantid_cli.outputs.writers import Writer
     from plantid_cli.redact import register_secret

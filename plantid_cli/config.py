@@ -29,7 +29,7 @@ from plantid_cli.config_files import (
     write_key,
 )
 from plantid_cli.errors import ConfigError, MissingKeyError, UsageError
-from plantid_cli.redact import register_secret
+from plantid_cli.redact import redact, register_secret
 
 DEFAULT_API_URL = "https://plant.id/api/v3"
 DEFAULT_PLANTNET_URL = "https://my-api.plantnet.org/v2"
@@ -114,8 +114,6 @@ class Settings:
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict for display: keys shown only as a short redacted hint."""
-        from plantid_cli.redact import redact
-
         shown = dataclasses.asdict(self)
         for name, value in shown.items():  # a password in redis_url, a key pasted into a URL
             if isinstance(value, str):

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from plantid_cli.redact import redact
+
 EXIT_OK = 0
 EXIT_IMAGE_FAILED = 1
 EXIT_USAGE = 2
@@ -52,8 +54,6 @@ class PlantidError(Exception):
     def to_record(self) -> dict:
         """The `error` object of a record: stable keys, never the API key (redacted here, the
         one door from exceptions to records: a message may quote an upstream body or a URL)."""
-        from plantid_cli.redact import redact
-
         return {"code": self.code, "reason": self.reason, "message": redact(self.message)}
 
 

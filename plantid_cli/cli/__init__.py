@@ -12,11 +12,13 @@ import sys
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
+        # lazy: only `identify` may take the fast path
         from plantid_cli.cli.fastpath import answer_if_refusing
 
         code = answer_if_refusing(sys.argv[2:])
         if code is not None:
             sys.exit(code)
+    # lazy: the fast path above answers without Typer (typer, pydantic)
     from plantid_cli.cli.app import app
     from plantid_cli.cli.fastparams import install
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from plantid_cli.cli.common import echo_mapping, load, print_note, run_guarded
+from plantid_cli.errors import UsageError
 
 app = typer.Typer(help="Inspect or clear the shared result cache.", no_args_is_help=True)
 
@@ -28,6 +29,7 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 def _stats(as_json: bool) -> int:
+    # lazy: keeps guards.provider_guards off every command's start-up (app imports all)
     from plantid_cli.guards.provider_guards import open_cache
 
     settings = load()
@@ -53,13 +55,12 @@ def clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
 def _clear(yes: bool) -> int:
     import sys
 
+    # lazy: keeps guards.provider_guards off every command's start-up (app imports all)
     from plantid_cli.guards.provider_guards import open_cache
 
     settings = load()
     if not yes and sys.stdin.isatty():
         if not typer.confirm("Remove every stored answer?", default=False, err=True):
-            from plantid_cli.errors import UsageError
-
             raise UsageError("cancelled: nothing removed")  # exit 2, as a declined identify
     cache = open_cache(settings)
     try:

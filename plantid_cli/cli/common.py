@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from plantid_cli.errors import PlantidError
-from plantid_cli.redact import RedactingFilter, redact
+from plantid_cli.errors import ConfigError, PlantidError, UsageError
+from plantid_cli.redact import RedactingFilter, redact, register_secret
 
 _state: dict[str, Any] = {"debug": False, "verbose": 0, "log_format": None}
 
@@ -94,8 +94,6 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
     flag = log_format or _state["log_format"]
     log_format = flag or os.environ.get("PLANTID_LOG_FORMAT")
     if log_format not in (None, "text", "json"):
-        from plantid_cli.errors import ConfigError, UsageError
-
         if flag:  # typed on the command line: a usage error (exit 2); else configuration (3)
             raise UsageError(f"--log-format must be text or json, not {log_format!r}")
         raise ConfigError(f"PLANTID_LOG_FORMAT must be text or json, not {log_format!r}")
@@ -133,8 +131,8 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
 
 
 def load(flags: dict[str, Any] | None = None):
+    # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import load_settings
-    from plantid_cli.redact import register_secret
 
     settings = load_settings(flags or {})
     register_secret(settings.api_key)

@@ -33,6 +33,7 @@ def path() -> None:
 
     Example: cp config.example.toml "$(plantid config path)"
     """
+    # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import config_file_path
 
     typer.echo(str(config_file_path()))

@@ -7,6 +7,8 @@ import tempfile
 
 import typer
 
+from plantid_cli.cli.identify import identify
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -23,7 +25,7 @@ def demo(
 
         plantid demo examples/
     """
-    from plantid_cli.cli.identify import identify
+    # lazy: keeps sandbox.server off every command's start-up (app imports all)
     from plantid_cli.sandbox.server import SandboxServer
 
     server = SandboxServer(port=0, latency_ms=latency_ms)
@@ -48,8 +50,6 @@ def demo(
 def _defaults() -> dict:
     """Every other identify option at its unset value (Typer passes them when run as a command)."""
     import inspect
-
-    from plantid_cli.cli.identify import identify
 
     values = {}
     for name, parameter in inspect.signature(identify).parameters.items():

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import sys
 
+from plantid_cli.cli.common import run_guarded
+from plantid_cli.cli.identify_run import run_identify
+from plantid_cli.errors import PlantidError, ServiceUnavailable
+
 FAST_FORMATS = ("ndjson", "json", "csv")
 
 
@@ -48,14 +52,15 @@ def answer_if_refusing(argv: list[str]) -> int | None:
     paths, fmt, quiet = parsed
     if fmt is None and sys.stdout.isatty():
         return None  # a table for a person: not the scripted loop this path is for
-    from plantid_cli.errors import PlantidError, ServiceUnavailable
 
     try:
+        # lazy: keeps config off every command's start-up (app imports all)
         from plantid_cli.config import load_settings
 
         settings = load_settings({})
         if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
             return None
+        # lazy: keeps events off every command's start-up (app imports all)
         from plantid_cli.events import EventBus
         from plantid_cli.guards.provider_guards import ProviderGuards
 
@@ -67,8 +72,6 @@ def answer_if_refusing(argv: list[str]) -> int | None:
         return None  # let the normal path report configuration problems its usual way
     except Exception:
         return None  # an optimisation only: anything unexpected goes the usual way too
-    from plantid_cli.cli.common import run_guarded
-    from plantid_cli.cli.identify_run import run_identify
 
     return run_guarded(run_identify, {}, **_options(paths, fmt, quiet))
 

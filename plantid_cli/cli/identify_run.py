@@ -7,11 +7,13 @@ import sys
 from typing import Any
 
 from plantid_cli.cli.common import json_logs, load, print_note, setup_logging
+from plantid_cli.cli.run_outputs import RunOutputs
 from plantid_cli.cli.signals import StopSignals
+from plantid_cli.errors import Interrupted, UsageError
 
 
 def run_identify(flags: dict[str, Any], **opts: Any) -> int:
-    from plantid_cli.errors import UsageError
+    # lazy: keeps events off every command's start-up (app imports all)
     from plantid_cli.events import EventBus
     from plantid_cli.outputs.writers import FORMATS, make_writer
     from plantid_cli.run.batch import BatchOptions, summary_fields, summary_line
@@ -40,7 +42,6 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
     )
     if options.group_by not in (None, "folder"):
         raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
-    from plantid_cli.cli.run_outputs import RunOutputs
 
     outputs = RunOutputs(
         opts["report"], opts["write_xmp"], opts["xmp_name"], settings.confidence_threshold
@@ -50,6 +51,7 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
     confirm = None if (opts["yes"] or not interactive) else _confirm
     observer = None
     if settings.metrics_file or opts["pushgateway"] or opts["job_name"]:
+        # lazy: keeps telemetry.metrics off every command's start-up (app imports all)
         from plantid_cli.telemetry.metrics import make_observer
 
         observer = make_observer(
@@ -58,6 +60,7 @@ def run_identify(flags: dict[str, Any], **opts: Any) -> int:
     bus = EventBus()
     progress = None
     if sys.stderr.isatty() and not opts["quiet"] and not json_logs():
+        # lazy: keeps cli.progress off every command's start-up (app imports all)
         from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
@@ -95,7 +98,7 @@ def _run(
 ) -> tuple[Any, int]:
     """run_batch with the progress display and metrics around it: (stats, exit code). After
     a second signal, leaves the process at once (signals.exit_now) once the output is closed."""
-    from plantid_cli.errors import Interrupted
+    # lazy: keeps run.batch off every command's start-up (app imports all)
     from plantid_cli.run.batch import count_in_background, run_batch
 
     try:
@@ -124,7 +127,7 @@ def _run(
 
 
 def _shard(spec: str | None) -> tuple[int, int] | None:
-    from plantid_cli.errors import UsageError
+    # lazy: keeps inputs.walk off every command's start-up (app imports all)
     from plantid_cli.inputs.walk import parse_shard
 
     if spec is None:

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.errors import ConfigError, UsageError
 
 app = typer.Typer(
     help="Store and show API keys (stored 0600, shown redacted).", no_args_is_help=True
@@ -24,8 +25,8 @@ def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDE
 
 
 def _set(provider: str, extra_args: int = 0) -> int:
+    # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import PROVIDERS, clean_key, write_key
-    from plantid_cli.errors import ConfigError, UsageError
 
     if extra_args:
         # Never echo it back: the stray argument is most likely the key itself.
@@ -74,6 +75,7 @@ def list_keys() -> None:
 
 
 def _list() -> int:
+    # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import redact_key
 
     settings = load()
@@ -88,6 +90,7 @@ def key_path() -> None:
 
     Example: ls -l "$(plantid keys path)"
     """
+    # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import keys_file_path
 
     typer.echo(str(keys_file_path()))

@@ -10,6 +10,7 @@ import typer
 
 from plantid_cli.cli.common import print_note, run_guarded, setup_logging
 from plantid_cli.cli.run_outputs import SidecarWriter, _report_note
+from plantid_cli.errors import UsageError
 
 REPORT_HELP = """Write one self-contained HTML page for a results file: a card per photo.
 
@@ -73,7 +74,7 @@ def report(
 def _report(
     results: str, output: str | None, base: str | None, thumbnails: bool, quiet: bool
 ) -> int:
-    from plantid_cli.errors import UsageError
+    # lazy: keeps outputs.readback off every command's start-up (app imports all)
     from plantid_cli.outputs.readback import read_records
     from plantid_cli.outputs.report.page import write_report
 
@@ -134,7 +135,7 @@ def tag(
 
 
 def _tag(results: str, xmp_name: str, base: str | None, threshold: float, quiet: bool) -> int:
-    from plantid_cli.errors import UsageError
+    # lazy: keeps outputs.readback off every command's start-up (app imports all)
     from plantid_cli.outputs.readback import read_records
 
     if not 0 <= threshold <= 1:  # also nan: every comparison with it is false

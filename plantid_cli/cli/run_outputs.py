@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from plantid_cli.cli.common import print_note
+from plantid_cli.errors import EXIT_IMAGE_FAILED, EXIT_OK, PlantidError, UsageError
 
 
 def _report_note(out: Path, stats: Any) -> None:
@@ -15,6 +16,7 @@ def _report_note(out: Path, stats: Any) -> None:
         if stats.bytes >= 1_000_000
         else f"{stats.bytes // 1000} kB"
     )
+    # lazy: keeps outputs.readback off every command's start-up (app imports all)
     from plantid_cli.outputs.readback import MISMATCH
 
     missing = f", {stats.missing} photos not found" if stats.missing else ""
@@ -27,7 +29,7 @@ class SidecarWriter:
     """Writes a sidecar per identified photo as records arrive; counts what happened."""
 
     def __init__(self, style: str, threshold: float, *, base: Path | None = None) -> None:
-        from plantid_cli.errors import UsageError
+        # lazy: keeps outputs.xmp off every command's start-up (app imports all)
         from plantid_cli.outputs.xmp import NAME_STYLES
 
         if style not in NAME_STYLES:
@@ -37,12 +39,13 @@ class SidecarWriter:
         self.failed: list[str] = []
 
     def check(self) -> None:
+        # lazy: keeps outputs.xmp off every command's start-up (app imports all)
         from plantid_cli.outputs.xmp import check_available
 
         check_available()
 
     def record(self, record: dict[str, Any]) -> None:
-        from plantid_cli.errors import PlantidError
+        # lazy: keeps outputs.readback off every command's start-up (app imports all)
         from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
         from plantid_cli.outputs.xmp import taggable, write_sidecar
 
@@ -80,6 +83,7 @@ class SidecarWriter:
         if self.skipped:
             parts.append(f"{self.skipped} records not identified (no sidecar)")
         if self.mismatched:
+            # lazy: keeps outputs.readback off every command's start-up (app imports all)
             from plantid_cli.outputs.readback import MISMATCH
 
             parts.append(f"{self.mismatched} skipped: {MISMATCH}")
@@ -88,8 +92,6 @@ class SidecarWriter:
         return "XMP: " + ", ".join(parts)
 
     def exit_code(self) -> int:
-        from plantid_cli.errors import EXIT_IMAGE_FAILED, EXIT_OK
-
         return EXIT_IMAGE_FAILED if self.failed or self.mismatched else EXIT_OK
 
 
@@ -99,8 +101,6 @@ class RunOutputs:
     def __init__(
         self, report: str | None, write_xmp: bool, xmp_name: str, threshold: float
     ) -> None:
-        from plantid_cli.errors import UsageError
-
         if xmp_name != "short" and not write_xmp:
             raise UsageError("--xmp-name goes with --write-xmp")
         self.report = Path(report) if report else None
@@ -140,13 +140,12 @@ class RunOutputs:
         if self.sidecars is not None and not quiet:
             print_note(self.sidecars.summary())
         if self.report is not None:
+            # lazy: keeps outputs.report.page off every command's start-up (app imports all)
             from plantid_cli.outputs.report.page import write_report
 
             try:
                 stats = write_report(self.records, self.report, credits_used=credits_used)
             except OSError as exc:  # full disk, read-only folder: the records are printed
-                from plantid_cli.errors import UsageError
-
                 raise UsageError(
                     f"--report {self.report}: cannot write the report ({exc.strerror or exc})"
                 ) from None

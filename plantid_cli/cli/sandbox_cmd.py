@@ -36,6 +36,7 @@ def sandbox(
 
         plantid identify examples/
     """
+    # lazy: keeps sandbox.server off every command's start-up (app imports all)
     from plantid_cli.sandbox.server import serve
 
     serve(host=host, port=port, latency_ms=latency_ms, fail_rate=fail_rate, mode=mode, key=key)

@@ -7,6 +7,7 @@ import json
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.errors import UsageError
 
 breaker_app = typer.Typer(
     help="Inspect or reset the shared circuit breakers.", no_args_is_help=True
@@ -28,7 +29,7 @@ def status(
 
 
 def _status(fmt: str) -> int:
-    from plantid_cli.errors import UsageError
+    # lazy: keeps telemetry.status off every command's start-up (app imports all)
     from plantid_cli.telemetry.status import collect_status
 
     if fmt not in ("table", "json", "prometheus"):
@@ -38,6 +39,7 @@ def _status(fmt: str) -> int:
         typer.echo(json.dumps(info, indent=2))
         return 0
     if fmt == "prometheus":
+        # lazy: keeps telemetry.status off every command's start-up (app imports all)
         from plantid_cli.telemetry.status import status_prometheus
 
         typer.echo(status_prometheus(info), nl=False)
@@ -85,8 +87,8 @@ def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all."
 
 
 def _reset(provider: str) -> int:
+    # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import PROVIDERS
-    from plantid_cli.errors import UsageError
     from plantid_cli.telemetry.status import reset_breakers
 
     if provider != "all" and provider not in PROVIDERS:

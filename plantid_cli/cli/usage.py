@@ -7,6 +7,7 @@ import json
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.errors import PlantidError, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +23,7 @@ def usage(fmt: str = typer.Option("table", "--format", "-f", help="table or json
 
 
 def _usage(fmt: str) -> int:
-    from plantid_cli.errors import PlantidError, UsageError
+    # lazy: keeps providers.plantid off every command's start-up (app imports all)
     from plantid_cli.providers.plantid import fetch_usage
 
     if fmt not in ("table", "json"):
@@ -64,6 +65,7 @@ def _usage(fmt: str) -> int:
 def _end_credits_cooldown(settings, remaining) -> None:
     """The service says credits can be used (e.g. after a top-up): end the shared "credits
     exhausted" cool-down at once instead of refusing calls until it runs out."""
+    # lazy: keeps guards.account off every command's start-up (app imports all)
     from plantid_cli.guards.account import account_for
     from plantid_cli.guards.backend import open_backend
 

@@ -20,6 +20,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from plantid_cli.config import redact_key
+from plantid_cli.redact import redact
+
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
 
@@ -59,8 +62,6 @@ class Account:
 
     def describe(self) -> dict[str, str | None]:
         """For `plantid status`: which account the figures belong to (no secret in it)."""
-        from plantid_cli.redact import redact
-
         return {
             "id": self.id,
             "service": self.provider,
@@ -72,8 +73,6 @@ class Account:
 
 def account_of(provider: str, api_url: str, api_key: str | None) -> Account:
     """The account of `provider` at `api_url` with `api_key` (None or "" for no key)."""
-    from plantid_cli.config import redact_key
-
     key = api_key or ""
     return Account(
         provider=provider,

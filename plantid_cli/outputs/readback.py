@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plantid_cli.errors import UsageError
+from plantid_cli.errors import PlantidError, UsageError
+from plantid_cli.images.prepare import file_sha256
+from plantid_cli.inputs.specimens import specimen_sha256
 from plantid_cli.records import SCHEMA_VERSION
 
 log = logging.getLogger("plantid")
@@ -193,10 +195,6 @@ def _roots(names: list[str], base: Path | None) -> list[Path | None]:
 
 
 def _digest(files: list[Path], specimen: bool) -> str | None:
-    from plantid_cli.errors import PlantidError
-    from plantid_cli.images.prepare import file_sha256
-    from plantid_cli.inputs.specimens import specimen_sha256
-
     try:
         hashes = [file_sha256(path) for path in files]
     except (PlantidError, OSError):

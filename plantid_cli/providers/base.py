@@ -20,6 +20,7 @@ from plantid_cli.errors import (
     ServiceUnavailable,
     UpstreamTimeout,
 )
+from plantid_cli.providers.exchange import exchange
 from plantid_cli.redact import redact
 
 if TYPE_CHECKING:
@@ -165,8 +166,6 @@ def _exchange(
 ) -> httpx.Response:
     """Send and read the whole answer within one total deadline (the client's read timeout),
     abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""
-    from plantid_cli.providers.exchange import exchange
-
     return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES)
 
 

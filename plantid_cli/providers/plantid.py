@@ -10,6 +10,7 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
+from plantid_cli.config import DEFAULT_API_URL
 from plantid_cli.errors import BadResponse, PlantidError, UnusableAnswer
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
@@ -30,8 +31,6 @@ class PlantIdProvider:
         self.api_key = api_key
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
-        from plantid_cli.config import DEFAULT_API_URL
-
         return {
             "location": request.location_mode(),
             "language": request.language,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
+from plantid_cli.config import DEFAULT_PLANTNET_URL
 from plantid_cli.errors import BadResponse, ConfigError
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, send
@@ -41,8 +42,6 @@ class PlantNetProvider:
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         """Everything Pl@ntNet's answer depends on. No location: Pl@ntNet is never sent one."""
-        from plantid_cli.config import DEFAULT_PLANTNET_URL
-
         return {
             "organs": list(request.organs),
             "project": request.project,

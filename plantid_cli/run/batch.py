@@ -21,10 +21,14 @@ from typing import Any
 from plantid_cli.config import Settings
 from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
 from plantid_cli.events import EventBus
+from plantid_cli.inputs.specimens import group_by_folder
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.providers.plantid import PlantIdProvider
+from plantid_cli.providers.plantnet import PlantNetProvider
 from plantid_cli.records import RunStats
+from plantid_cli.run.combine import providers_for
 from plantid_cli.run.engine import Engine, RunOptions
 
 
@@ -68,18 +72,13 @@ def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
 def make_provider(settings: Settings, name: str):
     key = settings.key_for(name)
     if name == "plantid":
-        from plantid_cli.providers.plantid import PlantIdProvider
-
         return PlantIdProvider(settings.url_for(name), key)
-    from plantid_cli.providers.plantnet import PlantNetProvider  # type: ignore[import-not-found]
 
     return PlantNetProvider(settings.url_for(name), key)
 
 
 def make_providers(settings: Settings, mode: str) -> list:
     """The providers a --provider mode asks, primary first (every one needs its key)."""
-    from plantid_cli.run.combine import providers_for
-
     try:
         names = providers_for(mode)
     except ValueError as exc:
@@ -98,7 +97,6 @@ def jobs_for(options: BatchOptions) -> Iterator[Any]:
         return jobs
     if options.group_by != "folder":
         raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
-    from plantid_cli.inputs.specimens import group_by_folder
 
     return group_by_folder(jobs)
 

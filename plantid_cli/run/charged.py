@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from plantid_cli.errors import UnusableAnswer
+from plantid_cli.records import now_iso
 from plantid_cli.run.combine import Outcome
 
 #: `status` of a stored unusable answer (a usable one is "ok" or "not_plant").
@@ -25,8 +26,6 @@ def unusable_entry(
     taken_at: str | None,
 ) -> dict[str, Any]:
     """What goes into the cache for a paid answer that cannot be used."""
-    from plantid_cli.records import now_iso
-
     return {
         "provider": provider,
         "status": UNUSABLE,

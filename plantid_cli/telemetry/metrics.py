@@ -25,6 +25,7 @@ from plantid_cli.config import PROVIDERS, Settings
 from plantid_cli.errors import UsageError
 from plantid_cli.records import STATUSES
 from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, safe_url
+from plantid_cli.telemetry.status import _guards_for
 
 logger = logging.getLogger("plantid")
 
@@ -189,8 +190,6 @@ class RunMetrics:
     # ----- output -----
     def refresh(self) -> None:
         """Gauges that mirror shared state (other processes may change it): breaker, credits."""
-        from plantid_cli.telemetry.status import _guards_for
-
         for provider in list(self._guards):
             breaker, credits = self._guards[provider]
             try:

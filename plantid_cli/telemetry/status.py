@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import PROVIDERS, Settings
+from plantid_cli.events import EventBus
+from plantid_cli.guards.backend import open_backend
+from plantid_cli.guards.provider_guards import ProviderGuards
 
 if TYPE_CHECKING:
     from plantid_cli.guards.provider_guards import ProviderGuards
@@ -12,16 +15,11 @@ if TYPE_CHECKING:
 
 def _guards_for(settings: Settings, provider: str, backend=None) -> ProviderGuards:
     """The same guards a run builds (same account), read here without a call."""
-    from plantid_cli.events import EventBus
-    from plantid_cli.guards.provider_guards import ProviderGuards
-
     key = settings.api_key if provider == "plantid" else settings.plantnet_api_key
     return ProviderGuards(settings, provider, key or "", EventBus(), backend)
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:
-    from plantid_cli.guards.backend import open_backend
-
     backend = open_backend(settings)
     providers = {}
     for name in PROVIDERS:

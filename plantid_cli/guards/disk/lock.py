@@ -35,6 +35,7 @@ from pathlib import Path
 
 from plantid_cli.guards.disk.state import make_private_dir
 from plantid_cli.guards.disk.storage import warn_once
+from plantid_cli.guards.lazy_imports import portalocker as _load
 
 log = logging.getLogger("plantid")
 
@@ -75,8 +76,6 @@ def single_flight(
 ) -> Iterator[Flight]:
     """Hold the exclusive lock for `key` for the duration of the block, once it can be had
     (within `timeout` seconds when one is given; until `stop` is set in any case)."""
-    from plantid_cli.guards.lazy_imports import portalocker as _load
-
     path = lock_path(lock_dir, key)
     try:
         portalocker = _load()  # lazy, and without redis-py: see lazy_imports

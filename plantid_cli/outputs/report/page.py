@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from plantid_cli.errors import ImageError
+from plantid_cli.images.prepare import prepare_image
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
 from plantid_cli.outputs.writers import PROVIDER_LABELS
@@ -58,9 +60,6 @@ class ReportStats:
 
 def make_thumbnail(path: Path) -> Thumb | None:
     """A small upright JPEG as a data URI; None when the photo cannot be read or decoded."""
-    from plantid_cli.errors import ImageError
-    from plantid_cli.images.prepare import prepare_image
-
     try:
         # Safe decode, orientation, RGB and resize as for an upload; then a small second encode
         # (optimised Huffman tables, colour profile applied and dropped: a profile alone can
