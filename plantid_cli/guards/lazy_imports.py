@@ -3,7 +3,7 @@
 Why: both libraries probe for redis-py at import (pybreaker for its Redis storage, portalocker
 for its RedisLock) and, when it is installed, import it (benchmarks item 8: 134 ms for the two
 as they are, 59 ms through this module), start-up spent on features this tool never uses (its
-Redis backend is its own, guards/redis_backend.py). While importing them, `redis` is hidden from
+Redis backend is its own, guards/redis/). While importing them, `redis` is hidden from
 the import system; if redis is already loaded (a run on the Redis backend), nothing is hidden.
 """
 

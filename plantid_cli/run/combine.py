@@ -245,3 +245,14 @@ def _unit_files(job: Any) -> dict[str, Any]:
             "photo_files": tuple(member.path for member in job.members),
         }
     return {"file": job.path}
+
+
+def internal_error(job: Any, provider: str, exc: BaseException) -> dict[str, Any]:
+    """The record of a unit whose stage raised something unexpected: an error, never a crash."""
+    if isinstance(exc, PlantidError):
+        error = exc
+    else:
+        error = ServiceUnavailable(
+            f"internal error: {type(exc).__name__}: {exc}", reason="internal"
+        )
+    return unit_error(job, None, provider, error)

@@ -1,16 +1,16 @@
-"""The pipeline per image, and the concurrency that keeps several of them in flight.
+"""The per-unit stages of a run: what happens to one photo (or specimen) between its path
+and its record.
 
-Per image, two stages:
-  A (CPU, a small pool): hash the file -> cache lookup -> fail-fast guards -> decode/orient/resize
-  B (network, `concurrency` threads over one keep-alive client): in-run dedupe -> per-key lock ->
-    cache again -> breaker-guarded, rate-limited, retried call -> store the answer at once
+  A (CPU): hash the unit -> cache lookup -> fail-fast guards (credits, breaker) -> prepare
+  B (network): in-run dedupe -> single flight across processes -> cache again -> the guarded,
+    rate-limited, retried call -> store the answer at once
 Every answer is stored the moment it arrives, so a killed batch re-run pays only for the rest.
-Records stream out in completion order; a bounded window keeps memory flat however many files
-(the thread pools, window and feeder are in pipeline.py).
-
-A unit of work is a file (`ImageJob`) or, with `--group-by folder`, a `specimens.Specimen` (1-5
-photos, one request). With `--provider auto|both` each provider is a lane with its own guards
-and cache namespace; `strategy` decides which lanes to ask and how their answers combine.
+The Engine only runs stages: the thread pools, bounded window and completion order that keep
+several units in flight are run/concurrency.py (`run` hands the stages to it); what a unit
+needs (hash, prepared photos, request) is run/units.py; how lanes' outcomes become one record
+is run/combine.py. A unit is a file (`ImageJob`) or, with `--group-by folder`, a `Specimen`
+(1-5 photos, one request). With `--provider auto|both` each provider is a `Lane` with its own
+guards and cache namespace.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from plantid_cli.config import Settings
-from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
+from plantid_cli.errors import Interrupted, PlantidError, UnusableAnswer
 from plantid_cli.events import EventBus
 from plantid_cli.guards.backend import open_backend
 from plantid_cli.guards.disk.cache import cache_key
@@ -33,9 +33,10 @@ from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import IdentifyRequest
 from plantid_cli.records import RunStats, stored_answer
 from plantid_cli.run.charged import outcome_for, unusable_entry
-from plantid_cli.run.combine import Outcome, to_ask, unit_error, unit_record
+from plantid_cli.run.combine import Outcome, internal_error, to_ask, unit_error, unit_record
 from plantid_cli.run.concurrency import run_concurrent, run_inline
 from plantid_cli.run.lane import Lane
+from plantid_cli.run.pending import Pending
 from plantid_cli.run.units import (
     exif_location,
     location_for,
@@ -54,25 +55,6 @@ class RunOptions:
     concurrency: int = 4
     mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
     inline: bool = False  # everything in the calling thread (the open-breaker fast path)
-
-
-@dataclass
-class Pending:
-    """A unit that needs a service: prepared uploads plus what the cache entries will need."""
-
-    job: ImageJob | Specimen
-    sha256: str
-    keys: dict[str, str]  # provider -> cache key
-    prepared: list[Any]  # PreparedImage per photo
-    location: dict[str, Any] | None  # the position to send (options applied)
-    request: IdentifyRequest  # the run's request for this unit (one organ per photo)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)  # known before the network
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def key(self) -> str:
-        """In-run dedupe key: the same unit asked of the same providers."""
-        return "|".join(self.keys.values())
 
 
 class Engine:
@@ -264,7 +246,7 @@ class Engine:
         return self._finish(job, pending.sha256, outcomes)
 
     def _resolve(self, pending: Pending) -> dict[str, Outcome]:
-        """Ask lanes until the strategy is satisfied; `both` asks its lanes concurrently.
+        """Ask lanes until the --provider mode is satisfied; `both` asks its lanes concurrently.
         Stage A looked up the lanes first asked here; a lane reached later (`auto` after a
         failed call) is looked up for the first time in `_fetch`."""
         outcomes = dict(pending.outcomes)
@@ -365,7 +347,7 @@ class Engine:
     def _finish(
         self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False
     ) -> dict[str, Any]:
-        """The record for a unit from its providers' outcomes (`strategy.unit_record`)."""
+        """The record for a unit from its providers' outcomes (`combine.unit_record`)."""
         return unit_record(
             self.mode, job, sha256, outcomes, request=self.request, top=self.options.top,
             follower=follower,
@@ -374,7 +356,7 @@ class Engine:
     # ----- the run -----
     def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
         """Yield one record per job, in completion order, keeping a bounded window in flight
-        (`pipeline.run_concurrent`), or one job at a time in this thread with `inline`."""
+        (`concurrency.run_concurrent`), or one job at a time in this thread with `inline`."""
         stages = {
             "prepare": self.stage_prepare,
             "call": self.stage_call,
@@ -387,7 +369,7 @@ class Engine:
             return
         yield from run_concurrent(
             jobs,
-            failed=lambda job, exc: _internal_error(job, self.provider.name, exc),
+            failed=lambda job, exc: internal_error(job, self.provider.name, exc),
             concurrency=self.options.concurrency,
             **stages,
         )
@@ -395,13 +377,3 @@ class Engine:
 
 def _stopped(outcomes: dict[str, Outcome]) -> bool:
     return any(isinstance(outcome.error, Interrupted) for outcome in outcomes.values())
-
-
-def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, PlantidError):
-        error = exc
-    else:
-        error = ServiceUnavailable(
-            f"internal error: {type(exc).__name__}: {exc}", reason="internal"
-        )
-    return unit_error(job, None, provider, error)
