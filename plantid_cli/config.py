@@ -71,7 +71,7 @@ class Settings:
     breaker_fail_max: int = 3
     breaker_reset_timeout: float = 60.0
     breaker_success_threshold: int = 2
-    lock_timeout: float | None = None  # None: wait for the holder (guards.provider_guards.deadlines)
+    lock_timeout: float | None = None  # None: wait for the holder (provider_guards.deadlines)
     cache_ttl: float = 30 * 86400.0
     cache_size_limit: int = 1 << 30
     credits_cooldown: float = 300.0

@@ -181,3 +181,19 @@ def test_each_package_docstring_says_what_it_may_import():
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
         words = " ".join(doc.split())
         assert "May import" in words, f"{init.relative_to(ROOT)}: docstring names no imports"
+
+
+def test_design_doc_shows_the_same_table():
+    # docs/design.md's "Which package may import which" is this test's ALLOWED, in words
+    text = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    section = text.split("## Which package may import which", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    shown = {}
+    for first, second in rows:
+        names = first.strip().strip("`")
+        if names not in ALLOWED or "everything" in second or names == "sandbox":
+            continue
+        shown[names] = {part.split("`")[0] for part in second.split("`")[1::2]}
+    expected = {name: ALLOWED[name] for name in shown}
+    assert shown == expected
+    assert set(shown) >= {"inputs", "images", "providers", "guards", "run", "outputs", "telemetry"}
