@@ -197,3 +197,47 @@ def test_design_doc_shows_the_same_table():
     expected = {name: ALLOWED[name] for name in shown}
     assert shown == expected
     assert set(shown) >= {"inputs", "images", "providers", "guards", "run", "outputs", "telemetry"}
+
+
+def test_imports_inside_functions_say_what_they_keep_off_start_up():
+    # an import of our own modules inside a function is allowed only to keep something off a
+    # start-up path, and then it says so in a comment (on it, or above its block of imports)
+    silent = []
+    for module in sorted(MODULES):
+        lines = MODULES[module].read_text(encoding="utf-8").splitlines()
+        for _, line, in_function in _imports(module):
+            if not in_function:
+                continue
+            above = line - 1
+            block = [lines[line - 1]]
+            while above >= 1 and lines[above - 1].strip().startswith(("from ", "import ", "#")):
+                block.append(lines[above - 1])
+                if lines[above - 1].strip().startswith("#"):
+                    break
+                above -= 1
+            if not any("#" in text for text in block):
+                silent.append(f"{MODULES[module].relative_to(ROOT)}:{line}")
+    assert not silent, "in-function imports with no reason given:\n" + "\n".join(silent)
+
+
+def test_the_run_builds_each_record_in_one_call_and_never_patches_it():
+    # records.build_record is the one builder; run/ neither assembles records piecemeal nor
+    # changes one after it is built (it used to: records -> combine -> specimens -> combine)
+    patched = []
+    for path in sorted((PKG / "run").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            target = None
+            if isinstance(node, ast.Assign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                target = next((t for t in targets if isinstance(t, ast.Subscript)), None)
+                target = target.value if target is not None else None
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in ("update", "setdefault", "pop"):
+                    target = node.func.value
+            if isinstance(target, ast.Name) and target.id == "record":
+                patched.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if isinstance(node, ast.ImportFrom) and node.module == "plantid_cli.records":
+                names = {alias.name for alias in node.names}
+                wrong = names & {"answer_record", "error_record", "base_record", "with_exact_paths"}
+                patched += [f"{path.relative_to(ROOT)}:{node.lineno}: {name}" for name in wrong]
+    assert not patched, "records assembled or patched in run/:\n" + "\n".join(patched)

@@ -26,7 +26,7 @@ def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDE
 
 def _set(provider: str, extra_args: int = 0) -> int:
     # lazy: keeps config off every command's start-up (app imports all)
-    from plantid_cli.config import PROVIDERS, clean_key, write_key
+    from plantid_cli.config import PROVIDERS, clean_key, keys_file_path, write_key
 
     if extra_args:
         # Never echo it back: the stray argument is most likely the key itself.
@@ -55,8 +55,6 @@ def _set(provider: str, extra_args: int = 0) -> int:
     try:
         path = write_key(provider, key)
     except OSError as exc:  # a full disk, a read-only home: say where, never a traceback
-        from plantid_cli.config import keys_file_path
-
         raise ConfigError(
             f"cannot store the key in {keys_file_path()}: {exc.strerror or exc} "
             "(PLANTID_KEYS_FILE); nothing stored"
