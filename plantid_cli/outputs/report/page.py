@@ -17,8 +17,6 @@ Every string from a record or a path goes through html.escape.
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import tempfile
 from collections import Counter
@@ -31,22 +29,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from plantid_cli.errors import ImageError
-from plantid_cli.images.prepare import prepare_image
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
+from plantid_cli.outputs.report.thumbs import Thumb, make_thumbnail
 from plantid_cli.outputs.writers import PROVIDER_LABELS
 
-THUMB_SIDE = 160
-THUMB_QUALITY = 65
 STATUS_LABELS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
-
-
-@dataclass(frozen=True, slots=True)
-class Thumb:
-    uri: str
-    width: int
-    height: int
 
 
 @dataclass
@@ -56,47 +44,6 @@ class ReportStats:
     missing: int  # photos that could not be read: placeholder shown
     bytes: int
     mismatched: int = 0  # a file by that name whose sha256 is not the record's: not shown
-
-
-def make_thumbnail(path: Path) -> Thumb | None:
-    """A small upright JPEG as a data URI; None when the photo cannot be read or decoded."""
-    try:
-        # Safe decode, orientation, RGB and resize as for an upload; then a small second encode
-        # (optimised Huffman tables, colour profile applied and dropped: a profile alone can
-        # weigh 3 kB, half a thumbnail).
-        prepared = prepare_image(path, max_side=THUMB_SIDE, quality=95)
-        jpeg = _small_jpeg(prepared.jpeg)
-    except ImageError:
-        return None
-    except Exception:  # noqa: BLE001 - a thumbnail must never fail the report
-        return None
-    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-    return Thumb(uri, prepared.width, prepared.height)
-
-
-def _small_jpeg(data: bytes) -> bytes:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        icc = im.info.get("icc_profile")
-        if icc:
-            try:
-                from PIL import ImageCms
-
-                im = ImageCms.profileToProfile(
-                    im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _srgb(), outputMode="RGB"
-                )
-            except Exception:  # noqa: BLE001 - a broken profile: keep the pixels as they are
-                pass
-        out = io.BytesIO()
-        im.save(out, "JPEG", quality=THUMB_QUALITY, optimize=True)
-    return out.getvalue()
-
-
-def _srgb() -> Any:
-    from PIL import ImageCms
-
-    return ImageCms.createProfile("sRGB")
 
 
 def write_report(
@@ -399,3 +346,6 @@ def _date_span(records: list[dict[str, Any]]) -> str:
     if not days:
         return ""
     return days[0] if days[0] == days[-1] else f"{days[0]} – {days[-1]}"
+
+
+__all__ = ["ReportStats", "Thumb", "estimated_credits", "make_thumbnail", "render", "write_report"]
