@@ -138,6 +138,7 @@ def build_record(
     `photos` (display forms) and their `photo_files`.
     """
     if stored is not None:
+        assert sha256 is not None, "an answer belongs to a hashed unit"
         record = answer_record(index, path, sha256, stored, cached=cached, top=top)
         record["location"] = location
         if organs is not None and "organs" not in record:
