@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from guard_worker import run_workers  # noqa: E402
 
-from plantid_cli.guards.disk import cache as cache_module  # noqa: E402
+from plantid_cli.guards.disk import jsondisk  # noqa: E402  (the warned-once flag lives there)
 from plantid_cli.guards.disk.cache import ResultCache, cache_key  # noqa: E402
 from plantid_cli.guards.disk.lock import single_flight  # noqa: E402
 
@@ -38,7 +38,7 @@ class Evil:
 
 @pytest.fixture(autouse=True)
 def _rewarn():
-    cache_module._warned_refusal = False
+    jsondisk._warned_refusal = False
     yield
 
 
