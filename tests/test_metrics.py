@@ -350,7 +350,7 @@ def test_ctrl_c_still_writes_the_final_file(sandbox, cli_env, tmp_path):
     wait_for(lambda: sandbox.stats()["plantid_identify"] == 2)
     proc.send_signal(signal.SIGINT)
     notes = Lines(proc.stderr)
-    notes.until("stopping: waiting for answers in flight")
+    notes.until("waiting for answers in flight")
     sandbox.configure(hold_after=None)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
