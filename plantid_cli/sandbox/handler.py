@@ -167,6 +167,23 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if call is not None:
             call["t_end"] = time.time()
 
+    def _send_cut(self, reply: Reply, call: dict) -> None:
+        """The status and headers, half the body, then a reset: charged, never delivered."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.ctype)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.sb._finish(call, reply.status)
+        try:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        call["t_end"] = time.time()
+
     def _drop(self, call: dict, reset: bool) -> None:
         """Close the connection without an answer (an RST when `reset`)."""
         self.close_connection = True
@@ -221,6 +238,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     reply = Reply(reply.status, body, reply.ctype, headers)
         if fault == "header_drip":
             return self._send_header_drip(reply, call, cfg["drip_interval"])
+        if fault == "cut_body" and (call["method"] == "POST" or cfg["fault_reread"]):
+            return self._send_cut(reply, call)
         self._send(reply, call, cfg["drip_interval"] if fault == "drip" else None)
 
     def _send_header_drip(self, reply: Reply, call: dict, interval: float) -> None:
