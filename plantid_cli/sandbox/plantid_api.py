@@ -344,6 +344,7 @@ def call_record(kind, method, path, count, blobs, fields, query) -> dict:
         "images": count,
         "image_sizes": [],
         "image_bytes": [len(b) for b in blobs],
+        "image_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
         "latitude": fields.get("latitude"),
         "longitude": fields.get("longitude"),
         "datetime": fields.get("datetime"),

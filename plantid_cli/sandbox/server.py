@@ -53,8 +53,9 @@ connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n drop
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
 t_arrival (request line read, before the body), t_start, t_end, status,
-fault, images, image_sizes [[w, h]], image_bytes, latitude, longitude, datetime, organs, project,
-details, language}. Every call that reached the handler counts, failed or faulted.
+fault, images, image_sizes [[w, h]], image_bytes, image_sha256 (one per image), latitude,
+longitude, datetime, organs, project, details, language}. Every call that reached the handler
+counts, failed or faulted.
 """
 
 from __future__ import annotations
