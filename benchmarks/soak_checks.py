@@ -105,9 +105,12 @@ def upload_digests(photos: list[Path]) -> dict[str, Path]:
 def paid(call: dict) -> bool:
     """The sandbox answered this identification POST with 2xx: the service has charged.
 
-    A 2xx whose headers were still being dripped when the client hung up never reached it
-    (no client can honour a charge it never saw the status of), so it does not count."""
+    A 2xx that never reached the client does not count: no client can honour a charge whose
+    status it never saw — sent after it had hung up at its deadline (`delivered` false), or
+    headers still being dripped when it did."""
     if call["method"] != "POST" or not (call["status"] and 200 <= call["status"] < 300):
+        return False
+    if call.get("delivered") is False:
         return False
     return not (call["fault"] == "header_drip" and call["header_sent"] < call["header_bytes"])
 
@@ -204,9 +207,9 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
     second_posts = sum(1 for call in calls[after_first:] if call["method"] == "POST")
     first, second = (records_of(r["stdout"])[0] for r in reruns)
     served = Counter(
+        f"{'cached' if r['cached'] else 'bought'} "
         f"{r['status']}{'/' + r['error']['code'] if r.get('error') else ''}"
         for r in first
-        if r["cached"]
     )
     by_fault = Counter(call["fault"] or "none" for n, call in paid_calls if n < soak_calls)
     figures = {
@@ -234,14 +237,22 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
         "photos paid (soak)": len(in_soak),
         "photos paid twice": len(twice - died),
         "their paid calls (fault, status, start, end)": [
-            [(c["fault"], c["status"], round(c["t_start"], 2), c["t_end"] and round(c["t_end"], 2))
-             for n, c in paid_calls if photo_of[n] == photo]
+            [
+                (
+                    c["fault"],
+                    c["status"],
+                    round(c["t_start"], 2),
+                    c["t_end"] and round(c["t_end"], 2),
+                )
+                for n, c in paid_calls
+                if photo_of[n] == photo
+            ]
             for photo in sorted(twice - died)[:5]
         ],  # fmt: skip
         "paid answers that died with a kill -9 (exempt)": len(died),
         "of those paid again later": len(twice & died),
         "paid photos bought again by rerun 1 (not killed -9)": len(set(rebought) - died),
-        "rerun 1: records served from the cache": dict(served.most_common()),
+        "rerun 1: records": dict(served.most_common()),
         "rerun 2: POSTs": second_posts,
     }
     checks = {

@@ -52,7 +52,8 @@ plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connect
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
-t_arrival (request line read, before the body), t_start, t_end, status,
+t_arrival (request line read, before the body), t_start, t_end, status, delivered (false: the
+client had hung up before the status was sent),
 fault, images, image_sizes [[w, h]], image_bytes, image_sha256 (one per image), latitude,
 longitude, datetime, organs, project, details, language}. Every call that reached the handler
 counts, failed or faulted.
