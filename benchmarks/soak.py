@@ -13,7 +13,7 @@ dripped past the deadline, a reset after the status line), header_drip (headers 
 the deadline), and a `--hang-for` s hang. `--procs` slots each run `plantid identify` on
 `--photos` photos drawn from a pool of `--distinct` generated JPEGs, one process after
 another, until `--duration` has passed; all share one PLANTID_CACHE_DIR. Every
-`--stop-every`-th run of a slot is stopped 1-4 s after it starts, by SIGTERM, SIGINT and
+`--stop-every`-th run of a slot is stopped 2-6 s after it starts, by SIGTERM, SIGINT and
 kill -9 in turn. Every process is killed at the hard bound (duration + `--grace`). Then two
 reruns over every photo handed out, against a clean sandbox: the first may buy only photos
 never paid for; the second must make no call at all.
@@ -140,7 +140,7 @@ def run_slot(slot: int, args, env, photos, deadline, hard_stop, results, lock) -
         process = start_plantid(env)
         stopped: list[float] = []
         if stop:  # mid-run: in-flight answers must land (not kill -9), the output stay whole
-            timer = threading.Timer(rng.uniform(1.0, 4.0), _signal, (process, stop, stopped))
+            timer = threading.Timer(rng.uniform(2.0, 6.0), _signal, (process, stop, stopped))
             timer.start()
         try:
             out, err = process.communicate(

@@ -137,8 +137,8 @@ def key_leaks(key: str, texts: list[str], cache_dir: Path) -> list[str]:
 
 
 def bad_stop(run: dict) -> bool:
-    """A signalled run that did not stop as promised: SIGTERM exits 143 and SIGINT 130 with
-    "(interrupted)" in the summary (or the run finished first: 0 / 4); kill -9 is -9."""
+    """A signalled run that did not stop as promised: SIGTERM exits 143 and SIGINT 130 saying
+    it was interrupted (or the run finished first: 0 / 4); kill -9 is -9."""
     code, stop = run["code"], run["stop"]
     if stop == "KILL":
         return code not in (-9, 0, 4)
