@@ -1,6 +1,6 @@
 """Soak test: many `plantid` processes against a sandbox that keeps changing how it fails.
 
-    python benchmarks/soak.py --duration 75 --procs 8      # the short profile (~2.5 min)
+    python benchmarks/soak.py                              # the short profile (~2 min)
     python benchmarks/soak.py --duration 600               # the long one (~12 min)
     python benchmarks/soak.py --json soak.json             # also write the figures as JSON
 
@@ -10,7 +10,8 @@ late, close to the `--timeout`: a waiter for another process's photo must outlas
 call, as no fixed lock wait shorter than it may end the wait), each unusable charged answer
 (badjson, badshape, badtypes, badlist, badnumber, hugelist, gzip_bomb, bad_gzip, a body
 dripped past the deadline, a reset after the status line), header_drip (headers dripped past
-the deadline), and a `--hang-for` s hang. `--procs` slots each run `plantid identify` on
+the deadline), and a `--hang-for` s hang; each fault phase is followed by a calm one past the
+breaker's reset timeout. `--procs` slots each run `plantid identify` on
 `--photos` photos drawn from a pool of `--distinct` generated JPEGs, one process after
 another, until `--duration` has passed; all share one PLANTID_CACHE_DIR. Every
 `--stop-every`-th run of a slot is stopped 2-6 s after it starts, by SIGTERM, SIGINT and
@@ -97,9 +98,12 @@ def phases(args) -> list[tuple[str, dict, float]]:
         ("flaky", {**calm, "fail_rate": args.fail_rate}, args.phase),
         ("slow", {**calm, "latency_ms": args.slow_ms}, 2 * args.phase),
     ]
-    cycle += [(kind, {**calm, "mode": kind}, args.phase) for kind in UNUSABLE]
-    cycle += [("header_drip", {**calm, "mode": "header_drip"}, args.phase)]
-    return cycle + [("hang", {**calm, "mode": "hang"}, args.hang_for)]
+    # Unusable answers open the breaker (a service that charges for junk is broken): a calm
+    # gap past its reset timeout after each fault lets the next one reach the sandbox.
+    gap = ("calm", calm, args.reset_timeout + 1.0)
+    for kind in (*UNUSABLE, "header_drip"):
+        cycle += [(kind, {**calm, "mode": kind}, args.phase), gap]
+    return [*cycle, ("hang", {**calm, "mode": "hang"}, args.hang_for), gap]
 
 
 class Mixer(threading.Thread):
@@ -202,15 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duration",
         type=float,
-        default=75.0,
-        help="seconds to keep starting runs: 75 is the short profile (one phase cycle), "
+        default=90.0,
+        help="seconds to keep starting runs: 90 is the short profile (one phase cycle), "
         "600 the long one",
     )
     parser.add_argument("--grace", type=float, default=45.0, help="then at most this to finish")
     parser.add_argument("--procs", type=int, default=8)
     parser.add_argument("--photos", type=int, default=30, help="photos per process")
     parser.add_argument("--distinct", type=int, default=600, help="size of the photo pool")
-    parser.add_argument("--phase", type=float, default=4.0, help="seconds of each phase")
+    parser.add_argument("--phase", type=float, default=3.0, help="seconds of each phase")
     parser.add_argument("--fail-rate", type=float, default=0.3, help="in the flaky phase")
     parser.add_argument("--latency-ms", type=float, default=40.0)
     parser.add_argument("--slow-ms", type=float, default=2500.0, help="in the slow phase")

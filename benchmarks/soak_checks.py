@@ -221,6 +221,10 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
         "runs stopped (SIGTERM / SIGINT / kill -9)": "/".join(
             str(sum(r["stop"] == s for r in results)) for s in ("TERM", "INT", "KILL")
         ),
+        "of those, with records printed (stopped mid-run)": "/".join(
+            str(sum(r["stop"] == s and bool(r["stdout"]) for r in results))
+            for s in ("TERM", "INT", "KILL")
+        ),
         "runs killed at the hard bound": sum(run["killed"] for run in results),
         "exit codes": dict(sorted(codes.items())),
         "photos handed out": handed,
