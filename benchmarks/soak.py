@@ -213,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=45.0, help="then at most this to finish")
     parser.add_argument("--procs", type=int, default=8)
     parser.add_argument("--photos", type=int, default=30, help="photos per process")
-    parser.add_argument("--distinct", type=int, default=600, help="size of the photo pool")
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=2500,
+        help="size of the photo pool (kept ahead of the "
+        "photos bought, so the last phases still send calls)",
+    )
     parser.add_argument("--phase", type=float, default=3.0, help="seconds of each phase")
     parser.add_argument("--fail-rate", type=float, default=0.3, help="in the flaky phase")
     parser.add_argument("--latency-ms", type=float, default=40.0)

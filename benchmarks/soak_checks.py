@@ -145,9 +145,8 @@ def bad_stop(run: dict) -> bool:
     expected = {"TERM": 143, "INT": 130}[stop]
     if code == -{"TERM": 15, "INT": 2}[stop] and not run["stdout"]:
         return False  # the signal came before the run began (still importing): nothing sent
-    return code not in (0, 4, expected) or (
-        code == expected and "(interrupted)" not in run["stderr"]
-    )
+    unmarked = code == expected and "interrupted" not in run["stderr"]
+    return code not in (0, 4, expected) or unmarked
 
 
 # ----- the verdict -----------------------------------------------------------------------------
@@ -161,6 +160,8 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
     codes: Counter = Counter()
     broken = 0  # runs whose stdout or stderr holds a traceback or an internal error
     unanswered_after_kill: list[tuple[float, set[str]]] = []
+    waits: list[float] = []  # for another process's lock on the same photo
+    odd: list[tuple] = []  # signalled runs that did not stop as promised
     for run in results:
         codes[run["code"]] += 1
         handed += len(run["photos"])
@@ -170,12 +171,15 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
         left = {p for n, p in enumerate(run["photos"]) if n not in done}
         if run["stop"]:
             not_begun += len(left)
-            stops_bad += bad_stop(run)
+            if bad_stop(run) or (run_cut and run["stop"] != "KILL"):
+                stops_bad += 1
+                odd.append((run["stop"], run["code"], run_cut, run["stderr"].strip()[-160:]))
             if run["stop"] == "KILL" and run["stopped_at"]:
                 unanswered_after_kill.append((run["stopped_at"], left))
         else:
             missing += len(left)
         broken += _broken(run)
+        waits += [e["seconds"] for e in log_events(run["stderr"]) if e["event"] == "lock.waited"]
         for record in records:
             statuses[record["status"]] += 1
             if record["status"] in ("ok", "not_plant"):
@@ -225,6 +229,7 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
             str(sum(r["stop"] == s and bool(r["stdout"]) for r in results))
             for s in ("TERM", "INT", "KILL")
         ),
+        "signalled runs that did not stop as promised": odd[:5],
         "runs killed at the hard bound": sum(run["killed"] for run in results),
         "exit codes": dict(sorted(codes.items())),
         "photos handed out": handed,
@@ -234,9 +239,15 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
         "photos a stopped run never finished": not_begun,
         "error reasons": dict(reasons.most_common()),
         "runs with a traceback or internal error": broken,
+        "waits for another process's lock: > 1 s / longest (s)": (
+            f"{sum(w > 1.0 for w in waits)} / {max(waits, default=0.0):.1f}"
+        ),
         "identification calls (soak / reruns)": f"{soak_calls} / {len(calls) - soak_calls}",
         "POSTs in all": len(posts),
         "paid POSTs (2xx, headers delivered), by phase fault": dict(by_fault.most_common()),
+        "POSTs (paid or not) by phase fault": dict(
+            Counter(c["fault"] or "none" for c in calls[:soak_calls] if c["method"] == "POST")
+        ),
         "paid POSTs whose upload maps to no photo": unmapped,
         "photos paid (soak)": len(in_soak),
         "photos paid twice": len(twice - died),
