@@ -144,7 +144,7 @@ def bad_stop(run: dict) -> bool:
         return code not in (-9, 0, 4)
     expected = {"TERM": 143, "INT": 130}[stop]
     if code == -{"TERM": 15, "INT": 2}[stop] and (
-        not run["stdout"] or "credits used" in run["stderr"].splitlines()[-1:][0]
+        not run["stdout"] or "credits used" in (run["stderr"].splitlines() or [""])[-1]
     ):
         # the signal came before the run began (still importing: nothing sent) or after it
         # ended (its summary is the last line: the interpreter was exiting, all work done)
