@@ -6,6 +6,14 @@ import sys
 
 
 def main() -> None:
+    try:
+        _main()
+    except KeyboardInterrupt:  # Ctrl-C during start-up, before a command handles it
+        sys.stderr.write("plantid: interrupted\n")  # not a traceback (issue 12)
+        sys.exit(130)
+
+
+def _main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
         from plantid_cli.cli.fastpath import answer_if_refusing
 

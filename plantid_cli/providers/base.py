@@ -129,11 +129,16 @@ def parse_retry_after(value: str | None) -> float | None:
 def send(
     client: httpx.Client, provider: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """One HTTP exchange with transport failures classified (timeouts, refused, reset)."""
+    """One HTTP exchange with transport failures classified (timeouts, refused, reset).
+
+    Every POST this tool sends is an identification, which the service charges once it has
+    answered 2xx: a 2xx POST whose body cannot be read whole is an UnusableAnswer, never retried
+    (providers/exchange.py)."""
     import httpx
 
+    charged_by = provider if method == "POST" else None
     try:
-        response = _exchange(client, method, url, kwargs)
+        response = _exchange(client, method, url, kwargs, charged_by)
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"{provider}: timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -161,13 +166,13 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 def _exchange(
-    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any]
+    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any], charged_by: str | None
 ) -> httpx.Response:
     """Send and read the whole answer within one total deadline (the client's read timeout),
     abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""
     from plantid_cli.providers.exchange import exchange
 
-    return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES)
+    return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES, charged_by=charged_by)
 
 
 def json_body(provider: str, response: httpx.Response) -> Any:

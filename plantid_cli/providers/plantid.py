@@ -71,8 +71,10 @@ class PlantIdProvider:
         url = f"{self.api_url}/identification"
         headers = {"Api-Key": self.api_key}
         body = self.build_body(images, request, position, taken_at)
-        response = send(client, self.name, "POST", url, params=params, json=body, headers=headers)
-        try:
+        try:  # a 2xx cut short (send) or unusable (charged_answer): re-read by its token
+            response = send(
+                client, self.name, "POST", url, params=params, json=body, headers=headers
+            )
             return charged_answer(self.name, response, self.parse)
         except UnusableAnswer as exc:
             if exc.access_token is None:

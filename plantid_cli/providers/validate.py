@@ -139,15 +139,15 @@ def charged_answer(provider: str, response: httpx.Response, parse: Any) -> Any:
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
-        raise _unusable(provider, "invalid JSON", raw, None) from None
+        raise unusable(provider, "invalid JSON", raw, None) from None
     token = data.get("access_token") if isinstance(data, dict) else None
     token = token if isinstance(token, str) and _TOKEN.fullmatch(token) else None
     try:
         return parse(data)
     except BadResponse as exc:
-        raise _unusable(provider, exc.message, raw, token) from None
+        raise unusable(provider, exc.message, raw, token) from None
     except (KeyError, TypeError, IndexError, ValueError, AttributeError, RecursionError) as exc:
-        raise _unusable(provider, f"{type(exc).__name__}: {exc}", raw, token) from None
+        raise unusable(provider, f"{type(exc).__name__}: {exc}", raw, token) from None
 
 
 def _raw_text(response: httpx.Response) -> str:
@@ -157,7 +157,7 @@ def _raw_text(response: httpx.Response) -> str:
         return response.content.decode("utf-8", "replace")
 
 
-def _unusable(provider: str, why: str, raw: str, token: str | None) -> UnusableAnswer:
+def unusable(provider: str, why: str, raw: str, token: str | None) -> UnusableAnswer:
     if token is None:  # a truncated answer may still name its token (Plant.id sends it first)
         found = _TOKEN_IN_TEXT.search(raw[:4096])
         token = found.group(1) if found else None

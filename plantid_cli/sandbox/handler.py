@@ -9,6 +9,7 @@ The endpoints, faults and settings are documented in `plantid_cli.sandbox.server
 from __future__ import annotations
 
 import re
+import select
 import socket
 import struct
 import sys
@@ -145,6 +146,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.headers.get("Api-Key", "").strip()
 
     def _send(self, reply: Reply, call: dict | None = None, drip: float | None = None) -> None:
+        if call is not None:
+            call["delivered"] = not self._client_gone()
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.ctype)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -166,6 +169,32 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         if call is not None:
             call["t_end"] = time.time()
+
+    def _client_gone(self) -> bool:
+        """Whether the client has hung up (its end-of-stream is waiting to be read): a status
+        sent now reaches no one. A call records it as `delivered` (false: it gave up first)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _send_cut(self, reply: Reply, call: dict) -> None:
+        """The status and headers, half the body, then a reset: charged, never delivered."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.ctype)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.sb._finish(call, reply.status)
+        try:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        call["t_end"] = time.time()
 
     def _drop(self, call: dict, reset: bool) -> None:
         """Close the connection without an answer (an RST when `reset`)."""
@@ -221,6 +250,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     reply = Reply(reply.status, body, reply.ctype, headers)
         if fault == "header_drip":
             return self._send_header_drip(reply, call, cfg["drip_interval"])
+        if fault == "cut_body" and (call["method"] == "POST" or cfg["fault_reread"]):
+            return self._send_cut(reply, call)
         self._send(reply, call, cfg["drip_interval"] if fault == "drip" else None)
 
     def _send_header_drip(self, reply: Reply, call: dict, interval: float) -> None:

@@ -26,7 +26,7 @@ MODEL_VERSION = "plant_id:3.2.0"
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
     | {"echo_key", "badtypes", "badlist", "badnumber", "hugelist"}  # see sandbox_faults
-    | {"gzip_bomb", "bad_gzip", "header_drip"}
+    | {"gzip_bomb", "bad_gzip", "header_drip", "cut_body"}
 )
 _NO_MODE = (None, "", "none", "off")
 DEFAULT_SETTINGS = {
@@ -344,6 +344,7 @@ def call_record(kind, method, path, count, blobs, fields, query) -> dict:
         "images": count,
         "image_sizes": [],
         "image_bytes": [len(b) for b in blobs],
+        "image_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
         "latitude": fields.get("latitude"),
         "longitude": fields.get("longitude"),
         "datetime": fields.get("datetime"),
