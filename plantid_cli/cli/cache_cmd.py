@@ -5,11 +5,14 @@ from __future__ import annotations
 import typer
 
 from plantid_cli.cli.common import echo_mapping, load, print_note, run_guarded
+from plantid_cli.cli.options import PlantidCommand, PlantidGroup
 
-app = typer.Typer(help="Inspect or clear the shared result cache.", no_args_is_help=True)
+app = typer.Typer(
+    cls=PlantidGroup, help="Inspect or clear the shared result cache.", no_args_is_help=True
+)
 
 
-@app.command("path")
+@app.command("path", cls=PlantidCommand)
 def path() -> None:
     """Print the cache folder (PLANTID_CACHE_DIR overrides it).
 
@@ -18,7 +21,7 @@ def path() -> None:
     raise typer.Exit(run_guarded(lambda: typer.echo(str(load().cache_path))))
 
 
-@app.command("stats")
+@app.command("stats", cls=PlantidCommand)
 def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Entries, size and hit counts of the result cache.
 
@@ -41,7 +44,7 @@ def _stats(as_json: bool) -> int:
     return 0
 
 
-@app.command("clear")
+@app.command("clear", cls=PlantidCommand)
 def clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
     """Remove every stored answer (the next run pays again for each photo).
 

@@ -7,11 +7,12 @@ import json
 import typer
 
 from plantid_cli.cli.common import echo_mapping, load, run_guarded
+from plantid_cli.cli.options import PlantidCommand, PlantidGroup
 
-app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+app = typer.Typer(cls=PlantidGroup, help="Show the effective configuration.", no_args_is_help=True)
 
 
-@app.command("show")
+@app.command("show", cls=PlantidCommand)
 def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of TOML-like lines."),
 ) -> None:
@@ -27,7 +28,7 @@ def _show(as_json: bool) -> int:
     return 0
 
 
-@app.command("path")
+@app.command("path", cls=PlantidCommand)
 def path() -> None:
     """Print the config file location (PLANTID_CONFIG overrides it).
 

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated, Literal
 
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.cli.options import PlantidCommand, PlantidGroup
+from plantid_cli.config import PROVIDERS
 
 app = typer.Typer(
-    help="Store and show API keys (stored 0600, shown redacted).", no_args_is_help=True
+    cls=PlantidGroup,
+    help="Store and show API keys (stored 0600, shown redacted).",
+    no_args_is_help=True,
 )
-PROVIDER_HELP = "plantid or plantnet"
 
 
-@app.command("set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDER_HELP)) -> None:
+@app.command(
+    "set",
+    cls=PlantidCommand,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def set_key(
+    ctx: typer.Context,
+    provider: Annotated[Literal[PROVIDERS], typer.Argument(help="The service the key is for.")],
+) -> None:
     """Store a key read from a hidden prompt (or from stdin when piped).
 
     Example: printf '%s' "$KEY" | plantid keys set plantid
@@ -24,7 +35,7 @@ def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDE
 
 
 def _set(provider: str, extra_args: int = 0) -> int:
-    from plantid_cli.config import PROVIDERS, clean_key, write_key
+    from plantid_cli.config import clean_key, write_key
     from plantid_cli.errors import ConfigError, UsageError
 
     if extra_args:
@@ -33,8 +44,6 @@ def _set(provider: str, extra_args: int = 0) -> int:
             "keys are never taken from the command line (shell history, `ps`); nothing stored."
             " Run `plantid keys set PROVIDER` and paste it at the hidden prompt, or pipe it in"
         )
-    if provider not in PROVIDERS:
-        raise UsageError(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
     if sys.stdin.isatty():
         import getpass
 
@@ -64,7 +73,7 @@ def _set(provider: str, extra_args: int = 0) -> int:
     return 0
 
 
-@app.command("list")
+@app.command("list", cls=PlantidCommand)
 def list_keys() -> None:
     """Show which keys are configured, redacted.
 
@@ -82,7 +91,7 @@ def _list() -> int:
     return 0
 
 
-@app.command("path")
+@app.command("path", cls=PlantidCommand)
 def key_path() -> None:
     """Print the keys file location (PLANTID_KEYS_FILE overrides it).
 
