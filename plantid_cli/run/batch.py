@@ -1,8 +1,10 @@
 """A whole `identify` run as a library call: inputs -> engine -> writer, budget and summary.
 
-The CLI only parses flags and renders; everything a run decides lives here. From Python, the
-public way is `plantid_cli.identify(paths, **options)` (records as they come); this module is
-the layer below it, which writes to any `outputs.writers.Writer` and returns a `RunResult`::
+The CLI only parses flags and renders; everything a run decides lives here. A run stops (no new
+work; answers in flight land and are stored) when the `stop` event it was given is set: that is
+how the CLI's signal handlers (cli/signals.py) reach it. From Python, the public way is
+`plantid_cli.identify(paths, **options)` (records as they come); this module is the layer
+below it, which writes to any `outputs.writers.Writer` and returns a `RunResult`::
 
     from plantid_cli.config import load_settings
     from plantid_cli.outputs.writers import NdjsonWriter
@@ -10,10 +12,7 @@ the layer below it, which writes to any `outputs.writers.Writer` and returns a `
     from plantid_cli.run.options import IdentifyOptions
 
     result = run_batch(load_settings(), IdentifyOptions(paths=["photos/"]), NdjsonWriter())
-    print(result.exit_code, result.stats.credits_used)
-
-A run stops (no new work; answers in flight land and are stored) when the `stop` event it was
-given is set: that is how the CLI's signal handlers (cli/signals.py) reach it.
+    stats, code = result.stats, result.exit_code
 """
 
 from __future__ import annotations
