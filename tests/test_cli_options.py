@@ -47,8 +47,9 @@ def test_identify_help_shows_the_choices_and_defaults_and_no_internal_type_names
     assert "<plantid|plantnet|auto|both>" in out
     assert "<leaf|flower|fruit|bark|auto>" in out
     assert "<short|full>" in out and "<text|json>" in out and "<folder>" in out
-    assert "[default: (3 or $PLANTID_TOP)]" in out  # a setting's default and where it is set
-    assert "[default: (0.5 or $PLANTID_CONFIDENCE_THRESHOLD)]" in out
+    assert "Suggestions per record (default: 3)." in out  # from config.Settings
+    assert "mark the name cf (default: 0.5)." in out
+    assert "[default: short]" in out  # from IdentifyOptions
     for internal in ("<bool>", "<list[str]>", "{paths}"):
         assert internal not in out
 

@@ -17,7 +17,7 @@ from plantid_cli.cli.options import (
     Quiet,
     RecordFormat,
     Verbose,
-    setting_default,
+    with_default,
 )
 from plantid_cli.outputs.xmp import NAME_STYLES
 from plantid_cli.providers.plantnet import ORGANS
@@ -29,7 +29,7 @@ D = IdentifyOptions()  # the defaults
 
 def _setting(name: str, flags: tuple[str, ...], help: str) -> typer.models.OptionInfo:
     """An option that overrides a setting: unset (None) unless given; help shows the default."""
-    return typer.Option(*flags, help=help, show_default=setting_default(name))
+    return typer.Option(*flags, help=with_default(help, name), show_default=False)
 
 
 EXAMPLES = """
@@ -62,7 +62,7 @@ def identify(
         typer.Argument(help="Image files, folders (recursive), or - for a list on stdin."),
     ],
     fmt: RecordFormat = D.format,
-    top: Annotated[int | None, _setting("top", ("--top",), "Suggestions per record.")] = D.top,
+    top: Annotated[int | None, _setting("top", ("--top",), "Suggestions per record")] = D.top,
     lat: Annotated[
         float | None,
         typer.Option("--lat", help="Latitude to send instead of the photo's EXIF position."),
@@ -76,14 +76,14 @@ def identify(
     ] = D.no_location,
     language: Annotated[
         str | None,
-        _setting("language", ("--language",), "Language(s) of common names, e.g. en or en,de."),
+        _setting("language", ("--language",), "Language(s) of common names, e.g. en or en,de"),
     ] = D.language,
     details: Annotated[
         str | None,
-        _setting("details", ("--details",), "Comma list of Plant.id details to ask for."),
+        _setting("details", ("--details",), "Comma list of Plant.id details to ask for"),
     ] = D.details,
     concurrency: Annotated[
-        int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight.")
+        int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight")
     ] = D.concurrency,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
@@ -100,23 +100,23 @@ def identify(
     ] = D.yes,
     quiet: Quiet = D.quiet,
     timeout: Annotated[
-        float | None, _setting("timeout", ("--timeout",), "Seconds per HTTP request.")
+        float | None, _setting("timeout", ("--timeout",), "Seconds per HTTP request")
     ] = D.timeout,
     max_side: Annotated[
         int | None,
-        _setting("max_image_side", ("--max-side",), "Long side of the upload in pixels."),
+        _setting("max_image_side", ("--max-side",), "Long side of the upload in pixels"),
     ] = D.max_image_side,
     provider: Annotated[
         Literal[MODES] | None,
-        _setting("provider", ("--provider",), "The service(s) to ask."),
+        _setting("provider", ("--provider",), "The service(s) to ask"),
     ] = D.provider,
     organ: Annotated[
         Literal[ORGANS] | None,
-        _setting("organ", ("--organ",), "Pl@ntNet organ shown in the photos."),
+        _setting("organ", ("--organ",), "Pl@ntNet organ shown in the photos"),
     ] = D.organ,
     project: Annotated[
         str | None,
-        _setting("project", ("--project",), "Pl@ntNet project: the flora to search."),
+        _setting("project", ("--project",), "Pl@ntNet project: the flora to search"),
     ] = D.project,
     shard: Annotated[
         str | None,
@@ -137,7 +137,9 @@ def identify(
     confidence_threshold: Annotated[
         float | None,
         _setting(
-            "confidence_threshold", ("--confidence-threshold",), "Below it, CSV and XMP mark cf."
+            "confidence_threshold",
+            ("--confidence-threshold",),
+            "Below it, CSV and XMP mark the name cf",
         ),
     ] = D.confidence_threshold,
     report: Annotated[
@@ -162,7 +164,7 @@ def identify(
         _setting(
             "metrics_file",
             ("--metrics-file",),
-            "Write the run's Prometheus metrics to this file (every 5 s and at the end).",
+            "Write the run's Prometheus metrics to this file (every 5 s and at the end)",
         ),
     ] = D.metrics_file,
     pushgateway: Annotated[

@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from plantid_cli.cli.common import LOG_FORMAT_ENV, LOG_FORMATS
-from plantid_cli.config import Settings, env_name
+from plantid_cli.config import Settings
 from plantid_cli.outputs.writers import FORMATS
 
 #: What `plantid status` and `plantid usage` can print.
@@ -29,12 +29,17 @@ USAGE_FORMATS = ("table", "json")
 
 
 def setting_default(name: str) -> str:
-    """Help's `[default: ...]` for an option that overrides a setting: the built-in value
-    (config.Settings, its one place) and the environment name that changes it."""
+    """The built-in value of a setting as help shows it (config.Settings is its one place);
+    PLANTID_<NAME> and the config file change it (README)."""
     spec = Settings.__dataclass_fields__[name]
     value: Any = spec.default_factory() if callable(spec.default_factory) else spec.default
-    shown = ",".join(value) if isinstance(value, list) else "unset" if value is None else value
-    return f"{shown} or ${env_name(name)}"
+    return ",".join(value) if isinstance(value, list) else "unset" if value is None else str(value)
+
+
+def with_default(help: str, name: str) -> str:
+    """`help` of an option that overrides a setting: unset unless given, so help says what
+    the setting's default is, `(default: 3)`."""
+    return f"{help} (default: {setting_default(name)})."
 
 
 # ----- shared by every command (the root accepts them too) -----
@@ -46,23 +51,26 @@ LogFormat = Annotated[
     Literal[LOG_FORMATS] | None,
     typer.Option(
         "--log-format",
-        help="Log lines on stderr as text or JSON objects.",
-        show_default=f"{LOG_FORMATS[0]} or ${LOG_FORMAT_ENV}",
+        help=f"Log lines on stderr as text or JSON objects (default: {LOG_FORMATS[0]}, or"
+        f" {LOG_FORMAT_ENV}).",
+        show_default=False,
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")]
 
 
-def _format(choices: tuple[str, ...], help: str, shown: str | None = None) -> Any:
+def _format(choices: tuple[str, ...], help: str, optional: bool = False) -> Any:
     return Annotated[
-        Literal[choices] | None if shown else Literal[choices],
-        typer.Option("--format", "-f", help=help, show_default=shown or True),
+        Literal[choices] | None if optional else Literal[choices],
+        typer.Option("--format", "-f", help=help, show_default=not optional),
     ]
 
 
-#: The records' format (identify, demo).
+#: The records' format (identify); unset, a person at a terminal gets a table.
 RecordFormat = _format(
-    FORMATS, "Format of the records on stdout.", "table on a terminal, else ndjson"
+    FORMATS,
+    "Format of the records on stdout (default: table on a terminal, ndjson otherwise).",
+    optional=True,
 )
 DemoFormat = _format(FORMATS, "Format of the records on stdout.")
 StatusFormat = _format(STATUS_FORMATS, "What to print.")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
-from plantid_cli.cli.options import PlantidCommand, Quiet, setting_default
+from plantid_cli.cli.options import PlantidCommand, Quiet, with_default
 from plantid_cli.outputs.xmp import NAME_STYLES
 
 REPORT_HELP = """Write one self-contained HTML page for a results file: a card per photo.
@@ -131,8 +131,10 @@ def tag(
         float | None,
         typer.Option(
             "--confidence-threshold",
-            help="Below it, dwc:identificationQualifier is cf.",
-            show_default=setting_default("confidence_threshold"),
+            help=with_default(
+                "Below it, dwc:identificationQualifier is cf", "confidence_threshold"
+            ),
+            show_default=False,
         ),
     ] = None,
     quiet: Quiet = False,
