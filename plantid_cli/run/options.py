@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
-from plantid_cli.records import RunStats
+
+if TYPE_CHECKING:  # records (base64, ...) is not needed to parse a command line
+    from plantid_cli.records import RunStats
 
 #: --group-by values: "folder" makes each folder's photos (1-5) one specimen.
 GROUP_BY = ("folder",)
