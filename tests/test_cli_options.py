@@ -71,6 +71,23 @@ def test_status_and_breaker_help_offer_their_choices(cli_env):
     assert "Usage: plantid breaker reset [OPTIONS] [PROVIDER]" in reset
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["cache", "clear", "--yes"], ["config", "show"], ["keys", "list"], ["status"]],
+    ids=" ".join,
+)
+def test_the_shared_options_are_accepted_after_every_command(cli_env, command):
+    """Declared once (cli/options.py), taken by every command: after the command name as
+    before it, and with --log-format json every stderr line is one JSON object."""
+    result = run_plantid([*command, "--log-format", "json", "-v", "--debug"], cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert all(isinstance(json.loads(line), dict) for line in lines), lines
+    if command[0] == "cache":
+        (note,) = (json.loads(line) for line in lines)
+        assert note["message"].startswith("removed ")
+
+
 # ----- invalid choices: Click's message, exit 2, nothing sent -----------------------------------
 
 

@@ -16,8 +16,7 @@ from plantid_cli.cli import (
     status,
     usage,
 )
-from plantid_cli.cli.common import set_global
-from plantid_cli.cli.options import Debug, LogFormat, PlantidGroup, Verbose
+from plantid_cli.cli.options import Debug, LogFormat, PlantidGroup, Verbose, use_shared
 
 app = typer.Typer(
     name="plantid",
@@ -46,7 +45,7 @@ def root(
     debug: Debug = False,
     log_format: LogFormat = None,
 ) -> None:
-    set_global(verbose=verbose, debug=debug, log_format=log_format)
+    use_shared(verbose, debug, log_format)
 
 
 identify.register(app)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from plantid_cli.cli.common import echo_mapping, load, print_note, run_guarded
-from plantid_cli.cli.options import PlantidCommand, PlantidGroup
+from plantid_cli.cli.options import (
+    AsJson,
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    PlantidGroup,
+    Verbose,
+    Yes,
+    use_shared,
+)
 
 app = typer.Typer(
     cls=PlantidGroup, help="Inspect or clear the shared result cache.", no_args_is_help=True
@@ -22,11 +31,17 @@ def path() -> None:
 
 
 @app.command("stats", cls=PlantidCommand)
-def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def stats(
+    as_json: AsJson = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Entries, size and hit counts of the result cache.
 
     Example: plantid cache stats --json | jq .entries
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_stats, as_json))
 
 
@@ -45,11 +60,17 @@ def _stats(as_json: bool) -> int:
 
 
 @app.command("clear", cls=PlantidCommand)
-def clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
+def clear(
+    yes: Yes = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Remove every stored answer (the next run pays again for each photo).
 
     Example: plantid cache clear --yes
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_clear, yes))
 
 

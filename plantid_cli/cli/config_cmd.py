@@ -7,19 +7,31 @@ import json
 import typer
 
 from plantid_cli.cli.common import echo_mapping, load, run_guarded
-from plantid_cli.cli.options import PlantidCommand, PlantidGroup
+from plantid_cli.cli.options import (
+    AsJson,
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    PlantidGroup,
+    Verbose,
+    use_shared,
+)
 
 app = typer.Typer(cls=PlantidGroup, help="Show the effective configuration.", no_args_is_help=True)
 
 
 @app.command("show", cls=PlantidCommand)
 def show(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of TOML-like lines."),
+    as_json: AsJson = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Print every setting after flags > environment > file > defaults, keys redacted.
 
     Example: PLANTID_TIMEOUT=10 plantid config show --json | jq .timeout
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_show, as_json))
 
 

@@ -17,6 +17,7 @@ from plantid_cli.cli.options import (
     Quiet,
     RecordFormat,
     Verbose,
+    Yes,
     with_default,
 )
 from plantid_cli.outputs.xmp import NAME_STYLES
@@ -95,9 +96,7 @@ def identify(
         int | None,
         typer.Option("--max-credits", help="Refuse to start a run that would spend more."),
     ] = D.max_credits,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask before a large run.")
-    ] = D.yes,
+    yes: Yes = D.yes,
     quiet: Quiet = D.quiet,
     timeout: Annotated[
         float | None, _setting("timeout", ("--timeout",), "Seconds per HTTP request")

@@ -8,7 +8,14 @@ from typing import Annotated, Literal
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded
-from plantid_cli.cli.options import PlantidCommand, PlantidGroup
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    PlantidGroup,
+    Verbose,
+    use_shared,
+)
 from plantid_cli.config import PROVIDERS
 
 app = typer.Typer(
@@ -26,11 +33,15 @@ app = typer.Typer(
 def set_key(
     ctx: typer.Context,
     provider: Annotated[Literal[PROVIDERS], typer.Argument(help="The service the key is for.")],
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Store a key read from a hidden prompt (or from stdin when piped).
 
     Example: printf '%s' "$KEY" | plantid keys set plantid
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_set, provider, len(ctx.args)))
 
 
@@ -74,11 +85,16 @@ def _set(provider: str, extra_args: int = 0) -> int:
 
 
 @app.command("list", cls=PlantidCommand)
-def list_keys() -> None:
+def list_keys(
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Show which keys are configured, redacted.
 
     Example: plantid keys list
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_list))
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from plantid_cli.cli.common import LOG_FORMAT_ENV, LOG_FORMATS
+from plantid_cli.cli.common import LOG_FORMAT_ENV, LOG_FORMATS, set_global
 from plantid_cli.config import Settings
 from plantid_cli.outputs.writers import FORMATS
 
@@ -57,6 +57,14 @@ LogFormat = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before going on.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def use_shared(verbose: int, debug: bool, log_format: str | None) -> None:
+    """A command's own --verbose/--debug/--log-format: as if given before the command name
+    (`plantid --debug status` and `plantid status --debug` are the same)."""
+    set_global(verbose=verbose, debug=debug, log_format=log_format)
 
 
 def _format(choices: tuple[str, ...], help: str, optional: bool = False) -> Any:

@@ -11,7 +11,15 @@ from typing import Annotated, Literal
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
-from plantid_cli.cli.options import PlantidCommand, Quiet, with_default
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    Quiet,
+    Verbose,
+    use_shared,
+    with_default,
+)
 from plantid_cli.outputs.xmp import NAME_STYLES
 
 REPORT_HELP = """Write one self-contained HTML page for a results file: a card per photo.
@@ -64,7 +72,11 @@ def report(
         False, "--no-thumbnails", help="No photos in the page (smaller, faster)."
     ),
     quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(
             _report,
@@ -138,7 +150,11 @@ def tag(
         ),
     ] = None,
     quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(
             _tag,

@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded
-from plantid_cli.cli.options import PlantidCommand, PlantidGroup, StatusFormat
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    PlantidGroup,
+    StatusFormat,
+    Verbose,
+    use_shared,
+)
 from plantid_cli.config import PROVIDERS
 
 breaker_app = typer.Typer(
@@ -21,11 +29,17 @@ def register(app: typer.Typer) -> None:
     app.command("status", cls=PlantidCommand)(status)
 
 
-def status(fmt: StatusFormat = "table") -> None:
+def status(
+    fmt: StatusFormat = "table",
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Breaker state, rate-limit use, credits and cache figures, shared by every process.
 
     Example: plantid status --format json | jq .providers.plantid.breaker.state
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_status, fmt))
 
 
@@ -76,6 +90,9 @@ def reset(
     provider: Annotated[
         Literal[(*PROVIDERS, ALL)], typer.Argument(help="The service whose breaker to close.")
     ] = ALL,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Close the configured account's breaker by hand, e.g. after fixing a network problem.
 
@@ -84,6 +101,7 @@ def reset(
 
     Example: plantid breaker reset plantid
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_reset, provider))
 
 

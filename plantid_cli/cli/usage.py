@@ -7,18 +7,31 @@ import json
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded
-from plantid_cli.cli.options import PlantidCommand, UsageFormat
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    UsageFormat,
+    Verbose,
+    use_shared,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.command("usage", cls=PlantidCommand)(usage)
 
 
-def usage(fmt: UsageFormat = "table") -> None:
+def usage(
+    fmt: UsageFormat = "table",
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Show Plant.id credit limits, use and what remains (costs no credit).
 
     Example: plantid usage --format json | jq .remaining.total
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_usage, fmt))
 
 
