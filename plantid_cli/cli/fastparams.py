@@ -7,8 +7,9 @@ make ``plantid identify`` with an open breaker cost 2.5x ``plantid --version`` (
 "Start-up budget"). Every plantid parameter is a plain ``str``/``int``/``float``/``bool`` or a
 list of them, which need no schema: :func:`install` routes exactly those through a few lines of
 Python, and so does a fixed set of string values (a ``Literal``, cli/options.py: checked with
-Typer's own ``coerce_cli_choice``, so the message is the same); everything else (enums, paths,
-ranges, custom parsers, ...) is left to Typer.
+Typer's own ``coerce_cli_choice``; the message is Click's, ``'xml' is not one of 'table', ...``,
+without pydantic's "Value error," prefix); everything else (enums, paths, ranges, custom
+parsers, ...) is left to Typer.
 
 Typer internals are used defensively: with a Typer that lacks them, nothing is changed.
 """

@@ -17,7 +17,7 @@ Stdlib only at import: the fast path builds this without the command-line framew
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
@@ -80,7 +80,7 @@ class IdentifyOptions:
     quiet: bool = False
     report: str | None = None
     write_xmp: bool = False
-    xmp_name: str = "short"
+    xmp_name: str = "short"  # outputs.xmp.NAME_STYLES[0] (not imported: start-up)
     pushgateway: str | None = None
     job_name: str | None = None
     # overrides of config.Settings (SETTING_FIELDS); None: from the configuration
@@ -143,10 +143,6 @@ class IdentifyOptions:
         """The given overrides of config.Settings, as flags for config.load_settings."""
         given = {name: getattr(self, name) for name in SETTING_FIELDS}
         return {name: value for name, value in given.items() if value is not None}
-
-    @classmethod
-    def names(cls) -> frozenset[str]:
-        return frozenset(f.name for f in fields(cls))
 
 
 def _parse_shard(spec: str) -> tuple[int, int]:
