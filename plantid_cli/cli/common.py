@@ -17,6 +17,10 @@ from typing import Any
 from plantid_cli.errors import PlantidError
 from plantid_cli.redact import RedactingFilter, redact
 
+#: --log-format values, and the environment name that sets one for every command.
+LOG_FORMATS = ("text", "json")
+LOG_FORMAT_ENV = "PLANTID_LOG_FORMAT"
+
 _state: dict[str, Any] = {"debug": False, "verbose": 0, "log_format": None}
 
 
@@ -34,7 +38,7 @@ def json_logs() -> bool:
     """True when stderr must carry only JSON objects (`--log-format json`)."""
     if _state.get("json_logs") is not None:
         return bool(_state["json_logs"])
-    return (_state["log_format"] or os.environ.get("PLANTID_LOG_FORMAT")) == "json"
+    return (_state["log_format"] or os.environ.get(LOG_FORMAT_ENV)) == "json"
 
 
 def _write_json_line(level: str, event: str, message: str, fields: dict[str, Any]) -> None:
@@ -92,13 +96,14 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
     debug = debug or debug_enabled()
     _state["debug"] = debug  # a subcommand's --debug also shows tracebacks (run_guarded)
     flag = log_format or _state["log_format"]
-    log_format = flag or os.environ.get("PLANTID_LOG_FORMAT")
-    if log_format not in (None, "text", "json"):
+    log_format = flag or os.environ.get(LOG_FORMAT_ENV)
+    if log_format is not None and log_format not in LOG_FORMATS:
         from plantid_cli.errors import ConfigError, UsageError
 
+        allowed = " or ".join(LOG_FORMATS)
         if flag:  # typed on the command line: a usage error (exit 2); else configuration (3)
-            raise UsageError(f"--log-format must be text or json, not {log_format!r}")
-        raise ConfigError(f"PLANTID_LOG_FORMAT must be text or json, not {log_format!r}")
+            raise UsageError(f"--log-format must be {allowed}, not {log_format!r}")
+        raise ConfigError(f"{LOG_FORMAT_ENV} must be {allowed}, not {log_format!r}")
     logger = logging.getLogger("plantid")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Annotated
 
 import typer
 
+from plantid_cli.cli.options import DemoFormat, PlantidCommand
+
+EXAMPLES = "examples/"
+
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    app.command("demo", cls=PlantidCommand)(demo)
 
 
 def demo(
-    paths: list[str] = typer.Argument(None, help="Photos or folders (default: examples/)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json, ndjson or csv."),
-    latency_ms: int = typer.Option(300, "--latency-ms", help="Simulated service latency."),
+    paths: Annotated[
+        list[str] | None, typer.Argument(help=f"Photos or folders (default: {EXAMPLES}).")
+    ] = None,
+    fmt: DemoFormat = "table",
+    latency_ms: Annotated[
+        int, typer.Option("--latency-ms", help="Simulated service latency.")
+    ] = 300,
 ) -> None:
     """Start a sandbox on a free loopback port and identify photos against it.
 
@@ -23,7 +32,9 @@ def demo(
 
         plantid demo examples/
     """
-    from plantid_cli.cli.identify import identify
+    from plantid_cli.cli.common import run_guarded
+    from plantid_cli.cli.identify_run import run_identify
+    from plantid_cli.run.options import IdentifyOptions
     from plantid_cli.sandbox.server import SandboxServer
 
     server = SandboxServer(port=0, latency_ms=latency_ms)
@@ -40,21 +51,8 @@ def demo(
         os.environ.pop("PLANTID_REDIS_URL", None)  # a demo never touches a fleet's shared state
         typer.echo(f"plantid demo: sandbox at {server.url} (nothing leaves this machine)", err=True)
         try:
-            identify(paths=paths or ["examples/"], fmt=fmt, **_defaults())
+            options = IdentifyOptions(paths=tuple(paths or [EXAMPLES]), format=fmt)
+            code = run_guarded(run_identify, options)
         finally:
             server.stop()
-
-
-def _defaults() -> dict:
-    """Every other identify option at its unset value (Typer passes them when run as a command)."""
-    import inspect
-
-    from plantid_cli.cli.identify import identify
-
-    values = {}
-    for name, parameter in inspect.signature(identify).parameters.items():
-        if name in ("paths", "fmt"):
-            continue
-        default = parameter.default
-        values[name] = getattr(default, "default", default)
-    return values
+    raise typer.Exit(code)

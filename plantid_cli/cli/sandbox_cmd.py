@@ -6,7 +6,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sandbox")(sandbox)
+    from plantid_cli.cli.options import PlantidCommand
+
+    app.command("sandbox", cls=PlantidCommand)(sandbox)
 
 
 def sandbox(

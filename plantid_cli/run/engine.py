@@ -83,8 +83,11 @@ class Engine:
         provider,
         options: RunOptions,
         bus: EventBus | None = None,
+        *,
+        stop: threading.Event | None = None,
     ) -> None:
-        """`provider` is one provider, or a list of them (first = primary) for auto/both."""
+        """`provider` is one provider, or a list of them (first = primary) for auto/both;
+        setting `stop` (or calling stop()) ends the run: no new work, answers in flight land."""
         providers = list(provider) if isinstance(provider, list | tuple) else [provider]
         self.settings = settings
         self.request = request
@@ -105,7 +108,7 @@ class Engine:
         self._client_lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
         self._inflight_lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
             lane.guards.stop = self._stop
 
@@ -135,6 +138,10 @@ class Engine:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     # ----- stage A -----
     def cache_key_for(
