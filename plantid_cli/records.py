@@ -18,7 +18,6 @@ from typing import Any
 from plantid_cli.errors import PlantidError, exit_code_for_record_error
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "not_plant", "error")
 
 
 def exact_path(path: str | os.PathLike[str]) -> str | None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
+from plantid_cli.constants import DEBUG_ENV, LOG_FORMAT_ENV, LOG_FORMATS
 from plantid_cli.errors import PlantidError
 from plantid_cli.redact import RedactingFilter, redact
 
@@ -27,14 +28,14 @@ def set_global(**values: Any) -> None:
 
 
 def debug_enabled() -> bool:
-    return bool(_state["debug"]) or os.environ.get("PLANTID_DEBUG") == "1"
+    return bool(_state["debug"]) or os.environ.get(DEBUG_ENV) == "1"
 
 
 def json_logs() -> bool:
     """True when stderr must carry only JSON objects (`--log-format json`)."""
     if _state.get("json_logs") is not None:
         return bool(_state["json_logs"])
-    return (_state["log_format"] or os.environ.get("PLANTID_LOG_FORMAT")) == "json"
+    return (_state["log_format"] or os.environ.get(LOG_FORMAT_ENV)) == "json"
 
 
 def _write_json_line(level: str, event: str, message: str, fields: dict[str, Any]) -> None:
@@ -92,13 +93,13 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
     debug = debug or debug_enabled()
     _state["debug"] = debug  # a subcommand's --debug also shows tracebacks (run_guarded)
     flag = log_format or _state["log_format"]
-    log_format = flag or os.environ.get("PLANTID_LOG_FORMAT")
-    if log_format not in (None, "text", "json"):
+    log_format = flag or os.environ.get(LOG_FORMAT_ENV)
+    if log_format is not None and log_format not in LOG_FORMATS:
         from plantid_cli.errors import ConfigError, UsageError
 
         if flag:  # typed on the command line: a usage error (exit 2); else configuration (3)
             raise UsageError(f"--log-format must be text or json, not {log_format!r}")
-        raise ConfigError(f"PLANTID_LOG_FORMAT must be text or json, not {log_format!r}")
+        raise ConfigError(f"{LOG_FORMAT_ENV} must be text or json, not {log_format!r}")
     logger = logging.getLogger("plantid")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

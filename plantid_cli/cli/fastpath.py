@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-FAST_FORMATS = ("ndjson", "json", "csv")
+from plantid_cli.constants import FAST_FORMATS
 
 
 def parse_simple(argv: list[str]) -> tuple[list[str], str | None, bool] | None:

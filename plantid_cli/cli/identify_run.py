@@ -11,9 +11,10 @@ from plantid_cli.cli.signals import StopSignals
 
 
 def run_identify(flags: dict[str, Any], **opts: Any) -> int:
+    from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
     from plantid_cli.errors import UsageError
     from plantid_cli.events import EventBus
-    from plantid_cli.outputs.writers import FORMATS, make_writer
+    from plantid_cli.outputs.writers import make_writer
     from plantid_cli.run.batch import BatchOptions, summary_fields, summary_line
 
     setup_logging(opts["verbose"], opts["debug"], opts["log_format"])

@@ -24,7 +24,8 @@ def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDE
 
 
 def _set(provider: str, extra_args: int = 0) -> int:
-    from plantid_cli.config import PROVIDERS, clean_key, write_key
+    from plantid_cli.config import clean_key, write_key
+    from plantid_cli.constants import PROVIDERS
     from plantid_cli.errors import ConfigError, UsageError
 
     if extra_args:

@@ -27,8 +27,8 @@ class SidecarWriter:
     """Writes a sidecar per identified photo as records arrive; counts what happened."""
 
     def __init__(self, style: str, threshold: float, *, base: Path | None = None) -> None:
+        from plantid_cli.constants import NAME_STYLES
         from plantid_cli.errors import UsageError
-        from plantid_cli.outputs.xmp import NAME_STYLES
 
         if style not in NAME_STYLES:
             raise UsageError(f"--xmp-name must be one of {', '.join(NAME_STYLES)}, not {style!r}")

@@ -28,10 +28,11 @@ def status(
 
 
 def _status(fmt: str) -> int:
+    from plantid_cli.constants import STATUS_FORMATS
     from plantid_cli.errors import UsageError
     from plantid_cli.telemetry.status import collect_status
 
-    if fmt not in ("table", "json", "prometheus"):
+    if fmt not in STATUS_FORMATS:
         raise UsageError("--format must be table, json or prometheus")
     info = collect_status(load())
     if fmt == "json":
@@ -85,7 +86,7 @@ def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all."
 
 
 def _reset(provider: str) -> int:
-    from plantid_cli.config import PROVIDERS
+    from plantid_cli.constants import PROVIDERS
     from plantid_cli.errors import UsageError
     from plantid_cli.telemetry.status import reset_breakers
 

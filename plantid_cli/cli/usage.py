@@ -22,10 +22,11 @@ def usage(fmt: str = typer.Option("table", "--format", "-f", help="table or json
 
 
 def _usage(fmt: str) -> int:
+    from plantid_cli.constants import USAGE_FORMATS
     from plantid_cli.errors import PlantidError, UsageError
     from plantid_cli.providers.plantid import fetch_usage
 
-    if fmt not in ("table", "json"):
+    if fmt not in USAGE_FORMATS:
         raise UsageError("--format must be table or json")
     settings = load()
     info = fetch_usage(settings.api_url, settings.key_for("plantid"), settings.timeout)

@@ -14,6 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from plantid_cli.constants import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    BACKOFF_JITTER,
+    DEADLINE_SLACK,
+    RETRY_AFTER_CAP,
+)
 from plantid_cli.errors import CreditsExhausted, Interrupted, ServiceUnavailable, UnusableAnswer
 from plantid_cli.events import EventBus
 from plantid_cli.guards.account import account_for
@@ -25,15 +32,6 @@ if TYPE_CHECKING:
     from plantid_cli.guards.disk.cache import ResultCache
 
 T = TypeVar("T")
-
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 8.0
-#: Backoff is jittered by up to this factor (so the longest backoff wait is BACKOFF_CAP * it).
-BACKOFF_JITTER = 1.5
-#: The longest `Retry-After` honoured: a service asking for more fails that attempt at once.
-RETRY_AFTER_CAP = 60.0
-#: Margin for the bookkeeping around the calls (cache, SQLite, scheduling on a loaded machine).
-DEADLINE_SLACK = 5.0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-FORMATS = ("table", "json", "ndjson", "csv")
+from plantid_cli.constants import OUTPUT_FORMATS, PROVIDER_LABELS, STATUS_WORDS
 
 DWC_COLUMNS = (
     "scientificName",
@@ -43,7 +43,6 @@ TOOL_COLUMNS = (
     "error_code",
     "error_message",
 )
-PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
 
 
 class Writer:
@@ -266,9 +265,6 @@ class TableWriter(OrderedWriter):
         return ", ".join(notes)
 
 
-STATUS_WORDS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
-
-
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -286,4 +282,4 @@ def make_writer(
         return CsvWriter(stream, confidence_threshold)
     if fmt == "table":
         return TableWriter(stream)
-    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")

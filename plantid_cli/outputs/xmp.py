@@ -36,15 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from plantid_cli.constants import NAME_STYLES, PROVIDER_LABELS
 from plantid_cli.errors import ConfigError, PlantidError
-from plantid_cli.outputs.writers import PROVIDER_LABELS, darwin_core_row
+from plantid_cli.outputs.writers import darwin_core_row
 
 DWC_NS = "http://rs.tdwg.org/dwc/terms/"
 DWC_EXIFTOOL_NS = "http://rs.tdwg.org/dwc/index.htm"
 LR_NS = "http://ns.adobe.com/lightroom/1.0/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 XMP_NS = "http://ns.adobe.com/xap/1.0/"
-NAME_STYLES = ("short", "full")
 ROOT_KEYWORD = "Plants"
 
 #: Darwin Core terms we own in a sidecar (replaced as a whole on every write).

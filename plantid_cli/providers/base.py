@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from plantid_cli.constants import MAX_RESPONSE_BYTES
 from plantid_cli.errors import (
     AuthError,
     BadResponse,
@@ -154,10 +155,6 @@ def send(
             provider, response.status_code, response.text, response.headers.get("Retry-After")
         )
     return response
-
-
-#: The largest answer body read (a real identification is a few hundred kB).
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 def _exchange(

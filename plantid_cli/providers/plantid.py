@@ -30,7 +30,7 @@ class PlantIdProvider:
         self.api_key = api_key
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
-        from plantid_cli.config import DEFAULT_API_URL
+        from plantid_cli.constants import DEFAULT_API_URL
 
         return {
             "location": request.location_mode(),

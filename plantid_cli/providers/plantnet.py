@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from plantid_cli.images.prepare import PreparedImage
 
-ORGANS = ("leaf", "flower", "fruit", "bark", "auto")
 NB_RESULTS = 10
 
 
@@ -41,7 +40,7 @@ class PlantNetProvider:
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         """Everything Pl@ntNet's answer depends on. No location: Pl@ntNet is never sent one."""
-        from plantid_cli.config import DEFAULT_PLANTNET_URL
+        from plantid_cli.constants import DEFAULT_PLANTNET_URL
 
         return {
             "organs": list(request.organs),

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from plantid_cli.constants import PROVIDER_MODES
 from plantid_cli.errors import (
     EXIT_AUTH,
     EXIT_IMAGE_FAILED,
@@ -31,7 +32,6 @@ from plantid_cli.errors import (
     UnusableAnswer,
 )
 
-MODES = ("plantid", "plantnet", "auto", "both")
 AGREEMENT = ("species", "genus", "differ")
 
 
@@ -41,7 +41,7 @@ def providers_for(mode: str) -> tuple[str, ...]:
         return ("plantid", "plantnet")
     if mode in ("plantid", "plantnet"):
         return (mode,)
-    raise ValueError(f"provider must be one of {', '.join(MODES)}, not {mode!r}")
+    raise ValueError(f"provider must be one of {', '.join(PROVIDER_MODES)}, not {mode!r}")
 
 
 @dataclass

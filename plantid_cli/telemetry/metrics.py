@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from plantid_cli.config import PROVIDERS, Settings
+from plantid_cli.config import Settings
+from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS, RECORD_STATUSES
 from plantid_cli.errors import UsageError
-from plantid_cli.records import STATUSES
 from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, safe_url
 
 logger = logging.getLogger("plantid")
@@ -31,9 +31,8 @@ logger = logging.getLogger("plantid")
 INSTALL_HINT = "pip install 'plantid-cli[metrics]'"
 DEFAULT_INTERVAL = 5.0
 PUSH_JOB = "plantid"
-BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
-IMAGE_STATUSES = STATUSES  # every record status, pre-declared at 0
+IMAGE_STATUSES = RECORD_STATUSES  # every record status, pre-declared at 0
 CALL_OUTCOMES = (
     "ok", "client_error", "server_error", "timeout", "credits", "auth", "bad_response"
 )  # fmt: skip

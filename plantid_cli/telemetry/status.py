@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.config import PROVIDERS, Settings
+from plantid_cli.config import Settings
+from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS
 
 if TYPE_CHECKING:
     from plantid_cli.guards.provider_guards import ProviderGuards
@@ -50,9 +51,6 @@ def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
     for name in names:
         # the configured account's breaker: another URL's or another key's stays as it is
         _guards_for(settings, name).breaker.reset()
-
-
-BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
 def _escape(value: object) -> str:

@@ -14,13 +14,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from plantid_cli.constants import STATE_CLOSED
 from plantid_cli.guards.disk.state import SharedState
 
 R = TypeVar("R")
-
-STATE_CLOSED = "closed"
-STATE_OPEN = "open"
-STATE_HALF_OPEN = "half-open"
 
 HOST = os.uname().nodename  # (socket/uuid would cost ~5 ms of imports)
 

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from plantid_cli.constants import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN
 from plantid_cli.errors import (
     AuthError,
     CircuitOpenError,
@@ -47,9 +48,6 @@ from plantid_cli.guards.breaker.row import (
     CLOSED_ROW,
     HOST,
     NO_LEASE,
-    STATE_CLOSED,
-    STATE_HALF_OPEN,
-    STATE_OPEN,
     BreakerRow,
     BreakerStore,
     Changes,

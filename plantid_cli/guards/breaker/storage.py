@@ -28,10 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import pybreaker
 
+from plantid_cli.constants import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN
 from plantid_cli.guards.breaker.row import (
-    STATE_CLOSED,
-    STATE_HALF_OPEN,
-    STATE_OPEN,
     BreakerRow,
     BreakerStore,
     Changes,

@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from plantid_cli.constants import PROVIDER_LABELS, STATUS_WORDS
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
-from plantid_cli.outputs.writers import PROVIDER_LABELS
 
 THUMB_SIDE = 160
 THUMB_QUALITY = 65
-STATUS_LABELS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +209,7 @@ def render(
     yield f'<p class="meta">{" · ".join(meta)}</p><ul class="stats">'
     for status in ("ok", "not_plant", "error"):
         yield (
-            f'<li class="st-{status}"><b>{counts.get(status, 0):,}</b> {STATUS_LABELS[status]}</li>'
+            f'<li class="st-{status}"><b>{counts.get(status, 0):,}</b> {STATUS_WORDS[status]}</li>'
         )
     cached = sum(1 for r in records if r.get("cached"))
     degraded = sum(1 for r in records if r.get("degraded"))
@@ -234,7 +233,7 @@ def render(
 def _controls(counts: Counter) -> str:
     chips = "".join(
         f'<label class="chip st-{status}"><input type="checkbox" name="status" '
-        f'value="{status}" checked> {STATUS_LABELS[status]} '
+        f'value="{status}" checked> {STATUS_WORDS[status]} '
         f'<span class="n">{counts.get(status, 0):,}</span></label>'
         for status in ("ok", "not_plant", "error")
     )
@@ -255,7 +254,7 @@ def _controls(counts: Counter) -> str:
 
 
 def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
-    status = record.get("status") if record.get("status") in STATUS_LABELS else "error"
+    status = record.get("status") if record.get("status") in STATUS_WORDS else "error"
     best = record.get("best") or {}
     probability = _probability(best.get("probability"))
     name = str(best.get("scientific_name") or "")
@@ -269,7 +268,7 @@ def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
     )
     parts = [f"<article {attrs}>", _thumb_html(thumb, path)]
     parts.append('<div class="body">')
-    badge = f'<span class="badge st-{status}">{STATUS_LABELS[status]}</span>'
+    badge = f'<span class="badge st-{status}">{STATUS_WORDS[status]}</span>'
     if status == "error":
         error = record.get("error") or {}
         parts.append(f'<h2 class="title">Not identified {badge}</h2>')
