@@ -18,7 +18,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from plantid_cli.config import Settings
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
 from plantid_cli.telemetry.metrics import RunObserver, parse_grouping_key
 
 
@@ -303,11 +303,11 @@ def test_file_is_rewritten_during_the_run_and_always_whole(tmp_path):
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        bus.emit("upstream.start", provider="plantid", path="a.jpg", attempt=1)
+        bus.emit(Event.UPSTREAM_START, provider="plantid", path="a.jpg", attempt=1)
         # the file is rewritten while the run goes on
         samples = wait_for(lambda: in_flight_is_one(prom))
         assert samples[("plantid_run_end_timestamp_seconds", ())] == 0
-        bus.emit("upstream.call", provider="plantid", outcome="timeout", seconds=1.5, path="a")
+        bus.emit(Event.UPSTREAM_CALL, provider="plantid", outcome="timeout", seconds=1.5, path="a")
         time.sleep(0.1)
     finally:
         stop.set()

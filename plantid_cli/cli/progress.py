@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
 
 
 class ProgressDisplay:
@@ -52,12 +52,12 @@ class ProgressDisplay:
     def set_total(self, total: int) -> None:
         self.progress.update(self.task, total=total)
 
-    def on_event(self, event: str, fields: dict[str, Any]) -> None:
-        if event == "rate.wait":
+    def on_event(self, event: Event, fields: dict[str, Any]) -> None:
+        if event == Event.RATE_WAIT:
             self._note(f"waiting {fields['seconds']:.1f}s on the rate limit", fields["seconds"])
-        elif event == "circuit.open":
+        elif event == Event.CIRCUIT_OPEN:
             self._note(f"{fields['provider']} circuit open: not calling", 2.0)
-        elif event == "circuit.state":
+        elif event == Event.CIRCUIT_STATE:
             self._note(f"{fields['provider']} circuit {fields['new']}", 3.0)
 
     def _note(self, text: str, seconds: float) -> None:

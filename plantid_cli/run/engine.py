@@ -24,7 +24,7 @@ from typing import Any
 
 from plantid_cli.config import Settings
 from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.backend import open_backend
 from plantid_cli.guards.disk.cache import cache_key
 from plantid_cli.guards.provider_guards import ProviderGuards, deadlines
@@ -149,7 +149,9 @@ class Engine:
         if self.cache is None or self.options.refresh:
             return None
         stored = self.cache.get(key)
-        self.bus.emit("cache.miss" if stored is None else "cache.hit", provider=provider, path=path)
+        self.bus.emit(
+            Event.CACHE_MISS if stored is None else Event.CACHE_HIT, provider=provider, path=path
+        )
         return stored
 
     def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, dict[str, Any] | None]:
@@ -192,7 +194,7 @@ class Engine:
         if self.mode != "auto" or name == primary or failed is None or failed.error is None:
             return
         self.bus.emit(
-            "fallback",
+            Event.FALLBACK,
             from_provider=primary,
             to_provider=name,
             reason=failed.error.reason or failed.error.code,
@@ -201,7 +203,7 @@ class Engine:
 
     def _refused(self, provider: str, exc: PlantidError, path: str) -> None:
         if exc.reason == "circuit-open":
-            self.bus.emit("circuit.open", provider=provider, path=path)
+            self.bus.emit(Event.CIRCUIT_OPEN, provider=provider, path=path)
 
     def stage_prepare(self, job: ImageJob | Specimen) -> dict[str, Any] | Pending | None:
         if self._stop.is_set():
@@ -221,7 +223,9 @@ class Engine:
                 return self._finish(job, sha256, outcomes)
             started = time.monotonic()
             prepared = prepare_unit(job, self.settings)
-            self.bus.emit("image.prepared", seconds=time.monotonic() - started, path=job.display)
+            self.bus.emit(
+                Event.IMAGE_PREPARED, seconds=time.monotonic() - started, path=job.display
+            )
         except PlantidError as exc:
             self._refused(self.provider.name, exc, job.display)
             return unit_error(job, sha256, self.provider.name, exc)
@@ -245,7 +249,9 @@ class Engine:
                 return unit_error(job, pending.sha256, self.provider.name, exc)
             if _stopped(outcomes):
                 return None
-            self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
+            self.bus.emit(
+                Event.CACHE_HIT, provider=self.provider.name, path=job.display, shared=True
+            )
             return self._finish(job, pending.sha256, outcomes, follower=True)
         try:
             outcomes = self._resolve(pending)
@@ -309,7 +315,7 @@ class Engine:
         wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death
         with lane.guards.backend.single_flight(key, wait, self._stop) as lock:
             self.bus.emit(
-                "lock.waited",
+                Event.LOCK_WAITED,
                 provider=lane.provider.name,
                 path=path,
                 seconds=lock.waited,
@@ -317,16 +323,16 @@ class Engine:
             )
             if not lock.acquired:
                 if not lock.stopped:
-                    self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
+                    self.bus.emit(Event.LOCK_TIMEOUT, path=path, seconds=lock.waited)
             elif lock.waited > 0.05:
-                self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
+                self.bus.emit(Event.LOCK_ACQUIRED, path=path, seconds=lock.waited)
             if not self.options.refresh or not lock.acquired:
                 stored = self.cache.get(key)
                 if stored is not None and not (self.options.refresh and lock.acquired):
-                    self.bus.emit("cache.hit", provider=lane.provider.name, path=path)
+                    self.bus.emit(Event.CACHE_HIT, provider=lane.provider.name, path=path)
                     return stored, True
                 if not looked_up and not self.options.refresh:
-                    self.bus.emit("cache.miss", provider=lane.provider.name, path=path)
+                    self.bus.emit(Event.CACHE_MISS, provider=lane.provider.name, path=path)
             if not lock.acquired and lock.stopped:  # Ctrl-C / SIGTERM while waiting
                 raise Interrupted("stopped while another process was asking for this photo")
             stored = self._call(lane, pending)

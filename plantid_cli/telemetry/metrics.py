@@ -24,6 +24,7 @@ from typing import Any
 from plantid_cli.config import Settings
 from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS, RECORD_STATUSES
 from plantid_cli.errors import UsageError
+from plantid_cli.events import Event
 from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, safe_url
 
 logger = logging.getLogger("plantid")
@@ -138,40 +139,40 @@ class RunMetrics:
         self.latency.labels(provider)
 
     # ----- inputs -----
-    def on_event(self, event: str, fields: dict[str, Any]) -> None:
+    def on_event(self, event: Event, fields: dict[str, Any]) -> None:
         provider = fields.get("provider")
         if provider and provider not in self._guards:
             self.add_provider(provider)
-        if event == "cache.hit":
+        if event == Event.CACHE_HIT:
             self.cache.labels(provider, "hit").inc()
-        elif event == "cache.miss":
+        elif event == Event.CACHE_MISS:
             self.cache.labels(provider, "miss").inc()
-        elif event == "upstream.start":
+        elif event == Event.UPSTREAM_START:
             self.in_flight.inc()
-        elif event == "upstream.call":
+        elif event == Event.UPSTREAM_CALL:
             self.in_flight.dec()
             self.calls.labels(provider, fields.get("outcome", "client_error")).inc()
             self.latency.labels(provider).observe(fields.get("seconds", 0.0))
-        elif event == "upstream.retry":
+        elif event == Event.UPSTREAM_RETRY:
             self.retries.labels(provider).inc()
-        elif event == "rate.acquired":
+        elif event == Event.RATE_ACQUIRED:
             self.rate_wait.observe(fields.get("seconds", 0.0))
-        elif event == "lock.waited":
+        elif event == Event.LOCK_WAITED:
             self.lock_wait.observe(fields.get("seconds", 0.0))
             if not fields.get("acquired", True):
                 self.lock_timeouts.inc()
-        elif event == "image.prepared":
+        elif event == Event.IMAGE_PREPARED:
             self.prepare.observe(fields.get("seconds", 0.0))
-        elif event == "circuit.open":
+        elif event == Event.CIRCUIT_OPEN:
             self.circuit_rejections.labels(provider).inc()
-        elif event == "circuit.state":
+        elif event == Event.CIRCUIT_STATE:
             new = fields.get("new")
             if new in BREAKER_STATE_VALUES:
                 self.breaker_state.labels(provider).set(BREAKER_STATE_VALUES[new])
                 self.breaker_transitions.labels(provider, new).inc()
-        elif event == "credits.exhausted":
+        elif event == Event.CREDITS_EXHAUSTED:
             self.credits_remaining.labels(provider).set(0)
-        elif event == "fallback":
+        elif event == Event.FALLBACK:
             source, target = fields.get("from_provider"), fields.get("to_provider")
             if source and target:
                 self.fallbacks.labels(source, target).inc()
