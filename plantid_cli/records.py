@@ -131,7 +131,7 @@ class RunStats:
     """What a run's records add up to: the summary line, the exit code, the metrics."""
 
     started: float = field(default_factory=time.monotonic)
-    statuses: Counter = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
     cached: int = 0
     credits_used: int = 0
     degraded: int = 0

@@ -58,9 +58,9 @@ class Answer:
     """A provider's normalised answer, before the engine adds path, sha256 and cache flags."""
 
     status: str  # "ok" | "not_plant"
-    best: dict | None
-    suggestions: list[dict]
-    is_plant: dict | None
+    best: dict[str, Any] | None
+    suggestions: list[dict[str, Any]]
+    is_plant: dict[str, Any] | None
     model_version: str | None
     extra: dict[str, Any] = field(default_factory=dict)  # provider specifics (access_token, ...)
     remaining: int | None = None  # credits / quota left, when the service says

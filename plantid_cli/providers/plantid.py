@@ -80,7 +80,11 @@ class PlantIdProvider:
             return self._reread(client, exc, params, headers)
 
     def _reread(
-        self, client: httpx.Client, exc: UnusableAnswer, params: dict, headers: dict
+        self,
+        client: httpx.Client,
+        exc: UnusableAnswer,
+        params: dict[str, Any],
+        headers: dict[str, str],
     ) -> Answer:
         """The free `GET /identification/{token}`, once: the paid answer read again. Any
         failure of it (an outage, a bad answer again) gives up with the original answer, so

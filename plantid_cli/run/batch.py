@@ -23,7 +23,7 @@ from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
 from plantid_cli.events import EventBus
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
-from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.records import RunStats
 from plantid_cli.run.engine import Engine, RunOptions
 
@@ -65,18 +65,18 @@ def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
     )
 
 
-def make_provider(settings: Settings, name: str):
+def make_provider(settings: Settings, name: str) -> Provider:
     key = settings.key_for(name)
     if name == "plantid":
         from plantid_cli.providers.plantid import PlantIdProvider
 
         return PlantIdProvider(settings.url_for(name), key)
-    from plantid_cli.providers.plantnet import PlantNetProvider  # type: ignore[import-not-found]
+    from plantid_cli.providers.plantnet import PlantNetProvider
 
     return PlantNetProvider(settings.url_for(name), key)
 
 
-def make_providers(settings: Settings, mode: str) -> list:
+def make_providers(settings: Settings, mode: str) -> list[Provider]:
     """The providers a --provider mode asks, primary first (every one needs its key)."""
     from plantid_cli.run.combine import providers_for
 

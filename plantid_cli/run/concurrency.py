@@ -62,7 +62,7 @@ def run_concurrent(
     prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
     window = concurrency * 2 + prep_workers
     slots = threading.BoundedSemaphore(window)
-    results: queue.Queue = queue.Queue()
+    results: queue.Queue[Any] = queue.Queue()
     prep_pool = ThreadPoolExecutor(prep_workers, thread_name_prefix="plantid-prep")
     net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
     submitted = [0]
@@ -78,7 +78,7 @@ def run_concurrent(
         except BaseException as exc:  # never lose the slot; report as an error record
             finish(failed(job, exc))
 
-    def after_stage_a(job: Any, future: Future) -> None:
+    def after_stage_a(job: Any, future: Future[Any]) -> None:
         if future.cancelled():
             finish(None)
             return

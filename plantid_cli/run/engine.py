@@ -103,7 +103,7 @@ class Engine:
         self.cache = backend.cache() if options.use_cache else None
         self._client = None
         self._client_lock = threading.Lock()
-        self._inflight: dict[str, Future] = {}
+        self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = threading.Event()
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
@@ -239,7 +239,7 @@ class Engine:
             return None
         with self._inflight_lock:
             leader = self._inflight.get(pending.key)
-            mine: Future | None = None
+            mine: Future[Any] | None = None
             if leader is None:
                 mine = self._inflight[pending.key] = Future()
         if mine is None:  # the same unit is already being asked for in this run

@@ -235,7 +235,7 @@ class RunObserver:
         self,
         settings: Settings,
         *,
-        metrics_file: str | os.PathLike | None = None,
+        metrics_file: str | os.PathLike[str] | None = None,
         pushgateway: str | None = None,
         job_name: str | None = None,
         interval: float = DEFAULT_INTERVAL,

@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from plantid_cli.constants import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN
 from plantid_cli.errors import (
@@ -143,7 +143,7 @@ class SharedBreaker:
         if error is not None:
             raise error
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         row = self._row()
         now = time.time()
         opened = row.opened_at if row.state != STATE_CLOSED else None

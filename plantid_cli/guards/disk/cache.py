@@ -100,7 +100,7 @@ class JSONDisk(diskcache.Disk):
             raise _refuse("pickled key")
         return key
 
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple:
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
         if read:
             raise TypeError("result cache does not store file objects")
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -239,7 +239,7 @@ class ResultCache:
 
     # -- API ----------------------------------------------------------------------------------
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The cached dict, or None (missing, expired, refused non-JSON row, damaged value)."""
         try:
             value = self._guarded(lambda c: c.get(key, default=None, retry=True))
@@ -260,7 +260,7 @@ class ResultCache:
         with contextlib.suppress(_NotWritable, DamagedValue):
             self._guarded(lambda c: c.delete(key, retry=True))
 
-    def set(self, key: str, value: dict, *, ttl: float | None = None) -> bool:
+    def set(self, key: str, value: dict[str, Any], *, ttl: float | None = None) -> bool:
         """Store `value`; it expires after `ttl` seconds (default: the cache's TTL).
 
         Returns False, without raising, when the disk refuses the write (warned once): the
@@ -274,8 +274,8 @@ class ResultCache:
             return False
         return True
 
-    def stats(self) -> dict:
-        def op(c: diskcache.Cache) -> dict:
+    def stats(self) -> dict[str, Any]:
+        def op(c: diskcache.Cache) -> dict[str, Any]:
             return {
                 "entries": len(c),
                 "volume_bytes": c.volume(),

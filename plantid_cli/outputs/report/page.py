@@ -230,7 +230,7 @@ def render(
     yield f"<script>{SCRIPT}</script></body></html>\n"
 
 
-def _controls(counts: Counter) -> str:
+def _controls(counts: Counter[str]) -> str:
     chips = "".join(
         f'<label class="chip st-{status}"><input type="checkbox" name="status" '
         f'value="{status}" checked> {STATUS_WORDS[status]} '
