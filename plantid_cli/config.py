@@ -141,7 +141,7 @@ def flag_name(field_name: str) -> str:
 def _platform_dir(kind: str) -> str:
     import platformdirs  # lazy: only when no explicit folder is configured
 
-    return getattr(platformdirs, kind)(APP_NAME, appauthor=False)
+    return str(getattr(platformdirs, kind)(APP_NAME, appauthor=False))
 
 
 def config_file_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -221,10 +221,10 @@ def coerce(name: str, value: Any, source: str) -> Any:
         if kind is float:
             if isinstance(value, bool):
                 raise ValueError(value)
-            number = float(value)
-            if not math.isfinite(number):  # nan/inf pass float() and every `<=` check
+            real = float(value)
+            if not math.isfinite(real):  # nan/inf pass float() and every `<=` check
                 raise ConfigError(f"{source}: '{name}' must be a finite number, got {value!r}")
-            return number
+            return real
         text = str(value)
         if "\0" in text:
             raise ConfigError(f"{source}: '{name}' holds a NUL byte")
@@ -289,7 +289,8 @@ def load_settings(
         if raw not in (None, ""):
             merged[f.name] = coerce(f.name, raw, f"environment {env_name(f.name)}")
             source[f.name] = f"environment {env_name(f.name)}"
-    given = {name for name, value in (flags or {}).items() if value is not None}
+    flags = flags or {}
+    given = {name for name, value in flags.items() if value is not None}
     for name in given:
         merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
         source[name] = f"option {flag_name(name)}"

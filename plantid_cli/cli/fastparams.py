@@ -103,5 +103,5 @@ def install() -> bool:
             return original(descriptor)
 
     build_runtime_param._plantid_fast = True  # type: ignore[attr-defined]
-    core.build_runtime_param = build_runtime_param
+    core.build_runtime_param = build_runtime_param  # type: ignore[attr-defined]  # not exported
     return True

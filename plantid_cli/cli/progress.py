@@ -76,7 +76,7 @@ class ProgressDisplay:
                 counts["cached"] += 1
             elapsed = max(time.monotonic() - self.started, 1e-6)
             note = None if time.monotonic() < self._note_until else ""
-            fields = dict(
+            fields: dict[str, Any] = dict(
                 ok=counts["ok"],
                 cached=counts["cached"],
                 failed=counts["failed"],

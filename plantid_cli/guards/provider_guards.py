@@ -24,12 +24,11 @@ from plantid_cli.constants import (
 from plantid_cli.errors import CreditsExhausted, Interrupted, ServiceUnavailable, UnusableAnswer
 from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.account import account_for
-from plantid_cli.guards.backend import Backend, open_backend
+from plantid_cli.guards.backend import AnswerCache, Backend, open_backend
 from plantid_cli.guards.disk.ratelimit import parse_rate_limit
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
-    from plantid_cli.guards.disk.cache import ResultCache
 
 T = TypeVar("T")
 
@@ -179,7 +178,7 @@ class ProviderGuards:
     def _first_wait_only(self) -> Callable[[float], None]:
         """`[RATE] wait` once per call: the limiter may sleep several times while other
         processes take the freed slots, and one line per sleep is noise."""
-        said = []
+        said: list[bool] = []
 
         def on_wait(seconds: float) -> None:
             if not said:
@@ -216,6 +215,6 @@ def _outcome(exc: Exception) -> str:
     return "client_error"
 
 
-def open_cache(settings: Settings) -> ResultCache:
+def open_cache(settings: Settings) -> AnswerCache:
     """The result cache of the configured backend (with Redis: local disk in front of it)."""
     return open_backend(settings).cache()

@@ -69,6 +69,7 @@ class Answer:
 class Provider(Protocol):
     name: str
     api_version: str
+    api_key: str
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]: ...
 

@@ -163,17 +163,17 @@ def usage_info(data: Any) -> dict[str, Any]:
     """The usage_info answer with its types checked: counts are numbers or null (a whole
     float such as `86.0`, which the real service sends, reads as the int 86), so callers can
     compare them without guessing."""
-    data = dict(v.mapping(data, "answer"))
+    info = dict(v.mapping(data, "answer"))
     for name in ("credit_limits", "used", "remaining"):
-        counts = v.optional_mapping(data.get(name), name)
-        data[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
-    can_use = v.optional_mapping(data.get("can_use_credits"), "can_use_credits")
+        counts = v.optional_mapping(info.get(name), name)
+        info[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
+    can_use = v.optional_mapping(info.get("can_use_credits"), "can_use_credits")
     value = can_use.get("value", True)
-    data["can_use_credits"] = {
+    info["can_use_credits"] = {
         "value": v.flag(value, "can_use_credits.value"),
         "reason": v.optional_text(can_use.get("reason"), "can_use_credits.reason"),
     }
-    return data
+    return info
 
 
 def _credits(value: Any, where: str) -> int | float | None:

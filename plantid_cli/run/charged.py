@@ -43,7 +43,9 @@ def outcome_for(provider: str, stored: dict[str, Any], cached: bool) -> Outcome:
     """A provider's outcome from a stored entry: an answer, or the unusable answer's error."""
     if stored.get("status") != UNUSABLE:
         return Outcome(provider, stored, cached)
-    error = stored.get("error") if isinstance(stored.get("error"), dict) else {}
+    error = stored.get("error")
+    if not isinstance(error, dict):
+        error = {}
     raw, token = stored.get("raw"), stored.get("access_token")
     exc = UnusableAnswer(
         str(error.get("message") or f"{provider}: the service charged for an unusable answer"),

@@ -13,6 +13,7 @@ The stages themselves (cache, guards, calls) are the engine's: see engine.py.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -108,7 +109,7 @@ def run_concurrent(
                     return
                 submitted[0] += 1
                 prep_pool.submit(run_stage_a, job).add_done_callback(
-                    lambda future, job=job: after_stage_a(job, future)
+                    functools.partial(after_stage_a, job)
                 )
         except BaseException as exc:
             results.put(("crash", exc))

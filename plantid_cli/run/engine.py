@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
 from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
@@ -38,12 +38,15 @@ from plantid_cli.inputs.specimens import (
     unit_sha256,
 )
 from plantid_cli.inputs.walk import ImageJob
-from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
 from plantid_cli.records import RunStats, error_record, stored_answer, with_exact_paths
 from plantid_cli.run.charged import outcome_for, unusable_entry
 from plantid_cli.run.combine import Outcome, to_ask, unit_error, unit_record
 from plantid_cli.run.concurrency import run_concurrent, run_inline
 from plantid_cli.run.lane import Lane
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -80,12 +83,12 @@ class Engine:
         self,
         settings: Settings,
         request: IdentifyRequest,
-        provider,
+        provider: Provider | Sequence[Provider],
         options: RunOptions,
         bus: EventBus | None = None,
     ) -> None:
         """`provider` is one provider, or a list of them (first = primary) for auto/both."""
-        providers = list(provider) if isinstance(provider, list | tuple) else [provider]
+        providers = list(provider) if isinstance(provider, Sequence) else [provider]
         self.settings = settings
         self.request = request
         self.provider = providers[0]
@@ -101,7 +104,7 @@ class Engine:
         }
         self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
         self.cache = backend.cache() if options.use_cache else None
-        self._client = None
+        self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
@@ -110,7 +113,7 @@ class Engine:
             lane.guards.stop = self._stop
 
     # ----- resources -----
-    def client(self):
+    def client(self) -> httpx.Client:
         """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
         with self._client_lock:
             if self._client is None:
@@ -243,6 +246,7 @@ class Engine:
             if leader is None:
                 mine = self._inflight[pending.key] = Future()
         if mine is None:  # the same unit is already being asked for in this run
+            assert leader is not None  # (one of the two is set under the lock)
             try:
                 outcomes = leader.result()
             except PlantidError as exc:
@@ -348,7 +352,7 @@ class Engine:
         # the stamp and the request leaving the machine are milliseconds apart.
         client = self.client()
 
-        def attempt():
+        def attempt() -> Answer:
             return lane.provider.identify(client, pending.prepared, request, position, when)
 
         if "location" not in lane.provider.cache_params(request):
@@ -381,7 +385,7 @@ class Engine:
     def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
         """Yield one record per job, in completion order, keeping a bounded window in flight
         (`pipeline.run_concurrent`), or one job at a time in this thread with `inline`."""
-        stages = {
+        stages: dict[str, Any] = {  # the same stages for both runners
             "prepare": self.stage_prepare,
             "call": self.stage_call,
             "needs_call": lambda outcome: isinstance(outcome, Pending),

@@ -19,13 +19,17 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
 from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS, RECORD_STATUSES
 from plantid_cli.errors import UsageError
 from plantid_cli.events import Event
 from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, safe_url
+
+if TYPE_CHECKING:  # prometheus_client is an extra, imported when a run asks for metrics
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 logger = logging.getLogger("plantid")
 
@@ -86,7 +90,7 @@ METRICS: tuple[tuple[str, str, str, str, tuple[str, ...], tuple[float, ...] | No
 )  # fmt: skip
 
 
-def _prometheus():
+def _prometheus() -> ModuleType:
     try:
         import prometheus_client
     except ImportError:
@@ -102,9 +106,31 @@ def run_providers(settings: Settings) -> tuple[str, ...]:
 
 
 class RunMetrics:
-    """Every metric of one run, on a private registry, fed by bus events and records."""
+    """Every metric of one run, on a private registry, fed by bus events and records.
 
-    def __init__(self, settings: Settings, registry=None) -> None:
+    The attributes are made from METRICS (one table of names, help and labels); declared here
+    so that every use is type-checked against prometheus_client.
+    """
+
+    images: Counter
+    calls: Counter
+    cache: Counter
+    retries: Counter
+    fallbacks: Counter
+    circuit_rejections: Counter
+    breaker_transitions: Counter
+    lock_timeouts: Counter
+    latency: Histogram
+    lock_wait: Histogram
+    rate_wait: Histogram
+    prepare: Histogram
+    breaker_state: Gauge
+    credits_remaining: Gauge
+    run_start: Gauge
+    run_end: Gauge
+    in_flight: Gauge
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         pc = _prometheus()
         self.settings = settings
         self.registry = registry if registry is not None else pc.CollectorRegistry()
@@ -208,7 +234,8 @@ class RunMetrics:
 
     def text(self) -> bytes:
         self.refresh()
-        return _prometheus().generate_latest(self.registry)
+        data: bytes = _prometheus().generate_latest(self.registry)
+        return data
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -304,6 +331,8 @@ class RunObserver:
 
     # ----- output -----
     def write(self) -> None:
+        if self.path is None:  # pushing only
+            return
         with self._write_lock:
             write_atomically(self.path, self.metrics.text())
 
@@ -317,11 +346,14 @@ class RunObserver:
                     _warn("metrics.write_failed", f"cannot write metrics to {self.path}: {exc}")
 
     def push(self) -> bool:
+        if not self.pushgateway:
+            return False
+        gateway = self.pushgateway
         pc = _prometheus()
         self.metrics.refresh()
         try:
             pc.push_to_gateway(
-                self.pushgateway,
+                gateway,
                 job=PUSH_JOB,
                 registry=self.metrics.registry,
                 grouping_key=self.grouping_key,
@@ -331,13 +363,13 @@ class RunObserver:
         except Exception as exc:
             _warn(
                 "metrics.push_failed",
-                f"cannot push metrics to {safe_url(self.pushgateway)}: {exc}",
+                f"cannot push metrics to {safe_url(gateway)}: {exc}",
             )
             return False
         logger.info(
             "[METRICS] pushed to %s",
-            safe_url(self.pushgateway),
-            extra={"event": "metrics.pushed", "fields": {"url": safe_url(self.pushgateway)}},
+            safe_url(gateway),
+            extra={"event": "metrics.pushed", "fields": {"url": safe_url(gateway)}},
         )
         return True
 

@@ -8,10 +8,13 @@ from plantid_cli.config import Settings
 from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS
 
 if TYPE_CHECKING:
+    from plantid_cli.guards.backend import Backend
     from plantid_cli.guards.provider_guards import ProviderGuards
 
 
-def _guards_for(settings: Settings, provider: str, backend=None) -> ProviderGuards:
+def _guards_for(
+    settings: Settings, provider: str, backend: Backend | None = None
+) -> ProviderGuards:
     """The same guards a run builds (same account), read here without a call."""
     from plantid_cli.events import EventBus
     from plantid_cli.guards.provider_guards import ProviderGuards

@@ -107,7 +107,11 @@ class SharedBreaker:
         self.state = state
         self.provider = provider
         #: where the row lives: the SQLite table by default, any BreakerStore otherwise (Redis)
-        self.store: BreakerStore = store or SqliteBreakerStore(state, provider)
+        if store is None:
+            if state is None:
+                raise ValueError("a breaker needs its SharedState or a BreakerStore")
+            store = SqliteBreakerStore(state, provider)
+        self.store: BreakerStore = store
         self.fail_max = fail_max
         self.reset_timeout = float(reset_timeout)
         self.success_threshold = success_threshold

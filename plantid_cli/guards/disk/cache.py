@@ -87,7 +87,7 @@ def _refuse(why: str) -> _RefusedValue:
     return _RefusedValue(why)
 
 
-class JSONDisk(diskcache.Disk):
+class JSONDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no type information
     """diskcache serialisation with JSON text only; never pickles, never unpickles."""
 
     def put(self, key: Any) -> tuple[Any, bool]:
@@ -105,7 +105,8 @@ class JSONDisk(diskcache.Disk):
             raise TypeError("result cache does not store file objects")
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         # str below min_file_size -> MODE_RAW inline; larger -> MODE_TEXT file (UTF-8).
-        return super().store(text, False, key=key)
+        stored: tuple[Any, ...] = super().store(text, False, key=key)
+        return stored
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if read:
@@ -292,7 +293,7 @@ class ResultCache:
 
     def volume(self) -> int:
         try:
-            return self._guarded(lambda c: c.volume())
+            return int(self._guarded(lambda c: c.volume()))
         except _NotWritable:
             return self._reader.stats()["volume_bytes"] if self._reader is not None else 0
 

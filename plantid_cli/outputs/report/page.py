@@ -77,15 +77,18 @@ def make_thumbnail(path: Path) -> Thumb | None:
 def _small_jpeg(data: bytes) -> bytes:
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
+    with Image.open(io.BytesIO(data)) as opened:
+        im: Image.Image = opened
         icc = im.info.get("icc_profile")
         if icc:
             try:
                 from PIL import ImageCms
 
-                im = ImageCms.profileToProfile(
+                converted = ImageCms.profileToProfile(
                     im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _srgb(), outputMode="RGB"
                 )
+                if converted is not None:  # None only when asked to convert in place
+                    im = converted
             except Exception:  # noqa: BLE001 - a broken profile: keep the pixels as they are
                 pass
         out = io.BytesIO()
@@ -112,9 +115,7 @@ def write_report(
     thumbnailer: Callable[[Path], Thumb | None] = make_thumbnail,
 ) -> ReportStats:
     """Write the report for `records` to `output` atomically (temp file + rename)."""
-    records = sorted(
-        records, key=lambda r: r.get("index") if isinstance(r.get("index"), int) else 0
-    )
+    records = sorted(records, key=lambda r: r["index"] if isinstance(r.get("index"), int) else 0)
     thumbs: dict[ThumbKey, Thumb | None] = {}
     missing = mismatched = 0
     if thumbnails:
@@ -194,7 +195,7 @@ def render(
     credits_used: int | None,
     now: datetime,
 ) -> Iterable[str]:
-    counts = Counter(r.get("status") for r in records)
+    counts = Counter(str(r.get("status")) for r in records)
     credits = estimated_credits(records) if credits_used is None else credits_used
     title = "Plant identifications" + (f" — {source}" if source else "")
     yield HEAD.replace("%TITLE%", escape(title)).replace("%STYLE%", STYLE)
@@ -254,7 +255,9 @@ def _controls(counts: Counter[str]) -> str:
 
 
 def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
-    status = record.get("status") if record.get("status") in STATUS_WORDS else "error"
+    status = str(record.get("status"))
+    if status not in STATUS_WORDS:
+        status = "error"
     best = record.get("best") or {}
     probability = _probability(best.get("probability"))
     name = str(best.get("scientific_name") or "")
