@@ -25,9 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: One record as written by ``plantid identify -f ndjson`` (a JSON object; see the README).
-Record = dict[str, Any]
-
 __all__ = [
     "__version__",
     "identify",
@@ -52,7 +49,9 @@ __all__ = [
 ]
 
 #: Where each lazily loaded public name lives (loaded on first use, then cached in globals()).
-_LAZY = {"Settings": "config", "load_settings": "config"}
+#: ``Record``: one record as written by ``plantid identify -f ndjson`` (a TypedDict: at run
+#: time a plain dict; records.py declares its keys).
+_LAZY = {"Settings": "config", "load_settings": "config", "Record": "records"}
 _LAZY.update(dict.fromkeys(__all__[__all__.index("PlantidError") :], "errors"))
 
 if TYPE_CHECKING:
@@ -72,6 +71,7 @@ if TYPE_CHECKING:
         UpstreamTimeout,
         UsageError,
     )
+    from plantid_cli.records import Record
 
 
 def __getattr__(name: str) -> Any:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import IsPlant, Suggestion
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,9 @@ class Answer:
     """A provider's normalised answer, before the engine adds path, sha256 and cache flags."""
 
     status: str  # "ok" | "not_plant"
-    best: dict[str, Any] | None
-    suggestions: list[dict[str, Any]]
-    is_plant: dict[str, Any] | None
+    best: Suggestion | None
+    suggestions: list[Suggestion]
+    is_plant: IsPlant | None
     model_version: str | None
     extra: dict[str, Any] = field(default_factory=dict)  # provider specifics (access_token, ...)
     remaining: int | None = None  # credits / quota left, when the service says

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import Suggestion
 
 
 class PlantIdProvider:
@@ -117,7 +118,7 @@ class PlantIdProvider:
         )
 
 
-def _suggestion(item: Any) -> dict[str, Any]:
+def _suggestion(item: Any) -> Suggestion:
     item = v.mapping(item, "suggestion")
     details = v.optional_mapping(item.get("details"), "suggestion.details")
     taxonomy = v.optional_mapping(details.get("taxonomy"), "details.taxonomy")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import Suggestion
 
 NB_RESULTS = 10
 
@@ -145,7 +146,7 @@ def _language(request: IdentifyRequest) -> str:
     return (request.language or "en").split(",")[0].strip() or "en"
 
 
-def _suggestion(item: Any) -> dict[str, Any]:
+def _suggestion(item: Any) -> Suggestion:
     """The same suggestion shape as Plant.id's: plain binomial in `scientific_name`."""
     item = v.mapping(item, "result")
     species = v.mapping(item.get("species"), "result.species")

@@ -24,7 +24,7 @@ from plantid_cli.events import EventBus
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
-from plantid_cli.records import RunStats
+from plantid_cli.records import Record, RunStats
 from plantid_cli.run.engine import Engine, RunOptions
 
 
@@ -171,7 +171,7 @@ def run_batch(
     *,
     bus: EventBus | None = None,
     confirm: Callable[[int, int], bool] | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[Record], None] | None = None,
     engine_hook: Callable[[Engine], None] | None = None,
     observer: Any = None,
 ) -> tuple[RunStats, int]:

@@ -19,7 +19,7 @@ rebuilt here every time from per-provider stored answers and is never cached its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import PROVIDER_MODES
 from plantid_cli.errors import (
@@ -31,6 +31,9 @@ from plantid_cli.errors import (
     ServiceUnavailable,
     UnusableAnswer,
 )
+
+if TYPE_CHECKING:
+    from plantid_cli.records import Record
 
 AGREEMENT = ("species", "genus", "differ")
 
@@ -191,7 +194,7 @@ def unit_record(
     request: Any,
     top: int,
     follower: bool = False,
-) -> dict[str, Any]:
+) -> Record:
     """The record for a unit from its providers' outcomes; `follower`: shared within the run."""
     from plantid_cli.inputs.specimens import shown_location
     from plantid_cli.records import answer_record
@@ -199,7 +202,8 @@ def unit_record(
     combined = combine(mode, outcomes)
     if combined.stored is None or combined.error is not None:
         record = unit_error(job, sha256, combined.provider, combined.error)
-        record.update(combined.fields)
+        if "providers" in combined.fields:  # both services asked: what each one said
+            record["providers"] = combined.fields["providers"]
         if isinstance(combined.error, UnusableAnswer):  # a paid answer: stored, not re-bought
             record["cached"] = combined.error.cached or follower
         return record
@@ -213,14 +217,14 @@ def unit_record(
     return _with_paths(job, record)
 
 
-def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> dict[str, Any]:
+def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> Record:
     """An error record for a unit (a specimen's record names its photos too)."""
     from plantid_cli.records import error_record
 
     return _with_paths(job, error_record(job.index, job.display, sha256, provider, error))
 
 
-def _with_paths(job: Any, record: dict[str, Any]) -> dict[str, Any]:
+def _with_paths(job: Any, record: Record) -> Record:
     from plantid_cli.inputs.specimens import Specimen
     from plantid_cli.records import with_exact_paths
 

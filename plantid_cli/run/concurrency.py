@@ -22,8 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from plantid_cli.errors import Interrupted
-
-Record = dict[str, Any]
+from plantid_cli.records import Record
 
 
 def run_inline(

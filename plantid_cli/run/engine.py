@@ -39,7 +39,14 @@ from plantid_cli.inputs.specimens import (
 )
 from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
-from plantid_cli.records import RunStats, error_record, stored_answer, with_exact_paths
+from plantid_cli.records import (
+    Location,
+    Record,
+    RunStats,
+    error_record,
+    stored_answer,
+    with_exact_paths,
+)
 from plantid_cli.run.charged import outcome_for, unusable_entry
 from plantid_cli.run.combine import Outcome, to_ask, unit_error, unit_record
 from plantid_cli.run.concurrency import run_concurrent, run_inline
@@ -67,7 +74,7 @@ class Pending:
     sha256: str
     keys: dict[str, str]  # provider -> cache key
     prepared: list[Any]  # PreparedImage per photo
-    location: dict[str, Any] | None  # the position to send (options applied)
+    location: Location | None  # the position to send (options applied)
     request: IdentifyRequest  # the run's request for this unit (one organ per photo)
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # known before the network
     started: float = field(default_factory=time.monotonic)
@@ -157,7 +164,7 @@ class Engine:
         )
         return stored
 
-    def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, dict[str, Any] | None]:
+    def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, Record | None]:
         """Hash one unit and look it up for the primary provider: (sha256, key, record|None)."""
         sha256 = unit_sha256(job)
         key = self.cache_key_for(sha256, self.provider, request_for(self.request, job))
@@ -208,7 +215,7 @@ class Engine:
         if exc.reason == "circuit-open":
             self.bus.emit(Event.CIRCUIT_OPEN, provider=provider, path=path)
 
-    def stage_prepare(self, job: ImageJob | Specimen) -> dict[str, Any] | Pending | None:
+    def stage_prepare(self, job: ImageJob | Specimen) -> Record | Pending | None:
         if self._stop.is_set():
             return None
         if job.error is not None:
@@ -236,7 +243,7 @@ class Engine:
         return Pending(job, sha256, keys, prepared, location, request, outcomes)
 
     # ----- stage B -----
-    def stage_call(self, pending: Pending) -> dict[str, Any] | None:
+    def stage_call(self, pending: Pending) -> Record | None:
         job = pending.job
         if self._stop.is_set():
             return None
@@ -374,7 +381,7 @@ class Engine:
 
     def _finish(
         self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False
-    ) -> dict[str, Any]:
+    ) -> Record:
         """The record for a unit from its providers' outcomes (`strategy.unit_record`)."""
         return unit_record(
             self.mode, job, sha256, outcomes, request=self.request, top=self.options.top,
@@ -382,7 +389,7 @@ class Engine:
         )  # fmt: skip
 
     # ----- the run -----
-    def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
+    def run(self, jobs: Iterable[ImageJob]) -> Iterator[Record]:
         """Yield one record per job, in completion order, keeping a bounded window in flight
         (`pipeline.run_concurrent`), or one job at a time in this thread with `inline`."""
         stages: dict[str, Any] = {  # the same stages for both runners
@@ -407,7 +414,7 @@ def _stopped(outcomes: dict[str, Outcome]) -> bool:
     return any(isinstance(outcome.error, Interrupted) for outcome in outcomes.values())
 
 
-def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> dict[str, Any]:
+def _internal_error(job: ImageJob, provider: str, exc: BaseException) -> Record:
     if isinstance(exc, PlantidError):
         error = exc
     else:
