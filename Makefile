@@ -21,6 +21,7 @@ test: $(BIN)/plantid
 lint: $(BIN)/plantid
 	$(BIN)/ruff check plantid_cli tests benchmarks
 	$(BIN)/ruff format --check plantid_cli tests benchmarks
+	$(BIN)/mypy
 
 bench: $(BIN)/plantid
 	$(BIN)/python benchmarks/run.py

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from plantid_cli.events import Event, EventBus
+from plantid_cli.records import Record
 
 
 class ProgressDisplay:
@@ -64,7 +65,7 @@ class ProgressDisplay:
         self._note_until = time.monotonic() + max(seconds, 1.0)
         self.progress.update(self.task, note=text)
 
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: Record) -> None:
         with self._lock:
             counts = self.counts
             counts["done"] += 1

@@ -31,6 +31,8 @@ from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, 
 if TYPE_CHECKING:  # prometheus_client is an extra, imported when a run asks for metrics
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+    from plantid_cli.records import Record
+
 logger = logging.getLogger("plantid")
 
 INSTALL_HINT = "pip install 'plantid-cli[metrics]'"
@@ -203,7 +205,7 @@ class RunMetrics:
             if source and target:
                 self.fallbacks.labels(source, target).inc()
 
-    def on_record(self, record: dict[str, Any]) -> None:
+    def on_record(self, record: Record) -> None:
         provider = record.get("provider") or self.settings.provider
         if provider not in self._guards:
             self.add_provider(provider)
@@ -303,7 +305,7 @@ class RunObserver:
             self._buses.add(id(bus))
             bus.subscribe(self.metrics.on_event)
 
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: Record) -> None:
         self.metrics.on_record(record)
 
     def start(self) -> None:
