@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plantid_cli.config import Settings
+from plantid_cli.constants import RECORD_STATUSES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
 from plantid_cli.events import EventBus
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
@@ -241,7 +242,7 @@ def run_batch(
 def summary_line(stats: RunStats, unit: str = "image") -> str:
     """`unit` is what one record stands for: an image, or a specimen with --group-by folder."""
     parts = [_count(stats.done, unit)]
-    for status in ("ok", "not_plant", "error"):
+    for status in RECORD_STATUSES:
         if stats.statuses.get(status):
             parts.append(f"{stats.statuses[status]} {status}")
     if stats.cached:
@@ -261,7 +262,7 @@ def summary_fields(stats: RunStats) -> dict[str, Any]:
     """The summary as numbers (the `run.summary` object of JSON logs)."""
     return {
         "images": stats.done,
-        **{status: stats.statuses.get(status, 0) for status in ("ok", "not_plant", "error")},
+        **{status: stats.statuses.get(status, 0) for status in RECORD_STATUSES},
         "cached": stats.cached,
         "degraded": stats.degraded,
         "credits_used": stats.credits_used,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import PROVIDER_MODES
+from plantid_cli.constants import PROVIDER_MODES, PROVIDERS
 from plantid_cli.errors import (
     EXIT_AUTH,
     EXIT_IMAGE_FAILED,
@@ -41,8 +41,8 @@ AGREEMENT = ("species", "genus", "differ")
 def providers_for(mode: str) -> tuple[str, ...]:
     """The services a mode uses, in the order they are asked (the first one is primary)."""
     if mode in ("auto", "both"):
-        return ("plantid", "plantnet")
-    if mode in ("plantid", "plantnet"):
+        return PROVIDERS  # Plant.id first: the primary
+    if mode in PROVIDERS:
         return (mode,)
     raise ValueError(f"provider must be one of {', '.join(PROVIDER_MODES)}, not {mode!r}")
 

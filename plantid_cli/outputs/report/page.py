@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from plantid_cli.constants import PROVIDER_LABELS, STATUS_WORDS
+from plantid_cli.constants import PROVIDER_LABELS, RECORD_STATUSES, STATUS_WORDS
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
 
@@ -208,7 +208,7 @@ def render(
     if source:
         meta.append(f"from <code>{escape(source)}</code>")
     yield f'<p class="meta">{" · ".join(meta)}</p><ul class="stats">'
-    for status in ("ok", "not_plant", "error"):
+    for status in RECORD_STATUSES:
         yield (
             f'<li class="st-{status}"><b>{counts.get(status, 0):,}</b> {STATUS_WORDS[status]}</li>'
         )
@@ -236,7 +236,7 @@ def _controls(counts: Counter[str]) -> str:
         f'<label class="chip st-{status}"><input type="checkbox" name="status" '
         f'value="{status}" checked> {STATUS_WORDS[status]} '
         f'<span class="n">{counts.get(status, 0):,}</span></label>'
-        for status in ("ok", "not_plant", "error")
+        for status in RECORD_STATUSES
     )
     return (
         '<nav class="controls"><div class="wrap">'
