@@ -1,7 +1,8 @@
 """One typed settings object, merged as flags > environment (PLANTID_*) > config file > defaults.
 
-Why one place: every tuning value, environment name and file location lives here, so the CLI,
-the engine and `plantid config show` agree on them. Stdlib only at import (start-up matters).
+Why one place: every setting's default and the merge live here, so the CLI, the engine and
+`plantid config show` agree on them; the names (environment, URLs, choice lists, limits) are in
+constants.py. Stdlib only at import (start-up matters).
 """
 
 from __future__ import annotations

@@ -361,3 +361,19 @@ def test_ctrl_c_still_writes_the_final_file(sandbox, cli_env, tmp_path):
     assert total(samples, "plantid_images_total") == len(records_of(stdout))
     assert samples[("plantid_run_end_timestamp_seconds", ())] > 0
     assert samples[("plantid_in_flight", ())] == 0
+
+
+def test_every_metric_is_a_declared_attribute_of_its_kind():
+    """RunMetrics' attributes are made from the METRICS table and declared on the class for
+    the type checker: a row without its declaration (or of another kind) fails here."""
+    from plantid_cli.telemetry.metrics import METRICS, RunMetrics
+
+    declared = {
+        name: kind
+        for name, kind in RunMetrics.__annotations__.items()
+        if kind in ("Counter", "Gauge", "Histogram")
+    }
+    assert declared == {attr: kind for attr, kind, *_ in METRICS}
+    metrics = RunMetrics(Settings())
+    for attr, kind, *_ in METRICS:
+        assert type(getattr(metrics, attr)).__name__ == kind
