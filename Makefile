@@ -27,6 +27,7 @@ test: $(VENV)/.test-extras
 lint: $(VENV)/.test-extras
 	$(BIN)/ruff check plantid_cli tests benchmarks
 	$(BIN)/ruff format --check plantid_cli tests benchmarks
+	$(BIN)/mypy
 
 bench: $(VENV)/.test-extras
 	$(BIN)/python benchmarks/run.py

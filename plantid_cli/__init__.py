@@ -25,9 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: One record as written by ``plantid identify -f ndjson`` (a JSON object; see the README).
-Record = dict[str, Any]
-
 __all__ = [
     "__version__",
     "identify",
@@ -52,7 +49,9 @@ __all__ = [
 ]
 
 #: Where each lazily loaded public name lives (loaded on first use, then cached in globals()).
-_LAZY = {"Settings": "config", "load_settings": "config"}
+#: ``Record``: one record as written by ``plantid identify -f ndjson`` (a TypedDict: at run
+#: time a plain dict; records.py declares its keys).
+_LAZY = {"Settings": "config", "load_settings": "config", "Record": "records"}
 _LAZY.update(dict.fromkeys(__all__[__all__.index("PlantidError") :], "errors"))
 
 if TYPE_CHECKING:
@@ -72,6 +71,7 @@ if TYPE_CHECKING:
         UpstreamTimeout,
         UsageError,
     )
+    from plantid_cli.records import Record
 
 
 def __getattr__(name: str) -> Any:
@@ -119,7 +119,7 @@ def identify(
         raise TypeError(f"identify() got unknown option(s): {', '.join(unknown)}")
     flags = {k: v for k, v in options.items() if k in setting_names and v is not None}
     batch = IdentifyOptions(
-        paths=paths, **{k: v for k, v in options.items() if k in run_names}
+        paths=tuple(paths), **{k: v for k, v in options.items() if k in run_names}
     )  # refuses a bad combination before the configuration is read, as the CLI does
     if settings is None:
         settings = load_settings(flags)

@@ -24,6 +24,10 @@ most actionable thing to tell the user, then an outage, then bad files).
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plantid_cli.records import ErrorInfo
 
 EXIT_OK = 0
 EXIT_IMAGE_FAILED = 1
@@ -49,7 +53,7 @@ class PlantidError(Exception):
         if reason is not None:
             self.reason = reason
 
-    def to_record(self) -> dict:
+    def to_record(self) -> ErrorInfo:
         """The `error` object of a record: stable keys, never the API key (redacted here, the
         one door from exceptions to records: a message may quote an upstream body or a URL)."""
         from plantid_cli.redact import redact
@@ -129,7 +133,7 @@ class UnusableAnswer(BadResponse):
         self.access_token = access_token
         self.cached = False  # set when the record is served from the cache
 
-    def to_record(self) -> dict:
+    def to_record(self) -> ErrorInfo:
         record = super().to_record()
         if self.access_token:  # the paid identification, for a re-read by hand or support
             record["access_token"] = self.access_token
@@ -144,7 +148,7 @@ class CircuitOpenError(ServiceUnavailable):
         super().__init__(message)
         self.retry_at = retry_at
 
-    def to_record(self) -> dict:
+    def to_record(self) -> ErrorInfo:
         record = super().to_record()
         if self.retry_at is not None:
             from datetime import datetime

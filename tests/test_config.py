@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from photos import green_photo
 
-from plantid_cli.config import MAX_WAIT_SECONDS, Settings, coerce, load_settings
+from plantid_cli.config import Settings, coerce, load_settings
+from plantid_cli.constants import MAX_WAIT_SECONDS
 from plantid_cli.errors import ConfigError, UsageError
 
 EXAMPLE = REPO / "config.example.toml"

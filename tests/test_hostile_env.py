@@ -153,7 +153,8 @@ def test_a_config_file_named_but_missing_is_a_configuration_error(tmp_path, sand
 def test_the_pillow_limit_known_to_config_is_pillows():
     from PIL import Image
 
-    from plantid_cli.config import PILLOW_MAX_IMAGE_PIXELS, Settings
+    from plantid_cli.config import Settings
+    from plantid_cli.constants import PILLOW_MAX_IMAGE_PIXELS
 
     assert PILLOW_MAX_IMAGE_PIXELS == Image.MAX_IMAGE_PIXELS
     assert Settings().max_megapixels * 1_000_000 <= Image.MAX_IMAGE_PIXELS

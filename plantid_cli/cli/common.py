@@ -14,12 +14,9 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
+from plantid_cli.constants import DEBUG_ENV, LOG_FORMAT_ENV, LOG_FORMATS
 from plantid_cli.errors import PlantidError
 from plantid_cli.redact import RedactingFilter, redact
-
-#: --log-format values, and the environment name that sets one for every command.
-LOG_FORMATS = ("text", "json")
-LOG_FORMAT_ENV = "PLANTID_LOG_FORMAT"
 
 _state: dict[str, Any] = {"debug": False, "verbose": 0, "log_format": None}
 
@@ -31,7 +28,7 @@ def set_global(**values: Any) -> None:
 
 
 def debug_enabled() -> bool:
-    return bool(_state["debug"]) or os.environ.get("PLANTID_DEBUG") == "1"
+    return bool(_state["debug"]) or os.environ.get(DEBUG_ENV) == "1"
 
 
 def json_logs() -> bool:

@@ -40,15 +40,20 @@ def demo(
     server = SandboxServer(port=0, latency_ms=latency_ms)
     server.start()
     with tempfile.TemporaryDirectory(prefix="plantid-demo-") as cache_dir:
+        from plantid_cli.config import env_name
+        from plantid_cli.constants import CONFIG_ENV
+
         os.environ.update(
-            PLANTID_API_URL=server.plantid_url,
-            PLANTNET_API_URL=server.plantnet_url,
-            PLANTID_API_KEY="sandbox-demo-key",
-            PLANTNET_API_KEY="sandbox-demo-key",
-            PLANTID_CACHE_DIR=cache_dir,
-            PLANTID_CONFIG=os.devnull,  # no config file: the defaults
+            {
+                env_name("api_url"): server.plantid_url,
+                env_name("plantnet_api_url"): server.plantnet_url,
+                env_name("api_key"): "sandbox-demo-key",
+                env_name("plantnet_api_key"): "sandbox-demo-key",
+                env_name("cache_dir"): cache_dir,
+                CONFIG_ENV: os.devnull,  # no config file: the defaults
+            }
         )
-        os.environ.pop("PLANTID_REDIS_URL", None)  # a demo never touches a fleet's shared state
+        os.environ.pop(env_name("redis_url"), None)  # a demo never touches a fleet's state
         typer.echo(f"plantid demo: sandbox at {server.url} (nothing leaves this machine)", err=True)
         try:
             options = IdentifyOptions(paths=tuple(paths or [EXAMPLES]), format=fmt)

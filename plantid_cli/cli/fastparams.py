@@ -88,7 +88,7 @@ def install() -> bool:
         return False
 
     @dataclass(frozen=True)
-    class PlainRuntimeParam(base):  # type: ignore[misc, valid-type]
+    class PlainRuntimeParam(base):  # type: ignore[misc]
         kind: type = str
         is_list: bool = False
         choices: tuple[str, ...] | None = None
@@ -128,5 +128,5 @@ def install() -> bool:
             return original(descriptor)
 
     build_runtime_param._plantid_fast = True  # type: ignore[attr-defined]
-    core.build_runtime_param = build_runtime_param
+    core.build_runtime_param = build_runtime_param  # type: ignore[attr-defined]  # not exported
     return True

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from plantid_cli.outputs.writers import FORMATS
-
-#: The formats a script reads (`table` is for a person at a terminal: the usual path).
-FAST_FORMATS = tuple(fmt for fmt in FORMATS if fmt != "table")
+from plantid_cli.constants import FAST_FORMATS
 
 
 def parse_simple(argv: list[str]) -> tuple[list[str], str | None, bool] | None:

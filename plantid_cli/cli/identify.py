@@ -20,9 +20,8 @@ from plantid_cli.cli.options import (
     Yes,
     with_default,
 )
-from plantid_cli.outputs.xmp import NAME_STYLES
-from plantid_cli.providers.plantnet import ORGANS
-from plantid_cli.run.combine import MODES
+from plantid_cli.constants import NAME_STYLES, ORGANS
+from plantid_cli.constants import PROVIDER_MODES as MODES
 from plantid_cli.run.options import GROUP_BY, IdentifyOptions
 
 D = IdentifyOptions()  # the defaults

@@ -16,7 +16,7 @@ from plantid_cli.cli.options import (
     Verbose,
     use_shared,
 )
-from plantid_cli.config import PROVIDERS
+from plantid_cli.constants import PROVIDERS
 
 app = typer.Typer(
     cls=PlantidGroup,

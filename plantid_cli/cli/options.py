@@ -19,9 +19,10 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from plantid_cli.cli.common import LOG_FORMAT_ENV, LOG_FORMATS, set_global
+from plantid_cli.cli.common import set_global
 from plantid_cli.config import Settings
-from plantid_cli.outputs.writers import FORMATS
+from plantid_cli.constants import LOG_FORMAT_ENV, LOG_FORMATS
+from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
 
 #: What `plantid status` and `plantid usage` can print.
 STATUS_FORMATS = ("table", "json", "prometheus")

@@ -20,7 +20,7 @@ from plantid_cli.cli.options import (
     use_shared,
     with_default,
 )
-from plantid_cli.outputs.xmp import NAME_STYLES
+from plantid_cli.constants import NAME_STYLES
 
 REPORT_HELP = """Write one self-contained HTML page for a results file: a card per photo.
 

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from plantid_cli.cli.common import print_note
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
-NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+NAMES: dict[int, str] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 class StopSignals:
@@ -64,7 +64,7 @@ class StopSignals:
             self.signum = signum
             self._stop.set()
             print_note(
-                f"stopping ({NAMES.get(signum, signum)}): waiting for answers in flight "
+                f"stopping ({NAMES.get(signum, str(signum))}): waiting for answers in flight "
                 "(Ctrl-C again to abort)"
             )
             return

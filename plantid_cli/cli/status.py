@@ -17,7 +17,7 @@ from plantid_cli.cli.options import (
     Verbose,
     use_shared,
 )
-from plantid_cli.config import PROVIDERS
+from plantid_cli.constants import PROVIDERS
 
 breaker_app = typer.Typer(
     cls=PlantidGroup, help="Inspect or reset the shared circuit breakers.", no_args_is_help=True

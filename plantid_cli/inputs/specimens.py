@@ -22,10 +22,13 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.errors import ImageError
 from plantid_cli.inputs.walk import ImageJob, display_path
+
+if TYPE_CHECKING:
+    from plantid_cli.records import Location
 
 MAX_PHOTOS = 5
 
@@ -134,7 +137,7 @@ def unit_sha256(unit: ImageJob | Specimen) -> str:
     return file_sha256(unit.path)
 
 
-def exif_location(images: list[Any]) -> dict[str, Any] | None:
+def exif_location(images: list[Any]) -> Location | None:
     """The first photo's EXIF position (a specimen's photos were taken at one place)."""
     for image in images:
         meta = image.meta
@@ -172,7 +175,7 @@ def request_for(request: Any, unit: ImageJob | Specimen) -> Any:
     return request
 
 
-def location_for(request: Any, images: list[Any]) -> dict[str, Any] | None:
+def location_for(request: Any, images: list[Any]) -> Location | None:
     """The position to send: --no-location, then --lat/--lon, then the photos' EXIF."""
     if request.no_location:
         return None
@@ -181,7 +184,7 @@ def location_for(request: Any, images: list[Any]) -> dict[str, Any] | None:
     return exif_location(images)
 
 
-def shown_location(request: Any, stored: dict[str, Any] | None) -> dict[str, Any] | None:
+def shown_location(request: Any, stored: Location | None) -> Location | None:
     """A record's position under this run's options. A provider that is sent no position
     (Pl@ntNet) has none in its cache key, so its stored answer keeps the EXIF position and the
     options are applied here: a cached answer from a --lat run never shows that position."""

@@ -44,7 +44,7 @@ class SidecarWriter:
         base: Path | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
-        from plantid_cli.outputs.xmp import NAME_STYLES
+        from plantid_cli.constants import NAME_STYLES
 
         if style not in NAME_STYLES:
             raise UsageError(f"--xmp-name must be one of {', '.join(NAME_STYLES)}, not {style!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from plantid_cli.constants import MAX_RESPONSE_BYTES
 from plantid_cli.errors import (
     AuthError,
     BadResponse,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import IsPlant, Suggestion
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,9 @@ class Answer:
     """A provider's normalised answer, before the engine adds path, sha256 and cache flags."""
 
     status: str  # "ok" | "not_plant"
-    best: dict | None
-    suggestions: list[dict]
-    is_plant: dict | None
+    best: Suggestion | None
+    suggestions: list[Suggestion]
+    is_plant: IsPlant | None
     model_version: str | None
     extra: dict[str, Any] = field(default_factory=dict)  # provider specifics (access_token, ...)
     remaining: int | None = None  # credits / quota left, when the service says
@@ -68,6 +70,7 @@ class Answer:
 class Provider(Protocol):
     name: str
     api_version: str
+    api_key: str
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]: ...
 
@@ -159,10 +162,6 @@ def send(
             provider, response.status_code, response.text, response.headers.get("Retry-After")
         )
     return response
-
-
-#: The largest answer body read (a real identification is a few hundred kB).
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 def _exchange(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import Suggestion
 
 
 class PlantIdProvider:
@@ -30,7 +31,7 @@ class PlantIdProvider:
         self.api_key = api_key
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
-        from plantid_cli.config import DEFAULT_API_URL
+        from plantid_cli.constants import DEFAULT_API_URL
 
         return {
             "location": request.location_mode(),
@@ -82,7 +83,11 @@ class PlantIdProvider:
             return self._reread(client, exc, params, headers)
 
     def _reread(
-        self, client: httpx.Client, exc: UnusableAnswer, params: dict, headers: dict
+        self,
+        client: httpx.Client,
+        exc: UnusableAnswer,
+        params: dict[str, Any],
+        headers: dict[str, str],
     ) -> Answer:
         """The free `GET /identification/{token}`, once: the paid answer read again. Any
         failure of it (an outage, a bad answer again) gives up with the original answer, so
@@ -115,7 +120,7 @@ class PlantIdProvider:
         )
 
 
-def _suggestion(item: Any) -> dict[str, Any]:
+def _suggestion(item: Any) -> Suggestion:
     item = v.mapping(item, "suggestion")
     details = v.optional_mapping(item.get("details"), "suggestion.details")
     taxonomy = v.optional_mapping(details.get("taxonomy"), "details.taxonomy")
@@ -161,17 +166,17 @@ def usage_info(data: Any) -> dict[str, Any]:
     """The usage_info answer with its types checked: counts are numbers or null (a whole
     float such as `86.0`, which the real service sends, reads as the int 86), so callers can
     compare them without guessing."""
-    data = dict(v.mapping(data, "answer"))
+    info = dict(v.mapping(data, "answer"))
     for name in ("credit_limits", "used", "remaining"):
-        counts = v.optional_mapping(data.get(name), name)
-        data[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
-    can_use = v.optional_mapping(data.get("can_use_credits"), "can_use_credits")
+        counts = v.optional_mapping(info.get(name), name)
+        info[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
+    can_use = v.optional_mapping(info.get("can_use_credits"), "can_use_credits")
     value = can_use.get("value", True)
-    data["can_use_credits"] = {
+    info["can_use_credits"] = {
         "value": v.flag(value, "can_use_credits.value"),
         "reason": v.optional_text(can_use.get("reason"), "can_use_credits.reason"),
     }
-    return data
+    return info
 
 
 def _credits(value: Any, where: str) -> int | float | None:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import Suggestion
 
-ORGANS = ("leaf", "flower", "fruit", "bark", "auto")
 NB_RESULTS = 10
 
 
@@ -41,7 +41,7 @@ class PlantNetProvider:
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         """Everything Pl@ntNet's answer depends on. No location: Pl@ntNet is never sent one."""
-        from plantid_cli.config import DEFAULT_PLANTNET_URL
+        from plantid_cli.constants import DEFAULT_PLANTNET_URL
 
         return {
             "organs": list(request.organs),
@@ -146,7 +146,7 @@ def _language(request: IdentifyRequest) -> str:
     return (request.language or "en").split(",")[0].strip() or "en"
 
 
-def _suggestion(item: Any) -> dict[str, Any]:
+def _suggestion(item: Any) -> Suggestion:
     """The same suggestion shape as Plant.id's: plain binomial in `scientific_name`."""
     item = v.mapping(item, "result")
     species = v.mapping(item.get("species"), "result.species")

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.errors import BadResponse, UnusableAnswer
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import httpx
@@ -129,7 +132,7 @@ def _kind(value: Any) -> str:
 
 
 # ----- a charged answer ---------------------------------------------------------------------
-def charged_answer(provider: str, response: httpx.Response, parse: Any) -> Any:
+def charged_answer(provider: str, response: httpx.Response, parse: Callable[[Any], T]) -> T:
     """`parse(data)` of a 2xx identification answer; an `UnusableAnswer` when it cannot be used.
 
     The raw text (capped) and any access token go with the error so the engine can store the

@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from plantid_cli.config import Settings
+from plantid_cli.constants import RECORD_STATUSES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
 from plantid_cli.events import EventBus
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
-from plantid_cli.providers.base import IdentifyRequest
-from plantid_cli.records import RunStats
+from plantid_cli.providers.base import IdentifyRequest, Provider
+from plantid_cli.records import Record, RunStats
 from plantid_cli.run.engine import Engine, RunOptions
 from plantid_cli.run.options import IdentifyOptions, RunResult
 
@@ -48,18 +49,18 @@ def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyReque
     )
 
 
-def make_provider(settings: Settings, name: str):
+def make_provider(settings: Settings, name: str) -> Provider:
     key = settings.key_for(name)
     if name == "plantid":
         from plantid_cli.providers.plantid import PlantIdProvider
 
         return PlantIdProvider(settings.url_for(name), key)
-    from plantid_cli.providers.plantnet import PlantNetProvider  # type: ignore[import-not-found]
+    from plantid_cli.providers.plantnet import PlantNetProvider
 
     return PlantNetProvider(settings.url_for(name), key)
 
 
-def make_providers(settings: Settings, mode: str) -> list:
+def make_providers(settings: Settings, mode: str) -> list[Provider]:
     """The providers a --provider mode asks, primary first (every one needs its key)."""
     from plantid_cli.run.combine import providers_for
 
@@ -151,7 +152,7 @@ def run_batch(
     stdin: TextIO | None = None,
     bus: EventBus | None = None,
     confirm: Callable[[int, int], bool] | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[Record], None] | None = None,
     stop: threading.Event | None = None,
     observer: Any = None,
 ) -> RunResult:
@@ -223,7 +224,7 @@ def run_batch(
 def summary_line(stats: RunStats, unit: str = "image") -> str:
     """`unit` is what one record stands for: an image, or a specimen with --group-by folder."""
     parts = [_count(stats.done, unit)]
-    for status in ("ok", "not_plant", "error"):
+    for status in RECORD_STATUSES:
         if stats.statuses.get(status):
             parts.append(f"{stats.statuses[status]} {status}")
     if stats.cached:
@@ -243,7 +244,7 @@ def summary_fields(stats: RunStats) -> dict[str, Any]:
     """The summary as numbers (the `run.summary` object of JSON logs)."""
     return {
         "images": stats.done,
-        **{status: stats.statuses.get(status, 0) for status in ("ok", "not_plant", "error")},
+        **{status: stats.statuses.get(status, 0) for status in RECORD_STATUSES},
         "cached": stats.cached,
         "degraded": stats.degraded,
         "credits_used": stats.credits_used,

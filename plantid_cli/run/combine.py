@@ -19,8 +19,9 @@ rebuilt here every time from per-provider stored answers and is never cached its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from plantid_cli.constants import PROVIDER_MODES, PROVIDERS
 from plantid_cli.errors import (
     EXIT_AUTH,
     EXIT_IMAGE_FAILED,
@@ -31,17 +32,19 @@ from plantid_cli.errors import (
     UnusableAnswer,
 )
 
-MODES = ("plantid", "plantnet", "auto", "both")
+if TYPE_CHECKING:
+    from plantid_cli.records import Record
+
 AGREEMENT = ("species", "genus", "differ")
 
 
 def providers_for(mode: str) -> tuple[str, ...]:
     """The services a mode uses, in the order they are asked (the first one is primary)."""
     if mode in ("auto", "both"):
-        return ("plantid", "plantnet")
-    if mode in ("plantid", "plantnet"):
+        return PROVIDERS  # Plant.id first: the primary
+    if mode in PROVIDERS:
         return (mode,)
-    raise ValueError(f"provider must be one of {', '.join(MODES)}, not {mode!r}")
+    raise ValueError(f"provider must be one of {', '.join(PROVIDER_MODES)}, not {mode!r}")
 
 
 @dataclass
@@ -191,7 +194,7 @@ def unit_record(
     request: Any,
     top: int,
     follower: bool = False,
-) -> dict[str, Any]:
+) -> Record:
     """The record for a unit from its providers' outcomes; `follower`: shared within the run."""
     from plantid_cli.inputs.specimens import shown_location
     from plantid_cli.records import answer_record
@@ -199,7 +202,8 @@ def unit_record(
     combined = combine(mode, outcomes)
     if combined.stored is None or combined.error is not None:
         record = unit_error(job, sha256, combined.provider, combined.error)
-        record.update(combined.fields)
+        if "providers" in combined.fields:  # both services asked: what each one said
+            record["providers"] = combined.fields["providers"]
         if isinstance(combined.error, UnusableAnswer):  # a paid answer: stored, not re-bought
             record["cached"] = combined.error.cached or follower
         return record
@@ -213,14 +217,14 @@ def unit_record(
     return _with_paths(job, record)
 
 
-def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> dict[str, Any]:
+def unit_error(job: Any, sha256: str | None, provider: str, error: Any) -> Record:
     """An error record for a unit (a specimen's record names its photos too)."""
     from plantid_cli.records import error_record
 
     return _with_paths(job, error_record(job.index, job.display, sha256, provider, error))
 
 
-def _with_paths(job: Any, record: dict[str, Any]) -> dict[str, Any]:
+def _with_paths(job: Any, record: Record) -> Record:
     from plantid_cli.inputs.specimens import Specimen
     from plantid_cli.records import with_exact_paths
 

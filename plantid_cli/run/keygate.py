@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from plantid_cli.errors import AuthError
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
 
 T = TypeVar("T")
 
@@ -54,4 +54,4 @@ class KeyGate:
             first = self._rejected is None
             self._rejected = self._rejected or error
         if first:  # one warning per service and run, not one per photo
-            self.bus.emit("auth.rejected", provider=self.provider, message=error.message)
+            self.bus.emit(Event.AUTH_REJECTED, provider=self.provider, message=error.message)

@@ -73,7 +73,7 @@ class IdentifyOptions:
     no_location: bool = False
     # units of work
     group_by: str | None = None
-    shard: tuple[int, int] | None = None  # (i, n); "I/N" text is parsed when built
+    shard: tuple[int, int] | str | None = None  # (i, n); "I/N" text is parsed when built
     inline: bool = False  # no thread pools: the open-breaker fast path (cli/fastpath.py)
     # outputs
     format: str | None = None  # None: table on a terminal, ndjson otherwise (the CLI decides)
@@ -105,7 +105,7 @@ class IdentifyOptions:
 
     def validate(self) -> None:
         """Refuse combinations that cannot run (UsageError, exit 2), naming the flags."""
-        from plantid_cli.outputs.writers import FORMATS
+        from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
 
         if not self.use_cache and self.refresh:
             raise UsageError("--no-cache and --refresh cannot be used together")
@@ -126,7 +126,7 @@ class IdentifyOptions:
         if self.format is not None and self.format not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {self.format!r}")
         if self.xmp_name != IdentifyOptions.xmp_name:  # the default needs no look-up
-            from plantid_cli.outputs.xmp import NAME_STYLES
+            from plantid_cli.constants import NAME_STYLES
 
             if self.xmp_name not in NAME_STYLES:
                 raise UsageError(

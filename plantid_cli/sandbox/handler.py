@@ -118,7 +118,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self._faulted(call, self._key(), answer)
         if match := re.fullmatch(r"/api/v3/identification/([^/]+)", path):
             call = sb._begin("plantid_get", method, self.path, 0, [], {}, query)
-            answer = lambda: self._plantid_get(method, match.group(1), query)  # noqa: E731
+            token = match.group(1)
+            answer = lambda: self._plantid_get(method, token, query)  # noqa: E731
             return self._faulted(call, self._key(), answer)
         if path == "/api/v3/usage_info" and method == "GET":
             sb._count("plantid_usage")
@@ -241,7 +242,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             reply = answer()
             spoiled = fault in ANSWER_FAULTS and (call["method"] == "POST" or cfg["fault_reread"])
             if spoiled and reply.payload is not None and 200 <= reply.status < 300:
-                reply = spoil(fault, reply)
+                reply = spoil(str(fault), reply)  # in ANSWER_FAULTS: a name
             elif fault in ("gzip_bomb", "bad_gzip") and reply.payload is not None:
                 if 200 <= reply.status < 300:  # gigabytes once decoded / damaged
                     headers = {**reply.headers, "Content-Encoding": "gzip"}
@@ -330,9 +331,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return plantnet_error(413, "Payload too large: 50 MB at most")
         infos = [proto.inspect_image(raw) for _, raw in files]
         call["image_sizes"] = [[i[0], i[1]] for i in infos if i]
-        if None in infos:
+        known = [info for info in infos if info is not None]
+        if len(known) != len(infos):
             return plantnet_error(400, "Invalid image data")
-        if any(info[2] not in ("JPEG", "PNG") for info in infos):
+        if any(info[2] not in ("JPEG", "PNG") for info in known):
             return plantnet_error(400, "Unsupported file type: JPEG and PNG only")
         remaining = sb._charge_plantnet()
         if remaining is None:

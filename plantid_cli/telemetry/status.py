@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.config import PROVIDERS, Settings
+from plantid_cli.config import Settings
+from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS
 
 if TYPE_CHECKING:
+    from plantid_cli.guards.backend import Backend
     from plantid_cli.guards.provider_guards import ProviderGuards
 
 
-def _guards_for(settings: Settings, provider: str, backend=None) -> ProviderGuards:
+def _guards_for(
+    settings: Settings, provider: str, backend: Backend | None = None
+) -> ProviderGuards:
     """The same guards a run builds (same account), read here without a call."""
     from plantid_cli.events import EventBus
     from plantid_cli.guards.provider_guards import ProviderGuards
@@ -50,9 +54,6 @@ def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
     for name in names:
         # the configured account's breaker: another URL's or another key's stays as it is
         _guards_for(settings, name).breaker.reset()
-
-
-BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
 def _escape(value: object) -> str:

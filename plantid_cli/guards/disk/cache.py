@@ -87,7 +87,7 @@ def _refuse(why: str) -> _RefusedValue:
     return _RefusedValue(why)
 
 
-class JSONDisk(diskcache.Disk):
+class JSONDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no type information
     """diskcache serialisation with JSON text only; never pickles, never unpickles."""
 
     def put(self, key: Any) -> tuple[Any, bool]:
@@ -100,12 +100,13 @@ class JSONDisk(diskcache.Disk):
             raise _refuse("pickled key")
         return key
 
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple:
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
         if read:
             raise TypeError("result cache does not store file objects")
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         # str below min_file_size -> MODE_RAW inline; larger -> MODE_TEXT file (UTF-8).
-        return super().store(text, False, key=key)
+        stored: tuple[Any, ...] = super().store(text, False, key=key)
+        return stored
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if read:
@@ -239,7 +240,7 @@ class ResultCache:
 
     # -- API ----------------------------------------------------------------------------------
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The cached dict, or None (missing, expired, refused non-JSON row, damaged value)."""
         try:
             value = self._guarded(lambda c: c.get(key, default=None, retry=True))
@@ -260,7 +261,7 @@ class ResultCache:
         with contextlib.suppress(_NotWritable, DamagedValue):
             self._guarded(lambda c: c.delete(key, retry=True))
 
-    def set(self, key: str, value: dict, *, ttl: float | None = None) -> bool:
+    def set(self, key: str, value: dict[str, Any], *, ttl: float | None = None) -> bool:
         """Store `value`; it expires after `ttl` seconds (default: the cache's TTL).
 
         Returns False, without raising, when the disk refuses the write (warned once): the
@@ -274,8 +275,8 @@ class ResultCache:
             return False
         return True
 
-    def stats(self) -> dict:
-        def op(c: diskcache.Cache) -> dict:
+    def stats(self) -> dict[str, Any]:
+        def op(c: diskcache.Cache) -> dict[str, Any]:
             return {
                 "entries": len(c),
                 "volume_bytes": c.volume(),
@@ -292,7 +293,7 @@ class ResultCache:
 
     def volume(self) -> int:
         try:
-            return self._guarded(lambda c: c.volume())
+            return int(self._guarded(lambda c: c.volume()))
         except _NotWritable:
             return self._reader.stats()["volume_bytes"] if self._reader is not None else 0
 

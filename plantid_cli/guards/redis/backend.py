@@ -192,7 +192,7 @@ class Failover:
         return call
 
 
-def _loads(raw: bytes | None, default: Any) -> Any:
+def _loads(raw: bytes | str | None, default: Any) -> Any:
     if raw is None:
         return default
     try:
@@ -302,14 +302,14 @@ def redis_single_flight(
         with disk_flight() as flight:
             yield flight
         return
-    renewer = _Renewer(link, lock) if acquired else None
+    renewer = _Renewer(link, lock) if acquired and lock is not None else None
     try:
         waited = time.monotonic() - started
         yield Flight(acquired, waited, name, stopped=stop.is_set())  # type: ignore[arg-type]
     finally:
         if renewer is not None:
             renewer.stop()
-        if acquired and not link.lost:
+        if acquired and lock is not None and not link.lost:
             try:
                 lock.release()
             except LockError:
@@ -335,7 +335,7 @@ class RedisBackend:
             JsonBreakerStore(self.kv, account.id),
             SqliteBreakerStore(self.disk.state, account.id),
         )
-        return SharedBreaker(self.disk.state, account.provider, store=store, **options)  # type: ignore[arg-type]
+        return SharedBreaker(self.disk.state, account.provider, store=store, **options)
 
     def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter:
         return FleetRateLimiter(self.link, self.disk.state, bucket, limits)
