@@ -87,8 +87,8 @@ def test_redis_lost_while_waiting_for_the_holder_pays_once(cli_env, sandbox, tmp
     sandbox.configure(hold_after=None)
     outs = [proc.communicate(timeout=120) for proc in (first, second)]
     assert sandbox.stats()["plantid_identify"] == 4  # one call per photo, Redis or not
-    # and every answer the fleet paid for reached both runs (one timed out once on main:
-    # `timed out (ReadTimeout)` a few seconds into a 30 s timeout, after Redis died)
+    # and every answer the fleet paid for reached both runs (on main one in-flight answer
+    # of the holder ended `timed out (ReadTimeout)` after Redis died)
     assert [proc.returncode for proc in (first, second)] == [0, 0], outs
     for out, _ in outs:
         records = [json.loads(line) for line in out.decode().splitlines()]
