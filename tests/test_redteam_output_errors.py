@@ -113,3 +113,21 @@ def test_identify_with_stdout_closed_is_a_clear_error(cli_env, sandbox, tmp_path
     assert "internal error" not in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("plantid: "), result.stderr
+
+
+def test_a_full_stderr_does_not_fail_a_run_that_answered_everything(cli_env, sandbox, tmp_path):
+    """DEFECT (wrong exit code): with stderr on a full disk (`2>/dev/full`) a run whose photos
+    were all answered and printed exits 1: the summary's write raises OSError in
+    cli/common.print_note, run_guarded's "internal error" print raises again and the exception
+    escapes to the interpreter. Correct: diagnostics that cannot be written are dropped; the
+    exit code says what happened to the photos (0 here)."""
+    _photos(tmp_path / "photos", 3)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "plantid_cli", "identify", str(tmp_path / "photos")]
+            + ["-f", "ndjson"],
+            env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=full, text=True, timeout=120,
+        )  # fmt: skip
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(r["status"] for r in records) == ["ok"] * 3
+    assert result.returncode == 0
