@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO, run_plantid
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.skipif(
 def _run_read_only(args, env):
     """`plantid args` with the cache folder read-only, in a mount namespace of its own."""
     cache = env["PLANTID_CACHE_DIR"]
+    Path(cache).mkdir(parents=True, exist_ok=True)
     command = shlex.join([sys.executable, "-m", "plantid_cli", *map(str, args)])
     script = (
         f"mount --bind {shlex.quote(cache)} {shlex.quote(cache)}"
@@ -77,7 +79,6 @@ def test_read_only_cache_serves_what_is_stored_and_buys_the_rest_once(cli_env, s
 
 def test_read_only_lock_folder_warns_once_not_per_photo(cli_env, sandbox, tmp_path):
     _folder(tmp_path, 8)
-    run_plantid(["cache", "stats"], cli_env)  # creates the cache folder
     result = _run_read_only(["identify", tmp_path / "p", "-q", "-f", "ndjson"], cli_env)
     assert result.returncode == 0, result.stderr
     assert "[LOCK] timeout" not in result.stderr
