@@ -40,6 +40,10 @@ TEXT_FORMATS: dict[str, tuple[int, str]] = {
         "[AUTH] {message} No more calls to {provider} in this run; set the right key with "
         "`plantid keys set {provider}`",
     ),
+    "output.failed": (
+        logging.WARNING,
+        "{message}: no new photo is sent; waiting for the answers in flight (they are stored)",
+    ),
     "fallback": (logging.INFO, "[FALLBACK] {path}: {from_provider} {reason} -> {to_provider}"),
 }
 

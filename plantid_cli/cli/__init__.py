@@ -6,6 +6,7 @@ import sys
 
 
 def main() -> None:
+    _hold_standard_fds()
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
         from plantid_cli.cli.fastpath import answer_if_refusing
 
@@ -17,3 +18,17 @@ def main() -> None:
 
     install()  # plain flags without pydantic
     app(prog_name="plantid")
+
+
+def _hold_standard_fds() -> None:
+    """Started with stdin, stdout or stderr closed (`>&-`, some cron and supervisors): put
+    /dev/null on that descriptor, so the next file opened (the cache database) cannot become
+    "fd 1" and receive what is meant for stdout. sys.stdout stays None: identify refuses
+    with a one-line error before any call (outputs.writers.Writer)."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.cli.common import echo, load, print_note, run_guarded
 
 app = typer.Typer(
     help="Store and show API keys (stored 0600, shown redacted).", no_args_is_help=True
@@ -77,8 +77,8 @@ def _list() -> int:
     from plantid_cli.config import redact_key
 
     settings = load()
-    typer.echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
-    typer.echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
+    echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
+    echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
     return 0
 
 
@@ -90,4 +90,4 @@ def key_path() -> None:
     """
     from plantid_cli.config import keys_file_path
 
-    typer.echo(str(keys_file_path()))
+    echo(str(keys_file_path()))

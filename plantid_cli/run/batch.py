@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plantid_cli.config import Settings
-from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
+from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
 from plantid_cli.events import EventBus
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
@@ -180,6 +180,7 @@ def run_batch(
     `observer` (e.g. metrics.RunObserver) is attached after the cost count, sees every record
     and is closed at the end whatever happens (error, Ctrl-C)."""
     bus = bus or EventBus()
+    output_failed: OSError | None = None
     request = build_request(settings, options)
     provider = make_providers(settings, settings.provider)
     engine = Engine(
@@ -219,23 +220,45 @@ def run_batch(
         if observer is not None:
             observer.attach(engine)
         for record in engine.run(units):
-            writer.write(record)
+            if output_failed is None:
+                try:
+                    writer.write(record)
+                except OSError as exc:
+                    output_failed = _output_failed(engine, bus, exc)
             if on_record is not None:
                 on_record(record)
             if observer is not None:
                 observer.record(record)
     finally:
         try:
-            writer.close()
+            if output_failed is None:
+                try:
+                    writer.close()
+                except OSError as exc:
+                    output_failed = exc
             engine.close()
         finally:
             if observer is not None:
                 observer.close()
+    if isinstance(output_failed, BrokenPipeError):
+        raise output_failed  # a reader like `head` has all it wanted: the CLI stops quietly
+    if output_failed is not None:
+        raise OutputError.from_os_error(output_failed) from None
     stats = engine.stats
     codes = set(stats.failed_codes)
     if options.empty_folders:
         codes.add(EXIT_IMAGE_FAILED)
     return stats, exit_code_for(codes)
+
+
+def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
+    """The output refused a record (full disk, closed pipe): like the first Ctrl-C, no new
+    photo starts and the answers in flight land and are stored (they are paid for); the run
+    then ends with the error. Tearing the pipeline down instead would lose those answers."""
+    engine.stop()
+    if not isinstance(exc, BrokenPipeError):  # `| head` closing early is not news
+        bus.emit("output.failed", message=OutputError.from_os_error(exc).message)
+    return exc
 
 
 def summary_line(stats: RunStats, unit: str = "image") -> str:

@@ -106,6 +106,7 @@ class Engine:
         self._inflight: dict[str, Future] = {}
         self._inflight_lock = threading.Lock()
         self._stop = threading.Event()
+        self._closed = False  # close() began: a call failing from now on failed locally
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
             lane.guards.stop = self._stop
 
@@ -126,6 +127,7 @@ class Engine:
             return self._client
 
     def close(self) -> None:
+        self._closed = True
         if self._side is not None:  # once stopped, never wait for a side call that hangs
             self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
         if self._client is not None:
@@ -343,7 +345,14 @@ class Engine:
         client = self.client()
 
         def attempt():
-            return lane.provider.identify(client, pending.prepared, request, position, when)
+            try:
+                return lane.provider.identify(client, pending.prepared, request, position, when)
+            except ServiceUnavailable as exc:
+                if not self._closed or isinstance(exc, UnusableAnswer):
+                    raise
+                # the run tore its client down under this call (an abort): a local end,
+                # never a service failure for the shared breaker
+                raise Interrupted("the run ended before this answer arrived") from None
 
         if "location" not in lane.provider.cache_params(request):
             location = exif_location(pending.prepared)  # not sent: keep the photo's own
