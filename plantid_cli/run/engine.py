@@ -318,7 +318,7 @@ class Engine:
                 acquired=lock.acquired,
             )
             if not lock.acquired:
-                if not lock.stopped:
+                if not lock.stopped and not lock.unavailable:
                     self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
             elif lock.waited > 0.05:
                 self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
