@@ -63,9 +63,10 @@ class StopSignals:
             self.signum = signum
             if self._engine is not None:
                 self._engine.stop()
+            again = "Ctrl-C again" if signum == signal.SIGINT else "send it again"
             print_note(
                 f"stopping ({NAMES.get(signum, signum)}): waiting for answers in flight "
-                "(Ctrl-C again to abort)"
+                f"({again} to abort)"
             )
             return
         if self.aborted is not None:  # a third: whatever the run is still closing, leave now
