@@ -86,6 +86,8 @@ def test_read_only_lock_folder_warns_once_not_per_photo(cli_env, sandbox, tmp_pa
     words = result.stderr.replace(str(tmp_path), "<tmp>")
     lock_lines = [line for line in words.splitlines() if "lock" in line.lower()]
     assert len(lock_lines) == 1, lock_lines
+    # and it reads like every other warning of the tool (it was a bare line)
+    assert lock_lines[0].startswith("plantid: warning: "), lock_lines
 
 
 def test_breaker_reset_on_read_only_state_is_an_error_not_a_false_success(

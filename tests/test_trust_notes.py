@@ -1,4 +1,4 @@
-"""What a run says on stderr agrees with what happened, once (red-team pass on issue 12, item 9).
+"""What the tool says agrees with what happened, once (red-team pass on issue 12, items 4, 9).
 
 Real `plantid` processes against the test's sandbox; counts are exact, subprocess timeouts are
 hang protection only.
@@ -7,10 +7,14 @@ hang protection only.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import subprocess
+import sys
 
-from conftest import Lines, run_plantid, spawn, wait_for
+import pytest
+from conftest import REPO, Lines, run_plantid, spawn, wait_for
 from test_batch import make_photos
 
 
@@ -67,3 +71,17 @@ def test_breaker_open_line_and_status_count_the_same_failures(sandbox, cli_env, 
     assert f"plantid: breaker open ({opened[0]} failures)" in status.stdout, (said, status.stdout)
     assert sandbox.stats()["plantid_identify"] == 5  # nothing after it opened
     assert proc.returncode == 4
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_to_a_full_disk_are_a_clear_error(cli_env, flag):
+    """Typer prints these itself, outside the commands' error boundary (was a traceback)."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "plantid_cli", flag],
+            env=cli_env, cwd=REPO, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == "plantid: error: cannot write the output: No space left on device\n"
+    assert result.returncode == 1

@@ -17,7 +17,10 @@ def main() -> None:
     from plantid_cli.cli.fastparams import install
 
     install()  # plain flags without pydantic
-    app(prog_name="plantid")
+    try:
+        app(prog_name="plantid")
+    except OSError as exc:  # --help, --version: what Typer prints outside run_guarded
+        sys.exit(_output_failed(exc))
 
 
 def _hold_standard_fds() -> None:
@@ -32,3 +35,10 @@ def _hold_standard_fds() -> None:
             os.fstat(fd)
         except OSError:
             os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+
+
+def _output_failed(exc: OSError) -> int:
+    """The same ending as run_guarded's for a stdout that refuses writes."""
+    from plantid_cli.cli.common import output_failed
+
+    return output_failed(exc)

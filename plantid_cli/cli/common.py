@@ -207,16 +207,25 @@ def run_guarded(func, *args: Any, **kwargs: Any) -> int:
     except KeyboardInterrupt:
         print_note("interrupted")
         return 130
-    except BrokenPipeError:
-        # a consumer like `head` closed the pipe: stop quietly, as Unix tools do
-        _silence_stdout()
-        return 0
+    except BrokenPipeError as exc:  # a consumer like `head` closed the pipe
+        return output_failed(exc)
     except Exception as exc:  # a bug: say so briefly; --debug shows where
         if debug_enabled():
             _print_traceback()
         print_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return 1
     return int(result or 0)
+
+
+def output_failed(exc: OSError) -> int:
+    """The exit code for a stdout that refused a write: quiet 0 for a reader that left (`head`
+    closed the pipe, as Unix tools do), else the one-line OutputError."""
+    _silence_stdout()
+    if isinstance(exc, BrokenPipeError):
+        return 0
+    error = OutputError.from_os_error(exc)
+    print_error(error.message)
+    return error.exit_code
 
 
 def _silence_stdout() -> None:
