@@ -11,6 +11,7 @@ token (written into records and logs) and the exit code that the run gets when i
     │   └── AuthError                 exit 3   key rejected by the service    code "auth"
     ├── ImageError                    exit 1   this photo cannot be used (never uploaded)
     ├── RequestRejected               exit 1   the service refused our request (400, 413)
+    ├── OutputError                   exit 1   stdout cannot be written (full disk, closed)
     ├── ServiceUnavailable            exit 4   5xx, timeouts, unreachable, bad answers
     │   ├── UnusableAnswer            exit 4   2xx answer we cannot use (paid): code "bad_response"
     │   ├── CircuitOpenError          exit 4   breaker open: no network attempt made
@@ -96,6 +97,20 @@ class ImageError(PlantidError):
 class RequestRejected(PlantidError):
     code = "bad_request"
     reason = "bad-request"
+
+
+class OutputError(PlantidError):
+    """stdout refused a write (ENOSPC, EFBIG, EIO, closed). Exit 1, as `echo x > /dev/full`
+    does: the answers are stored in the cache, only their printing failed, and a rerun to a
+    working output prints them without buying them again."""
+
+    code = "output"
+    reason = "output"
+
+    @classmethod
+    def from_os_error(cls, exc: OSError | None) -> OutputError:
+        why = "standard output is closed" if exc is None else (exc.strerror or str(exc))
+        return cls(f"cannot write the output: {why}")
 
 
 class ServiceUnavailable(PlantidError):

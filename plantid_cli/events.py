@@ -40,6 +40,7 @@ class Event(StrEnum):
     CREDITS_EXHAUSTED = "credits.exhausted"
     AUTH_REJECTED = "auth.rejected"
     FALLBACK = "fallback"
+    OUTPUT_FAILED = "output.failed"  # stdout refused a record: the run stops taking work
     IMAGE_PREPARED = "image.prepared"
 
 
@@ -75,6 +76,10 @@ TEXT_FORMATS: dict[Event, tuple[int, str]] = {
         logging.WARNING,
         "[AUTH] {message} No more calls to {provider} in this run; set the right key with "
         "`plantid keys set {provider}`",
+    ),
+    Event.OUTPUT_FAILED: (
+        logging.WARNING,
+        "{message}: no new photo is sent; waiting for the answers in flight (they are stored)",
     ),
     Event.FALLBACK: (
         logging.INFO,

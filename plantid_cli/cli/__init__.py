@@ -14,6 +14,7 @@ def main() -> None:
 
 
 def _main() -> None:
+    _hold_standard_fds()
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
         from plantid_cli.cli.fastpath import answer_if_refusing
 
@@ -24,4 +25,28 @@ def _main() -> None:
     from plantid_cli.cli.fastparams import install
 
     install()  # plain flags without pydantic
-    app(prog_name="plantid")
+    try:
+        app(prog_name="plantid")
+    except OSError as exc:  # --help, --version: what Typer prints outside run_guarded
+        sys.exit(_output_failed(exc))
+
+
+def _hold_standard_fds() -> None:
+    """Started with stdin, stdout or stderr closed (`>&-`, some cron and supervisors): put
+    /dev/null on that descriptor, so the next file opened (the cache database) cannot become
+    "fd 1" and receive what is meant for stdout. sys.stdout stays None: identify refuses
+    with a one-line error before any call (outputs.writers.Writer)."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+
+
+def _output_failed(exc: OSError) -> int:
+    """The same ending as run_guarded's for a stdout that refuses writes."""
+    from plantid_cli.cli.common import output_failed
+
+    return output_failed(exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from plantid_cli.cli.common import echo_mapping, load, print_note, run_guarded
+from plantid_cli.cli.common import echo, echo_mapping, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     AsJson,
     Debug,
@@ -27,7 +27,7 @@ def path() -> None:
 
     Example: du -sh "$(plantid cache path)"
     """
-    raise typer.Exit(run_guarded(lambda: typer.echo(str(load().cache_path))))
+    raise typer.Exit(run_guarded(lambda: echo(str(load().cache_path))))
 
 
 @app.command("stats", cls=PlantidCommand)

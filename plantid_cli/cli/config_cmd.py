@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from plantid_cli.cli.common import echo_mapping, load, run_guarded
+from plantid_cli.cli.common import echo, echo_mapping, load, run_guarded
 from plantid_cli.cli.options import (
     AsJson,
     Debug,
@@ -48,4 +48,4 @@ def path() -> None:
     """
     from plantid_cli.config import config_file_path
 
-    typer.echo(str(config_file_path()))
+    echo(str(config_file_path()))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     Debug,
     LogFormat,
@@ -102,8 +102,8 @@ def _list() -> int:
     from plantid_cli.config import redact_key
 
     settings = load()
-    typer.echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
-    typer.echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
+    echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
+    echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
     return 0
 
 
@@ -115,4 +115,4 @@ def key_path() -> None:
     """
     from plantid_cli.config import keys_file_path
 
-    typer.echo(str(keys_file_path()))
+    echo(str(keys_file_path()))

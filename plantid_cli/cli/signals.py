@@ -63,9 +63,10 @@ class StopSignals:
         if self.signum is None:
             self.signum = signum
             self._stop.set()
+            again = "Ctrl-C again" if signum == signal.SIGINT else "send it again"
             print_note(
                 f"stopping ({NAMES.get(signum, str(signum))}): waiting for answers in flight "
-                "(Ctrl-C again to abort)"
+                f"({again} to abort)"
             )
             return
         if self.aborted is not None:  # a third: whatever the run is still closing, leave now

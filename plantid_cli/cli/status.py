@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     Debug,
     LogFormat,
@@ -48,12 +48,12 @@ def _status(fmt: str) -> int:
 
     info = collect_status(load())
     if fmt == "json":
-        typer.echo(json.dumps(info, indent=2))
+        echo(json.dumps(info, indent=2))
         return 0
     if fmt == "prometheus":
         from plantid_cli.telemetry.status import status_prometheus
 
-        typer.echo(status_prometheus(info), nl=False)
+        echo(status_prometheus(info), nl=False)
         return 0
     for name, provider in info["providers"].items():
         breaker = provider["breaker"]
@@ -68,20 +68,18 @@ def _status(fmt: str) -> int:
             line += f" ({credits['remaining']} remaining)"
         for use in provider["rate_limit"]:
             line += f"; rate limit {use['limit']} ({use['used']} used now)"
-        typer.echo(line)
+        echo(line)
         account = provider["account"]  # whose figures these are: another URL or key has its own
-        typer.echo(
-            f"  account {account['id']}: {account['api_url']}, key {account['key'] or 'not set'}"
-        )
+        echo(f"  account {account['id']}: {account['api_url']}, key {account['key'] or 'not set'}")
     cache = info["cache"]
-    typer.echo(
+    echo(
         f"cache: {cache.get('entries', 0)} entries, {cache.get('volume_bytes', 0)} bytes, "
         f"{cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses ({info['cache_dir']})"
     )
     backend = info["backend"]
     where = f" at {backend['url']}" if backend.get("url") else ""
     reach = "reachable" if backend.get("reachable") else "unreachable, using local state"
-    typer.echo(f"backend: {backend['kind']}{where} ({reach})")
+    echo(f"backend: {backend['kind']}{where} ({reach})")
     return 0
 
 

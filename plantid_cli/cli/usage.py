@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     Debug,
     LogFormat,
@@ -47,7 +47,7 @@ def _usage(fmt: str) -> int:
         except (OSError, PlantidError):  # an unusable cache folder: still show the credits
             pass
     if fmt == "json":
-        typer.echo(json.dumps(info, indent=2))
+        echo(json.dumps(info, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table

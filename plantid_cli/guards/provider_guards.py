@@ -92,10 +92,17 @@ class ProviderGuards:
             # the probe holds its lease through every retry of one guarded call
             probe_lease=deadlines(settings).probe_lease,
         )
+        self._said_exhausted = False  # `[CREDITS] ... exhausted` said in this run
+        self._said_lock = threading.Lock()
         self.credits = self.backend.credits(self.account, cooldown=settings.credits_cooldown)
         self.ratelimit = self.backend.ratelimiter(
             self.account.id, parse_rate_limit(settings.rate_limit)
         )
+
+    def _first_exhausted(self) -> bool:
+        with self._said_lock:
+            first, self._said_exhausted = not self._said_exhausted, True
+        return first
 
     def _breaker_changed(self, provider: str, old: str, new: str, failures: int) -> None:
         self.bus.emit(Event.CIRCUIT_STATE, provider=provider, old=old, new=new, failures=failures)
@@ -127,7 +134,8 @@ class ProviderGuards:
             except CreditsExhausted as exc:
                 self._emit_call(path, "credits", started)
                 self.credits.mark_exhausted(exc.message)
-                self.bus.emit(Event.CREDITS_EXHAUSTED, provider=self.provider)
+                if self._first_exhausted():  # once per run, not once per photo in flight
+                    self.bus.emit(Event.CREDITS_EXHAUSTED, provider=self.provider)
                 raise
             except UnusableAnswer as exc:
                 # Charged: a retry would pay again for the same junk (errors.UnusableAnswer).

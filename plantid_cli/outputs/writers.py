@@ -51,7 +51,12 @@ TOOL_COLUMNS = (
 
 class Writer:
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
+        stream = stream or sys.stdout
+        if stream is None:  # started with stdout closed (`>&-`): refuse before any call
+            from plantid_cli.errors import OutputError
+
+            raise OutputError.from_os_error(None)
+        self.stream = stream
 
     def write(self, record: Record) -> None:
         raise NotImplementedError
@@ -279,12 +284,21 @@ def _escape(text: str) -> str:
 def make_writer(
     fmt: str, stream: TextIO | None = None, confidence_threshold: float = 0.5
 ) -> Writer:
-    if fmt == "ndjson":
-        return NdjsonWriter(stream)
-    if fmt == "json":
-        return JsonWriter(stream)
-    if fmt == "csv":
-        return CsvWriter(stream, confidence_threshold)
-    if fmt == "table":
-        return TableWriter(stream)
+    """The writer for `fmt`. A stream that refuses the first bytes (the csv header) is an
+    OutputError here, before any photo is sent; later failures are the run's (run.batch)."""
+    from plantid_cli.errors import OutputError
+
+    try:
+        if fmt == "ndjson":
+            return NdjsonWriter(stream)
+        if fmt == "json":
+            return JsonWriter(stream)
+        if fmt == "csv":
+            return CsvWriter(stream, confidence_threshold)
+        if fmt == "table":
+            return TableWriter(stream)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError.from_os_error(exc) from None
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")

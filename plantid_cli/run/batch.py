@@ -25,8 +25,8 @@ from typing import Any, TextIO
 
 from plantid_cli.config import Settings
 from plantid_cli.constants import RECORD_STATUSES
-from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
-from plantid_cli.events import EventBus
+from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
+from plantid_cli.events import Event, EventBus
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
@@ -165,6 +165,7 @@ def run_batch(
     stop = stop if stop is not None else threading.Event()
     if stdin is None and options.reads_stdin:
         stdin = sys.stdin
+    output_failed: OSError | None = None
     request = build_request(settings, options)
     provider = make_providers(settings, settings.provider)
     engine = Engine(
@@ -202,23 +203,45 @@ def run_batch(
         if observer is not None:
             observer.attach(engine)
         for record in engine.run(units):
-            writer.write(record)
+            if output_failed is None:
+                try:
+                    writer.write(record)
+                except OSError as exc:
+                    output_failed = _output_failed(engine, bus, exc)
             if on_record is not None:
                 on_record(record)
             if observer is not None:
                 observer.record(record)
     finally:
         try:
-            writer.close()
+            if output_failed is None:
+                try:
+                    writer.close()
+                except OSError as exc:
+                    output_failed = exc
             engine.close()
         finally:
             if observer is not None:
                 observer.close()
+    if isinstance(output_failed, BrokenPipeError):
+        raise output_failed  # a reader like `head` has all it wanted: the CLI stops quietly
+    if output_failed is not None:
+        raise OutputError.from_os_error(output_failed) from None
     stats = engine.stats
     codes = set(stats.failed_codes)
     if empty_folders:
         codes.add(EXIT_IMAGE_FAILED)
     return RunResult.of(stats, exit_code_for(codes), stop.is_set(), empty_folders)
+
+
+def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
+    """The output refused a record (full disk, closed pipe): like the first Ctrl-C, no new
+    photo starts and the answers in flight land and are stored (they are paid for); the run
+    then ends with the error. Tearing the pipeline down instead would lose those answers."""
+    engine.stop()
+    if not isinstance(exc, BrokenPipeError):  # `| head` closing early is not news
+        bus.emit(Event.OUTPUT_FAILED, message=OutputError.from_os_error(exc).message)
+    return exc
 
 
 def summary_line(stats: RunStats, unit: str = "image") -> str:

@@ -119,6 +119,7 @@ class Engine:
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = stop if stop is not None else threading.Event()
+        self._closed = False  # close() began: a call failing from now on failed locally
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
             lane.guards.stop = self._stop
 
@@ -139,6 +140,7 @@ class Engine:
             return self._client
 
     def close(self) -> None:
+        self._closed = True
         if self._side is not None:  # once stopped, never wait for a side call that hangs
             self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
         if self._client is not None:
@@ -340,7 +342,7 @@ class Engine:
                 acquired=lock.acquired,
             )
             if not lock.acquired:
-                if not lock.stopped:
+                if not lock.stopped and not lock.unavailable:
                     self.bus.emit(Event.LOCK_TIMEOUT, path=path, seconds=lock.waited)
             elif lock.waited > 0.05:
                 self.bus.emit(Event.LOCK_ACQUIRED, path=path, seconds=lock.waited)
@@ -367,7 +369,14 @@ class Engine:
         client = self.client()
 
         def attempt() -> Answer:
-            return lane.provider.identify(client, pending.prepared, request, position, when)
+            try:
+                return lane.provider.identify(client, pending.prepared, request, position, when)
+            except ServiceUnavailable as exc:
+                if not self._closed or isinstance(exc, UnusableAnswer):
+                    raise
+                # the run tore its client down under this call (an abort): a local end,
+                # never a service failure for the shared breaker
+                raise Interrupted("the run ended before this answer arrived") from None
 
         if "location" not in lane.provider.cache_params(request):
             location = exif_location(pending.prepared)  # not sent: keep the photo's own

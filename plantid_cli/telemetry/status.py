@@ -51,9 +51,22 @@ def collect_status(settings: Settings) -> dict[str, Any]:
 
 
 def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
+    """Close the breakers of `names`; a ConfigError when the shared state refused the write
+    (read-only or full cache folder): a reset only this process sees would be a false success."""
+    from plantid_cli.errors import ConfigError
+    from plantid_cli.guards.backend import open_backend
+
+    backend = open_backend(settings)
     for name in names:
         # the configured account's breaker: another URL's or another key's stays as it is
-        _guards_for(settings, name).breaker.reset()
+        _guards_for(settings, name, backend).breaker.reset()
+    state = getattr(backend, "state", None)  # the disk backend's SharedState
+    refused = getattr(state, "refused", None)
+    if state is not None and refused is not None:
+        raise ConfigError(
+            f"shared state {state.path} cannot be changed: {refused}; the breaker is as it "
+            "was (PLANTID_CACHE_DIR, cache_dir)"
+        )
 
 
 def _escape(value: object) -> str:

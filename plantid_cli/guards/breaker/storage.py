@@ -73,7 +73,11 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._write(lambda row: {"state": str(state)})
 
     def increment_counter(self) -> None:
-        self._write(lambda row: {"failures": int(row.failures or 0) + 1})
+        # Calls still in flight when the breaker opened may fail after it: not counted, so
+        # `status` shows the failures that opened it, as the `[CIRCUIT] ... -> open` line says.
+        self._write(
+            lambda row: {} if row.state == STATE_OPEN else {"failures": int(row.failures or 0) + 1}
+        )
 
     def reset_counter(self) -> None:
         if not self.neutral:
