@@ -20,15 +20,13 @@ from test_batch import make_photos
 
 def test_credits_exhausted_is_said_once_per_run_not_per_photo_in_flight(sandbox, cli_env, tmp_path):
     """Every photo in flight when the credits run out gets its own 429: one warning, not one
-    per photo. Sequencing: the first call (the key gate sends it alone) is held until the
-    other three have reached the gate (their lock lines at -vv), so all four get a 429."""
+    per photo. Sequencing: the sandbox holds every call until all four are in flight, so all
+    four get a 429."""
     photos = make_photos(tmp_path / "p", 4)
     sandbox.configure(mode="credits", hold_after=0)
     proc = spawn(["identify", photos, "-j", "4", "-f", "ndjson", "-vv"], cli_env, text=False)
     notes, seen = Lines(proc.stderr), []
-    while sum(b"lock.waited" in line for line in seen) < 4:
-        seen.append(notes.next())  # each photo holds its lock: next, its call
-    wait_for(lambda: sandbox.stats()["plantid_identify"] == 1)
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 4)
     sandbox.configure(hold_after=None)
     out, err = proc.communicate(timeout=120)
     said = b"\n".join([*seen, notes.buffer + err]).decode()
@@ -41,7 +39,7 @@ def test_sigterm_note_says_what_to_do_after_a_sigterm(sandbox, cli_env, tmp_path
     photos = make_photos(tmp_path / "p", 2)
     sandbox.configure(hold_after=0)
     proc = spawn(["identify", photos, "-f", "ndjson"], cli_env, text=False)
-    wait_for(lambda: sandbox.stats()["plantid_identify"] == 1)
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 2)
     proc.send_signal(signal.SIGTERM)
     text = Lines(proc.stderr).until("stopping").decode()
     sandbox.configure(hold_after=None)

@@ -21,12 +21,13 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from plantid_cli.cli.common import set_global
 from plantid_cli.config import Settings
-from plantid_cli.constants import LOG_FORMAT_ENV, LOG_FORMATS
+from plantid_cli.constants import (
+    LOG_FORMAT_ENV,
+    LOG_FORMATS,
+    STATUS_FORMATS,
+    USAGE_FORMATS,
+)
 from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
-
-#: What `plantid status` and `plantid usage` can print.
-STATUS_FORMATS = ("table", "json", "prometheus")
-USAGE_FORMATS = ("table", "json")
 
 
 def setting_default(name: str) -> str:
