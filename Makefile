@@ -5,24 +5,31 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
 
+# The runtime only: enough for the demo (no test tools to download).
 $(BIN)/plantid: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e .  # quiet: setuptools warns about every editable install
 	@touch $(BIN)/plantid
+
+# The test tools on top, once.
+$(VENV)/.test-extras: $(BIN)/plantid
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e '.[test]'
+	@touch $(VENV)/.test-extras
 
 # Start the embedded sandbox, identify the photos in examples/, print the table.
 demo: $(BIN)/plantid
 	$(BIN)/plantid demo examples/
 
-test: $(BIN)/plantid
+test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest -q
 
-lint: $(BIN)/plantid
+lint: $(VENV)/.test-extras
 	$(BIN)/ruff check plantid_cli tests benchmarks
 	$(BIN)/ruff format --check plantid_cli tests benchmarks
+	$(BIN)/mypy
 
-bench: $(BIN)/plantid
+bench: $(VENV)/.test-extras
 	$(BIN)/python benchmarks/run.py
 
 clean:

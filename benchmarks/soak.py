@@ -1,27 +1,35 @@
-"""Soak test: many `plantid` processes against a flaky, sometimes hanging sandbox, then checks.
+"""Soak test: many `plantid` processes against a sandbox that keeps changing how it fails.
 
-    python benchmarks/soak.py                      # 16 processes x 50 photos for 60 s (~1.5 min)
-    python benchmarks/soak.py --duration 15 --procs 4   # a quick look
-    python benchmarks/soak.py --json soak.json     # also write the figures as JSON
+    python benchmarks/soak.py                              # the short profile (~2 min)
+    python benchmarks/soak.py --duration 600               # the long one (~12 min)
+    python benchmarks/soak.py --json soak.json             # also write the figures as JSON
 
-What runs: a sandbox on 127.0.0.1 (loopback only, in this process) that fails `--fail-rate` of
-the identification calls with an HTML 500 and, for `--hang-for` seconds every `--hang-every`
-seconds, hangs every call. `--procs` slots each run `plantid identify` on `--photos` photos drawn
-from a pool of `--distinct` generated JPEGs, one process after another, until `--duration` has
-passed; all processes share one PLANTID_CACHE_DIR (cache, locks, breaker, rate limit). Every
-process is killed at the hard bound (duration + `--grace`), so the script always stops. Every
-`--term-every`-th run of a slot gets SIGTERM a random 1-4 s after it starts (as `timeout`,
-systemd or Kubernetes would stop it). No `lock_timeout` is set: waiters wait for the holder.
+What runs: a sandbox on 127.0.0.1 (loopback only, in this process) that cycles through phases,
+`--phase` seconds each: flaky (HTML 500s at `--fail-rate`), slow (every answer `--slow-ms`
+late, close to the `--timeout`: a waiter for another process's photo must outlast the whole
+call, as no fixed lock wait shorter than it may end the wait), each unusable charged answer
+(badjson, badshape, badtypes, badlist, badnumber, hugelist, gzip_bomb, bad_gzip, a body
+dripped past the deadline, a reset after the status line), header_drip (headers dripped past
+the deadline), and a `--hang-for` s hang; each fault phase is followed by a calm one past the
+breaker's reset timeout. `--procs` slots each run `plantid identify` on
+`--photos` photos drawn from a pool of `--distinct` generated JPEGs, one process after
+another, until `--duration` has passed; all share one PLANTID_CACHE_DIR. Every
+`--stop-every`-th run of a slot is stopped 2-6 s after it starts, by SIGTERM, SIGINT and
+kill -9 in turn. Every process is killed at the hard bound (duration + `--grace`). Then two
+reruns over every photo handed out, against a clean sandbox: the first may buy only photos
+never paid for; the second must make no call at all.
 
 Checks (exit 1 if any fails):
-  * every photo handed to a process ends in a record: answered (ok / not_plant) or reported
-    (status error with a code), except photos a SIGTERMed run never began; no traceback on any
-    stderr; a SIGTERMed run exits 143 (or finished first) with complete output lines;
-  * calls <= photos + failures: every successful (charged) call gave exactly one fresh answer,
-    and no photo was paid twice;
-  * the rate limit held: no 1 s window saw more call starts than the limit;
-  * the breaker held: while the sandbox hung, once the breaker had had time to trip, only
-    half-open probes reached it (at most one per reset timeout, plus slack);
+  * 0 photos paid twice: a photo is paid when the sandbox answered 2xx to its POST (its headers
+    delivered), counted per uploaded image over the whole soak; a photo whose paid answer was
+    in flight in a process killed -9 is exempt and counted apart (the answer died with it);
+  * 0 answers lost: every paid photo is served from the cache by the first rerun (no POST),
+    and the second rerun makes 0 POSTs;
+  * every photo handed to a run ends in a record (answered, or an error with a code), except
+    photos a stopped run never began; SIGTERM exits 143 and SIGINT 130 with whole output;
+  * no traceback and no "internal error" on any stdout or stderr; the API key's bytes in no
+    output and no file under the cache folder;
+  * the rate limit held; the breaker held while the sandbox hung (only half-open probes);
   * nothing corrupt: both SQLite files pass integrity_check, every cache value reads back as
     JSON, no lock file is still held.
 """
@@ -30,9 +38,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,14 +53,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from soak_checks import (  # noqa: E402
+    breaker_figures,
     check_storage,
-    log_events,
-    max_in_window,
+    judge,
+    key_leaks,
     rate_stamps,
-    worst_window,
+    upload_digests,
 )
 
-from plantid_cli.guards.disk.ratelimit import parse_rate_limit  # noqa: E402
+from plantid_cli.sandbox.plantid_api import gzip_bomb  # noqa: E402
 from plantid_cli.sandbox.server import SandboxServer  # noqa: E402
 
 KEY = "soak-key-0123456789abcdef"
@@ -75,44 +84,68 @@ def make_photos(folder: Path, count: int, seed: int) -> list[Path]:
     return paths
 
 
-class Hanger(threading.Thread):
-    """Switches the sandbox to `hang` for `length` s every `every` s; remembers the windows."""
+#: The charged answers that cannot be used, one phase each (sandbox modes).
+UNUSABLE = (
+    "badjson", "badshape", "badtypes", "badlist", "badnumber", "hugelist",
+    "gzip_bomb", "bad_gzip", "drip", "cut_body",
+)  # fmt: skip
 
-    def __init__(self, sandbox: SandboxServer, every: float, length: float, stop_at: float):
+
+def phases(args) -> list[tuple[str, dict, float]]:
+    """(name, sandbox settings, seconds) of one cycle."""
+    calm = {"mode": None, "fail_rate": 0.0, "latency_ms": args.latency_ms}
+    cycle = [
+        ("flaky", {**calm, "fail_rate": args.fail_rate}, args.phase),
+        ("slow", {**calm, "latency_ms": args.slow_ms}, 2 * args.phase),
+    ]
+    # Unusable answers open the breaker (a service that charges for junk is broken): a calm
+    # gap past its reset timeout after each fault lets the next one reach the sandbox.
+    gap = ("calm", calm, args.reset_timeout + 1.0)
+    for kind in (*UNUSABLE, "header_drip"):
+        cycle += [(kind, {**calm, "mode": kind}, args.phase), gap]
+    return [*cycle, ("hang", {**calm, "mode": "hang"}, args.hang_for), gap]
+
+
+class Mixer(threading.Thread):
+    """Walks the sandbox through `phases` until `stop_at`; remembers each phase's window."""
+
+    def __init__(self, sandbox: SandboxServer, cycle: list, stop_at: float):
         super().__init__(daemon=True)
-        self.sandbox, self.every, self.length, self.stop_at = sandbox, every, length, stop_at
-        self.windows: list[tuple[float, float]] = []
+        self.sandbox, self.cycle, self.stop_at = sandbox, cycle, stop_at
+        self.windows: list[tuple[str, float, float]] = []
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        while not self.stopping.wait(self.every - self.length):
-            if time.time() + self.length > self.stop_at:
-                return
-            start = time.time()
-            self.sandbox.configure(mode="hang")
-            self.stopping.wait(self.length)
-            self.sandbox.configure(mode=None)
-            self.windows.append((start, time.time()))
+        while True:
+            for name, settings, seconds in self.cycle:
+                start = time.time()
+                if start >= self.stop_at or self.stopping.is_set():
+                    return
+                self.sandbox.configure(**settings)
+                self.stopping.wait(min(seconds, max(0.0, self.stop_at - start)))
+                self.windows.append((name, start, time.time()))
+
+    def hangs(self) -> list[tuple[float, float]]:
+        return [(begin, end) for name, begin, end in self.windows if name == "hang"]
+
+
+STOPS = ("TERM", "INT", "KILL")
 
 
 def run_slot(slot: int, args, env, photos, deadline, hard_stop, results, lock) -> None:
     rng = random.Random(args.seed * 1000 + slot)
-    run = 0
+    run = stops = 0
     while time.time() < deadline:
         chosen = rng.sample(photos, args.photos)
+        stop = None
+        if args.stop_every > 0 and run % args.stop_every == args.stop_every - 1:
+            stop, stops = STOPS[(slot + stops) % len(STOPS)], stops + 1
         started = time.time()
-        term = args.term_every > 0 and run % args.term_every == args.term_every - 1
-        process = subprocess.Popen(
-            [sys.executable, "-m", "plantid_cli", "-vv", "--log-format", "json", "identify", "-"],
-            env=env,
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        if term:  # SIGTERM mid-run: in-flight answers must land, the output stay whole
-            threading.Timer(rng.uniform(1.0, 4.0), _terminate, (process,)).start()
+        process = start_plantid(env)
+        stopped: list[float] = []
+        if stop:  # mid-run: in-flight answers must land (not kill -9), the output stay whole
+            timer = threading.Timer(rng.uniform(2.0, 6.0), _signal, (process, stop, stopped))
+            timer.start()
         try:
             out, err = process.communicate(
                 "".join(f"{p}\n" for p in chosen), timeout=max(1.0, hard_stop - time.time())
@@ -132,32 +165,68 @@ def run_slot(slot: int, args, env, photos, deadline, hard_stop, results, lock) -
                     "stderr": err,
                     "code": process.returncode,
                     "killed": killed,
-                    "terminated": term,
+                    "stop": stop,
+                    "stopped_at": stopped[0] if stopped else None,
                     "seconds": time.time() - started,
                 }
             )
         run += 1
 
 
-def _terminate(process: subprocess.Popen) -> None:
+def start_plantid(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli", "-vv", "--log-format", "json", "identify", "-"],
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _signal(process: subprocess.Popen, stop: str, stopped: list[float]) -> None:
     if process.poll() is None:
-        process.terminate()
+        stopped.append(time.time())
+        process.send_signal(getattr(signal, f"SIG{stop}"))
+
+
+def rerun(env: dict, photos: list[str]) -> dict:
+    """One plain run over `photos` against a clean sandbox (hang protection only)."""
+    process = start_plantid(env)
+    out, err = process.communicate("".join(f"{p}\n" for p in photos), timeout=1800)
+    return {"stdout": out, "stderr": err, "code": process.returncode}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
-        "--duration", type=float, default=60.0, help="seconds to keep starting runs"
+        "--duration",
+        type=float,
+        default=90.0,
+        help="seconds to keep starting runs: 90 is the short profile (one phase cycle), "
+        "600 the long one",
     )
     parser.add_argument("--grace", type=float, default=45.0, help="then at most this to finish")
-    parser.add_argument("--procs", type=int, default=16)
-    parser.add_argument("--photos", type=int, default=50, help="photos per process")
-    parser.add_argument("--distinct", type=int, default=1500, help="size of the photo pool")
-    parser.add_argument("--fail-rate", type=float, default=0.3)
+    parser.add_argument("--procs", type=int, default=8)
+    parser.add_argument("--photos", type=int, default=30, help="photos per process")
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=2500,
+        help="size of the photo pool (kept ahead of the "
+        "photos bought, so the last phases still send calls)",
+    )
+    parser.add_argument("--phase", type=float, default=3.0, help="seconds of each phase")
+    parser.add_argument("--fail-rate", type=float, default=0.3, help="in the flaky phase")
     parser.add_argument("--latency-ms", type=float, default=40.0)
-    parser.add_argument("--hang-every", type=float, default=25.0)
-    parser.add_argument("--hang-for", type=float, default=15.0)
-    parser.add_argument("--timeout", type=float, default=1.5, help="PLANTID_TIMEOUT")
+    parser.add_argument("--slow-ms", type=float, default=2500.0, help="in the slow phase")
+    parser.add_argument("--drip", type=float, default=0.05, help="seconds per dripped byte")
+    parser.add_argument("--hang-for", type=float, default=12.0)
+    parser.add_argument("--timeout", type=float, default=3.0, help="PLANTID_TIMEOUT")
     parser.add_argument("--retries", type=int, default=1, help="PLANTID_RETRIES")
     parser.add_argument(
         "--rate",
@@ -168,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset-timeout", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--term-every", type=int, default=3, help="0: never send SIGTERM")
+    parser.add_argument(
+        "--stop-every", type=int, default=3, help="signal every n-th run of a slot (0: never)"
+    )
     parser.add_argument("--json", help="write the figures to this file too")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
@@ -176,15 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="plantid-soak-"))
     print(f"soak: photos and cache under {root}", file=sys.stderr)
     photos = make_photos(root / "photos", args.distinct, args.seed)
+    uploads = upload_digests(photos)
     sandbox = SandboxServer(
         "127.0.0.1",
         0,
-        fail_rate=args.fail_rate,
         latency_ms=args.latency_ms,
         seed=args.seed,
         credits=10**9,
         hang_seconds=args.hang_for + 5,
+        drip_interval=args.drip,
     ).start()
+    sandbox.configure(bomb_mb=64)  # twice the client's 32 MiB cap once decoded
+    gzip_bomb(64)  # built now, once: building it in the first call would delay its headers
     cache_dir = root / "cache"
     env = {
         key: value
@@ -208,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     deadline = started + args.duration
     hard_stop = deadline + args.grace
-    hanger = Hanger(sandbox, args.hang_every, args.hang_for, deadline)
-    hanger.start()
+    mixer = Mixer(sandbox, phases(args), deadline)
+    mixer.start()
     results: list[dict] = []
     lock = threading.Lock()
     slots = [
@@ -224,132 +298,37 @@ def main(argv: list[str] | None = None) -> int:
         thread.start()
     for thread in slots:
         thread.join(max(0.0, hard_stop + 10 - time.time()))
-    hanger.stopping.set()
-    sandbox.configure(mode=None)
+    mixer.stopping.set()
+    mixer.join()
     wall = time.time() - started
+    soak_calls = len(sandbox.stats()["calls"])
+    # ----- the reruns, against a clean sandbox -----
+    sandbox.configure(mode=None, fail_rate=0.0, latency_ms=0)
+    handed_out = sorted({path for run in results for path in run["photos"]})
+    # The breaker may be open from the last phase: past its reset timeout, one call at a time
+    # closes it with its first probe (with more, the probe's siblings would be refused).
+    time.sleep(args.reset_timeout + 0.5)
+    reruns = [rerun({**env, "PLANTID_CONCURRENCY": "1"}, handed_out)]
+    after_first = len(sandbox.stats()["calls"])
+    reruns.append(rerun(env, handed_out))
     stats = sandbox.stats()
     sandbox.stop()
-
-    # ----- what the processes said -----
-    handed = answered = reported = missing = tracebacks = fresh = not_begun = bad_stops = 0
-    statuses: Counter = Counter()
-    reasons: Counter = Counter()
-    fresh_by_sha: Counter = Counter()
-    codes: Counter = Counter()
-    breaker_opens = 0
-    acquired: list[float] = []  # call starts as logged by the processes (log-time jitter)
-    for run in results:
-        codes[run["code"]] += 1
-        handed += len(run["photos"])
-        try:
-            records = [json.loads(line) for line in run["stdout"].splitlines() if line.strip()]
-        except ValueError:  # a line cut short
-            records, bad_stops = [], bad_stops + 1
-        indexes = {record["index"] for record in records}
-        unanswered = len(run["photos"]) - len(indexes & set(range(len(run["photos"]))))
-        if run["terminated"]:
-            not_begun += unanswered
-            # -15: the signal came before the run began (still importing): nothing was sent
-            early = run["code"] == -15 and not run["stdout"]
-            bad_stops += (run["code"] not in (0, 4, 143) and not early) or (
-                run["code"] == 143 and "(interrupted)" not in run["stderr"]
-            )
-        else:
-            missing += unanswered
-        tracebacks += "Traceback" in run["stderr"]
-        for event in log_events(run["stderr"]):
-            if event["event"] == "rate.acquired":
-                acquired.append(event["t"])
-            elif event["event"] == "circuit.state" and event.get("new") == "open":
-                breaker_opens += 1
-        for record in records:
-            statuses[record["status"]] += 1
-            if record["status"] in ("ok", "not_plant"):
-                answered += 1
-                if not record["cached"]:
-                    fresh += 1
-                    fresh_by_sha[record["sha256"]] += 1
-            elif record.get("error") and record["error"].get("code"):
-                reported += 1
-                reasons[f"{record['error']['code']}/{record['error'].get('reason')}"] += 1
-
-    # ----- what the sandbox saw -----
     calls = stats["calls"]
-    paid = sum(1 for call in calls if call["status"] == 201)
-    failed_calls = len(calls) - paid
-    starts = [call["t_start"] for call in calls]
-    stamps = rate_stamps(cache_dir)
-    worst = worst_window(args.rate, stamps)
-    shortest = min((w for _, w in parse_rate_limit(args.rate)), default=1.0)
-    peak_logged = max_in_window(acquired, shortest)
-    peak_arrivals = max_in_window(starts, shortest)
-    # Once the sandbox hangs, the first calls time out and trip the breaker; the guarded calls
-    # already admitted still finish: their place in the rate-limit queue (every thread of every
-    # process, at the limit's pace), their own timeout and their retries. After that `settle`
-    # time only half-open probes may start: one at a time, each with its retries, at most one
-    # every reset timeout.
-    per_second = min((n / w for n, w in parse_rate_limit(args.rate)), default=math.inf)
-    attempts = args.retries + 1
-    backlog = args.procs * args.concurrency / per_second
-    settle = args.timeout + backlog + attempts * (args.timeout + 1.0) + 0.5
-    in_hang, after_trip, allowed = 0, 0, 0
-    for begin, end in hanger.windows:
-        in_hang += sum(1 for t in stamps if begin <= t < end)
-        after_trip += sum(1 for t in stamps if begin + settle <= t < end)
-        span = max(0.0, end - begin - settle)
-        allowed += (math.ceil(span / args.reset_timeout) + 1) * attempts
-    storage = check_storage(cache_dir)
-
-    figures = {
-        "processes in parallel": args.procs,
-        "photos per process": args.photos,
-        "duration (s)": round(args.duration),
-        "wall time (s)": round(wall, 1),
-        "plantid runs": len(results),
-        "runs killed at the hard bound": sum(run["killed"] for run in results),
-        "exit codes": dict(sorted(codes.items())),
-        "photos handed out": handed,
-        "records answered (ok/not_plant)": answered,
-        "records reported (error with a code)": reported,
-        "photos without a record": missing,
-        "runs stopped by SIGTERM": sum(run["terminated"] for run in results),
-        "photos a stopped run never began": not_begun,
-        "error reasons": dict(reasons.most_common()),
-        "tracebacks": tracebacks,
-        "identification calls": len(calls),
-        "charged calls (201)": paid,
-        "failed calls (500 / dropped)": failed_calls,
-        "fresh answers": fresh,
-        "photos paid twice": sum(1 for n in fresh_by_sha.values() if n > 1),
-        "rate limit": args.rate,
-        "call starts stamped by the shared limiter": len(stamps),
-        "most stamps in one window (limit)": f"{worst[2]} ({worst[0]})" if worst else None,
-        f"most logged starts / sandbox arrivals in {shortest:g} s": (
-            f"{peak_logged} / {peak_arrivals} (clock of the log line / of the server)"
-        ),
-        "hang windows": len(hanger.windows),
-        "calls started while hanging": in_hang,
-        "settle time after a hang starts (s)": round(settle, 1),
-        "calls started later in a hang (allowed)": f"{after_trip} ({allowed})",
-        "breaker openings (logged)": breaker_opens,
-        **storage,
-    }
-    checks = {
-        "every photo answered or reported": missing == 0
-        and answered + reported + not_begun == handed,
-        "SIGTERM: exit 143, whole output": bad_stops == 0,
-        "no traceback": tracebacks == 0,
-        "calls <= photos + failures": len(calls) <= handed + failed_calls
-        and paid == fresh
-        and all(n == 1 for n in fresh_by_sha.values()),
-        "rate limit held": worst is None or (worst[2] <= worst[1] and len(stamps) == len(calls)),
-        "breaker held while hanging": after_trip <= allowed,
-        "nothing corrupt": storage["integrity results/cache.db"] == "ok"
+    figures, checks = judge(args, results, reruns, calls, soak_calls, after_first, uploads)
+    figures["wall time (s)"] = round(wall, 1)
+    figures["phases run"] = dict(Counter(name for name, _, _ in mixer.windows))
+    figures.update(breaker_figures(args, mixer.hangs(), rate_stamps(cache_dir), checks))
+    figures.update(storage := check_storage(cache_dir))
+    leaks = key_leaks(KEY, [t for r in results + reruns for t in (r["stdout"], r["stderr"])],
+                      cache_dir)  # fmt: skip
+    figures["places the key was found"] = leaks
+    checks["no key bytes in any output or cache file"] = not leaks
+    checks["nothing corrupt"] = (
+        storage["integrity results/cache.db"] == "ok"
         and storage["integrity state.sqlite3"] == "ok"
         and storage["cache entries unreadable"] == 0
-        and storage["locks held"] == 0,
-        "no run needed killing": not any(run["killed"] for run in results),
-    }
+        and storage["locks held"] == 0
+    )
     width = max(map(len, figures))
     for name, value in figures.items():
         print(f"{name:<{width}}  {value}")

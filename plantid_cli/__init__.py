@@ -25,9 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: One record as written by ``plantid identify -f ndjson`` (a JSON object; see the README).
-Record = dict[str, Any]
-
 __all__ = [
     "__version__",
     "identify",
@@ -52,7 +49,9 @@ __all__ = [
 ]
 
 #: Where each lazily loaded public name lives (loaded on first use, then cached in globals()).
-_LAZY = {"Settings": "config", "load_settings": "config"}
+#: ``Record``: one record as written by ``plantid identify -f ndjson`` (a TypedDict: at run
+#: time a plain dict; records.py declares its keys).
+_LAZY = {"Settings": "config", "load_settings": "config", "Record": "records"}
 _LAZY.update(dict.fromkeys(__all__[__all__.index("PlantidError") :], "errors"))
 
 if TYPE_CHECKING:
@@ -72,6 +71,7 @@ if TYPE_CHECKING:
         UpstreamTimeout,
         UsageError,
     )
+    from plantid_cli.records import Record
 
 
 def __getattr__(name: str) -> Any:
@@ -103,7 +103,6 @@ def identify(
     stored in the cache.
     """
     import dataclasses
-    import os
     import queue
     import threading
 
@@ -112,15 +111,18 @@ def identify(
     from plantid_cli.config import Settings, load_settings, validate
     from plantid_cli.outputs.writers import Writer
     from plantid_cli.redact import register_secret
-    from plantid_cli.run.batch import BatchOptions, run_batch
+    from plantid_cli.run.batch import run_batch
+    from plantid_cli.run.options import RUN_FIELDS, IdentifyOptions
 
     setting_names = {f.name for f in dataclasses.fields(Settings)}
-    run_names = {f.name for f in dataclasses.fields(BatchOptions)}
-    run_names -= {"paths", "stdin", "empty_folders", "inline"}
+    run_names = set(RUN_FIELDS)
     unknown = sorted(set(options) - setting_names - run_names)
     if unknown:
         raise TypeError(f"identify() got unknown option(s): {', '.join(unknown)}")
     flags = {k: v for k, v in options.items() if k in setting_names and v is not None}
+    batch = IdentifyOptions(
+        paths=tuple(paths), **{k: v for k, v in options.items() if k in run_names}
+    )  # refuses a bad combination before the configuration is read, as the CLI does
     if settings is None:
         settings = load_settings(flags)
     elif flags:
@@ -128,14 +130,10 @@ def identify(
         validate(settings)
     register_secret(settings.api_key)
     register_secret(settings.plantnet_api_key)
-    batch = BatchOptions(
-        paths=[os.fspath(p) for p in paths],
-        **{k: v for k, v in options.items() if k in run_names},
-    )
 
     done = object()
     records: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    engines: list[Any] = []
+    stop = threading.Event()
 
     class _QueueWriter(Writer):
         def write(self, record: Record) -> None:
@@ -146,7 +144,7 @@ def identify(
 
     def work() -> None:
         try:
-            run_batch(settings, batch, _QueueWriter(), engine_hook=engines.append)
+            run_batch(settings, batch, _QueueWriter(), stop=stop)
         except BaseException as exc:  # handed to the caller's thread below
             records.put((done, exc))
         else:
@@ -163,6 +161,5 @@ def identify(
                 return
             yield item
     finally:
-        if engines:
-            engines[0].stop()  # no new work; in-flight answers land in the cache
+        stop.set()  # no new work; in-flight answers land in the cache
         worker.join()

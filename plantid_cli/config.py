@@ -1,7 +1,8 @@
 """One typed settings object, merged as flags > environment (PLANTID_*) > config file > defaults.
 
-Why one place: every tuning value, environment name and file location lives here, so the CLI,
-the engine and `plantid config show` agree on them. Stdlib only at import (start-up matters).
+Why one place: every setting's default and the merge live here, so the CLI, the engine and
+`plantid config show` agree on them; the names (environment, URLs, choice lists, limits) are in
+constants.py. Stdlib only at import (start-up matters).
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from plantid_cli.config_files import (
-    APP_NAME,
-    CONFIG_ENV,
-    KEYS_FILE_ENV,
     clean_key,
     config_file_path,
     keys_file_path,
@@ -28,31 +26,27 @@ from plantid_cli.config_files import (
     redact_key,
     write_key,
 )
+from plantid_cli.constants import (
+    APP_NAME,
+    CONFIG_ENV,
+    DEFAULT_API_URL,
+    DEFAULT_DETAILS,
+    DEFAULT_PLANTNET_URL,
+    ENV_OVERRIDES,
+    ENV_PREFIX,
+    KEYS_FILE_ENV,
+    MAX_INT,
+    MAX_WAIT_SECONDS,
+    ORGANS,
+    PILLOW_MAX_IMAGE_PIXELS,
+    PROVIDER_MODES,
+)
 from plantid_cli.errors import ConfigError, MissingKeyError, UsageError
 from plantid_cli.redact import redact, register_secret
 
-DEFAULT_API_URL = "https://plant.id/api/v3"
-DEFAULT_PLANTNET_URL = "https://my-api.plantnet.org/v2"
-DEFAULT_DETAILS = ("common_names", "taxonomy", "gbif_id", "url", "rank", "inaturalist_id")
-PROVIDERS = ("plantid", "plantnet")
-
-#: Environment names that do not follow the PLANTID_<FIELD> pattern.
-ENV_OVERRIDES = {
-    "plantnet_api_key": "PLANTNET_API_KEY",
-    "plantnet_api_url": "PLANTNET_API_URL",
-}
 SECRET_FIELDS = frozenset({"api_key", "plantnet_api_key"})
 #: Command-line options whose name is not --<field-name-with-dashes>.
 FLAG_NAMES = {"max_image_side": "--max-side"}
-#: Pillow's `Image.MAX_IMAGE_PIXELS` (1024**3 // 4 // 3), known here so that config loading
-#: never imports Pillow; tests check it against Pillow. Above it Pillow refuses an image as a
-#: decompression bomb whatever `max_megapixels` says, so a larger setting would only mislead.
-PILLOW_MAX_IMAGE_PIXELS = 89_478_485
-#: The largest integer setting: SQLite's INTEGER, where some of them are stored.
-MAX_INT = 2**63 - 1
-#: The longest wait any duration setting may ask for (a week): beyond this, socket and thread
-#: timeouts overflow ("timestamp out of range") and a typo is far likelier than intent.
-MAX_WAIT_SECONDS = 7 * 86400.0
 
 
 @dataclass(slots=True)
@@ -107,7 +101,7 @@ class Settings:
         key = self.api_key if provider == "plantid" else self.plantnet_api_key
         if key:
             return key
-        env = "PLANTID_API_KEY" if provider == "plantid" else "PLANTNET_API_KEY"
+        env = env_name("api_key" if provider == "plantid" else "plantnet_api_key")
         raise MissingKeyError(
             f"no API key for {provider}: set {env} or run `plantid keys set {provider}`"
         )
@@ -125,7 +119,7 @@ class Settings:
 
 
 def env_name(field_name: str) -> str:
-    return ENV_OVERRIDES.get(field_name, "PLANTID_" + field_name.upper())
+    return ENV_OVERRIDES.get(field_name, ENV_PREFIX + field_name.upper())
 
 
 def flag_name(field_name: str) -> str:
@@ -178,10 +172,10 @@ def coerce(name: str, value: Any, source: str) -> Any:
         if kind is float:
             if isinstance(value, bool):
                 raise ValueError(value)
-            number = float(value)
-            if not math.isfinite(number):  # nan/inf pass float() and every `<=` check
+            real = float(value)
+            if not math.isfinite(real):  # nan/inf pass float() and every `<=` check
                 raise ConfigError(f"{source}: '{name}' must be a finite number, got {value!r}")
-            return number
+            return real
         text = str(value)
         if "\0" in text:
             raise ConfigError(f"{source}: '{name}' holds a NUL byte")
@@ -214,7 +208,8 @@ def load_settings(
         if raw not in (None, ""):
             merged[f.name] = coerce(f.name, raw, f"environment {env_name(f.name)}")
             source[f.name] = f"environment {env_name(f.name)}"
-    given = {name for name, value in (flags or {}).items() if value is not None}
+    flags = flags or {}
+    given = {name for name, value in flags.items() if value is not None}
     for name in given:
         merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
         source[name] = f"option {flag_name(name)}"
@@ -246,10 +241,9 @@ def validate(settings: Settings) -> None:
 def _problems(settings: Settings) -> list[tuple[str, str]]:
     """(field, message) for every invalid value; each message starts with the field name."""
     problems: list[str] = []
-    if settings.provider not in (*PROVIDERS, "auto", "both"):
-        problems.append(
-            f"provider must be plantid, plantnet, auto or both, not {settings.provider!r}"
-        )
+    if settings.provider not in PROVIDER_MODES:
+        choices = ", ".join(PROVIDER_MODES[:-1]) + " or " + PROVIDER_MODES[-1]
+        problems.append(f"provider must be {choices}, not {settings.provider!r}")
     for name in ("timeout", "lock_timeout", "breaker_reset_timeout"):
         if getattr(settings, name) is not None and getattr(settings, name) <= 0:
             problems.append(f"{name} must be > 0")
@@ -281,8 +275,8 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append("retries must be >= 0")
     if not 1 <= settings.jpeg_quality <= 95:
         problems.append("jpeg_quality must be between 1 and 95")
-    if settings.organ not in ("auto", "leaf", "flower", "fruit", "bark"):
-        problems.append("organ must be one of leaf, flower, fruit, bark, auto")
+    if settings.organ not in ORGANS:
+        problems.append(f"organ must be one of {', '.join(ORGANS)}")
     for name in ("api_url", "plantnet_api_url"):
         if not str(getattr(settings, name)).lower().startswith(("http://", "https://")):
             problems.append(f"{name} must start with http:// or https://")

@@ -15,11 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from plantid_cli.constants import APP_NAME, CONFIG_ENV, KEYS_FILE_ENV
 from plantid_cli.errors import ConfigError
-
-APP_NAME = "plantid"
-CONFIG_ENV = "PLANTID_CONFIG"
-KEYS_FILE_ENV = "PLANTID_KEYS_FILE"
 
 
 def make_private_dir(directory: Path) -> None:
@@ -65,7 +62,7 @@ def redact_key(key: str | None) -> str | None:
 def platform_dir(kind: str) -> str:
     import platformdirs  # lazy: only when no explicit folder is configured
 
-    return getattr(platformdirs, kind)(APP_NAME, appauthor=False)
+    return str(getattr(platformdirs, kind)(APP_NAME, appauthor=False))
 
 
 def config_file_path(environ: Mapping[str, str] | None = None) -> Path:

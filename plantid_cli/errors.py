@@ -11,6 +11,7 @@ token (written into records and logs) and the exit code that the run gets when i
     │   └── AuthError                 exit 3   key rejected by the service    code "auth"
     ├── ImageError                    exit 1   this photo cannot be used (never uploaded)
     ├── RequestRejected               exit 1   the service refused our request (400, 413)
+    ├── OutputError                   exit 1   stdout cannot be written (full disk, closed)
     ├── ServiceUnavailable            exit 4   5xx, timeouts, unreachable, bad answers
     │   ├── UnusableAnswer            exit 4   2xx answer we cannot use (paid): code "bad_response"
     │   ├── CircuitOpenError          exit 4   breaker open: no network attempt made
@@ -24,8 +25,21 @@ most actionable thing to tell the user, then an outage, then bad files).
 from __future__ import annotations
 
 from datetime import UTC
+from typing import NotRequired, TypedDict
 
 from plantid_cli.redact import redact
+
+
+class ErrorInfo(TypedDict):
+    """A record's `error`: stable keys, the message already redacted (to_record). Defined here,
+    where it is made, and re-exported by records (which imports errors, never the reverse)."""
+
+    code: str
+    reason: str
+    message: str
+    access_token: NotRequired[str]  # a paid but unusable answer, for a re-read by hand
+    retry_at: NotRequired[str]  # an open breaker: when the next probe may go
+
 
 EXIT_OK = 0
 EXIT_IMAGE_FAILED = 1
@@ -51,7 +65,7 @@ class PlantidError(Exception):
         if reason is not None:
             self.reason = reason
 
-    def to_record(self) -> dict:
+    def to_record(self) -> ErrorInfo:
         """The `error` object of a record: stable keys, never the API key (redacted here, the
         one door from exceptions to records: a message may quote an upstream body or a URL)."""
         return {"code": self.code, "reason": self.reason, "message": redact(self.message)}
@@ -94,6 +108,20 @@ class RequestRejected(PlantidError):
     reason = "bad-request"
 
 
+class OutputError(PlantidError):
+    """stdout refused a write (ENOSPC, EFBIG, EIO, closed). Exit 1, as `echo x > /dev/full`
+    does: the answers are stored in the cache, only their printing failed, and a rerun to a
+    working output prints them without buying them again."""
+
+    code = "output"
+    reason = "output"
+
+    @classmethod
+    def from_os_error(cls, exc: OSError | None) -> OutputError:
+        why = "standard output is closed" if exc is None else (exc.strerror or str(exc))
+        return cls(f"cannot write the output: {why}")
+
+
 class ServiceUnavailable(PlantidError):
     code = "unavailable"
     exit_code = EXIT_UNAVAILABLE
@@ -129,7 +157,7 @@ class UnusableAnswer(BadResponse):
         self.access_token = access_token
         self.cached = False  # set when the record is served from the cache
 
-    def to_record(self) -> dict:
+    def to_record(self) -> ErrorInfo:
         record = super().to_record()
         if self.access_token:  # the paid identification, for a re-read by hand or support
             record["access_token"] = self.access_token
@@ -144,7 +172,7 @@ class CircuitOpenError(ServiceUnavailable):
         super().__init__(message)
         self.retry_at = retry_at
 
-    def to_record(self) -> dict:
+    def to_record(self) -> ErrorInfo:
         record = super().to_record()
         if self.retry_at is not None:
             from datetime import datetime

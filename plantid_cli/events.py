@@ -10,37 +10,81 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
-Listener = Callable[[str, dict[str, Any]], None]
+
+class Event(StrEnum):
+    """Every event the bus carries. A StrEnum: JSON logs and listeners see the plain name.
+
+    Why an enum: free strings drifted (a log format for an event nobody sent, an event sent that
+    nobody heard); tests/test_events.py checks every member is emitted and heard.
+    """
+
+    CACHE_HIT = "cache.hit"
+    CACHE_MISS = "cache.miss"
+    #: After every single-flight lock: how long it waited and whether it got the lock.
+    LOCK_WAITED = "lock.waited"
+    #: The lock came after a noticeable wait for another process asking for the same photo.
+    LOCK_ACQUIRED = "lock.acquired"
+    LOCK_TIMEOUT = "lock.timeout"
+    CIRCUIT_STATE = "circuit.state"
+    CIRCUIT_OPEN = "circuit.open"
+    #: The rate limit makes a call wait (once per call, before the wait).
+    RATE_WAIT = "rate.wait"
+    #: A rate-limit slot was taken (after `seconds` of waiting, maybe 0).
+    RATE_ACQUIRED = "rate.acquired"
+    UPSTREAM_START = "upstream.start"
+    UPSTREAM_CALL = "upstream.call"
+    UPSTREAM_RETRY = "upstream.retry"
+    CREDITS_EXHAUSTED = "credits.exhausted"
+    AUTH_REJECTED = "auth.rejected"
+    FALLBACK = "fallback"
+    OUTPUT_FAILED = "output.failed"  # stdout refused a record: the run stops taking work
+    IMAGE_PREPARED = "image.prepared"
+
+
+Listener = Callable[[Event, dict[str, Any]], None]
 
 logger = logging.getLogger("plantid")
 
 #: How each event reads as a text log line (`-v`). Unlisted events log at DEBUG as "event k=v".
-TEXT_FORMATS: dict[str, tuple[int, str]] = {
-    "cache.hit": (logging.INFO, "[CACHE] hit {path}"),
-    "cache.miss": (logging.INFO, "[CACHE] miss {path}"),
-    "lock.wait": (logging.INFO, "[LOCK] wait {path}"),
-    "lock.acquired": (logging.INFO, "[LOCK] acquired {path} after {seconds:.2f}s"),
-    "lock.timeout": (
+TEXT_FORMATS: dict[Event, tuple[int, str]] = {
+    Event.CACHE_HIT: (logging.INFO, "[CACHE] hit {path}"),
+    Event.CACHE_MISS: (logging.INFO, "[CACHE] miss {path}"),
+    Event.LOCK_ACQUIRED: (logging.INFO, "[LOCK] acquired {path} after {seconds:.2f}s"),
+    Event.LOCK_TIMEOUT: (
         logging.WARNING,
         "[LOCK] timeout {path} after {seconds:.1f}s; going on without it",
     ),
-    "circuit.state": (logging.WARNING, "[CIRCUIT] {provider} {old} -> {new} ({failures} failures)"),
-    "circuit.open": (logging.INFO, "[CIRCUIT] {provider} open: not calling for {path}"),
-    "rate.wait": (logging.INFO, "[RATE] wait {seconds:.1f}s"),
-    "upstream.call": (logging.INFO, "[HTTP] {provider} {outcome} in {seconds:.2f}s for {path}"),
-    "upstream.retry": (
+    Event.CIRCUIT_STATE: (
+        logging.WARNING,
+        "[CIRCUIT] {provider} {old} -> {new} ({failures} failures)",
+    ),
+    Event.CIRCUIT_OPEN: (logging.INFO, "[CIRCUIT] {provider} open: not calling for {path}"),
+    Event.RATE_WAIT: (logging.INFO, "[RATE] wait {seconds:.1f}s"),
+    Event.UPSTREAM_CALL: (
+        logging.INFO,
+        "[HTTP] {provider} {outcome} in {seconds:.2f}s for {path}",
+    ),
+    Event.UPSTREAM_RETRY: (
         logging.INFO,
         "[RETRY] {provider} attempt {attempt} in {delay:.1f}s: {reason}",
     ),
-    "credits.exhausted": (logging.WARNING, "[CREDITS] {provider} credits exhausted"),
-    "auth.rejected": (
+    Event.CREDITS_EXHAUSTED: (logging.WARNING, "[CREDITS] {provider} credits exhausted"),
+    Event.AUTH_REJECTED: (
         logging.WARNING,
         "[AUTH] {message} No more calls to {provider} in this run; set the right key with "
         "`plantid keys set {provider}`",
     ),
-    "fallback": (logging.INFO, "[FALLBACK] {path}: {from_provider} {reason} -> {to_provider}"),
+    Event.OUTPUT_FAILED: (
+        logging.WARNING,
+        "{message}: no new photo is sent; waiting for the answers in flight (they are stored)",
+    ),
+    Event.FALLBACK: (
+        logging.INFO,
+        "[FALLBACK] {path}: {from_provider} {reason} -> {to_provider}",
+    ),
 }
 
 
@@ -53,7 +97,7 @@ class EventBus:
         with self._lock:
             self._listeners.append(listener)
 
-    def emit(self, event: str, **fields: Any) -> None:
+    def emit(self, event: Event, **fields: Any) -> None:
         for listener in list(self._listeners):
             try:
                 listener(event, fields)
@@ -61,7 +105,7 @@ class EventBus:
                 logger.debug("listener failed for %s", event, exc_info=True)
 
 
-def log_listener(event: str, fields: dict[str, Any]) -> None:
+def log_listener(event: Event, fields: dict[str, Any]) -> None:
     level, template = TEXT_FORMATS.get(event, (logging.DEBUG, ""))
     if not logger.isEnabledFor(level):
         return
@@ -72,5 +116,5 @@ def log_listener(event: str, fields: dict[str, Any]) -> None:
     logger.log(level, text, extra={"event": event, "fields": fields})
 
 
-def _plain(event: str, fields: dict[str, Any]) -> str:
+def _plain(event: Event, fields: dict[str, Any]) -> str:
     return event + " " + " ".join(f"{k}={v}" for k, v in fields.items())

@@ -13,12 +13,67 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, NotRequired, Protocol, TypedDict
 
-from plantid_cli.errors import PlantidError, exit_code_for_record_error
+from plantid_cli.errors import ErrorInfo, PlantidError, exit_code_for_record_error
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "not_plant", "error")
+
+
+# ----- the record's shape (README "Output"); TypedDicts so that the JSON stays plain dicts -----
+class Suggestion(TypedDict):
+    """One candidate species (`best` and each of `suggestions`), the same keys for both
+    services (Pl@ntNet adds `authorship`)."""
+
+    scientific_name: str
+    probability: float
+    common_names: list[str]
+    family: str | None
+    genus: str | None
+    gbif_id: int | None
+    rank: str | None
+    url: str | None
+    authorship: NotRequired[str | None]
+
+
+class IsPlant(TypedDict):
+    probability: float | None  # Pl@ntNet gives none
+    binary: bool
+
+
+class Location(TypedDict):
+    latitude: float
+    longitude: float
+    source: str  # "exif" | "option"
+
+
+class Record(TypedDict):
+    """One input photo (or specimen): the schema_version 1 contract, built only here."""
+
+    schema_version: int
+    index: int
+    path: str
+    sha256: str | None
+    status: str  # RECORD_STATUSES
+    provider: str
+    cached: bool
+    best: Suggestion | None
+    suggestions: list[Suggestion]
+    is_plant: IsPlant | None
+    location: Location | None
+    taken_at: str | None
+    model_version: str | None
+    identified_at: str | None
+    error: ErrorInfo | None
+    # present only when they apply
+    path_b64: NotRequired[str]
+    paths_b64: NotRequired[list[str]]
+    paths: NotRequired[list[str]]
+    organs: NotRequired[list[str]]
+    degraded: NotRequired[str]
+    providers: NotRequired[dict[str, Any]]
+    agreement: NotRequired[str]
+    remaining: NotRequired[int | float | None]
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
@@ -49,7 +104,7 @@ def exact_path(path: str | os.PathLike[str]) -> str | None:
     return base64.b64encode(os.fsencode(text)).decode("ascii")
 
 
-def with_exact_paths(record: dict[str, Any], path: Any, members: Any = ()) -> dict[str, Any]:
+def with_exact_paths(record: Record, path: Any, members: Any = ()) -> Record:
     """Add ``path_b64`` (and ``paths_b64`` for a specimen's photos) where `path` is lossy."""
     exact = exact_path(path)
     if exact is not None:
@@ -62,7 +117,7 @@ def with_exact_paths(record: dict[str, Any], path: Any, members: Any = ()) -> di
     return record
 
 
-def base_record(index: int, path: str, sha256: str | None, provider: str) -> dict[str, Any]:
+def base_record(index: int, path: str, sha256: str | None, provider: str) -> Record:
     return {
         "schema_version": SCHEMA_VERSION,
         "index": index,
@@ -84,7 +139,7 @@ def base_record(index: int, path: str, sha256: str | None, provider: str) -> dic
 
 def error_record(
     index: int, path: str, sha256: str | None, provider: str, error: PlantidError
-) -> dict[str, Any]:
+) -> Record:
     record = base_record(index, path, sha256, provider)
     record["error"] = error.to_record()
     return record
@@ -92,24 +147,29 @@ def error_record(
 
 def answer_record(
     index: int, path: str, sha256: str, stored: dict[str, Any], *, cached: bool, top: int
-) -> dict[str, Any]:
+) -> Record:
     """Build a record from a stored answer (the same dict whether fresh or from the cache)."""
     record = base_record(index, path, sha256, stored["provider"])
     suggestions = stored.get("suggestions") or []
-    record.update(
-        status=stored["status"],
-        cached=cached,
-        best=stored.get("best"),
-        suggestions=suggestions[:top],
-        is_plant=stored.get("is_plant"),
-        location=stored.get("location"),
-        taken_at=stored.get("taken_at"),
-        model_version=stored.get("model_version"),
-        identified_at=stored.get("identified_at"),
-    )
-    for key in ("degraded", "providers", "agreement", "paths", "remaining"):
-        if key in stored:
-            record[key] = stored[key]
+    record["status"] = stored["status"]
+    record["cached"] = cached
+    record["best"] = stored.get("best")
+    record["suggestions"] = suggestions[:top]
+    record["is_plant"] = stored.get("is_plant")
+    record["location"] = stored.get("location")
+    record["taken_at"] = stored.get("taken_at")
+    record["model_version"] = stored.get("model_version")
+    record["identified_at"] = stored.get("identified_at")
+    if "degraded" in stored:  # (each key by name: a TypedDict takes no computed keys)
+        record["degraded"] = stored["degraded"]
+    if "providers" in stored:
+        record["providers"] = stored["providers"]
+    if "agreement" in stored:
+        record["agreement"] = stored["agreement"]
+    if "paths" in stored:
+        record["paths"] = stored["paths"]
+    if "remaining" in stored:
+        record["remaining"] = stored["remaining"]
     return record
 
 
@@ -124,16 +184,17 @@ def build_record(
     error: PlantidError | None = None,
     cached: bool = False,
     top: int = 3,
-    location: dict[str, Any] | None = None,
+    location: Location | None = None,
     organs: list[str] | None = None,
     fields: dict[str, Any] | None = None,
     photos: list[str] | None = None,
     photo_files: tuple[str | os.PathLike[str], ...] = (),
-) -> dict[str, Any]:
+) -> Record:
     """The one record of a unit, whole: the run calls this once per unit and patches nothing.
 
     An answer (`stored`, shown at `location`, the position under this run's options) or an
-    `error` with the combined `fields` (degraded, providers, agreement); `file` is the file or
+    `error` with the combined `fields` (of which an error shows `providers`: what each service
+    said when both were asked); `file` is the file or
     specimen folder (``path_b64`` when `path` would not reopen it); a specimen also names its
     `photos` (display forms) and their `photo_files`.
     """
@@ -151,15 +212,34 @@ def build_record(
         record["paths"] = photos
     record = with_exact_paths(record, file, list(photo_files))
     if stored is None:
-        record.update(fields or {})
+        if fields and "providers" in fields:
+            record["providers"] = fields["providers"]
         record["cached"] = cached
     return record
 
 
+class AnswerFields(Protocol):
+    """What a stored answer takes of a provider's `Answer` (providers/base.py), named here so
+    that records, a top-level module, imports no step (tests/test_layers.py)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def best(self) -> Suggestion | None: ...
+    @property
+    def suggestions(self) -> list[Suggestion]: ...
+    @property
+    def is_plant(self) -> IsPlant | None: ...
+    @property
+    def model_version(self) -> str | None: ...
+    @property
+    def extra(self) -> dict[str, Any]: ...
+
+
 def stored_answer(
     provider: str,
-    answer: Any,
-    location: dict[str, Any] | None,
+    answer: AnswerFields,
+    location: Location | None,
     taken_at: str | None,
 ) -> dict[str, Any]:
     """What goes into the cache: JSON only, everything needed to rebuild the record later."""
@@ -188,20 +268,21 @@ class RunStats:
     """What a run's records add up to: the summary line, the exit code, the metrics."""
 
     started: float = field(default_factory=time.monotonic)
-    statuses: Counter = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
     cached: int = 0
     credits_used: int = 0
     degraded: int = 0
     failed_codes: set[int] = field(default_factory=set)
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: Record) -> None:
         self.statuses[record["status"]] += 1
         if record.get("cached"):
             self.cached += 1
         if record.get("degraded"):
             self.degraded += 1
-        if record.get("error"):
-            self.failed_codes.add(exit_code_for_record_error(record["error"]["code"]))
+        error = record.get("error")
+        if error:
+            self.failed_codes.add(exit_code_for_record_error(error["code"]))
 
     @property
     def done(self) -> int:

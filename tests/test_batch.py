@@ -78,7 +78,7 @@ def test_ctrl_c_stores_in_flight_answers_and_rerun_pays_only_the_rest(sandbox, c
     wait_for(lambda: identify_calls(sandbox) == 4)
     proc.send_signal(signal.SIGINT)
     notes = Lines(proc.stderr)
-    notes.until("stopping: waiting for answers in flight")
+    notes.until("waiting for answers in flight")
     sandbox.configure(hold_after=None)  # the calls in flight land after the Ctrl-C
     out, err = proc.communicate(timeout=60)
     err = notes.buffer.decode() + err.decode()

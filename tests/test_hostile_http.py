@@ -36,7 +36,8 @@ def test_a_gzip_bomb_is_a_bad_response_and_memory_stays_bounded(tmp_path, sandbo
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert result.returncode == 4, result.stderr
     [record] = [json.loads(line) for line in result.stdout.splitlines()]
-    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "bad-response")
+    # a 2xx: charged, so stored and never bought again (tests/test_charged_cut.py)
+    assert (record["error"]["code"], record["error"]["reason"]) == ("bad_response", "bad-response")
     assert "larger than" in record["error"]["message"]
     peak_kb = int(result.stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
     assert peak_kb < 400 * 1024, f"the CLI peaked at {peak_kb // 1024} MB"
@@ -56,7 +57,8 @@ def test_a_damaged_gzip_answer_is_a_bad_response(tmp_path, sandbox, cli_env):
     )
     assert result.returncode == 4, result.stdout + result.stderr
     [record] = [json.loads(line) for line in result.stdout.splitlines()]
-    assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "bad-response")
+    # a 2xx: charged, so stored and never bought again (tests/test_charged_cut.py)
+    assert (record["error"]["code"], record["error"]["reason"]) == ("bad_response", "bad-response")
     assert "not valid gzip" in record["error"]["message"]
 
 

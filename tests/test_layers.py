@@ -33,8 +33,9 @@ ALLOWED: dict[str, set[str]] = {
             "api"},
     "api": {"inputs", "images", "providers", "guards", "run", "outputs", "telemetry"},
 }  # fmt: skip
-#: The sandbox stands in for the services: of the product it may use the errors only.
-SANDBOX_TOP = {"errors"}
+#: The sandbox stands in for the services: of the product it may use the errors and the plain
+#: constants only (the organs the CLI offers, which Pl@ntNet's list extends).
+SANDBOX_TOP = {"errors", "constants"}
 
 
 def _modules() -> dict[str, Path]:

@@ -26,3 +26,14 @@ def ruff() -> list[str]:
 def test_ruff(args):
     result = subprocess.run([*ruff(), *args, *TARGETS], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy():
+    """Types are checked by the suite (pyproject's [tool.mypy]: strict on the core, cli/ and
+    sandbox/ looser), so a wrong annotation fails here rather than in review."""
+    pytest.importorskip("mypy", reason="mypy is not installed (it comes with the test extras)")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout

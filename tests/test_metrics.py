@@ -18,7 +18,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from plantid_cli.config import Settings
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
 from plantid_cli.telemetry.metrics import RunObserver, parse_grouping_key
 
 
@@ -303,11 +303,11 @@ def test_file_is_rewritten_during_the_run_and_always_whole(tmp_path):
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        bus.emit("upstream.start", provider="plantid", path="a.jpg", attempt=1)
+        bus.emit(Event.UPSTREAM_START, provider="plantid", path="a.jpg", attempt=1)
         # the file is rewritten while the run goes on
         samples = wait_for(lambda: in_flight_is_one(prom))
         assert samples[("plantid_run_end_timestamp_seconds", ())] == 0
-        bus.emit("upstream.call", provider="plantid", outcome="timeout", seconds=1.5, path="a")
+        bus.emit(Event.UPSTREAM_CALL, provider="plantid", outcome="timeout", seconds=1.5, path="a")
         time.sleep(0.1)
     finally:
         stop.set()
@@ -350,7 +350,7 @@ def test_ctrl_c_still_writes_the_final_file(sandbox, cli_env, tmp_path):
     wait_for(lambda: sandbox.stats()["plantid_identify"] == 2)
     proc.send_signal(signal.SIGINT)
     notes = Lines(proc.stderr)
-    notes.until("stopping: waiting for answers in flight")
+    notes.until("waiting for answers in flight")
     sandbox.configure(hold_after=None)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -361,3 +361,19 @@ def test_ctrl_c_still_writes_the_final_file(sandbox, cli_env, tmp_path):
     assert total(samples, "plantid_images_total") == len(records_of(stdout))
     assert samples[("plantid_run_end_timestamp_seconds", ())] > 0
     assert samples[("plantid_in_flight", ())] == 0
+
+
+def test_every_metric_is_a_declared_attribute_of_its_kind():
+    """RunMetrics' attributes are made from the METRICS table and declared on the class for
+    the type checker: a row without its declaration (or of another kind) fails here."""
+    from plantid_cli.telemetry.metrics import METRICS, RunMetrics
+
+    declared = {
+        name: kind
+        for name, kind in RunMetrics.__annotations__.items()
+        if kind in ("Counter", "Gauge", "Histogram")
+    }
+    assert declared == {attr: kind for attr, kind, *_ in METRICS}
+    metrics = RunMetrics(Settings())
+    for attr, kind, *_ in METRICS:
+        assert type(getattr(metrics, attr)).__name__ == kind

@@ -11,6 +11,15 @@ import sys
 
 
 def main() -> None:
+    try:
+        _main()
+    except KeyboardInterrupt:  # Ctrl-C during start-up, before a command handles it
+        sys.stderr.write("plantid: interrupted\n")  # not a traceback (issue 12)
+        sys.exit(130)
+
+
+def _main() -> None:
+    _hold_standard_fds()
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
         # lazy: only `identify` may take the fast path
         from plantid_cli.cli.fastpath import answer_if_refusing
@@ -23,4 +32,29 @@ def main() -> None:
     from plantid_cli.cli.fastparams import install
 
     install()  # plain flags without pydantic
-    app(prog_name="plantid")
+    try:
+        app(prog_name="plantid")
+    except OSError as exc:  # --help, --version: what Typer prints outside run_guarded
+        sys.exit(_output_failed(exc))
+
+
+def _hold_standard_fds() -> None:
+    """Started with stdin, stdout or stderr closed (`>&-`, some cron and supervisors): put
+    /dev/null on that descriptor, so the next file opened (the cache database) cannot become
+    "fd 1" and receive what is meant for stdout. sys.stdout stays None: identify refuses
+    with a one-line error before any call (outputs.writers.Writer)."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+
+
+def _output_failed(exc: OSError) -> int:
+    """The same ending as run_guarded's for a stdout that refuses writes."""
+    # lazy: keeps cli.common (logging set-up) off --version and --help
+    from plantid_cli.cli.common import output_failed
+
+    return output_failed(exc)

@@ -16,12 +16,13 @@ from plantid_cli.cli import (
     status,
     usage,
 )
-from plantid_cli.cli.common import set_global
+from plantid_cli.cli.options import Debug, LogFormat, PlantidGroup, Verbose, use_shared
 
 app = typer.Typer(
     name="plantid",
     help="Identify plant photos with Plant.id (and Pl@ntNet): cached, rate-limited, "
     "circuit-broken, safe to run in parallel.\n\nStart with: plantid identify photo.jpg",
+    cls=PlantidGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -40,13 +41,11 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
-    verbose: int = typer.Option(
-        0, "--verbose", "-v", count=True, help="Log guard decisions on stderr."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks (keys still redacted)."),
-    log_format: str = typer.Option(None, "--log-format", help="text or json log lines on stderr."),
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
-    set_global(verbose=verbose, debug=debug, log_format=log_format)
+    use_shared(verbose, debug, log_format)
 
 
 identify.register(app)

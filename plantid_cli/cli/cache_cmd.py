@@ -4,27 +4,45 @@ from __future__ import annotations
 
 import typer
 
-from plantid_cli.cli.common import echo_mapping, load, print_note, run_guarded
+from plantid_cli.cli.common import echo, echo_mapping, load, print_note, run_guarded
+from plantid_cli.cli.options import (
+    AsJson,
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    PlantidGroup,
+    Verbose,
+    Yes,
+    use_shared,
+)
 from plantid_cli.errors import UsageError
 
-app = typer.Typer(help="Inspect or clear the shared result cache.", no_args_is_help=True)
+app = typer.Typer(
+    cls=PlantidGroup, help="Inspect or clear the shared result cache.", no_args_is_help=True
+)
 
 
-@app.command("path")
+@app.command("path", cls=PlantidCommand)
 def path() -> None:
     """Print the cache folder (PLANTID_CACHE_DIR overrides it).
 
     Example: du -sh "$(plantid cache path)"
     """
-    raise typer.Exit(run_guarded(lambda: typer.echo(str(load().cache_path))))
+    raise typer.Exit(run_guarded(lambda: echo(str(load().cache_path))))
 
 
-@app.command("stats")
-def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+@app.command("stats", cls=PlantidCommand)
+def stats(
+    as_json: AsJson = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Entries, size and hit counts of the result cache.
 
     Example: plantid cache stats --json | jq .entries
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_stats, as_json))
 
 
@@ -43,12 +61,18 @@ def _stats(as_json: bool) -> int:
     return 0
 
 
-@app.command("clear")
-def clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
+@app.command("clear", cls=PlantidCommand)
+def clear(
+    yes: Yes = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Remove every stored answer (the next run pays again for each photo).
 
     Example: plantid cache clear --yes
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_clear, yes))
 
 

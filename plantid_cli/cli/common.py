@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from plantid_cli.errors import ConfigError, PlantidError, UsageError
+from plantid_cli.constants import DEBUG_ENV, LOG_FORMAT_ENV, LOG_FORMATS
+from plantid_cli.errors import ConfigError, OutputError, PlantidError, UsageError
 from plantid_cli.redact import RedactingFilter, redact, register_secret
 
 _state: dict[str, Any] = {"debug": False, "verbose": 0, "log_format": None}
@@ -27,14 +28,24 @@ def set_global(**values: Any) -> None:
 
 
 def debug_enabled() -> bool:
-    return bool(_state["debug"]) or os.environ.get("PLANTID_DEBUG") == "1"
+    return bool(_state["debug"]) or os.environ.get(DEBUG_ENV) == "1"
 
 
 def json_logs() -> bool:
     """True when stderr must carry only JSON objects (`--log-format json`)."""
     if _state.get("json_logs") is not None:
         return bool(_state["json_logs"])
-    return (_state["log_format"] or os.environ.get("PLANTID_LOG_FORMAT")) == "json"
+    return (_state["log_format"] or os.environ.get(LOG_FORMAT_ENV)) == "json"
+
+
+def _to_stderr(text: str) -> None:
+    """Diagnostics that cannot be written (`2>/dev/full`, stderr closed) are dropped: the exit
+    code says what happened to the photos, and failing over a note would hide that."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):  # full, closed, or None (started closed)
+        pass
 
 
 def _write_json_line(level: str, event: str, message: str, fields: dict[str, Any]) -> None:
@@ -42,16 +53,14 @@ def _write_json_line(level: str, event: str, message: str, fields: dict[str, Any
     record.levelname = level.upper()
     record.event = event
     record.fields = fields
-    sys.stderr.write(JsonLogFormatter().format(record) + "\n")
-    sys.stderr.flush()
+    _to_stderr(JsonLogFormatter().format(record) + "\n")
 
 
 def print_error(message: str, event: str = "error", **fields: Any) -> None:
     if json_logs():
         _write_json_line("error", event, redact(message), fields)
         return
-    sys.stderr.write(f"plantid: error: {redact(message)}\n")
-    sys.stderr.flush()
+    _to_stderr(f"plantid: error: {redact(message)}\n")
 
 
 def print_note(message: str, event: str = "note", **fields: Any) -> None:
@@ -59,8 +68,7 @@ def print_note(message: str, event: str = "note", **fields: Any) -> None:
     if json_logs():
         _write_json_line("info", event, redact(message), fields)
         return
-    sys.stderr.write(f"plantid: {redact(message)}\n")
-    sys.stderr.flush()
+    _to_stderr(f"plantid: {redact(message)}\n")
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -86,17 +94,35 @@ class JsonLogFormatter(logging.Formatter):
         return redact(json.dumps(payload, ensure_ascii=False, default=str))
 
 
+class TextLogFormatter(logging.Formatter):
+    """`-v` lines as they are (`[CACHE] hit ...`); a warning or an error reads like every other
+    one the tool prints (`plantid: warning: ...`, print_note/print_error), so a read-only
+    cache or a full output is never a bare line a reader cannot place."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.ERROR:
+            return f"plantid: error: {text}"
+        if record.levelno >= logging.WARNING:
+            return f"plantid: warning: {text}"
+        return text
+
+
 def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None = None) -> None:
     """Install one stderr handler with the redaction filter; idempotent."""
     verbose = max(verbose, _state["verbose"] or 0)
     debug = debug or debug_enabled()
     _state["debug"] = debug  # a subcommand's --debug also shows tracebacks (run_guarded)
     flag = log_format or _state["log_format"]
-    log_format = flag or os.environ.get("PLANTID_LOG_FORMAT")
-    if log_format not in (None, "text", "json"):
+    log_format = flag or os.environ.get(LOG_FORMAT_ENV)
+    if log_format is not None and log_format not in LOG_FORMATS:
+        allowed = " or ".join(LOG_FORMATS)
         if flag:  # typed on the command line: a usage error (exit 2); else configuration (3)
-            raise UsageError(f"--log-format must be text or json, not {log_format!r}")
-        raise ConfigError(f"PLANTID_LOG_FORMAT must be text or json, not {log_format!r}")
+            raise UsageError(f"--log-format must be {allowed}, not {log_format!r}")
+        raise ConfigError(f"{LOG_FORMAT_ENV} must be {allowed}, not {log_format!r}")
     logger = logging.getLogger("plantid")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -105,7 +131,7 @@ def setup_logging(verbose: int = 0, debug: bool = False, log_format: str | None 
     if log_format == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(TextLogFormatter())
     logger.addHandler(handler)
     logger.propagate = False
     _state["json_logs"] = log_format == "json"
@@ -140,17 +166,29 @@ def load(flags: dict[str, Any] | None = None):
     return settings
 
 
+def echo(text: str, nl: bool = True) -> None:
+    """A line on stdout; a stdout that refuses it (full disk, closed) is an OutputError."""
+    import typer
+
+    if sys.stdout is None:
+        raise OutputError.from_os_error(None)
+    try:
+        typer.echo(text, nl=nl)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError.from_os_error(exc) from None
+
+
 def echo_mapping(
     data: dict[str, Any], as_json: bool, *, sep: str = ": ", render: Callable[[Any], str] = str
 ) -> None:
     """Print `data` on stdout: indented JSON, or one `key<sep>render(value)` line per item."""
-    import typer
-
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        echo(json.dumps(data, indent=2))
     else:
         for key, value in data.items():
-            typer.echo(f"{key}{sep}{render(value)}")
+            echo(f"{key}{sep}{render(value)}")
 
 
 def run_guarded(func, *args: Any, **kwargs: Any) -> int:
@@ -161,15 +199,14 @@ def run_guarded(func, *args: Any, **kwargs: Any) -> int:
         if debug_enabled():
             _print_traceback()
         print_error(exc.message or type(exc).__name__)
+        if isinstance(exc, OutputError):
+            _silence_stdout()
         return exc.exit_code
     except KeyboardInterrupt:
         print_note("interrupted")
         return 130
-    except BrokenPipeError:
-        # a consumer like `head` closed the pipe: stop quietly, as Unix tools do
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except BrokenPipeError as exc:  # a consumer like `head` closed the pipe
+        return output_failed(exc)
     except Exception as exc:  # a bug: say so briefly; --debug shows where
         if debug_enabled():
             _print_traceback()
@@ -178,10 +215,32 @@ def run_guarded(func, *args: Any, **kwargs: Any) -> int:
     return int(result or 0)
 
 
+def output_failed(exc: OSError) -> int:
+    """The exit code for a stdout that refused a write: quiet 0 for a reader that left (`head`
+    closed the pipe, as Unix tools do), else the one-line OutputError."""
+    _silence_stdout()
+    if isinstance(exc, BrokenPipeError):
+        return 0
+    error = OutputError.from_os_error(exc)
+    print_error(error.message)
+    return error.exit_code
+
+
+def _silence_stdout() -> None:
+    """stdout failed: point it at /dev/null, so the interpreter's last flush of what is still
+    buffered does not fail again ("Exception ignored ... OSError", exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout closed or None: nothing to flush
+        pass
+
+
 def _print_traceback() -> None:
     import traceback
 
     if json_logs():
         _write_json_line("error", "traceback", redact(traceback.format_exc()), {})
         return
-    sys.stderr.write(redact(traceback.format_exc()))
+    _to_stderr(redact(traceback.format_exc()))

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Annotated
 
 import typer
 
-from plantid_cli.cli.identify import identify
+from plantid_cli.cli.options import DemoFormat, PlantidCommand
+
+EXAMPLES = "examples/"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    app.command("demo", cls=PlantidCommand)(demo)
 
 
 def demo(
-    paths: list[str] = typer.Argument(None, help="Photos or folders (default: examples/)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json, ndjson or csv."),
-    latency_ms: int = typer.Option(300, "--latency-ms", help="Simulated service latency."),
+    paths: Annotated[
+        list[str] | None, typer.Argument(help=f"Photos or folders (default: {EXAMPLES}).")
+    ] = None,
+    fmt: DemoFormat = "table",
+    latency_ms: Annotated[
+        int, typer.Option("--latency-ms", help="Simulated service latency.")
+    ] = 300,
 ) -> None:
     """Start a sandbox on a free loopback port and identify photos against it.
 
@@ -25,36 +32,34 @@ def demo(
 
         plantid demo examples/
     """
-    # lazy: keeps sandbox.server off every command's start-up (app imports all)
+    # lazy: keeps the identify run and sandbox.server off every command's start-up (app imports all)
+    from plantid_cli.cli.common import run_guarded
+    from plantid_cli.cli.identify_run import run_identify
+    from plantid_cli.run.options import IdentifyOptions
     from plantid_cli.sandbox.server import SandboxServer
 
     server = SandboxServer(port=0, latency_ms=latency_ms)
     server.start()
     with tempfile.TemporaryDirectory(prefix="plantid-demo-") as cache_dir:
+        # lazy: keeps config off every command's start-up (app imports all)
+        from plantid_cli.config import env_name
+        from plantid_cli.constants import CONFIG_ENV
+
         os.environ.update(
-            PLANTID_API_URL=server.plantid_url,
-            PLANTNET_API_URL=server.plantnet_url,
-            PLANTID_API_KEY="sandbox-demo-key",
-            PLANTNET_API_KEY="sandbox-demo-key",
-            PLANTID_CACHE_DIR=cache_dir,
-            PLANTID_CONFIG=os.devnull,  # no config file: the defaults
+            {
+                env_name("api_url"): server.plantid_url,
+                env_name("plantnet_api_url"): server.plantnet_url,
+                env_name("api_key"): "sandbox-demo-key",
+                env_name("plantnet_api_key"): "sandbox-demo-key",
+                env_name("cache_dir"): cache_dir,
+                CONFIG_ENV: os.devnull,  # no config file: the defaults
+            }
         )
-        os.environ.pop("PLANTID_REDIS_URL", None)  # a demo never touches a fleet's shared state
+        os.environ.pop(env_name("redis_url"), None)  # a demo never touches a fleet's state
         typer.echo(f"plantid demo: sandbox at {server.url} (nothing leaves this machine)", err=True)
         try:
-            identify(paths=paths or ["examples/"], fmt=fmt, **_defaults())
+            options = IdentifyOptions(paths=tuple(paths or [EXAMPLES]), format=fmt)
+            code = run_guarded(run_identify, options)
         finally:
             server.stop()
-
-
-def _defaults() -> dict:
-    """Every other identify option at its unset value (Typer passes them when run as a command)."""
-    import inspect
-
-    values = {}
-    for name, parameter in inspect.signature(identify).parameters.items():
-        if name in ("paths", "fmt"):
-            continue
-        default = parameter.default
-        values[name] = getattr(default, "default", default)
-    return values
+    raise typer.Exit(code)

@@ -15,9 +15,9 @@ import sys
 
 from plantid_cli.cli.common import run_guarded
 from plantid_cli.cli.identify_run import run_identify
+from plantid_cli.constants import FAST_FORMATS
 from plantid_cli.errors import PlantidError, ServiceUnavailable
-
-FAST_FORMATS = ("ndjson", "json", "csv")
+from plantid_cli.run.options import IdentifyOptions
 
 
 def parse_simple(argv: list[str]) -> tuple[list[str], str | None, bool] | None:
@@ -73,14 +73,7 @@ def answer_if_refusing(argv: list[str]) -> int | None:
     except Exception:
         return None  # an optimisation only: anything unexpected goes the usual way too
 
-    return run_guarded(run_identify, {}, **_options(paths, fmt, quiet))
+    def build() -> IdentifyOptions:  # every other option at its one default
+        return IdentifyOptions(paths=tuple(paths), format=fmt, quiet=quiet, inline=True)
 
-
-def _options(paths: list[str], fmt: str | None, quiet: bool) -> dict:
-    """Every identify option at its default, as the Typer command would pass it."""
-    return dict(
-        paths=paths, fmt=fmt, quiet=quiet, lat=None, lon=None, no_location=False, group_by=None,
-        shard=None, no_cache=False, refresh=False, max_credits=None, yes=False, verbose=0,
-        debug=False, log_format=None, pushgateway=None, job_name=None, report=None,
-        write_xmp=False, xmp_name="short", inline=True,
-    )  # fmt: skip
+    return run_guarded(run_identify, build)

@@ -1,11 +1,36 @@
-"""`plantid identify`: parse flags, call batch.run_batch, render progress and the summary."""
+"""`plantid identify`: parse flags into one IdentifyOptions, hand it to identify_run, exit.
 
-from __future__ import annotations
+Every default below is read from run/options.IdentifyOptions (the only defaults of a run) or,
+for an option that overrides a setting, shown from config.Settings; a value with a fixed set
+is a Literal of the tuple that owns it (cli/options.py)."""
+
+from typing import Annotated, Literal
 
 import typer
 
 from plantid_cli.cli.common import run_guarded
 from plantid_cli.cli.identify_run import run_identify
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    Quiet,
+    RecordFormat,
+    Verbose,
+    Yes,
+    with_default,
+)
+from plantid_cli.constants import NAME_STYLES, ORGANS
+from plantid_cli.constants import PROVIDER_MODES as MODES
+from plantid_cli.run.options import GROUP_BY, IdentifyOptions
+
+D = IdentifyOptions()  # the defaults
+
+
+def _setting(name: str, flags: tuple[str, ...], help: str) -> typer.models.OptionInfo:
+    """An option that overrides a setting: unset (None) unless given; help shows the default."""
+    return typer.Option(*flags, help=with_default(help, name), show_default=False)
+
 
 EXAMPLES = """
 Examples:
@@ -25,138 +50,168 @@ Examples:
 def register(app: typer.Typer) -> None:
     app.command(
         "identify",
+        cls=PlantidCommand,
         help="Identify the plant in each photo." + EXAMPLES,
         short_help="Identify the plant in each photo.",
     )(identify)
 
 
 def identify(
-    paths: list[str] = typer.Argument(
-        ..., help="Image files, folders (recursive), or - for a list on stdin."
-    ),
-    fmt: str = typer.Option(
-        None,
-        "--format",
-        "-f",
-        help="table, json, ndjson or csv (default: table on a terminal, ndjson otherwise).",
-    ),
-    top: int = typer.Option(None, "--top", help="Suggestions per record (default: 3)."),
-    lat: float = typer.Option(
-        None, "--lat", help="Latitude to send instead of the photo's EXIF position."
-    ),
-    lon: float = typer.Option(
-        None, "--lon", help="Longitude to send instead of the photo's EXIF position."
-    ),
-    no_location: bool = typer.Option(
-        False, "--no-location", help="Send no position at all (rare plants)."
-    ),
-    language: str = typer.Option(
-        None, "--language", help="Language(s) of common names, e.g. en or en,de."
-    ),
-    details: str = typer.Option(
-        None, "--details", help="Comma list of Plant.id details to ask for."
-    ),
-    concurrency: int = typer.Option(
-        None, "--concurrency", "-j", help="Requests in flight (default: 4)."
-    ),
-    no_cache: bool = typer.Option(
-        False, "--no-cache", help="Neither read nor write the result cache."
-    ),
-    refresh: bool = typer.Option(
-        False, "--refresh", help="Ask the service again and store the new answer."
-    ),
-    max_credits: int = typer.Option(
-        None, "--max-credits", help="Refuse to start a run that would spend more."
-    ),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before a large run."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
-    timeout: float = typer.Option(None, "--timeout", help="Seconds per HTTP request."),
-    max_side: int = typer.Option(
-        None, "--max-side", help="Long side of the upload in pixels (default: 1500)."
-    ),
-    provider: str = typer.Option(None, "--provider", help="plantid, plantnet, auto or both."),
-    organ: str = typer.Option(
-        None, "--organ", help="Pl@ntNet organ: leaf, flower, fruit, bark or auto."
-    ),
-    project: str = typer.Option(
-        None, "--project", help="Pl@ntNet project: the flora to search (default: all)."
-    ),
-    shard: str = typer.Option(
-        None,
-        "--shard",
-        help="I/N: take only share I (0-based) of N of the inputs, split by a hash of each "
-        "path below its folder argument; N workers on the same folder cover it exactly once.",
-    ),
-    group_by: str = typer.Option(
-        None,
-        "--group-by",
-        help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
-    ),
-    confidence_threshold: float = typer.Option(
-        None, "--confidence-threshold", help="Below it, CSV marks cf. (default: 0.5)."
-    ),
-    report: str = typer.Option(
-        None, "--report", help="Also write an HTML report of the run to this file."
-    ),
-    write_xmp: bool = typer.Option(
-        False, "--write-xmp", help="Write an XMP sidecar beside each identified photo."
-    ),
-    xmp_name: str = typer.Option(
-        "short", "--xmp-name", help="Sidecar name: short (photo.xmp) or full (photo.jpg.xmp)."
-    ),
-    verbose: int = typer.Option(
-        0, "--verbose", "-v", count=True, help="Log guard decisions on stderr."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks (keys still redacted)."),
-    log_format: str = typer.Option(None, "--log-format", help="text or json log lines on stderr."),
-    metrics_file: str = typer.Option(
-        None,
-        "--metrics-file",
-        help="Write the run's Prometheus metrics to this file (every 5 s and at the end).",
-    ),
-    pushgateway: str = typer.Option(
-        None, "--pushgateway", help="Push the run's metrics to this Prometheus Pushgateway URL."
-    ),
-    job_name: str = typer.Option(
-        None, "--job-name", help="Pushgateway grouping key: NAME or label=value[,label=value]."
-    ),
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Image files, folders (recursive), or - for a list on stdin."),
+    ],
+    fmt: RecordFormat = D.format,
+    top: Annotated[int | None, _setting("top", ("--top",), "Suggestions per record")] = D.top,
+    lat: Annotated[
+        float | None,
+        typer.Option("--lat", help="Latitude to send instead of the photo's EXIF position."),
+    ] = D.latitude,
+    lon: Annotated[
+        float | None,
+        typer.Option("--lon", help="Longitude to send instead of the photo's EXIF position."),
+    ] = D.longitude,
+    no_location: Annotated[
+        bool, typer.Option("--no-location", help="Send no position at all (rare plants).")
+    ] = D.no_location,
+    language: Annotated[
+        str | None,
+        _setting("language", ("--language",), "Language(s) of common names, e.g. en or en,de"),
+    ] = D.language,
+    details: Annotated[
+        str | None,
+        _setting("details", ("--details",), "Comma list of Plant.id details to ask for"),
+    ] = D.details,
+    concurrency: Annotated[
+        int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight")
+    ] = D.concurrency,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
+    ] = not D.use_cache,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask the service again and store the new answer.")
+    ] = D.refresh,
+    max_credits: Annotated[
+        int | None,
+        typer.Option("--max-credits", help="Refuse to start a run that would spend more."),
+    ] = D.max_credits,
+    yes: Yes = D.yes,
+    quiet: Quiet = D.quiet,
+    timeout: Annotated[
+        float | None, _setting("timeout", ("--timeout",), "Seconds per HTTP request")
+    ] = D.timeout,
+    max_side: Annotated[
+        int | None,
+        _setting("max_image_side", ("--max-side",), "Long side of the upload in pixels"),
+    ] = D.max_image_side,
+    provider: Annotated[
+        Literal[MODES] | None,
+        _setting("provider", ("--provider",), "The service(s) to ask"),
+    ] = D.provider,
+    organ: Annotated[
+        Literal[ORGANS] | None,
+        _setting("organ", ("--organ",), "Pl@ntNet organ shown in the photos"),
+    ] = D.organ,
+    project: Annotated[
+        str | None,
+        _setting("project", ("--project",), "Pl@ntNet project: the flora to search"),
+    ] = D.project,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Take only share I (0-based) of N of the inputs, split by a hash of each "
+            "path below its folder argument; N workers on the same folder cover it exactly once.",
+        ),
+    ] = None,
+    group_by: Annotated[
+        Literal[GROUP_BY] | None,
+        typer.Option(
+            "--group-by",
+            help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
+        ),
+    ] = D.group_by,
+    confidence_threshold: Annotated[
+        float | None,
+        _setting(
+            "confidence_threshold",
+            ("--confidence-threshold",),
+            "Below it, CSV and XMP mark the name cf",
+        ),
+    ] = D.confidence_threshold,
+    report: Annotated[
+        str | None,
+        typer.Option(
+            "--report", metavar="FILE", help="Also write an HTML report of the run to this file."
+        ),
+    ] = D.report,
+    write_xmp: Annotated[
+        bool,
+        typer.Option("--write-xmp", help="Write an XMP sidecar beside each identified photo."),
+    ] = D.write_xmp,
+    xmp_name: Annotated[
+        Literal[NAME_STYLES],
+        typer.Option("--xmp-name", help="Sidecar name: short (photo.xmp) or full (photo.jpg.xmp)."),
+    ] = D.xmp_name,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+    metrics_file: Annotated[
+        str | None,
+        _setting(
+            "metrics_file",
+            ("--metrics-file",),
+            "Write the run's Prometheus metrics to this file (every 5 s and at the end)",
+        ),
+    ] = D.metrics_file,
+    pushgateway: Annotated[
+        str | None,
+        typer.Option(
+            "--pushgateway",
+            metavar="URL",
+            help="Push the run's metrics to this Prometheus Pushgateway URL.",
+        ),
+    ] = D.pushgateway,
+    job_name: Annotated[
+        str | None,
+        typer.Option(
+            "--job-name", help="Pushgateway grouping key: NAME or label=value[,label=value]."
+        ),
+    ] = D.job_name,
 ) -> None:
-    flags = {
-        "top": top,
-        "language": language,
-        "details": details,
-        "concurrency": concurrency,
-        "timeout": timeout,
-        "max_image_side": max_side,
-        "provider": provider,
-        "organ": organ,
-        "project": project,
-        "confidence_threshold": confidence_threshold,
-        "metrics_file": metrics_file,
-    }
-    raise typer.Exit(
-        run_guarded(
-            run_identify,
-            flags,
-            paths=paths,
-            fmt=fmt,
-            lat=lat,
-            lon=lon,
+    def build() -> IdentifyOptions:  # inside the error boundary: a bad combination is exit 2
+        return IdentifyOptions(
+            paths=tuple(paths),
+            format=fmt,
+            top=top,
+            latitude=lat,
+            longitude=lon,
             no_location=no_location,
-            group_by=group_by,
-            shard=shard,
-            no_cache=no_cache,
+            language=language,
+            details=details,
+            concurrency=concurrency,
+            use_cache=not no_cache,
             refresh=refresh,
             max_credits=max_credits,
             yes=yes,
             quiet=quiet,
-            verbose=verbose,
-            debug=debug,
-            log_format=log_format,
-            pushgateway=pushgateway,
-            job_name=job_name,
+            timeout=timeout,
+            max_image_side=max_side,
+            provider=provider,
+            organ=organ,
+            project=project,
+            shard=shard,
+            group_by=group_by,
+            confidence_threshold=confidence_threshold,
             report=report,
             write_xmp=write_xmp,
             xmp_name=xmp_name,
+            metrics_file=metrics_file,
+            pushgateway=pushgateway,
+            job_name=job_name,
         )
+
+    raise typer.Exit(
+        run_guarded(run_identify, build, verbose=verbose, debug=debug, log_format=log_format)
     )

@@ -1,106 +1,89 @@
-"""The body of `plantid identify`, free of Typer so that the fast path (cli/__init__.py) can run
-it without paying for the command-line framework. Parses nothing: gets plain values."""
+"""The body of `plantid identify`: options in, a run, the summary out. Free of Typer so that
+the fast path (cli/fastpath.py) can run it without paying for the command-line framework.
+
+It decides only what belongs to a terminal: the format when none is given, whether to ask
+before a large run, the progress display, the stop signals, the summary line. The run itself
+(run/batch.run_batch) returns a RunResult; its options checked themselves when built.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from plantid_cli.cli.common import json_logs, load, print_note, setup_logging
 from plantid_cli.cli.run_outputs import RunOutputs
 from plantid_cli.cli.signals import StopSignals
-from plantid_cli.errors import Interrupted, UsageError
+from plantid_cli.errors import Interrupted
+from plantid_cli.run.options import IdentifyOptions, RunResult
 
 
-def run_identify(flags: dict[str, Any], **opts: Any) -> int:
-    # lazy: keeps events off every command's start-up (app imports all)
-    from plantid_cli.events import EventBus
-    from plantid_cli.outputs.writers import FORMATS, make_writer
-    from plantid_cli.run.batch import BatchOptions, summary_fields, summary_line
+def run_identify(
+    options: IdentifyOptions | Callable[[], IdentifyOptions],
+    *,
+    verbose: int = 0,
+    debug: bool = False,
+    log_format: str | None = None,
+) -> int:
+    """Exit code of one identify run. `options` may be a callable building them, so that a
+    bad combination is reported after logging is set up (as JSON with --log-format json)."""
+    # lazy: keeps run.batch (the engine, the providers, httpx) off every command's start-up
+    from plantid_cli.run.batch import summary_fields, summary_line
 
-    setup_logging(opts["verbose"], opts["debug"], opts["log_format"])
-    settings = load(flags)
-    fmt = opts["fmt"] or ("table" if sys.stdout.isatty() else "ndjson")
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if opts["no_cache"] and opts["refresh"]:
-        raise UsageError("--no-cache and --refresh cannot be used together")
-    if opts["paths"].count("-") > 1:
-        raise UsageError("'-' (read paths from stdin) can be given only once")
-    options = BatchOptions(
-        paths=opts["paths"],
-        use_cache=not opts["no_cache"],
-        refresh=opts["refresh"],
-        max_credits=opts["max_credits"],
-        latitude=opts["lat"],
-        longitude=opts["lon"],
-        no_location=opts["no_location"],
-        stdin=sys.stdin if "-" in opts["paths"] else None,
-        group_by=opts["group_by"],
-        shard=_shard(opts["shard"]),
-        inline=opts.get("inline", False),
-    )
-    if options.group_by not in (None, "folder"):
-        raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
-
+    setup_logging(verbose, debug, log_format)
+    if callable(options):
+        options = options()
+    settings = load(options.setting_overrides())
     outputs = RunOutputs(
-        opts["report"], opts["write_xmp"], opts["xmp_name"], settings.confidence_threshold
+        options.report, options.write_xmp, options.xmp_name, settings.confidence_threshold
     )
     outputs.check()  # before any credit is spent
-    interactive = sys.stdin.isatty() and sys.stderr.isatty() and "-" not in opts["paths"]
-    confirm = None if (opts["yes"] or not interactive) else _confirm
+    with StopSignals() as signals:  # the first Ctrl-C or SIGTERM stops, the second aborts
+        result = _run(settings, options, outputs, signals)
+        for folder in result.empty_folders:
+            print_note(f"no images found in {folder}")
+        if not options.quiet:
+            print_note(
+                summary_line(result.stats, "specimen" if options.group_by else "image")
+                + (" (interrupted)" if result.interrupted else ""),
+                event="run.summary",
+                interrupted=result.interrupted,
+                **summary_fields(result.stats),
+            )
+        outputs.finish(result.stats.credits_used, options.quiet)
+        if result.interrupted:
+            return signals.exit_code  # 128 + the signal that stopped it
+        return result.exit_code or outputs.exit_code()
+
+
+def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSignals) -> RunResult:
+    """run_batch with what a terminal adds around it: the format, the confirmation, progress,
+    metrics. After a second signal, leaves the process at once (signals.exit_now) once the
+    output is closed."""
+    # lazy: keeps run.batch, the writers and events off every command's start-up (app imports all)
+    from plantid_cli.events import EventBus
+    from plantid_cli.outputs.writers import make_writer
+    from plantid_cli.run.batch import count_in_background, run_batch
+
+    fmt = options.format or ("table" if sys.stdout.isatty() else "ndjson")
+    interactive = sys.stdin.isatty() and sys.stderr.isatty() and not options.reads_stdin
     observer = None
-    if settings.metrics_file or opts["pushgateway"] or opts["job_name"]:
-        # lazy: keeps telemetry.metrics off every command's start-up (app imports all)
+    if settings.metrics_file or options.pushgateway or options.job_name:
+        # lazy: keeps telemetry.metrics (prometheus_client) off a run without metrics
         from plantid_cli.telemetry.metrics import make_observer
 
         observer = make_observer(
-            settings, pushgateway=opts["pushgateway"], job_name=opts["job_name"]
+            settings, pushgateway=options.pushgateway, job_name=options.job_name
         )
     bus = EventBus()
     progress = None
-    if sys.stderr.isatty() and not opts["quiet"] and not json_logs():
-        # lazy: keeps cli.progress off every command's start-up (app imports all)
+    if sys.stderr.isatty() and not options.quiet and not json_logs():
+        # lazy: keeps cli.progress (Rich) off a run with no terminal
         from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
     writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
-    with StopSignals() as signals:  # the first Ctrl-C or SIGTERM stops, the second aborts
-        stats, code = _run(
-            settings, options, writer, bus, confirm, outputs, progress, observer, signals
-        )
-        for folder in options.empty_folders:
-            print_note(f"no images found in {folder}")
-        interrupted = signals.stopped
-        if not opts["quiet"]:
-            print_note(
-                summary_line(stats, "specimen" if options.group_by else "image")
-                + (" (interrupted)" if interrupted else ""),
-                event="run.summary",
-                interrupted=interrupted,
-                **summary_fields(stats),
-            )
-        outputs.finish(stats.credits_used, opts["quiet"])
-        code = code or outputs.exit_code()
-        return signals.exit_code if interrupted else code
-
-
-def _run(
-    settings: Any,
-    options: Any,
-    writer: Any,
-    bus: Any,
-    confirm: Any,
-    outputs: Any,
-    progress: Any,
-    observer: Any,
-    signals: StopSignals,
-) -> tuple[Any, int]:
-    """run_batch with the progress display and metrics around it: (stats, exit code). After
-    a second signal, leaves the process at once (signals.exit_now) once the output is closed."""
-    # lazy: keeps run.batch off every command's start-up (app imports all)
-    from plantid_cli.run.batch import count_in_background, run_batch
-
     try:
         if progress:
             progress.start()
@@ -110,9 +93,9 @@ def _run(
             options,
             writer,
             bus=bus,
-            confirm=confirm,
+            confirm=None if (options.yes or not interactive) else _confirm,
             on_record=outputs.chain(progress.record if progress else None),
-            engine_hook=signals.attach,
+            stop=signals.stop_event,
             observer=observer,
         )
     except (KeyboardInterrupt, Interrupted):
@@ -124,18 +107,6 @@ def _run(
         if progress:
             progress.stop()
     signals.exit_now()
-
-
-def _shard(spec: str | None) -> tuple[int, int] | None:
-    # lazy: keeps inputs.walk off every command's start-up (app imports all)
-    from plantid_cli.inputs.walk import parse_shard
-
-    if spec is None:
-        return None
-    try:
-        return parse_shard(spec)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _confirm(images: int, cost: int) -> bool:

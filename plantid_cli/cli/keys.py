@@ -3,30 +3,52 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated, Literal
 
 import typer
 
-from plantid_cli.cli.common import load, print_note, run_guarded
+from plantid_cli.cli.common import echo, load, print_note, run_guarded
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    PlantidGroup,
+    Verbose,
+    use_shared,
+)
+from plantid_cli.constants import PROVIDERS
 from plantid_cli.errors import ConfigError, UsageError
 
 app = typer.Typer(
-    help="Store and show API keys (stored 0600, shown redacted).", no_args_is_help=True
+    cls=PlantidGroup,
+    help="Store and show API keys (stored 0600, shown redacted).",
+    no_args_is_help=True,
 )
-PROVIDER_HELP = "plantid or plantnet"
 
 
-@app.command("set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def set_key(ctx: typer.Context, provider: str = typer.Argument(..., help=PROVIDER_HELP)) -> None:
+@app.command(
+    "set",
+    cls=PlantidCommand,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def set_key(
+    ctx: typer.Context,
+    provider: Annotated[Literal[PROVIDERS], typer.Argument(help="The service the key is for.")],
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Store a key read from a hidden prompt (or from stdin when piped).
 
     Example: printf '%s' "$KEY" | plantid keys set plantid
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_set, provider, len(ctx.args)))
 
 
 def _set(provider: str, extra_args: int = 0) -> int:
     # lazy: keeps config off every command's start-up (app imports all)
-    from plantid_cli.config import PROVIDERS, clean_key, keys_file_path, write_key
+    from plantid_cli.config import clean_key, keys_file_path, write_key
 
     if extra_args:
         # Never echo it back: the stray argument is most likely the key itself.
@@ -34,8 +56,6 @@ def _set(provider: str, extra_args: int = 0) -> int:
             "keys are never taken from the command line (shell history, `ps`); nothing stored."
             " Run `plantid keys set PROVIDER` and paste it at the hidden prompt, or pipe it in"
         )
-    if provider not in PROVIDERS:
-        raise UsageError(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
     if sys.stdin.isatty():
         import getpass
 
@@ -63,12 +83,17 @@ def _set(provider: str, extra_args: int = 0) -> int:
     return 0
 
 
-@app.command("list")
-def list_keys() -> None:
+@app.command("list", cls=PlantidCommand)
+def list_keys(
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Show which keys are configured, redacted.
 
     Example: plantid keys list
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_list))
 
 
@@ -77,12 +102,12 @@ def _list() -> int:
     from plantid_cli.config import redact_key
 
     settings = load()
-    typer.echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
-    typer.echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
+    echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
+    echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
     return 0
 
 
-@app.command("path")
+@app.command("path", cls=PlantidCommand)
 def key_path() -> None:
     """Print the keys file location (PLANTID_KEYS_FILE overrides it).
 
@@ -91,4 +116,4 @@ def key_path() -> None:
     # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import keys_file_path
 
-    typer.echo(str(keys_file_path()))
+    echo(str(keys_file_path()))

@@ -7,7 +7,8 @@ import threading
 import time
 from typing import Any
 
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
+from plantid_cli.records import Record
 
 
 class ProgressDisplay:
@@ -52,19 +53,19 @@ class ProgressDisplay:
     def set_total(self, total: int) -> None:
         self.progress.update(self.task, total=total)
 
-    def on_event(self, event: str, fields: dict[str, Any]) -> None:
-        if event == "rate.wait":
+    def on_event(self, event: Event, fields: dict[str, Any]) -> None:
+        if event == Event.RATE_WAIT:
             self._note(f"waiting {fields['seconds']:.1f}s on the rate limit", fields["seconds"])
-        elif event == "circuit.open":
+        elif event == Event.CIRCUIT_OPEN:
             self._note(f"{fields['provider']} circuit open: not calling", 2.0)
-        elif event == "circuit.state":
+        elif event == Event.CIRCUIT_STATE:
             self._note(f"{fields['provider']} circuit {fields['new']}", 3.0)
 
     def _note(self, text: str, seconds: float) -> None:
         self._note_until = time.monotonic() + max(seconds, 1.0)
         self.progress.update(self.task, note=text)
 
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: Record) -> None:
         with self._lock:
             counts = self.counts
             counts["done"] += 1
@@ -76,7 +77,7 @@ class ProgressDisplay:
                 counts["cached"] += 1
             elapsed = max(time.monotonic() - self.started, 1e-6)
             note = None if time.monotonic() < self._note_until else ""
-            fields = dict(
+            fields: dict[str, Any] = dict(
                 ok=counts["ok"],
                 cached=counts["cached"],
                 failed=counts["failed"],

@@ -1,15 +1,26 @@
 """`plantid report` (an HTML page) and `plantid tag` (XMP sidecars) from a results file, and the
 same two outputs hooked into `plantid identify` (--report, --write-xmp). Logic lives in
-report.py and xmp.py; this module parses flags and prints what happened."""
+outputs/report/, outputs/xmp.py and outputs/sidecars.py; this module parses flags and prints
+what happened."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 import typer
 
-from plantid_cli.cli.common import print_note, run_guarded, setup_logging
-from plantid_cli.cli.run_outputs import SidecarWriter, _report_note
+from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    Quiet,
+    Verbose,
+    use_shared,
+    with_default,
+)
+from plantid_cli.constants import NAME_STYLES
 from plantid_cli.errors import UsageError
 
 REPORT_HELP = """Write one self-contained HTML page for a results file: a card per photo.
@@ -39,8 +50,12 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("report", help=REPORT_HELP, short_help="HTML report of a results file.")(report)
-    app.command("tag", help=TAG_HELP, short_help="XMP sidecars beside the photos.")(tag)
+    app.command(
+        "report", cls=PlantidCommand, help=REPORT_HELP, short_help="HTML report of a results file."
+    )(report)
+    app.command(
+        "tag", cls=PlantidCommand, help=TAG_HELP, short_help="XMP sidecars beside the photos."
+    )(tag)
 
 
 def report(
@@ -57,8 +72,12 @@ def report(
     no_thumbnails: bool = typer.Option(
         False, "--no-thumbnails", help="No photos in the page (smaller, faster)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line."),
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(
             _report,
@@ -100,28 +119,44 @@ def _report(
     except OSError as exc:  # a folder we may not write, -o naming a folder ...
         raise UsageError(f"-o {out}: cannot write the report ({exc.strerror or exc})") from None
     if not quiet:
-        _report_note(out, stats)
+        # lazy: keeps outputs.sidecars off every command's start-up (app imports all)
+        from plantid_cli.outputs.sidecars import report_summary
+
+        print_note(report_summary(out, stats))
     return 0
 
 
 def tag(
     results: str = typer.Argument(..., help="NDJSON (or JSON) from plantid identify; - for stdin."),
-    xmp_name: str = typer.Option(
-        "short",
-        "--xmp-name",
-        help="short: photo.xmp (digiKam, Lightroom); full: photo.jpg.xmp (darktable).",
-    ),
+    xmp_name: Annotated[
+        Literal[NAME_STYLES],
+        typer.Option(
+            "--xmp-name",
+            help="short: photo.xmp (digiKam, Lightroom); full: photo.jpg.xmp (darktable).",
+        ),
+    ] = NAME_STYLES[0],
     base: str = typer.Option(
         None,
         "--base",
         help="Folder that relative photo paths start from "
         "(default: the current folder, then RESULTS' folder).",
     ),
-    confidence_threshold: float = typer.Option(
-        0.5, "--confidence-threshold", help="Below it, dwc:identificationQualifier is cf."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line."),
+    confidence_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--confidence-threshold",
+            help=with_default(
+                "Below it, dwc:identificationQualifier is cf", "confidence_threshold"
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(
             _tag,
@@ -134,14 +169,22 @@ def tag(
     )
 
 
-def _tag(results: str, xmp_name: str, base: str | None, threshold: float, quiet: bool) -> int:
-    # lazy: keeps outputs.readback off every command's start-up (app imports all)
+def _tag(
+    results: str, xmp_name: str, base: str | None, threshold: float | None, quiet: bool
+) -> int:
+    """Unless given, the threshold is the configured one (PLANTID_CONFIDENCE_THRESHOLD, the
+    file), as for `identify --write-xmp`: the same photo gets the same qualifier either way."""
+    # lazy: keeps outputs.readback and .sidecars off every command's start-up
+    from plantid_cli.cli.run_outputs import sidecar_warning
     from plantid_cli.outputs.readback import read_records
+    from plantid_cli.outputs.sidecars import SidecarWriter
 
-    if not 0 <= threshold <= 1:  # also nan: every comparison with it is false
+    if threshold is not None and not 0 <= threshold <= 1:  # also nan: comparisons are false
         raise UsageError(f"--confidence-threshold must be between 0 and 1, not {threshold:g}")
     setup_logging()
-    tagger = SidecarWriter(xmp_name, threshold, base=_base(base, results))
+    if threshold is None:
+        threshold = load().confidence_threshold
+    tagger = SidecarWriter(xmp_name, threshold, base=_base(base, results), warn=sidecar_warning)
     tagger.check()
     for record in read_records(results):
         tagger.record(record)

@@ -1,5 +1,6 @@
 """What `plantid identify --report/--write-xmp` adds to a run: sidecars as answers arrive, the
-HTML page at the end. Typer-free, so an identify run only pays for what it uses."""
+HTML page at the end (the logic is outputs/sidecars.py and outputs/report/; this wires it to
+the run and to stderr). Typer-free, so an identify run only pays for what it uses."""
 
 from __future__ import annotations
 
@@ -7,92 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from plantid_cli.cli.common import print_note
-from plantid_cli.errors import EXIT_IMAGE_FAILED, EXIT_OK, PlantidError, UsageError
+from plantid_cli.errors import UsageError
+from plantid_cli.outputs.sidecars import SidecarWriter, report_summary
 
 
-def _report_note(out: Path, stats: Any) -> None:
-    size = (
-        f"{stats.bytes / 1_000_000:.1f} MB"
-        if stats.bytes >= 1_000_000
-        else f"{stats.bytes // 1000} kB"
-    )
-    # lazy: keeps outputs.readback off every command's start-up (app imports all)
-    from plantid_cli.outputs.readback import MISMATCH
-
-    missing = f", {stats.missing} photos not found" if stats.missing else ""
-    if stats.mismatched:
-        missing += f", {stats.mismatched} skipped: {MISMATCH}"
-    print_note(f"report written to {out} ({stats.cards} cards, {size}{missing})")
-
-
-class SidecarWriter:
-    """Writes a sidecar per identified photo as records arrive; counts what happened."""
-
-    def __init__(self, style: str, threshold: float, *, base: Path | None = None) -> None:
-        # lazy: keeps outputs.xmp off every command's start-up (app imports all)
-        from plantid_cli.outputs.xmp import NAME_STYLES
-
-        if style not in NAME_STYLES:
-            raise UsageError(f"--xmp-name must be one of {', '.join(NAME_STYLES)}, not {style!r}")
-        self.style, self.threshold, self.base = style, threshold, base
-        self.created = self.merged = self.skipped = self.mismatched = 0
-        self.failed: list[str] = []
-
-    def check(self) -> None:
-        # lazy: keeps outputs.xmp off every command's start-up (app imports all)
-        from plantid_cli.outputs.xmp import check_available
-
-        check_available()
-
-    def record(self, record: dict[str, Any]) -> None:
-        # lazy: keeps outputs.readback off every command's start-up (app imports all)
-        from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
-        from plantid_cli.outputs.xmp import taggable, write_sidecar
-
-        if not taggable(record):
-            self.skipped += 1
-            return
-        # Only a photo whose bytes are the ones identified gets the name (never a same-named
-        # photo in another folder, never a photo edited or replaced since).
-        found = locate(record, self.base)
-        if found.problem is not None:
-            shown = ", ".join(photo_paths(record)) or "?"
-            if found.problem == MISMATCH:
-                self.mismatched += 1
-                print_note(f"warning: {shown}: {MISMATCH} (sha256 differs); no sidecar written")
-            else:
-                self._fail(f"{shown}: {found.problem}, no sidecar written")
-            return
-        for photo in found.files:
-            try:
-                result = write_sidecar(photo, record, style=self.style, threshold=self.threshold)
-            except PlantidError as exc:
-                self._fail(exc.message)
-                continue
-            if result.created:
-                self.created += 1
-            else:
-                self.merged += 1
-
-    def _fail(self, message: str) -> None:
-        self.failed.append(message)
-        print_note(f"warning: {message}")
-
-    def summary(self) -> str:
-        parts = [f"{self.created} sidecars written", f"{self.merged} merged"]
-        if self.skipped:
-            parts.append(f"{self.skipped} records not identified (no sidecar)")
-        if self.mismatched:
-            # lazy: keeps outputs.readback off every command's start-up (app imports all)
-            from plantid_cli.outputs.readback import MISMATCH
-
-            parts.append(f"{self.mismatched} skipped: {MISMATCH}")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        return "XMP: " + ", ".join(parts)
-
-    def exit_code(self) -> int:
-        return EXIT_IMAGE_FAILED if self.failed or self.mismatched else EXIT_OK
+def sidecar_warning(message: str) -> None:
+    """How the CLI shows a sidecar that was not written (SidecarWriter's `warn`)."""
+    print_note(f"warning: {message}")
 
 
 class RunOutputs:
@@ -101,12 +23,12 @@ class RunOutputs:
     def __init__(
         self, report: str | None, write_xmp: bool, xmp_name: str, threshold: float
     ) -> None:
-        if xmp_name != "short" and not write_xmp:
-            raise UsageError("--xmp-name goes with --write-xmp")
         self.report = Path(report) if report else None
         if self.report is not None and not self.report.parent.is_dir():
             raise UsageError(f"--report: no such folder: {self.report.parent}")
-        self.sidecars = SidecarWriter(xmp_name, threshold) if write_xmp else None
+        self.sidecars = (
+            SidecarWriter(xmp_name, threshold, warn=sidecar_warning) if write_xmp else None
+        )
         self.records: list[dict[str, Any]] = []
 
     @property
@@ -150,7 +72,7 @@ class RunOutputs:
                     f"--report {self.report}: cannot write the report ({exc.strerror or exc})"
                 ) from None
             if not quiet:
-                _report_note(self.report, stats)
+                print_note(report_summary(self.report, stats))
 
     def exit_code(self) -> int:
         return self.sidecars.exit_code() if self.sidecars is not None else 0

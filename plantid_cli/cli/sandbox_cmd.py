@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from plantid_cli.cli.options import PlantidCommand
+
 
 def register(app: typer.Typer) -> None:
-    app.command("sandbox")(sandbox)
+    app.command("sandbox", cls=PlantidCommand)(sandbox)
 
 
 def sandbox(

@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 from typing import Any, NoReturn
 
 from plantid_cli.cli.common import print_note
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
-NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+NAMES: dict[int, str] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 class StopSignals:
@@ -30,7 +31,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.signum: int | None = None  # the first signal received
         self.aborted: int | None = None  # the second one, if any
-        self._engine: Any = None
+        self._stop = threading.Event()
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -43,11 +44,11 @@ class StopSignals:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
 
-    def attach(self, engine: Any) -> None:
-        """The run's engine, once it exists (a signal before it stops it at once)."""
-        self._engine = engine
-        if self.signum is not None:
-            engine.stop()
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set at the first signal: hand it to the run (run_batch's `stop`), which then starts
+        no new work. A library never installs handlers; the CLI does, and tells the run so."""
+        return self._stop
 
     @property
     def stopped(self) -> bool:
@@ -61,11 +62,11 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
-            if self._engine is not None:
-                self._engine.stop()
+            self._stop.set()
+            again = "Ctrl-C again" if signum == signal.SIGINT else "send it again"
             print_note(
-                f"stopping ({NAMES.get(signum, signum)}): waiting for answers in flight "
-                "(Ctrl-C again to abort)"
+                f"stopping ({NAMES.get(signum, str(signum))}): waiting for answers in flight "
+                f"({again} to abort)"
             )
             return
         if self.aborted is not None:  # a third: whatever the run is still closing, leave now

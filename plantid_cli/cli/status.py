@@ -3,28 +3,43 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated, Literal
 
 import typer
 
-from plantid_cli.cli.common import load, print_note, run_guarded
-from plantid_cli.errors import UsageError
+from plantid_cli.cli.common import echo, load, print_note, run_guarded
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    PlantidGroup,
+    StatusFormat,
+    Verbose,
+    use_shared,
+)
+from plantid_cli.constants import PROVIDERS
 
 breaker_app = typer.Typer(
-    help="Inspect or reset the shared circuit breakers.", no_args_is_help=True
+    cls=PlantidGroup, help="Inspect or reset the shared circuit breakers.", no_args_is_help=True
 )
+ALL = "all"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("status")(status)
+    app.command("status", cls=PlantidCommand)(status)
 
 
 def status(
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json or prometheus."),
+    fmt: StatusFormat = "table",
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Breaker state, rate-limit use, credits and cache figures, shared by every process.
 
     Example: plantid status --format json | jq .providers.plantid.breaker.state
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_status, fmt))
 
 
@@ -32,17 +47,15 @@ def _status(fmt: str) -> int:
     # lazy: keeps telemetry.status off every command's start-up (app imports all)
     from plantid_cli.telemetry.status import collect_status
 
-    if fmt not in ("table", "json", "prometheus"):
-        raise UsageError("--format must be table, json or prometheus")
     info = collect_status(load())
     if fmt == "json":
-        typer.echo(json.dumps(info, indent=2))
+        echo(json.dumps(info, indent=2))
         return 0
     if fmt == "prometheus":
         # lazy: keeps telemetry.status off every command's start-up (app imports all)
         from plantid_cli.telemetry.status import status_prometheus
 
-        typer.echo(status_prometheus(info), nl=False)
+        echo(status_prometheus(info), nl=False)
         return 0
     for name, provider in info["providers"].items():
         breaker = provider["breaker"]
@@ -57,25 +70,30 @@ def _status(fmt: str) -> int:
             line += f" ({credits['remaining']} remaining)"
         for use in provider["rate_limit"]:
             line += f"; rate limit {use['limit']} ({use['used']} used now)"
-        typer.echo(line)
+        echo(line)
         account = provider["account"]  # whose figures these are: another URL or key has its own
-        typer.echo(
-            f"  account {account['id']}: {account['api_url']}, key {account['key'] or 'not set'}"
-        )
+        echo(f"  account {account['id']}: {account['api_url']}, key {account['key'] or 'not set'}")
     cache = info["cache"]
-    typer.echo(
+    echo(
         f"cache: {cache.get('entries', 0)} entries, {cache.get('volume_bytes', 0)} bytes, "
         f"{cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses ({info['cache_dir']})"
     )
     backend = info["backend"]
     where = f" at {backend['url']}" if backend.get("url") else ""
     reach = "reachable" if backend.get("reachable") else "unreachable, using local state"
-    typer.echo(f"backend: {backend['kind']}{where} ({reach})")
+    echo(f"backend: {backend['kind']}{where} ({reach})")
     return 0
 
 
-@breaker_app.command("reset")
-def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all.")) -> None:
+@breaker_app.command("reset", cls=PlantidCommand)
+def reset(
+    provider: Annotated[
+        Literal[(*PROVIDERS, ALL)], typer.Argument(help="The service whose breaker to close.")
+    ] = ALL,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Close the configured account's breaker by hand, e.g. after fixing a network problem.
 
     Breakers belong to an account (service, API URL, key): to close another one, point
@@ -83,17 +101,15 @@ def reset(provider: str = typer.Argument("all", help="plantid, plantnet or all."
 
     Example: plantid breaker reset plantid
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_reset, provider))
 
 
 def _reset(provider: str) -> int:
-    # lazy: keeps config off every command's start-up (app imports all)
-    from plantid_cli.config import PROVIDERS
+    # lazy: keeps telemetry.status off every command's start-up (app imports all)
     from plantid_cli.telemetry.status import reset_breakers
 
-    if provider != "all" and provider not in PROVIDERS:
-        raise UsageError(f"provider must be one of {', '.join(PROVIDERS)} or all")
-    names = PROVIDERS if provider == "all" else (provider,)
+    names = PROVIDERS if provider == ALL else (provider,)
     reset_breakers(load(), names)
     print_note(f"breaker closed: {', '.join(names)}")
     return 0

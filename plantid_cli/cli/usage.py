@@ -6,28 +6,40 @@ import json
 
 import typer
 
-from plantid_cli.cli.common import load, print_note, run_guarded
-from plantid_cli.errors import PlantidError, UsageError
+from plantid_cli.cli.common import echo, load, print_note, run_guarded
+from plantid_cli.cli.options import (
+    Debug,
+    LogFormat,
+    PlantidCommand,
+    UsageFormat,
+    Verbose,
+    use_shared,
+)
+from plantid_cli.errors import PlantidError
 
 
 def register(app: typer.Typer) -> None:
-    app.command("usage")(usage)
+    app.command("usage", cls=PlantidCommand)(usage)
 
 
-def usage(fmt: str = typer.Option("table", "--format", "-f", help="table or json.")) -> None:
+def usage(
+    fmt: UsageFormat = "table",
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
     """Show Plant.id credit limits, use and what remains (costs no credit).
 
     Example: plantid usage --format json | jq .remaining.total
     """
+    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_usage, fmt))
 
 
 def _usage(fmt: str) -> int:
-    # lazy: keeps providers.plantid off every command's start-up (app imports all)
+    # lazy: keeps providers.plantid (and httpx) off every command's start-up (app imports all)
     from plantid_cli.providers.plantid import fetch_usage
 
-    if fmt not in ("table", "json"):
-        raise UsageError("--format must be table or json")
     settings = load()
     info = fetch_usage(settings.api_url, settings.key_for("plantid"), settings.timeout)
     if (info.get("can_use_credits") or {}).get("value"):
@@ -36,7 +48,7 @@ def _usage(fmt: str) -> int:
         except (OSError, PlantidError):  # an unusable cache folder: still show the credits
             pass
     if fmt == "json":
-        typer.echo(json.dumps(info, indent=2))
+        echo(json.dumps(info, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table

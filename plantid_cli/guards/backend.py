@@ -30,7 +30,25 @@ from plantid_cli.guards.disk.ratelimit import RateLimiter
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
     from plantid_cli.guards.account import Account
-    from plantid_cli.guards.disk.cache import ResultCache
+
+
+class AnswerCache(Protocol):
+    """The result cache a backend hands out: the disk ResultCache, or Redis's TwoLevelCache
+    over it. What the engine and `plantid cache` use, and nothing more."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def set(self, key: str, value: dict[str, Any]) -> object: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def volume(self) -> int: ...
+
+    def clear(self) -> int: ...
+
+    def expire(self) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -44,7 +62,7 @@ class Backend(Protocol):
 
     def credits(self, account: Account, cooldown: float = 300.0) -> CreditsState: ...
 
-    def cache(self) -> ResultCache: ...
+    def cache(self) -> AnswerCache: ...
 
     def single_flight(
         self, key: str, timeout: float | None, stop: Event | None = None

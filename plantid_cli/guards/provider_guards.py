@@ -14,26 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from plantid_cli.constants import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    BACKOFF_JITTER,
+    DEADLINE_SLACK,
+    RETRY_AFTER_CAP,
+)
 from plantid_cli.errors import CreditsExhausted, Interrupted, ServiceUnavailable, UnusableAnswer
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.account import account_for
-from plantid_cli.guards.backend import Backend, open_backend
+from plantid_cli.guards.backend import AnswerCache, Backend, open_backend
 from plantid_cli.guards.disk.ratelimit import parse_rate_limit
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
-    from plantid_cli.guards.disk.cache import ResultCache
 
 T = TypeVar("T")
-
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 8.0
-#: Backoff is jittered by up to this factor (so the longest backoff wait is BACKOFF_CAP * it).
-BACKOFF_JITTER = 1.5
-#: The longest `Retry-After` honoured: a service asking for more fails that attempt at once.
-RETRY_AFTER_CAP = 60.0
-#: Margin for the bookkeeping around the calls (cache, SQLite, scheduling on a loaded machine).
-DEADLINE_SLACK = 5.0
 
 
 @dataclass(frozen=True)
@@ -95,13 +92,20 @@ class ProviderGuards:
             # the probe holds its lease through every retry of one guarded call
             probe_lease=deadlines(settings).probe_lease,
         )
+        self._said_exhausted = False  # `[CREDITS] ... exhausted` said in this run
+        self._said_lock = threading.Lock()
         self.credits = self.backend.credits(self.account, cooldown=settings.credits_cooldown)
         self.ratelimit = self.backend.ratelimiter(
             self.account.id, parse_rate_limit(settings.rate_limit)
         )
 
+    def _first_exhausted(self) -> bool:
+        with self._said_lock:
+            first, self._said_exhausted = not self._said_exhausted, True
+        return first
+
     def _breaker_changed(self, provider: str, old: str, new: str, failures: int) -> None:
-        self.bus.emit("circuit.state", provider=provider, old=old, new=new, failures=failures)
+        self.bus.emit(Event.CIRCUIT_STATE, provider=provider, old=old, new=new, failures=failures)
 
     def check(self) -> None:
         """Fail fast, without any network: credits known to be gone, or the breaker open."""
@@ -122,17 +126,16 @@ class ProviderGuards:
             waited = self.ratelimit.acquire(on_wait=self._first_wait_only(), stop=stop)
             if stop.is_set():
                 raise Interrupted("stopped before the request was sent")
-            if waited:
-                self.bus.emit("rate.wait.done", provider=self.provider, seconds=waited)
-            self.bus.emit("rate.acquired", provider=self.provider, seconds=waited)
-            self.bus.emit("upstream.start", provider=self.provider, path=path, attempt=attempt)
+            self.bus.emit(Event.RATE_ACQUIRED, provider=self.provider, seconds=waited)
+            self.bus.emit(Event.UPSTREAM_START, provider=self.provider, path=path, attempt=attempt)
             started = time.monotonic()
             try:
                 result = fn()
             except CreditsExhausted as exc:
                 self._emit_call(path, "credits", started)
                 self.credits.mark_exhausted(exc.message)
-                self.bus.emit("credits.exhausted", provider=self.provider)
+                if self._first_exhausted():  # once per run, not once per photo in flight
+                    self.bus.emit(Event.CREDITS_EXHAUSTED, provider=self.provider)
                 raise
             except UnusableAnswer as exc:
                 # Charged: a retry would pay again for the same junk (errors.UnusableAnswer).
@@ -146,7 +149,7 @@ class ProviderGuards:
                 if delay is None:
                     raise
                 self.bus.emit(
-                    "upstream.retry",
+                    Event.UPSTREAM_RETRY,
                     provider=self.provider,
                     attempt=attempt + 1,
                     delay=delay,
@@ -183,18 +186,18 @@ class ProviderGuards:
     def _first_wait_only(self) -> Callable[[float], None]:
         """`[RATE] wait` once per call: the limiter may sleep several times while other
         processes take the freed slots, and one line per sleep is noise."""
-        said = []
+        said: list[bool] = []
 
         def on_wait(seconds: float) -> None:
             if not said:
                 said.append(True)
-                self.bus.emit("rate.wait", provider=self.provider, seconds=seconds)
+                self.bus.emit(Event.RATE_WAIT, provider=self.provider, seconds=seconds)
 
         return on_wait
 
     def _emit_call(self, path: str, outcome: str, started: float) -> None:
         self.bus.emit(
-            "upstream.call",
+            Event.UPSTREAM_CALL,
             provider=self.provider,
             outcome=outcome,
             seconds=time.monotonic() - started,
@@ -220,6 +223,6 @@ def _outcome(exc: Exception) -> str:
     return "client_error"
 
 
-def open_cache(settings: Settings) -> ResultCache:
+def open_cache(settings: Settings) -> AnswerCache:
     """The result cache of the configured backend (with Redis: local disk in front of it)."""
     return open_backend(settings).cache()

@@ -62,7 +62,7 @@ class PreparedImage:
     meta: PhotoMeta
 
 
-def _open_file(path: Path | str) -> tuple[BinaryIO, int]:
+def _open_file(path: Path | str) -> tuple[io.BufferedReader, int]:
     """Open for reading; return (file, size). Maps OS errors to ImageError."""
     display = display_path(path)
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -215,7 +215,8 @@ def _prepare(
     if isinstance(icc, bytes) and icc[16:20] == b"RGB ":  # colour space, not photo metadata
         options["icc_profile"] = icc
     rgb.save(out, "JPEG", **options)
-    return PreparedImage(out.getvalue(), *rgb.size, full_w, full_h, file_bytes, meta)
+    width, height = rgb.size
+    return PreparedImage(out.getvalue(), width, height, full_w, full_h, file_bytes, meta)
 
 
 def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -330,9 +331,10 @@ def gps_to_decimal(dms: Sequence[Any] | None, ref: str | bytes | None) -> float 
         parts = [_rational(part) for part in dms]
     except TypeError:
         return None
-    if limit is None or not 1 <= len(parts) <= 3 or any(part is None for part in parts):
+    known = [part for part in parts if part is not None]
+    if limit is None or not 1 <= len(parts) <= 3 or len(known) != len(parts):
         return None
-    degrees, minutes, seconds = [*parts, 0.0, 0.0][:3]
+    degrees, minutes, seconds = [*known, 0.0, 0.0][:3]
     if minutes >= 60 or seconds >= 60:
         return None
     value = degrees + minutes / 60 + seconds / 3600

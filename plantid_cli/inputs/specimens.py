@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plantid_cli.errors import ImageError
-from plantid_cli.inputs.walk import ImageJob, display_path
+from plantid_cli.inputs.walk import ImageJob
+from plantid_cli.records import display_path
 
 MAX_PHOTOS = 5
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ def _checked(record: Any, name: str, number: int) -> dict[str, Any]:
     return record
 
 
-def photo_paths(record: dict[str, Any]) -> list[str]:
+def photo_paths(record: Mapping[str, Any]) -> list[str]:
     """The photo(s) a record is about, as shown: `paths` for a multi-photo specimen, else `path`."""
     paths = record.get("paths")
     if isinstance(paths, list) and paths:
@@ -138,7 +139,7 @@ def photo_paths(record: dict[str, Any]) -> list[str]:
     return [path] if isinstance(path, str) and path else []
 
 
-def exact_paths(record: dict[str, Any]) -> list[str]:
+def exact_paths(record: Mapping[str, Any]) -> list[str]:
     """The photo(s) as names that reopen them: ``paths_b64``/``path_b64`` decoded where the
     record has them (names with non-UTF-8 bytes or control characters), else the shown ones."""
     shown = photo_paths(record)
@@ -165,7 +166,7 @@ class Located:
     problem: str | None = None  # None, NOT_FOUND, MISMATCH, or "no sha256 to check"
 
 
-def locate(record: dict[str, Any], base: Path | None = None) -> Located:
+def locate(record: Mapping[str, Any], base: Path | None = None) -> Located:
     """Find the record's photo(s) and prove they are the ones identified (same sha256).
 
     Relative names are tried from the current folder, then from `base` (the results file's

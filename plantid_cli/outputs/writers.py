@@ -10,9 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from typing import Any, TextIO
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
-FORMATS = ("table", "json", "ndjson", "csv")
+from plantid_cli.constants import OUTPUT_FORMATS, PROVIDER_LABELS, STATUS_WORDS
+from plantid_cli.errors import OutputError
+
+if TYPE_CHECKING:
+    from plantid_cli.records import Record
 
 DWC_COLUMNS = (
     "scientificName",
@@ -43,14 +48,16 @@ TOOL_COLUMNS = (
     "error_code",
     "error_message",
 )
-PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
 
 
 class Writer:
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
+        stream = stream or sys.stdout
+        if stream is None:  # started with stdout closed (`>&-`): refuse before any call
+            raise OutputError.from_os_error(None)
+        self.stream = stream
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Record) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -58,7 +65,7 @@ class Writer:
 
 
 class NdjsonWriter(Writer):
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Record) -> None:
         self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.stream.flush()
 
@@ -68,10 +75,10 @@ class OrderedWriter(Writer):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
-        self._pending: dict[int, dict[str, Any]] = {}
+        self._pending: dict[int, Record] = {}
         self._next = 0
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Record) -> None:
         self._pending[record["index"]] = record
         while self._next in self._pending:
             self.emit(self._pending.pop(self._next))
@@ -83,7 +90,7 @@ class OrderedWriter(Writer):
         self.finish()
         super().close()
 
-    def emit(self, record: dict[str, Any]) -> None:
+    def emit(self, record: Record) -> None:
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -95,7 +102,7 @@ class JsonWriter(OrderedWriter):
         super().__init__(stream)
         self._count = 0
 
-    def emit(self, record: dict[str, Any]) -> None:
+    def emit(self, record: Record) -> None:
         self.stream.write(
             ("[\n" if self._count == 0 else ",\n") + json.dumps(record, ensure_ascii=False)
         )
@@ -112,7 +119,7 @@ class CsvWriter(OrderedWriter):
         self._csv = csv.DictWriter(self.stream, fieldnames=DWC_COLUMNS + TOOL_COLUMNS)
         self._csv.writeheader()
 
-    def emit(self, record: dict[str, Any]) -> None:
+    def emit(self, record: Record) -> None:
         row = darwin_core_row(record, self.threshold)
         self._csv.writerow({column: csv_safe(value) for column, value in row.items()})
         self.stream.flush()
@@ -138,7 +145,7 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
-def darwin_core_row(record: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:
+def darwin_core_row(record: Mapping[str, Any], threshold: float = 0.5) -> dict[str, Any]:
     """One Darwin Core row; empty cells where the record has nothing to say."""
     best = record.get("best") or {}
     location = record.get("location") or {}
@@ -195,9 +202,9 @@ class TableWriter(OrderedWriter):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[Record] = []
 
-    def emit(self, record: dict[str, Any]) -> None:
+    def emit(self, record: Record) -> None:
         self._rows.append(record)
 
     def finish(self) -> None:
@@ -235,12 +242,13 @@ class TableWriter(OrderedWriter):
         if any(notes):
             table.add_column("", overflow="fold")
         for record, photo, note in zip(self._rows, shown, notes, strict=True):
-            best = record.get("best") or {}
+            best: Mapping[str, Any] = record.get("best") or {}
             status = record["status"]
             style = {"ok": "green", "not_plant": "yellow"}.get(status, "red")
             species = f"[italic]{_escape(best.get('scientific_name', ''))}[/italic]" if best else ""
             if status == "error":
-                species = _escape((record.get("error") or {}).get("message", ""))
+                error = record.get("error")
+                species = _escape(error["message"] if error else "")
             probability = best.get("probability")
             cells = [
                 str(record["index"] + 1),
@@ -257,16 +265,13 @@ class TableWriter(OrderedWriter):
         Console(file=self.stream, soft_wrap=False).print(table)
 
     @staticmethod
-    def _notes(record: dict[str, Any]) -> str:
+    def _notes(record: Mapping[str, Any]) -> str:
         notes = []
         if record.get("cached"):
             notes.append("cached")
         if record.get("degraded"):
             notes.append(f"degraded: {PROVIDER_LABELS.get(record['provider'], record['provider'])}")
         return ", ".join(notes)
-
-
-STATUS_WORDS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
 
 
 def _escape(text: str) -> str:
@@ -278,12 +283,19 @@ def _escape(text: str) -> str:
 def make_writer(
     fmt: str, stream: TextIO | None = None, confidence_threshold: float = 0.5
 ) -> Writer:
-    if fmt == "ndjson":
-        return NdjsonWriter(stream)
-    if fmt == "json":
-        return JsonWriter(stream)
-    if fmt == "csv":
-        return CsvWriter(stream, confidence_threshold)
-    if fmt == "table":
-        return TableWriter(stream)
-    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    """The writer for `fmt`. A stream that refuses the first bytes (the csv header) is an
+    OutputError here, before any photo is sent; later failures are the run's (run.batch)."""
+    try:
+        if fmt == "ndjson":
+            return NdjsonWriter(stream)
+        if fmt == "json":
+            return JsonWriter(stream)
+        if fmt == "csv":
+            return CsvWriter(stream, confidence_threshold)
+        if fmt == "table":
+            return TableWriter(stream)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError.from_os_error(exc) from None
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")

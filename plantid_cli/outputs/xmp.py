@@ -30,21 +30,21 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from plantid_cli.constants import NAME_STYLES, PROVIDER_LABELS
 from plantid_cli.errors import ConfigError, PlantidError
-from plantid_cli.outputs.writers import PROVIDER_LABELS, darwin_core_row
+from plantid_cli.outputs.writers import darwin_core_row
 
 DWC_NS = "http://rs.tdwg.org/dwc/terms/"
 DWC_EXIFTOOL_NS = "http://rs.tdwg.org/dwc/index.htm"
 LR_NS = "http://ns.adobe.com/lightroom/1.0/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 XMP_NS = "http://ns.adobe.com/xap/1.0/"
-NAME_STYLES = ("short", "full")
 ROOT_KEYWORD = "Plants"
 
 #: Darwin Core terms we own in a sidecar (replaced as a whole on every write).
@@ -126,13 +126,13 @@ def check_available() -> None:
     libxmp.XMPMeta()  # loads the C library
 
 
-def taggable(record: dict[str, Any]) -> bool:
+def taggable(record: Mapping[str, Any]) -> bool:
     """Only answered identifications go into sidecars (not errors, not 'not a plant')."""
     best = record.get("best") or {}
     return record.get("status") == "ok" and bool(best.get("scientific_name"))
 
 
-def dwc_terms(record: dict[str, Any], threshold: float = 0.5) -> dict[str, str]:
+def dwc_terms(record: Mapping[str, Any], threshold: float = 0.5) -> dict[str, str]:
     """Our Darwin Core terms for a record (the CSV's values); empty ones left out."""
     row = darwin_core_row(record, threshold)
     best = record.get("best") or {}
@@ -150,7 +150,7 @@ def keywords(name: str, family: str, genus: str) -> tuple[list[str], str | None]
     return flat, ("|".join(levels) if len(levels) > 1 else None)
 
 
-def _record_keywords(record: dict[str, Any]) -> tuple[list[str], str | None]:
+def _record_keywords(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
     best = record.get("best") or {}
     return keywords(
         best.get("scientific_name") or "", best.get("family") or "", best.get("genus") or ""
@@ -158,7 +158,7 @@ def _record_keywords(record: dict[str, Any]) -> tuple[list[str], str | None]:
 
 
 def write_sidecar(
-    photo: Path, record: dict[str, Any], *, style: str = "short", threshold: float = 0.5
+    photo: Path, record: Mapping[str, Any], *, style: str = "short", threshold: float = 0.5
 ) -> SidecarResult:
     """Create or merge the sidecar of `photo` with the record's identification; atomic."""
     libxmp = _xmp()
@@ -222,7 +222,7 @@ def _exempi_stderr(said: list[str]) -> Iterator[None]:
             said.append(line.strip())
 
 
-def _merge(meta: Any, record: dict[str, Any], threshold: float) -> None:
+def _merge(meta: Any, record: Mapping[str, Any], threshold: float) -> None:
     previous = _previous_keywords(meta)
     for namespace in (DWC_NS, DWC_EXIFTOOL_NS):
         for term in DWC_TERMS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from plantid_cli.constants import MAX_RESPONSE_BYTES
 from plantid_cli.errors import (
     AuthError,
     BadResponse,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import IsPlant, Suggestion
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +60,9 @@ class Answer:
     """A provider's normalised answer, before the engine adds path, sha256 and cache flags."""
 
     status: str  # "ok" | "not_plant"
-    best: dict | None
-    suggestions: list[dict]
-    is_plant: dict | None
+    best: Suggestion | None
+    suggestions: list[Suggestion]
+    is_plant: IsPlant | None
     model_version: str | None
     extra: dict[str, Any] = field(default_factory=dict)  # provider specifics (access_token, ...)
     remaining: int | None = None  # credits / quota left, when the service says
@@ -69,6 +71,7 @@ class Answer:
 class Provider(Protocol):
     name: str
     api_version: str
+    api_key: str
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]: ...
 
@@ -130,11 +133,16 @@ def parse_retry_after(value: str | None) -> float | None:
 def send(
     client: httpx.Client, provider: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """One HTTP exchange with transport failures classified (timeouts, refused, reset)."""
+    """One HTTP exchange with transport failures classified (timeouts, refused, reset).
+
+    Every POST this tool sends is an identification, which the service charges once it has
+    answered 2xx: a 2xx POST whose body cannot be read whole is an UnusableAnswer, never retried
+    (providers/exchange.py)."""
     import httpx
 
+    charged_by = provider if method == "POST" else None
     try:
-        response = _exchange(client, method, url, kwargs)
+        response = _exchange(client, method, url, kwargs, charged_by)
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"{provider}: timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -157,16 +165,12 @@ def send(
     return response
 
 
-#: The largest answer body read (a real identification is a few hundred kB).
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-
-
 def _exchange(
-    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any]
+    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any], charged_by: str | None
 ) -> httpx.Response:
     """Send and read the whole answer within one total deadline (the client's read timeout),
     abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""
-    return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES)
+    return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES, charged_by=charged_by)
 
 
 def json_body(provider: str, response: httpx.Response) -> Any:

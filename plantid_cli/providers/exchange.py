@@ -12,6 +12,13 @@ its own; it closes the answer as soon as its read returns, and the caller has mo
 Why decoded bytes: a gzip answer of 1 MB can decode to 1 GB. The body is read decoded, chunk by
 chunk, and abandoned once it passes the cap; one network read (64 kB) decodes to at most about
 1000 times its size, so memory stays near cap + one chunk whatever the encoding.
+
+Why a charged exchange ends in `UnusableAnswer`: once the status line of an identification says
+2xx, the service has charged. A body then cut (the total deadline, a reset, the size cap, a
+gzip that does not decode) is a paid answer that cannot be used: retrying it would buy it
+again. So it is raised as `UnusableAnswer` with the text read so far, which the engine stores
+and never re-buys (`run/charged.py`). Before the status is known (a hang, headers dripped past
+the deadline) nothing says the service charged, and the exchange stays a timeout, retried.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.errors import BadResponse
+from plantid_cli.errors import BadResponse, UnusableAnswer
+from plantid_cli.providers.validate import MAX_RAW_CHARS, unusable
 
 if TYPE_CHECKING:
     import httpx
@@ -33,8 +41,17 @@ _OPENED = (".connect_tcp.complete", ".start_tls.complete")
 
 
 class _Exchange:
-    def __init__(self, client: httpx.Client, request: httpx.Request, max_bytes: int) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        request: httpx.Request,
+        max_bytes: int,
+        charged_by: str | None,
+    ) -> None:
         self.client, self.request, self.max_bytes = client, request, max_bytes
+        self.charged_by = charged_by  # the provider that charges a 2xx to this request
+        self.status: int | None = None  # set once the response headers are in
+        self.chunks: list[bytes] = []  # the decoded body read so far
         self.streams: list[Any] = []  # network streams opened for this request
         self.abandoned = threading.Event()
         self.done = threading.Event()
@@ -64,19 +81,13 @@ class _Exchange:
         import httpx
 
         response = self.client.send(self.request, stream=True)
-        chunks: list[bytes] = []
-        size = 0
+        self.status = response.status_code
         try:
-            for chunk in response.iter_bytes():  # decoded: gzip/deflate undone here
-                if self.abandoned.is_set():
-                    raise httpx.ReadTimeout("abandoned at the deadline", request=self.request)
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise BadResponse(f"answer larger than {self.max_bytes} bytes: abandoned")
-                chunks.append(chunk)
-        except httpx.DecodingError:  # the service's fault, like invalid JSON
-            encoding = response.headers.get("content-encoding", "")
-            raise BadResponse(f"answer not valid {encoding} (cannot be decoded)") from None
+            self._body(response)
+        except (httpx.HTTPError, BadResponse) as exc:
+            if self.paid():  # the service has charged: never a retry (module doc)
+                raise self.cut(_why(exc)) from None
+            raise
         finally:
             response.close()
         headers = [
@@ -85,8 +96,36 @@ class _Exchange:
             if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
         ]
         return httpx.Response(
-            response.status_code, headers=headers, content=b"".join(chunks), request=self.request
+            response.status_code,
+            headers=headers,
+            content=b"".join(self.chunks),
+            request=self.request,
         )
+
+    def _body(self, response: httpx.Response) -> None:
+        import httpx
+
+        size = 0
+        try:
+            for chunk in response.iter_bytes():  # decoded: gzip/deflate undone here
+                if self.abandoned.is_set():
+                    raise httpx.ReadTimeout("abandoned at the deadline", request=self.request)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise BadResponse(f"answer larger than {self.max_bytes} bytes: abandoned")
+                self.chunks.append(chunk)
+        except httpx.DecodingError:  # the service's fault, like invalid JSON
+            encoding = response.headers.get("content-encoding", "")
+            raise BadResponse(f"answer not valid {encoding} (cannot be decoded)") from None
+
+    def paid(self) -> bool:
+        """Whether the service has answered this charged request with 2xx (it has charged)."""
+        return self.charged_by is not None and self.status is not None and 200 <= self.status < 300
+
+    def cut(self, why: str) -> UnusableAnswer:
+        """The paid answer whose body could not be read whole, with the text read so far."""
+        raw = b"".join(list(self.chunks))[: MAX_RAW_CHARS * 4].decode("utf-8", "replace")
+        return unusable(str(self.charged_by), f"HTTP {self.status}, then {why}", raw, None)
 
     def _shut(self) -> None:
         for stream in list(self.streams):
@@ -103,14 +142,21 @@ class _Exchange:
 
 
 def exchange(
-    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any], max_bytes: int
+    client: httpx.Client,
+    method: str,
+    url: str,
+    kwargs: dict[str, Any],
+    max_bytes: int,
+    *,
+    charged_by: str | None = None,
 ) -> httpx.Response:
     """The whole answer of one request, read within `client.timeout.read` seconds in all
-    (ReadTimeout after that), or BadResponse once its decoded body passes `max_bytes`."""
+    (ReadTimeout after that), or BadResponse once its decoded body passes `max_bytes`. With
+    `charged_by` (a provider), a 2xx whose body cannot be read whole is an UnusableAnswer."""
     import httpx
 
     request = client.build_request(method, url, **kwargs)
-    work = _Exchange(client, request, max_bytes)
+    work = _Exchange(client, request, max_bytes, charged_by)
     limit = client.timeout.read
     if limit is None:
         work.run()
@@ -119,15 +165,23 @@ def exchange(
         threading.Thread(target=work.run, name="plantid-http", daemon=True).start()
         if not work.done.wait(limit):
             work.abandon()
-            if not (work.done.wait(GRACE_SECONDS) and _own_timeout(work.error)):
+            finished = work.done.wait(GRACE_SECONDS)
+            if not (finished and (work.response is not None or _own_timeout(work.error))):
                 waited = time.monotonic() - started
-                raise httpx.ReadTimeout(
-                    f"no complete answer within {limit:g}s ({waited:.1f}s)", request=request
-                )
+                why = f"no complete answer within {limit:g}s ({waited:.1f}s)"
+                if work.paid():  # headers in, body cut: a paid answer (module doc)
+                    raise work.cut(why)
+                raise httpx.ReadTimeout(why, request=request)
     if work.error is not None:
         raise work.error
     assert work.response is not None
     return work.response
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, BadResponse):
+        return exc.message
+    return f"the body was cut ({type(exc).__name__})"
 
 
 def _own_timeout(error: BaseException | None) -> bool:

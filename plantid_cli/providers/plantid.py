@@ -10,7 +10,7 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.config import DEFAULT_API_URL
+from plantid_cli.constants import DEFAULT_API_URL
 from plantid_cli.errors import BadResponse, PlantidError, UnusableAnswer
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import Suggestion
 
 
 class PlantIdProvider:
@@ -70,8 +71,10 @@ class PlantIdProvider:
         url = f"{self.api_url}/identification"
         headers = {"Api-Key": self.api_key}
         body = self.build_body(images, request, position, taken_at)
-        response = send(client, self.name, "POST", url, params=params, json=body, headers=headers)
-        try:
+        try:  # a 2xx cut short (send) or unusable (charged_answer): re-read by its token
+            response = send(
+                client, self.name, "POST", url, params=params, json=body, headers=headers
+            )
             return charged_answer(self.name, response, self.parse)
         except UnusableAnswer as exc:
             if exc.access_token is None:
@@ -79,7 +82,11 @@ class PlantIdProvider:
             return self._reread(client, exc, params, headers)
 
     def _reread(
-        self, client: httpx.Client, exc: UnusableAnswer, params: dict, headers: dict
+        self,
+        client: httpx.Client,
+        exc: UnusableAnswer,
+        params: dict[str, Any],
+        headers: dict[str, str],
     ) -> Answer:
         """The free `GET /identification/{token}`, once: the paid answer read again. Any
         failure of it (an outage, a bad answer again) gives up with the original answer, so
@@ -112,7 +119,7 @@ class PlantIdProvider:
         )
 
 
-def _suggestion(item: Any) -> dict[str, Any]:
+def _suggestion(item: Any) -> Suggestion:
     item = v.mapping(item, "suggestion")
     details = v.optional_mapping(item.get("details"), "suggestion.details")
     taxonomy = v.optional_mapping(details.get("taxonomy"), "details.taxonomy")
@@ -158,17 +165,17 @@ def usage_info(data: Any) -> dict[str, Any]:
     """The usage_info answer with its types checked: counts are numbers or null (a whole
     float such as `86.0`, which the real service sends, reads as the int 86), so callers can
     compare them without guessing."""
-    data = dict(v.mapping(data, "answer"))
+    info = dict(v.mapping(data, "answer"))
     for name in ("credit_limits", "used", "remaining"):
-        counts = v.optional_mapping(data.get(name), name)
-        data[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
-    can_use = v.optional_mapping(data.get("can_use_credits"), "can_use_credits")
+        counts = v.optional_mapping(info.get(name), name)
+        info[name] = {period: _credits(counts.get(period), name) for period in USAGE_PERIODS}
+    can_use = v.optional_mapping(info.get("can_use_credits"), "can_use_credits")
     value = can_use.get("value", True)
-    data["can_use_credits"] = {
+    info["can_use_credits"] = {
         "value": v.flag(value, "can_use_credits.value"),
         "reason": v.optional_text(can_use.get("reason"), "can_use_credits.reason"),
     }
-    return data
+    return info
 
 
 def _credits(value: Any, where: str) -> int | float | None:

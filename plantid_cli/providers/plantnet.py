@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.config import DEFAULT_PLANTNET_URL
+from plantid_cli.constants import DEFAULT_PLANTNET_URL
 from plantid_cli.errors import BadResponse, ConfigError
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, send
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
+    from plantid_cli.records import Suggestion
 
-ORGANS = ("leaf", "flower", "fruit", "bark", "auto")
 NB_RESULTS = 10
 
 
@@ -145,7 +145,7 @@ def _language(request: IdentifyRequest) -> str:
     return (request.language or "en").split(",")[0].strip() or "en"
 
 
-def _suggestion(item: Any) -> dict[str, Any]:
+def _suggestion(item: Any) -> Suggestion:
     """The same suggestion shape as Plant.id's: plain binomial in `scientific_name`."""
     item = v.mapping(item, "result")
     species = v.mapping(item.get("species"), "result.species")

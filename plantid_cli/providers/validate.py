@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.errors import BadResponse, UnusableAnswer
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import httpx
@@ -129,7 +132,7 @@ def _kind(value: Any) -> str:
 
 
 # ----- a charged answer ---------------------------------------------------------------------
-def charged_answer(provider: str, response: httpx.Response, parse: Any) -> Any:
+def charged_answer(provider: str, response: httpx.Response, parse: Callable[[Any], T]) -> T:
     """`parse(data)` of a 2xx identification answer; an `UnusableAnswer` when it cannot be used.
 
     The raw text (capped) and any access token go with the error so the engine can store the
@@ -139,15 +142,15 @@ def charged_answer(provider: str, response: httpx.Response, parse: Any) -> Any:
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
-        raise _unusable(provider, "invalid JSON", raw, None) from None
+        raise unusable(provider, "invalid JSON", raw, None) from None
     token = data.get("access_token") if isinstance(data, dict) else None
     token = token if isinstance(token, str) and _TOKEN.fullmatch(token) else None
     try:
         return parse(data)
     except BadResponse as exc:
-        raise _unusable(provider, exc.message, raw, token) from None
+        raise unusable(provider, exc.message, raw, token) from None
     except (KeyError, TypeError, IndexError, ValueError, AttributeError, RecursionError) as exc:
-        raise _unusable(provider, f"{type(exc).__name__}: {exc}", raw, token) from None
+        raise unusable(provider, f"{type(exc).__name__}: {exc}", raw, token) from None
 
 
 def _raw_text(response: httpx.Response) -> str:
@@ -157,7 +160,7 @@ def _raw_text(response: httpx.Response) -> str:
         return response.content.decode("utf-8", "replace")
 
 
-def _unusable(provider: str, why: str, raw: str, token: str | None) -> UnusableAnswer:
+def unusable(provider: str, why: str, raw: str, token: str | None) -> UnusableAnswer:
     if token is None:  # a truncated answer may still name its token (Plant.id sends it first)
         found = _TOKEN_IN_TEXT.search(raw[:4096])
         token = found.group(1) if found else None

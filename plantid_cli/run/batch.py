@@ -1,62 +1,46 @@
 """A whole `identify` run as a library call: inputs -> engine -> writer, budget and summary.
 
-The CLI only parses flags and renders; everything a run decides lives here. From Python, the
-public way is `plantid_cli.identify(paths, **options)` (records as they come); this module is
-the layer below it, which writes to any `output.Writer`::
+The CLI only parses flags and renders; everything a run decides lives here. A run stops (no new
+work; answers in flight land and are stored) when the `stop` event it was given is set: that is
+how the CLI's signal handlers (cli/signals.py) reach it. From Python, the public way is
+`plantid_cli.identify(paths, **options)` (records as they come); this module is the layer
+below it, which writes to any `outputs.writers.Writer` and returns a `RunResult`::
 
-    from plantid_cli.run.batch import BatchOptions, run_batch
     from plantid_cli.config import load_settings
     from plantid_cli.outputs.writers import NdjsonWriter
+    from plantid_cli.run.batch import run_batch
+    from plantid_cli.run.options import IdentifyOptions
 
-    stats, code = run_batch(load_settings(), BatchOptions(paths=["photos/"]), NdjsonWriter())
+    result = run_batch(load_settings(), IdentifyOptions(paths=["photos/"]), NdjsonWriter())
+    stats, code = result.stats, result.exit_code
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from plantid_cli.config import Settings
-from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, exit_code_for
-from plantid_cli.events import EventBus
+from plantid_cli.constants import RECORD_STATUSES
+from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
+from plantid_cli.events import Event, EventBus
 from plantid_cli.inputs.specimens import group_by_folder
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
-from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.providers.plantnet import PlantNetProvider
-from plantid_cli.records import RunStats
+from plantid_cli.records import Record, RunStats
 from plantid_cli.run.combine import providers_for
 from plantid_cli.run.engine import Engine, RunOptions
+from plantid_cli.run.options import IdentifyOptions, RunResult
 
 
-@dataclass
-class BatchOptions:
-    paths: list[str]
-    use_cache: bool = True
-    refresh: bool = False
-    max_credits: int | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    no_location: bool = False
-    stdin: Any = None
-    empty_folders: list[str] = field(default_factory=list)
-    group_by: str | None = None  # "folder": each folder's photos are one specimen
-    shard: tuple[int, int] | None = None  # (i, n): only this worker's share (inputs.in_shard)
-    inline: bool = False  # no thread pools: the open-breaker fast path (cli/fastpath.py)
-
-
-def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
-    if (options.latitude is None) != (options.longitude is None):
-        raise UsageError("--lat and --lon go together")
-    if options.no_location and options.latitude is not None:
-        raise UsageError("--no-location sends no position: it cannot go with --lat/--lon")
-    if options.latitude is not None and not -90 <= options.latitude <= 90:
-        raise UsageError("--lat must be between -90 and 90")
-    if options.longitude is not None and not -180 <= options.longitude <= 180:
-        raise UsageError("--lon must be between -180 and 180")
+def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyRequest:
+    """The request every unit starts from (the options checked the position when built)."""
     return IdentifyRequest(
         language=settings.language,
         details=tuple(settings.details),
@@ -69,7 +53,7 @@ def build_request(settings: Settings, options: BatchOptions) -> IdentifyRequest:
     )
 
 
-def make_provider(settings: Settings, name: str):
+def make_provider(settings: Settings, name: str) -> Provider:
     key = settings.key_for(name)
     if name == "plantid":
         return PlantIdProvider(settings.url_for(name), key)
@@ -77,7 +61,7 @@ def make_provider(settings: Settings, name: str):
     return PlantNetProvider(settings.url_for(name), key)
 
 
-def make_providers(settings: Settings, mode: str) -> list:
+def make_providers(settings: Settings, mode: str) -> list[Provider]:
     """The providers a --provider mode asks, primary first (every one needs its key)."""
     try:
         names = providers_for(mode)
@@ -86,18 +70,17 @@ def make_providers(settings: Settings, mode: str) -> list:
     return [make_provider(settings, name) for name in names]
 
 
-def jobs_for(options: BatchOptions) -> Iterator[Any]:
+def jobs_for(
+    options: IdentifyOptions,
+    stdin: TextIO | None = None,
+    on_empty_folder: Callable[[str], None] | None = None,
+) -> Iterator[Any]:
     """The units of work: files, or with --group-by folder one Specimen per folder."""
-    jobs = iter_jobs(
-        options.paths, stdin=options.stdin, on_empty_folder=options.empty_folders.append
-    )
+    jobs = iter_jobs(options.paths, stdin=stdin, on_empty_folder=on_empty_folder)
     if options.shard is not None:
         jobs = shard_jobs(jobs, *options.shard, by_folder=options.group_by == "folder")
     if options.group_by is None:
         return jobs
-    if options.group_by != "folder":
-        raise UsageError(f"--group-by must be folder, not {options.group_by!r}")
-
     return group_by_folder(jobs)
 
 
@@ -120,19 +103,15 @@ def shard_jobs(
             index += 1
 
 
-def count_in_background(options: BatchOptions, on_total: Callable[[int], None]) -> None:
+def count_in_background(options: IdentifyOptions, on_total: Callable[[int], None]) -> None:
     """Walk the inputs a second time, lazily, in a daemon thread, and report how many units the
     run will have (for the progress bar's done/total and ETA). Not for `-` (stdin is read once)."""
-    if options.stdin is not None or "-" in options.paths:
+    if options.reads_stdin:
         return
-    import dataclasses
-    import threading
-
-    copy = dataclasses.replace(options, empty_folders=[])
 
     def count() -> None:
         try:
-            total = sum(1 for _ in jobs_for(copy))
+            total = sum(1 for _ in jobs_for(options))
         except Exception:  # the run itself reports bad inputs
             return
         on_total(total)
@@ -148,7 +127,7 @@ def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[in
     uncached = 0
     seen: set[str] = set()
     for job in all_jobs:
-        if engine._stop.is_set():  # Ctrl-C / SIGTERM while hashing: nothing will be sent
+        if engine.stopped:  # Ctrl-C / SIGTERM while hashing: nothing will be sent
             break
         if job.error is not None:
             continue
@@ -164,20 +143,26 @@ def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[in
 
 def run_batch(
     settings: Settings,
-    options: BatchOptions,
+    options: IdentifyOptions,
     writer: Writer,
     *,
+    stdin: TextIO | None = None,
     bus: EventBus | None = None,
     confirm: Callable[[int, int], bool] | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
-    engine_hook: Callable[[Engine], None] | None = None,
+    on_record: Callable[[Record], None] | None = None,
+    stop: threading.Event | None = None,
     observer: Any = None,
-) -> tuple[RunStats, int]:
-    """Run one batch; returns the stats and the exit code the run deserves.
+) -> RunResult:
+    """Run one batch: the stats, the exit code the run deserves, whether it was stopped.
 
-    `observer` (e.g. metrics.RunObserver) is attached after the cost count, sees every record
-    and is closed at the end whatever happens (error, Ctrl-C)."""
+    `stdin` is read for a `-` path (default: the process's stdin). Setting `stop` ends the run
+    early (see the module doc). `observer` (e.g. metrics.RunObserver) is attached after the cost
+    count, sees every record and is closed at the end whatever happens (error, Ctrl-C)."""
     bus = bus or EventBus()
+    stop = stop if stop is not None else threading.Event()
+    if stdin is None and options.reads_stdin:
+        stdin = sys.stdin
+    output_failed: OSError | None = None
     request = build_request(settings, options)
     provider = make_providers(settings, settings.provider)
     engine = Engine(
@@ -193,13 +178,11 @@ def run_batch(
             inline=options.inline,
         ),
         bus,
+        stop=stop,
     )
-    if engine_hook is not None:
-        engine_hook(engine)
+    empty_folders: list[str] = []
     try:
-        if options.max_credits is not None and options.max_credits < 0:
-            raise UsageError("--max-credits must be 0 or more")
-        units: Iterable[ImageJob] = jobs_for(options)
+        units: Iterable[ImageJob] = jobs_for(options, stdin, empty_folders.append)
         if options.max_credits is not None or confirm is not None:
             limit = (
                 options.max_credits if options.max_credits is not None else settings.confirm_above
@@ -217,29 +200,51 @@ def run_batch(
         if observer is not None:
             observer.attach(engine)
         for record in engine.run(units):
-            writer.write(record)
+            if output_failed is None:
+                try:
+                    writer.write(record)
+                except OSError as exc:
+                    output_failed = _output_failed(engine, bus, exc)
             if on_record is not None:
                 on_record(record)
             if observer is not None:
                 observer.record(record)
     finally:
         try:
-            writer.close()
+            if output_failed is None:
+                try:
+                    writer.close()
+                except OSError as exc:
+                    output_failed = exc
             engine.close()
         finally:
             if observer is not None:
                 observer.close()
+    if isinstance(output_failed, BrokenPipeError):
+        raise output_failed  # a reader like `head` has all it wanted: the CLI stops quietly
+    if output_failed is not None:
+        raise OutputError.from_os_error(output_failed) from None
     stats = engine.stats
     codes = set(stats.failed_codes)
-    if options.empty_folders:
+    if empty_folders:
         codes.add(EXIT_IMAGE_FAILED)
-    return stats, exit_code_for(codes)
+    return RunResult.of(stats, exit_code_for(codes), stop.is_set(), empty_folders)
+
+
+def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
+    """The output refused a record (full disk, closed pipe): like the first Ctrl-C, no new
+    photo starts and the answers in flight land and are stored (they are paid for); the run
+    then ends with the error. Tearing the pipeline down instead would lose those answers."""
+    engine.stop()
+    if not isinstance(exc, BrokenPipeError):  # `| head` closing early is not news
+        bus.emit(Event.OUTPUT_FAILED, message=OutputError.from_os_error(exc).message)
+    return exc
 
 
 def summary_line(stats: RunStats, unit: str = "image") -> str:
     """`unit` is what one record stands for: an image, or a specimen with --group-by folder."""
     parts = [_count(stats.done, unit)]
-    for status in ("ok", "not_plant", "error"):
+    for status in RECORD_STATUSES:
         if stats.statuses.get(status):
             parts.append(f"{stats.statuses[status]} {status}")
     if stats.cached:
@@ -259,7 +264,7 @@ def summary_fields(stats: RunStats) -> dict[str, Any]:
     """The summary as numbers (the `run.summary` object of JSON logs)."""
     return {
         "images": stats.done,
-        **{status: stats.statuses.get(status, 0) for status in ("ok", "not_plant", "error")},
+        **{status: stats.statuses.get(status, 0) for status in RECORD_STATUSES},
         "cached": stats.cached,
         "degraded": stats.degraded,
         "credits_used": stats.credits_used,

@@ -9,11 +9,14 @@ error record from it (`cached: true`) without a call, until the user asks with `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.errors import UnusableAnswer
 from plantid_cli.records import now_iso
 from plantid_cli.run.combine import Outcome
+
+if TYPE_CHECKING:
+    from plantid_cli.records import Location
 
 #: `status` of a stored unusable answer (a usable one is "ok" or "not_plant").
 UNUSABLE = "unusable"
@@ -22,7 +25,7 @@ UNUSABLE = "unusable"
 def unusable_entry(
     provider: str,
     error: UnusableAnswer,
-    location: dict[str, Any] | None,
+    location: Location | None,
     taken_at: str | None,
 ) -> dict[str, Any]:
     """What goes into the cache for a paid answer that cannot be used."""
@@ -42,7 +45,9 @@ def outcome_for(provider: str, stored: dict[str, Any], cached: bool) -> Outcome:
     """A provider's outcome from a stored entry: an answer, or the unusable answer's error."""
     if stored.get("status") != UNUSABLE:
         return Outcome(provider, stored, cached)
-    error = stored.get("error") if isinstance(stored.get("error"), dict) else {}
+    error = stored.get("error")
+    if not isinstance(error, dict):
+        error = {}
     raw, token = stored.get("raw"), stored.get("access_token")
     exc = UnusableAnswer(
         str(error.get("message") or f"{provider}: the service charged for an unusable answer"),

@@ -19,8 +19,9 @@ rebuilt here every time from per-provider stored answers and is never cached its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from plantid_cli.constants import PROVIDER_MODES, PROVIDERS
 from plantid_cli.errors import (
     EXIT_AUTH,
     EXIT_IMAGE_FAILED,
@@ -34,17 +35,19 @@ from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.records import build_record
 from plantid_cli.run.units import shown_location
 
-MODES = ("plantid", "plantnet", "auto", "both")
+if TYPE_CHECKING:
+    from plantid_cli.records import Record
+
 AGREEMENT = ("species", "genus", "differ")
 
 
 def providers_for(mode: str) -> tuple[str, ...]:
     """The services a mode uses, in the order they are asked (the first one is primary)."""
     if mode in ("auto", "both"):
-        return ("plantid", "plantnet")
-    if mode in ("plantid", "plantnet"):
+        return PROVIDERS  # Plant.id first: the primary
+    if mode in PROVIDERS:
         return (mode,)
-    raise ValueError(f"provider must be one of {', '.join(MODES)}, not {mode!r}")
+    raise ValueError(f"provider must be one of {', '.join(PROVIDER_MODES)}, not {mode!r}")
 
 
 @dataclass
@@ -194,7 +197,7 @@ def unit_record(
     request: Any,
     top: int,
     follower: bool = False,
-) -> dict[str, Any]:
+) -> Record:
     """The record for a unit from its providers' outcomes; `follower`: shared within the run.
 
     Everything the record shows is decided here, then built by one call to
@@ -228,7 +231,7 @@ def unit_error(
     *,
     fields: dict[str, Any] | None = None,
     cached: bool = False,
-) -> dict[str, Any]:
+) -> Record:
     """An error record for a unit (a specimen's record names its photos too)."""
     return build_record(
         job.index, job.display, sha256, provider,
@@ -247,7 +250,7 @@ def _unit_files(job: Any) -> dict[str, Any]:
     return {"file": job.path}
 
 
-def internal_error(job: Any, provider: str, exc: BaseException) -> dict[str, Any]:
+def internal_error(job: Any, provider: str, exc: BaseException) -> Record:
     """The record of a unit whose stage raised something unexpected: an error, never a crash."""
     if isinstance(exc, PlantidError):
         error = exc

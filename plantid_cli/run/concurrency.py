@@ -13,6 +13,7 @@ The stages themselves (cache, guards, calls) are the engine's: see engine.py.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -21,8 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from plantid_cli.errors import Interrupted
-
-Record = dict[str, Any]
+from plantid_cli.records import Record
 
 
 def run_inline(
@@ -62,7 +62,7 @@ def run_concurrent(
     prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
     window = concurrency * 2 + prep_workers
     slots = threading.BoundedSemaphore(window)
-    results: queue.Queue = queue.Queue()
+    results: queue.Queue[Any] = queue.Queue()
     prep_pool = ThreadPoolExecutor(prep_workers, thread_name_prefix="plantid-prep")
     net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
     submitted = [0]
@@ -78,7 +78,7 @@ def run_concurrent(
         except BaseException as exc:  # never lose the slot; report as an error record
             finish(failed(job, exc))
 
-    def after_stage_a(job: Any, future: Future) -> None:
+    def after_stage_a(job: Any, future: Future[Any]) -> None:
         if future.cancelled():
             finish(None)
             return
@@ -108,7 +108,7 @@ def run_concurrent(
                     return
                 submitted[0] += 1
                 prep_pool.submit(run_stage_a, job).add_done_callback(
-                    lambda future, job=job: after_stage_a(job, future)
+                    functools.partial(after_stage_a, job)
                 )
         except BaseException as exc:
             results.put(("crash", exc))

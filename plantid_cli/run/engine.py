@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
-from plantid_cli.errors import Interrupted, PlantidError, UnusableAnswer
-from plantid_cli.events import EventBus
+from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
+from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.backend import open_backend
 from plantid_cli.guards.disk.cache import cache_key
 from plantid_cli.guards.provider_guards import ProviderGuards, deadlines
 from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
-from plantid_cli.providers.base import IdentifyRequest
-from plantid_cli.records import RunStats, stored_answer
+from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
+from plantid_cli.records import Record, RunStats, stored_answer
 from plantid_cli.run.charged import outcome_for, unusable_entry
 from plantid_cli.run.combine import Outcome, internal_error, to_ask, unit_error, unit_record
 from plantid_cli.run.concurrency import run_concurrent, run_inline
@@ -45,6 +45,9 @@ from plantid_cli.run.units import (
     taken_at,
     unit_sha256,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -62,12 +65,15 @@ class Engine:
         self,
         settings: Settings,
         request: IdentifyRequest,
-        provider,
+        provider: Provider | Sequence[Provider],
         options: RunOptions,
         bus: EventBus | None = None,
+        *,
+        stop: threading.Event | None = None,
     ) -> None:
-        """`provider` is one provider, or a list of them (first = primary) for auto/both."""
-        providers = list(provider) if isinstance(provider, list | tuple) else [provider]
+        """`provider` is one provider, or a list of them (first = primary) for auto/both;
+        setting `stop` (or calling stop()) ends the run: no new work, answers in flight land."""
+        providers = list(provider) if isinstance(provider, Sequence) else [provider]
         self.settings = settings
         self.request = request
         self.provider = providers[0]
@@ -83,16 +89,17 @@ class Engine:
         }
         self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
         self.cache = backend.cache() if options.use_cache else None
-        self._client = None
+        self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
-        self._inflight: dict[str, Future] = {}
+        self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
+        self._closed = False  # close() began: a call failing from now on failed locally
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
             lane.guards.stop = self._stop
 
     # ----- resources -----
-    def client(self):
+    def client(self) -> httpx.Client:
         """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
         with self._client_lock:
             if self._client is None:
@@ -108,6 +115,7 @@ class Engine:
             return self._client
 
     def close(self) -> None:
+        self._closed = True
         if self._side is not None:  # once stopped, never wait for a side call that hangs
             self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
         if self._client is not None:
@@ -117,6 +125,10 @@ class Engine:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     # ----- stage A -----
     def cache_key_for(
@@ -131,10 +143,12 @@ class Engine:
         if self.cache is None or self.options.refresh:
             return None
         stored = self.cache.get(key)
-        self.bus.emit("cache.miss" if stored is None else "cache.hit", provider=provider, path=path)
+        self.bus.emit(
+            Event.CACHE_MISS if stored is None else Event.CACHE_HIT, provider=provider, path=path
+        )
         return stored
 
-    def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, dict[str, Any] | None]:
+    def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, Record | None]:
         """Hash one unit and look it up for the primary provider: (sha256, key, record|None)."""
         sha256 = unit_sha256(job)
         key = self.cache_key_for(sha256, self.provider, request_for(self.request, job))
@@ -174,7 +188,7 @@ class Engine:
         if self.mode != "auto" or name == primary or failed is None or failed.error is None:
             return
         self.bus.emit(
-            "fallback",
+            Event.FALLBACK,
             from_provider=primary,
             to_provider=name,
             reason=failed.error.reason or failed.error.code,
@@ -183,9 +197,9 @@ class Engine:
 
     def _refused(self, provider: str, exc: PlantidError, path: str) -> None:
         if exc.reason == "circuit-open":
-            self.bus.emit("circuit.open", provider=provider, path=path)
+            self.bus.emit(Event.CIRCUIT_OPEN, provider=provider, path=path)
 
-    def stage_prepare(self, job: ImageJob | Specimen) -> dict[str, Any] | Pending | None:
+    def stage_prepare(self, job: ImageJob | Specimen) -> Record | Pending | None:
         if self._stop.is_set():
             return None
         if job.error is not None:
@@ -203,7 +217,9 @@ class Engine:
                 return self._finish(job, sha256, outcomes)
             started = time.monotonic()
             prepared = prepare_unit(job, self.settings)
-            self.bus.emit("image.prepared", seconds=time.monotonic() - started, path=job.display)
+            self.bus.emit(
+                Event.IMAGE_PREPARED, seconds=time.monotonic() - started, path=job.display
+            )
         except PlantidError as exc:
             self._refused(self.provider.name, exc, job.display)
             return unit_error(job, sha256, self.provider.name, exc)
@@ -211,23 +227,26 @@ class Engine:
         return Pending(job, sha256, keys, prepared, location, request, outcomes)
 
     # ----- stage B -----
-    def stage_call(self, pending: Pending) -> dict[str, Any] | None:
+    def stage_call(self, pending: Pending) -> Record | None:
         job = pending.job
         if self._stop.is_set():
             return None
         with self._inflight_lock:
             leader = self._inflight.get(pending.key)
-            mine: Future | None = None
+            mine: Future[Any] | None = None
             if leader is None:
                 mine = self._inflight[pending.key] = Future()
         if mine is None:  # the same unit is already being asked for in this run
+            assert leader is not None  # (one of the two is set under the lock)
             try:
                 outcomes = leader.result()
             except PlantidError as exc:
                 return unit_error(job, pending.sha256, self.provider.name, exc)
             if _stopped(outcomes):
                 return None
-            self.bus.emit("cache.hit", provider=self.provider.name, path=job.display, shared=True)
+            self.bus.emit(
+                Event.CACHE_HIT, provider=self.provider.name, path=job.display, shared=True
+            )
             return self._finish(job, pending.sha256, outcomes, follower=True)
         try:
             outcomes = self._resolve(pending)
@@ -291,24 +310,24 @@ class Engine:
         wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death
         with lane.guards.backend.single_flight(key, wait, self._stop) as lock:
             self.bus.emit(
-                "lock.waited",
+                Event.LOCK_WAITED,
                 provider=lane.provider.name,
                 path=path,
                 seconds=lock.waited,
                 acquired=lock.acquired,
             )
             if not lock.acquired:
-                if not lock.stopped:
-                    self.bus.emit("lock.timeout", path=path, seconds=lock.waited)
+                if not lock.stopped and not lock.unavailable:
+                    self.bus.emit(Event.LOCK_TIMEOUT, path=path, seconds=lock.waited)
             elif lock.waited > 0.05:
-                self.bus.emit("lock.acquired", path=path, seconds=lock.waited)
+                self.bus.emit(Event.LOCK_ACQUIRED, path=path, seconds=lock.waited)
             if not self.options.refresh or not lock.acquired:
                 stored = self.cache.get(key)
                 if stored is not None and not (self.options.refresh and lock.acquired):
-                    self.bus.emit("cache.hit", provider=lane.provider.name, path=path)
+                    self.bus.emit(Event.CACHE_HIT, provider=lane.provider.name, path=path)
                     return stored, True
                 if not looked_up and not self.options.refresh:
-                    self.bus.emit("cache.miss", provider=lane.provider.name, path=path)
+                    self.bus.emit(Event.CACHE_MISS, provider=lane.provider.name, path=path)
             if not lock.acquired and lock.stopped:  # Ctrl-C / SIGTERM while waiting
                 raise Interrupted("stopped while another process was asking for this photo")
             stored = self._call(lane, pending)
@@ -324,8 +343,15 @@ class Engine:
         # the stamp and the request leaving the machine are milliseconds apart.
         client = self.client()
 
-        def attempt():
-            return lane.provider.identify(client, pending.prepared, request, position, when)
+        def attempt() -> Answer:
+            try:
+                return lane.provider.identify(client, pending.prepared, request, position, when)
+            except ServiceUnavailable as exc:
+                if not self._closed or isinstance(exc, UnusableAnswer):
+                    raise
+                # the run tore its client down under this call (an abort): a local end,
+                # never a service failure for the shared breaker
+                raise Interrupted("the run ended before this answer arrived") from None
 
         if "location" not in lane.provider.cache_params(request):
             location = exif_location(pending.prepared)  # not sent: keep the photo's own
@@ -346,18 +372,18 @@ class Engine:
 
     def _finish(
         self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False
-    ) -> dict[str, Any]:
-        """The record for a unit from its providers' outcomes (`combine.unit_record`)."""
+    ) -> Record:
+        """The record for a unit from its providers' outcomes (`strategy.unit_record`)."""
         return unit_record(
             self.mode, job, sha256, outcomes, request=self.request, top=self.options.top,
             follower=follower,
         )  # fmt: skip
 
     # ----- the run -----
-    def run(self, jobs: Iterable[ImageJob]) -> Iterator[dict[str, Any]]:
+    def run(self, jobs: Iterable[ImageJob]) -> Iterator[Record]:
         """Yield one record per job, in completion order, keeping a bounded window in flight
-        (`concurrency.run_concurrent`), or one job at a time in this thread with `inline`."""
-        stages = {
+        (`pipeline.run_concurrent`), or one job at a time in this thread with `inline`."""
+        stages: dict[str, Any] = {  # the same stages for both runners
             "prepare": self.stage_prepare,
             "call": self.stage_call,
             "needs_call": lambda outcome: isinstance(outcome, Pending),

@@ -6,11 +6,10 @@ gets an `auth` error record without a call (the user expects each input to have 
 with `--provider auto|both` the other service goes on), and one warning names
 `plantid keys set <provider>`.
 
-Exact, not "at most `concurrency`": until the key has been seen to work, one call at a time
-goes to the service (the others wait for its answer), so a wrong key costs exactly one call
-at any concurrency. Any outcome but a key rejection opens the gate — a 5xx or a timeout says
-nothing against the key, and keeping an outage serial is the breaker's business, not this.
-The price is one call's latency at the start of a run.
+No gate in front of the first call: a run's first calls go out together (the calls already in
+flight when the first 401 comes back, at most `--concurrency`, finish; none starts after it).
+Holding every call behind the first one would make a wrong key cost exactly one call, but it
+costs every run one call's latency and turns a hung first call into a hung run.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from plantid_cli.errors import AuthError
-from plantid_cli.events import EventBus
+from plantid_cli.events import Event, EventBus
 
 T = TypeVar("T")
 
@@ -29,9 +28,7 @@ class KeyGate:
     def __init__(self, provider: str, bus: EventBus) -> None:
         self.provider = provider
         self.bus = bus
-        self._cond = threading.Condition()
-        self._open = False  # a call has come back without a key rejection
-        self._probing = False  # the first call is out; the others wait for its answer
+        self._lock = threading.Lock()
         self._rejected: AuthError | None = None
 
     def check(self) -> None:
@@ -44,35 +41,17 @@ class KeyGate:
             )
 
     def call(self, fn: Callable[[], T]) -> T:
-        """`fn()` (one guarded call), the first one alone until the key has been seen to work."""
-        with self._cond:
-            while not self._open and self._probing and self._rejected is None:
-                self._cond.wait()
-            self.check()
-            probe = not self._open
-            self._probing = self._probing or probe
+        """`fn()` (one guarded call), unless the key was rejected earlier in this run."""
+        self.check()
         try:
-            result = fn()
+            return fn()
         except AuthError as exc:
             self._reject(exc)
             raise
-        except BaseException:
-            if probe:
-                self._settle()
-            raise
-        if probe:
-            self._settle()
-        return result
-
-    def _settle(self) -> None:
-        with self._cond:
-            self._open = True
-            self._cond.notify_all()
 
     def _reject(self, error: AuthError) -> None:
-        with self._cond:
+        with self._lock:
             first = self._rejected is None
             self._rejected = self._rejected or error
-            self._cond.notify_all()
         if first:  # one warning per service and run, not one per photo
-            self.bus.emit("auth.rejected", provider=self.provider, message=error.message)
+            self.bus.emit(Event.AUTH_REJECTED, provider=self.provider, message=error.message)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from plantid_cli.guards.provider_guards import ProviderGuards
+from plantid_cli.providers.base import Provider
 from plantid_cli.run.keygate import KeyGate
 
 
@@ -13,7 +13,7 @@ from plantid_cli.run.keygate import KeyGate
 class Lane:
     """One provider and its own guards (breaker, rate limit, credits)."""
 
-    provider: Any
+    provider: Provider
     guards: ProviderGuards
     gate: KeyGate = field(init=False)  # a rejected key stops this lane's calls (keygate.py)
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import IdentifyRequest
 from plantid_cli.run.combine import Outcome
+
+if TYPE_CHECKING:
+    from plantid_cli.records import Location
 
 
 @dataclass
@@ -23,7 +26,7 @@ class Pending:
     sha256: str
     keys: dict[str, str]  # provider -> cache key
     prepared: list[Any]  # PreparedImage per photo
-    location: dict[str, Any] | None  # the position to send (options applied)
+    location: Location | None  # the position to send (options applied)
     request: IdentifyRequest  # the run's request for this unit (one organ per photo)
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # known before the network
     started: float = field(default_factory=time.monotonic)

@@ -9,11 +9,14 @@ them and above the steps they use; inputs/ only walks and groups.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.images.prepare import file_sha256, prepare_image
 from plantid_cli.inputs.specimens import Specimen, members, specimen_sha256
 from plantid_cli.inputs.walk import ImageJob
+
+if TYPE_CHECKING:
+    from plantid_cli.records import Location
 
 
 def unit_sha256(unit: ImageJob | Specimen) -> str:
@@ -23,7 +26,7 @@ def unit_sha256(unit: ImageJob | Specimen) -> str:
     return file_sha256(unit.path)
 
 
-def exif_location(images: list[Any]) -> dict[str, Any] | None:
+def exif_location(images: list[Any]) -> Location | None:
     """The first photo's EXIF position (a specimen's photos were taken at one place)."""
     for image in images:
         meta = image.meta
@@ -59,7 +62,7 @@ def request_for(request: Any, unit: ImageJob | Specimen) -> Any:
     return request
 
 
-def location_for(request: Any, images: list[Any]) -> dict[str, Any] | None:
+def location_for(request: Any, images: list[Any]) -> Location | None:
     """The position to send: --no-location, then --lat/--lon, then the photos' EXIF."""
     if request.no_location:
         return None
@@ -68,7 +71,7 @@ def location_for(request: Any, images: list[Any]) -> dict[str, Any] | None:
     return exif_location(images)
 
 
-def shown_location(request: Any, stored: dict[str, Any] | None) -> dict[str, Any] | None:
+def shown_location(request: Any, stored: Location | None) -> Location | None:
     """A record's position under this run's options. A provider that is sent no position
     (Pl@ntNet) has none in its cache key, so its stored answer keeps the EXIF position and the
     options are applied here: a cached answer from a --lat run never shows that position."""

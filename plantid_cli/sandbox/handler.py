@@ -9,6 +9,7 @@ The endpoints, faults and settings are documented in `plantid_cli.sandbox.server
 from __future__ import annotations
 
 import re
+import select
 import socket
 import struct
 import sys
@@ -51,6 +52,36 @@ class Sandbox(Protocol):
     def _finish(self, call: dict, status: int | None) -> None: ...
 
     def _auth(self, key: str) -> Reply | None: ...
+
+    plantid_url: str
+
+    def config(self) -> dict: ...
+
+    def remaining_credits(self) -> int: ...
+
+    def plantnet_remaining(self) -> int: ...
+
+    def _control(self, method: str, path: str, body: bytes) -> Reply: ...
+
+    def _begin(self, kind, method, path, count, blobs, fields, query) -> dict: ...
+
+    def _count(self, name: str) -> None: ...
+
+    def _usage(self) -> dict: ...
+
+    def _hold(self, call: dict) -> bool: ...
+
+    def _roll_failure(self, rate: float) -> str | None: ...
+
+    def _charge(self, cost: int) -> bool: ...
+
+    def _charge_plantnet(self) -> int | None: ...
+
+    def _rate_headers(self) -> dict: ...
+
+    def _token(self, digest: bytes) -> str: ...
+
+    def _store(self, token: str, stored: dict) -> None: ...
 
 
 MAX_BODY = 64 * 1024 * 1024
@@ -135,7 +166,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self._faulted(call, self._key(), answer)
         if match := re.fullmatch(r"/api/v3/identification/([^/]+)", path):
             call = sb._begin("plantid_get", method, self.path, 0, [], {}, query)
-            answer = lambda: self._plantid_get(method, match.group(1), query)  # noqa: E731
+            token = match.group(1)
+            answer = lambda: self._plantid_get(method, token, query)  # noqa: E731
             return self._faulted(call, self._key(), answer)
         if path == "/api/v3/usage_info" and method == "GET":
             sb._count("plantid_usage")
@@ -163,6 +195,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.headers.get("Api-Key", "").strip()
 
     def _send(self, reply: Reply, call: dict | None = None, drip: float | None = None) -> None:
+        if call is not None:
+            call["delivered"] = not self._client_gone()
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.ctype)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -184,6 +218,32 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         if call is not None:
             call["t_end"] = time.time()
+
+    def _client_gone(self) -> bool:
+        """Whether the client has hung up (its end-of-stream is waiting to be read): a status
+        sent now reaches no one. A call records it as `delivered` (false: it gave up first)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _send_cut(self, reply: Reply, call: dict) -> None:
+        """The status and headers, half the body, then a reset: charged, never delivered."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.ctype)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.sb._finish(call, reply.status)
+        try:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        call["t_end"] = time.time()
 
     def _drop(self, call: dict, reset: bool) -> None:
         """Close the connection without an answer (an RST when `reset`)."""
@@ -230,7 +290,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             reply = answer()
             spoiled = fault in ANSWER_FAULTS and (call["method"] == "POST" or cfg["fault_reread"])
             if spoiled and reply.payload is not None and 200 <= reply.status < 300:
-                reply = spoil(fault, reply)
+                reply = spoil(str(fault), reply)  # in ANSWER_FAULTS: a name
             elif fault in ("gzip_bomb", "bad_gzip") and reply.payload is not None:
                 if 200 <= reply.status < 300:  # gigabytes once decoded / damaged
                     headers = {**reply.headers, "Content-Encoding": "gzip"}
@@ -239,6 +299,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     reply = Reply(reply.status, body, reply.ctype, headers)
         if fault == "header_drip":
             return self._send_header_drip(reply, call, cfg["drip_interval"])
+        if fault == "cut_body" and (call["method"] == "POST" or cfg["fault_reread"]):
+            return self._send_cut(reply, call)
         self._send(reply, call, cfg["drip_interval"] if fault == "drip" else None)
 
     def _send_header_drip(self, reply: Reply, call: dict, interval: float) -> None:
@@ -317,9 +379,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return plantnet_error(413, "Payload too large: 50 MB at most")
         infos = [proto.inspect_image(raw) for _, raw in files]
         call["image_sizes"] = [[i[0], i[1]] for i in infos if i]
-        if None in infos:
+        known = [info for info in infos if info is not None]
+        if len(known) != len(infos):
             return plantnet_error(400, "Invalid image data")
-        if any(info[2] not in ("JPEG", "PNG") for info in infos):
+        if any(info[2] not in ("JPEG", "PNG") for info in known):
             return plantnet_error(400, "Unsupported file type: JPEG and PNG only")
         remaining = sb._charge_plantnet()
         if remaining is None:

@@ -17,6 +17,7 @@ import re
 import time
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Any
 
 from plantid_cli.sandbox import data
 
@@ -26,7 +27,7 @@ MODEL_VERSION = "plant_id:3.2.0"
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
     | {"echo_key", "badtypes", "badlist", "badnumber", "hugelist"}  # see sandbox_faults
-    | {"gzip_bomb", "bad_gzip", "header_drip"}
+    | {"gzip_bomb", "bad_gzip", "header_drip", "cut_body"}
 )
 _NO_MODE = (None, "", "none", "off")
 DEFAULT_SETTINGS = {
@@ -103,7 +104,7 @@ def digest(blobs: list[bytes]) -> bytes:
     return hashlib.sha256(b"".join(hashlib.sha256(b).digest() for b in blobs)).digest()
 
 
-def inspect_image(blob: bytes) -> tuple[int, int, str, tuple[float, float, float]] | None:
+def inspect_image(blob: bytes) -> tuple[int, int, str | None, tuple[float, ...]] | None:
     """(width, height, format, mean RGB) of a fully decodable image, else None."""
     from PIL import Image, ImageStat  # lazy: the sandbox imports with the stdlib only
 
@@ -172,7 +173,7 @@ def parse_plantid(body: bytes, ctype: str) -> tuple[dict, int, list[bytes], str 
         except ValueError:
             return {}, 0, [], "Invalid multipart data"
         fields = {n: _form_value(n, raw) for n, _, raw in parts if n != "images"}
-        images: list = [raw for n, _, raw in parts if n == "images"]
+        images: list[Any] = [raw for n, _, raw in parts if n == "images"]
     else:
         try:
             fields = json.loads(body)
@@ -180,15 +181,16 @@ def parse_plantid(body: bytes, ctype: str) -> tuple[dict, int, list[bytes], str 
             return {}, 0, [], "Invalid json data"
         if not isinstance(fields, dict):
             return {}, 0, [], "Invalid json data"
-        images = fields.get("images") if isinstance(fields.get("images"), list) else []
+        images = fields["images"] if isinstance(fields.get("images"), list) else []
     if not images or any(not item for item in images):
         return fields, len(images), [], "Missing image data"
     if len(images) > 5:
         return fields, len(images), [], "Too many images: at most 5 are allowed"
     blobs = [item if isinstance(item, bytes) else _b64(item) for item in images]
-    if any(blob is None for blob in blobs):
+    decoded = [blob for blob in blobs if blob is not None]
+    if len(decoded) != len(blobs):
         return fields, len(images), [], "Invalid base64 image data"
-    return fields, len(images), blobs, None
+    return fields, len(images), decoded, None
 
 
 def check_plantid(fields: dict, query: dict) -> str | None:
@@ -228,7 +230,7 @@ def plantid_identification(token: str, fields: dict, blobs: list[bytes], base_ur
     taken = fields.get("datetime")
     moment = datetime.fromisoformat(taken) if taken else datetime.fromtimestamp(now, UTC)
     images = [f"{base_url}/media/imgs/{hashlib.sha256(b).hexdigest()[:32]}.jpg" for b in blobs]
-    ident = {
+    ident: dict[str, Any] = {
         "access_token": token,
         "model_version": MODEL_VERSION,
         "custom_id": fields.get("custom_id"),
@@ -344,6 +346,7 @@ def call_record(kind, method, path, count, blobs, fields, query) -> dict:
         "images": count,
         "image_sizes": [],
         "image_bytes": [len(b) for b in blobs],
+        "image_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
         "latitude": fields.get("latitude"),
         "longitude": fields.get("longitude"),
         "datetime": fields.get("datetime"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from http import HTTPStatus
 
+from plantid_cli.constants import ORGANS as CLI_ORGANS
 from plantid_cli.sandbox import data
 from plantid_cli.sandbox.plantid_api import (
     Reply,
@@ -20,8 +21,9 @@ from plantid_cli.sandbox.plantid_api import (
 )
 
 PLANTNET_VERSION = "2026-03-20 (7.5)"
-ORGANS = frozenset({"leaf", "flower", "fruit", "bark", "auto", "habit", "other"})
-PRIMARY_ORGANS = ORGANS - {"habit", "other"}
+#: Pl@ntNet accepts two organs more than the CLI offers; one of the CLI's must be among them.
+PRIMARY_ORGANS = frozenset(CLI_ORGANS)
+ORGANS = PRIMARY_ORGANS | {"habit", "other"}
 
 
 def plantnet_error(status: int, message: str, headers=None) -> Reply:

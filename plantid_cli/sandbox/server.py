@@ -31,7 +31,9 @@ real answer one byte every `drip_interval` s), reset (TCP reset, no answer), ech
 body holds the received key), gzip_bomb (the real answer's status, a gzip body decoding to
 `bomb_mb` MiB of zeros), bad_gzip (the same, damaged after its header), header_drip (the
 status line and headers one byte every `drip_interval` s; the call records header_bytes,
-header_sent and client_gone), and the unusable charged answers of `sandbox_faults`:
+header_sent and client_gone), cut_body (the real status and headers, half the body, then a
+TCP reset; POSTs only, a re-read too with `fault_reread`), and the unusable charged answers of
+`sandbox_faults`:
 badtypes, badlist, badnumber, hugelist (they spoil POSTs; Plant.id re-reads by token too only
 with `fault_reread`).
 `fail_rate` answers that fraction of calls error500 (seeded).
@@ -50,9 +52,11 @@ plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connect
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
-t_arrival (request line read, before the body), t_start, t_end, status,
-fault, images, image_sizes [[w, h]], image_bytes, latitude, longitude, datetime, organs, project,
-details, language}. Every call that reached the handler counts, failed or faulted.
+t_arrival (request line read, before the body), t_start, t_end, status, delivered (false: the
+client had hung up before the status was sent),
+fault, images, image_sizes [[w, h]], image_bytes, image_sha256 (one per image), latitude,
+longitude, datetime, organs, project, details, language}. Every call that reached the handler
+counts, failed or faulted.
 """
 
 from __future__ import annotations

@@ -19,22 +19,28 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from plantid_cli.config import PROVIDERS, Settings
+from plantid_cli.config import Settings
+from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS, RECORD_STATUSES
 from plantid_cli.errors import UsageError
-from plantid_cli.records import STATUSES
+from plantid_cli.events import Event
 from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, safe_url
 from plantid_cli.telemetry.status import _guards_for
+
+if TYPE_CHECKING:  # prometheus_client is an extra, imported when a run asks for metrics
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+    from plantid_cli.records import Record
 
 logger = logging.getLogger("plantid")
 
 INSTALL_HINT = "pip install 'plantid-cli[metrics]'"
 DEFAULT_INTERVAL = 5.0
 PUSH_JOB = "plantid"
-BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
-IMAGE_STATUSES = STATUSES  # every record status, pre-declared at 0
+IMAGE_STATUSES = RECORD_STATUSES  # every record status, pre-declared at 0
 CALL_OUTCOMES = (
     "ok", "client_error", "server_error", "timeout", "credits", "auth", "bad_response"
 )  # fmt: skip
@@ -87,7 +93,7 @@ METRICS: tuple[tuple[str, str, str, str, tuple[str, ...], tuple[float, ...] | No
 )  # fmt: skip
 
 
-def _prometheus():
+def _prometheus() -> ModuleType:
     try:
         import prometheus_client
     except ImportError:
@@ -103,9 +109,31 @@ def run_providers(settings: Settings) -> tuple[str, ...]:
 
 
 class RunMetrics:
-    """Every metric of one run, on a private registry, fed by bus events and records."""
+    """Every metric of one run, on a private registry, fed by bus events and records.
 
-    def __init__(self, settings: Settings, registry=None) -> None:
+    The attributes are made from METRICS (one table of names, help and labels); declared here
+    so that every use is type-checked against prometheus_client.
+    """
+
+    images: Counter
+    calls: Counter
+    cache: Counter
+    retries: Counter
+    fallbacks: Counter
+    circuit_rejections: Counter
+    breaker_transitions: Counter
+    lock_timeouts: Counter
+    latency: Histogram
+    lock_wait: Histogram
+    rate_wait: Histogram
+    prepare: Histogram
+    breaker_state: Gauge
+    credits_remaining: Gauge
+    run_start: Gauge
+    run_end: Gauge
+    in_flight: Gauge
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         pc = _prometheus()
         self.settings = settings
         self.registry = registry if registry is not None else pc.CollectorRegistry()
@@ -140,45 +168,45 @@ class RunMetrics:
         self.latency.labels(provider)
 
     # ----- inputs -----
-    def on_event(self, event: str, fields: dict[str, Any]) -> None:
+    def on_event(self, event: Event, fields: dict[str, Any]) -> None:
         provider = fields.get("provider")
         if provider and provider not in self._guards:
             self.add_provider(provider)
-        if event == "cache.hit":
+        if event == Event.CACHE_HIT:
             self.cache.labels(provider, "hit").inc()
-        elif event == "cache.miss":
+        elif event == Event.CACHE_MISS:
             self.cache.labels(provider, "miss").inc()
-        elif event == "upstream.start":
+        elif event == Event.UPSTREAM_START:
             self.in_flight.inc()
-        elif event == "upstream.call":
+        elif event == Event.UPSTREAM_CALL:
             self.in_flight.dec()
             self.calls.labels(provider, fields.get("outcome", "client_error")).inc()
             self.latency.labels(provider).observe(fields.get("seconds", 0.0))
-        elif event == "upstream.retry":
+        elif event == Event.UPSTREAM_RETRY:
             self.retries.labels(provider).inc()
-        elif event == "rate.acquired":
+        elif event == Event.RATE_ACQUIRED:
             self.rate_wait.observe(fields.get("seconds", 0.0))
-        elif event == "lock.waited":
+        elif event == Event.LOCK_WAITED:
             self.lock_wait.observe(fields.get("seconds", 0.0))
             if not fields.get("acquired", True):
                 self.lock_timeouts.inc()
-        elif event == "image.prepared":
+        elif event == Event.IMAGE_PREPARED:
             self.prepare.observe(fields.get("seconds", 0.0))
-        elif event == "circuit.open":
+        elif event == Event.CIRCUIT_OPEN:
             self.circuit_rejections.labels(provider).inc()
-        elif event == "circuit.state":
+        elif event == Event.CIRCUIT_STATE:
             new = fields.get("new")
             if new in BREAKER_STATE_VALUES:
                 self.breaker_state.labels(provider).set(BREAKER_STATE_VALUES[new])
                 self.breaker_transitions.labels(provider, new).inc()
-        elif event == "credits.exhausted":
+        elif event == Event.CREDITS_EXHAUSTED:
             self.credits_remaining.labels(provider).set(0)
-        elif event == "fallback":
+        elif event == Event.FALLBACK:
             source, target = fields.get("from_provider"), fields.get("to_provider")
             if source and target:
                 self.fallbacks.labels(source, target).inc()
 
-    def on_record(self, record: dict[str, Any]) -> None:
+    def on_record(self, record: Record) -> None:
         provider = record.get("provider") or self.settings.provider
         if provider not in self._guards:
             self.add_provider(provider)
@@ -207,7 +235,8 @@ class RunMetrics:
 
     def text(self) -> bytes:
         self.refresh()
-        return _prometheus().generate_latest(self.registry)
+        data: bytes = _prometheus().generate_latest(self.registry)
+        return data
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -234,7 +263,7 @@ class RunObserver:
         self,
         settings: Settings,
         *,
-        metrics_file: str | os.PathLike | None = None,
+        metrics_file: str | os.PathLike[str] | None = None,
         pushgateway: str | None = None,
         job_name: str | None = None,
         interval: float = DEFAULT_INTERVAL,
@@ -275,7 +304,7 @@ class RunObserver:
             self._buses.add(id(bus))
             bus.subscribe(self.metrics.on_event)
 
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: Record) -> None:
         self.metrics.on_record(record)
 
     def start(self) -> None:
@@ -303,6 +332,8 @@ class RunObserver:
 
     # ----- output -----
     def write(self) -> None:
+        if self.path is None:  # pushing only
+            return
         with self._write_lock:
             write_atomically(self.path, self.metrics.text())
 
@@ -316,11 +347,14 @@ class RunObserver:
                     _warn("metrics.write_failed", f"cannot write metrics to {self.path}: {exc}")
 
     def push(self) -> bool:
+        if not self.pushgateway:
+            return False
+        gateway = self.pushgateway
         pc = _prometheus()
         self.metrics.refresh()
         try:
             pc.push_to_gateway(
-                self.pushgateway,
+                gateway,
                 job=PUSH_JOB,
                 registry=self.metrics.registry,
                 grouping_key=self.grouping_key,
@@ -330,13 +364,13 @@ class RunObserver:
         except Exception as exc:
             _warn(
                 "metrics.push_failed",
-                f"cannot push metrics to {safe_url(self.pushgateway)}: {exc}",
+                f"cannot push metrics to {safe_url(gateway)}: {exc}",
             )
             return False
         logger.info(
             "[METRICS] pushed to %s",
-            safe_url(self.pushgateway),
-            extra={"event": "metrics.pushed", "fields": {"url": safe_url(self.pushgateway)}},
+            safe_url(gateway),
+            extra={"event": "metrics.pushed", "fields": {"url": safe_url(gateway)}},
         )
         return True
 

@@ -4,6 +4,7 @@ the push transport (no proxy for a loopback gateway)."""
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 
 from plantid_cli.errors import UsageError
 
@@ -37,7 +38,13 @@ def safe_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts)
 
 
-def push_handler(url, method, timeout, headers, data):
+def push_handler(
+    url: str,
+    method: str,
+    timeout: float | None,
+    headers: list[tuple[str, str]],
+    data: bytes,
+) -> Callable[[], None]:
     """Like prometheus_client's default handler, but a loopback gateway never goes via a proxy."""
     import urllib.request
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.config import PROVIDERS, Settings
+from plantid_cli.config import Settings
+from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS
+from plantid_cli.errors import ConfigError
 from plantid_cli.events import EventBus
 from plantid_cli.guards.backend import open_backend
 from plantid_cli.guards.provider_guards import ProviderGuards
 
 if TYPE_CHECKING:
-    from plantid_cli.guards.provider_guards import ProviderGuards
+    from plantid_cli.guards.backend import Backend
 
 
-def _guards_for(settings: Settings, provider: str, backend=None) -> ProviderGuards:
+def _guards_for(
+    settings: Settings, provider: str, backend: Backend | None = None
+) -> ProviderGuards:
     """The same guards a run builds (same account), read here without a call."""
     key = settings.api_key if provider == "plantid" else settings.plantnet_api_key
     return ProviderGuards(settings, provider, key or "", EventBus(), backend)
@@ -45,12 +49,19 @@ def collect_status(settings: Settings) -> dict[str, Any]:
 
 
 def reset_breakers(settings: Settings, names: tuple[str, ...]) -> None:
+    """Close the breakers of `names`; a ConfigError when the shared state refused the write
+    (read-only or full cache folder): a reset only this process sees would be a false success."""
+    backend = open_backend(settings)
     for name in names:
         # the configured account's breaker: another URL's or another key's stays as it is
-        _guards_for(settings, name).breaker.reset()
-
-
-BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+        _guards_for(settings, name, backend).breaker.reset()
+    state = getattr(backend, "state", None)  # the disk backend's SharedState
+    refused = getattr(state, "refused", None)
+    if state is not None and refused is not None:
+        raise ConfigError(
+            f"shared state {state.path} cannot be changed: {refused}; the breaker is as it "
+            "was (PLANTID_CACHE_DIR, cache_dir)"
+        )
 
 
 def _escape(value: object) -> str:

@@ -14,13 +14,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from plantid_cli.constants import STATE_CLOSED
 from plantid_cli.guards.disk.state import SharedState
 
 R = TypeVar("R")
-
-STATE_CLOSED = "closed"
-STATE_OPEN = "open"
-STATE_HALF_OPEN = "half-open"
 
 HOST = os.uname().nodename  # (socket/uuid would cost ~5 ms of imports)
 
@@ -54,7 +51,7 @@ class BreakerRow:
         "probe_host",
     )
 
-    def __init__(self, row: tuple | None) -> None:
+    def __init__(self, row: tuple[Any, ...] | None) -> None:
         if row is None:
             row = (STATE_CLOSED, 0, 0, None, None, None, None, None)
         (
@@ -167,7 +164,7 @@ class JsonBreakerStore:
     def update(self, fn: Callable[[BreakerRow], tuple[Changes, R]]) -> R:
         outcome: list[R] = []
 
-        def apply(old: Any) -> dict:
+        def apply(old: Any) -> dict[str, Any]:
             row = self._row(old)
             changes, result = fn(row)
             _check_fields(changes)

@@ -34,8 +34,9 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from plantid_cli.constants import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN
 from plantid_cli.errors import (
     AuthError,
     CircuitOpenError,
@@ -47,9 +48,6 @@ from plantid_cli.guards.breaker.row import (
     CLOSED_ROW,
     HOST,
     NO_LEASE,
-    STATE_CLOSED,
-    STATE_HALF_OPEN,
-    STATE_OPEN,
     BreakerRow,
     BreakerStore,
     Changes,
@@ -110,7 +108,11 @@ class SharedBreaker:
         self.state = state
         self.provider = provider
         #: where the row lives: the SQLite table by default, any BreakerStore otherwise (Redis)
-        self.store: BreakerStore = store or SqliteBreakerStore(state, provider)
+        if store is None:
+            if state is None:
+                raise ValueError("a breaker needs its SharedState or a BreakerStore")
+            store = SqliteBreakerStore(state, provider)
+        self.store: BreakerStore = store
         self.fail_max = fail_max
         self.reset_timeout = float(reset_timeout)
         self.success_threshold = success_threshold
@@ -146,7 +148,7 @@ class SharedBreaker:
         if error is not None:
             raise error
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         row = self._row()
         now = time.time()
         opened = row.opened_at if row.state != STATE_CLOSED else None

@@ -28,10 +28,8 @@ from typing import Any, Protocol
 
 import pybreaker
 
+from plantid_cli.constants import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN
 from plantid_cli.guards.breaker.row import (
-    STATE_CLOSED,
-    STATE_HALF_OPEN,
-    STATE_OPEN,
     BreakerRow,
     BreakerStore,
     Changes,
@@ -89,7 +87,11 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._write(lambda row: {"state": str(state)})
 
     def increment_counter(self) -> None:
-        self._write(lambda row: {"failures": int(row.failures or 0) + 1})
+        # Calls still in flight when the breaker opened may fail after it: not counted, so
+        # `status` shows the failures that opened it, as the `[CIRCUIT] ... -> open` line says.
+        self._write(
+            lambda row: {} if row.state == STATE_OPEN else {"failures": int(row.failures or 0) + 1}
+        )
 
     def reset_counter(self) -> None:
         if not self.neutral:
@@ -155,7 +157,9 @@ class _Listener(pybreaker.CircuitBreakerListener):
         self.holds_lease = holds_lease
         self.failures = 0  # set by the breaker just before state_change
 
-    def before_call(self, cb: pybreaker.CircuitBreaker, func: Any, *args: Any, **kwargs: Any):
+    def before_call(
+        self, cb: pybreaker.CircuitBreaker, func: Any, *args: Any, **kwargs: Any
+    ) -> None:
         # Runs before fn. Without the lease only a closed circuit may call (another process
         # may have opened / half-opened it between our admission check and now).
         if not self.holds_lease and cb._state.name != STATE_CLOSED:
@@ -176,7 +180,7 @@ class _SharedCircuitBreaker(pybreaker.CircuitBreaker):
         super().__init__(listeners=[listener], **kwargs)
 
     @property
-    def state(self):  # type: ignore[override]
+    def state(self) -> Any:
         current = self._state_storage.state
         if current != self._state.name:
             # Changed by another process: follow it silently (no counter resets, no notify).

@@ -12,13 +12,14 @@ from pathlib import Path
 from threading import Event
 from typing import TYPE_CHECKING, Any
 
+from plantid_cli.config_files import make_private_dir
 from plantid_cli.errors import ConfigError
 from plantid_cli.guards.breaker.row import SqliteBreakerStore
 from plantid_cli.guards.breaker.shared import SharedBreaker
 from plantid_cli.guards.disk.credits import CreditsState
 from plantid_cli.guards.disk.lock import Flight, single_flight
 from plantid_cli.guards.disk.ratelimit import RateLimiter
-from plantid_cli.guards.disk.state import SharedState, make_private_dir
+from plantid_cli.guards.disk.state import SharedState
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings

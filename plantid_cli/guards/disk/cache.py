@@ -30,17 +30,17 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import diskcache
 from diskcache.core import DBNAME
 
+from plantid_cli.config_files import make_private_dir
 from plantid_cli.errors import ConfigError
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
 from plantid_cli.guards.disk.jsondisk import DamagedValue, JSONDisk
 from plantid_cli.guards.disk.state import (
     is_corruption,
-    make_private_dir,
     move_aside,
     recovery_lock,
     sqlite_file_is_healthy,
@@ -172,7 +172,7 @@ class ResultCache:
 
     # -- API ----------------------------------------------------------------------------------
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The cached dict, or None (missing, expired, refused non-JSON row, damaged value)."""
         try:
             value = self._guarded(lambda c: c.get(key, default=None, retry=True))
@@ -193,7 +193,7 @@ class ResultCache:
         with contextlib.suppress(_NotWritable, DamagedValue):
             self._guarded(lambda c: c.delete(key, retry=True))
 
-    def set(self, key: str, value: dict, *, ttl: float | None = None) -> bool:
+    def set(self, key: str, value: dict[str, Any], *, ttl: float | None = None) -> bool:
         """Store `value`; it expires after `ttl` seconds (default: the cache's TTL).
 
         Returns False, without raising, when the disk refuses the write (warned once): the
@@ -207,8 +207,8 @@ class ResultCache:
             return False
         return True
 
-    def stats(self) -> dict:
-        def op(c: diskcache.Cache) -> dict:
+    def stats(self) -> dict[str, Any]:
+        def op(c: diskcache.Cache) -> dict[str, Any]:
             return {
                 "entries": len(c),
                 "volume_bytes": c.volume(),
@@ -225,7 +225,7 @@ class ResultCache:
 
     def volume(self) -> int:
         try:
-            return self._guarded(lambda c: c.volume())
+            return int(self._guarded(lambda c: c.volume()))
         except _NotWritable:
             return self._reader.stats()["volume_bytes"] if self._reader is not None else 0
 

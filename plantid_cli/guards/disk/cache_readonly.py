@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from diskcache.core import DBNAME
 
@@ -53,7 +54,7 @@ class ReadOnlyResults:
             break
         return self._con
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             con = self._connection()
             if con is None:
@@ -78,7 +79,7 @@ class ReadOnlyResults:
             return None
         return value if isinstance(value, dict) else None
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         with self._lock:
             con = self._connection()
             if con is None:

@@ -81,7 +81,7 @@ class CreditsState:
 
         self.state.update_json(self.key, update, {})
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         data = self._load()
         until = self._until(data)
         remaining = data.get("remaining")

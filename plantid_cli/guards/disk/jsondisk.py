@@ -39,7 +39,7 @@ def _refuse(why: str) -> _RefusedValue:
     return _RefusedValue(why)
 
 
-class JSONDisk(diskcache.Disk):
+class JSONDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no type information
     """diskcache serialisation with JSON text only; never pickles, never unpickles."""
 
     def put(self, key: Any) -> tuple[Any, bool]:
@@ -52,12 +52,13 @@ class JSONDisk(diskcache.Disk):
             raise _refuse("pickled key")
         return key
 
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple:
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
         if read:
             raise TypeError("result cache does not store file objects")
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         # str below min_file_size -> MODE_RAW inline; larger -> MODE_TEXT file (UTF-8).
-        return super().store(text, False, key=key)
+        stored: tuple[Any, ...] = super().store(text, False, key=key)
+        return stored
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if read:

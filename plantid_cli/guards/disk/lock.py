@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from plantid_cli.guards.disk.state import make_private_dir
+from plantid_cli.config_files import make_private_dir
 from plantid_cli.guards.disk.storage import warn_once
 from plantid_cli.guards.lazy_imports import portalocker as _load
 
@@ -44,15 +44,24 @@ DEFAULT_CHECK_INTERVAL = 0.05
 
 class Flight:
     """Result of :func:`single_flight`: ``acquired`` (also the truth value), ``waited`` (s),
-    ``stopped`` (the wait ended because the run is stopping)."""
+    ``stopped`` (the wait ended because the run is stopping), ``unavailable`` (no lock could
+    be made at all: not a timeout, and warned about once per process, not per photo)."""
 
-    __slots__ = ("acquired", "waited", "path", "stopped")
+    __slots__ = ("acquired", "waited", "path", "stopped", "unavailable")
 
-    def __init__(self, acquired: bool, waited: float, path: Path, stopped: bool = False) -> None:
+    def __init__(
+        self,
+        acquired: bool,
+        waited: float,
+        path: Path,
+        stopped: bool = False,
+        unavailable: bool = False,
+    ) -> None:
         self.acquired = acquired
         self.waited = waited
         self.path = path
         self.stopped = stopped
+        self.unavailable = unavailable
 
     def __repr__(self) -> str:
         return f"Flight(acquired={self.acquired}, waited={self.waited:.3f}, path={self.path})"
@@ -82,13 +91,13 @@ def single_flight(
     except OSError as exc:
         # portalocker's import asks tempfile for a writable folder: a full disk fails it. As a
         # lock we cannot take, that only costs a possible duplicate request.
-        warn_once("lock-import", "single-flight lock unavailable (%s); continuing without it", exc)
-        yield Flight(False, 0.0, path)
+        _unavailable(lock_dir, exc)
+        yield Flight(False, 0.0, path, unavailable=True)
         return
     started = time.monotonic()
     stop = stop or threading.Event()
     handle = None
-    acquired = False
+    acquired = unavailable = False
     try:
         make_private_dir(Path(lock_dir))
         handle = open(path, "a")  # noqa: SIM115 - held open for as long as the lock is
@@ -109,8 +118,10 @@ def single_flight(
     except (portalocker.exceptions.LockException, OSError) as exc:
         # A lock we cannot take (read-only cache dir, filesystem without locks) only costs
         # a possible duplicate request; do not fail the photo for it.
-        log.warning("single-flight lock unavailable (%s); continuing without it", exc)
-    flight = Flight(acquired, time.monotonic() - started, path, stopped=stop.is_set())
+        _unavailable(lock_dir, exc)
+        unavailable = True
+    waited = time.monotonic() - started
+    flight = Flight(acquired, waited, path, stopped=stop.is_set(), unavailable=unavailable)
     try:
         yield flight
     finally:
@@ -119,6 +130,17 @@ def single_flight(
                 with contextlib.suppress(OSError, portalocker.exceptions.LockException):
                     portalocker.unlock(handle)
             handle.close()
+
+
+def _unavailable(lock_dir: Path, exc: BaseException) -> None:
+    """One warning per lock folder and process: every photo meets the same refusal."""
+    warn_once(
+        f"lock-dir:{lock_dir}",
+        "single-flight locks unavailable in %s (%s); going on without them (another process "
+        "asking for the same photo at the same time may pay for it again)",
+        lock_dir,
+        getattr(exc, "strerror", None) or exc,
+    )
 
 
 __all__ = ["Flight", "lock_path", "single_flight"]

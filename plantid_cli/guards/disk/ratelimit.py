@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from plantid_cli.config import format_limit, parse_rate_limit
 from plantid_cli.guards.disk.state import SharedState
@@ -29,7 +30,7 @@ RATE_MARGIN = 0.25
 CLOCK_SKEW_TOLERANCE = 5.0
 
 
-def usage_row(count: int, window: float, used: int) -> dict:
+def usage_row(count: int, window: float, used: int) -> dict[str, Any]:
     """One limit's line of ``usage()``: ``used`` starts in the current window."""
     return {
         "limit": format_limit(count, window),
@@ -112,13 +113,13 @@ class RateLimiter:
                 return time.monotonic() - started
             waited = True
 
-    def usage(self) -> list[dict]:
+    def usage(self) -> list[dict[str, Any]]:
         """``[{"limit": "5/second", "used": k, "window_seconds": 1.0, "remaining": n - k}]``."""
         if not self.limits:
             return []
         now = time.time()
 
-        def body(con: sqlite3.Connection) -> list[dict]:
+        def body(con: sqlite3.Connection) -> list[dict[str, Any]]:
             result = []
             for count, window in self.limits:
                 (used,) = con.execute(

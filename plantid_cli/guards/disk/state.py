@@ -161,6 +161,8 @@ class SharedState:
         self._pid: int | None = None
         self._depth = 0  # nesting of transaction() in the thread that holds self._lock
         self._private = False  # True once the file refused writes: an in-memory stand-in
+        #: why the file refused writes (None while it takes them): `breaker reset` must fail
+        self.refused: str | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -228,6 +230,7 @@ class SharedState:
         )
         self._drop_connection()
         self._private = True
+        self.refused = reason_of(exc)
 
     def _recover(self, exc: BaseException) -> None:
         """Move a damaged database aside (once across racing processes) so it gets recreated."""

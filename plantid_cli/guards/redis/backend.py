@@ -14,8 +14,8 @@ Same guarantees as on disk, for every process on every machine using the same Re
 * rate limit: a sliding log in a sorted set (``plantid:v1:rate:<account>``) checked and recorded
   by one Lua script on the Redis clock (atomic, so no window ever holds more than ``n`` starts
   across the fleet; machines' clocks do not matter), see guards/redis/ratelimit.py;
-* single flight: redis-py's lock (``SET NX PX`` token, ``plantid:v1:lock:<hash>``) with an
-  expiry renewed by a thread while the holder works;
+* single flight: this machine's disk lock, then redis-py's lock (``SET NX PX`` token,
+  ``plantid:v1:lock:<hash>``) with an expiry renewed by a thread while the holder works;
 * results: see guards/redis/cache.py (the local disk cache stays in front).
 
 Losing Redis, at start (a ping with a short timeout) or mid-run (any RedisError: a lost
@@ -69,7 +69,7 @@ LOCK_TTL = 10.0
 LOCK_POLL = 0.05
 
 
-def _loads(raw: bytes | None, default: Any) -> Any:
+def _loads(raw: bytes | str | None, default: Any) -> Any:
     if raw is None:
         return default
     try:
@@ -149,44 +149,65 @@ def redis_single_flight(
     stop: threading.Event | None = None,
 ) -> Iterator[Flight]:
     """:func:`plantid_cli.guards.disk.lock.single_flight` across the fleet (same Flight contract:
-    no time limit unless `timeout` is given, `stop` ends the wait); the disk lock once Redis
-    is lost. A holder's lease lasts LOCK_TTL and is renewed while it works, so a waiter waits
-    for the holder's answer or its death (its lease running out), never less."""
-    name = link.key("lock", hashlib.sha256(key.encode("utf-8")).hexdigest()[:40])
+    no time limit unless `timeout` is given, `stop` ends the wait). A holder's lease lasts
+    LOCK_TTL and is renewed while it works, so a waiter waits for the holder's answer or its
+    death (its lease running out), never less.
+
+    The machine's disk lock is taken first, then the Redis lock (always in that order, so two
+    processes never hold one each): a process of this machine waits for a local holder on
+    the disk lock, and losing Redis mid-wait cannot let it past a holder still in its call
+    (that paid twice). Only other machines rely on the Redis lock alone."""
     started = time.monotonic()
     stop = stop or threading.Event()
-    lock = None
+    with disk_flight() as local:
+        if link.lost or not (local.acquired or local.unavailable):
+            yield local  # Redis gone, or the local wait ended (stopped, timed out)
+            return
+        left = None if timeout is None else max(0.0, timeout - local.waited)
+        with _redis_lock(link, key, left, stop) as held:
+            if held is None:  # Redis lost while waiting: the disk lock is the one we have
+                yield local
+                return
+            waited = time.monotonic() - started
+            yield Flight(held, waited, local.path, stopped=stop.is_set())
+
+
+@contextlib.contextmanager
+def _redis_lock(
+    link: RedisLink, key: str, timeout: float | None, stop: threading.Event
+) -> Iterator[bool | None]:
+    """Hold the fleet lock of `key` for the block: True, False (stopped or timed out), or None
+    when Redis is lost (now or while waiting)."""
+    name = link.key("lock", hashlib.sha256(key.encode("utf-8")).hexdigest()[:40])
+    started = time.monotonic()
     acquired = False
-    if not link.lost:
-        lock = link.client.lock(
-            name,
-            timeout=LOCK_TTL,
-            sleep=LOCK_POLL,
-            thread_local=False,  # the renewer thread extends it
-        )
-        try:
-            # polled here rather than by redis-py, so that `stop` is heard between tries
-            while not (acquired := bool(lock.acquire(blocking=False))):
-                waited = time.monotonic() - started
-                if timeout is not None and waited >= timeout:
-                    break
-                pause = LOCK_POLL if timeout is None else min(LOCK_POLL, timeout - waited)
-                if stop.wait(pause):
-                    break
-        except ERRORS as exc:
-            link.lose(exc)
-    if link.lost:
-        with disk_flight() as flight:
-            yield flight
-        return
-    renewer = _Renewer(link, lock) if acquired else None
+    lock = link.client.lock(
+        name,
+        timeout=LOCK_TTL,
+        sleep=LOCK_POLL,
+        thread_local=False,  # the renewer thread extends it
+    )
     try:
-        waited = time.monotonic() - started
-        yield Flight(acquired, waited, name, stopped=stop.is_set())  # type: ignore[arg-type]
+        # polled here rather than by redis-py, so that `stop` is heard between tries
+        while not (acquired := bool(lock.acquire(blocking=False))):
+            waited = time.monotonic() - started
+            if timeout is not None and waited >= timeout:
+                break
+            pause = LOCK_POLL if timeout is None else min(LOCK_POLL, timeout - waited)
+            if stop.wait(pause):
+                break
+    except ERRORS as exc:
+        link.lose(exc)
+    if link.lost:
+        yield None
+        return
+    renewer = _Renewer(link, lock) if acquired and lock is not None else None
+    try:
+        yield acquired
     finally:
         if renewer is not None:
             renewer.stop()
-        if acquired and not link.lost:
+        if acquired and lock is not None and not link.lost:
             try:
                 lock.release()
             except LockError:
@@ -212,7 +233,7 @@ class RedisBackend:
             JsonBreakerStore(self.kv, account.id),
             SqliteBreakerStore(self.disk.state, account.id),
         )
-        return SharedBreaker(self.disk.state, account.provider, store=store, **options)  # type: ignore[arg-type]
+        return SharedBreaker(self.disk.state, account.provider, store=store, **options)
 
     def ratelimiter(self, bucket: str, limits: list[tuple[int, float]]) -> RateLimiter:
         return FleetRateLimiter(self.link, self.disk.state, bucket, limits)

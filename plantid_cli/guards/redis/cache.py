@@ -32,7 +32,7 @@ class TwoLevelCache:
     def _name(self, key: str) -> str:
         return self.link.key("result", key)
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         value = self.local.get(key)
         if value is not None:
             return value
@@ -43,7 +43,7 @@ class TwoLevelCache:
         self.local.set(key, value, ttl=left)
         return value
 
-    def _remote_get(self, key: str) -> tuple[dict, float] | None:
+    def _remote_get(self, key: str) -> tuple[dict[str, Any], float] | None:
         pipe = self.link.client.pipeline(transaction=False)
         pipe.get(self._name(key))
         pipe.pttl(self._name(key))
@@ -59,7 +59,7 @@ class TwoLevelCache:
         left = pttl / 1000 if isinstance(pttl, int) and pttl > 0 else self.ttl
         return value, left
 
-    def set(self, key: str, value: dict) -> None:
+    def set(self, key: str, value: dict[str, Any]) -> None:
         self.local.set(key, value)
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         millis = max(1, int(self.ttl * 1000))

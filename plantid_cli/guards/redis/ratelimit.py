@@ -72,12 +72,12 @@ class FleetRateLimiter(RateLimiter):
             return 0.0
         return float(value)
 
-    def usage(self) -> list[dict]:
+    def usage(self) -> list[dict[str, Any]]:
         if not self.limits:
             return []
         return self.link.run(self._fleet_usage, super().usage)
 
-    def _fleet_usage(self) -> list[dict]:
+    def _fleet_usage(self) -> list[dict[str, Any]]:
         seconds, micros = self.link.client.time()
         now = seconds + micros / 1e6
         pipe = self.link.client.pipeline(transaction=False)

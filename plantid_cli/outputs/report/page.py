@@ -29,12 +29,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from plantid_cli.constants import PROVIDER_LABELS, RECORD_STATUSES, STATUS_WORDS
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
 from plantid_cli.outputs.report.thumbs import Thumb, make_thumbnail
-from plantid_cli.outputs.writers import PROVIDER_LABELS
-
-STATUS_LABELS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
 
 
 @dataclass
@@ -59,9 +57,7 @@ def write_report(
     thumbnailer: Callable[[Path], Thumb | None] = make_thumbnail,
 ) -> ReportStats:
     """Write the report for `records` to `output` atomically (temp file + rename)."""
-    records = sorted(
-        records, key=lambda r: r.get("index") if isinstance(r.get("index"), int) else 0
-    )
+    records = sorted(records, key=lambda r: r["index"] if isinstance(r.get("index"), int) else 0)
     thumbs: dict[ThumbKey, Thumb | None] = {}
     missing = mismatched = 0
     if thumbnails:
@@ -141,7 +137,7 @@ def render(
     credits_used: int | None,
     now: datetime,
 ) -> Iterable[str]:
-    counts = Counter(r.get("status") for r in records)
+    counts = Counter(str(r.get("status")) for r in records)
     credits = estimated_credits(records) if credits_used is None else credits_used
     title = "Plant identifications" + (f" — {source}" if source else "")
     yield HEAD.replace("%TITLE%", escape(title)).replace("%STYLE%", STYLE)
@@ -154,9 +150,9 @@ def render(
     if source:
         meta.append(f"from <code>{escape(source)}</code>")
     yield f'<p class="meta">{" · ".join(meta)}</p><ul class="stats">'
-    for status in ("ok", "not_plant", "error"):
+    for status in RECORD_STATUSES:
         yield (
-            f'<li class="st-{status}"><b>{counts.get(status, 0):,}</b> {STATUS_LABELS[status]}</li>'
+            f'<li class="st-{status}"><b>{counts.get(status, 0):,}</b> {STATUS_WORDS[status]}</li>'
         )
     cached = sum(1 for r in records if r.get("cached"))
     degraded = sum(1 for r in records if r.get("degraded"))
@@ -177,12 +173,12 @@ def render(
     yield f"<script>{SCRIPT}</script></body></html>\n"
 
 
-def _controls(counts: Counter) -> str:
+def _controls(counts: Counter[str]) -> str:
     chips = "".join(
         f'<label class="chip st-{status}"><input type="checkbox" name="status" '
-        f'value="{status}" checked> {STATUS_LABELS[status]} '
+        f'value="{status}" checked> {STATUS_WORDS[status]} '
         f'<span class="n">{counts.get(status, 0):,}</span></label>'
-        for status in ("ok", "not_plant", "error")
+        for status in RECORD_STATUSES
     )
     return (
         '<nav class="controls"><div class="wrap">'
@@ -201,7 +197,9 @@ def _controls(counts: Counter) -> str:
 
 
 def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
-    status = record.get("status") if record.get("status") in STATUS_LABELS else "error"
+    status = str(record.get("status"))
+    if status not in STATUS_WORDS:
+        status = "error"
     best = record.get("best") or {}
     probability = _probability(best.get("probability"))
     name = str(best.get("scientific_name") or "")
@@ -215,7 +213,7 @@ def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
     )
     parts = [f"<article {attrs}>", _thumb_html(thumb, path)]
     parts.append('<div class="body">')
-    badge = f'<span class="badge st-{status}">{STATUS_LABELS[status]}</span>'
+    badge = f'<span class="badge st-{status}">{STATUS_WORDS[status]}</span>'
     if status == "error":
         error = record.get("error") or {}
         parts.append(f'<h2 class="title">Not identified {badge}</h2>')

@@ -45,15 +45,18 @@ def make_thumbnail(path: Path) -> Thumb | None:
 def _small_jpeg(data: bytes) -> bytes:
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
+    with Image.open(io.BytesIO(data)) as opened:
+        im: Image.Image = opened
         icc = im.info.get("icc_profile")
         if icc:
             try:
                 from PIL import ImageCms
 
-                im = ImageCms.profileToProfile(
+                converted = ImageCms.profileToProfile(
                     im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _srgb(), outputMode="RGB"
                 )
+                if converted is not None:  # None only when asked to convert in place
+                    im = converted
             except Exception:  # noqa: BLE001 - a broken profile: keep the pixels as they are
                 pass
         out = io.BytesIO()

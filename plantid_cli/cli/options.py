@@ -1,0 +1,127 @@
+"""Options shared by several commands, declared once (as sqlite-utils' `output_options` does),
+and the command classes that make help say what a value is.
+
+Why: `--verbose/--debug/--log-format` and the format option were declared per command and
+drifted; values with a fixed set were checked by hand, so help could not show them and
+completion could not offer them. Here each shared option is an `Annotated` alias; a fixed set
+of values is a `Literal` built from the tuple that owns it (never written twice), so Typer
+shows the choices, offers them to completion and refuses anything else with Click's message
+(exit 2). `cli/fastparams.py` coerces these choices without pydantic.
+
+`PlantidCommand`/`PlantidGroup` keep help free of internal type names: flags show no
+`<bool>`, arguments show `PATHS...` in the usage line (not `{paths}`) and no `<list[str]>`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+from plantid_cli.cli.common import set_global
+from plantid_cli.config import Settings
+from plantid_cli.constants import (
+    LOG_FORMAT_ENV,
+    LOG_FORMATS,
+    STATUS_FORMATS,
+    USAGE_FORMATS,
+)
+from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
+
+
+def setting_default(name: str) -> str:
+    """The built-in value of a setting as help shows it (config.Settings is its one place);
+    PLANTID_<NAME> and the config file change it (README)."""
+    spec = Settings.__dataclass_fields__[name]
+    value: Any = spec.default_factory() if callable(spec.default_factory) else spec.default
+    return ",".join(value) if isinstance(value, list) else "unset" if value is None else str(value)
+
+
+def with_default(help: str, name: str) -> str:
+    """`help` of an option that overrides a setting: unset unless given, so help says what
+    the setting's default is, `(default: 3)`."""
+    return f"{help} (default: {setting_default(name)})."
+
+
+# ----- shared by every command (the root accepts them too) -----
+Verbose = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="Log guard decisions on stderr.")
+]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks (keys still redacted).")]
+LogFormat = Annotated[
+    Literal[LOG_FORMATS] | None,
+    typer.Option(
+        "--log-format",
+        help=f"Log lines on stderr as text or JSON objects (default: {LOG_FORMATS[0]}, or"
+        f" {LOG_FORMAT_ENV}).",
+        show_default=False,
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before going on.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def use_shared(verbose: int, debug: bool, log_format: str | None) -> None:
+    """A command's own --verbose/--debug/--log-format: as if given before the command name
+    (`plantid --debug status` and `plantid status --debug` are the same)."""
+    set_global(verbose=verbose, debug=debug, log_format=log_format)
+
+
+def _format(choices: tuple[str, ...], help: str, optional: bool = False) -> Any:
+    return Annotated[
+        Literal[choices] | None if optional else Literal[choices],
+        typer.Option("--format", "-f", help=help, show_default=not optional),
+    ]
+
+
+#: The records' format (identify); unset, a person at a terminal gets a table.
+RecordFormat = _format(
+    FORMATS,
+    "Format of the records on stdout (default: table on a terminal, ndjson otherwise).",
+    optional=True,
+)
+DemoFormat = _format(FORMATS, "Format of the records on stdout.")
+StatusFormat = _format(STATUS_FORMATS, "What to print.")
+UsageFormat = _format(USAGE_FORMATS, "What to print.")
+
+
+class _Argument(TyperArgument):
+    """An argument shown as Click shows one: `PATHS...` in usage, no internal type name."""
+
+    def _usage_display_name(self) -> str:
+        name = (self.metavar or self.name or "").upper()
+        if self.nargs != 1:
+            name += "..."
+        return name if self.required else f"[{name}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return super().display_type_rich(ctx) if self.type_descriptor.is_choice else ""
+
+
+def _plain_help(params: list[Any]) -> None:
+    for param in params:
+        if isinstance(param, TyperOption) and (param.is_flag or param.count):
+            if param.metavar is None:
+                param.metavar = ""  # a flag takes no value: no `<bool>`/`<int>` beside it
+        elif type(param) is TyperArgument:
+            param.__class__ = _Argument
+
+
+class PlantidCommand(TyperCommand):
+    """Every plantid command (app.command(cls=PlantidCommand))."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # with --help, which is made here
+        _plain_help(params)
+        return params
+
+
+class PlantidGroup(TyperGroup):
+    """The root app and the command groups (typer.Typer(cls=PlantidGroup))."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        _plain_help(params)
+        return params

@@ -1,0 +1,82 @@
+"""Every shared constant, environment name and choice list, once (as pyinaturalist's constants).
+
+Why one module: a choice list written twice drifts (the parser accepts what the validator then
+refuses), and an environment name spelled in two places is one rename away from being ignored.
+Modules import these names from here; `config.Settings` keeps only its field defaults. Plain
+values only, stdlib-free: importing this costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+APP_NAME = "plantid"
+
+# ----- services and their default endpoints -----
+DEFAULT_API_URL = "https://plant.id/api/v3"
+DEFAULT_PLANTNET_URL = "https://my-api.plantnet.org/v2"
+#: The services a key, a breaker or a credits state belongs to.
+PROVIDERS = ("plantid", "plantnet")
+#: `--provider`: one service, Pl@ntNet when Plant.id fails (auto), or both combined.
+PROVIDER_MODES = (*PROVIDERS, "auto", "both")
+#: How a service is named to people (table, CSV, sidecars, report).
+PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
+#: `--organ`: what the photos show (Pl@ntNet's organs; auto lets the service guess).
+ORGANS = ("leaf", "flower", "fruit", "bark", "auto")
+#: The Plant.id `details` asked for by default.
+DEFAULT_DETAILS = ("common_names", "taxonomy", "gbif_id", "url", "rank", "inaturalist_id")
+
+# ----- environment names -----
+ENV_PREFIX = "PLANTID_"
+#: Environment names of settings that do not follow the PLANTID_<FIELD> pattern.
+ENV_OVERRIDES = {
+    "plantnet_api_key": "PLANTNET_API_KEY",
+    "plantnet_api_url": "PLANTNET_API_URL",
+}
+CONFIG_ENV = "PLANTID_CONFIG"
+KEYS_FILE_ENV = "PLANTID_KEYS_FILE"
+#: Not settings: read by the CLI before any settings are loaded.
+DEBUG_ENV = "PLANTID_DEBUG"
+LOG_FORMAT_ENV = "PLANTID_LOG_FORMAT"
+
+# ----- output choices -----
+#: `identify --format`.
+OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
+#: The formats the fast path (cli/fastpath.py) writes without importing Typer or Rich.
+FAST_FORMATS = ("ndjson", "json", "csv")
+STATUS_FORMATS = ("table", "json", "prometheus")
+USAGE_FORMATS = ("table", "json")
+LOG_FORMATS = ("text", "json")
+#: `tag --names`: the keyword as the bare name or with its authorship.
+NAME_STYLES = ("short", "full")
+#: A record's `status`, and the words shown for it (table and report).
+RECORD_STATUSES = ("ok", "not_plant", "error")
+STATUS_WORDS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
+
+# ----- breaker -----
+STATE_CLOSED = "closed"
+STATE_OPEN = "open"
+STATE_HALF_OPEN = "half-open"
+#: The breaker state as a number (Prometheus gauges and `status --format prometheus`).
+BREAKER_STATE_VALUES = {STATE_CLOSED: 0, STATE_HALF_OPEN: 1, STATE_OPEN: 2}
+
+# ----- retries and deadlines (guards/provider_guards.py) -----
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+#: Backoff is jittered by up to this factor (so the longest backoff wait is BACKOFF_CAP * it).
+BACKOFF_JITTER = 1.5
+#: The longest `Retry-After` honoured: a service asking for more fails that attempt at once.
+RETRY_AFTER_CAP = 60.0
+#: Margin for the bookkeeping around the calls (cache, SQLite, scheduling on a loaded machine).
+DEADLINE_SLACK = 5.0
+
+# ----- limits -----
+#: The largest answer body read (a real identification is a few hundred kB).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+#: Pillow's `Image.MAX_IMAGE_PIXELS` (1024**3 // 4 // 3), known here so that config loading
+#: never imports Pillow; tests check it against Pillow. Above it Pillow refuses an image as a
+#: decompression bomb whatever `max_megapixels` says, so a larger setting would only mislead.
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+#: The largest integer setting: SQLite's INTEGER, where some of them are stored.
+MAX_INT = 2**63 - 1
+#: The longest wait any duration setting may ask for (a week): beyond this, socket and thread
+#: timeouts overflow ("timestamp out of range") and a typo is far likelier than intent.
+MAX_WAIT_SECONDS = 7 * 86400.0

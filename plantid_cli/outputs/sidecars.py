@@ -1,0 +1,105 @@
+"""XMP sidecars for the records of a run or a results file (`plantid tag`, `identify
+--write-xmp`), and the one-line account of a written report.
+
+Why here and not in the CLI: deciding which photo may get a name (only the bytes that were
+identified: sha256 checked by readback.locate) and counting what happened is the outputs
+step's logic; the commands only print what it reports. Warnings go to `warn` (the CLI passes
+its stderr note), so the library never prints on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from plantid_cli.constants import NAME_STYLES
+from plantid_cli.errors import EXIT_IMAGE_FAILED, EXIT_OK, PlantidError, UsageError
+from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
+
+_log = logging.getLogger("plantid")
+
+
+def report_summary(out: Path, stats: Any) -> str:
+    """`report written to ... (N cards, size, what was left out)` for a written report."""
+    size = (
+        f"{stats.bytes / 1_000_000:.1f} MB"
+        if stats.bytes >= 1_000_000
+        else f"{stats.bytes // 1000} kB"
+    )
+    missing = f", {stats.missing} photos not found" if stats.missing else ""
+    if stats.mismatched:
+        missing += f", {stats.mismatched} skipped: {MISMATCH}"
+    return f"report written to {out} ({stats.cards} cards, {size}{missing})"
+
+
+class SidecarWriter:
+    """Writes a sidecar per identified photo as records arrive; counts what happened."""
+
+    def __init__(
+        self,
+        style: str,
+        threshold: float,
+        *,
+        base: Path | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        if style not in NAME_STYLES:
+            raise UsageError(f"--xmp-name must be one of {', '.join(NAME_STYLES)}, not {style!r}")
+        self.style, self.threshold, self.base = style, threshold, base
+        self.warn = warn or (lambda message: _log.warning("warning: %s", message))
+        self.created = self.merged = self.skipped = self.mismatched = 0
+        self.failed: list[str] = []
+
+    def check(self) -> None:
+        # lazy: keeps outputs.xmp (and defusedxml) off a run without --write-xmp
+        from plantid_cli.outputs.xmp import check_available
+
+        check_available()
+
+    def record(self, record: dict[str, Any]) -> None:
+        # lazy: keeps outputs.xmp (and defusedxml) off a run without --write-xmp
+        from plantid_cli.outputs.xmp import taggable, write_sidecar
+
+        if not taggable(record):
+            self.skipped += 1
+            return
+        # Only a photo whose bytes are the ones identified gets the name (never a same-named
+        # photo in another folder, never a photo edited or replaced since).
+        found = locate(record, self.base)
+        if found.problem is not None:
+            shown = ", ".join(photo_paths(record)) or "?"
+            if found.problem == MISMATCH:
+                self.mismatched += 1
+                self.warn(f"{shown}: {MISMATCH} (sha256 differs); no sidecar written")
+            else:
+                self._fail(f"{shown}: {found.problem}, no sidecar written")
+            return
+        for photo in found.files:
+            try:
+                result = write_sidecar(photo, record, style=self.style, threshold=self.threshold)
+            except PlantidError as exc:
+                self._fail(exc.message)
+                continue
+            if result.created:
+                self.created += 1
+            else:
+                self.merged += 1
+
+    def _fail(self, message: str) -> None:
+        self.failed.append(message)
+        self.warn(message)
+
+    def summary(self) -> str:
+        parts = [f"{self.created} sidecars written", f"{self.merged} merged"]
+        if self.skipped:
+            parts.append(f"{self.skipped} records not identified (no sidecar)")
+        if self.mismatched:
+            parts.append(f"{self.mismatched} skipped: {MISMATCH}")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return "XMP: " + ", ".join(parts)
+
+    def exit_code(self) -> int:
+        return EXIT_IMAGE_FAILED if self.failed or self.mismatched else EXIT_OK

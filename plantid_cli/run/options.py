@@ -1,0 +1,171 @@
+"""The options of one identify run, and what a run returns.
+
+Why one object: the identify options used to exist three times (the Typer parameters, the fast
+path's dict of defaults, the body's lookups) and drifted. `IdentifyOptions` holds every option
+of a run with its only default; the CLI (cli/identify.py), the open-breaker fast path
+(cli/fastpath.py) and the library (`plantid_cli.identify`) all build one, and the Typer
+declarations take their defaults from it. It checks its own combinations when built, so a bad
+combination is refused the same way whoever builds it, before anything is read or sent.
+
+Settings (timeouts, guards, defaults such as `top`) stay in `config.Settings`: the fields below
+that override one are None unless given, and `setting_overrides()` hands the given ones to
+`config.load_settings` as flags (flags > environment > file > defaults).
+
+Stdlib only at import: the fast path builds this without the command-line framework.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plantid_cli.constants import NAME_STYLES
+from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
+from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
+
+if TYPE_CHECKING:  # records (base64, ...) is not needed to parse a command line
+    from plantid_cli.records import RunStats
+
+#: --group-by values: "folder" makes each folder's photos (1-5) one specimen.
+GROUP_BY = ("folder",)
+
+#: The options of the run itself (the library's `identify` takes these and Settings fields;
+#: the others are about the CLI's outputs and terminal).
+RUN_FIELDS = (
+    "use_cache",
+    "refresh",
+    "max_credits",
+    "latitude",
+    "longitude",
+    "no_location",
+    "group_by",
+    "shard",
+)
+
+#: The fields that override a `config.Settings` field of the same name (None: not given).
+SETTING_FIELDS = (
+    "top",
+    "language",
+    "details",
+    "concurrency",
+    "timeout",
+    "max_image_side",
+    "provider",
+    "organ",
+    "project",
+    "confidence_threshold",
+    "metrics_file",
+)
+
+
+@dataclass(frozen=True)
+class IdentifyOptions:
+    """Every option of one identify run; the defaults here are the only defaults."""
+
+    paths: tuple[str, ...] = ()  # any iterable of str/PathLike, or one, is accepted
+    # what is read and what may be spent
+    use_cache: bool = True
+    refresh: bool = False
+    max_credits: int | None = None
+    yes: bool = False  # no confirmation before a large run (the CLI asks only on a terminal)
+    # what is sent
+    latitude: float | None = None
+    longitude: float | None = None
+    no_location: bool = False
+    # units of work
+    group_by: str | None = None
+    shard: tuple[int, int] | str | None = None  # (i, n); "I/N" text is parsed when built
+    inline: bool = False  # no thread pools: the open-breaker fast path (cli/fastpath.py)
+    # outputs
+    format: str | None = None  # None: table on a terminal, ndjson otherwise (the CLI decides)
+    quiet: bool = False
+    report: str | None = None
+    write_xmp: bool = False
+    xmp_name: str = "short"  # outputs.xmp.NAME_STYLES[0] (not imported: start-up)
+    pushgateway: str | None = None
+    job_name: str | None = None
+    # overrides of config.Settings (SETTING_FIELDS); None: from the configuration
+    top: int | None = None
+    language: str | None = None
+    details: str | None = None
+    concurrency: int | None = None
+    timeout: float | None = None
+    max_image_side: int | None = None
+    provider: str | None = None
+    organ: str | None = None
+    project: str | None = None
+    confidence_threshold: float | None = None
+    metrics_file: str | None = None
+
+    def __post_init__(self) -> None:
+        paths = (self.paths,) if isinstance(self.paths, str | os.PathLike) else self.paths
+        object.__setattr__(self, "paths", tuple(os.fspath(p) for p in paths))
+        if isinstance(self.shard, str):
+            object.__setattr__(self, "shard", _parse_shard(self.shard))
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse combinations that cannot run (UsageError, exit 2), naming the flags."""
+        if not self.use_cache and self.refresh:
+            raise UsageError("--no-cache and --refresh cannot be used together")
+        if self.paths.count("-") > 1:
+            raise UsageError("'-' (read paths from stdin) can be given only once")
+        if (self.latitude is None) != (self.longitude is None):
+            raise UsageError("--lat and --lon go together")
+        if self.no_location and self.latitude is not None:
+            raise UsageError("--no-location sends no position: it cannot go with --lat/--lon")
+        if self.latitude is not None and not -90 <= self.latitude <= 90:
+            raise UsageError("--lat must be between -90 and 90")
+        if self.longitude is not None and not -180 <= self.longitude <= 180:
+            raise UsageError("--lon must be between -180 and 180")
+        if self.group_by is not None and self.group_by not in GROUP_BY:
+            raise UsageError(f"--group-by must be {' or '.join(GROUP_BY)}, not {self.group_by!r}")
+        if self.max_credits is not None and self.max_credits < 0:
+            raise UsageError("--max-credits must be 0 or more")
+        if self.format is not None and self.format not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.xmp_name != IdentifyOptions.xmp_name:  # the default needs no look-up
+            if self.xmp_name not in NAME_STYLES:
+                raise UsageError(
+                    f"--xmp-name must be one of {', '.join(NAME_STYLES)}, not {self.xmp_name!r}"
+                )
+            if not self.write_xmp:
+                raise UsageError("--xmp-name goes with --write-xmp")
+
+    @property
+    def reads_stdin(self) -> bool:
+        return "-" in self.paths
+
+    def setting_overrides(self) -> dict[str, Any]:
+        """The given overrides of config.Settings, as flags for config.load_settings."""
+        given = {name: getattr(self, name) for name in SETTING_FIELDS}
+        return {name: value for name, value in given.items() if value is not None}
+
+
+def _parse_shard(spec: str) -> tuple[int, int]:
+    # lazy: keeps inputs.walk off every command's start-up (app imports all)
+    from plantid_cli.inputs.walk import parse_shard
+
+    try:
+        return parse_shard(spec)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run returns: its figures, the exit code it deserves, whether it was stopped.
+
+    `exit_code` follows the exit table (errors.exit_code_for); a stopped run is
+    EXIT_INTERRUPTED (130) whatever its records were (the CLI turns that into 128 + the signal
+    that stopped it). `empty_folders` are the folder arguments that held no image."""
+
+    stats: RunStats
+    exit_code: int
+    interrupted: bool = False
+    empty_folders: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, stats: RunStats, code: int, interrupted: bool, empty: list[str]) -> RunResult:
+        return cls(stats, EXIT_INTERRUPTED if interrupted else code, interrupted, tuple(empty))

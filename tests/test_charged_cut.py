@@ -1,0 +1,115 @@
+"""A 2xx whose body never arrives whole has been paid for: stored as `bad_response`, not re-bought.
+
+Once the status line of an identification says 2xx the service has charged. Before this, a body
+cut by the total deadline (`drip`), a reset after the status line (`cut_body`), a gzip body over
+the size cap (`gzip_bomb`) or one that does not decode (`bad_gzip`) was retried as a timeout or
+a bad response: PLANTID_RETRIES=2 bought it 3 times, and every rerun bought it again. Real CLI
+in subprocesses against the test's sandbox; POSTs counted in the sandbox's log, no clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import run_plantid
+from photos import green_photo
+
+from plantid_cli.errors import UnusableAnswer
+from plantid_cli.providers.base import send
+
+POST = {"plantid": "plantid_identify", "plantnet": "plantnet_identify"}
+#: The cut in each mode, as the record's message names it.
+CUTS = {
+    "drip": "no complete answer within",
+    "cut_body": "the body was cut",
+    "gzip_bomb": "larger than",
+    "bad_gzip": "not valid gzip",
+}
+
+
+@pytest.fixture
+def env(cli_env):
+    return {**cli_env, "PLANTID_RETRIES": "2", "PLANTID_TIMEOUT": "2"}
+
+
+@pytest.fixture
+def photo(tmp_path):
+    return green_photo(tmp_path / "leaf.jpg", (320, 240))
+
+
+def identify(path, env, *extra):
+    """One run: (exit code, the single record, stderr)."""
+    result = run_plantid(["identify", path, *extra], env, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "internal error" not in result.stdout + result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    return result.returncode, record, result.stderr
+
+
+@pytest.mark.parametrize("provider", ["plantid", "plantnet"])
+@pytest.mark.parametrize("mode", sorted(CUTS))
+def test_a_2xx_cut_short_is_bought_once(sandbox, env, photo, provider, mode):
+    # a drip of one byte per second: the 2 s total deadline always cuts it after the status;
+    # the Plant.id re-read by token is spoiled the same way (or finds no token in the text)
+    sandbox.configure(
+        **{f"mode_{provider}": mode}, drip_interval=1.0, bomb_mb=64, fault_reread=True
+    )
+    args = ["--provider", provider]
+    code, record, stderr = identify(photo, env, *args)
+    assert code == 4
+    assert (record["error"]["code"], record["error"]["reason"]) == ("bad_response", "bad-response")
+    assert CUTS[mode] in record["error"]["message"]
+    assert sandbox.stats()[POST[provider]] == 1  # not retried although PLANTID_RETRIES=2
+    assert "1 credit used" in stderr
+    # the paid answer was stored: the rerun serves it without a call
+    code, again, stderr = identify(photo, env, *args)
+    assert (code, again["cached"], again["error"]["code"]) == (4, True, "bad_response")
+    assert sandbox.stats()[POST[provider]] == 1
+    assert "0 credits used" in stderr
+
+
+def test_a_cut_plantid_answer_is_saved_by_the_free_reread(sandbox, env, photo):
+    """The first half of a Plant.id answer names its access_token: the free GET reads the
+    paid answer whole, so the photo is answered with one POST."""
+    sandbox.configure(mode_plantid="cut_body")
+    code, record, stderr = identify(photo, env, "--provider", "plantid")
+    assert (code, record["status"]) == (0, "ok")
+    assert (sandbox.stats()["plantid_identify"], sandbox.stats()["plantid_get"]) == (1, 1)
+    assert "1 credit used" in stderr
+
+
+def test_both_providers_store_each_cut_answer(sandbox, env, photo):
+    """`--provider both`: each lane's cut answer is stored; the rerun posts to neither."""
+    sandbox.configure(mode="cut_body", fault_reread=True)
+    code, record, _ = identify(photo, env, "--provider", "both")
+    assert code == 4
+    stats = sandbox.stats()
+    assert (stats["plantid_identify"], stats["plantnet_identify"]) == (1, 1)
+    identify(photo, env, "--provider", "both")
+    stats = sandbox.stats()
+    assert (stats["plantid_identify"], stats["plantnet_identify"]) == (1, 1)
+
+
+def test_a_free_get_cut_short_stays_a_timeout(sandbox, photo):
+    """Only a POST (an identification) is charged: a 2xx re-read (GET) cut by the deadline
+    is a timeout, as before."""
+    from plantid_cli.errors import UpstreamTimeout
+
+    url = f"{sandbox.plantid_url}/identification"
+    body = {"images": [base64.b64encode(Path(photo).read_bytes()).decode()]}
+    with httpx.Client(timeout=1.0) as client:
+        answer = send(client, "plantid", "POST", url, json=body,
+                      headers={"Api-Key": "k"})  # fmt: skip
+        token = answer.json()["access_token"]
+        sandbox.configure(mode="drip", drip_interval=1.0)
+        with pytest.raises(UpstreamTimeout):
+            send(client, "plantid", "GET", f"{url}/{token}", headers={"Api-Key": "k"})
+        with pytest.raises(UnusableAnswer):
+            send(client, "plantid", "POST", url, json=body,
+                 headers={"Api-Key": "k"})  # fmt: skip
+    statuses = [call["status"] for call in sandbox.stats()["calls"]]
+    assert statuses == [201, 200, 201]  # the GET and the last POST were answered 2xx
