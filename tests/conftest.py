@@ -22,6 +22,7 @@ def sandbox():
 
 import os  # noqa: E402
 import select  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -46,7 +47,26 @@ def isolated_env(tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PLANTID_CONFIG", str(config))
     monkeypatch.setenv("PLANTID_KEYS_FILE", str(home / "config" / "keys.json"))
     monkeypatch.setenv("NO_COLOR", "1")
+    # No test may reach a real service: a subprocess that is not given the sandbox's URLs talks
+    # to a closed loopback port, and this process refuses any connection off loopback.
+    monkeypatch.setenv("PLANTID_API_URL", CLOSED_LOOPBACK)
+    monkeypatch.setenv("PLANTNET_API_URL", CLOSED_LOOPBACK)
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only(socket.socket.connect))
     return home
+
+
+#: Port 9 (discard) on loopback: nothing listens there, a connection is refused at once.
+CLOSED_LOOPBACK = "http://127.0.0.1:9"
+
+
+def _loopback_only(connect):
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in ("127.0.0.1", "::1", "localhost"):
+            raise OSError(f"test tried to reach {host}: tests talk to the sandbox on loopback")
+        return connect(sock, address)
+
+    return guarded
 
 
 @pytest.fixture
