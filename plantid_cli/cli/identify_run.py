@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from plantid_cli.cli.common import json_logs, load, print_note, setup_logging
-from plantid_cli.cli.run_outputs import RunOutputs
 from plantid_cli.cli.signals import StopSignals
 from plantid_cli.errors import Interrupted
 from plantid_cli.run.options import IdentifyOptions, RunResult
@@ -29,6 +28,8 @@ def run_identify(
     """Exit code of one identify run. `options` may be a callable building them, so that a
     bad combination is reported after logging is set up (as JSON with --log-format json)."""
     # lazy: keeps run.batch (the engine, the providers, httpx) off every command's start-up
+    # lazy: keeps outputs.sidecars/readback (and with them images, inputs) off start-up
+    from plantid_cli.cli.run_outputs import RunOutputs
     from plantid_cli.run.batch import summary_fields, summary_line
 
     setup_logging(verbose, debug, log_format)
