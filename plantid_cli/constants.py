@@ -67,6 +67,10 @@ BACKOFF_JITTER = 1.5
 RETRY_AFTER_CAP = 60.0
 #: Margin for the bookkeeping around the calls (cache, SQLite, scheduling on a loaded machine).
 DEADLINE_SLACK = 5.0
+#: How long an exchange, once its total deadline has passed and its sockets are shut, waits for
+#: its reading thread to take in what had already arrived (providers/exchange.py): so one
+#: attempt may span `timeout` plus this, and every bound derived from attempts counts it.
+SETTLE_SECONDS = 2.0
 
 # ----- limits -----
 #: The largest answer body read (a real identification is a few hundred kB).

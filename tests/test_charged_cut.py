@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -113,3 +114,34 @@ def test_a_free_get_cut_short_stays_a_timeout(sandbox, photo):
                  headers={"Api-Key": "k"})  # fmt: skip
     statuses = [call["status"] for call in sandbox.stats()["calls"]]
     assert statuses == [201, 200, 201]  # the GET and the last POST were answered 2xx
+
+
+def test_an_answer_that_arrived_before_the_deadline_is_read_though_the_client_was_slow(
+    sandbox, photo
+):
+    """Soak finding: on a loaded machine the service's 201 reached this machine before the
+    total deadline, but the client thread had not yet parsed it (starved of CPU) when the
+    deadline fired; the exchange called it a timeout with no status, and the retry bought the
+    photo again. The bytes were already here: the exchange must read them before it judges.
+    The client's starvation is made explicit: the trace hook holds the reading thread, after
+    the sandbox has delivered the whole answer, until well past the deadline."""
+    from plantid_cli.constants import SETTLE_SECONDS
+
+    def delivered() -> bool:
+        return any(call.get("delivered") for call in sandbox.stats()["calls"])
+
+    def starved(event, info):
+        if event == "http11.receive_response_headers.started":
+            while not delivered():  # the answer is on its way to this machine
+                time.sleep(0.01)
+            time.sleep(1.5)  # past the 1 s deadline, within the settle bound
+    assert SETTLE_SECONDS > 1.0  # the hold above ends inside the bound the exchange waits
+
+    url = f"{sandbox.plantid_url}/identification"
+    body = {"images": [base64.b64encode(Path(photo).read_bytes()).decode()]}
+    with httpx.Client(timeout=1.0) as client:
+        answer = send(client, "plantid", "POST", url, json=body,
+                      headers={"Api-Key": "k"}, extensions={"trace": starved})  # fmt: skip
+    assert answer.status_code == 201
+    assert answer.json()["result"]["is_plant"]["binary"] in (True, False)
+    assert sandbox.stats()["plantid_identify"] == 1

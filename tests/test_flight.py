@@ -17,6 +17,7 @@ from conftest import spawn
 from test_redis_fleet import machine, redis_server  # noqa: F401 (a fixture)
 
 from plantid_cli.config import Settings
+from plantid_cli.constants import SETTLE_SECONDS
 from plantid_cli.guards.provider_guards import DEADLINE_SLACK, RETRY_AFTER_CAP, deadlines
 
 PHOTOS = 4
@@ -121,15 +122,16 @@ def test_waiters_during_a_hang_wait_for_the_holder_to_fail_and_send_nothing(
 def test_every_wait_bound_is_derived_from_timeout_retries_and_the_caps():
     settings = Settings(timeout=10.0, retries=2)
     bounds = deadlines(settings)
-    # three attempts of 10 s, and two waits between them of at most the Retry-After cap
-    assert bounds.call == 3 * 10.0 + 2 * RETRY_AFTER_CAP
+    # three attempts of 10 s (each with its settle bound after the deadline), and two waits
+    # between them of at most the Retry-After cap
+    assert bounds.call == 3 * (10.0 + SETTLE_SECONDS) + 2 * RETRY_AFTER_CAP
     assert bounds.probe_lease == bounds.call + DEADLINE_SLACK
     assert bounds.lock_wait is None  # unset: wait for the holder's answer or death
     assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=1.0)).lock_wait == (
         bounds.call + DEADLINE_SLACK
     )
     assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=900.0)).lock_wait == 900.0
-    assert deadlines(Settings(timeout=10.0, retries=0)).call == 10.0
+    assert deadlines(Settings(timeout=10.0, retries=0)).call == 10.0 + SETTLE_SECONDS
 
 
 def test_sigterm_ends_a_wait_for_another_process_without_a_call(sandbox, cli_env, tmp_path):

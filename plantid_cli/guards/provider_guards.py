@@ -20,6 +20,7 @@ from plantid_cli.constants import (
     BACKOFF_JITTER,
     DEADLINE_SLACK,
     RETRY_AFTER_CAP,
+    SETTLE_SECONDS,
 )
 from plantid_cli.errors import CreditsExhausted, Interrupted, ServiceUnavailable, UnusableAnswer
 from plantid_cli.events import Event, EventBus
@@ -38,7 +39,7 @@ class Deadlines:
     """Every wait bound of one photo's guarded call, derived from one another (one place).
 
     `call`: the longest the attempts and the waits between them may take (each attempt one
-    `timeout`, each wait at most the larger of the backoff and the Retry-After caps); a retry
+    `timeout` plus SETTLE_SECONDS, providers/exchange.py), each wait at most the larger of the backoff and the Retry-After caps); a retry
     wait that would not leave room for the next attempt inside it fails the photo at once.
     `probe_lease`: how long a half-open breaker probe may hold its slot (the call plus slack).
     `lock_wait`: how long a process waits for another one asking for the same photo. None
@@ -55,7 +56,8 @@ class Deadlines:
 def deadlines(settings: Settings) -> Deadlines:
     """The deadlines of `settings` (see :class:`Deadlines`)."""
     between = max(BACKOFF_CAP * BACKOFF_JITTER, RETRY_AFTER_CAP)
-    call = settings.timeout * (settings.retries + 1) + between * settings.retries
+    attempt = settings.timeout + SETTLE_SECONDS
+    call = attempt * (settings.retries + 1) + between * settings.retries
     floor = call + DEADLINE_SLACK
     wait = None if settings.lock_timeout is None else max(settings.lock_timeout, floor)
     return Deadlines(call=call, probe_lease=floor, lock_wait=wait)
@@ -180,7 +182,8 @@ class ProviderGuards:
             delay *= random.uniform(2 - BACKOFF_JITTER, BACKOFF_JITTER)
         elif delay > RETRY_AFTER_CAP:
             return None
-        left = deadline - time.monotonic() - self.settings.timeout * (attempts - attempt)
+        span = self.settings.timeout + SETTLE_SECONDS
+        left = deadline - time.monotonic() - span * (attempts - attempt)
         return delay if delay <= left else None
 
     def _first_wait_only(self) -> Callable[[float], None]:
