@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer.main
 
-from plantid_cli.cli.app import app
+from plantid_cli.cli.app import build_app
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -20,7 +20,7 @@ def leaf_commands():
         else:
             yield " ".join(path), command
 
-    return list(walk(typer.main.get_command(app), []))
+    return list(walk(typer.main.get_command(build_app()), []))
 
 
 def test_every_command_has_help_with_an_example():

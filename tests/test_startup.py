@@ -31,3 +31,44 @@ def test_with_redis_already_loaded_nothing_is_hidden():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["True", "Redis"]
+
+
+#: Runs the real main() and prints the plantid command modules it had imported when it ended.
+COMMAND_MODULES = """
+import atexit, sys
+def report():
+    loaded = sorted(m for m in sys.modules if m.startswith("plantid_cli.cli.") and m not in KEEP)
+    sys.__stderr__.write("MODULES " + " ".join(loaded) + "\\n")
+KEEP = {"plantid_cli.cli.app", "plantid_cli.cli.options", "plantid_cli.cli.common",
+        "plantid_cli.cli.fastparams", "plantid_cli.cli.fastpath"}
+atexit.register(report)
+sys.argv = ["plantid", *sys.argv[1:]]
+from plantid_cli.cli import main
+main()
+"""
+
+
+def command_modules(*args: str, env=None) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_MODULES, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("MODULES")]
+    return line.split()[1:]
+
+
+def test_a_command_line_builds_only_the_command_it_names(cli_env):
+    """Building every command's Typer parameters on each start-up cost more than Typer's own
+    import: `--version` builds none, `cache path` only the cache group, and help all."""
+    assert command_modules("--version", env=cli_env) == []
+    assert command_modules("-v", "cache", "path", env=cli_env) == ["plantid_cli.cli.cache_cmd"]
+    everything = command_modules("--help", env=cli_env)
+    assert {"plantid_cli.cli.identify", "plantid_cli.cli.keys", "plantid_cli.cli.demo"} <= set(
+        everything
+    )
+    # a mistyped command still gets the suggestion that needs every name
+    assert set(command_modules("idnetify", env=cli_env)) == set(everything)

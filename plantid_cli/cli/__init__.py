@@ -28,12 +28,12 @@ def _main() -> None:
         if code is not None:
             sys.exit(code)
     # lazy: the fast path above answers without Typer (typer, pydantic)
-    from plantid_cli.cli.app import app
+    from plantid_cli.cli.app import build_app
     from plantid_cli.cli.fastparams import install
 
     install()  # plain flags without pydantic
     try:
-        app(prog_name="plantid")
+        build_app(sys.argv[1:])(prog_name="plantid")
     except OSError as exc:  # --help, --version: what Typer prints outside run_guarded
         sys.exit(_output_failed(exc))
 

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from plantid_cli.cli.common import run_guarded
-from plantid_cli.cli.identify_run import run_identify
 from plantid_cli.constants import FAST_FORMATS
-from plantid_cli.errors import PlantidError, ServiceUnavailable
-from plantid_cli.run.options import IdentifyOptions
 
 
 def parse_simple(argv: list[str]) -> tuple[list[str], str | None, bool] | None:
@@ -53,10 +49,15 @@ def answer_if_refusing(argv: list[str]) -> int | None:
     if fmt is None and sys.stdout.isatty():
         return None  # a table for a person: not the scripted loop this path is for
 
-    try:
-        # lazy: keeps config off every command's start-up (app imports all)
-        from plantid_cli.config import load_settings
+    # lazy: what follows is paid only by a command line this path may answer (a command line
+    # with other flags goes to Typer without it)
+    from plantid_cli.cli.common import run_guarded
+    from plantid_cli.cli.identify_run import run_identify
+    from plantid_cli.config import load_settings
+    from plantid_cli.errors import PlantidError, ServiceUnavailable
+    from plantid_cli.run.options import IdentifyOptions
 
+    try:
         settings = load_settings({})
         if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
             return None

@@ -39,8 +39,9 @@ class Deadlines:
     """Every wait bound of one photo's guarded call, derived from one another (one place).
 
     `call`: the longest the attempts and the waits between them may take (each attempt one
-    `timeout` plus SETTLE_SECONDS, providers/exchange.py), each wait at most the larger of the backoff and the Retry-After caps); a retry
-    wait that would not leave room for the next attempt inside it fails the photo at once.
+    `timeout` plus SETTLE_SECONDS, providers/exchange.py; each wait at most the larger of the
+    backoff and the Retry-After caps); a retry wait that would not leave room for the next
+    attempt inside it fails the photo at once.
     `probe_lease`: how long a half-open breaker probe may hold its slot (the call plus slack).
     `lock_wait`: how long a process waits for another one asking for the same photo. None
     (`lock_timeout` unset): no time limit, it waits for the holder's answer or the holder's
