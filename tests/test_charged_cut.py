@@ -19,7 +19,7 @@ import pytest
 from conftest import run_plantid
 from photos import green_photo
 
-from plantid_cli.errors import UnusableAnswer
+from plantid_cli.errors import UnusableAnswer, UpstreamTimeout
 from plantid_cli.providers.base import send
 
 POST = {"plantid": "plantid_identify", "plantnet": "plantnet_identify"}
@@ -146,3 +146,26 @@ def test_an_answer_that_arrived_before_the_deadline_is_read_though_the_client_wa
     assert answer.status_code == 201
     assert answer.json()["result"]["is_plant"]["binary"] in (True, False)
     assert sandbox.stats()["plantid_identify"] == 1
+
+
+def test_a_reused_connection_is_shut_at_the_deadline(sandbox, photo):
+    """Soak finding: a keep-alive connection that a request reused (its socket opened by an
+    earlier request) was left to drip on after the deadline; its headers completed 13 s later
+    (a 201 the sandbox counts as paid) while the retry had already bought the photo again. At
+    the deadline the exchange shuts the socket of the connection it is on, reused or not."""
+    from conftest import wait_for
+
+    url = f"{sandbox.plantid_url}/identification"
+    body = {"images": [base64.b64encode(Path(photo).read_bytes()).decode()]}
+    events: list[str] = []
+    with httpx.Client(timeout=1.0) as client:
+        send(client, "plantid", "POST", url, json=body, headers={"Api-Key": "k"})
+        sandbox.configure(mode="header_drip", drip_interval=0.03)  # ~7 s of headers
+        with pytest.raises(UpstreamTimeout):
+            send(client, "plantid", "POST", url, json=body, headers={"Api-Key": "k"},
+                 extensions={"trace": lambda event, info: events.append(event)})  # fmt: skip
+        wait_for(lambda: sandbox.stats()["calls"][1]["t_end"] is not None)
+        dripped = sandbox.stats()["calls"][1]
+    assert not any("connect_tcp" in event for event in events)  # the connection was reused
+    assert dripped["client_gone"] is True
+    assert dripped["header_sent"] < dripped["header_bytes"]  # the 201 never reached anyone

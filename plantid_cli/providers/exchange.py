@@ -6,8 +6,12 @@ for the response headers, so an upstream that drips one header byte per read tim
 daemon thread; the caller waits at most the deadline (connect, upload, headers and body
 together), then shuts down the sockets this request opened, so that the helper's blocked read
 ends at once and the connection is dropped, and raises ReadTimeout. A hang on a reused
-keep-alive connection (whose socket the request did not open) leaves the helper to finish on
-its own; it closes the answer as soon as its read returns, and the caller has moved on.
+keep-alive connection (whose socket an earlier request opened) is shut down the same way: left
+to drip on, its 201 completed 13 s later, after the retry had bought the photo again (soak).
+Finding that connection's socket is the one use of a dependency's internals here: httpcore's
+HTTP11Connection keeps it as `_network_stream`, read from the frame that starts sending the
+request (`_reused_stream`); pyproject pins httpcore's tested range and
+tests/test_charged_cut.py fails the moment the shim stops taking effect.
 
 Why the caller waits for the helper after the deadline (up to SETTLE_SECONDS): on a loaded
 machine an answer can reach this machine before the deadline while the helper thread, starved of
@@ -32,6 +36,7 @@ the deadline) nothing says the service charged, and the exchange stays a timeout
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -44,6 +49,8 @@ if TYPE_CHECKING:
     import httpx
 
 _OPENED = (".connect_tcp.complete", ".start_tls.complete")
+#: The first event of a request on a connection, opened now or earlier.
+_SENDING = "http11.send_request_headers.started"
 
 
 class _Exchange:
@@ -66,8 +73,11 @@ class _Exchange:
         chained = request.extensions.get("trace")
 
         def trace(event: str, info: dict[str, Any]) -> None:
-            if event.endswith(_OPENED) and info.get("return_value") is not None:
-                self.streams.append(info["return_value"])
+            opened = info.get("return_value") if event.endswith(_OPENED) else None
+            if opened is None and event == _SENDING and not self.streams:
+                opened = _reused_stream()  # a keep-alive connection: its socket is older
+            if opened is not None:
+                self.streams.append(opened)
                 if self.abandoned.is_set():
                     self._shut()
             if chained is not None:
@@ -184,6 +194,20 @@ def exchange(
         raise work.error
     assert work.response is not None
     return work.response
+
+
+def _reused_stream() -> Any:
+    """The network stream of the httpcore connection that is starting to send a request: the
+    `_network_stream` of the `self` of a calling frame (module doc; httpcore pinned)."""
+    frame = sys._getframe(2)
+    for _ in range(6):
+        if frame is None:
+            break
+        stream = getattr(frame.f_locals.get("self"), "_network_stream", None)
+        if stream is not None and hasattr(stream, "get_extra_info"):
+            return stream
+        frame = frame.f_back
+    return None
 
 
 def _why(exc: BaseException) -> str:
