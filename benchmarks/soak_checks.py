@@ -18,6 +18,22 @@ def max_in_window(times: list[float], window: float) -> int:
     return best
 
 
+def _story(photo: str, results: list[dict]) -> list:
+    """For a photo paid twice: each run that had it (slot, run, stop, stopped at) and what its
+    log said about the photo, so a finding can be read without a second soak."""
+    story = []
+    for run in results:
+        if photo not in run["photos"]:
+            continue
+        said = [
+            (round(e["t"], 2), e["event"], e.get("outcome") or e.get("reason") or e.get("seconds"))
+            for e in log_events(run["stderr"])
+            if e.get("path") == photo
+        ]
+        story.append((run["slot"], run["run"], run["stop"], run["stopped_at"], run["code"], said))
+    return story
+
+
 def log_events(stderr: str) -> list[dict]:
     """The JSON log objects of one run (`-vv --log-format json`), with `t` as a Unix time."""
     from datetime import datetime
@@ -268,6 +284,9 @@ def judge(args, results, reruns, calls, soak_calls, after_first, uploads) -> tup
             ]
             for photo in sorted(twice - died)[:5]
         ],  # fmt: skip
+        "how the runs that had them went": [
+            _story(photo, results) for photo in sorted(twice - died)[:3]
+        ],
         "paid answers that died with a kill -9 (exempt)": len(died),
         "of those paid again later": len(twice & died),
         "paid photos bought again by rerun 1 (not killed -9)": len(set(rebought) - died),

@@ -12,6 +12,7 @@ import json
 import pytest
 from conftest import run_plantid
 from photos import green_photo
+from runs import identify_one
 
 KINDS = ["badjson", "badshape", "badtypes", "badlist", "badnumber", "hugelist"]
 POST = {"plantid": "plantid_identify", "plantnet": "plantnet_identify"}
@@ -27,13 +28,7 @@ def photo(tmp_path):
     return green_photo(tmp_path / "leaf.jpg", (320, 240))
 
 
-def identify(path, env, *extra):
-    """One run: (exit code, the single record, stderr)."""
-    result = run_plantid(["identify", path, *extra], env, timeout=120)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "internal error" not in result.stdout + result.stderr
-    [record] = [json.loads(line) for line in result.stdout.splitlines()]
-    return result.returncode, record, result.stderr
+identify = identify_one
 
 
 def posts(sandbox, provider):

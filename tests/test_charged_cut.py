@@ -10,14 +10,13 @@ in subprocesses against the test's sandbox; POSTs counted in the sandbox's log, 
 from __future__ import annotations
 
 import base64
-import json
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_plantid
 from photos import green_photo
+from runs import identify_one
 
 from plantid_cli.errors import UnusableAnswer, UpstreamTimeout
 from plantid_cli.providers.base import send
@@ -42,13 +41,7 @@ def photo(tmp_path):
     return green_photo(tmp_path / "leaf.jpg", (320, 240))
 
 
-def identify(path, env, *extra):
-    """One run: (exit code, the single record, stderr)."""
-    result = run_plantid(["identify", path, *extra], env, timeout=120)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "internal error" not in result.stdout + result.stderr
-    [record] = [json.loads(line) for line in result.stdout.splitlines()]
-    return result.returncode, record, result.stderr
+identify = identify_one
 
 
 @pytest.mark.parametrize("provider", ["plantid", "plantnet"])

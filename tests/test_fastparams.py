@@ -11,30 +11,15 @@ import tomllib
 from importlib.metadata import version
 
 import pytest
+import runs
 from conftest import REPO, run_plantid
 from photos import green_photo
 
-PROBE = """
-import sys
-sys.argv = ["plantid", *sys.argv[1:]]
-from plantid_cli.cli import main
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-loaded = [m for m in ("typer", "pydantic") if m in sys.modules]
-print("PROBE", code, ",".join(loaded) or "-", file=sys.stderr)
-"""
+WATCHED = ("typer", "pydantic")
 
 
 def probe(args, env):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *map(str, args)],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    line = next(x for x in result.stderr.splitlines() if x.startswith("PROBE"))
-    _, code, loaded = line.split()
-    return int(code), loaded.split(","), result.stdout
+    return runs.probe(args, env, WATCHED)
 
 
 def test_identify_with_flags_parses_through_typer_without_pydantic(tmp_path, cli_env):

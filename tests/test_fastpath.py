@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from conftest import REPO, run_plantid
+import runs
+from conftest import run_plantid
 from photos import green_photo
 
-PROBE = """
-import sys
-sys.argv = ["plantid", "identify", *sys.argv[1:]]
-from plantid_cli.cli import main
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-loaded = [m for m in ("typer", "httpx", "PIL", "pybreaker", "portalocker") if m in sys.modules]
-print("PROBE", code, ",".join(loaded) or "-", file=sys.stderr)
-"""
+WATCHED = ("typer", "httpx", "PIL", "pybreaker", "portalocker")
 
 
 def probe(args, env):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *map(str, args)],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    line = next(x for x in result.stderr.splitlines() if x.startswith("PROBE"))
-    _, code, loaded = line.split()
-    return int(code), loaded, result.stdout
+    """The fast path is taken for `identify ARGS`."""
+    return runs.probe(["identify", *args], env, WATCHED)
 
 
 def open_breaker(tmp_path, sandbox, env):
@@ -50,7 +34,7 @@ def test_open_breaker_answer_skips_the_framework_and_matches_the_full_path(
     calls_before = sandbox.stats()["plantid_identify"]
 
     code, loaded, fast_out = probe([cached, fresh], env)
-    assert (code, loaded) == (4, "-")  # no Typer, no HTTP stack, no image decoder
+    assert (code, loaded) == (4, [])  # no Typer, no HTTP stack, no image decoder
     full = run_plantid(["identify", cached, fresh, "--log-format", "text"], env)  # not simple
     assert full.returncode == 4
 

@@ -16,25 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import run_plantid
 from photos import green_photo, magenta_photo
+from runs import needs_exempi
 
-from plantid_cli.errors import ConfigError
 from plantid_cli.outputs.readback import read_records
-from plantid_cli.outputs.xmp import check_available
 
 MISMATCH = "skipped: content changed or not the same file"
-
-
-def _exempi_missing() -> str | None:
-    try:
-        check_available()
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-needs_exempi = pytest.mark.skipif(
-    _exempi_missing() is not None, reason=f"Exempi not available: {_exempi_missing()}"
-)
 
 
 def identify_into(folder: Path, names: list[str], env) -> Path:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from conftest import run_plantid
+from runs import needs_exempi
 
 from plantid_cli.errors import ConfigError
 from plantid_cli.outputs.xmp import (
     SidecarError,
-    check_available,
     keywords,
     sidecar_path,
     write_sidecar,
@@ -28,17 +28,7 @@ needs_exiftool = pytest.mark.skipif(
 )
 
 
-def _exempi_missing() -> str | None:
-    try:
-        check_available()
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(
-    _exempi_missing() is not None, reason=f"Exempi not available: {_exempi_missing()}"
-)
+pytestmark = needs_exempi
 
 OTHER_TOOL_SIDECAR = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
