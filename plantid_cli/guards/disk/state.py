@@ -301,14 +301,7 @@ class SharedState:
                 return fn(con)
         except sqlite3.DatabaseError as exc:
             with self._lock:
-                if self._depth:  # inside an outer transaction: let the outermost level handle it
-                    raise
-                if is_storage_failure(exc) and not self._private:
-                    self._go_private(exc)
-                elif is_corruption(exc):
-                    self._recover(exc)
-                else:
-                    raise
+                self._mend(exc)
             with self.transaction() as con:
                 return fn(con)
 
@@ -319,15 +312,22 @@ class SharedState:
                 return fn(self._connection())
         except sqlite3.DatabaseError as exc:
             with self._lock:
-                if self._depth:
-                    raise
-                if is_storage_failure(exc) and not self._private:
-                    self._go_private(exc)
-                elif is_corruption(exc):
-                    self._recover(exc)
-                else:
-                    raise
+                self._mend(exc)
                 return fn(self._connection())
+
+    def _mend(self, exc: sqlite3.DatabaseError) -> None:
+        """After `exc`, make the store usable for one more try (the lock held): a disk that
+        refuses writes moves the state to a private copy, a damaged file is recovered; any
+        other error, or one inside an outer transaction (the outermost level handles it), is
+        re-raised."""
+        if self._depth:
+            raise exc
+        if is_storage_failure(exc) and not self._private:
+            self._go_private(exc)
+        elif is_corruption(exc):
+            self._recover(exc)
+        else:
+            raise exc
 
     # -- small JSON values --------------------------------------------------------------------
 
