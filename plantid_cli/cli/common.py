@@ -244,4 +244,3 @@ def _print_traceback() -> None:
         _write_json_line("error", "traceback", redact(traceback.format_exc()), {})
         return
     _to_stderr(redact(traceback.format_exc()))
-

@@ -8,6 +8,7 @@ before a large run, the progress display, the stop signals, the summary line. Th
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -89,8 +90,7 @@ def _format(options: IdentifyOptions, stream: Any) -> str:
         # lazy: only a run with -o FILE needs it
         from plantid_cli.cli.outfile import SUFFIX_FORMATS
 
-        suffix = options.output[options.output.rfind(".") :].lower() if "." in options.output else ""
-        return SUFFIX_FORMATS.get(suffix, "ndjson")
+        return SUFFIX_FORMATS.get(os.path.splitext(options.output)[1].lower(), "ndjson")
     return "table" if stream.isatty() else "ndjson"
 
 

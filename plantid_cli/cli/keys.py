@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Literal
 
@@ -151,7 +152,9 @@ def _plain_source(source: str) -> str:
 
 @app.command("remove", cls=PlantidCommand)
 def remove_key(
-    provider: Annotated[Literal[PROVIDERS], typer.Argument(help="The service whose key to forget.")],
+    provider: Annotated[
+        Literal[PROVIDERS], typer.Argument(help="The service whose key to forget.")
+    ],
     yes: Yes = False,
     verbose: Verbose = 0,
     debug: Debug = False,
@@ -189,11 +192,10 @@ def _remove(provider: str, yes: bool) -> int:
     try:
         forget(provider)
     except OSError as exc:
-        raise ConfigError(f"cannot rewrite {path}: {exc.strerror or exc}; nothing removed") from None
+        why = exc.strerror or exc
+        raise ConfigError(f"cannot rewrite {path}: {why}; nothing removed") from None
     print_note(f"removed the {provider} key from {path}")
     env = env_name("api_key" if provider == "plantid" else "plantnet_api_key")
-    import os
-
     if os.environ.get(env):
         print_note(f"{env} is still set in the environment and is used instead")
     return 0

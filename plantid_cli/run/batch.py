@@ -76,9 +76,7 @@ def jobs_for(
     on_empty_folder: Callable[[str], None] | None = None,
 ) -> Iterator[Any]:
     """The units of work: files, or with --group-by folder one Specimen per folder."""
-    jobs = iter_jobs(
-        options.paths, stdin=stdin, on_empty_folder=on_empty_folder, null=options.null
-    )
+    jobs = iter_jobs(options.paths, stdin=stdin, on_empty_folder=on_empty_folder, null=options.null)
     if options.shard is not None:
         jobs = shard_jobs(jobs, *options.shard, by_folder=options.group_by == "folder")
     if options.group_by is None:
