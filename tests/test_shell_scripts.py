@@ -15,6 +15,9 @@ from conftest import REPO, Lines, run_plantid, spawn, wait_for
 from PIL import Image
 
 
+PLANTID = f"{sys.executable} -m plantid_cli"
+
+
 def photos(folder, count):
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(count):
