@@ -14,7 +14,6 @@ import pytest
 from conftest import REPO, Lines, run_plantid, spawn, wait_for
 from PIL import Image
 
-
 PLANTID = f"{sys.executable} -m plantid_cli"
 
 
