@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "identify",
         cls=PlantidCommand,
-        help="Identify the plant in each photo." + EXAMPLES,
+        help="Identify the plant in each photo.\n" + EXAMPLES,
         short_help="Identify the plant in each photo.",
     )(identify)
 

@@ -156,8 +156,10 @@ def _run(
 
 def _confirm(images: int, cost: int) -> bool:
     from plantid_cli.cli.ask import ask
+    from plantid_cli.records import plural
 
     answer = ask(
-        f"{images} images, {cost} not in the cache: this run may spend {cost} credits. Go on?"
+        f"{plural(images, 'image')}, {cost} not in the cache: this run may spend "
+        f"{plural(cost, 'credit')}. Go on?"
     )
     return bool(answer)
