@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -34,6 +33,8 @@ class AtomicOutput:
         folder, name = os.path.split(self.path)
         if os.path.isdir(self.path):
             raise UsageError(f"--output {path}: is a folder, not a file")
+        import tempfile  # lazy: only a command given -o needs it (random, shutil: start-up)
+
         try:
             fd, self.tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         except OSError as exc:
