@@ -190,3 +190,72 @@ def test_cache_clear_on_a_terminal_asks_even_with_stdin_redirected(cli_env, tmp_
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0 and "removed 1 cached answer" in child.before
+
+
+# ----- README examples, run as written -------------------------------------------------------
+
+README_TEXT = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def _block_after(heading: str) -> list[str]:
+    """The indented command lines of the first code block after the line holding `heading`."""
+    lines = README_TEXT.split(heading, 1)[1].splitlines()[1:]
+    block, started = [], False
+    for line in lines:
+        if line.startswith("    "):
+            started = True
+            block.append(line.strip())
+        elif started and line.strip():
+            break
+    return block
+
+
+def test_the_readme_rehearsal_never_reaches_a_real_service(cli_env, sandbox, tmp_path):
+    """Run the README's rehearsal as written (its port swapped for the test sandbox's), with
+    a Pl@ntNet key stored as a real user would have: every call, of both services, lands in
+    the sandbox (the URLs exported point there), and `--provider both` works."""
+    block = _block_after("Rehearse a pipeline without spending credits")
+    assert block[0].startswith("plantid sandbox ")
+    exports = [line for line in block if line.startswith("export ")]
+    names = {part.split("=")[0] for line in exports for part in line.split()[1:]}
+    assert {"PLANTID_API_URL", "PLANTID_API_KEY", "PLANTNET_API_URL", "PLANTNET_API_KEY"} <= names
+    port = sandbox.plantid_url.split(":")[2].split("/")[0]
+    env = {k: v for k, v in cli_env.items() if not k.startswith(("PLANTID_API", "PLANTNET_API"))}
+    env["PATH"] = f"{_wrapper(tmp_path)}:{os.environ['PATH']}"
+    script = "\n".join(line.replace("8765", port) for line in block[1:])
+    assert "--provider both" in script
+    result = subprocess.run(
+        ["bash", "-ec", script], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    stats = sandbox.stats()
+    assert stats["plantid_identify"] >= 1 and stats["plantnet_identify"] >= 1
+
+
+def _wrapper(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "plantid"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(REPO))} exec {PLANTID} "$@"\n')
+    wrapper.chmod(0o755)
+    return bin_dir
+
+
+def test_the_readme_jq_example_prints_nothing_for_a_non_plant(cli_env, sandbox, tmp_path):
+    if shutil.which("jq") is None:
+        pytest.skip("no jq")
+    line = next(text.strip() for text in README_TEXT.splitlines() if "find /card" in text)
+    jq = line.split("| jq", 1)[1]
+    assert "// empty" in jq
+    folder = tmp_path / "in"
+    _photo(folder)
+    Image.new("RGB", (64, 48), (200, 30, 200)).save(folder / "magenta.jpg", "JPEG")  # no plant
+    env = {**cli_env, "PATH": f"{_wrapper(tmp_path)}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-c", f"find {shlex.quote(str(folder))} -name '*.jpg' | plantid identify - |"
+         f" jq{jq}"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.splitlines()
+    assert len(names) == 1 and names[0] != "null", names  # the plant's name, no "null" line
