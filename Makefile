@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean readme
 
 # The runtime only: enough for the demo (no test tools to download).
 $(BIN)/plantid: pyproject.toml
@@ -34,3 +34,8 @@ bench: $(VENV)/.test-extras
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Rewrite the README's command reference from every command's --help (after adding a command
+# or an option; tests/test_shell_conventions.py fails until it is run).
+readme: $(BIN)/plantid
+	$(BIN)/python -m tools.readme_ref

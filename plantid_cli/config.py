@@ -24,6 +24,7 @@ from plantid_cli.config_files import (
     read_keys_file,
     read_toml,
     redact_key,
+    remove_key,
     write_key,
 )
 from plantid_cli.constants import (
@@ -190,9 +191,41 @@ def load_settings(
     config_path: Path | None = None,
 ) -> Settings:
     """Merge the four layers. `flags` holds only options the user actually gave (None = unset)."""
+    merged, source, given = _merge(flags, environ, config_path)
+    for name in SECRET_FIELDS & merged.keys():
+        merged[name] = clean_key(merged[name], source[name])
+        register_secret(merged[name])  # at load: every later message is masked, any caller
+    settings = Settings(**merged)
+    # A bad value typed on the command line is a usage error (exit 2) named by its flag; one
+    # from the environment or the config file is a configuration error (exit 3).
+    flagged = [msg for name, msg in _problems(settings) if name in given]
+    if flagged:
+        raise UsageError("; ".join(_flag_message(msg) for msg in flagged))
+    validate(settings)
+    return settings
+
+
+def setting_sources(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> dict[str, str]:
+    """Where each setting's effective value comes from, in the words `config show` and `keys
+    list` print: `option --top`, `environment PLANTID_TIMEOUT`, `config file PATH`, `keys
+    file PATH`, or `default`. The same merge as load_settings, so the two never disagree."""
+    _, source, _ = _merge(flags, environ, config_path)
+    return {f.name: source.get(f.name, "default") for f in fields(Settings)}
+
+
+def _merge(
+    flags: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None,
+    config_path: Path | None,
+) -> tuple[dict[str, Any], dict[str, str], set[str]]:
+    """(values, where each came from, the flags given): file, keys file, environment, flags."""
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = {}
-    source: dict[str, str] = {}  # where each merged value came from, for messages
+    source: dict[str, str] = {}
     path = config_path or config_file_path(environ)
     required = config_path is None and bool(environ.get(CONFIG_ENV))
     for name, value in read_toml(path, required).items():
@@ -213,17 +246,7 @@ def load_settings(
     for name in given:
         merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
         source[name] = f"option {flag_name(name)}"
-    for name in SECRET_FIELDS & merged.keys():
-        merged[name] = clean_key(merged[name], source[name])
-        register_secret(merged[name])  # at load: every later message is masked, any caller
-    settings = Settings(**merged)
-    # A bad value typed on the command line is a usage error (exit 2) named by its flag; one
-    # from the environment or the config file is a configuration error (exit 3).
-    flagged = [msg for name, msg in _problems(settings) if name in given]
-    if flagged:
-        raise UsageError("; ".join(_flag_message(msg) for msg in flagged))
-    validate(settings)
-    return settings
+    return merged, source, given
 
 
 def _flag_message(message: str) -> str:
@@ -371,5 +394,6 @@ __all__ = [
     "keys_file_path",
     "read_keys_file",
     "redact_key",
+    "remove_key",
     "write_key",
 ]

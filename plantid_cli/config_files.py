@@ -134,6 +134,23 @@ def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None)
     make_private_dir(path.parent)  # every folder it creates is 0700, parents included
     keys = read_keys_file(path)
     keys[provider] = key
+    _write_keys(path, keys)
+    return path
+
+
+def remove_key(provider: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Forget the stored key of `provider`; False when none was stored (nothing changed)."""
+    path = keys_file_path(environ)
+    keys = read_keys_file(path)
+    if provider not in keys:
+        return False
+    del keys[provider]
+    _write_keys(path, keys)
+    return True
+
+
+def _write_keys(path: Path, keys: dict[str, str]) -> None:
+    """Replace the keys file in one step: a new 0600 file renamed over the old one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -143,4 +160,3 @@ def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path

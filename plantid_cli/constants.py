@@ -43,8 +43,14 @@ OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 #: The formats the fast path (cli/fastpath.py) writes without importing Typer or Rich.
 FAST_FORMATS = ("ndjson", "json", "csv")
 STATUS_FORMATS = ("table", "json", "prometheus")
-USAGE_FORMATS = ("table", "json")
+#: `--format` of every other command that prints data (usage, cache stats, config show, keys
+#: list): a table for a person at a terminal, JSON for a pipe.
+DATA_FORMATS = ("table", "json")
+USAGE_FORMATS = DATA_FORMATS
 LOG_FORMATS = ("text", "json")
+#: Words a person may put after a flag thinking it takes a value (`--quiet true`): refused
+#: with "flags take no value" (cli/options.py) instead of read as a photo.
+FLAG_VALUE_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
 #: `tag --names`: the keyword as the bare name or with its authorship.
 NAME_STYLES = ("short", "full")
 #: A record's `status`, and the words shown for it (table and report).

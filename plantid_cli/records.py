@@ -263,6 +263,12 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 record`, `2 records`, `0 records` (`many` for `entry`/`entries`): how every count
+    in a message is written (sidecars, the report, status, cache clear), never "1 records"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {many or noun + 's'}"
+
+
 @dataclass
 class RunStats:
     """What a run's records add up to: the summary line, the exit code, the metrics."""

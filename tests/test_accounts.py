@@ -146,7 +146,7 @@ def test_status_describes_the_configured_account_only(tmp_path, sandbox, sandbox
     assert a["account"]["key"] == "****" + TEST_KEY[-2:]
     assert a["account"]["id"] != b["account"]["id"]
 
-    table = run_plantid(["status"], env_b)
+    table = run_plantid(["status", "-f", "table"], env_b)
     b_id, a_id = b["account"]["id"], a["account"]["id"]
     assert "plantid: breaker closed (0 failures)" in table.stdout
     assert f"  account {b_id}: {sandbox_b.plantid_url}, key ****{TEST_KEY[-2:]}" in table.stdout
@@ -172,7 +172,7 @@ def test_breaker_reset_closes_the_configured_accounts_breaker_only(
     run_plantid(["identify", green_photo(tmp_path / "b.jpg", seed=2), "-q"], env_b)
     assert status(env_a)["breaker"]["state"] == status(env_b)["breaker"]["state"] == "open"
 
-    assert run_plantid(["breaker", "reset", "plantid"], env_b).returncode == 0
+    assert run_plantid(["breaker", "reset", "plantid", "--yes"], env_b).returncode == 0
     assert status(env_b)["breaker"]["state"] == "closed"
     assert status(env_a)["breaker"]["state"] == "open"
 

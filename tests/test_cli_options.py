@@ -65,7 +65,8 @@ def test_no_help_shows_bool_list_or_braces(cli_env, command):
 
 def test_status_and_breaker_help_offer_their_choices(cli_env):
     status = run_plantid(["status", "--help"], {**cli_env, **WIDE}).stdout
-    assert "<table|json|prometheus>" in status and "[default: table]" in status
+    assert "<table|json|prometheus>" in status
+    assert "(default: table on a terminal, json otherwise)" in status  # issue 16
     reset = run_plantid(["breaker", "reset", "--help"], {**cli_env, **WIDE}).stdout
     assert "<plantid|plantnet|all>" in reset and "[default: all]" in reset
     assert "Usage: plantid breaker reset [OPTIONS] [PROVIDER]" in reset

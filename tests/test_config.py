@@ -261,6 +261,6 @@ def test_config_show_merges_and_redacts(cli_env, isolated_env):
     assert file_key not in result.stdout + result.stderr
     assert shown["plantnet_api_key"].startswith("****")
     assert cli_env["PLANTNET_API_KEY"] not in result.stdout
-    text = run_plantid(["config", "show"], env)
+    text = run_plantid(["config", "show", "-f", "table"], env)
     assert 'api_key = "****56"' in text.stdout
     assert file_key not in text.stdout + text.stderr

@@ -206,5 +206,5 @@ def test_breaker_reset_command_closes_it(tmp_path, sandbox, cli_env):
     env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1")
     assert run_plantid(["identify", green_photo(tmp_path / "x.jpg")], env).returncode == 4
     assert breaker_state(env) == "open"
-    assert run_plantid(["breaker", "reset", "plantid"], env).returncode == 0
+    assert run_plantid(["breaker", "reset", "plantid", "--yes"], env).returncode == 0
     assert breaker_state(env) == "closed"

@@ -244,6 +244,11 @@ def test_pushgateway_down_warns_but_keeps_the_result(sandbox, cli_env, tmp_path,
     assert result.returncode == 0, result.stderr
     assert "cannot push metrics" in result.stderr
     assert len(records_of(result.stdout)) == 1
+    # issue 16: a line like every other warning, the reason in words, no urllib repr
+    (line,) = [text for text in result.stderr.splitlines() if "cannot push metrics" in text]
+    assert line.startswith("plantid: warning: cannot push metrics to "), line
+    assert "urlopen" not in line and "<" not in line and "Errno" not in line, line
+    assert line.endswith(": connection refused"), line
 
 
 def test_usage_errors_before_any_call(sandbox, cli_env, tmp_path):

@@ -65,7 +65,7 @@ def test_plantnet_flower_one_multipart_request_resized_and_normalised(tmp_path, 
     assert remaining == stats["plantnet_remaining"] == 499
     assert (
         "plantnet: breaker closed (0 failures); credits ok (499 remaining)"
-        in run_plantid(["status"], cli_env).stdout
+        in run_plantid(["status", "-f", "table"], cli_env).stdout
     )
 
 

@@ -96,10 +96,10 @@ def test_breaker_reset_on_read_only_state_is_an_error_not_a_false_success(
     photos = _folder(tmp_path, 6)
     sandbox.configure(mode="error500")
     run_plantid(["identify", *photos, "-q", "-f", "ndjson", "-j", "1"], cli_env)
-    before = run_plantid(["status"], cli_env)
+    before = run_plantid(["status", "-f", "table"], cli_env)
     assert "plantid: breaker open" in before.stdout, before.stdout
-    result = _run_read_only(["breaker", "reset"], cli_env)
-    after = run_plantid(["status"], cli_env)
+    result = _run_read_only(["breaker", "reset", "--yes"], cli_env)
+    after = run_plantid(["status", "-f", "table"], cli_env)
     assert "plantid: breaker open" in after.stdout  # the read-only reset changed nothing ...
     assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)  # ... say so
     assert "PLANTID_CACHE_DIR" in result.stderr

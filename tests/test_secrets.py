@@ -74,7 +74,7 @@ def test_echoed_key_appears_nowhere(sandbox, cli_env, isolated_env, photo):
     assert sandbox.stats()["plantid_identify"] == 3  # the breaker opened after fail_max
     # Then a success, a breaker status and the cache listing: every place the key could land.
     sandbox.configure(mode=None)
-    assert run_plantid(["breaker", "reset"], cli_env).returncode == 0
+    assert run_plantid(["breaker", "reset", "--yes"], cli_env).returncode == 0
     ok = run_plantid(["identify", photo, "-vv", "--debug"], cli_env)
     assert ok.returncode == 0, ok.stderr
     status = run_plantid(["status", "--format", "json"], cli_env)

@@ -65,7 +65,7 @@ def test_breaker_open_line_and_status_count_the_same_failures(sandbox, cli_env, 
     assert len(opened) == 1, said
     # (2 or more: failures landing together may all count before the state changes)
     assert int(opened[0]) >= 2
-    status = run_plantid(["status"], env)
+    status = run_plantid(["status", "-f", "table"], env)
     assert f"plantid: breaker open ({opened[0]} failures)" in status.stdout, (said, status.stdout)
     assert sandbox.stats()["plantid_identify"] == 5  # nothing after it opened
     assert proc.returncode == 4

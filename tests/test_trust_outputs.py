@@ -79,7 +79,7 @@ def test_tag_refuses_a_photo_whose_content_changed(tmp_path, sandbox, cli_env):
     tagged = run_plantid(["tag", results], cli_env, cwd=shoot)
     assert tagged.returncode == 1, tagged.stderr
     assert f"1 {MISMATCH}" in tagged.stderr
-    assert "1 sidecars written" in tagged.stderr
+    assert "1 sidecar written" in tagged.stderr  # issue 16: not "1 sidecars"
     assert not (shoot / "a.xmp").exists()
     assert (shoot / "b.xmp").exists()
 

@@ -182,7 +182,7 @@ def test_tag_command_from_results_file(photo, tmp_path, cli_env):
     result = run_plantid(["tag", results, "--xmp-name", "full"], cli_env, cwd=elsewhere)
     assert result.returncode == 1, result.stderr  # gone.jpg: no photo, no sidecar
     assert "gone.jpg: photo not found" in result.stderr
-    assert "1 sidecars written" in result.stderr and "1 records not identified" in result.stderr
+    assert "1 sidecar written" in result.stderr and "1 record not identified" in result.stderr
     assert _exif(tmp_path / "wheat.jpg.xmp", "-XMP-dwc:ScientificName") == ["Triticum durum Desf."]
     assert not (tmp_path / "wheat.xmp").exists()
     bad = run_plantid(["tag", results, "--xmp-name", "odd"], cli_env)
@@ -218,4 +218,4 @@ def test_identify_write_xmp_end_to_end(cli_env, samples, tmp_path):
         assert "holiday" in _exif(photos / "wheat.xmp", "-XMP-dc:Subject")
         assert _exif(photos / "wheat.xmp", "-XMP-xmp:Rating") == ["4"]
     assert {p.name: _sha(p) for p in photos.iterdir() if p.suffix != ".xmp"} == hashes
-    assert "XMP: " in result.stderr and "sidecars written" in result.stderr
+    assert "XMP: " in result.stderr and "sidecar" in result.stderr

@@ -50,7 +50,7 @@ def _root() -> typer.Typer:
         cls=PlantidGroup,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=True,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 

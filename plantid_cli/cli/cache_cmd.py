@@ -7,18 +7,28 @@ import typer
 from plantid_cli.cli.common import echo, echo_mapping, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     AsJson,
+    DataFormat,
     Debug,
     LogFormat,
+    Output,
     PlantidCommand,
     PlantidGroup,
     Verbose,
     Yes,
+    data_format,
     use_shared,
 )
-from plantid_cli.errors import UsageError
+from plantid_cli.cli.outfile import run_to
 
 app = typer.Typer(
-    cls=PlantidGroup, help="Inspect or clear the shared result cache.", no_args_is_help=True
+    cls=PlantidGroup,
+    help="Inspect or clear the shared result cache.\n\n"
+    "Examples:\n\n"
+    "  plantid cache stats\n\n"
+    "  plantid cache stats -f json | jq .entries\n\n"
+    '  du -sh "$(plantid cache path)"\n\n'
+    "  plantid cache clear --yes",
+    no_args_is_help=True,
 )
 
 
@@ -33,20 +43,26 @@ def path() -> None:
 
 @app.command("stats", cls=PlantidCommand)
 def stats(
+    fmt: DataFormat = None,
     as_json: AsJson = False,
+    output: Output = None,
     verbose: Verbose = 0,
     debug: Debug = False,
     log_format: LogFormat = None,
 ) -> None:
     """Entries, size and hit counts of the result cache.
 
-    Example: plantid cache stats --json | jq .entries
+    Examples:
+
+      plantid cache stats
+
+      plantid cache stats -f json | jq .entries
     """
     use_shared(verbose, debug, log_format)
-    raise typer.Exit(run_guarded(_stats, as_json))
+    raise typer.Exit(run_guarded(run_to, output, _stats, fmt, as_json))
 
 
-def _stats(as_json: bool) -> int:
+def _stats(fmt: str | None, as_json: bool) -> int:
     # lazy: keeps guards.provider_guards off every command's start-up (app imports all)
     from plantid_cli.guards.provider_guards import open_cache
 
@@ -57,7 +73,7 @@ def _stats(as_json: bool) -> int:
     finally:
         cache.close()
     info["path"] = str(settings.cache_path)
-    echo_mapping(info, as_json)
+    echo_mapping(info, data_format(fmt, as_json) == "json")
     return 0
 
 
@@ -70,26 +86,35 @@ def clear(
 ) -> None:
     """Remove every stored answer (the next run pays again for each photo).
 
-    Example: plantid cache clear --yes
+    Asks first on a terminal; without one (a script, cron, `</dev/null`) it needs --yes.
+
+    Examples:
+
+      plantid cache clear
+
+      plantid cache clear --yes
     """
     use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_clear, yes))
 
 
 def _clear(yes: bool) -> int:
-    import sys
-
     # lazy: keeps guards.provider_guards off every command's start-up (app imports all)
+    from plantid_cli.cli.ask import confirm_destructive
     from plantid_cli.guards.provider_guards import open_cache
+    from plantid_cli.records import plural
 
     settings = load()
-    if not yes and sys.stdin.isatty():
-        if not typer.confirm("Remove every stored answer?", default=False, err=True):
-            raise UsageError("cancelled: nothing removed")  # exit 2, as a declined identify
+    confirm_destructive(
+        "Remove every stored answer (the next run pays again for each photo)?",
+        yes,
+        action="cache clear removes every stored answer",
+        refused="nothing removed",
+    )
     cache = open_cache(settings)
     try:
         removed = cache.clear()
     finally:
         cache.close()
-    print_note(f"removed {removed} cached answers")
+    print_note(f"removed {plural(removed, 'cached answer')}")
     return 0

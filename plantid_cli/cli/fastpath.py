@@ -11,9 +11,10 @@ Anything else, or a closed breaker, returns None and Typer takes over as usual.
 
 from __future__ import annotations
 
+import os
 import sys
 
-from plantid_cli.constants import FAST_FORMATS
+from plantid_cli.constants import FAST_FORMATS, FLAG_VALUE_WORDS
 
 
 def parse_simple(argv: list[str]) -> tuple[list[str], str | None, bool] | None:
@@ -37,6 +38,9 @@ def parse_simple(argv: list[str]) -> tuple[list[str], str | None, bool] | None:
             paths.append(arg)
     if not paths or (fmt is not None and fmt not in FAST_FORMATS):
         return None
+    if quiet and any(p.lower() in FLAG_VALUE_WORDS and not os.path.exists(p) for p in paths):
+        return None  # `-q true`: the full command line says that flags take no value
+
     return paths, fmt, quiet
 
 

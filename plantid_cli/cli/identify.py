@@ -39,7 +39,9 @@ Examples:
 
   plantid identify photos/ --format csv > identifications.csv
 
-  find . -name '*.jpg' | plantid identify - --format ndjson | jq .best.scientific_name
+  find . -name '*.jpg' | plantid identify - | jq -r '.best.scientific_name // empty'
+
+  find . -name '*.jpg' -print0 | plantid identify -0 - -o results.ndjson
 
   plantid identify specimen.heic --lat -33.87 --lon 151.21 --top 5
 
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "identify",
         cls=PlantidCommand,
-        help="Identify the plant in each photo." + EXAMPLES,
+        help="Identify the plant in each photo.\n" + EXAMPLES,
         short_help="Identify the plant in each photo.",
     )(identify)
 
@@ -62,6 +64,24 @@ def identify(
         typer.Argument(help="Image files, folders (recursive), or - for a list on stdin."),
     ],
     fmt: RecordFormat = D.format,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the records to FILE instead of stdout: in place only once the run ends"
+            " (a failure or SIGTERM leaves FILE as it was); its suffix (.csv, .json, .ndjson)"
+            " picks the format when --format is not given.",
+            show_default=False,
+        ),
+    ] = D.output,
+    null: Annotated[
+        bool,
+        typer.Option(
+            "--null", "-0", help="With -: paths on stdin end with NUL (find -print0), not newline."
+        ),
+    ] = D.null,
     top: Annotated[int | None, _setting("top", ("--top",), "Suggestions per record")] = D.top,
     lat: Annotated[
         float | None,
@@ -183,6 +203,8 @@ def identify(
     def build() -> IdentifyOptions:  # inside the error boundary: a bad combination is exit 2
         return IdentifyOptions(
             paths=tuple(paths),
+            null=null,
+            output=output,
             format=fmt,
             top=top,
             latitude=lat,

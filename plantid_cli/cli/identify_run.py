@@ -8,6 +8,7 @@ before a large run, the progress display, the stop signals, the summary line. Th
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,10 +28,8 @@ def run_identify(
 ) -> int:
     """Exit code of one identify run. `options` may be a callable building them, so that a
     bad combination is reported after logging is set up (as JSON with --log-format json)."""
-    # lazy: keeps run.batch (the engine, the providers, httpx) off every command's start-up
     # lazy: keeps outputs.sidecars/readback (and with them images, inputs) off start-up
     from plantid_cli.cli.run_outputs import RunOutputs
-    from plantid_cli.run.batch import summary_fields, summary_line
 
     setup_logging(verbose, debug, log_format)
     if callable(options):
@@ -40,8 +39,24 @@ def run_identify(
         options.report, options.write_xmp, options.xmp_name, settings.confidence_threshold
     )
     outputs.check()  # before any credit is spent
+    target = _open_output(options.output)  # -o FILE: refused here when it cannot be written
+    try:
+        return _identify(settings, options, outputs, target)
+    finally:
+        if target is not None:
+            target.discard()  # unless committed: a failed or stopped run leaves FILE as it was
+
+
+def _identify(settings: Any, options: IdentifyOptions, outputs: Any, target: Any) -> int:
+    # lazy: keeps run.batch (the engine, the providers, httpx) off every command's start-up
+    from plantid_cli.run.batch import summary_fields, summary_line
+
     with StopSignals() as signals:  # the first Ctrl-C or SIGTERM stops, the second aborts
-        result = _run(settings, options, outputs, signals)
+        result = _run(settings, options, outputs, signals, target)
+        if target is not None and not result.interrupted:
+            target.commit()
+        elif target is not None:
+            print_note(f"{options.output} left as it was: the run was stopped before its end")
         for folder in result.empty_folders:
             print_note(f"no images found in {folder}")
         if not options.quiet:
@@ -58,7 +73,30 @@ def run_identify(
         return result.exit_code or outputs.exit_code()
 
 
-def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSignals) -> RunResult:
+def _open_output(path: str | None) -> Any:
+    if path is None:
+        return None
+    # lazy: only a run with -o FILE needs it
+    from plantid_cli.cli.outfile import AtomicOutput
+
+    return AtomicOutput(path)
+
+
+def _format(options: IdentifyOptions, stream: Any) -> str:
+    """--format; else the one `-o FILE`'s suffix names; else a table for a terminal, ndjson."""
+    if options.format:
+        return options.format
+    if options.output:
+        # lazy: only a run with -o FILE needs it
+        from plantid_cli.cli.outfile import SUFFIX_FORMATS
+
+        return SUFFIX_FORMATS.get(os.path.splitext(options.output)[1].lower(), "ndjson")
+    return "table" if stream.isatty() else "ndjson"
+
+
+def _run(
+    settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSignals, target: Any
+) -> RunResult:
     """run_batch with what a terminal adds around it: the format, the confirmation, progress,
     metrics. After a second signal, leaves the process at once (signals.exit_now) once the
     output is closed."""
@@ -67,8 +105,12 @@ def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSig
     from plantid_cli.outputs.writers import make_writer
     from plantid_cli.run.batch import count_in_background, run_batch
 
-    fmt = options.format or ("table" if sys.stdout.isatty() else "ndjson")
-    interactive = sys.stdin.isatty() and sys.stderr.isatty() and not options.reads_stdin
+    stream = sys.stdout if target is None else target.stream
+    fmt = _format(options, stream)
+    # lazy: keeps the terminal questions off every command's start-up (app imports all)
+    from plantid_cli.cli.ask import can_ask
+
+    interactive = can_ask()  # a path list on stdin is asked about on the terminal (/dev/tty)
     observer = None
     if settings.metrics_file or options.pushgateway or options.job_name:
         # lazy: keeps telemetry.metrics (prometheus_client) off a run without metrics
@@ -84,7 +126,7 @@ def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSig
         from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
-    writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
+    writer = make_writer(fmt, stream, settings.confidence_threshold)
     try:
         if progress:
             progress.start()
@@ -107,15 +149,17 @@ def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSig
             observer.close()
         if progress:
             progress.stop()
+    if target is not None:
+        target.discard()  # leaving at once: no half-written FILE, no temporary file behind
     signals.exit_now()
 
 
 def _confirm(images: int, cost: int) -> bool:
-    import typer
+    from plantid_cli.cli.ask import ask
+    from plantid_cli.records import plural
 
-    answer = typer.confirm(
-        f"{images} images, {cost} not in the cache: this run may spend {cost} credits. Go on?",
-        default=False,
-        err=True,
+    answer = ask(
+        f"{plural(images, 'image')}, {cost} not in the cache: this run may spend "
+        f"{plural(cost, 'credit')}. Go on?"
     )
     return bool(answer)

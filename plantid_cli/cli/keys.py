@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Literal
 
@@ -9,19 +10,30 @@ import typer
 
 from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
+    AsJson,
+    DataFormat,
     Debug,
     LogFormat,
+    Output,
     PlantidCommand,
     PlantidGroup,
     Verbose,
+    Yes,
+    data_format,
     use_shared,
 )
+from plantid_cli.cli.outfile import run_to
 from plantid_cli.constants import PROVIDERS
 from plantid_cli.errors import ConfigError, UsageError
 
 app = typer.Typer(
     cls=PlantidGroup,
-    help="Store and show API keys (stored 0600, shown redacted).",
+    help="Store, show and remove API keys (stored 0600, shown redacted).\n\n"
+    "Examples:\n\n"
+    "  plantid keys set plantid\n\n"
+    "  printf '%s' \"$KEY\" | plantid keys set plantnet\n\n"
+    "  plantid keys list\n\n"
+    "  plantid keys remove plantnet --yes",
     no_args_is_help=True,
 )
 
@@ -40,7 +52,11 @@ def set_key(
 ) -> None:
     """Store a key read from a hidden prompt (or from stdin when piped).
 
-    Example: printf '%s' "$KEY" | plantid keys set plantid
+    Examples:
+
+      plantid keys set plantid
+
+      printf '%s' "$KEY" | plantid keys set plantid
     """
     use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_set, provider, len(ctx.args)))
@@ -85,25 +101,103 @@ def _set(provider: str, extra_args: int = 0) -> int:
 
 @app.command("list", cls=PlantidCommand)
 def list_keys(
+    fmt: DataFormat = None,
+    as_json: AsJson = False,
+    output: Output = None,
     verbose: Verbose = 0,
     debug: Debug = False,
     log_format: LogFormat = None,
 ) -> None:
-    """Show which keys are configured, redacted.
+    """Show which keys are configured, redacted, and where each comes from (the environment
+    or the keys file). The environment wins over the file.
 
-    Example: plantid keys list
+    Examples:
+
+      plantid keys list
+
+      plantid keys list -f json | jq -r .plantid.source
     """
     use_shared(verbose, debug, log_format)
-    raise typer.Exit(run_guarded(_list))
+    raise typer.Exit(run_guarded(run_to, output, _list, fmt, as_json))
 
 
-def _list() -> int:
+def _list(fmt: str | None, as_json: bool) -> int:
     # lazy: keeps config off every command's start-up (app imports all)
-    from plantid_cli.config import redact_key
+    import json
+
+    from plantid_cli.config import redact_key, setting_sources
 
     settings = load()
-    echo(f"plantid\t{redact_key(settings.api_key) or '(not set)'}")
-    echo(f"plantnet\t{redact_key(settings.plantnet_api_key) or '(not set)'}")
+    sources = setting_sources()
+    shown = {}
+    for provider, name in (("plantid", "api_key"), ("plantnet", "plantnet_api_key")):
+        key = getattr(settings, name)
+        shown[provider] = {
+            "key": redact_key(key),
+            "source": sources[name] if key else None,
+        }
+    if data_format(fmt, as_json) == "json":
+        echo(json.dumps(shown, indent=2))
+        return 0
+    for provider, info in shown.items():
+        where = f"\t{_plain_source(info['source'])}" if info["source"] else ""
+        echo(f"{provider}\t{info['key'] or '(not set)'}{where}")
+    return 0
+
+
+def _plain_source(source: str) -> str:
+    """`keys file PATH (plantid)` -> `keys file PATH`: the line already names the service."""
+    return source.rsplit(" (", 1)[0] if source.startswith("keys file") else source
+
+
+@app.command("remove", cls=PlantidCommand)
+def remove_key(
+    provider: Annotated[
+        Literal[PROVIDERS], typer.Argument(help="The service whose key to forget.")
+    ],
+    yes: Yes = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
+    """Remove a stored key from the keys file (a key in the environment is not touched).
+
+    Asks first on a terminal; without one it needs --yes.
+
+    Examples:
+
+      plantid keys remove plantnet
+
+      plantid keys remove plantid --yes
+    """
+    use_shared(verbose, debug, log_format)
+    raise typer.Exit(run_guarded(_remove, provider, yes))
+
+
+def _remove(provider: str, yes: bool) -> int:
+    # lazy: keeps config off every command's start-up (app imports all)
+    from plantid_cli.cli.ask import confirm_destructive
+    from plantid_cli.config import env_name, keys_file_path, read_keys_file
+    from plantid_cli.config import remove_key as forget
+
+    path = keys_file_path()
+    if provider not in read_keys_file(path):
+        raise UsageError(f"no {provider} key is stored in {path}: nothing removed")
+    confirm_destructive(
+        f"Remove the stored {provider} key from {path}?",
+        yes,
+        action=f"keys remove forgets the stored {provider} key",
+        refused="nothing removed",
+    )
+    try:
+        forget(provider)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise ConfigError(f"cannot rewrite {path}: {why}; nothing removed") from None
+    print_note(f"removed the {provider} key from {path}")
+    env = env_name("api_key" if provider == "plantid" else "plantnet_api_key")
+    if os.environ.get(env):
+        print_note(f"{env} is still set in the environment and is used instead")
     return 0
 
 
@@ -111,7 +205,11 @@ def _list() -> int:
 def key_path() -> None:
     """Print the keys file location (PLANTID_KEYS_FILE overrides it).
 
-    Example: ls -l "$(plantid keys path)"
+    Examples:
+
+      plantid keys path
+
+      ls -l "$(plantid keys path)"
     """
     # lazy: keeps config off every command's start-up (app imports all)
     from plantid_cli.config import keys_file_path

@@ -22,6 +22,8 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from plantid_cli.cli.common import set_global
 from plantid_cli.config import Settings
 from plantid_cli.constants import (
+    DATA_FORMATS,
+    FLAG_VALUE_WORDS,
     LOG_FORMAT_ENV,
     LOG_FORMATS,
     STATUS_FORMATS,
@@ -60,7 +62,19 @@ LogFormat = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before going on.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (the same as --format json).")]
+#: `-o/--output FILE` of every command that prints data (cli/outfile.py: complete or absent).
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the data to FILE instead of stdout: in place only once complete, never"
+        " half-written (a failure or SIGTERM leaves FILE as it was).",
+        show_default=False,
+    ),
+]
 
 
 def use_shared(verbose: int, debug: bool, log_format: str | None) -> None:
@@ -83,8 +97,23 @@ RecordFormat = _format(
     optional=True,
 )
 DemoFormat = _format(FORMATS, "Format of the records on stdout.")
-StatusFormat = _format(STATUS_FORMATS, "What to print.")
-UsageFormat = _format(USAGE_FORMATS, "What to print.")
+_DATA_HELP = "What to print (default: table on a terminal, json otherwise)."
+StatusFormat = _format(STATUS_FORMATS, _DATA_HELP, optional=True)
+UsageFormat = _format(USAGE_FORMATS, _DATA_HELP, optional=True)
+DataFormat = _format(DATA_FORMATS, _DATA_HELP, optional=True)
+
+
+def data_format(fmt: str | None, as_json: bool = False) -> str:
+    """The format a data command prints: --json or --format if given, else a table for a
+    person (stdout is a terminal) and JSON for a pipe or a file, as identify decides."""
+    import sys
+
+    if as_json:
+        return "json"
+    if fmt is not None:
+        return fmt
+    stdout = sys.stdout
+    return "table" if stdout is not None and stdout.isatty() else "json"
 
 
 class _Argument(TyperArgument):
@@ -109,8 +138,40 @@ def _plain_help(params: list[Any]) -> None:
             param.__class__ = _Argument
 
 
+def refuse_flag_values(params: list[Any], args: list[str]) -> str | None:
+    """The message for `--quiet true`: a flag followed by a word such as true/false that is
+    no file here. Click takes the word for the next argument (identify read "true" as a photo
+    and reported it not found; `status --debug false` turned debugging on); say instead that
+    flags take no value. None when the command line has no such pair."""
+    import os
+
+    flags = {
+        name
+        for param in params
+        if isinstance(param, TyperOption) and (param.is_flag or param.count)
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag == "--":
+            break
+        if flag in flags and value.lower() in FLAG_VALUE_WORDS and not os.path.exists(value):
+            return (
+                f"{flag} is a flag and takes no value: remove {value!r} "
+                f"({flag} alone turns it on, leaving it out keeps it off)"
+            )
+    return None
+
+
 class PlantidCommand(TyperCommand):
     """Every plantid command (app.command(cls=PlantidCommand))."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        message = refuse_flag_values(self.get_params(ctx), args)
+        if message is not None:
+            from typer._click.exceptions import UsageError as ClickUsageError
+
+            raise ClickUsageError(message, ctx=ctx)
+        return super().parse_args(ctx, args)
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)  # with --help, which is made here

@@ -36,7 +36,9 @@ def sandbox(
 
         export PLANTID_API_URL=http://127.0.0.1:8765/api/v3 PLANTID_API_KEY=demo
 
-        plantid identify examples/
+        export PLANTNET_API_URL=http://127.0.0.1:8765/v2 PLANTNET_API_KEY=demo
+
+        plantid identify examples/ --provider both
     """
     # lazy: keeps sandbox.server off every command's start-up (app imports all)
     from plantid_cli.sandbox.server import serve

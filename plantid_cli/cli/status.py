@@ -9,18 +9,29 @@ import typer
 
 from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
+    AsJson,
     Debug,
     LogFormat,
+    Output,
     PlantidCommand,
     PlantidGroup,
     StatusFormat,
     Verbose,
+    Yes,
+    data_format,
     use_shared,
 )
+from plantid_cli.cli.outfile import run_to
 from plantid_cli.constants import PROVIDERS
 
 breaker_app = typer.Typer(
-    cls=PlantidGroup, help="Inspect or reset the shared circuit breakers.", no_args_is_help=True
+    cls=PlantidGroup,
+    help="Inspect or reset the shared circuit breakers.\n\n"
+    "Examples:\n\n"
+    "  plantid status   # each breaker's state\n\n"
+    "  plantid breaker reset plantid\n\n"
+    "  plantid breaker reset all --yes",
+    no_args_is_help=True,
 )
 ALL = "all"
 
@@ -30,23 +41,33 @@ def register(app: typer.Typer) -> None:
 
 
 def status(
-    fmt: StatusFormat = "table",
+    fmt: StatusFormat = None,
+    as_json: AsJson = False,
+    output: Output = None,
     verbose: Verbose = 0,
     debug: Debug = False,
     log_format: LogFormat = None,
 ) -> None:
     """Breaker state, rate-limit use, credits and cache figures, shared by every process.
 
-    Example: plantid status --format json | jq .providers.plantid.breaker.state
+    Examples:
+
+      plantid status
+
+      plantid status -f json | jq -r .providers.plantid.breaker.state
+
+      plantid status -f prometheus -o /var/lib/node_exporter/plantid.prom
     """
     use_shared(verbose, debug, log_format)
-    raise typer.Exit(run_guarded(_status, fmt))
+    raise typer.Exit(run_guarded(run_to, output, _status, fmt, as_json))
 
 
-def _status(fmt: str) -> int:
+def _status(fmt: str | None, as_json: bool = False) -> int:
     # lazy: keeps telemetry.status off every command's start-up (app imports all)
+    from plantid_cli.records import plural
     from plantid_cli.telemetry.status import collect_status
 
+    fmt = data_format(fmt, as_json)
     info = collect_status(load())
     if fmt == "json":
         echo(json.dumps(info, indent=2))
@@ -59,7 +80,7 @@ def _status(fmt: str) -> int:
         return 0
     for name, provider in info["providers"].items():
         breaker = provider["breaker"]
-        line = f"{name}: breaker {breaker['state']} ({breaker['failures']} failures)"
+        line = f"{name}: breaker {breaker['state']} ({plural(breaker['failures'], 'failure')})"
         if breaker.get("probe_due"):
             line += ", the next call probes"
         elif breaker.get("next_try"):
@@ -75,8 +96,9 @@ def _status(fmt: str) -> int:
         echo(f"  account {account['id']}: {account['api_url']}, key {account['key'] or 'not set'}")
     cache = info["cache"]
     echo(
-        f"cache: {cache.get('entries', 0)} entries, {cache.get('volume_bytes', 0)} bytes, "
-        f"{cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses ({info['cache_dir']})"
+        f"cache: {plural(cache.get('entries', 0), 'entry', 'entries')}, "
+        f"{plural(cache.get('volume_bytes', 0), 'byte')}, {plural(cache.get('hits', 0), 'hit')}, "
+        f"{plural(cache.get('misses', 0), 'miss', 'misses')} ({info['cache_dir']})"
     )
     backend = info["backend"]
     where = f" at {backend['url']}" if backend.get("url") else ""
@@ -90,6 +112,7 @@ def reset(
     provider: Annotated[
         Literal[(*PROVIDERS, ALL)], typer.Argument(help="The service whose breaker to close.")
     ] = ALL,
+    yes: Yes = False,
     verbose: Verbose = 0,
     debug: Debug = False,
     log_format: LogFormat = None,
@@ -99,17 +122,31 @@ def reset(
     Breakers belong to an account (service, API URL, key): to close another one, point
     PLANTID_API_URL / PLANTNET_API_URL or the key at it.
 
-    Example: plantid breaker reset plantid
+    Asks first on a terminal; without one (a script, cron) it needs --yes.
+
+    Examples:
+
+      plantid breaker reset plantid
+
+      plantid breaker reset all --yes
     """
     use_shared(verbose, debug, log_format)
-    raise typer.Exit(run_guarded(_reset, provider))
+    raise typer.Exit(run_guarded(_reset, provider, yes))
 
 
-def _reset(provider: str) -> int:
+def _reset(provider: str, yes: bool = False) -> int:
     # lazy: keeps telemetry.status off every command's start-up (app imports all)
+    from plantid_cli.cli.ask import confirm_destructive
     from plantid_cli.telemetry.status import reset_breakers
 
     names = PROVIDERS if provider == ALL else (provider,)
-    reset_breakers(load(), names)
+    settings = load()
+    confirm_destructive(
+        f"Close the {' and '.join(names)} breaker by hand (calls go to the service again)?",
+        yes,
+        action="breaker reset closes a breaker by hand",
+        refused="no breaker changed",
+    )
+    reset_breakers(settings, names)
     print_note(f"breaker closed: {', '.join(names)}")
     return 0

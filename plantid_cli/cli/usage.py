@@ -8,13 +8,17 @@ import typer
 
 from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
+    AsJson,
     Debug,
     LogFormat,
+    Output,
     PlantidCommand,
     UsageFormat,
     Verbose,
+    data_format,
     use_shared,
 )
+from plantid_cli.cli.outfile import run_to
 from plantid_cli.errors import PlantidError
 
 
@@ -23,20 +27,27 @@ def register(app: typer.Typer) -> None:
 
 
 def usage(
-    fmt: UsageFormat = "table",
+    fmt: UsageFormat = None,
+    as_json: AsJson = False,
+    output: Output = None,
     verbose: Verbose = 0,
     debug: Debug = False,
     log_format: LogFormat = None,
 ) -> None:
     """Show Plant.id credit limits, use and what remains (costs no credit).
 
-    Example: plantid usage --format json | jq .remaining.total
+    Examples:
+
+      plantid usage
+
+      plantid usage -f json | jq .remaining.total
     """
     use_shared(verbose, debug, log_format)
-    raise typer.Exit(run_guarded(_usage, fmt))
+    raise typer.Exit(run_guarded(run_to, output, _usage, fmt, as_json))
 
 
-def _usage(fmt: str) -> int:
+def _usage(fmt: str | None, as_json: bool = False) -> int:
+    fmt = data_format(fmt, as_json)
     # lazy: keeps providers.plantid (and httpx) off every command's start-up (app imports all)
     from plantid_cli.providers.plantid import fetch_usage
 

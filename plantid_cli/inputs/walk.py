@@ -4,6 +4,8 @@ Stdlib only (it is imported on every start-up). Rules:
 
 * An argument is a file, a folder or ``-`` (read one path per line from stdin: only the line
   ending is stripped, whitespace-only lines are skipped, each line is itself a file or folder).
+  With ``null=True`` (``-0``) the paths on stdin end with a NUL byte instead (``find -print0``):
+  each is taken exactly as it is, newlines and spaces included; empty ones are skipped.
 * A file given explicitly is always a job, whatever its extension: the decoder later rejects it
   (``not_image``) instead of it being skipped silently.
 * A folder is walked recursively with ``os.scandir`` and an explicit stack: one sorted listing
@@ -62,6 +64,7 @@ def iter_jobs(
     stdin: TextIO | None = None,
     *,
     on_empty_folder: Callable[[str], None] | None = None,
+    null: bool = False,
 ) -> Iterator[ImageJob]:
     """Yield one `ImageJob` per image, lazily, in a deterministic order (see module doc).
 
@@ -69,7 +72,7 @@ def iter_jobs(
     ``os.fsdecode`` so that non-UTF-8 names piped from ``find`` survive.
     """
     index = 0
-    for argument in _expand_arguments(arguments, stdin):
+    for argument in _expand_arguments(arguments, stdin, null):
         produced = False
         for path, relative, error in _expand(argument):
             produced = True
@@ -79,10 +82,15 @@ def iter_jobs(
             on_empty_folder(display_path(argument))
 
 
-def _expand_arguments(arguments: Iterable[str], stdin: TextIO | None) -> Iterator[str]:
+def _expand_arguments(
+    arguments: Iterable[str], stdin: TextIO | None, null: bool = False
+) -> Iterator[str]:
     for argument in arguments:
         if argument != "-":
             yield argument
+            continue
+        if null:
+            yield from _null_separated(stdin if stdin is not None else sys.stdin)
             continue
         lines: Iterable[str]
         if stdin is not None:
@@ -94,6 +102,24 @@ def _expand_arguments(arguments: Iterable[str], stdin: TextIO | None) -> Iterato
                 line = line[:-1].removesuffix("\r")
             if line.strip():
                 yield line
+
+
+def _null_separated(stream: TextIO) -> Iterator[str]:
+    """Paths ended by NUL bytes, read as they arrive (bytes decoded with os.fsdecode, so a
+    name that is not UTF-8 survives, as it does on the line-per-path form)."""
+    raw = getattr(stream, "buffer", None)
+    pending: bytes | str = b"" if raw is not None else ""
+    while True:
+        chunk = raw.read1(65536) if raw is not None else stream.read(65536)
+        if not chunk:
+            break
+        pending += chunk  # type: ignore[operator]  # bytes with bytes, str with str
+        *items, pending = pending.split(b"\0" if raw is not None else "\0")  # type: ignore[arg-type]
+        for item in items:
+            if item:
+                yield os.fsdecode(item) if isinstance(item, bytes) else item
+    if pending:  # a last path without its NUL (printf 'a\0b')
+        yield os.fsdecode(pending) if isinstance(pending, bytes) else pending
 
 
 _Item = tuple[str, str, "ImageError | None"]

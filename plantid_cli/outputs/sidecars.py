@@ -17,6 +17,7 @@ from typing import Any
 from plantid_cli.constants import NAME_STYLES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, EXIT_OK, PlantidError, UsageError
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
+from plantid_cli.records import plural
 
 _log = logging.getLogger("plantid")
 
@@ -28,10 +29,10 @@ def report_summary(out: Path, stats: Any) -> str:
         if stats.bytes >= 1_000_000
         else f"{stats.bytes // 1000} kB"
     )
-    missing = f", {stats.missing} photos not found" if stats.missing else ""
+    missing = f", {plural(stats.missing, 'photo')} not found" if stats.missing else ""
     if stats.mismatched:
         missing += f", {stats.mismatched} skipped: {MISMATCH}"
-    return f"report written to {out} ({stats.cards} cards, {size}{missing})"
+    return f"report written to {out} ({plural(stats.cards, 'card')}, {size}{missing})"
 
 
 class SidecarWriter:
@@ -92,9 +93,9 @@ class SidecarWriter:
         self.warn(message)
 
     def summary(self) -> str:
-        parts = [f"{self.created} sidecars written", f"{self.merged} merged"]
+        parts = [f"{plural(self.created, 'sidecar')} written", f"{self.merged} merged"]
         if self.skipped:
-            parts.append(f"{self.skipped} records not identified (no sidecar)")
+            parts.append(f"{plural(self.skipped, 'record')} not identified (no sidecar)")
         if self.mismatched:
             parts.append(f"{self.mismatched} skipped: {MISMATCH}")
         if self.failed:

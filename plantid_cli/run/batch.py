@@ -33,7 +33,7 @@ from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.providers.plantnet import PlantNetProvider
-from plantid_cli.records import Record, RunStats
+from plantid_cli.records import Record, RunStats, plural
 from plantid_cli.run.combine import providers_for
 from plantid_cli.run.engine import Engine, RunOptions
 from plantid_cli.run.options import IdentifyOptions, RunResult
@@ -76,7 +76,7 @@ def jobs_for(
     on_empty_folder: Callable[[str], None] | None = None,
 ) -> Iterator[Any]:
     """The units of work: files, or with --group-by folder one Specimen per folder."""
-    jobs = iter_jobs(options.paths, stdin=stdin, on_empty_folder=on_empty_folder)
+    jobs = iter_jobs(options.paths, stdin=stdin, on_empty_folder=on_empty_folder, null=options.null)
     if options.shard is not None:
         jobs = shard_jobs(jobs, *options.shard, by_folder=options.group_by == "folder")
     if options.group_by is None:
@@ -192,8 +192,9 @@ def run_batch(
             images, cost = count_cost(engine, units, limit)
             if options.max_credits is not None and cost > options.max_credits:
                 raise UsageError(
-                    f"this run would spend {cost} credits ({images} images, {images - cost} "
-                    f"cached) but --max-credits is {options.max_credits}; nothing was sent"
+                    f"this run would spend {plural(cost, 'credit')} ({plural(images, 'image')}, "
+                    f"{images - cost} cached) but --max-credits is {options.max_credits};"
+                    " nothing was sent"
                 )
             if confirm is not None and cost > settings.confirm_above and not confirm(images, cost):
                 raise UsageError("cancelled: nothing was sent")

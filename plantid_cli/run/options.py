@@ -64,6 +64,7 @@ class IdentifyOptions:
     """Every option of one identify run; the defaults here are the only defaults."""
 
     paths: tuple[str, ...] = ()  # any iterable of str/PathLike, or one, is accepted
+    null: bool = False  # `-` reads NUL-ended paths (find -print0), not one per line
     # what is read and what may be spent
     use_cache: bool = True
     refresh: bool = False
@@ -81,6 +82,7 @@ class IdentifyOptions:
     format: str | None = None  # None: table on a terminal, ndjson otherwise (the CLI decides)
     quiet: bool = False
     report: str | None = None
+    output: str | None = None  # the records go to this file, atomically (cli/outfile.py)
     write_xmp: bool = False
     xmp_name: str = "short"  # outputs.xmp.NAME_STYLES[0] (not imported: start-up)
     pushgateway: str | None = None
@@ -111,6 +113,8 @@ class IdentifyOptions:
             raise UsageError("--no-cache and --refresh cannot be used together")
         if self.paths.count("-") > 1:
             raise UsageError("'-' (read paths from stdin) can be given only once")
+        if self.null and "-" not in self.paths:
+            raise UsageError("-0/--null reads NUL-ended paths from stdin: give - as a path")
         if (self.latitude is None) != (self.longitude is None):
             raise UsageError("--lat and --lon go together")
         if self.no_location and self.latitude is not None:

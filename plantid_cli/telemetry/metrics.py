@@ -26,7 +26,12 @@ from plantid_cli.config import Settings
 from plantid_cli.constants import BREAKER_STATE_VALUES, PROVIDERS, RECORD_STATUSES
 from plantid_cli.errors import UsageError
 from plantid_cli.events import Event
-from plantid_cli.telemetry.pushgateway import parse_grouping_key, push_handler, safe_url
+from plantid_cli.telemetry.pushgateway import (
+    parse_grouping_key,
+    push_failure,
+    push_handler,
+    safe_url,
+)
 from plantid_cli.telemetry.status import _guards_for
 
 if TYPE_CHECKING:  # prometheus_client is an extra, imported when a run asks for metrics
@@ -364,7 +369,7 @@ class RunObserver:
         except Exception as exc:
             _warn(
                 "metrics.push_failed",
-                f"cannot push metrics to {safe_url(gateway)}: {exc}",
+                f"cannot push metrics to {safe_url(gateway)}: {push_failure(exc)}",
             )
             return False
         logger.info(

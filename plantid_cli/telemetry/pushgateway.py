@@ -62,3 +62,24 @@ def push_handler(
                 raise OSError(f"pushgateway answered {response.status} {response.reason}")
 
     return handle
+
+
+def push_failure(exc: BaseException) -> str:
+    """Why a push failed, in words: urllib's `<urlopen error [Errno 111] Connection refused>`
+    becomes `connection refused`, a timeout `no answer within the timeout`."""
+    import socket
+    import urllib.error
+
+    reason: object = exc
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"the gateway answered {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return "no answer within the timeout"
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve the host ({reason.strerror or reason})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror[:1].lower() + reason.strerror[1:]
+    text = str(reason).strip() or type(reason).__name__
+    return text

@@ -1,0 +1,112 @@
+"""`-o/--output FILE`: a command's data written to a file atomically.
+
+Why atomic: a script that runs `plantid identify photos/ -o results.csv` and then reads the
+file must never see half of it — not after a full disk, a bad photo that ended the run with an
+error, nor after SIGTERM from `timeout` or systemd. The data goes to a temporary file in the
+same folder (so the final step is a rename on one filesystem, never a copy) and replaces FILE
+with os.replace only once the command finished; on any failure the temporary file is removed
+and FILE is left as it was (absent, or the previous run's complete output).
+
+The temporary file is created before any work starts, so a folder that does not exist or
+cannot be written is refused before a credit is spent.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from plantid_cli.errors import OutputError, UsageError
+
+#: Formats a file name implies when --format is not given (`-o results.csv`).
+SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+
+
+class AtomicOutput:
+    """A text file that appears at `path` only on `commit()`; `discard()` leaves no trace."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(os.path.expanduser(path))
+        folder, name = os.path.split(self.path)
+        if os.path.isdir(self.path):
+            raise UsageError(f"--output {path}: is a folder, not a file")
+        import tempfile  # lazy: only a command given -o needs it (random, shutil: start-up)
+
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise UsageError(
+                f"--output {path}: cannot write in {folder or '.'} ({exc.strerror or exc});"
+                " nothing was sent"
+            ) from None
+        os.fchmod(fd, 0o666 & ~_umask())  # as `>` would create it, not mkstemp's 0600
+        self.stream: TextIO = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self.done = False
+
+    def commit(self) -> None:
+        """Flush to disk and put the file in place (the old one is replaced in one step)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.stream.flush()
+            os.fsync(self.stream.fileno())
+            self.stream.close()
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self._remove()
+            raise OutputError(
+                f"cannot write {self.path}: {exc.strerror or exc}; it was left as it was"
+            ) from None
+
+    def discard(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._remove()
+
+    def _remove(self) -> None:
+        try:
+            self.stream.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def stdout_to(path: str | None) -> Iterator[None]:
+    """With a path, everything the body echoes on stdout lands in `path`, atomically: in place
+    when the body returns, removed when it raises. Without one, stdout as it is."""
+    if path is None:
+        yield
+        return
+    output = AtomicOutput(path)
+    previous = sys.stdout
+    sys.stdout = output.stream
+    try:
+        yield
+    except BaseException:
+        output.discard()
+        raise
+    finally:
+        sys.stdout = previous
+    output.commit()
+
+
+def run_to(path: str | None, func: Callable[..., int], *args: Any) -> int:
+    """`func(*args)` with its stdout in `path` (see stdout_to); for run_guarded, which reports
+    a folder that cannot be written like any other error."""
+    with stdout_to(path):
+        return func(*args)

@@ -1,0 +1,1 @@
+"""Maintenance scripts run from a clone (`python -m tools.<name>`); not installed."""
