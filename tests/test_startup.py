@@ -37,10 +37,10 @@ def test_with_redis_already_loaded_nothing_is_hidden():
 COMMAND_MODULES = """
 import atexit, sys
 def report():
-    loaded = sorted(m for m in sys.modules if m.startswith("plantid_cli.cli.") and m not in KEEP)
+    from plantid_cli.cli.app import COMMANDS
+    commands = {f"plantid_cli.cli.{module}" for module, _ in COMMANDS.values()}
+    loaded = sorted(m for m in sys.modules if m in commands)
     sys.__stderr__.write("MODULES " + " ".join(loaded) + "\\n")
-KEEP = {"plantid_cli.cli.app", "plantid_cli.cli.options", "plantid_cli.cli.common",
-        "plantid_cli.cli.fastparams", "plantid_cli.cli.fastpath"}
 atexit.register(report)
 sys.argv = ["plantid", *sys.argv[1:]]
 from plantid_cli.cli import main
