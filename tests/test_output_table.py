@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from plantid_cli.outputs.table import TableWriter
+from plantid_cli.outputs.writers import TableWriter
 from plantid_cli.records import base_record
 
 

@@ -95,7 +95,7 @@ def _run(
         from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
-    writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
+    writer: Any = make_writer(fmt, sys.stdout, settings.confidence_threshold)
     on_start = None
     if progress:
         writer = _StopBarFirst(writer, progress)

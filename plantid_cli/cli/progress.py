@@ -34,7 +34,7 @@ class ProgressDisplay:
             MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}"),
             TextColumn("{task.fields[rate]:.1f}/s"),
-            TimeRemainingColumn(),
+            TimeRemainingColumn(compact=True),
             TextColumn("[yellow]{task.fields[note]}"),
             console=Console(stderr=True),
             transient=False,
@@ -50,7 +50,7 @@ class ProgressDisplay:
         bus.subscribe(self.on_event)
 
     def _counts(self) -> str:
-        return " · ".join(count_parts(self.stats, every_status=True))
+        return " · ".join(count_parts(self.stats, always_ok=True))
 
     def start(self) -> None:
         """Draw from now on; the rate counts from now (not from before the question)."""
@@ -73,7 +73,7 @@ class ProgressDisplay:
 
     def on_event(self, event: Event, fields: dict[str, Any]) -> None:
         if event == Event.RATE_WAIT:
-            self._note(f"waiting {fields['seconds']:.1f}s on the rate limit", fields["seconds"])
+            self._note(f"rate limit: {fields['seconds']:.1f}s", fields["seconds"])
         elif event == Event.CIRCUIT_OPEN:
             self._note(f"{fields['provider']} circuit open: not calling", 2.0)
         elif event == Event.CIRCUIT_STATE:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from plantid_cli.constants import PROVIDER_LABELS, STATUS_WORDS
-from plantid_cli.outputs.writers import OrderedWriter
 
 if TYPE_CHECKING:
     from plantid_cli.records import Record
@@ -76,83 +75,78 @@ def layout(columns: list[Column], width: int) -> list[Column]:
     return shown
 
 
-class TableWriter(OrderedWriter):
-    """A Rich table for people at a terminal; rows printed as they come in input order."""
+def print_table(rows: list[Record], stream: TextIO) -> None:
+    """The table of `rows` (in input order) on `stream`, as wide as its terminal (or $COLUMNS,
+    or 80)."""
+    from rich.console import Console
+    from rich.table import Table
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        super().__init__(stream)
-        self._rows: list[Record] = []
-
-    def emit(self, record: Record) -> None:
-        self._rows.append(record)
-
-    def finish(self) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        if not self._rows:
-            return  # no photos: nothing to tabulate (stderr already says so)
-        folder, shown = _short_paths([record["path"] for record in self._rows])
-        console = Console(file=self.stream, soft_wrap=False)
-        table = Table(
-            header_style="bold",
-            title=f"in {folder}" if folder and len(shown) > 1 else None,
-            title_justify="left",
-            title_style="dim",
+    if not rows:
+        return  # no photos: nothing to tabulate (stderr already says so)
+    folder, shown = _short_paths([record["path"] for record in rows])
+    console = Console(file=stream, soft_wrap=False)
+    table = Table(
+        header_style="bold",
+        title=f"in {folder}" if folder and len(shown) > 1 else None,
+        title_justify="left",
+        title_style="dim",
+    )
+    columns = layout(_columns(rows, shown), console.width)
+    for column in columns:
+        table.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]  # one of Rich's literals
+            width=column.width,
+            overflow="fold",
         )
-        columns = layout(self._columns(shown), console.width)
-        for column in columns:
-            table.add_column(
-                column.header, justify=column.justify, width=column.width, overflow="fold"
-            )  # type: ignore[arg-type]  # justify is one of Rich's literals
-        for row in range(len(self._rows)):
-            table.add_row(*(column.cells[row] for column in columns))
-        console.print(table)
+    for row in range(len(rows)):
+        table.add_row(*(column.cells[row] for column in columns))
+    console.print(table)
 
-    def _columns(self, shown: list[str]) -> list[Column]:
-        rows = self._rows
-        bests: list[Mapping[str, Any]] = [record.get("best") or {} for record in rows]
-        names = [str(best.get("scientific_name") or "") for best in bests]
-        errors = [
-            str((record.get("error") or {}).get("message", "")) if record["status"] == "error"
-            else ""
-            for record in rows
-        ]  # fmt: skip
-        common = [str((best.get("common_names") or [""])[0] or "") for best in bests]
-        family = [str(best.get("family") or "") for best in bests]
-        probability = [
-            f"{best['probability']:.0%}" if best.get("probability") is not None else ""
-            for best in bests
-        ]
-        statuses = [STATUS_WORDS.get(r["status"], r["status"]) for r in rows]
-        styles = [{"ok": "green", "not_plant": "yellow"}.get(r["status"], "red") for r in rows]
-        species = Column(
-            "species",
-            [
-                _escape(error) if error else (f"[italic]{_escape(name)}[/italic]" if name else "")
-                for name, error in zip(names, errors, strict=True)
-            ],
-            [error or name for name, error in zip(names, errors, strict=True)],
-            whole=names,  # an error message wraps; a name never
-        )
-        columns = [
-            Column("#", [str(r["index"] + 1) for r in rows], [str(r["index"] + 1) for r in rows],
-                   justify="right", whole=[str(len(rows))]),
-            _plain("photo", shown),
-            Column("status", [f"[{s}]{w}[/{s}]" for s, w in zip(styles, statuses, strict=True)],
-                   statuses),
-            species,
-            _plain("common name", common),
-            Column("family", [_escape(f) for f in family], family, whole=family),
-            Column("prob.", probability, probability, justify="right", whole=["prob."]),
-        ]  # fmt: skip
-        if any("agreement" in record or "providers" in record for record in rows):
-            agreement = [str(record.get("agreement") or "") for record in rows]
-            columns.append(Column("agreement", agreement, agreement, whole=["agreement"]))
-        notes = [_notes(record) for record in rows]
-        if any(notes):
-            columns.append(_plain("note", notes))
-        return columns
+
+def _columns(rows: list[Record], shown: list[str]) -> list[Column]:
+    bests: list[Mapping[str, Any]] = [record.get("best") or {} for record in rows]
+    names = [str(best.get("scientific_name") or "") for best in bests]
+    errors = [
+        str(dict(record.get("error") or {}).get("message", "")) if record["status"] == "error"
+        else ""
+        for record in rows
+    ]  # fmt: skip
+    common = [str((best.get("common_names") or [""])[0] or "") for best in bests]
+    family = [str(best.get("family") or "") for best in bests]
+    probability = [
+        f"{best['probability']:.0%}" if best.get("probability") is not None else ""
+        for best in bests
+    ]
+    statuses = [STATUS_WORDS.get(r["status"], r["status"]) for r in rows]
+    styles = [{"ok": "green", "not_plant": "yellow"}.get(r["status"], "red") for r in rows]
+    species = Column(
+        "species",
+        [
+            _escape(error) if error else (f"[italic]{_escape(name)}[/italic]" if name else "")
+            for name, error in zip(names, errors, strict=True)
+        ],
+        [error or name for name, error in zip(names, errors, strict=True)],
+        whole=names,  # an error message wraps; a name never
+    )
+    numbers = [str(record["index"] + 1) for record in rows]
+    columns = [
+        Column("#", numbers, numbers, justify="right", whole=numbers),
+        _plain("photo", shown),
+        Column("status", [f"[{s}]{w}[/{s}]" for s, w in zip(styles, statuses, strict=True)],
+               statuses),
+        species,
+        _plain("common name", common),
+        Column("family", [_escape(f) for f in family], family, whole=family),
+        Column("prob.", probability, probability, justify="right", whole=["prob."]),
+    ]  # fmt: skip
+    if any("agreement" in record for record in rows):  # --provider both
+        agreement = [str(record.get("agreement") or "") for record in rows]
+        columns.append(Column("agreement", agreement, agreement, whole=["agreement"]))
+    notes = [_notes(record) for record in rows]
+    if any(notes):
+        columns.append(_plain("note", notes))
+    return columns
 
 
 def _plain(header: str, texts: list[str]) -> Column:

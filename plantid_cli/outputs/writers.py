@@ -200,6 +200,24 @@ def darwin_core_row(record: Mapping[str, Any], threshold: float = 0.5) -> dict[s
     }
 
 
+class TableWriter(OrderedWriter):
+    """A Rich table for people at a terminal (outputs/table.py), printed at the end in input
+    order: its column widths depend on every row."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self._rows: list[Record] = []
+
+    def emit(self, record: Record) -> None:
+        self._rows.append(record)
+
+    def finish(self) -> None:
+        # lazy: the table (and Rich) only for a run that prints one
+        from plantid_cli.outputs.table import print_table
+
+        print_table(self._rows, self.stream)
+
+
 def make_writer(
     fmt: str, stream: TextIO | None = None, confidence_threshold: float = 0.5
 ) -> Writer:
@@ -213,9 +231,6 @@ def make_writer(
         if fmt == "csv":
             return CsvWriter(stream, confidence_threshold)
         if fmt == "table":
-            # lazy: the table (and Rich) only for a run that prints one
-            from plantid_cli.outputs.table import TableWriter
-
             return TableWriter(stream)
     except BrokenPipeError:
         raise

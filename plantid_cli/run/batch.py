@@ -267,14 +267,14 @@ def summary_line(
     return ", ".join(parts)
 
 
-def count_parts(stats: RunStats, *, every_status: bool = False) -> list[str]:
-    """"3 ok", "2 not_plant", "4 cached"...: the categories the summary line and the progress
-    bar both count (one list, so that the bar and the summary never disagree). The summary
-    leaves out zeros; the bar shows every status (`every_status`) so that it does not jump."""
+def count_parts(stats: RunStats, *, always_ok: bool = False) -> list[str]:
+    """ "3 ok", "2 not_plant", "4 cached"...: the categories the summary line and the progress
+    bar both count (one list, so that the bar and the summary never disagree), zeros left out;
+    the bar starts from "0 ok" (`always_ok`)."""
     parts = [
         f"{stats.statuses.get(status, 0)} {status}"
         for status in RECORD_STATUSES
-        if every_status or stats.statuses.get(status)
+        if stats.statuses.get(status) or (always_ok and status == "ok")
     ]
     if stats.cached:
         parts.append(f"{stats.cached} cached")
