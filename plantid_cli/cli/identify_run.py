@@ -146,7 +146,8 @@ def _confirm(images: int, cost: int) -> bool:
     import typer
 
     answer = typer.confirm(
-        f"{images} images, {cost} not in the cache: this run may spend {cost} credits. Go on?",
+        # short enough for an 80-column line with a 3-digit count: `[y/N]` must be seen
+        f"{images} images, {cost} not cached: this run may spend {cost} credits. Go on?",
         default=False,
         err=True,
     )

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 DROP_ORDER = ("family", "common name", "prob.", "agreement")
 #: A wrappable column never shrinks below this (or its own longest word, if shorter).
 WRAP_FLOOR = 10
+#: ...and, on a terminal too narrow for the names otherwise, below this.
+SQUEEZED = 4
 
 
 @dataclass
@@ -65,14 +67,25 @@ def layout(columns: list[Column], width: int) -> list[Column]:
         shown = [c for c in shown if c.header != header]
     for column in shown:
         column.width, column.floor = column.natural(), column.minimum()
-    excess = sum(c.width for c in shown) + frame(shown) - width
+    excess = _shrink(shown, sum(c.width for c in shown) + frame(shown) - width)
+    if excess > 0:  # still too wide: the wrappable columns fold further, the names stay
+        for column in shown:
+            if not column.whole:
+                column.floor = min(column.width, SQUEEZED)
+        _shrink(shown, excess)
+    return shown
+
+
+def _shrink(columns: list[Column], excess: int) -> int:
+    """Take `excess` cells from the columns with the most room above their floor; what could
+    not be taken."""
     while excess > 0:
-        slack = max(shown, key=lambda c: c.width - c.floor)
+        slack = max(columns, key=lambda c: c.width - c.floor)
         if slack.width <= slack.floor:
-            break  # too narrow even for the names: Rich folds them (nothing else left)
+            break
         slack.width -= 1
         excess -= 1
-    return shown
+    return excess
 
 
 def print_table(rows: list[Record], stream: TextIO) -> None:
