@@ -98,9 +98,7 @@ def test_the_bar_counts_what_the_summary_counts(tmp_path, sandbox, cli_env):
     assert "failed" not in bar
 
 
-def test_last_frame_has_no_stale_note_and_the_caption_has_its_own_line(
-    tmp_path, sandbox, cli_env
-):
+def test_last_frame_has_no_stale_note_and_the_caption_has_its_own_line(tmp_path, sandbox, cli_env):
     """The caption ("in photos") was glued to the bar's last line and the final frame kept
     "waiting 0.3s on the rate limit" after every wait was over."""
     folder = _photos(tmp_path / "photos", green=4)
@@ -197,4 +195,3 @@ def test_table_columns_all_have_headers(cli_env, tmp_path, sandbox):
     header = term.line_with("┃ #")
     cells = [cell.strip() for cell in header.strip().strip("┃").split("┃")]
     assert cells[-1] == "note" and all(cells), header
-
