@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from plantid_cli.outputs.writers import TableWriter
 from plantid_cli.records import base_record
 
@@ -66,3 +68,63 @@ def test_no_photos_and_mixed_absolute_relative_paths_do_not_crash(tmp_path, cli_
     assert mixed.returncode == 0 and "internal error" not in mixed.stderr, mixed.stderr
     assert str(absolute) in mixed.stdout and "rel/b.jpg" in mixed.stdout
     assert render([]) == ""
+
+
+NAMES = [  # (scientific name, family, common name): long ones, as real runs give
+    ("Aloe arborescens", "Asphodelaceae", "Krantz aloe"),
+    ("Taraxacum officinale", "Asteraceae", "Common dandelion"),
+    ("Chamaecyparis lawsoniana", "Cupressaceae", "Lawson cypress"),
+]
+
+
+def _named(index, path, name, family, common, **extra):
+    rec = record(index, path, **extra)
+    rec["best"] = {
+        "scientific_name": name,
+        "probability": 0.5,
+        "common_names": [common],
+        "family": family,
+    }
+    return rec
+
+
+@pytest.mark.parametrize("width", [80, 100, 60])
+def test_names_are_never_split_other_columns_give_way(monkeypatch, width):
+    """At 80 columns names broke mid-word ("Aloe arboresc/ens", "Asphodel/aceae")."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    rows = [
+        _named(i, f"card/DSC_{i:05d}-a-rather-long-photo-name.jpg", *names, cached=bool(i % 2))
+        for i, names in enumerate(NAMES)
+    ]
+    rows.append(record(3, "card/broken.jpg", status="error"))
+    rows[-1]["error"] = {"code": "image", "message": "cannot read the image: truncated file"}
+    lines = render(rows).splitlines()
+    assert all(len(line) <= width for line in lines), "\n".join(lines)
+    body = "\n".join(lines)
+    for name, family, _ in NAMES:
+        assert any(name in line for line in lines), body  # whole, on one line
+        # a family is shown whole or not at all (its column dropped)
+        assert family in body or family[:6] not in body, body
+    header = next(line for line in lines if line.startswith("┃"))
+    cells = [cell.strip() for cell in header.strip("┃").split("┃")]
+    assert all(cells) and cells[-1] == "note", header
+
+
+def test_columns_are_dropped_family_first(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    text = render([_named(0, "a.jpg", *NAMES[2]), _named(1, "b.jpg", *NAMES[0])])
+    assert "Chamaecyparis lawsoniana" in text and "family" not in text
+    monkeypatch.setenv("COLUMNS", "160")
+    wide = render([_named(0, "a.jpg", *NAMES[2]), _named(1, "b.jpg", *NAMES[0])])
+    assert "family" in wide and "Cupressaceae" in wide and "common name" in wide
+
+
+def test_both_records_get_an_agreement_column(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    rows = [record(0, "x/a.jpg", agreement="species"), record(1, "x/b.jpg", agreement="differ")]
+    rows[1]["cached"] = True
+    text = render(rows)
+    header = next(line for line in text.splitlines() if line.startswith("┃"))
+    assert "agreement" in header and "note" in header
+    assert "species" in text and "differ" in text and "cached" in text
+    assert "agreement" not in render([record(0, "x/a.jpg")])  # one service: no such column

@@ -1,4 +1,7 @@
-"""`plantid demo`: the main job on the embedded default — a private sandbox, no key, no credits."""
+"""`plantid demo`: the main job on the embedded default — a private sandbox, no key, nothing
+real spent. The answers are the sandbox's, derived from the image bytes (an aloe may come out
+as an oak), and the demo says so before and after the table; the credits it counts are the
+sandbox's make-believe ones, and the summary calls them that."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import typer
 from plantid_cli.cli.options import DemoFormat, PlantidCommand
 
 EXAMPLES = "examples/"
+#: Said after the table: the sandbox picks a species from the image bytes, it does not look.
+SANDBOX_ANSWERS = "sandbox answers from the image bytes, not real identifications"
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +33,8 @@ def demo(
 ) -> None:
     """Start a sandbox on a free loopback port and identify photos against it.
 
-    Nothing leaves the machine; answers are derived from the image content. Example:
+    Nothing leaves the machine and no real credit is spent. The answers are sandbox answers,
+    derived from the image bytes: they show the tool at work, not what the plants are. Example:
 
         plantid demo examples/
     """
@@ -56,10 +62,11 @@ def demo(
             }
         )
         os.environ.pop(env_name("redis_url"), None)  # a demo never touches a fleet's state
-        typer.echo(f"plantid demo: sandbox at {server.url} (nothing leaves this machine)", err=True)
+        typer.echo(f"plantid demo: sandbox at {server.url}; nothing leaves this machine", err=True)
         try:
             options = IdentifyOptions(paths=tuple(paths or [EXAMPLES]), format=fmt)
-            code = run_guarded(run_identify, options)
+            code = run_guarded(run_identify, options, credit="sandbox credit")
         finally:
             server.stop()
+        typer.echo(f"plantid demo: {SANDBOX_ANSWERS}", err=True)
     raise typer.Exit(code)

@@ -25,9 +25,11 @@ def run_identify(
     verbose: int = 0,
     debug: bool = False,
     log_format: str | None = None,
+    credit: str = "credit",
 ) -> int:
     """Exit code of one identify run. `options` may be a callable building them, so that a
-    bad combination is reported after logging is set up (as JSON with --log-format json)."""
+    bad combination is reported after logging is set up (as JSON with --log-format json).
+    `credit` is what the summary calls a credit (`plantid demo`: "sandbox credit")."""
     # lazy: keeps outputs.sidecars/readback (and with them images, inputs) off start-up
     from plantid_cli.cli.run_outputs import RunOutputs
 
@@ -41,18 +43,24 @@ def run_identify(
     outputs.check()  # before any credit is spent
     target = _open_output(options.output)  # -o FILE: refused here when it cannot be written
     try:
-        return _identify(settings, options, outputs, target)
+        return _identify(settings, options, outputs, target, credit)
     finally:
         if target is not None:
             target.discard()  # unless committed: a failed or stopped run leaves FILE as it was
 
 
-def _identify(settings: Any, options: IdentifyOptions, outputs: Any, target: Any) -> int:
-    # lazy: keeps run.batch (the engine, the providers, httpx) off every command's start-up
-    from plantid_cli.run.batch import summary_fields, summary_line
+def _identify(
+    settings: Any, options: IdentifyOptions, outputs: Any, target: Any, credit: str
+) -> int:
+    # lazy: keeps run.batch (the engine, the providers, httpx) and events off every command's
+    # start-up
+    from plantid_cli.events import EventBus
+    from plantid_cli.run.batch import RateWatch, summary_fields, summary_line
 
+    bus = EventBus()
+    pace = RateWatch(bus, settings.rate_limit)
     with StopSignals() as signals:  # the first Ctrl-C or SIGTERM stops, the second aborts
-        result = _run(settings, options, outputs, signals, target)
+        result = _run(settings, options, outputs, signals, target, bus)
         if target is not None and not result.interrupted:
             target.commit()
         elif target is not None:
@@ -60,12 +68,14 @@ def _identify(settings: Any, options: IdentifyOptions, outputs: Any, target: Any
         for folder in result.empty_folders:
             print_note(f"no images found in {folder}")
         if not options.quiet:
+            unit = "specimen" if options.group_by else "image"
+            limited_by = pace.limited_by
             print_note(
-                summary_line(result.stats, "specimen" if options.group_by else "image")
+                summary_line(result.stats, unit, limited_by=limited_by, credit=credit)
                 + (" (interrupted)" if result.interrupted else ""),
                 event="run.summary",
                 interrupted=result.interrupted,
-                **summary_fields(result.stats),
+                **summary_fields(result.stats, limited_by=limited_by),
             )
         outputs.finish(result.stats.credits_used, options.quiet)
         if result.interrupted:
@@ -95,13 +105,21 @@ def _format(options: IdentifyOptions, stream: Any) -> str:
 
 
 def _run(
-    settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSignals, target: Any
+    settings: Any,
+    options: IdentifyOptions,
+    outputs: Any,
+    signals: StopSignals,
+    target: Any,
+    bus: Any,
 ) -> RunResult:
     """run_batch with what a terminal adds around it: the format, the confirmation, progress,
     metrics. After a second signal, leaves the process at once (signals.exit_now) once the
-    output is closed."""
-    # lazy: keeps run.batch, the writers and events off every command's start-up (app imports all)
-    from plantid_cli.events import EventBus
+    output is closed.
+
+    The order on a terminal: the question (if any) on a clean line, then the bar (started by
+    run_batch's `on_start`, once the answer is yes), then the bar's last frame, then the table
+    (the bar stops when the writer closes, before the table is printed), then the summary."""
+    # lazy: keeps run.batch and the writers off every command's start-up
     from plantid_cli.outputs.writers import make_writer
     from plantid_cli.run.batch import count_in_background, run_batch
 
@@ -119,18 +137,22 @@ def _run(
         observer = make_observer(
             settings, pushgateway=options.pushgateway, job_name=options.job_name
         )
-    bus = EventBus()
     progress = None
     if sys.stderr.isatty() and not options.quiet and not json_logs():
         # lazy: keeps cli.progress (Rich) off a run with no terminal
         from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
-    writer = make_writer(fmt, stream, settings.confidence_threshold)
-    try:
-        if progress:
+    writer: Any = make_writer(fmt, stream, settings.confidence_threshold)
+    on_start = None
+    if progress:
+        writer = _StopBarFirst(writer, progress)
+
+        def on_start() -> None:
             progress.start()
             count_in_background(options, progress.set_total)
+
+    try:
         return run_batch(
             settings,
             options,
@@ -140,6 +162,7 @@ def _run(
             on_record=outputs.chain(progress.record if progress else None),
             stop=signals.stop_event,
             observer=observer,
+            on_start=on_start,
         )
     except (KeyboardInterrupt, Interrupted):
         if not signals.aborted:
@@ -154,12 +177,29 @@ def _run(
     signals.exit_now()
 
 
+class _StopBarFirst:
+    """The run's writer, with the progress bar stopped before it closes: the table is printed
+    at close, and a live bar redrawn under it would glue its frame to the table's first line."""
+
+    def __init__(self, writer: Any, progress: Any) -> None:
+        self.writer, self.progress = writer, progress
+
+    def write(self, record: Any) -> None:
+        self.writer.write(record)
+
+    def close(self) -> None:
+        self.progress.stop()
+        self.writer.close()
+
+
 def _confirm(images: int, cost: int) -> bool:
+    # lazy: only a run that asks needs them
     from plantid_cli.cli.ask import ask
     from plantid_cli.records import plural
 
     answer = ask(
-        f"{plural(images, 'image')}, {cost} not in the cache: this run may spend "
+        # short enough for an 80-column line with a 3-digit count: `[y/N]` must be seen
+        f"{plural(images, 'image')}, {cost} not cached: this run may spend "
         f"{plural(cost, 'credit')}. Go on?"
     )
     return bool(answer)

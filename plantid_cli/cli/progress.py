@@ -1,5 +1,10 @@
-"""The Rich progress bar on stderr (terminals only): done/total, ok, cached, failed, rate, ETA,
-and a visible note while waiting on the rate limit or an open breaker."""
+"""The Rich progress bar on stderr (terminals only): done/total, the same counts as the summary
+line (ok, not_plant, error, cached...), rate, ETA, and a visible note while waiting on the rate
+limit or an open breaker.
+
+It starts only once the run is decided (after the confirmation question, which it would
+otherwise draw over) and stops before the table is printed, leaving a final frame with the
+final counts and no note: a wait that is over is not news."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import time
 from typing import Any
 
 from plantid_cli.events import Event, EventBus
-from plantid_cli.records import Record
+from plantid_cli.records import Record, RunStats
+from plantid_cli.run.batch import count_parts
 
 
 class ProgressDisplay:
@@ -24,30 +30,42 @@ class ProgressDisplay:
 
         self.progress = Progress(
             TextColumn("[bold]identify"),
-            BarColumn(),
+            BarColumn(bar_width=None),
             MofNCompleteColumn(),
-            TextColumn(
-                "ok {task.fields[ok]} · cached {task.fields[cached]} · failed {task.fields[failed]}"
-            ),
+            TextColumn("{task.fields[counts]}"),
             TextColumn("{task.fields[rate]:.1f}/s"),
-            TimeRemainingColumn(),
+            TimeRemainingColumn(compact=True),
             TextColumn("[yellow]{task.fields[note]}"),
             console=Console(stderr=True),
             transient=False,
         )
+        self.stats = RunStats()
         self.task = self.progress.add_task(
-            "identify", total=None, ok=0, cached=0, failed=0, rate=0.0, note=""
+            "identify", total=None, counts=self._counts(), rate=0.0, note=""
         )
-        self.counts = {"ok": 0, "cached": 0, "failed": 0, "done": 0}
         self.started = time.monotonic()
         self._note_until = 0.0
         self._lock = threading.Lock()
+        self._running = False
         bus.subscribe(self.on_event)
 
+    def _counts(self) -> str:
+        return " · ".join(count_parts(self.stats, always_ok=True))
+
     def start(self) -> None:
+        """Draw from now on; the rate counts from now (not from before the question)."""
+        self.started = time.monotonic()
+        self._running = True
         self.progress.start()
 
     def stop(self) -> None:
+        """The last frame: final counts, no note. Safe to call twice (before the table is
+        printed, then on the way out)."""
+        if not self._running:
+            return
+        self._running = False
+        with self._lock:
+            self.progress.update(self.task, note="", counts=self._counts())
         self.progress.stop()
 
     def set_total(self, total: int) -> None:
@@ -55,7 +73,7 @@ class ProgressDisplay:
 
     def on_event(self, event: Event, fields: dict[str, Any]) -> None:
         if event == Event.RATE_WAIT:
-            self._note(f"waiting {fields['seconds']:.1f}s on the rate limit", fields["seconds"])
+            self._note(f"rate limit: {fields['seconds']:.1f}s", fields["seconds"])
         elif event == Event.CIRCUIT_OPEN:
             self._note(f"{fields['provider']} circuit open: not calling", 2.0)
         elif event == Event.CIRCUIT_STATE:
@@ -67,22 +85,10 @@ class ProgressDisplay:
 
     def record(self, record: Record) -> None:
         with self._lock:
-            counts = self.counts
-            counts["done"] += 1
-            if record["status"] == "error":
-                counts["failed"] += 1
-            else:
-                counts["ok"] += 1
-            if record.get("cached"):
-                counts["cached"] += 1
+            self.stats.add(record)
+            done = self.stats.done
             elapsed = max(time.monotonic() - self.started, 1e-6)
-            note = None if time.monotonic() < self._note_until else ""
-            fields: dict[str, Any] = dict(
-                ok=counts["ok"],
-                cached=counts["cached"],
-                failed=counts["failed"],
-                rate=counts["done"] / elapsed,
-            )
-            if note is not None:
-                fields["note"] = note
-            self.progress.update(self.task, completed=counts["done"], **fields)
+            fields: dict[str, Any] = dict(counts=self._counts(), rate=done / elapsed)
+            if time.monotonic() >= self._note_until:
+                fields["note"] = ""
+            self.progress.update(self.task, completed=done, **fields)

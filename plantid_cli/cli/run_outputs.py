@@ -89,6 +89,8 @@ _REPORT_FIELDS = (
     "provider",
     "cached",
     "degraded",
+    "agreement",
+    "providers",
     "best",
     "suggestions",
     "is_plant",

@@ -1,4 +1,5 @@
-"""Record writers: ndjson (streamed, completion order), json, csv (Darwin Core), table.
+"""Record writers: ndjson (streamed, completion order), json, csv (Darwin Core), table
+(outputs/table.py).
 
 stdout carries data only. ndjson is flushed per record so `plantid ... | jq` sees each answer the
 moment it exists. json and csv keep input order with a small reorder buffer (records arrive in
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from plantid_cli.constants import OUTPUT_FORMATS, PROVIDER_LABELS, STATUS_WORDS
+from plantid_cli.constants import OUTPUT_FORMATS, PROVIDER_LABELS
 from plantid_cli.errors import OutputError
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ TOOL_COLUMNS = (
     "sha256",
     "error_code",
     "error_message",
+    "agreement",  # --provider both: species, genus or differ (empty otherwise)
 )
 
 
@@ -194,11 +196,13 @@ def darwin_core_row(record: Mapping[str, Any], threshold: float = 0.5) -> dict[s
         "sha256": record.get("sha256") or "",
         "error_code": error.get("code", ""),
         "error_message": error.get("message", ""),
+        "agreement": record.get("agreement") or "",
     }
 
 
 class TableWriter(OrderedWriter):
-    """A Rich table for people at a terminal; rows printed as they come in input order."""
+    """A Rich table for people at a terminal (outputs/table.py), printed at the end in input
+    order: its column widths depend on every row."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
@@ -208,76 +212,10 @@ class TableWriter(OrderedWriter):
         self._rows.append(record)
 
     def finish(self) -> None:
-        import os.path
+        # lazy: the table (and Rich) only for a run that prints one
+        from plantid_cli.outputs.table import print_table
 
-        from rich.console import Console
-        from rich.table import Table
-
-        if not self._rows:
-            return  # no photos: nothing to tabulate (stderr already says so)
-        paths = [record["path"] for record in self._rows]
-        try:
-            folder = (
-                os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0] or "")
-            )
-        except ValueError:  # absolute and relative paths mixed: show them as given
-            folder = ""
-        if folder in paths:  # one photo given twice: its own folder, not the file
-            folder = os.path.dirname(folder)
-        shown = [os.path.relpath(p, folder) if folder else p for p in paths]
-        notes = [self._notes(record) for record in self._rows]
-        table = Table(
-            header_style="bold",
-            title=f"in {folder}" if folder and len(paths) > 1 else None,
-            title_justify="left",
-            title_style="dim",
-        )
-        table.add_column("#", justify="right")
-        table.add_column("photo", overflow="fold")
-        table.add_column("status")
-        table.add_column("species", overflow="fold")
-        table.add_column("common name", overflow="fold")
-        table.add_column("family", overflow="fold")
-        table.add_column("prob.", justify="right")
-        if any(notes):
-            table.add_column("", overflow="fold")
-        for record, photo, note in zip(self._rows, shown, notes, strict=True):
-            best: Mapping[str, Any] = record.get("best") or {}
-            status = record["status"]
-            style = {"ok": "green", "not_plant": "yellow"}.get(status, "red")
-            species = f"[italic]{_escape(best.get('scientific_name', ''))}[/italic]" if best else ""
-            if status == "error":
-                error = record.get("error")
-                species = _escape(error["message"] if error else "")
-            probability = best.get("probability")
-            cells = [
-                str(record["index"] + 1),
-                _escape(photo),
-                f"[{style}]{STATUS_WORDS.get(status, status)}[/{style}]",
-                species,
-                _escape((best.get("common_names") or [""])[0]),
-                _escape(best.get("family") or ""),
-                f"{probability:.0%}" if probability is not None else "",
-            ]
-            if any(notes):
-                cells.append(note)
-            table.add_row(*cells)
-        Console(file=self.stream, soft_wrap=False).print(table)
-
-    @staticmethod
-    def _notes(record: Mapping[str, Any]) -> str:
-        notes = []
-        if record.get("cached"):
-            notes.append("cached")
-        if record.get("degraded"):
-            notes.append(f"degraded: {PROVIDER_LABELS.get(record['provider'], record['provider'])}")
-        return ", ".join(notes)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
+        print_table(self._rows, self.stream)
 
 
 def make_writer(

@@ -152,12 +152,16 @@ def run_batch(
     on_record: Callable[[Record], None] | None = None,
     stop: threading.Event | None = None,
     observer: Any = None,
+    on_start: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run one batch: the stats, the exit code the run deserves, whether it was stopped.
 
     `stdin` is read for a `-` path (default: the process's stdin). Setting `stop` ends the run
     early (see the module doc). `observer` (e.g. metrics.RunObserver) is attached after the cost
-    count, sees every record and is closed at the end whatever happens (error, Ctrl-C)."""
+    count, sees every record and is closed at the end whatever happens (error, Ctrl-C).
+    `on_start` is called once the run is decided (after `confirm` said yes), right before the
+    first photo is sent: a progress display starts there, so that it never draws over the
+    question."""
     bus = bus or EventBus()
     stop = stop if stop is not None else threading.Event()
     if stdin is None and options.reads_stdin:
@@ -196,8 +200,12 @@ def run_batch(
                     f"{images - cost} cached) but --max-credits is {options.max_credits};"
                     " nothing was sent"
                 )
-            if confirm is not None and cost > settings.confirm_above and not confirm(images, cost):
-                raise UsageError("cancelled: nothing was sent")
+            if confirm is not None and cost > settings.confirm_above:
+                if not confirm(images, cost):
+                    raise UsageError("cancelled: nothing was sent")
+                engine.stats.started = time.monotonic()  # the run is timed from the answer
+        if on_start is not None:
+            on_start()
         if observer is not None:
             observer.attach(engine)
         for record in engine.run(units):
@@ -242,28 +250,70 @@ def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
     return exc
 
 
-def summary_line(stats: RunStats, unit: str = "image") -> str:
-    """`unit` is what one record stands for: an image, or a specimen with --group-by folder."""
-    parts = [_count(stats.done, unit)]
-    for status in RECORD_STATUSES:
-        if stats.statuses.get(status):
-            parts.append(f"{stats.statuses[status]} {status}")
+def summary_line(
+    stats: RunStats,
+    unit: str = "image",
+    *,
+    limited_by: str | None = None,
+    credit: str = "credit",
+) -> str:
+    """`unit` is what one record stands for: an image, or a specimen with --group-by folder.
+    `limited_by` names what held the run back (RateWatch.limited_by), said at the end;
+    `credit` is what a credit is called ("sandbox credit" in `plantid demo`)."""
+    parts = [_count(stats.done, unit), *count_parts(stats)]
+    parts.append(_count(stats.credits_used, credit) + " used")
+    parts.append(f"{time.monotonic() - stats.started:.1f}s")
+    if limited_by:
+        parts.append(f"limited by {limited_by}")
+    return ", ".join(parts)
+
+
+def count_parts(stats: RunStats, *, always_ok: bool = False) -> list[str]:
+    """ "3 ok", "2 not_plant", "4 cached"...: the categories the summary line and the progress
+    bar both count (one list, so that the bar and the summary never disagree), zeros left out;
+    the bar starts from "0 ok" (`always_ok`)."""
+    parts = [
+        f"{stats.statuses.get(status, 0)} {status}"
+        for status in RECORD_STATUSES
+        if stats.statuses.get(status) or (always_ok and status == "ok")
+    ]
     if stats.cached:
         parts.append(f"{stats.cached} cached")
     if stats.degraded:
         parts.append(f"{stats.degraded} degraded")
-    parts.append(_count(stats.credits_used, "credit") + " used")
-    parts.append(f"{time.monotonic() - stats.started:.1f}s")
-    return ", ".join(parts)
+    return parts
+
+
+class RateWatch:
+    """Whether the rate limit, rather than --concurrency or the service, set the run's pace:
+    more than half of the calls sent had to wait for a slot (a run that never reached the limit
+    waits for none: the limit allows its burst at once)."""
+
+    def __init__(self, bus: EventBus, rate_limit: str) -> None:
+        self.rate_limit = rate_limit
+        self.calls = self.waited = 0
+        bus.subscribe(self.on_event)
+
+    def on_event(self, event: Event, fields: dict[str, Any]) -> None:
+        if event == Event.RATE_ACQUIRED:  # every call sent, after its wait (maybe none)
+            self.calls += 1
+            self.waited += fields.get("seconds", 0) > 0
+
+    @property
+    def limited_by(self) -> str | None:
+        if self.calls and self.waited * 2 > self.calls:
+            return f"rate_limit {self.rate_limit}"
+        return None
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def summary_fields(stats: RunStats) -> dict[str, Any]:
+def summary_fields(stats: RunStats, *, limited_by: str | None = None) -> dict[str, Any]:
     """The summary as numbers (the `run.summary` object of JSON logs)."""
     return {
+        "limited_by": limited_by,
         "images": stats.done,
         **{status: stats.statuses.get(status, 0) for status in RECORD_STATUSES},
         "cached": stats.cached,

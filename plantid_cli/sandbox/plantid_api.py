@@ -20,33 +20,12 @@ from http import HTTPStatus
 from typing import Any
 
 from plantid_cli.sandbox import data
+from plantid_cli.sandbox.settings import MODES
 
 CREDITS_TEXT = "The specified api key does not have sufficient number of available credits."
 KEY_NOT_FOUND = "The specified api key not found."
 MODEL_VERSION = "plant_id:3.2.0"
-MODES = frozenset(
-    {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
-    | {"echo_key", "badtypes", "badlist", "badnumber", "hugelist"}  # see sandbox_faults
-    | {"gzip_bomb", "bad_gzip", "header_drip", "cut_body"}
-)
 _NO_MODE = (None, "", "none", "off")
-DEFAULT_SETTINGS = {
-    "key": None,
-    "latency_ms": 0.0,
-    "fail_rate": 0.0,
-    "mode": None,
-    "mode_plantid": None,  # per-API override of `mode` (Plant.id only)
-    "mode_plantnet": None,  # per-API override of `mode` (Pl@ntNet only)
-    "credits": 100,
-    "plantnet_quota": 500,
-    "seed": 0,
-    "hang_seconds": 300.0,
-    "drip_interval": 0.5,
-    "retry_after": 0.0,
-    "fault_reread": False,  # answer faults spoil Plant.id re-reads (GET by token) as well
-    "hold_after": None,  # identification POSTs after the n-th wait until it is raised or cleared
-    "bomb_mb": 512,  # what a gzip_bomb answer decodes to (about 1/1000 of it is sent)
-}
 _INTS = ("credits", "plantnet_quota", "seed", "bomb_mb")
 
 

@@ -20,7 +20,7 @@ trails red or blue). A solid magenta/red/blue image is not a plant, a solid gree
 is. Plant.id then answers is_plant {probability 0.05, binary false} with low-probability
 suggestions; Pl@ntNet answers 404 `Species not found` (unless `no-reject=true`).
 
-Credits: Plant.id starts with `credits` (100) and charges 1 per successful identification (2
+Credits: Plant.id starts with `credits` (10,000) and charges 1 per successful identification (2
 with `health`); at 0 it answers 429. Pl@ntNet starts with `plantnet_quota` (500) and charges
 every processed identification (200 and 404); at 0 it answers 429 JSON.
 
@@ -72,7 +72,8 @@ from collections import deque
 
 from plantid_cli.sandbox import plantid_api as proto
 from plantid_cli.sandbox.handler import SandboxHandler, SandboxHTTPServer
-from plantid_cli.sandbox.plantid_api import KEY_NOT_FOUND, MODES, Reply, json_reply, text_reply
+from plantid_cli.sandbox.plantid_api import KEY_NOT_FOUND, Reply, json_reply, text_reply
+from plantid_cli.sandbox.settings import DEFAULT_SETTINGS, KNOBS, MODES
 
 CALLS_CAP = 10_000
 _COUNTERS = (
@@ -89,25 +90,19 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        key: str | None = None,
-        latency_ms: float = 0,
-        fail_rate: float = 0.0,
-        mode: str | None = None,
-        seed: int = 0,
-        credits: int = 100,
-        plantnet_quota: int = 500,
-        hang_seconds: float = 300.0,
-        drip_interval: float = 0.5,
         verbose: bool = False,
+        **settings,
     ) -> None:
+        """`settings`: any of settings.KNOBS (key, latency_ms, credits, mode...), as given to
+        `configure`; the rest keep their defaults."""
         self.verbose = verbose
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._released = threading.Condition(self._lock)  # wakes calls held by hold_after
-        self._config: dict = dict(proto.DEFAULT_SETTINGS)
+        self._config: dict = dict(DEFAULT_SETTINGS)
         self._connections: set = set()
         self._identifications: dict[str, dict] = {}
-        self.configure(**{k: v for k, v in locals().items() if k in proto.DEFAULT_SETTINGS})
+        self.configure(**settings)
         self.reset()
         self._httpd = SandboxHTTPServer((host, port), SandboxHandler)
         self._httpd.sandbox = self
@@ -346,6 +341,8 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m plantid_cli.sandbox`: every knob of settings.KNOBS is an option (as in
+    `plantid sandbox`, cli/sandbox_cmd.py)."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -356,14 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the chosen port to this file")
-    parser.add_argument("--key", help="accept only this API key (default: any non-empty key)")
-    parser.add_argument("--latency-ms", type=float, default=0)
-    parser.add_argument("--fail-rate", type=float, default=0.0)
-    parser.add_argument("--mode", choices=sorted(MODES))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--credits", type=int, default=100)
-    parser.add_argument("--plantnet-quota", type=int, default=500)
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    for name, (default, help_text) in KNOBS.items():
+        flag = "--" + name.replace("_", "-")
+        if name.startswith("mode"):
+            parser.add_argument(flag, choices=sorted(MODES), help=help_text)
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            kind = type(default) if default is not None else (int if name == "hold_after" else str)
+            parser.add_argument(flag, type=kind, default=default, help=help_text)
     options = vars(parser.parse_args(argv))
     return serve(options.pop("host"), options.pop("port"), **options)
 

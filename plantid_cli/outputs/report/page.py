@@ -115,14 +115,25 @@ def _thumb_key(record: dict[str, Any]) -> ThumbKey | None:
 
 
 def estimated_credits(records: list[dict[str, Any]]) -> int:
-    """Answers that did not come from the cache: one credit each (an unusable answer too: the
-    service charged for it)."""
-    return sum(1 for r in records if not r.get("cached") and _charged(r))
+    """Answers that did not come from the cache: one credit per service that answered (an
+    unusable answer too: the service charged for it). A `--provider both` record was bought
+    from each service, so it counts each one in `providers` (the run's own summary counts the
+    calls it paid for; from the records this is the same number)."""
+    return sum(_charged_calls(r) for r in records if not r.get("cached"))
 
 
-def _charged(record: dict[str, Any]) -> bool:
+def _charged_calls(record: dict[str, Any]) -> int:
+    providers = record.get("providers")
+    if isinstance(providers, dict) and providers:
+        return sum(
+            1
+            for entry in providers.values()
+            if isinstance(entry, dict)
+            and not entry.get("cached")
+            and entry.get("status") in ("ok", "not_plant", "bad_response", "unusable")
+        )
     error = record.get("error") or {}
-    return record.get("status") in ("ok", "not_plant") or error.get("code") == "bad_response"
+    return int(record.get("status") in ("ok", "not_plant") or error.get("code") == "bad_response")
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +296,14 @@ def _bar(probability: float) -> str:
     )
 
 
+#: `agreement` of a --provider both record, as the report's tooltip says it.
+AGREEMENT_WORDS = {
+    "species": "Plant.id and Pl@ntNet name the same species",
+    "genus": "Plant.id and Pl@ntNet name the same genus, not the same species",
+    "differ": "Plant.id and Pl@ntNet name different genera",
+}
+
+
 def _footer(record: dict[str, Any], best: dict[str, Any], status: str) -> str:
     provider = str(record.get("provider") or "")
     bits = [f'<span class="tag prov">{escape(PROVIDER_LABELS.get(provider, provider))}</span>']
@@ -294,6 +313,12 @@ def _footer(record: dict[str, Any], best: dict[str, Any], status: str) -> str:
         )
     if record.get("cached"):
         bits.append('<span class="tag">cached</span>')
+    token = record.get("agreement")
+    if token in AGREEMENT_WORDS:  # --provider both
+        bits.append(
+            f'<span class="tag agree-{token}" title="{AGREEMENT_WORDS[token]}">'
+            f"agreement: {token}</span>"
+        )
     location = record.get("location") or {}
     lat, lon = location.get("latitude"), location.get("longitude")
     if isinstance(lat, (int, float)) and isinstance(lon, (int, float)):
