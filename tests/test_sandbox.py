@@ -338,7 +338,10 @@ def test_drip_sends_the_real_answer_byte_by_byte(client):
     with SandboxServer(mode="drip", drip_interval=0.01) as server:
         response = identify(client, server, headers={})  # a short real answer: the 401
         assert (response.status_code, response.text) == (401, "No api key provided.")
-        (call,) = server.stats()["calls"]  # the sandbox's own log: it dripped, then finished
+        # the sandbox's own log: it dripped, then finished (it notes the end just after the
+        # last byte, which the client may have read first)
+        wait_for(lambda: server.stats()["calls"][0]["t_end"] is not None)
+        (call,) = server.stats()["calls"]
         assert call["fault"] == "drip" and call["t_end"] is not None
 
 

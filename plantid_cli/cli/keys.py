@@ -122,9 +122,10 @@ def list_keys(
 
 
 def _list(fmt: str | None, as_json: bool) -> int:
-    # lazy: keeps config off every command's start-up (app imports all)
+    # lazy: keeps json and config off every command's start-up
     import json
 
+    # lazy: (the same)
     from plantid_cli.config import redact_key, setting_sources
 
     settings = load()
