@@ -43,6 +43,8 @@ class IdentifyRequest:
     no_location: bool = False
     organs: tuple[str, ...] = ("auto",)
     project: str = "all"
+    nb_results: int = 10  # Pl@ntNet `nb-results`: the run's --top
+    related_images: bool = False  # Pl@ntNet `include-related-images`
     extra: dict[str, Any] = field(default_factory=dict)
 
     def location_mode(self) -> str:
@@ -66,6 +68,8 @@ class Answer:
     model_version: str | None
     extra: dict[str, Any] = field(default_factory=dict)  # provider specifics (access_token, ...)
     remaining: int | None = None  # credits / quota left, when the service says
+    #: Pl@ntNet's daily quota from its RateLimit headers: {"limit", "remaining", "resets_in"}
+    quota: dict[str, Any] | None = None
 
 
 class Provider(Protocol):

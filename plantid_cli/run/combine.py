@@ -212,15 +212,25 @@ def unit_record(
             job, sha256, combined.provider, combined.error, fields=combined.fields, cached=cached
         )
     stored = combined.stored
-    organs = None
+    organs = predicted = None
     if combined.provider == "plantnet":
-        organs = list((stored.get("extra") or {}).get("organs") or [])
+        extra = stored.get("extra") or {}
+        organs = list(extra.get("organs") or [])
+        predicted = _predicted_organs(extra.get("predicted_organs"))
     return build_record(
         job.index, job.display, sha256, combined.provider,
         stored=stored, cached=combined.cached or follower, top=top,
         location=shown_location(request, stored.get("location")), organs=organs,
-        **_unit_files(job),
+        predicted_organs=predicted, **_unit_files(job),
     )  # fmt: skip
+
+
+def _predicted_organs(value: Any) -> list[Any]:
+    """Pl@ntNet's `predicted_organs` as records show them ({organ, score} per photo); answers
+    cached before the scores were kept hold the organ names alone (score unknown: null)."""
+    return [
+        item if isinstance(item, dict) else {"organ": item, "score": None} for item in value or []
+    ]
 
 
 def unit_error(
