@@ -44,6 +44,8 @@ OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 FAST_FORMATS = ("ndjson", "json", "csv")
 STATUS_FORMATS = ("table", "json", "prometheus")
 USAGE_FORMATS = ("table", "json")
+#: `projects --format` (a list of rows, like identify's records without ndjson).
+PROJECTS_FORMATS = ("table", "json", "csv")
 LOG_FORMATS = ("text", "json")
 #: `tag --names`: the keyword as the bare name or with its authorship.
 NAME_STYLES = ("short", "full")

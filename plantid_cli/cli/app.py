@@ -11,6 +11,7 @@ from plantid_cli.cli import (
     demo,
     identify,
     keys,
+    projects,
     report_cmd,
     sandbox_cmd,
     status,
@@ -51,6 +52,7 @@ def root(
 identify.register(app)
 status.register(app)
 usage.register(app)
+projects.register(app)
 sandbox_cmd.register(app)
 demo.register(app)
 report_cmd.register(app)

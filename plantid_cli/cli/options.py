@@ -24,6 +24,7 @@ from plantid_cli.config import Settings
 from plantid_cli.constants import (
     LOG_FORMAT_ENV,
     LOG_FORMATS,
+    PROJECTS_FORMATS,
     STATUS_FORMATS,
     USAGE_FORMATS,
 )
@@ -85,6 +86,7 @@ RecordFormat = _format(
 DemoFormat = _format(FORMATS, "Format of the records on stdout.")
 StatusFormat = _format(STATUS_FORMATS, "What to print.")
 UsageFormat = _format(USAGE_FORMATS, "What to print.")
+ProjectsFormat = _format(PROJECTS_FORMATS, "Format of the list on stdout.")
 
 
 class _Argument(TyperArgument):

@@ -19,7 +19,7 @@ The daily quota comes back with every answer (`remainingIdentificationRequests`,
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from plantid_cli.constants import DEFAULT_PLANTNET_URL
 from plantid_cli.errors import BadResponse, ConfigError
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
 
     from plantid_cli.images.prepare import PreparedImage
     from plantid_cli.records import PredictedOrgan, RelatedImage, Suggestion
+
+
+class Project(TypedDict):
+    """One flora of `plantid projects` (README "Pl@ntNet floras")."""
+
+    id: str
+    title: str | None
+    description: str | None
+    species: int | None
+
 
 #: What every request asked for before `--top` was sent (`nb-results=10`): a cached answer
 #: that does not say how many results it asked for was asked for this many.
@@ -57,16 +67,18 @@ class PlantNetProvider:
             "language": _language(request),
             **endpoint_param(self.api_url, DEFAULT_PLANTNET_URL),
         }
-        if request.related_images:  # only when asked: every key stored before stays valid
-            params["related_images"] = True
         return params
 
     def serves(self, stored: dict[str, Any], request: IdentifyRequest) -> bool:
         """Whether a cached answer holds what `request` asks: at least `nb_results` results,
-        or every result the service had (it sent fewer than it was asked for)."""
+        or every result the service had (it sent fewer than it was asked for), and the related
+        images when they are asked for. (Neither is in the cache key: an answer that holds
+        more serves a request for less, and is never bought again for it.)"""
         if stored.get("status") != "ok":  # not a plant, an unusable paid answer: final
             return True
         extra = stored.get("extra") or {}
+        if request.related_images and extra.get("related_images") is not True:
+            return False
         asked = extra.get("nb_results", LEGACY_NB_RESULTS)
         if not isinstance(asked, int) or isinstance(asked, bool):
             asked = LEGACY_NB_RESULTS
@@ -119,7 +131,9 @@ class PlantNetProvider:
                 return self.not_plant(organs, request.project)
             raise
         answer = charged_answer(
-            self.name, response, lambda data: self.parse(data, organs, request.nb_results)
+            self.name,
+            response,
+            lambda data: self.parse(data, organs, request.nb_results, request.related_images),
         )
         answer.quota = rate_limit_quota(response.headers)
         if answer.remaining is None and answer.quota:
@@ -136,7 +150,13 @@ class PlantNetProvider:
             extra={"organs": organs, "project": project},
         )
 
-    def parse(self, data: Any, organs: list[str], nb_results: int = LEGACY_NB_RESULTS) -> Answer:
+    def parse(
+        self,
+        data: Any,
+        organs: list[str],
+        nb_results: int = LEGACY_NB_RESULTS,
+        related_images: bool = False,
+    ) -> Answer:
         """Normalise the v2 answer, checking every type a record relies on (BadResponse)."""
         data = v.mapping(data, "answer")
         raw = v.items(data.get("results"), "results")
@@ -153,6 +173,7 @@ class PlantNetProvider:
                 "organs": organs,
                 "predicted_organs": predicted_organs(data.get("predictedOrgans")),
                 "nb_results": nb_results,
+                "related_images": related_images,
                 "project": v.or_none(v.optional_text, query.get("project"), "project"),
                 "referential": v.or_none(
                     v.optional_text, data.get("preferedReferential"), "preferedReferential"
@@ -220,7 +241,8 @@ def related_images(value: Any) -> list[RelatedImage]:
     for entry in value if isinstance(value, list) else []:
         if not isinstance(entry, dict):
             continue
-        urls = entry.get("url") if isinstance(entry.get("url"), dict) else {}
+        found = entry.get("url")
+        urls: dict[str, Any] = found if isinstance(found, dict) else {}
         original = _opt_text(urls.get("o"))
         if not original:
             continue
@@ -301,3 +323,37 @@ def _gbif_id(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 reads as infinity
         return None
+
+
+def fetch_projects(
+    client: httpx.Client,
+    api_url: str,
+    api_key: str,
+    *,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    language: str = "en",
+) -> list[Project]:
+    """`GET /v2/projects` (free: no quota): the floras, or with a position those covering it.
+    Each {id, title, description, species}; the ids are what `--project` takes."""
+    from plantid_cli.providers.base import json_body
+
+    params: dict[str, str] = {"api-key": api_key, "lang": language}
+    if latitude is not None and longitude is not None:
+        params.update(lat=f"{latitude:.6f}", lon=f"{longitude:.6f}")
+    response = send(client, "plantnet", "GET", f"{api_url.rstrip('/')}/projects", params=params)
+    try:
+        return [_project(item) for item in v.items(json_body("plantnet", response), "projects")]
+    except BadResponse as exc:
+        raise BadResponse(f"plantnet: the projects answer cannot be used ({exc.message})") from None
+
+
+def _project(item: Any) -> Project:
+    item = v.mapping(item, "project")
+    species = item.get("species")
+    return {
+        "id": v.text(item.get("id"), "project.id"),
+        "title": v.optional_text(item.get("title"), "project.title"),
+        "description": v.optional_text(item.get("description"), "project.description"),
+        "species": v.or_none(v.count, species, "project.species"),
+    }

@@ -217,12 +217,26 @@ def unit_record(
         extra = stored.get("extra") or {}
         organs = list(extra.get("organs") or [])
         predicted = _predicted_organs(extra.get("predicted_organs"))
+        if not getattr(request, "related_images", False):
+            stored = _without_related_images(stored)
     return build_record(
         job.index, job.display, sha256, combined.provider,
         stored=stored, cached=combined.cached or follower, top=top,
         location=shown_location(request, stored.get("location")), organs=organs,
         predicted_organs=predicted, **_unit_files(job),
     )  # fmt: skip
+
+
+def _without_related_images(stored: dict[str, Any]) -> dict[str, Any]:
+    """A cached Pl@ntNet answer asked with --related-images serves a run without it (it
+    holds more than asked); its records then show what this run asked for, no more."""
+    if not any("related_images" in s for s in stored.get("suggestions") or []):
+        return stored
+    slim = [{k: v for k, v in s.items() if k != "related_images"} for s in stored["suggestions"]]
+    best = stored.get("best")
+    if best is not None:
+        best = {k: v for k, v in best.items() if k != "related_images"}
+    return {**stored, "suggestions": slim, "best": best}
 
 
 def _predicted_organs(value: Any) -> list[Any]:

@@ -120,7 +120,7 @@ def plantnet_projects_reply(query: dict) -> Reply:
     if (lat is None) != (lon is None):
         return plantnet_error(400, "lat and lon go together")
     try:
-        position = None if lat is None else (float(lat), float(lon))  # type: ignore[arg-type]
+        position = None if lat is None else (float(lat), float(lon))
     except ValueError:
         return plantnet_error(400, "lat and lon must be numbers")
     if position and not (-90 <= position[0] <= 90 and -180 <= position[1] <= 180):
