@@ -77,7 +77,7 @@ def plantnet_payload(project, files, organs, infos, query, remaining, base_url) 
         data.plantnet_result(i, s, language=lang, related=related, base=base_url)
         for i, s in picks[:wanted]
     ]
-    for species, score, iucn in data.plantnet_tail(wanted - len(picks), picks[-1][1]):
+    for species, score, iucn in data.plantnet_tail(max(0, wanted - len(picks)), picks[-1][1]):
         results.append(
             data.plantnet_result(
                 species, score, language=lang, related=related, base=base_url, iucn=iucn
