@@ -64,9 +64,9 @@ def plantnet_quota(settings: Any) -> dict[str, Any]:
     """Pl@ntNet's daily quota for the configured account, as its last answer said it
     (`remainingIdentificationRequests`, RateLimit headers): no request is made. `current` is
     false once the quota has reset (00:00 UTC) since that answer."""
-    # lazy: keeps guards off every command's start-up (app imports all)
     from datetime import UTC, datetime
 
+    # lazy: keeps guards off every command's start-up (app imports all)
     from plantid_cli.guards.account import account_for
     from plantid_cli.guards.backend import open_backend
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from plantid_cli.constants import DEFAULT_PLANTNET_URL
 from plantid_cli.errors import BadResponse, ConfigError
 from plantid_cli.providers import validate as v
-from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, send
+from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
 from plantid_cli.providers.names import genus_of, name_rank
 from plantid_cli.providers.validate import charged_answer
 from plantid_cli.redact import register_secret
@@ -336,8 +336,6 @@ def fetch_projects(
 ) -> list[Project]:
     """`GET /v2/projects` (free: no quota): the floras, or with a position those covering it.
     Each {id, title, description, species}; the ids are what `--project` takes."""
-    from plantid_cli.providers.base import json_body
-
     params: dict[str, str] = {"api-key": api_key, "lang": language}
     if latitude is not None and longitude is not None:
         params.update(lat=f"{latitude:.6f}", lon=f"{longitude:.6f}")
