@@ -314,3 +314,46 @@ def test_quota_headers_in_the_documented_form_are_read():
     )
     assert quota == {"limit": 2000, "remaining": 1995, "resets_in": 3600}
     assert rate_limit_quota({}) is None
+
+
+def test_both_mode_shows_related_images_only_when_asked(tmp_path, sandbox, cli_env):
+    photo = green_photo(tmp_path / "a.jpg")
+    identify(photo, cli_env, "--related-images")  # Pl@ntNet's answer cached with them
+    result = run_plantid(["identify", photo, "--provider", "both", "-f", "ndjson", "-q"], cli_env)
+    [record] = records_of(result)
+    assert sandbox.stats()["plantnet_identify"] == 1  # served from the richer answer
+    shown = json.dumps(record)
+    assert "related_images" not in shown and record["providers"]["plantnet"]["cached"] is True
+
+
+# ----- the sandbox speaks the documented shapes ------------------------------------------------
+def test_sandbox_projects_want_a_key_and_a_whole_position(sandbox):
+    url = f"{sandbox.plantnet_url}/projects"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, params={"api-key": "k", "lat": "48"}).status_code == 400
+    assert httpx.get(url, params={"api-key": "k", "lat": "x", "lon": "2"}).status_code == 400
+    floras = httpx.get(url, params={"api-key": "k", "lat": "-33.9", "lon": "151.2"}).json()
+    assert {"k-world-flora", "k-eastern-australia"} <= {p["id"] for p in floras}
+    assert all(set(p) == {"id", "title", "description", "species"} for p in floras)
+    assert sandbox.stats()["plantnet_projects"] == 4
+
+
+def test_sandbox_results_past_five_and_related_images(tmp_path, sandbox):
+    jpeg = prepare_image(green_photo(tmp_path / "a.jpg")).jpeg
+
+    def ask(**params):
+        return httpx.post(
+            f"{sandbox.plantnet_url}/identify/all",
+            params={"api-key": "k", **params},
+            files=[("images", ("a.jpg", io.BytesIO(jpeg), "image/jpeg"))],
+            data={"organs": ["leaf"]},
+        ).json()
+
+    many = ask(**{"nb-results": "9", "include-related-images": "true"})
+    scores = [r["score"] for r in many["results"]]
+    assert len(scores) == 9 and scores == sorted(scores, reverse=True) and scores[-1] > 0
+    assert many["query"]["includeRelatedImages"] is True
+    for result in many["results"]:
+        assert {"o", "m", "s"} == set(result["images"][0]["url"])
+    assert all("images" not in r for r in ask(**{"nb-results": "2"})["results"])
+    assert len(ask(**{"nb-results": "2"})["results"]) == 2

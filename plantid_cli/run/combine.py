@@ -18,7 +18,7 @@ rebuilt here every time from per-provider stored answers and is never cached its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import PROVIDER_MODES, PROVIDERS
@@ -203,6 +203,11 @@ def unit_record(
     Everything the record shows is decided here, then built by one call to
     `records.build_record`; nothing patches it afterwards.
     """
+    if not getattr(request, "related_images", False):  # `providers.*.best` too, with both
+        outcomes = {
+            name: replace(o, stored=_without_related_images(o.stored)) if o.stored else o
+            for name, o in outcomes.items()
+        }
     combined = combine(mode, outcomes)
     if combined.stored is None or combined.error is not None:
         cached = False
@@ -217,8 +222,6 @@ def unit_record(
         extra = stored.get("extra") or {}
         organs = list(extra.get("organs") or [])
         predicted = _predicted_organs(extra.get("predicted_organs"))
-        if not getattr(request, "related_images", False):
-            stored = _without_related_images(stored)
     return build_record(
         job.index, job.display, sha256, combined.provider,
         stored=stored, cached=combined.cached or follower, top=top,
