@@ -357,3 +357,22 @@ def test_sandbox_results_past_five_and_related_images(tmp_path, sandbox):
         assert {"o", "m", "s"} == set(result["images"][0]["url"])
     assert all("images" not in r for r in ask(**{"nb-results": "2"})["results"])
     assert len(ask(**{"nb-results": "2"})["results"]) == 2
+
+
+# ----- the public API --------------------------------------------------------------------------
+def test_public_api_lists_floras_and_takes_related_images(tmp_path, sandbox, monkeypatch):
+    import plantid_cli
+
+    monkeypatch.setenv("PLANTNET_API_URL", sandbox.plantnet_url)
+    monkeypatch.setenv("PLANTNET_API_KEY", PN_KEY)
+    monkeypatch.setenv("PLANTID_RATE_LIMIT", "off")
+    floras = plantid_cli.plantnet_projects(-33.9, 151.2)
+    assert "k-eastern-australia" in [f["id"] for f in floras]
+    with pytest.raises(plantid_cli.UsageError):
+        plantid_cli.plantnet_projects(-33.9)
+    assert sandbox.stats()["plantnet_projects"] == 1
+
+    photo = green_photo(tmp_path / "a.jpg")
+    [record] = plantid_cli.identify([photo], provider="plantnet", related_images=True, top=6)
+    assert len(record["suggestions"]) == 6 and record["best"]["related_images"]
+    assert query_of(sandbox.stats()["calls"][-1])["nb-results"] == ["6"]

@@ -16,7 +16,6 @@ from plantid_cli.cli.options import (
     Verbose,
     use_shared,
 )
-from plantid_cli.errors import UsageError
 
 #: The columns of the table and the CSV, in order (the JSON objects hold the same keys).
 COLUMNS = ("id", "title", "species", "description")
@@ -63,19 +62,11 @@ def projects(
     raise typer.Exit(run_guarded(_projects, lat, lon, language, fmt))
 
 
-def _check_position(lat: float | None, lon: float | None) -> None:
-    if (lat is None) != (lon is None):
-        raise UsageError("--lat and --lon go together")
-    if lat is not None and not -90 <= lat <= 90:
-        raise UsageError("--lat must be between -90 and 90")
-    if lon is not None and not -180 <= lon <= 180:
-        raise UsageError("--lon must be between -180 and 180")
-
-
 def _projects(lat: float | None, lon: float | None, language: str | None, fmt: str) -> int:
-    _check_position(lat, lon)  # before the configuration is read or anything is sent
-    # lazy: keeps run.lookups (guards, httpx) off every command's start-up (app imports all)
-    from plantid_cli.run.lookups import plantnet_projects
+    # lazy: keeps run.lookups (guards) off every command's start-up (app imports all)
+    from plantid_cli.run.lookups import check_position, plantnet_projects
+
+    check_position(lat, lon)  # before the configuration is read or anything is sent
 
     found = plantnet_projects(load(), lat, lon, language)
     if fmt == "json":

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from plantid_cli.errors import UsageError
 from plantid_cli.events import EventBus
 from plantid_cli.guards.provider_guards import ProviderGuards
 
@@ -47,6 +48,20 @@ def guarded_lookup(
         return guards.call(lambda: fn(client, key), path)
 
 
+def check_position(
+    latitude: float | None, longitude: float | None, names: tuple[str, str] = ("--lat", "--lon")
+) -> None:
+    """A place to list floras for is both coordinates, in range, or none (UsageError, exit 2,
+    before anything is read or sent); `names` are how the caller's user spells them."""
+    lat, lon = names
+    if (latitude is None) != (longitude is None):
+        raise UsageError(f"{lat} and {lon} go together")
+    if latitude is not None and not -90 <= latitude <= 90:
+        raise UsageError(f"{lat} must be between -90 and 90")
+    if longitude is not None and not -180 <= longitude <= 180:
+        raise UsageError(f"{lon} must be between -180 and 180")
+
+
 def plantnet_projects(
     settings: Settings,
     latitude: float | None = None,
@@ -54,6 +69,7 @@ def plantnet_projects(
     language: str | None = None,
 ) -> list[Project]:
     """Pl@ntNet's floras (`plantid projects`), for a place when a position is given."""
+    check_position(latitude, longitude, ("latitude", "longitude"))
     # lazy: keeps providers.plantnet (and its checks) off the run's import
     from plantid_cli.providers.plantnet import fetch_projects
 
