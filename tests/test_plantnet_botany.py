@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import TEST_KEY, run_plantid
-from photos import green_photo
+from photos import green_photo, magenta_photo
 
 from plantid_cli.images.prepare import prepare_image
 from plantid_cli.providers.base import IdentifyRequest
@@ -297,6 +297,17 @@ def test_usage_shows_the_daily_quota_the_last_answer_reported(tmp_path, sandbox,
     assert stats["plantnet_identify"] == 2  # usage itself asked nothing
     table = run_plantid(["usage", "--provider", "plantnet"], cli_env)
     assert table.returncode == 0 and "498" in table.stdout
+
+
+def test_a_not_a_plant_answer_counts_against_the_quota_usage_shows(tmp_path, sandbox, cli_env):
+    """Pl@ntNet's "Species not found" 404 is charged; its RateLimit headers say what is left."""
+    record = identify(magenta_photo(tmp_path / "m.jpg"), cli_env)
+    assert record["status"] == "not_plant"
+    info = json.loads(
+        run_plantid(["usage", "--provider", "plantnet", "-f", "json"], cli_env).stdout
+    )
+    assert info["remaining"] == sandbox.stats()["plantnet_remaining"] == 499
+    assert info["limit"] == 500
 
 
 def test_usage_for_plantnet_needs_its_key(sandbox, cli_env):

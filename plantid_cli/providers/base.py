@@ -163,9 +163,13 @@ def send(
             f"{provider}: request failed ({type(exc).__name__}: {redact(exc)})"
         ) from None
     if response.status_code >= 300:
-        raise classify_http_error(
+        error = classify_http_error(
             provider, response.status_code, response.text, response.headers.get("Retry-After")
         )
+        # a refusal may still be an answer (Pl@ntNet's charged "Species not found" 404), whose
+        # quota headers the provider reads
+        error.headers = response.headers  # type: ignore[attr-defined]
+        raise error
     return response
 
 

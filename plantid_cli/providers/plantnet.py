@@ -128,7 +128,11 @@ class PlantNetProvider:
             # base.classify_http_error reads every 404 as a wrong URL; Pl@ntNet's "Species not
             # found" 404 is an answer. Any other 404 (unknown project, wrong URL) stays an error.
             if "species not found" in exc.message.lower():
-                return self.not_plant(organs, request.project)
+                answer = self.not_plant(organs, request.project)
+                # charged all the same: the quota the headers report goes to `usage`
+                answer.quota = rate_limit_quota(getattr(exc, "headers", None) or {})
+                answer.remaining = (answer.quota or {}).get("remaining")
+                return answer
             raise
         answer = charged_answer(
             self.name,
