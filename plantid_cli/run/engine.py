@@ -144,27 +144,17 @@ class Engine:
     ) -> dict[str, Any] | None:
         if self.cache is None or self.options.refresh:
             return None
-        stored = self._serving(provider, self.cache.get(key), request)
+        stored = self.lanes[provider].serving(self.cache.get(key), request)
         self.bus.emit(
             Event.CACHE_MISS if stored is None else Event.CACHE_HIT, provider=provider, path=path
         )
         return stored
 
-    def _serving(
-        self, provider: str, stored: dict[str, Any] | None, request: IdentifyRequest
-    ) -> dict[str, Any] | None:
-        """`stored` when it answers `request` (a provider may need more than the key says:
-        Pl@ntNet's answer asked for fewer results than this --top), else None: a miss."""
-        serves = getattr(self.lanes[provider].provider, "serves", None)
-        if stored is None or serves is None or serves(stored, request):
-            return stored
-        return None
-
     def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, Record | None]:
         """Hash one unit and look it up for the primary provider: (sha256, key, record|None)."""
-        sha256 = unit_sha256(job)
-        key = self.cache_key_for(sha256, self.provider, request_for(self.request, job))
-        stored = self._cached(self.provider.name, key, job.display, request_for(self.request, job))
+        sha256, request = unit_sha256(job), request_for(self.request, job)
+        key = self.cache_key_for(sha256, self.provider, request)
+        stored = self._cached(self.provider.name, key, job.display, request)
         if stored is None:
             return sha256, key, None
         outcomes = {self.provider.name: outcome_for(self.provider.name, stored, cached=True)}
@@ -335,7 +325,7 @@ class Engine:
             elif lock.waited > 0.05:
                 self.bus.emit(Event.LOCK_ACQUIRED, path=path, seconds=lock.waited)
             if not self.options.refresh or not lock.acquired:
-                stored = self._serving(lane.provider.name, self.cache.get(key), pending.request)
+                stored = lane.serving(self.cache.get(key), pending.request)
                 if stored is not None and not (self.options.refresh and lock.acquired):
                     self.bus.emit(Event.CACHE_HIT, provider=lane.provider.name, path=path)
                     return stored, True

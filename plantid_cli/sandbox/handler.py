@@ -186,7 +186,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if path == "/v2/projects" and method == "GET":
             call = sb._begin("plantnet_projects", method, self.path, 0, [], {}, query)
             key = query.get("api-key", [""])[-1].strip()
-            answer = lambda: self._plantnet_projects(key, query)  # noqa: E731
+            answer = lambda: pn.plantnet_projects_reply(query, key, sb.config()["key"])  # noqa: E731
             return self._faulted(call, key, answer)
         if path.startswith("/v2/"):
             return self._send(plantnet_error(404, "Not Found"))
@@ -368,12 +368,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if stored is None or method != "GET":
             return text_reply(404 if stored is None else 405, "Not found")
         return json_reply(200, proto.render_plantid(stored, query, self.sb.url))
-
-    def _plantnet_projects(self, key, query) -> Reply:
-        expected = self.sb.config()["key"]
-        if not key or (expected is not None and key != expected):
-            return plantnet_error(401, "Invalid API key" if key else "Missing API key")
-        return pn.plantnet_projects_reply(query)
 
     def _plantnet_post(self, project, files, organs, error, query, key, call) -> Reply:
         sb = self.sb

@@ -113,9 +113,11 @@ def plantnet_payload(project, files, organs, infos, query, remaining, base_url) 
     }
 
 
-def plantnet_projects_reply(query: dict) -> Reply:
-    """`GET /v2/projects?lang=&lat=&lon=&type=`: the floras (for a place, when lat/lon are
-    given); 400 for a position that is not one."""
+def plantnet_projects_reply(query: dict, key: str, expected: str | None) -> Reply:
+    """`GET /v2/projects?api-key=&lang=&lat=&lon=&type=`: the floras (for a place, when lat/lon
+    are given); 401 without the key (`expected`: None takes any), 400 for a bad position."""
+    if not key or (expected is not None and key != expected):
+        return plantnet_error(401, "Invalid API key" if key else "Missing API key")
     lat, lon = query.get("lat", [None])[-1], query.get("lon", [None])[-1]
     if (lat is None) != (lon is None):
         return plantnet_error(400, "lat and lon go together")
