@@ -43,7 +43,8 @@ class PredictedOrgan(TypedDict):
 
 class Suggestion(TypedDict):
     """One candidate species (`best` and each of `suggestions`), the same keys for both
-    services (Pl@ntNet adds `authorship`, `iucn_category` and, when asked, `related_images`)."""
+    services (Pl@ntNet adds `authorship`, `iucn_category`, `hybrid` and, when asked,
+    `related_images`)."""
 
     scientific_name: str
     probability: float
@@ -55,6 +56,7 @@ class Suggestion(TypedDict):
     url: str | None
     authorship: NotRequired[str | None]
     iucn_category: NotRequired[str | None]
+    hybrid: NotRequired[bool]
     related_images: NotRequired[list[RelatedImage]]
 
 

@@ -21,7 +21,7 @@ from photos import green_photo, magenta_photo
 
 from plantid_cli.images.prepare import prepare_image
 from plantid_cli.providers.base import IdentifyRequest
-from plantid_cli.providers.names import name_rank
+from plantid_cli.providers.names import is_hybrid, name_rank
 from plantid_cli.providers.plantnet import PlantNetProvider, rate_limit_quota
 
 PN_KEY = TEST_KEY + "-pn"  # what cli_env sets as PLANTNET_API_KEY
@@ -143,41 +143,47 @@ def test_record_keeps_predicted_organs_iucn_authorship_as_the_service_said(
 
 
 @pytest.mark.parametrize(
-    ("name", "rank"),
+    ("name", "rank", "hybrid"),
     [
-        ("Quercus robur", "species"),
-        ("Quercus", "genus"),
-        ("Mentha × piperita", "hybrid"),
-        ("Mentha x piperita", "hybrid"),
-        ("×Cupressocyparis leylandii", "hybrid"),
-        ("Aloe vera var. chinensis", "variety"),
-        ("Taraxacum officinale subsp. vulgare", "subspecies"),
-        ("Hedera helix f. poetarum", "form"),
-        ("Acer palmatum 'Atropurpureum'", "cultivar"),
-        ("Rosa 'Peace'", "cultivar"),
-        ("Mentha × piperita var. citrata", "variety"),
-        ("Solanum lycopersicum cv. Moneymaker", "cultivar"),
-        ("quercus robur", None),
-        ("Quercus robur robur", None),
-        ("", None),
+        ("Quercus robur", "species", False),
+        ("Quercus", "genus", False),
+        ("Mentha × piperita", "species", True),  # a nothospecies: a species, and a hybrid
+        ("Mentha x piperita", "species", True),
+        ("Mentha ×piperita", "species", True),
+        ("×Cupressocyparis leylandii", "species", True),  # a nothogenus
+        ("x Cupressocyparis leylandii", "species", True),
+        ("Salix alba × Salix fragilis", None, True),  # a formula: two parents, no rank
+        ("Salix alba × S. fragilis", None, True),
+        ("Aloe vera var. chinensis", "variety", False),
+        ("Taraxacum officinale subsp. vulgare", "subspecies", False),
+        ("Hedera helix f. poetarum", "form", False),
+        ("Mentha × piperita var. citrata", "variety", True),
+        ("Acer palmatum 'Atropurpureum'", "cultivar", False),
+        ("Rosa 'Peace'", "cultivar", False),
+        ("Solanum lycopersicum cv. Moneymaker", "cultivar", False),
+        ("Xanthium strumarium", "species", False),  # an X that starts a genus is no sign
+        ("quercus robur", None, False),
+        ("Quercus robur robur", None, False),
+        ("", None, False),
     ],
 )
-def test_rank_follows_the_name_form(name, rank):
+def test_rank_and_hybrid_follow_the_name_form(name, rank, hybrid):
     assert name_rank(name) == rank
+    assert is_hybrid(name) is hybrid
 
 
 def test_records_rank_names_that_are_not_binomials_honestly(tmp_path, sandbox, cli_env):
     record = identify(green_photo(tmp_path / "a.jpg", seed=5), cli_env, "--top", "12")
-    ranks = {s["scientific_name"]: s["rank"] for s in record["suggestions"]}
+    ranks = {s["scientific_name"]: (s["rank"], s["hybrid"]) for s in record["suggestions"]}
     # the sandbox's results 6.. (plantid_cli/sandbox/data.py PLANTNET_TAIL): real name forms
-    assert ranks["Mentha × piperita"] == "hybrid"
-    assert ranks["Quercus"] == "genus"
-    assert ranks["Aloe vera var. chinensis"] == "variety"
-    assert ranks["Acer palmatum 'Atropurpureum'"] == "cultivar"
-    assert ranks["Taraxacum officinale subsp. vulgare"] == "subspecies"
-    assert ranks["×Cupressocyparis leylandii"] == "hybrid"
-    assert ranks["Hedera helix f. poetarum"] == "form"
-    assert [r for r in list(ranks.values())[:5]] == ["species"] * 5
+    assert ranks["Mentha × piperita"] == ("species", True)
+    assert ranks["Quercus"] == ("genus", False)
+    assert ranks["Aloe vera var. chinensis"] == ("variety", False)
+    assert ranks["Acer palmatum 'Atropurpureum'"] == ("cultivar", False)
+    assert ranks["Taraxacum officinale subsp. vulgare"] == ("subspecies", False)
+    assert ranks["×Cupressocyparis leylandii"] == ("species", True)
+    assert ranks["Hedera helix f. poetarum"] == ("form", False)
+    assert list(ranks.values())[:5] == [("species", False)] * 5
     genus = {s["scientific_name"]: s["genus"] for s in record["suggestions"]}
     assert genus["×Cupressocyparis leylandii"] == "×Cupressocyparis"
 

@@ -25,7 +25,7 @@ from plantid_cli.constants import DEFAULT_PLANTNET_URL
 from plantid_cli.errors import BadResponse, ConfigError
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
-from plantid_cli.providers.names import genus_of, name_rank
+from plantid_cli.providers.names import genus_of, is_hybrid, name_rank
 from plantid_cli.providers.validate import charged_answer
 from plantid_cli.redact import register_secret
 
@@ -197,7 +197,8 @@ def _language(request: IdentifyRequest) -> str:
 
 def _suggestion(item: Any) -> Suggestion:
     """The same suggestion shape as Plant.id's: the name without its author in
-    `scientific_name`, its author in `authorship`, and the rank the name's form shows."""
+    `scientific_name`, its author in `authorship`, and the rank the name's form shows (with
+    `hybrid` beside it: Pl@ntNet says neither)."""
     item = v.mapping(item, "result")
     species = v.mapping(item.get("species"), "result.species")
     name = v.text(species.get("scientificNameWithoutAuthor"), "species.scientificNameWithoutAuthor")
@@ -219,6 +220,7 @@ def _suggestion(item: Any) -> Suggestion:
         "genus": genus or genus_of(name),
         "gbif_id": _gbif_id(gbif),
         "rank": name_rank(name),
+        "hybrid": is_hybrid(name),
         # Plants of the World Online (Kew) page of the `powo.id` Pl@ntNet gives with each result
         "url": f"{POWO_TAXON_URL}{powo}" if powo else None,
         "iucn_category": _iucn_category(item.get("iucn")),
