@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 
 class Project(TypedDict):
-    """One flora of `plantid projects` (README "Pl@ntNet floras")."""
+    """One flora of `plantid projects` (README "Commands")."""
 
     id: str
     title: str | None
@@ -61,13 +61,12 @@ class PlantNetProvider:
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         """Everything Pl@ntNet's answer depends on. No location: Pl@ntNet is never sent one."""
-        params: dict[str, Any] = {
+        return {
             "organs": list(request.organs),
             "project": request.project,
             "language": _language(request),
             **endpoint_param(self.api_url, DEFAULT_PLANTNET_URL),
         }
-        return params
 
     def serves(self, stored: dict[str, Any], request: IdentifyRequest) -> bool:
         """Whether a cached answer holds what `request` asks: at least `nb_results` results,

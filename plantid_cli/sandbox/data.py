@@ -12,7 +12,9 @@ sha256 of their concatenated sha256 digests):
   probabilities strictly descending. Not-a-plant images get the same species at 0.10..0.29.
 * Pl@ntNet: usually the same top species ("a second opinion that agrees"). When byte 6 % 5 == 0
   it names a different species instead: a sibling of the same genus when the table has one,
-  otherwise Plant.id's second suggestion. Scores 0.35..0.94 for the top result.
+  otherwise Plant.id's second suggestion. Scores 0.35..0.94 for the top result. Asked for
+  more than five (`nb-results`), results 6.. come from PLANTNET_TAIL (a hybrid, a genus, a
+  variety, a cultivar, a subspecies, a nothogenus, a form), each score half the one before.
 """
 
 from __future__ import annotations
