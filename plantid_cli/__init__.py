@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "identify",
+    "plantnet_projects",
     "Record",
     # configuration (plantid_cli.config)
     "Settings",
@@ -163,3 +164,28 @@ def identify(
     finally:
         stop.set()  # no new work; in-flight answers land in the cache
         worker.join()
+
+
+def plantnet_projects(
+    latitude: float | None = None,
+    longitude: float | None = None,
+    *,
+    language: str | None = None,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Pl@ntNet's floras as `plantid projects -f json` lists them ({id, title, description,
+    species}); with a position, those covering it. The ids are what ``project=`` takes. Free
+    (no quota), and guarded like an identification: the Pl@ntNet key, its breaker, its rate
+    limit (UsageError for half a position or one out of range)."""
+    # lazy: `import plantid_cli` runs before every CLI command: keeps the settings and the
+    # guards (httpx, sqlite) off it
+    from plantid_cli.config import load_settings
+    from plantid_cli.redact import register_secret
+    from plantid_cli.run.lookups import check_position
+    from plantid_cli.run.lookups import plantnet_projects as lookup
+
+    check_position(latitude, longitude, ("latitude", "longitude"))  # before any settings
+    if settings is None:
+        settings = load_settings({})
+    register_secret(settings.plantnet_api_key)
+    return [dict(project) for project in lookup(settings, latitude, longitude, language)]

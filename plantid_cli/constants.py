@@ -47,6 +47,8 @@ STATUS_FORMATS = ("table", "json", "prometheus")
 #: list): a table for a person at a terminal, JSON for a pipe.
 DATA_FORMATS = ("table", "json")
 USAGE_FORMATS = DATA_FORMATS
+#: `projects --format` (a list of rows, like identify's records without ndjson).
+PROJECTS_FORMATS = ("table", "json", "csv")
 LOG_FORMATS = ("text", "json")
 #: Words a person may put after a flag thinking it takes a value (`--quiet true`): refused
 #: with "flags take no value" (cli/options.py) instead of read as a photo.

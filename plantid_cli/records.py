@@ -21,9 +21,30 @@ SCHEMA_VERSION = 1
 
 
 # ----- the record's shape (README "Output"); TypedDicts so that the JSON stays plain dicts -----
+class RelatedImage(TypedDict):
+    """A reference photo of a Pl@ntNet result (`--related-images`)."""
+
+    url: str
+    url_medium: str | None
+    url_small: str | None
+    organ: str | None
+    author: str | None
+    license: str | None
+    citation: str | None
+    date: str | None
+
+
+class PredictedOrgan(TypedDict):
+    """What Pl@ntNet saw in one photo of the request (`predicted_organs`, upload order)."""
+
+    organ: str | None
+    score: float | None
+
+
 class Suggestion(TypedDict):
     """One candidate species (`best` and each of `suggestions`), the same keys for both
-    services (Pl@ntNet adds `authorship`)."""
+    services (Pl@ntNet adds `authorship`, `iucn_category`, `hybrid` and, when asked,
+    `related_images`)."""
 
     scientific_name: str
     probability: float
@@ -34,6 +55,9 @@ class Suggestion(TypedDict):
     rank: str | None
     url: str | None
     authorship: NotRequired[str | None]
+    iucn_category: NotRequired[str | None]
+    hybrid: NotRequired[bool]
+    related_images: NotRequired[list[RelatedImage]]
 
 
 class IsPlant(TypedDict):
@@ -70,6 +94,7 @@ class Record(TypedDict):
     paths_b64: NotRequired[list[str]]
     paths: NotRequired[list[str]]
     organs: NotRequired[list[str]]
+    predicted_organs: NotRequired[list[PredictedOrgan]]
     degraded: NotRequired[str]
     providers: NotRequired[dict[str, Any]]
     agreement: NotRequired[str]
@@ -186,6 +211,7 @@ def build_record(
     top: int = 3,
     location: Location | None = None,
     organs: list[str] | None = None,
+    predicted_organs: list[PredictedOrgan] | None = None,
     fields: dict[str, Any] | None = None,
     photos: list[str] | None = None,
     photo_files: tuple[str | os.PathLike[str], ...] = (),
@@ -204,6 +230,8 @@ def build_record(
         record["location"] = location
         if organs is not None and "organs" not in record:
             record["organs"] = organs
+        if predicted_organs is not None:
+            record["predicted_organs"] = predicted_organs
     else:
         record = base_record(index, path, sha256, provider)
         if error is not None:

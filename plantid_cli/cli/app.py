@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "identify": ("identify", "register"),
     "status": ("status", "register"),
     "usage": ("usage", "register"),
+    "projects": ("projects", "register"),
     "sandbox": ("sandbox_cmd", "register"),
     "demo": ("demo", "register"),
     "report": ("report_cmd", "register"),

@@ -46,6 +46,8 @@ Examples:
   plantid identify specimen.heic --lat -33.87 --lon 151.21 --top 5
 
   plantid identify herbarium/ --provider auto --group-by folder --organ leaf --format csv
+
+  plantid identify leaf.jpg --provider plantnet --project weurope --top 10 --related-images
 """
 
 
@@ -94,6 +96,13 @@ def identify(
     no_location: Annotated[
         bool, typer.Option("--no-location", help="Send no position at all (rare plants).")
     ] = D.no_location,
+    related_images: Annotated[
+        bool,
+        typer.Option(
+            "--related-images",
+            help="Pl@ntNet: each suggestion's reference photos (URLs) in the record.",
+        ),
+    ] = D.related_images,
     language: Annotated[
         str | None,
         _setting("language", ("--language",), "Language(s) of common names, e.g. en or en,de"),
@@ -210,6 +219,7 @@ def identify(
             latitude=lat,
             longitude=lon,
             no_location=no_location,
+            related_images=related_images,
             language=language,
             details=details,
             concurrency=concurrency,

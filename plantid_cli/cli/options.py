@@ -26,6 +26,7 @@ from plantid_cli.constants import (
     FLAG_VALUE_WORDS,
     LOG_FORMAT_ENV,
     LOG_FORMATS,
+    PROJECTS_FORMATS,
     STATUS_FORMATS,
     USAGE_FORMATS,
 )
@@ -114,6 +115,9 @@ def data_format(fmt: str | None, as_json: bool = False) -> str:
         return fmt
     stdout = sys.stdout
     return "table" if stdout is not None and stdout.isatty() else "json"
+
+
+ProjectsFormat = _format(PROJECTS_FORMATS, _DATA_HELP, optional=True)
 
 
 class _Argument(TyperArgument):

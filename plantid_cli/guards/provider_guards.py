@@ -166,8 +166,11 @@ class ProviderGuards:
             else:
                 self._emit_call(path, "ok", started)
                 remaining = getattr(result, "remaining", None)
+                quota = getattr(result, "quota", None) or {}
                 if remaining is not None:
-                    self.credits.set_remaining(remaining)
+                    self.credits.set_remaining(
+                        remaining, limit=quota.get("limit"), resets_in=quota.get("resets_in")
+                    )
                 return result
         raise AssertionError("unreachable")
 

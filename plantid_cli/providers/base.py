@@ -43,6 +43,8 @@ class IdentifyRequest:
     no_location: bool = False
     organs: tuple[str, ...] = ("auto",)
     project: str = "all"
+    nb_results: int = 10  # Pl@ntNet `nb-results`: the run's --top
+    related_images: bool = False  # Pl@ntNet `include-related-images`
     extra: dict[str, Any] = field(default_factory=dict)
 
     def location_mode(self) -> str:
@@ -66,6 +68,8 @@ class Answer:
     model_version: str | None
     extra: dict[str, Any] = field(default_factory=dict)  # provider specifics (access_token, ...)
     remaining: int | None = None  # credits / quota left, when the service says
+    #: Pl@ntNet's daily quota from its RateLimit headers: {"limit", "remaining", "resets_in"}
+    quota: dict[str, Any] | None = None
 
 
 class Provider(Protocol):
@@ -159,9 +163,13 @@ def send(
             f"{provider}: request failed ({type(exc).__name__}: {redact(exc)})"
         ) from None
     if response.status_code >= 300:
-        raise classify_http_error(
+        error = classify_http_error(
             provider, response.status_code, response.text, response.headers.get("Retry-After")
         )
+        # a refusal may still be an answer (Pl@ntNet's charged "Species not found" 404), whose
+        # quota headers the provider reads
+        error.headers = response.headers  # type: ignore[attr-defined]
+        raise error
     return response
 
 

@@ -8,17 +8,24 @@ plant. Two things differ from Plant.id and are handled here, not in the engine:
   redacts transport-error texts (httpx puts the URL in some of them);
 * "404 Species not found" is Pl@ntNet's way of saying "not a plant": a result (status
   `not_plant`, charged against the quota), never a failure and never a breaker hit.
+
+`--top N` is sent as `nb-results=N`. A stored answer holds as many results as it was asked for;
+`serves` lets a cached answer asked for more (or one that came back with fewer than asked: all
+the service had) answer a request for fewer, so a smaller `--top` never buys a photo again.
+The daily quota comes back with every answer (`remainingIdentificationRequests`, and the
+`RateLimit`/`RateLimit-Policy` headers): `Answer.remaining`/`quota`, kept per account.
 """
 
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from plantid_cli.constants import DEFAULT_PLANTNET_URL
 from plantid_cli.errors import BadResponse, ConfigError
 from plantid_cli.providers import validate as v
-from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, send
+from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
+from plantid_cli.providers.names import genus_of, is_hybrid, name_rank
 from plantid_cli.providers.validate import charged_answer
 from plantid_cli.redact import register_secret
 
@@ -26,9 +33,21 @@ if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
-    from plantid_cli.records import Suggestion
+    from plantid_cli.records import PredictedOrgan, RelatedImage, Suggestion
 
-NB_RESULTS = 10
+
+class Project(TypedDict):
+    """One flora of `plantid projects` (README "Commands")."""
+
+    id: str
+    title: str | None
+    description: str | None
+    species: int | None
+
+
+#: What every request asked for before `--top` was sent (`nb-results=10`): a cached answer
+#: that does not say how many results it asked for was asked for this many.
+LEGACY_NB_RESULTS = 10
 
 
 class PlantNetProvider:
@@ -48,6 +67,21 @@ class PlantNetProvider:
             "language": _language(request),
             **endpoint_param(self.api_url, DEFAULT_PLANTNET_URL),
         }
+
+    def serves(self, stored: dict[str, Any], request: IdentifyRequest) -> bool:
+        """Whether a cached answer holds what `request` asks: at least `nb_results` results,
+        or every result the service had (it sent fewer than it was asked for), and the related
+        images when they are asked for. (Neither is in the cache key: an answer that holds
+        more serves a request for less, and is never bought again for it.)"""
+        if stored.get("status") != "ok":  # not a plant, an unusable paid answer: final
+            return True
+        extra = stored.get("extra") or {}
+        if request.related_images and extra.get("related_images") is not True:
+            return False
+        asked = extra.get("nb_results", LEGACY_NB_RESULTS)
+        if not isinstance(asked, int) or isinstance(asked, bool):
+            asked = LEGACY_NB_RESULTS
+        return asked >= request.nb_results or len(stored.get("suggestions") or []) < asked
 
     def organs_for(self, request: IdentifyRequest, count: int) -> list[str]:
         """One organ per photo, same order; a single value is repeated for every photo."""
@@ -75,8 +109,10 @@ class PlantNetProvider:
         params = {
             "api-key": self.api_key,
             "lang": _language(request),
-            "nb-results": str(NB_RESULTS),
+            "nb-results": str(request.nb_results),
         }
+        if request.related_images:
+            params["include-related-images"] = "true"
         try:
             response = send(
                 client,
@@ -91,9 +127,21 @@ class PlantNetProvider:
             # base.classify_http_error reads every 404 as a wrong URL; Pl@ntNet's "Species not
             # found" 404 is an answer. Any other 404 (unknown project, wrong URL) stays an error.
             if "species not found" in exc.message.lower():
-                return self.not_plant(organs, request.project)
+                answer = self.not_plant(organs, request.project)
+                # charged all the same: the quota the headers report goes to `usage`
+                answer.quota = rate_limit_quota(getattr(exc, "headers", None) or {})
+                answer.remaining = (answer.quota or {}).get("remaining")
+                return answer
             raise
-        return charged_answer(self.name, response, lambda data: self.parse(data, organs))
+        answer = charged_answer(
+            self.name,
+            response,
+            lambda data: self.parse(data, organs, request.nb_results, request.related_images),
+        )
+        answer.quota = rate_limit_quota(response.headers)
+        if answer.remaining is None and answer.quota:
+            answer.remaining = answer.quota.get("remaining")
+        return answer
 
     def not_plant(self, organs: list[str], project: str) -> Answer:
         return Answer(
@@ -105,19 +153,18 @@ class PlantNetProvider:
             extra={"organs": organs, "project": project},
         )
 
-    def parse(self, data: Any, organs: list[str]) -> Answer:
+    def parse(
+        self,
+        data: Any,
+        organs: list[str],
+        nb_results: int = LEGACY_NB_RESULTS,
+        related_images: bool = False,
+    ) -> Answer:
         """Normalise the v2 answer, checking every type a record relies on (BadResponse)."""
         data = v.mapping(data, "answer")
         raw = v.items(data.get("results"), "results")
         suggestions = [_suggestion(item) for item in raw[: v.MAX_SUGGESTIONS_KEPT]]
         remaining = v.or_none(v.count, data.get("remainingIdentificationRequests"), "remaining")
-        organs_seen = v.or_none(v.items, data.get("predictedOrgans") or [], "predictedOrgans")
-        predicted = [
-            v.or_none(v.optional_text, item.get("organ"), "organ")
-            if isinstance(item, dict)
-            else None
-            for item in organs_seen or []
-        ]
         query = v.or_none(v.optional_mapping, data.get("query"), "query") or {}
         return Answer(
             status="ok",
@@ -127,7 +174,9 @@ class PlantNetProvider:
             model_version=v.or_none(v.optional_text, data.get("version"), "version"),
             extra={
                 "organs": organs,
-                "predicted_organs": predicted,
+                "predicted_organs": predicted_organs(data.get("predictedOrgans")),
+                "nb_results": nb_results,
+                "related_images": related_images,
                 "project": v.or_none(v.optional_text, query.get("project"), "project"),
                 "referential": v.or_none(
                     v.optional_text, data.get("preferedReferential"), "preferedReferential"
@@ -146,7 +195,9 @@ def _language(request: IdentifyRequest) -> str:
 
 
 def _suggestion(item: Any) -> Suggestion:
-    """The same suggestion shape as Plant.id's: plain binomial in `scientific_name`."""
+    """The same suggestion shape as Plant.id's: the name without its author in
+    `scientific_name`, its author in `authorship`, and the rank the name's form shows (with
+    `hybrid` beside it: Pl@ntNet says neither)."""
     item = v.mapping(item, "result")
     species = v.mapping(item.get("species"), "result.species")
     name = v.text(species.get("scientificNameWithoutAuthor"), "species.scientificNameWithoutAuthor")
@@ -159,18 +210,108 @@ def _suggestion(item: Any) -> Suggestion:
     authorship = v.optional_text(
         species.get("scientificNameAuthorship"), "species.scientificNameAuthorship"
     )
-    return {
+    suggestion: Suggestion = {
         "scientific_name": name,
         "authorship": authorship or None,
         "probability": round(v.probability(item.get("score"), "result.score"), 6),
         "common_names": v.texts(species.get("commonNames"), "species.commonNames"),
         "family": family or None,
-        "genus": genus or name.split(" ")[0],
+        "genus": genus or genus_of(name),
         "gbif_id": _gbif_id(gbif),
-        "rank": "species",
+        "rank": name_rank(name),
+        "hybrid": is_hybrid(name),
         # Plants of the World Online (Kew) page of the `powo.id` Pl@ntNet gives with each result
         "url": f"{POWO_TAXON_URL}{powo}" if powo else None,
+        "iucn_category": _iucn_category(item.get("iucn")),
     }
+    if "images" in item:  # asked for with include-related-images=true
+        suggestion["related_images"] = related_images(item.get("images"))
+    return suggestion
+
+
+def _iucn_category(value: Any) -> str | None:
+    """`iucn.category` (LC, NT, VU, EN, CR, EW, EX, DD, NE) when the service gives one: a
+    damaged value is dropped (None), never a reason to lose the paid answer."""
+    if not isinstance(value, dict):
+        return None
+    category = v.or_none(v.optional_text, value.get("category"), "iucn.category")
+    return (category.strip() or None) if category else None
+
+
+def related_images(value: Any) -> list[RelatedImage]:
+    """The reference photos Pl@ntNet shows for a result (`images`, with
+    include-related-images=true): `url` (original), `url_medium`, `url_small`, organ, author,
+    licence, citation and date. Entries without an original URL are skipped."""
+    out: list[RelatedImage] = []
+    for entry in value if isinstance(value, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        found = entry.get("url")
+        urls: dict[str, Any] = found if isinstance(found, dict) else {}
+        original = _opt_text(urls.get("o"))
+        if not original:
+            continue
+        out.append({
+            "url": original,
+            "url_medium": _opt_text(urls.get("m")),
+            "url_small": _opt_text(urls.get("s")),
+            "organ": _opt_text(entry.get("organ")),
+            "author": _opt_text(entry.get("author")),
+            "license": _opt_text(entry.get("license")),
+            "citation": _opt_text(entry.get("citation")),
+            "date": _image_date(entry.get("date")),
+        })  # fmt: skip
+    return out
+
+
+def _opt_text(value: Any) -> str | None:
+    return v.or_none(v.optional_text, value, "text") or None
+
+
+def _image_date(value: Any) -> str | None:
+    """`date.timestamp` (milliseconds since 1970) as an ISO 8601 date, else None."""
+    stamp = value.get("timestamp") if isinstance(value, dict) else None
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromtimestamp(stamp / 1000, UTC).date().isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def predicted_organs(value: Any) -> list[PredictedOrgan]:
+    """`predictedOrgans`: the organ the service saw in each photo, with its score, in upload
+    order. Metadata beside the paid answer: a damaged entry reads as nulls, never an error."""
+    out: list[PredictedOrgan] = []
+    for entry in value if isinstance(value, list) else []:
+        entry = entry if isinstance(entry, dict) else {}
+        score = v.or_none(v.probability, entry.get("score"), "predictedOrgans.score")
+        out.append({
+            "organ": _opt_text(entry.get("organ")),
+            "score": None if score is None else round(score, 6),
+        })  # fmt: skip
+    return out
+
+
+def rate_limit_quota(headers: Any) -> dict[str, Any] | None:
+    """The daily quota from `RateLimit-Policy: "dailyQuota";q=500;w=86400` and
+    `RateLimit: "dailyQuota";r=497;t=3600` (IETF draft; Pl@ntNet's "Quota" documentation):
+    {"limit", "remaining", "resets_in"} (seconds), or None when neither header says."""
+    policy = _header_fields(headers.get("RateLimit-Policy"))
+    state = _header_fields(headers.get("RateLimit"))
+    quota = {"limit": policy.get("q"), "remaining": state.get("r"), "resets_in": state.get("t")}
+    return quota if any(value is not None for value in quota.values()) else None
+
+
+def _header_fields(value: str | None) -> dict[str, int]:
+    fields: dict[str, int] = {}
+    for part in (value or "").split(";")[1:]:
+        name, _, number = part.strip().partition("=")
+        if number.isdigit() and len(number) <= 12:
+            fields[name.strip()] = int(number)
+    return fields
 
 
 def _taxon(value: Any, where: str) -> str | None:
@@ -187,3 +328,35 @@ def _gbif_id(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 reads as infinity
         return None
+
+
+def fetch_projects(
+    client: httpx.Client,
+    api_url: str,
+    api_key: str,
+    *,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    language: str = "en",
+) -> list[Project]:
+    """`GET /v2/projects` (free: no quota): the floras, or with a position those covering it.
+    Each {id, title, description, species}; the ids are what `--project` takes."""
+    params: dict[str, str] = {"api-key": api_key, "lang": language}
+    if latitude is not None and longitude is not None:
+        params.update(lat=f"{latitude:.6f}", lon=f"{longitude:.6f}")
+    response = send(client, "plantnet", "GET", f"{api_url.rstrip('/')}/projects", params=params)
+    try:
+        return [_project(item) for item in v.items(json_body("plantnet", response), "projects")]
+    except BadResponse as exc:
+        raise BadResponse(f"plantnet: the projects answer cannot be used ({exc.message})") from None
+
+
+def _project(item: Any) -> Project:
+    item = v.mapping(item, "project")
+    species = item.get("species")
+    return {
+        "id": v.text(item.get("id"), "project.id"),
+        "title": v.optional_text(item.get("title"), "project.title"),
+        "description": v.optional_text(item.get("description"), "project.description"),
+        "species": v.or_none(v.count, species, "project.species"),
+    }

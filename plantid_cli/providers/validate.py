@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 #: Suggestions kept per answer: the record shows `--top` of them, the cache keeps this many.
 MAX_SUGGESTIONS_KEPT = 100
-#: More suggestions than this is not an answer to what was asked (Pl@ntNet is asked for 10,
+#: More suggestions than this is not an answer to what was asked (Pl@ntNet is asked for --top,
 #: Plant.id sends a handful): the answer is unusable rather than silently cut.
 MAX_SUGGESTIONS_ACCEPTED = 1000
 #: Raw text of an unusable answer kept in the cache (for a support ticket or a re-parse).

@@ -50,6 +50,8 @@ def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyReque
         no_location=options.no_location,
         organs=(settings.organ,),
         project=settings.project,
+        nb_results=settings.top,
+        related_images=options.related_images,
     )
 
 

@@ -18,7 +18,7 @@ rebuilt here every time from per-provider stored answers and is never cached its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import PROVIDER_MODES, PROVIDERS
@@ -203,6 +203,11 @@ def unit_record(
     Everything the record shows is decided here, then built by one call to
     `records.build_record`; nothing patches it afterwards.
     """
+    if not getattr(request, "related_images", False):  # `providers.*.best` too, with both
+        outcomes = {
+            name: replace(o, stored=_without_related_images(o.stored)) if o.stored else o
+            for name, o in outcomes.items()
+        }
     combined = combine(mode, outcomes)
     if combined.stored is None or combined.error is not None:
         cached = False
@@ -212,15 +217,37 @@ def unit_record(
             job, sha256, combined.provider, combined.error, fields=combined.fields, cached=cached
         )
     stored = combined.stored
-    organs = None
+    organs = predicted = None
     if combined.provider == "plantnet":
-        organs = list((stored.get("extra") or {}).get("organs") or [])
+        extra = stored.get("extra") or {}
+        organs = list(extra.get("organs") or [])
+        predicted = _predicted_organs(extra.get("predicted_organs"))
     return build_record(
         job.index, job.display, sha256, combined.provider,
         stored=stored, cached=combined.cached or follower, top=top,
         location=shown_location(request, stored.get("location")), organs=organs,
-        **_unit_files(job),
+        predicted_organs=predicted, **_unit_files(job),
     )  # fmt: skip
+
+
+def _without_related_images(stored: dict[str, Any]) -> dict[str, Any]:
+    """A cached Pl@ntNet answer asked with --related-images serves a run without it (it
+    holds more than asked); its records then show what this run asked for, no more."""
+    if not any("related_images" in s for s in stored.get("suggestions") or []):
+        return stored
+    slim = [{k: v for k, v in s.items() if k != "related_images"} for s in stored["suggestions"]]
+    best = stored.get("best")
+    if best is not None:
+        best = {k: v for k, v in best.items() if k != "related_images"}
+    return {**stored, "suggestions": slim, "best": best}
+
+
+def _predicted_organs(value: Any) -> list[Any]:
+    """Pl@ntNet's `predicted_organs` as records show them ({organ, score} per photo); answers
+    cached before the scores were kept hold the organ names alone (score unknown: null)."""
+    return [
+        item if isinstance(item, dict) else {"organ": item, "score": None} for item in value or []
+    ]
 
 
 def unit_error(

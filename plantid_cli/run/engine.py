@@ -139,10 +139,12 @@ class Engine:
         params["max_side"] = self.settings.max_image_side
         return cache_key(provider.name, provider.api_version, sha256, params)
 
-    def _cached(self, provider: str, key: str, path: str) -> dict[str, Any] | None:
+    def _cached(
+        self, provider: str, key: str, path: str, request: IdentifyRequest
+    ) -> dict[str, Any] | None:
         if self.cache is None or self.options.refresh:
             return None
-        stored = self.cache.get(key)
+        stored = self.lanes[provider].serving(self.cache.get(key), request)
         self.bus.emit(
             Event.CACHE_MISS if stored is None else Event.CACHE_HIT, provider=provider, path=path
         )
@@ -150,9 +152,9 @@ class Engine:
 
     def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, Record | None]:
         """Hash one unit and look it up for the primary provider: (sha256, key, record|None)."""
-        sha256 = unit_sha256(job)
-        key = self.cache_key_for(sha256, self.provider, request_for(self.request, job))
-        stored = self._cached(self.provider.name, key, job.display)
+        sha256, request = unit_sha256(job), request_for(self.request, job)
+        key = self.cache_key_for(sha256, self.provider, request)
+        stored = self._cached(self.provider.name, key, job.display, request)
         if stored is None:
             return sha256, key, None
         outcomes = {self.provider.name: outcome_for(self.provider.name, stored, cached=True)}
@@ -163,9 +165,10 @@ class Engine:
         Stops at the first lane that needs a call (in `auto`, the fallback is only looked at
         once the primary has failed, so a cached Plant.id answer never touches Pl@ntNet)."""
         outcomes: dict[str, Outcome] = {}
+        request = request_for(self.request, job)
         while names := to_ask(self.mode, outcomes):
             for name in names:
-                stored = self._cached(name, keys[name], job.display)
+                stored = self._cached(name, keys[name], job.display, request)
                 if stored is not None:
                     self._fell_back(name, outcomes, job.display)
                     outcomes[name] = outcome_for(name, stored, cached=True)
@@ -322,7 +325,7 @@ class Engine:
             elif lock.waited > 0.05:
                 self.bus.emit(Event.LOCK_ACQUIRED, path=path, seconds=lock.waited)
             if not self.options.refresh or not lock.acquired:
-                stored = self.cache.get(key)
+                stored = lane.serving(self.cache.get(key), pending.request)
                 if stored is not None and not (self.options.refresh and lock.acquired):
                     self.bus.emit(Event.CACHE_HIT, provider=lane.provider.name, path=path)
                     return stored, True

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from plantid_cli.guards.provider_guards import ProviderGuards
-from plantid_cli.providers.base import Provider
+from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.run.keygate import KeyGate
 
 
@@ -24,3 +25,14 @@ class Lane:
         """Fail fast without a call: key rejected in this run, credits gone, breaker open."""
         self.gate.check()
         self.guards.check()
+
+    def serving(
+        self, stored: dict[str, Any] | None, request: IdentifyRequest
+    ) -> dict[str, Any] | None:
+        """`stored` when it answers `request`, else None (a miss): a provider with `serves`
+        may need more than its cache key says (Pl@ntNet: an answer asked for fewer results
+        than this --top, or without the related images now asked for)."""
+        serves = getattr(self.provider, "serves", None)
+        if stored is None or serves is None or serves(stored, request):
+            return stored
+        return None

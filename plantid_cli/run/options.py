@@ -39,6 +39,7 @@ RUN_FIELDS = (
     "latitude",
     "longitude",
     "no_location",
+    "related_images",
     "group_by",
     "shard",
 )
@@ -74,6 +75,7 @@ class IdentifyOptions:
     latitude: float | None = None
     longitude: float | None = None
     no_location: bool = False
+    related_images: bool = False  # Pl@ntNet: each result's reference photos in the record
     # units of work
     group_by: str | None = None
     shard: tuple[int, int] | str | None = None  # (i, n); "I/N" text is parsed when built

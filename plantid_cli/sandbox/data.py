@@ -12,7 +12,9 @@ sha256 of their concatenated sha256 digests):
   probabilities strictly descending. Not-a-plant images get the same species at 0.10..0.29.
 * Pl@ntNet: usually the same top species ("a second opinion that agrees"). When byte 6 % 5 == 0
   it names a different species instead: a sibling of the same genus when the table has one,
-  otherwise Plant.id's second suggestion. Scores 0.35..0.94 for the top result.
+  otherwise Plant.id's second suggestion. Scores 0.35..0.94 for the top result. Asked for
+  more than five (`nb-results`), results 6.. come from PLANTNET_TAIL (a hybrid, a genus, a
+  variety, a cultivar, a subspecies, a nothogenus, a form), each score half the one before.
 """
 
 from __future__ import annotations
@@ -228,8 +230,18 @@ def _plain(name: str) -> dict:
             "scientificName": name}  # fmt: skip
 
 
-def plantnet_result(index: int, score: float, *, language: str, related: bool, base: str) -> dict:
-    sp = SPECIES[index]
+def plantnet_result(
+    index: int | Species,
+    score: float,
+    *,
+    language: str,
+    related: bool,
+    base: str,
+    iucn: str | None = None,
+) -> dict:
+    """One entry of `results`: a SPECIES index (IUCN `LC` for every third one) or a Species
+    of PLANTNET_TAIL with its own IUCN category (`iucn`)."""
+    sp = SPECIES[index] if isinstance(index, int) else index
     result = {
         "score": score,
         "species": {
@@ -238,18 +250,84 @@ def plantnet_result(index: int, score: float, *, language: str, related: bool, b
             "genus": _plain(sp.genus),
             "family": _plain(sp.family),
             "commonNames": list(sp.common_names.get(language, [])),
-            "scientificName": f"{sp.name} {sp.authorship}",
+            "scientificName": f"{sp.name} {sp.authorship}".strip(),
         },
         "gbif": {"id": str(sp.gbif_id)},
         "powo": {"id": sp.powo_id},
     }
-    if index % 3 == 0:
-        result["iucn"] = {"id": str(100000000 + sp.gbif_id), "category": "LC"}
+    if isinstance(index, int) and index % 3 == 0:
+        iucn = "LC"
+    if iucn is not None:
+        result["iucn"] = {"id": str(100000000 + sp.gbif_id), "category": iucn}
     if related:
         result["images"] = [{
-            "organ": "leaf", "author": "plantid sandbox", "license": "cc-by-sa",
-            "date": {"timestamp": 1700000000000, "string": "November 14, 2023"},
-            "url": {size: f"{base}/media/plantnet/{sp.entity_id}.{size}.jpg" for size in "oms"},
+            "organ": organ, "author": "plantid sandbox", "license": "cc-by-sa",
+            "date": {"timestamp": 1700000000000 + n * 86400000, "string": "November 14, 2023"},
+            "url": {size: f"{base}/media/plantnet/{sp.entity_id}.{n}.{size}.jpg" for size in "oms"},
             "citation": "plantid sandbox / Pl@ntNet, cc-by-sa",
-        }]  # fmt: skip
+        } for n, organ in enumerate(("leaf", "flower"))]  # fmt: skip
     return result
+
+
+# ----- Pl@ntNet beyond its first five results, and its floras -----------------------------------
+# fmt: off
+#: Results 6.. of a Pl@ntNet answer asked for more than five (`nb-results`): names that are not
+#: plain binomials, as floras hold them (a hybrid, a genus, a variety, a cultivar, ...), then the
+#: rest of the table. Each is (Species, IUCN category or None).
+PLANTNET_TAIL: tuple[tuple[Species, str | None], ...] = (
+    (Species("Mentha × piperita", "L.", "Lamiaceae", "Lamiales", _M, 2926958, 53471, "450969-1",
+             {"en": ["Peppermint"], "de": ["Pfefferminze"], "fr": ["Menthe poivrée"]}), None),
+    (Species("Quercus", "L.", "Fagaceae", "Fagales", _M, 2877951, 47851, "325819-2",
+             {"en": ["Oaks"], "de": ["Eichen"]}), None),
+    (Species("Aloe vera var. chinensis", "(Haw.) A.Berger", "Asphodelaceae", "Asparagales", _L,
+             7323372, 1104440, "532444-1", {"en": ["Chinese aloe"]}), "DD"),
+    (Species("Acer palmatum 'Atropurpureum'", "", "Sapindaceae", "Sapindales", _M, 3189863,
+             54862, "781874-1", {"en": ["Red Japanese maple"]}), None),
+    (Species("Taraxacum officinale subsp. vulgare", "(Lam.) Schinz & R.Keller", "Asteraceae",
+             "Asterales", _M, 7945632, 1266811, "249258-1", {}), None),
+    (Species("×Cupressocyparis leylandii", "(A.B.Jacks. & Dallim.) Dallim.", "Cupressaceae",
+             "Pinales", "Pinopsida", 2684446, 79725, "262424-1", {"en": ["Leyland cypress"]}),
+     None),
+    (Species("Hedera helix f. poetarum", "(Nyman) McAll. & A.Rutherf.", "Araliaceae", "Apiales",
+             _M, 8228553, 1392022, "94024-1", {}), "VU"),
+)
+
+#: The floras `GET /v2/projects` lists: (id, title, description, species count, bounding box
+#: (south, west, north, east) or None for the whole world). Ids as the service names them.
+_Box = tuple[float, float, float, float] | None
+PLANTNET_PROJECTS: tuple[tuple[str, str, str, int, _Box], ...] = (
+    ("k-world-flora", "World flora", "Vascular plants of the whole world", 48218, None),
+    ("useful", "Useful plants", "Cultivated and useful plants of the world", 7856, None),
+    ("k-western-europe", "Western Europe", "Flora of Western Europe", 8614,
+     (36.0, -10.5, 60.0, 16.0)),
+    ("k-middle-europe", "Middle Europe", "Flora of Middle Europe", 6312, (45.0, 5.0, 55.0, 24.0)),
+    ("k-southwestern-europe", "Southwestern Europe", "Flora of the Iberian Peninsula",
+     7409, (35.5, -10.0, 44.0, 4.5)),
+    ("k-northern-america", "Northern America", "Flora of Canada and the United States", 12087,
+     (24.0, -168.0, 72.0, -52.0)),
+    ("k-eastern-australia", "Eastern Australia", "Flora of Queensland and New South Wales",
+     6911, (-38.0, 140.0, -10.0, 154.0)),
+)
+# fmt: on
+
+
+def plantnet_tail(count: int, last_score: float) -> list[tuple[Species, float, str | None]]:
+    """`count` results after the first five, scores still descending (halving)."""
+    return [
+        (species, round(last_score * 0.5 ** (k + 1), 5), iucn)
+        for k, (species, iucn) in enumerate(PLANTNET_TAIL[:count])
+    ]
+
+
+def plantnet_projects(lat: float | None, lon: float | None) -> list[dict]:
+    """`GET /v2/projects`: every flora, or with lat/lon those covering that place (the world's
+    floras always do), in the documented shape {id, title, description, species}."""
+    out = []
+    for project_id, title, description, species, box in PLANTNET_PROJECTS:
+        if lat is not None and lon is not None and box is not None:
+            south, west, north, east = box
+            if not (south <= lat <= north and west <= lon <= east):
+                continue
+        out.append({"id": project_id, "title": title, "description": description,
+                    "species": species})  # fmt: skip
+    return out

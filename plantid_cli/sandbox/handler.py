@@ -184,7 +184,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             answer = lambda: self._plantnet_post(project, files, organs, error, query, key, call)  # noqa: E731
             return self._faulted(call, key, answer)
         if path == "/v2/projects" and method == "GET":
-            return self._send(json_reply(200, [{"id": "k-world-flora", "title": "World flora"}]))
+            call = sb._begin("plantnet_projects", method, self.path, 0, [], {}, query)
+            key = query.get("api-key", [""])[-1].strip()
+            answer = lambda: pn.plantnet_projects_reply(query, key, sb.config()["key"])  # noqa: E731
+            return self._faulted(call, key, answer)
         if path.startswith("/v2/"):
             return self._send(plantnet_error(404, "Not Found"))
         if path == "/":

@@ -71,10 +71,18 @@ def plantnet_payload(project, files, organs, infos, query, remaining, base_url) 
         return None
     lang = query.get("lang", ["en"])[-1] or "en"
     related = flag_param(query, "include-related-images")
-    picks = data.plantnet_picks(key, plant)[: int(query.get("nb-results", ["5"])[-1])]
+    wanted = int(query.get("nb-results", ["5"])[-1])
+    picks = data.plantnet_picks(key, plant)
     results = [
-        data.plantnet_result(i, s, language=lang, related=related, base=base_url) for i, s in picks
+        data.plantnet_result(i, s, language=lang, related=related, base=base_url)
+        for i, s in picks[:wanted]
     ]
+    for species, score, iucn in data.plantnet_tail(max(0, wanted - len(picks)), picks[-1][1]):
+        results.append(
+            data.plantnet_result(
+                species, score, language=lang, related=related, base=base_url, iucn=iucn
+            )
+        )
     ids = [hashlib.sha256(blob).hexdigest()[:32] for blob in blobs]
     guessed = ("leaf", "flower", "fruit", "bark")[key[8] % 4]
     predicted = [
@@ -103,3 +111,21 @@ def plantnet_payload(project, files, organs, infos, query, remaining, base_url) 
         "version": PLANTNET_VERSION,
         "remainingIdentificationRequests": remaining,
     }
+
+
+def plantnet_projects_reply(query: dict, key: str, expected: str | None) -> Reply:
+    """`GET /v2/projects?api-key=&lang=&lat=&lon=&type=`: the floras (for a place, when lat/lon
+    are given); 401 without the key (`expected`: None takes any), 400 for a bad position."""
+    if not key or (expected is not None and key != expected):
+        return plantnet_error(401, "Invalid API key" if key else "Missing API key")
+    lat, lon = query.get("lat", [None])[-1], query.get("lon", [None])[-1]
+    if (lat is None) != (lon is None):
+        return plantnet_error(400, "lat and lon go together")
+    try:
+        position = None if lat is None else (float(lat), float(lon))
+    except ValueError:
+        return plantnet_error(400, "lat and lon must be numbers")
+    if position and not (-90 <= position[0] <= 90 and -180 <= position[1] <= 180):
+        return plantnet_error(400, "lat must be in [-90, 90] and lon in [-180, 180]")
+    found = data.plantnet_projects(*(position or (None, None)))
+    return json_reply(200, found)

@@ -11,7 +11,7 @@ Endpoints
     GET  /api/v3/identification/{token}    the stored identification (re-rendered for the query)
     GET  /api/v3/usage_info                credits (free, never faulted; counts as floats)
     POST /v2/identify/{project}?api-key=K  Pl@ntNet (multipart `images` + `organs`); 200
-    GET  /v2/projects                      a short list of floras
+    GET  /v2/projects?api-key=K&lat=&lon=  the floras (those covering a place with lat/lon)
     GET  /_sandbox/stats   POST /_sandbox/reset   GET|POST /_sandbox/config (JSON)
 
 Not-a-plant rule (both services): decode every image, take its mean R, G, B (over a 32 px
@@ -24,8 +24,9 @@ Credits: Plant.id starts with `credits` (10,000) and charges 1 per successful id
 with `health`); at 0 it answers 429. Pl@ntNet starts with `plantnet_quota` (500) and charges
 every processed identification (200 and 404); at 0 it answers 429 JSON.
 
-Faults (`mode`, applied to identification endpoints only, after `latency_ms`): error500 and
-error503 (HTML body), hang (no answer for `hang_seconds`, then close), credits (429), auth (401),
+Faults (`mode`, applied to identification endpoints and Pl@ntNet's projects, after
+`latency_ms`): error500 and error503 (HTML body), hang (no answer for `hang_seconds`, then
+close), credits (429), auth (401),
 badjson (success status, truncated JSON), badshape (JSON without `result`/`results`), drip (the
 real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key (500 whose
 body holds the received key), gzip_bomb (the real answer's status, a gzip body decoding to
@@ -48,7 +49,8 @@ reset wait, marked `held`, until a `configure` raises or clears it; a gate that 
 order events without a clock).
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
-plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
+plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, plantnet_projects
+(GET /v2/projects, faults applied as to identifications), connections (TCP
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
@@ -78,7 +80,7 @@ from plantid_cli.sandbox.settings import DEFAULT_SETTINGS, KNOBS, MODES
 CALLS_CAP = 10_000
 _COUNTERS = (
     "plantid_identify plantid_identify_images plantid_get plantid_usage plantnet_identify"
-    " plantnet_identify_images connections"
+    " plantnet_identify_images plantnet_projects connections"
 ).split()
 
 

@@ -69,17 +69,44 @@ class CreditsState:
 
         self.state.update_json(self.key, update, {})
 
-    def set_remaining(self, remaining: int | None) -> None:
-        """Record the credits left (from a response); a positive value ends the cool-down."""
+    def set_remaining(
+        self,
+        remaining: int | None,
+        *,
+        limit: int | None = None,
+        resets_in: float | None = None,
+    ) -> None:
+        """Record the credits left (from a response); a positive value ends the cool-down.
+        `limit` and `resets_in` (seconds): a daily quota's size and reset, when the service
+        says (Pl@ntNet's RateLimit headers); `reported_at` stamps when it was said."""
 
         def update(old: Any) -> dict[str, Any]:
             data = dict(old) if isinstance(old, dict) else {}
             data["remaining"] = None if remaining is None else int(remaining)
             if remaining is not None and int(remaining) > 0:
                 data.pop("exhausted_at", None)
+            now = time.time()
+            data["reported_at"] = now
+            if limit is not None:
+                data["limit"] = int(limit)
+            if resets_in is not None:
+                data["resets_at"] = now + float(resets_in)
             return data
 
         self.state.update_json(self.key, update, {})
+
+    def quota(self) -> dict[str, Any]:
+        """What the service last said of this account's allowance, without asking it:
+        `remaining`, `limit`, `reported_at`, `resets_at` (ISO 8601 UTC, or None)."""
+        data = self._load()
+        remaining, limit = data.get("remaining"), data.get("limit")
+        at, resets = data.get("reported_at"), data.get("resets_at")
+        return {
+            "remaining": remaining if isinstance(remaining, int) else None,
+            "limit": limit if isinstance(limit, int) else None,
+            "reported_at": _iso(at) if isinstance(at, int | float) else None,
+            "resets_at": _iso(resets) if isinstance(resets, int | float) else None,
+        }
 
     def status(self) -> dict[str, Any]:
         data = self._load()
