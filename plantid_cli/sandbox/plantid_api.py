@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from plantid_cli.sandbox import data
+from plantid_cli.sandbox import data, plantid_taxonomy
 
 CREDITS_TEXT = "The specified api key does not have sufficient number of available credits."
 KEY_NOT_FOUND = "The specified api key not found."
@@ -254,16 +254,16 @@ def plantid_identification(token: str, fields: dict, blobs: list[bytes], base_ur
 
 def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
     """A stored identification with its result in the query's `details` and `language`."""
-    details = csv_param(query, "details")
-    language = (csv_param(query, "language") or ["en"])[0]
     similar = stored["ident"]["input"]["similar_images"]
     plant, key = stored["plant"], stored["digest"]
-    suggestions = [
-        data.plantid_suggestion(
-            index, p, details=details, language=language, with_similar=similar, base_url=base_url
-        )
-        for index, p in stored["picks"]
-    ]
+    suggestions = plantid_taxonomy.suggestions(
+        stored["picks"],
+        level=stored["ident"]["input"].get("classification_level"),
+        details=csv_param(query, "details"),
+        languages=csv_param(query, "language")[:3] or ["en"],
+        with_similar=similar,
+        base_url=base_url,
+    )
     probability = round(0.93 + key[5] % 7 / 100, 3) if plant else 0.05
     result: dict = {
         "is_plant": {"probability": probability, "binary": plant, "threshold": 0.5},
