@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import NAME_STYLES
+from plantid_cli.constants import CLASSIFICATION_LEVELS, NAME_STYLES
 from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
 from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
 
@@ -39,6 +39,9 @@ RUN_FIELDS = (
     "latitude",
     "longitude",
     "no_location",
+    "classification_level",
+    "similar_images",
+    "custom_id",
     "group_by",
     "shard",
 )
@@ -73,6 +76,9 @@ class IdentifyOptions:
     latitude: float | None = None
     longitude: float | None = None
     no_location: bool = False
+    classification_level: str = "species"  # CLASSIFICATION_LEVELS[0] (Plant.id's default)
+    similar_images: bool = False  # or the `similar_images` setting
+    custom_id: int | None = None  # Plant.id's custom_id: one photo only
     # units of work
     group_by: str | None = None
     shard: tuple[int, int] | str | None = None  # (i, n); "I/N" text is parsed when built
@@ -121,6 +127,13 @@ class IdentifyOptions:
             raise UsageError("--lon must be between -180 and 180")
         if self.group_by is not None and self.group_by not in GROUP_BY:
             raise UsageError(f"--group-by must be {' or '.join(GROUP_BY)}, not {self.group_by!r}")
+        if self.classification_level not in CLASSIFICATION_LEVELS:
+            raise UsageError(
+                f"--classification-level must be one of {', '.join(CLASSIFICATION_LEVELS)},"
+                f" not {self.classification_level!r}"
+            )
+        if self.custom_id is not None:
+            self._check_custom_id()
         if self.max_credits is not None and self.max_credits < 0:
             raise UsageError("--max-credits must be 0 or more")
         if self.format is not None and self.format not in FORMATS:
@@ -132,6 +145,14 @@ class IdentifyOptions:
                 )
             if not self.write_xmp:
                 raise UsageError("--xmp-name goes with --write-xmp")
+
+    def _check_custom_id(self) -> None:
+        """A custom id names one identification: one photo, given by name."""
+        one_file = len(self.paths) == 1 and self.paths[0] != "-" and self.group_by is None
+        if not one_file or os.path.isdir(self.paths[0]):
+            raise UsageError("--custom-id names one identification: give exactly one photo")
+        if self.custom_id is not None and not 0 <= self.custom_id <= 2**31 - 1:
+            raise UsageError("--custom-id must be a whole number from 0 to 2147483647")
 
     @property
     def reads_stdin(self) -> bool:
