@@ -106,6 +106,7 @@ class Record(TypedDict):
     access_token: NotRequired[str | None]  # Plant.id: re-read it free (`plantid refetch`)
     custom_id: NotRequired[int]  # Plant.id: the `--custom-id` sent
     classification_level: NotRequired[str]  # Plant.id: the level asked (`all`, `genus`...)
+    refetched_at: NotRequired[str]  # `plantid refetch`: when the answer was read again
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
@@ -202,6 +203,8 @@ def answer_record(
         record["paths"] = stored["paths"]
     if "remaining" in stored:
         record["remaining"] = stored["remaining"]
+    if "refetched_at" in stored:
+        record["refetched_at"] = stored["refetched_at"]
     extra = stored.get("extra") or {}
     if stored["provider"] == "plantid":  # the service's handle on this identification
         record["access_token"] = extra.get("access_token")

@@ -11,6 +11,7 @@ from plantid_cli.cli import (
     demo,
     identify,
     keys,
+    refetch,
     report_cmd,
     sandbox_cmd,
     status,
@@ -54,6 +55,7 @@ usage.register(app)
 sandbox_cmd.register(app)
 demo.register(app)
 report_cmd.register(app)
+refetch.register(app)
 app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_cmd.app, name="config")

@@ -11,7 +11,14 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_API_URL
-from plantid_cli.errors import BadResponse, PlantidError, UnusableAnswer
+from plantid_cli.errors import (
+    AuthError,
+    BadResponse,
+    ConfigError,
+    PlantidError,
+    RequestRejected,
+    UnusableAnswer,
+)
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
 from plantid_cli.providers.plantid_parse import parse_identification
@@ -123,10 +130,19 @@ class PlantIdProvider:
         if not v.valid_token(token):
             raise BadResponse(f"plantid: {token!r} is not an access token")
         url = f"{self.api_url}/identification/{token}"
-        response = send(
-            client, self.name, "GET", url, params=self.query(request),
-            headers={"Api-Key": self.api_key},
-        )  # fmt: skip
+        try:
+            response = send(
+                client, self.name, "GET", url, params=self.query(request),
+                headers={"Api-Key": self.api_key},
+            )  # fmt: skip
+        except ConfigError as exc:
+            if not isinstance(exc, AuthError) and "HTTP 404" in exc.message:
+                raise RequestRejected(  # not the URL setting: the service keeps them 6 months
+                    f"plantid: no identification {token} at the service (HTTP 404); "
+                    "identifications are kept for 6 months",
+                    reason="not-found",
+                ) from None
+            raise
         return parse_identification(json_body(self.name, response))
 
 
