@@ -81,9 +81,7 @@ def refetch(
 ) -> None:
     use_shared(verbose, debug, log_format)
     raise typer.Exit(
-        run_guarded(
-            _refetch, results, fmt, {"language": language, "details": details}, top, quiet
-        )
+        run_guarded(_refetch, results, fmt, {"language": language, "details": details}, top, quiet)
     )
 
 

@@ -50,9 +50,7 @@ class IdentifyRequest:
     @property
     def languages(self) -> tuple[str, ...]:
         """`language` as the list it is ("en,de" -> ("en", "de")), English when empty."""
-        return tuple(part.strip() for part in self.language.split(",") if part.strip()) or (
-            "en",
-        )
+        return tuple(part.strip() for part in self.language.split(",") if part.strip()) or ("en",)
 
     def location_mode(self) -> str:
         """How the position is chosen: EXIF positions are a function of the file's bytes, so

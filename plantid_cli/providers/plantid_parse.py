@@ -148,7 +148,8 @@ def _similar_images(value: Any) -> list[SimilarImage]:
 
 
 def _lenient_text(value: Any) -> str | None:
-    return v.or_none(v.optional_text, value, "text")
+    text = v.or_none(v.optional_text, value, "text")
+    return text if isinstance(text, str) else None
 
 
 def _lenient_id(value: Any) -> int | None:

@@ -353,5 +353,8 @@ def call_record(kind, method, path, count, blobs, fields, query) -> dict:
         "organs": fields.get("organs"),
         "project": fields.get("project"),
         "details": csv_param(query, "details") if api == "plantid" else None,
+        "classification_level": fields.get("classification_level"),
+        "similar_images": fields.get("similar_images"),
+        "custom_id": fields.get("custom_id"),
         "language": ",".join(language) or None,
     }

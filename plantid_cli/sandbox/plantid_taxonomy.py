@@ -49,7 +49,9 @@ INFRASPECIFIC: dict[str, tuple[tuple[str, str, str, dict[str, list[str]]], ...]]
         ("Solanum lycopersicum var. cerasiforme", "variety", "(Alef.) Voss",
          {"en": ["Cherry tomato"], "de": ["Kirschtomate"]}),
     ),
-    "Ocimum basilicum": (("Ocimum basilicum 'Genovese'", "cultivar", "", {"en": ["Genovese basil"]}),),
+    "Ocimum basilicum": (
+        ("Ocimum basilicum 'Genovese'", "cultivar", "", {"en": ["Genovese basil"]}),
+    ),
     "Lavandula angustifolia": (
         ("Lavandula angustifolia 'Hidcote'", "cultivar", "", {"en": ["Hidcote lavender"]}),
     ),
