@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 
-from conftest import run_plantid
+from conftest import assert_each_call_had_a_slot, busiest_window, run_plantid
 from photos import green_photo
 
 from plantid_cli.sandbox import data
@@ -83,6 +84,19 @@ def test_refetch_goes_through_the_breaker(tmp_path, sandbox, cli_env):
     assert records_of(result) == before
     assert sandbox.stats()["plantid_get"] == 1  # then the breaker refused the other two
     assert "3 failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_refetch_takes_a_rate_limit_slot_for_every_call(tmp_path, sandbox, cli_env, isolated_env):
+    results, _ = identified(tmp_path, cli_env, 4)  # rate limit off: no slots taken so far
+    env = {**cli_env, "PLANTID_RATE_LIMIT": "2/second,1000/hour"}  # the hour keeps the log
+    result = run_plantid(["refetch", results, "--language", "de"], env)
+    assert result.returncode == 0, result.stderr
+    arrivals = [c["t_start"] for c in sandbox.stats()["calls"] if c["kind"] == "plantid_get"]
+    with sqlite3.connect(isolated_env / "cache" / "state.sqlite3") as con:
+        slots = [ts for (ts,) in con.execute("SELECT ts FROM ratelog")]
+    assert len(slots) == len(arrivals) == 4
+    assert busiest_window(slots, 1.0) <= 2
+    assert_each_call_had_a_slot(arrivals, slots)
 
 
 def test_records_with_nothing_to_re_read_are_written_unchanged(tmp_path, sandbox, cli_env):
