@@ -100,10 +100,11 @@ def identify(
         ),
     ] = D.classification_level,
     similar_images: Annotated[
-        bool,
-        typer.Option(
-            "--similar-images",
-            help="Plant.id: each suggestion's similar images (url, similarity, licence).",
+        bool | None,
+        _setting(
+            "similar_images",
+            ("--similar-images",),
+            "Plant.id: each suggestion's similar images (url, similarity, licence)",
         ),
     ] = D.similar_images,
     custom_id: Annotated[

@@ -44,7 +44,7 @@ def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyReque
     return IdentifyRequest(
         language=",".join(request_languages(settings.language)),
         details=request_details(settings.details),
-        similar_images=settings.similar_images or options.similar_images,
+        similar_images=settings.similar_images,
         latitude=options.latitude,
         longitude=options.longitude,
         no_location=options.no_location,

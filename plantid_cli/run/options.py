@@ -40,7 +40,6 @@ RUN_FIELDS = (
     "longitude",
     "no_location",
     "classification_level",
-    "similar_images",
     "custom_id",
     "group_by",
     "shard",
@@ -51,6 +50,7 @@ SETTING_FIELDS = (
     "top",
     "language",
     "details",
+    "similar_images",
     "concurrency",
     "timeout",
     "max_image_side",
@@ -77,7 +77,6 @@ class IdentifyOptions:
     longitude: float | None = None
     no_location: bool = False
     classification_level: str = "species"  # CLASSIFICATION_LEVELS[0] (Plant.id's default)
-    similar_images: bool = False  # or the `similar_images` setting
     custom_id: int | None = None  # Plant.id's custom_id: one photo only
     # units of work
     group_by: str | None = None
@@ -95,6 +94,7 @@ class IdentifyOptions:
     top: int | None = None
     language: str | None = None
     details: str | None = None
+    similar_images: bool | None = None
     concurrency: int | None = None
     timeout: float | None = None
     max_image_side: int | None = None
