@@ -15,6 +15,7 @@ from conftest import TEST_KEY, run_plantid
 from photos import green_photo
 
 from plantid_cli.constants import DEFAULT_DETAILS
+from plantid_cli.guards.disk.cache import ResultCache, cache_key
 from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.sandbox import data
 from plantid_cli.sandbox.plantid_taxonomy import INFRASPECIFIC
@@ -184,20 +185,73 @@ def test_custom_id_for_more_than_one_photo_is_a_usage_error(tmp_path, sandbox, c
 
 
 def test_cache_keys_tell_every_answer_changing_option_apart(tmp_path, sandbox, cli_env):
-    """Each option changes what the service answers: each is one call, and one only."""
+    """Each option changes what the service answers: each is its own cache entry, asked once.
+    What was bought (level, similar images) is bought once each; other languages or details
+    of a bought identification are read again by its token, free (run/reread.py)."""
     photo = green_photo(tmp_path / "key.jpg", seed=9)
-    variants = [
-        [],
-        ["--classification-level", "genus"],
-        ["--classification-level", "all"],
-        ["--similar-images"],
-        ["--language", "en,de"],
-        ["--details", "description"],
-    ]
+    bought = [[], ["--classification-level", "genus"], ["--classification-level", "all"],
+              ["--similar-images"]]  # fmt: skip
+    reread = [["--language", "en,de"], ["--details", "description"]]
+    seen = []
     for _ in range(2):
-        for args in variants:
-            records_of(run_plantid(["identify", photo, *args], cli_env))
-    assert sandbox.stats()["plantid_identify"] == len(variants)
+        for args in bought + reread:
+            [record] = records_of(run_plantid(["identify", photo, *args], cli_env))
+            seen.append(record)
+    stats = sandbox.stats()
+    assert (stats["plantid_identify"], stats["plantid_get"]) == (len(bought), len(reread))
+    assert [r["cached"] for r in seen] == [False] * 6 + [True] * 6
+    assert seen[4]["best"]["common_names_by_language"]  # the re-read's own answer
+    assert "description" in seen[5]["best"]["details"]
+    assert seen[4]["access_token"] == seen[0]["access_token"]  # the same identification
+
+
+def test_another_language_of_a_bought_photo_is_read_not_bought(tmp_path, sandbox, cli_env):
+    """Before: `--language de` after an English run bought the photo again (1 credit)."""
+    photos = [green_photo(tmp_path / f"l{n}.jpg", seed=20 + n) for n in range(3)]
+    english = records_of(run_plantid(["identify", *photos], cli_env))
+    result = run_plantid(["identify", *photos, "--language", "de"], cli_env)
+    german = records_of(result)
+    assert "0 credits used" in result.stderr
+    stats = sandbox.stats()
+    assert (stats["plantid_identify"], stats["plantid_get"], stats["credits"]["used"]) == (3, 3, 3)
+    tokens = {r["path"]: r["access_token"] for r in english}
+    for record in german:
+        assert record["access_token"] == tokens[record["path"]] and record["cached"] is False
+        species = next(sp for sp in data.SPECIES if sp.name == record["best"]["scientific_name"])
+        assert record["best"]["common_names"] == species.common_names.get("de", [])
+    refreshed = run_plantid(["identify", photos[0], "--language", "de", "--refresh"], cli_env)
+    assert refreshed.returncode == 0 and sandbox.stats()["plantid_identify"] == 4  # asked for
+
+
+def test_answers_bought_under_the_old_default_details_are_read_not_bought(
+    tmp_path, sandbox, cli_env, isolated_env
+):
+    """Upgrading plantid widened the default details, so the cache keys changed: an answer a
+    plantid before issue 14 bought is found under its old key and read again by its token,
+    never bought again."""
+    photo = green_photo(tmp_path / "old.jpg", seed=31)
+    [first] = records_of(run_plantid(["identify", photo], cli_env))
+    assert run_plantid(["cache", "clear"], cli_env).returncode == 0
+    # the cache as plantid 0.1 (before issue 14) left it: its key's parameters, its entry
+    old_params = {"location": "exif", "language": "en", "similar_images": False,
+                  "details": ["common_names", "gbif_id", "inaturalist_id", "rank", "taxonomy",
+                              "url"],
+                  "endpoint": sandbox.plantid_url, "max_side": 1500}  # fmt: skip
+    slim = [{k: s[k] for k in ("scientific_name", "probability", "common_names", "family",
+                               "genus", "gbif_id", "rank", "url")}
+            for s in first["suggestions"]]  # fmt: skip
+    entry = {"provider": "plantid", "status": "ok", "best": slim[0], "suggestions": slim,
+             "is_plant": first["is_plant"], "model_version": first["model_version"],
+             "location": None, "taken_at": None, "identified_at": first["identified_at"],
+             "extra": {"access_token": first["access_token"]}}  # fmt: skip
+    cache = ResultCache(isolated_env / "cache" / "results")
+    cache.set(cache_key("plantid", "v3", first["sha256"], old_params), entry)
+    cache.close()
+    [after] = records_of(run_plantid(["identify", photo], cli_env))
+    stats = sandbox.stats()
+    assert (stats["plantid_identify"], stats["plantid_get"]) == (1, 1)
+    assert after["access_token"] == first["access_token"]
+    assert after["best"]["authorship"] == AUTHORS[after["best"]["scientific_name"]]
 
 
 # ----- reading odd answers: what sits beside the name never costs the paid answer ------------

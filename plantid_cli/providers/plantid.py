@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from plantid_cli.images.prepare import PreparedImage
 
 
+#: The default details until issue 14 (cache keys of answers bought then carry these).
+DETAILS_BEFORE_ISSUE_14 = ("common_names", "taxonomy", "gbif_id", "url", "rank", "inaturalist_id")
+
+
 class PlantIdProvider:
     name = "plantid"
     api_version = "v3"
@@ -53,6 +57,25 @@ class PlantIdProvider:
         if request.custom_id is not None:
             params["custom_id"] = request.custom_id
         return params
+
+    def identity_params(self, request: IdentifyRequest) -> dict[str, Any]:
+        """What was bought: the cache parameters without details and languages, which a free
+        re-read by access token changes (run/reread.py keys the token by these)."""
+        params = self.cache_params(request)
+        del params["details"], params["language"]
+        return params
+
+    def legacy_cache_params(self, request: IdentifyRequest) -> list[dict[str, Any]]:
+        """The cache parameters the same request had before issue 14 widened the default
+        details: answers stored under them are re-read by token, never bought again."""
+        if (
+            request.classification_level != CLASSIFICATION_LEVELS[0]
+            or request.custom_id is not None
+        ):
+            return []
+        params = self.cache_params(request)
+        params["details"] = sorted(DETAILS_BEFORE_ISSUE_14)
+        return [params] if params["details"] != sorted(request.details) else []
 
     def build_body(
         self,
