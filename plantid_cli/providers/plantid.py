@@ -10,7 +10,7 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_API_URL
+from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_API_URL, DEFAULT_DETAILS
 from plantid_cli.errors import (
     AuthError,
     BadResponse,
@@ -58,24 +58,24 @@ class PlantIdProvider:
             params["custom_id"] = request.custom_id
         return params
 
-    def identity_params(self, request: IdentifyRequest) -> dict[str, Any]:
-        """What was bought: the cache parameters without details and languages, which a free
-        re-read by access token changes (run/reread.py keys the token by these)."""
-        params = self.cache_params(request)
-        del params["details"], params["language"]
-        return params
-
-    def legacy_cache_params(self, request: IdentifyRequest) -> list[dict[str, Any]]:
-        """The cache parameters the same request had before issue 14 widened the default
-        details: answers stored under them are re-read by token, never bought again."""
-        if (
-            request.classification_level != CLASSIFICATION_LEVELS[0]
-            or request.custom_id is not None
-        ):
-            return []
-        params = self.cache_params(request)
-        params["details"] = sorted(DETAILS_BEFORE_ISSUE_14)
-        return [params] if params["details"] != sorted(request.details) else []
+    def sibling_cache_params(self, request: IdentifyRequest) -> list[dict[str, Any]]:
+        """Cache parameters of answers to the same identification (same photo, position,
+        level, similar images, custom id) with other details or languages, most likely first:
+        the default details in English, in this request's languages, in its first language,
+        then this request's details likewise, then the default details before issue 14 widened
+        them. run/reread.py re-reads such an answer by its token instead of buying it again."""
+        own = self.cache_params(request)
+        languages = ["en", own["language"], request.languages[0]]
+        details = [sorted(DEFAULT_DETAILS), own["details"]]
+        if request.classification_level == CLASSIFICATION_LEVELS[0] and request.custom_id is None:
+            details.append(sorted(DETAILS_BEFORE_ISSUE_14))  # keys without level/custom id
+        found: list[dict[str, Any]] = []
+        for names in details:
+            for language in languages:
+                params = {**own, "details": names, "language": language}
+                if params != own and params not in found:
+                    found.append(params)
+        return found
 
     def build_body(
         self,

@@ -333,7 +333,6 @@ class Engine:
                 raise Interrupted("stopped while another process was asking for this photo")
             stored = self._call(lane, pending)
             self.cache.set(key, stored)
-            reread.remember(self.cache, lane, pending, stored, self.settings.max_image_side)
             return stored, False
 
     def _call(self, lane: Lane, pending: Pending) -> dict[str, Any]:

@@ -5,16 +5,17 @@ Why: details and languages are part of the cache key (they change the answer), s
 asked with `--language de` after an English run, with `--details description`, or after
 issue 14 widened the default details, misses the cache. But the service already holds that
 identification: `GET /identification/{access_token}` with the new details and languages
-answers it for free. So every Plant.id answer stored also stores its access token under the
-*identity* of what was bought (photo, position mode, classification level, similar images,
-custom id, upload size, endpoint: `PlantIdProvider.identity_params`), and answers stored
-under the pre-issue-14 default details are found by their old key. On a miss the engine asks
-here first, inside the photo's single-flight lock; only when no token is known, or the re-read
-fails (a token older than the service's 6 months, an outage), is the photo bought.
+answers it for free. So on a miss the engine asks here first, inside the photo's single-flight
+lock: the answers the cache may hold for the same identification with other details or
+languages (`PlantIdProvider.sibling_cache_params`: the defaults in English, in this run's
+languages, the details of older plantids) are looked up, and the first one's access token is
+re-read. Only when none is cached, or the re-read fails (a token older than the service's
+6 months, an outage), is the photo bought. No entry is added for this: a look-up is a local
+read of keys the cache already has.
 
 The re-read goes through the lane's breaker and rate limit and is never counted as a credit.
-`--max-credits` and the confirmation still count such a photo as a possible cost (the token is
-only looked for once the lock is held): the estimate errs on the safe side.
+`--max-credits` and the confirmation still count such a photo as a possible cost (the siblings
+are looked for only once the lock is held): the estimate errs on the safe side.
 """
 
 from __future__ import annotations
@@ -34,46 +35,19 @@ if TYPE_CHECKING:
     from plantid_cli.run.lane import Lane
     from plantid_cli.run.pending import Pending
 
-#: Marks a token entry (never an answer) in the result cache.
-TOKEN_ENTRY = "access_token"
-
-
-def _key(provider: Any, sha256: str, params: dict[str, Any], max_side: int) -> str:
-    return cache_key(provider.name, provider.api_version, sha256, {**params, "max_side": max_side})
-
-
-def token_key(provider: Any, pending: Pending, max_side: int) -> str | None:
-    """The cache key of `pending`'s token entry, None for a provider with no free re-read."""
-    if not hasattr(provider, "identity_params"):
-        return None
-    params = {**provider.identity_params(pending.request), "entry": TOKEN_ENTRY}
-    return _key(provider, pending.sha256, params, max_side)
-
-
-def remember(
-    cache: AnswerCache, lane: Lane, pending: Pending, stored: dict[str, Any], max_side: int
-) -> None:
-    """Store the access token of a stored answer under what was bought."""
-    key = token_key(lane.provider, pending, max_side)
-    token = (stored.get("extra") or {}).get("access_token")
-    if key is not None and validate.valid_token(token):
-        cache.set(key, {"provider": lane.provider.name, "entry": TOKEN_ENTRY, "token": token})
-
 
 def known_token(cache: AnswerCache, lane: Lane, pending: Pending, max_side: int) -> str | None:
-    """A token of this photo's identification, from its token entry or an answer stored under
-    the details of an older plantid."""
-    provider = lane.provider
-    key = token_key(provider, pending, max_side)
-    if key is None:
+    """The access token of this photo's identification, from an answer cached with other
+    details or languages; None when there is none (or the provider has no free re-read)."""
+    provider: Any = lane.provider
+    if not hasattr(provider, "sibling_cache_params"):
         return None
-    entry = cache.get(key) or {}
-    if validate.valid_token(entry.get("token")):
-        return str(entry["token"])
-    for params in provider.legacy_cache_params(pending.request):  # type: ignore[attr-defined]
-        old = cache.get(_key(provider, pending.sha256, params, max_side)) or {}
-        token = (old.get("extra") or {}).get("access_token")
-        if old.get("status") in ("ok", "not_plant") and validate.valid_token(token):
+    for params in provider.sibling_cache_params(pending.request):
+        key = cache_key(provider.name, provider.api_version, pending.sha256,
+                        {**params, "max_side": max_side})  # fmt: skip
+        entry = cache.get(key) or {}
+        token = (entry.get("extra") or {}).get("access_token")
+        if entry.get("status") in ("ok", "not_plant") and validate.valid_token(token):
             return str(token)
     return None
 
