@@ -97,7 +97,8 @@ def identify(
     `options` are the CLI's, spelled as Python names: any `Settings` field (``top=1``,
     ``provider="both"``, ``language="de"``, ``concurrency=2``, ...), which wins over the
     configuration like a flag does, and the run's own ``use_cache``, ``refresh``,
-    ``max_credits``, ``latitude``/``longitude``, ``no_location``, ``group_by``, ``shard``.
+    ``max_credits``, ``latitude``/``longitude``, ``no_location``, ``classification_level``,
+    ``custom_id``, ``group_by``, ``shard``.
     A photo that cannot be identified is a record with ``status: "error"``; a problem with the
     whole run (no key, a bad option, the budget refused) raises a `PlantidError` subclass
     before any record. Leaving the loop early stops new work; answers already paid for are

@@ -21,8 +21,23 @@ PROVIDER_MODES = (*PROVIDERS, "auto", "both")
 PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
 #: `--organ`: what the photos show (Pl@ntNet's organs; auto lets the service guess).
 ORGANS = ("leaf", "flower", "fruit", "bark", "auto")
-#: The Plant.id `details` asked for by default.
-DEFAULT_DETAILS = ("common_names", "taxonomy", "gbif_id", "url", "rank", "inaturalist_id")
+#: The Plant.id `details` asked for by default: what a suggestion's own keys need (README
+#: "Output"). `--details` adds to these; what it adds lands under a suggestion's `details`.
+DEFAULT_DETAILS = (
+    "common_names",
+    "taxonomy",
+    "gbif_id",
+    "url",
+    "rank",
+    "inaturalist_id",
+    "synonyms",
+    "name_authority",
+)
+#: `--classification-level` (Plant.id's body `classification_level`): species (the service's
+#: default), genus, or all (infraspecific taxa and cultivars too, each with its `rank`).
+CLASSIFICATION_LEVELS = ("species", "genus", "all")
+#: At most this many languages per request (`--language en,de,fr`; the service's limit).
+MAX_LANGUAGES = 3
 
 # ----- environment names -----
 ENV_PREFIX = "PLANTID_"

@@ -41,10 +41,39 @@ class PredictedOrgan(TypedDict):
     score: float | None
 
 
-class Suggestion(TypedDict):
-    """One candidate species (`best` and each of `suggestions`), the same keys for both
-    services (Pl@ntNet adds `authorship`, `iucn_category`, `hybrid` and, when asked,
-    `related_images`)."""
+class SimilarImage(TypedDict):
+    """One of Plant.id's similar images of a suggestion (`--similar-images`)."""
+
+    url: str
+    url_small: str | None
+    similarity: float | None
+    license_name: str | None
+    license_url: str | None
+    citation: str | None
+
+
+#: The classification above the genus, and what only Plant.id sends (functional form: `class`
+#: is a Python keyword). Absent from Pl@ntNet's suggestions.
+_PlantIdKeys = TypedDict(
+    "_PlantIdKeys",
+    {
+        "kingdom": NotRequired[str | None],
+        "phylum": NotRequired[str | None],
+        "class": NotRequired[str | None],
+        "order": NotRequired[str | None],
+        "synonyms": NotRequired[list[str]],
+        "inaturalist_id": NotRequired[int | None],
+        "common_names_by_language": NotRequired[dict[str, list[str]]],
+        "similar_images": NotRequired[list[SimilarImage]],
+        "details": NotRequired[dict[str, Any]],
+    },
+)
+
+
+class Suggestion(_PlantIdKeys):
+    """One candidate taxon (`best` and each of `suggestions`), the same core keys for both
+    services (`authorship` from both; Plant.id adds the keys of `_PlantIdKeys`; Pl@ntNet adds
+    `iucn_category`, `hybrid` and, when asked, `related_images`)."""
 
     scientific_name: str
     probability: float
@@ -99,6 +128,10 @@ class Record(TypedDict):
     providers: NotRequired[dict[str, Any]]
     agreement: NotRequired[str]
     remaining: NotRequired[int | float | None]
+    access_token: NotRequired[str | None]  # Plant.id: re-read it free (`plantid refetch`)
+    custom_id: NotRequired[int]  # Plant.id: the `--custom-id` sent
+    classification_level: NotRequired[str]  # Plant.id: the level asked (`all`, `genus`...)
+    refetched_at: NotRequired[str]  # `plantid refetch`: when the answer was read again
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
@@ -195,6 +228,15 @@ def answer_record(
         record["paths"] = stored["paths"]
     if "remaining" in stored:
         record["remaining"] = stored["remaining"]
+    if "refetched_at" in stored:
+        record["refetched_at"] = stored["refetched_at"]
+    extra = stored.get("extra") or {}
+    if stored["provider"] == "plantid":  # the service's handle on this identification
+        record["access_token"] = extra.get("access_token")
+        if "custom_id" in extra:
+            record["custom_id"] = extra["custom_id"]
+        if "classification_level" in extra:
+            record["classification_level"] = extra["classification_level"]
     return record
 
 

@@ -101,6 +101,45 @@ def test_official_sdk_parses_identify_get_and_usage(sandbox, monkeypatch):
     assert usage.can_use_credits.value is True
 
 
+def test_official_sdk_parses_classification_all_and_languages(sandbox, monkeypatch):
+    """identify(classification_level="all") and get_identification in two languages: the
+    SDK's dataclasses (hard key lookups) read the sandbox's answers whole."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    from kindwise import PlantApi
+    from kindwise.models import ClassificationLevel
+
+    api = PlantApi(api_key="sdk-key")
+    api.host = sandbox.url
+    details = ["common_names", "taxonomy", "rank", "name_authority", "synonyms", "watering"]
+    ident = api.identify(
+        ALOE, details=details, classification_level="all", similar_images=True, custom_id=77
+    )
+    assert ident.input.classification_level is ClassificationLevel.ALL
+    assert ident.custom_id == 77
+    suggestions = ident.result.classification.suggestions
+    assert [s.probability for s in suggestions] == sorted(
+        (s.probability for s in suggestions), reverse=True
+    )
+    for suggestion in suggestions:
+        assert set(suggestion.details) == {*details, "language", "entity_id"}
+        assert suggestion.details["name_authority"].startswith(suggestion.name)
+        assert suggestion.similar_images and suggestion.similar_images[0].license_name
+
+    again = api.get_identification(
+        ident.access_token, details=["common_names"], language=["en", "de"]
+    )
+    assert [s.name for s in again.result.classification.suggestions] == [
+        s.name for s in suggestions
+    ]
+    names = again.result.classification.suggestions[0].details["common_names"]
+    assert set(names) == {"en", "de"}  # one list per language
+    assert again.input.classification_level is ClassificationLevel.ALL
+
+    genus = api.identify(ALOE, details=["rank"], classification_level="genus")
+    assert {s.details["rank"] for s in genus.result.classification.suggestions} == {"genus"}
+
+
 # -- Plant.id: auth and validation ---------------------------------------------------------
 
 

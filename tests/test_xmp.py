@@ -209,7 +209,10 @@ def test_identify_write_xmp_end_to_end(cli_env, samples, tmp_path):
             assert not xmp.exists()
             continue
         best = record["best"]
-        assert _exif(xmp, "-XMP-dwc:ScientificName") == [best["scientific_name"]]
+        # Darwin Core's scientificName carries the authorship (Plant.id's too, since issue 14)
+        assert best["authorship"]
+        full = f"{best['scientific_name']} {best['authorship']}"
+        assert _exif(xmp, "-XMP-dwc:ScientificName") == [full]
         subjects = _exif(xmp, "-XMP-dc:Subject")
         assert best["scientific_name"] in subjects and best["family"] in subjects
         hierarchy = f"Plants|{best['family']}|{best['genus']}|{best['scientific_name']}"

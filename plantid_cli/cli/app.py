@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "register"),
     "report": ("report_cmd", "register"),
     "tag": ("report_cmd", "register"),
+    "refetch": ("refetch", "register"),
     "cache": ("cache_cmd", "app"),
     "keys": ("keys", "app"),
     "config": ("config_cmd", "app"),

@@ -20,7 +20,7 @@ from plantid_cli.cli.options import (
     Yes,
     with_default,
 )
-from plantid_cli.constants import NAME_STYLES, ORGANS
+from plantid_cli.constants import CLASSIFICATION_LEVELS, NAME_STYLES, ORGANS
 from plantid_cli.constants import PROVIDER_MODES as MODES
 from plantid_cli.run.options import GROUP_BY, IdentifyOptions
 
@@ -48,6 +48,10 @@ Examples:
   plantid identify herbarium/ --provider auto --group-by folder --organ leaf --format csv
 
   plantid identify leaf.jpg --provider plantnet --project weurope --top 10 --related-images
+
+  plantid identify rose.jpg --classification-level all --similar-images --language en,de
+
+  plantid identify basil.jpg --details description,edible_parts,watering,toxicity
 """
 
 
@@ -109,8 +113,35 @@ def identify(
     ] = D.language,
     details: Annotated[
         str | None,
-        _setting("details", ("--details",), "Comma list of Plant.id details to ask for"),
+        _setting(
+            "details",
+            ("--details",),
+            "Comma list of Plant.id details to ask for besides the record's own (they land "
+            "under each suggestion's `details`)",
+        ),
     ] = D.details,
+    classification_level: Annotated[
+        Literal[CLASSIFICATION_LEVELS],
+        typer.Option(
+            "--classification-level",
+            help="Plant.id: species, genus, or all (infraspecific taxa and cultivars too, "
+            "each with its rank).",
+        ),
+    ] = D.classification_level,
+    similar_images: Annotated[
+        bool | None,
+        _setting(
+            "similar_images",
+            ("--similar-images",),
+            "Plant.id: each suggestion's similar images (url, similarity, licence)",
+        ),
+    ] = D.similar_images,
+    custom_id: Annotated[
+        int | None,
+        typer.Option(
+            "--custom-id", help="Plant.id: your number for this identification (one photo)."
+        ),
+    ] = D.custom_id,
     concurrency: Annotated[
         int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight")
     ] = D.concurrency,
@@ -222,6 +253,9 @@ def identify(
             related_images=related_images,
             language=language,
             details=details,
+            classification_level=classification_level,
+            similar_images=similar_images,
+            custom_id=custom_id,
             concurrency=concurrency,
             use_cache=not no_cache,
             refresh=refresh,

@@ -45,7 +45,14 @@ class IdentifyRequest:
     project: str = "all"
     nb_results: int = 10  # Pl@ntNet `nb-results`: the run's --top
     related_images: bool = False  # Pl@ntNet `include-related-images`
+    classification_level: str = "species"  # Plant.id's body `classification_level`
+    custom_id: int | None = None  # Plant.id's body `custom_id` (`--custom-id`, one photo)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """`language` as the list it is ("en,de" -> ("en", "de")), English when empty."""
+        return tuple(part.strip() for part in self.language.split(",") if part.strip()) or ("en",)
 
     def location_mode(self) -> str:
         """How the position is chosen: EXIF positions are a function of the file's bytes, so

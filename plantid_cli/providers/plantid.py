@@ -10,17 +10,28 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import DEFAULT_API_URL
-from plantid_cli.errors import BadResponse, PlantidError, UnusableAnswer
+from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_API_URL, DEFAULT_DETAILS
+from plantid_cli.errors import (
+    AuthError,
+    BadResponse,
+    ConfigError,
+    PlantidError,
+    RequestRejected,
+    UnusableAnswer,
+)
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
+from plantid_cli.providers.plantid_parse import parse_identification
 from plantid_cli.providers.validate import charged_answer
 
 if TYPE_CHECKING:
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
-    from plantid_cli.records import Suggestion
+
+
+#: The default details until issue 14 (cache keys of answers bought then carry these).
+DETAILS_BEFORE_ISSUE_14 = ("common_names", "taxonomy", "gbif_id", "url", "rank", "inaturalist_id")
 
 
 class PlantIdProvider:
@@ -32,13 +43,39 @@ class PlantIdProvider:
         self.api_key = api_key
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
-        return {
+        """Everything that changes the answer: a level other than the default and a custom id
+        are keyed only when given, so that the keys of plain runs stay as they were."""
+        params: dict[str, Any] = {
             "location": request.location_mode(),
-            "language": request.language,
+            "language": ",".join(request.languages),
             "details": sorted(request.details),
             "similar_images": request.similar_images,
             **endpoint_param(self.api_url, DEFAULT_API_URL),
         }
+        if request.classification_level != CLASSIFICATION_LEVELS[0]:
+            params["classification_level"] = request.classification_level
+        if request.custom_id is not None:
+            params["custom_id"] = request.custom_id
+        return params
+
+    def sibling_cache_params(self, request: IdentifyRequest) -> list[dict[str, Any]]:
+        """Cache parameters of answers to the same identification (same photo, position,
+        level, similar images, custom id) with other details or languages, most likely first:
+        the default details in English, in this request's languages, in its first language,
+        then this request's details likewise, then the default details before issue 14 widened
+        them. run/reread.py re-reads such an answer by its token instead of buying it again."""
+        own = self.cache_params(request)
+        languages = ["en", own["language"], request.languages[0]]
+        details = [sorted(DEFAULT_DETAILS), own["details"]]
+        if request.classification_level == CLASSIFICATION_LEVELS[0] and request.custom_id is None:
+            details.append(sorted(DETAILS_BEFORE_ISSUE_14))  # keys without level/custom id
+        found: list[dict[str, Any]] = []
+        for names in details:
+            for language in languages:
+                params = {**own, "details": names, "language": language}
+                if params != own and params not in found:
+                    found.append(params)
+        return found
 
     def build_body(
         self,
@@ -55,7 +92,18 @@ class PlantIdProvider:
             body["latitude"], body["longitude"] = position
         if taken_at:
             body["datetime"] = taken_at
+        if request.classification_level != CLASSIFICATION_LEVELS[0]:
+            body["classification_level"] = request.classification_level
+        if request.custom_id is not None:
+            body["custom_id"] = request.custom_id
         return body
+
+    def query(self, request: IdentifyRequest) -> dict[str, str]:
+        """The query of an identification and of its free re-read: details and languages."""
+        params = {"language": ",".join(request.languages)}
+        if request.details:
+            params["details"] = ",".join(request.details)
+        return params
 
     def identify(
         self,
@@ -65,9 +113,7 @@ class PlantIdProvider:
         position: tuple[float, float] | None,
         taken_at: str | None,
     ) -> Answer:
-        params = {"language": request.language}
-        if request.details:
-            params["details"] = ",".join(request.details)
+        params = self.query(request)
         url = f"{self.api_url}/identification"
         headers = {"Api-Key": self.api_key}
         body = self.build_body(images, request, position, taken_at)
@@ -99,44 +145,28 @@ class PlantIdProvider:
             raise exc from None
 
     def parse(self, data: Any) -> Answer:
-        """Normalise the identification object, checking every type a record relies on."""
-        data = v.mapping(data, "answer")
-        result = v.mapping(data.get("result"), "result")
-        is_plant = v.mapping(result.get("is_plant"), "result.is_plant")
-        classification = v.mapping(result.get("classification"), "result.classification")
-        raw = v.items(classification.get("suggestions"), "suggestions")
-        suggestions = [_suggestion(item) for item in raw[: v.MAX_SUGGESTIONS_KEPT]]
-        plant = v.flag(is_plant.get("binary"), "is_plant.binary")
-        probability = v.probability(is_plant.get("probability"), "is_plant.probability")
-        token = v.or_none(v.optional_text, data.get("access_token"), "access_token")
-        return Answer(
-            status="ok" if plant else "not_plant",
-            best=suggestions[0] if plant and suggestions else None,
-            suggestions=suggestions,
-            is_plant={"probability": probability, "binary": plant},
-            model_version=v.or_none(v.optional_text, data.get("model_version"), "model_version"),
-            extra={"access_token": token},
-        )
+        return parse_identification(data)
 
-
-def _suggestion(item: Any) -> Suggestion:
-    item = v.mapping(item, "suggestion")
-    details = v.optional_mapping(item.get("details"), "suggestion.details")
-    taxonomy = v.optional_mapping(details.get("taxonomy"), "details.taxonomy")
-    name = v.text(item.get("name"), "suggestion.name")
-    gbif = details.get("gbif_id")
-    if gbif is not None and (isinstance(gbif, bool) or not isinstance(gbif, int)):
-        raise BadResponse(f"details.gbif_id is {type(gbif).__name__}, not a number")
-    return {
-        "scientific_name": name,
-        "probability": round(v.probability(item.get("probability"), "suggestion.probability"), 6),
-        "common_names": v.texts(details.get("common_names"), "details.common_names"),
-        "family": v.optional_text(taxonomy.get("family"), "taxonomy.family"),
-        "genus": v.optional_text(taxonomy.get("genus"), "taxonomy.genus") or name.split(" ")[0],
-        "gbif_id": gbif,
-        "rank": v.optional_text(details.get("rank"), "details.rank"),
-        "url": v.optional_text(details.get("url"), "details.url"),
-    }
+    def refetch(self, client: httpx.Client, token: str, request: IdentifyRequest) -> Answer:
+        """The free `GET /identification/{token}` with this request's details and languages:
+        a stored identification read again (`plantid refetch`). Never a charge: a GET."""
+        if not v.valid_token(token):
+            raise BadResponse(f"plantid: {token!r} is not an access token")
+        url = f"{self.api_url}/identification/{token}"
+        try:
+            response = send(
+                client, self.name, "GET", url, params=self.query(request),
+                headers={"Api-Key": self.api_key},
+            )  # fmt: skip
+        except ConfigError as exc:
+            if not isinstance(exc, AuthError) and "HTTP 404" in exc.message:
+                raise RequestRejected(  # not the URL setting: the service keeps them 6 months
+                    f"plantid: no identification {token} at the service (HTTP 404); "
+                    "identifications are kept for 6 months",
+                    reason="not-found",
+                ) from None
+            raise
+        return parse_identification(json_body(self.name, response))
 
 
 def fetch_usage(api_url: str, api_key: str, timeout: float) -> dict[str, Any]:

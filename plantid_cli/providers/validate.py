@@ -121,6 +121,11 @@ def or_none(check: Any, value: Any, where: str) -> Any:
         return None
 
 
+def valid_token(token: Any) -> bool:
+    """Whether `token` may go into a re-read URL (an access token's characters only)."""
+    return isinstance(token, str) and _TOKEN.fullmatch(token) is not None
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"

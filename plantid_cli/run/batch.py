@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from plantid_cli.config import Settings
-from plantid_cli.constants import RECORD_STATUSES
+from plantid_cli.constants import DEFAULT_DETAILS, MAX_LANGUAGES, RECORD_STATUSES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
 from plantid_cli.events import Event, EventBus
 from plantid_cli.inputs.specimens import group_by_folder
@@ -42,8 +42,8 @@ from plantid_cli.run.options import IdentifyOptions, RunResult
 def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyRequest:
     """The request every unit starts from (the options checked the position when built)."""
     return IdentifyRequest(
-        language=settings.language,
-        details=tuple(settings.details),
+        language=",".join(request_languages(settings.language)),
+        details=request_details(settings.details),
         similar_images=settings.similar_images,
         latitude=options.latitude,
         longitude=options.longitude,
@@ -52,7 +52,24 @@ def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyReque
         project=settings.project,
         nb_results=settings.top,
         related_images=options.related_images,
+        classification_level=options.classification_level,
+        custom_id=options.custom_id,
     )
+
+
+def request_details(asked: Iterable[str]) -> tuple[str, ...]:
+    """The Plant.id details to ask for: the defaults the record's keys need, then whatever
+    `--details` adds (in its order, each once). `--details` adds; it never takes away."""
+    names = [*DEFAULT_DETAILS, *(name.strip() for name in asked)]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def request_languages(language: str) -> tuple[str, ...]:
+    """`--language en,de`: each language once, at most MAX_LANGUAGES (the service's limit)."""
+    languages = tuple(dict.fromkeys(p.strip() for p in language.split(",") if p.strip()))
+    if len(languages) > MAX_LANGUAGES:
+        raise UsageError(f"--language takes at most {MAX_LANGUAGES} languages, not {language!r}")
+    return languages or ("en",)
 
 
 def make_provider(settings: Settings, name: str) -> Provider:

@@ -32,6 +32,7 @@ from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
 from plantid_cli.records import Record, RunStats, stored_answer
+from plantid_cli.run import reread
 from plantid_cli.run.charged import outcome_for, unusable_entry
 from plantid_cli.run.combine import Outcome, internal_error, to_ask, unit_error, unit_record
 from plantid_cli.run.concurrency import run_concurrent, run_inline
@@ -361,6 +362,10 @@ class Engine:
         # Everything the stored answer needs is known before the call: once it is paid for,
         # nothing but building a dict stands between the answer and the cache.
         lane.check()  # a fallback lane was not checked in stage A; credits may be gone
+        if self.cache is not None and not self.options.refresh:  # bought before: read it, free
+            known = (self.cache, lane, pending, client, self.settings.max_image_side)
+            if (free := reread.reread(*known, location, when)) is not None:
+                return free
         try:
             answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display))
         except UnusableAnswer as exc:  # charged all the same: stored, never bought again

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import NAME_STYLES
+from plantid_cli.constants import CLASSIFICATION_LEVELS, NAME_STYLES
 from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
 from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
 
@@ -40,6 +40,8 @@ RUN_FIELDS = (
     "longitude",
     "no_location",
     "related_images",
+    "classification_level",
+    "custom_id",
     "group_by",
     "shard",
 )
@@ -49,6 +51,7 @@ SETTING_FIELDS = (
     "top",
     "language",
     "details",
+    "similar_images",
     "concurrency",
     "timeout",
     "max_image_side",
@@ -76,6 +79,8 @@ class IdentifyOptions:
     longitude: float | None = None
     no_location: bool = False
     related_images: bool = False  # Pl@ntNet: each result's reference photos in the record
+    classification_level: str = "species"  # CLASSIFICATION_LEVELS[0] (Plant.id's default)
+    custom_id: int | None = None  # Plant.id's custom_id: one photo only
     # units of work
     group_by: str | None = None
     shard: tuple[int, int] | str | None = None  # (i, n); "I/N" text is parsed when built
@@ -93,6 +98,7 @@ class IdentifyOptions:
     top: int | None = None
     language: str | None = None
     details: str | None = None
+    similar_images: bool | None = None
     concurrency: int | None = None
     timeout: float | None = None
     max_image_side: int | None = None
@@ -127,6 +133,13 @@ class IdentifyOptions:
             raise UsageError("--lon must be between -180 and 180")
         if self.group_by is not None and self.group_by not in GROUP_BY:
             raise UsageError(f"--group-by must be {' or '.join(GROUP_BY)}, not {self.group_by!r}")
+        if self.classification_level not in CLASSIFICATION_LEVELS:
+            raise UsageError(
+                f"--classification-level must be one of {', '.join(CLASSIFICATION_LEVELS)},"
+                f" not {self.classification_level!r}"
+            )
+        if self.custom_id is not None:
+            self._check_custom_id()
         if self.max_credits is not None and self.max_credits < 0:
             raise UsageError("--max-credits must be 0 or more")
         if self.format is not None and self.format not in FORMATS:
@@ -138,6 +151,14 @@ class IdentifyOptions:
                 )
             if not self.write_xmp:
                 raise UsageError("--xmp-name goes with --write-xmp")
+
+    def _check_custom_id(self) -> None:
+        """A custom id names one identification: one photo, given by name."""
+        one_file = len(self.paths) == 1 and self.paths[0] != "-" and self.group_by is None
+        if not one_file or os.path.isdir(self.paths[0]):
+            raise UsageError("--custom-id names one identification: give exactly one photo")
+        if self.custom_id is not None and not 0 <= self.custom_id <= 2**31 - 1:
+            raise UsageError("--custom-id must be a whole number from 0 to 2147483647")
 
     @property
     def reads_stdin(self) -> bool:

@@ -168,63 +168,6 @@ def similar_images(species: Species, base_url: str) -> list[dict]:
     return out
 
 
-def _detail(species: Species, name: str, language: str, base_url: str) -> object:
-    wiki = f"https://{language}.wikipedia.org/wiki/{species.name.replace(' ', '_')}"
-    if name == "common_names":
-        names = species.common_names.get(language)  # no fallback to English, like the service
-        return list(names) if names else None
-    if name == "url":
-        return wiki
-    if name == "taxonomy":
-        return {
-            "class": species.klass,
-            "genus": species.genus,
-            "order": species.order,
-            "family": species.family,
-            "phylum": "Tracheophyta",
-            "kingdom": "Plantae",
-        }
-    if name == "gbif_id":
-        return species.gbif_id
-    if name == "inaturalist_id":
-        return species.inaturalist_id
-    if name == "rank":
-        return "species"
-    if name == "synonyms":
-        return list(species.synonyms)
-    if name == "description" and language == "en":
-        return {"value": f"{species.name} is a species in the family {species.family}.",
-                "citation": wiki, "license_name": "CC BY-SA 3.0",
-                "license_url": "https://creativecommons.org/licenses/by-sa/3.0/"}  # fmt: skip
-    if name == "image":
-        return {"value": f"{base_url}/media/kb/{species.entity_id}.jpg",
-                "citation": "plantid sandbox", "license_name": "CC0",
-                "license_url": "https://creativecommons.org/publicdomain/zero/1.0/"}  # fmt: skip
-    return None  # asked for but unknown: null, as the service does
-
-
-def plantid_suggestion(
-    index: int,
-    probability: float,
-    *,
-    details: list[str],
-    language: str,
-    with_similar: bool,
-    base_url: str,
-) -> dict:
-    species = SPECIES[index]
-    detail = {name: _detail(species, name, language, base_url) for name in details}
-    detail["language"] = language
-    detail["entity_id"] = species.entity_id
-    return {
-        "id": species.entity_id,
-        "name": species.name,
-        "probability": probability,
-        "similar_images": similar_images(species, base_url) if with_similar else [],
-        "details": detail,
-    }
-
-
 def _plain(name: str) -> dict:
     return {"scientificNameWithoutAuthor": name, "scientificNameAuthorship": "",
             "scientificName": name}  # fmt: skip

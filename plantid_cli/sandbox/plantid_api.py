@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from plantid_cli.sandbox import data
+from plantid_cli.sandbox import data, plantid_taxonomy
 from plantid_cli.sandbox.settings import MODES
 
 CREDITS_TEXT = "The specified api key does not have sufficient number of available credits."
@@ -233,16 +233,16 @@ def plantid_identification(token: str, fields: dict, blobs: list[bytes], base_ur
 
 def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
     """A stored identification with its result in the query's `details` and `language`."""
-    details = csv_param(query, "details")
-    language = (csv_param(query, "language") or ["en"])[0]
     similar = stored["ident"]["input"]["similar_images"]
     plant, key = stored["plant"], stored["digest"]
-    suggestions = [
-        data.plantid_suggestion(
-            index, p, details=details, language=language, with_similar=similar, base_url=base_url
-        )
-        for index, p in stored["picks"]
-    ]
+    suggestions = plantid_taxonomy.suggestions(
+        stored["picks"],
+        level=stored["ident"]["input"].get("classification_level"),
+        details=csv_param(query, "details"),
+        languages=csv_param(query, "language")[:3] or ["en"],
+        with_similar=similar,
+        base_url=base_url,
+    )
     probability = round(0.93 + key[5] % 7 / 100, 3) if plant else 0.05
     result: dict = {
         "is_plant": {"probability": probability, "binary": plant, "threshold": 0.5},
@@ -332,5 +332,8 @@ def call_record(kind, method, path, count, blobs, fields, query) -> dict:
         "organs": fields.get("organs"),
         "project": fields.get("project"),
         "details": csv_param(query, "details") if api == "plantid" else None,
+        "classification_level": fields.get("classification_level"),
+        "similar_images": fields.get("similar_images"),
+        "custom_id": fields.get("custom_id"),
         "language": ",".join(language) or None,
     }

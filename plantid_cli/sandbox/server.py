@@ -57,7 +57,8 @@ identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api
 t_arrival (request line read, before the body), t_start, t_end, status, delivered (false: the
 client had hung up before the status was sent),
 fault, images, image_sizes [[w, h]], image_bytes, image_sha256 (one per image), latitude,
-longitude, datetime, organs, project, details, language}. Every call that reached the handler
+longitude, datetime, organs, project, details, language, classification_level, similar_images,
+custom_id (Plant.id body fields; null when not sent)}. Every call that reached the handler
 counts, failed or faulted.
 """
 
