@@ -231,7 +231,7 @@ def test_answers_bought_under_the_old_default_details_are_read_not_bought(
     never bought again."""
     photo = green_photo(tmp_path / "old.jpg", seed=31)
     [first] = records_of(run_plantid(["identify", photo], cli_env))
-    assert run_plantid(["cache", "clear"], cli_env).returncode == 0
+    assert run_plantid(["cache", "clear", "--yes"], cli_env).returncode == 0
     # the cache as plantid 0.1 (before issue 14) left it: its key's parameters, its entry
     old_params = {"location": "exif", "language": "en", "similar_images": False,
                   "details": ["common_names", "gbif_id", "inaturalist_id", "rank", "taxonomy",
