@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from plantid_cli.sandbox import data
 from plantid_cli.sandbox import plantid_api as proto
+from plantid_cli.sandbox import plantid_kb as kb
 from plantid_cli.sandbox import plantnet_api as pn
 from plantid_cli.sandbox.faults import ANSWER_FAULTS, spoil
 from plantid_cli.sandbox.plantid_api import (
@@ -73,7 +74,7 @@ class Sandbox(Protocol):
 
     def _roll_failure(self, rate: float) -> str | None: ...
 
-    def _charge(self, cost: int) -> bool: ...
+    def _charge(self, cost: float) -> bool: ...
 
     def _charge_plantnet(self) -> int | None: ...
 
@@ -164,6 +165,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
             call = sb._begin("plantid_identify", method, self.path, count, blobs, fields, query)
             answer = lambda: self._plantid_post(fields, blobs, error, query, call)  # noqa: E731
             return self._faulted(call, self._key(), answer)
+        if path == "/api/v3/health_assessment" and method == "POST":
+            fields, count, blobs, error = proto.parse_plantid(body, ctype)
+            fields = {**fields, "health": "only"}  # what a health assessment is (the SDK's)
+            call = sb._begin("plantid_health", method, self.path, count, blobs, fields, query)
+            answer = lambda: self._plantid_post(fields, blobs, error, query, call)  # noqa: E731
+            return self._faulted(call, self._key(), answer)
+        if path.startswith("/api/v3/kb/"):
+            return self._kb(method, path, query)
         if match := re.fullmatch(r"/api/v3/identification/([^/]+)", path):
             call = sb._begin("plantid_get", method, self.path, 0, [], {}, query)
             token = match.group(1)
@@ -331,7 +340,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         sb = self.sb
         if denied := sb._auth(self._key()):
             return denied
-        cost = 2 if fields.get("health") else 1
+        cost = 1 if fields.get("health") in (None, "only") else 2  # kindwise.com/faq
         if sb.remaining_credits() < cost:
             return text_reply(429, CREDITS_TEXT)
         if error := error or proto.check_plantid(fields, query):
@@ -348,7 +357,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             "ident": ident,
             "picks": data.plantid_picks(key, plant),
             "plant": plant,
-            "health": bool(fields.get("health")),
+            "health": fields.get("health"),  # None, "all", "auto", "only" (an assessment)
             "digest": key,
         }
         sb._store(ident["access_token"], stored)
@@ -365,6 +374,35 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if stored is None or method != "GET":
             return text_reply(404 if stored is None else 405, "Not found")
         return json_reply(200, proto.render_plantid(stored, query, self.sb.url))
+
+    def _kb(self, method, path, query) -> None:
+        """The knowledge base (`sandbox.plantid_kb`): faulted, keyed and counted like any call;
+        a detail costs `DETAIL_COST` credits, a search nothing."""
+        sb = self.sb
+        search = path == "/api/v3/kb/plants/name_search"
+        match = re.fullmatch(r"/api/v3/kb/plants/([^/]+)", path)
+        if method != "GET" or (match is None and not search):
+            return self._send(text_reply(404, "Not found"))
+        kind = "plantid_kb_search" if search else "plantid_kb_detail"
+        call = sb._begin(kind, method, self.path, 0, [], {}, query)
+
+        def answer() -> Reply:
+            if denied := sb._auth(self._key()):
+                return denied
+            if search:
+                error = kb.search_error(query)
+                return text_reply(400, error) if error else json_reply(200, kb.search(query))
+            assert match is not None
+            index = kb.index_for(match.group(1))
+            if index is None:
+                return text_reply(404, "Not found")
+            if not sb._charge(kb.DETAIL_COST):
+                return text_reply(429, CREDITS_TEXT)
+            language = (proto.csv_param(query, "language") or ["en"])[0]
+            details = proto.csv_param(query, "details")
+            return json_reply(200, kb.detail(index, details, language, sb.url))
+
+        return self._faulted(call, self._key(), answer)
 
     def _plantnet_post(self, project, files, organs, error, query, key, call) -> Reply:
         sb = self.sb

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 from plantid_cli.sandbox import data
+from plantid_cli.sandbox.plantid_health import health_result
 
 CREDITS_TEXT = "The specified api key does not have sufficient number of available credits."
 KEY_NOT_FOUND = "The specified api key not found."
@@ -247,6 +248,8 @@ def plantid_identification(token: str, fields: dict, blobs: list[bytes], base_ur
         "created": now,
         "completed": now + 0.05,
     }
+    if fields.get("health"):
+        ident["input"]["health"] = fields["health"]
     if fields.get("classification_level"):
         ident["input"]["classification_level"] = fields["classification_level"]
     return ident
@@ -265,13 +268,15 @@ def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
         for index, p in stored["picks"]
     ]
     probability = round(0.93 + key[5] % 7 / 100, 3) if plant else 0.05
-    result: dict = {
-        "is_plant": {"probability": probability, "binary": plant, "threshold": 0.5},
-        "classification": {"suggestions": suggestions},
-    }
+    result: dict = {"is_plant": {"probability": probability, "binary": plant, "threshold": 0.5}}
+    if stored["health"] != "only":  # a health assessment has no classification
+        result["classification"] = {"suggestions": suggestions}
     if stored["health"]:
-        result["is_healthy"] = {"probability": 0.91, "binary": True, "threshold": 0.525}
-        result["disease"] = {"suggestions": []}
+        result.update(
+            health_result(
+                key, details=details, language=language, with_similar=similar, base_url=base_url
+            )
+        )
     return {**stored["ident"], "result": result}
 
 

@@ -10,6 +10,9 @@ Endpoints
     POST /api/v3/identification            Plant.id (JSON, or multipart with `images` files); 201
     GET  /api/v3/identification/{token}    the stored identification (re-rendered for the query)
     GET  /api/v3/usage_info                credits (free, never faulted; counts as floats)
+    POST /api/v3/health_assessment         Plant.id health assessment (as identification); 201
+    GET  /api/v3/kb/plants/name_search?q=  knowledge-base search (free; `sandbox.plantid_kb`)
+    GET  /api/v3/kb/plants/{token}         one knowledge-base entry (0.5 credits)
     POST /v2/identify/{project}?api-key=K  Pl@ntNet (multipart `images` + `organs`); 200
     GET  /v2/projects                      a short list of floras
     GET  /_sandbox/stats   POST /_sandbox/reset   GET|POST /_sandbox/config (JSON)
@@ -21,7 +24,8 @@ is. Plant.id then answers is_plant {probability 0.05, binary false} with low-pro
 suggestions; Pl@ntNet answers 404 `Species not found` (unless `no-reject=true`).
 
 Credits: Plant.id starts with `credits` (100) and charges 1 per successful identification (2
-with `health`); at 0 it answers 429. Pl@ntNet starts with `plantnet_quota` (500) and charges
+with `health: all|auto`, 1 for a health assessment, 0.5 for a knowledge-base entry); short of the
+cost it answers 429. Pl@ntNet starts with `plantnet_quota` (500) and charges
 every processed identification (200 and 404); at 0 it answers 429 JSON.
 
 Faults (`mode`, applied to identification endpoints only, after `latency_ms`): error500 and
@@ -48,7 +52,8 @@ reset wait, marked `held`, until a `configure` raises or clears it; a gate that 
 order events without a clock).
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
-plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
+plantid_health, plantid_health_images, plantid_kb_search, plantid_kb_detail, plantid_get,
+plantid_usage, plantnet_identify, plantnet_identify_images, connections (TCP
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
@@ -78,6 +83,7 @@ CALLS_CAP = 10_000
 _COUNTERS = (
     "plantid_identify plantid_identify_images plantid_get plantid_usage plantnet_identify"
     " plantnet_identify_images connections"
+    " plantid_health plantid_health_images plantid_kb_search plantid_kb_detail"
 ).split()
 
 
@@ -229,7 +235,7 @@ class SandboxServer:
         call = proto.call_record(kind, method, path, count, blobs, fields, query)
         with self._lock:
             self._counters[kind] += 1
-            if kind.endswith("identify"):
+            if kind.endswith(("identify", "health")):  # the paid POSTs
                 self._counters[f"{kind}_images"] += count
                 self._seq += 1
                 call["seq"] = self._seq
@@ -264,7 +270,7 @@ class SandboxServer:
             return text_reply(401, KEY_NOT_FOUND)
         return None
 
-    def _charge(self, cost: int) -> bool:
+    def _charge(self, cost: float) -> bool:
         with self._lock:
             if self._config["credits"] - self._used < cost:
                 return False
