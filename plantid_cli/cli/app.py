@@ -9,7 +9,9 @@ from plantid_cli.cli import (
     cache_cmd,
     config_cmd,
     demo,
+    health,
     identify,
+    kb,
     keys,
     report_cmd,
     sandbox_cmd,
@@ -49,6 +51,8 @@ def root(
 
 
 identify.register(app)
+health.register(app)
+kb.register(app)
 status.register(app)
 usage.register(app)
 sandbox_cmd.register(app)

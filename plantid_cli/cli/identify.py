@@ -20,7 +20,7 @@ from plantid_cli.cli.options import (
     Yes,
     with_default,
 )
-from plantid_cli.constants import NAME_STYLES, ORGANS
+from plantid_cli.constants import DEFAULT_HEALTH_DETAILS, NAME_STYLES, ORGANS
 from plantid_cli.constants import PROVIDER_MODES as MODES
 from plantid_cli.run.options import GROUP_BY, IdentifyOptions
 
@@ -44,6 +44,8 @@ Examples:
   plantid identify specimen.heic --lat -33.87 --lon 151.21 --top 5
 
   plantid identify herbarium/ --provider auto --group-by folder --organ leaf --format csv
+
+  plantid identify tomato.jpg --health --disease-details treatment,description
 """
 
 
@@ -82,6 +84,23 @@ def identify(
         str | None,
         _setting("details", ("--details",), "Comma list of Plant.id details to ask for"),
     ] = D.details,
+    health: Annotated[
+        bool,
+        typer.Option(
+            "--health",
+            help="Also assess the plant's health (Plant.id health: all; 2 credits a photo): "
+            "adds a health object to each record.",
+        ),
+    ] = D.health,
+    disease_details: Annotated[
+        str | None,
+        typer.Option(
+            "--disease-details",
+            help="With --health: comma list of disease details, e.g. treatment,description "
+            f"(default: {','.join(DEFAULT_HEALTH_DETAILS)}).",
+            show_default=False,
+        ),
+    ] = D.disease_details,
     concurrency: Annotated[
         int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight")
     ] = D.concurrency,
@@ -190,6 +209,8 @@ def identify(
             no_location=no_location,
             language=language,
             details=details,
+            health=health,
+            disease_details=disease_details,
             concurrency=concurrency,
             use_cache=not no_cache,
             refresh=refresh,

@@ -84,7 +84,13 @@ def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSig
         from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
-    writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
+    if options.task == "health":
+        # lazy: the health writers only for `plantid health`
+        from plantid_cli.outputs.health import make_health_writer
+
+        writer = make_health_writer(fmt, sys.stdout)
+    else:
+        writer = make_writer(fmt, sys.stdout, settings.confidence_threshold)
     try:
         if progress:
             progress.start()
@@ -114,7 +120,7 @@ def _confirm(images: int, cost: int) -> bool:
     import typer
 
     answer = typer.confirm(
-        f"{images} images, {cost} not in the cache: this run may spend {cost} credits. Go on?",
+        f"{images} images (cached ones cost nothing): this run may spend {cost} credits. Go on?",
         default=False,
         err=True,
     )

@@ -10,7 +10,7 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import DEFAULT_API_URL
+from plantid_cli.constants import CREDITS_IDENTIFY, DEFAULT_API_URL
 from plantid_cli.errors import BadResponse, PlantidError, UnusableAnswer
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 class PlantIdProvider:
     name = "plantid"
     api_version = "v3"
+    #: The path a unit is POSTed to, and what one answer costs (kindwise.com/faq); the health
+    #: variants (providers/plantid_health.py) change these two and the shapes.
+    endpoint = "identification"
+    credits_per_call = CREDITS_IDENTIFY
 
     def __init__(self, api_url: str, api_key: str) -> None:
         self.api_url = api_url.rstrip("/")
@@ -65,10 +69,8 @@ class PlantIdProvider:
         position: tuple[float, float] | None,
         taken_at: str | None,
     ) -> Answer:
-        params = {"language": request.language}
-        if request.details:
-            params["details"] = ",".join(request.details)
-        url = f"{self.api_url}/identification"
+        params = self.query_params(request)
+        url = f"{self.api_url}/{self.endpoint}"
         headers = {"Api-Key": self.api_key}
         body = self.build_body(images, request, position, taken_at)
         try:  # a 2xx cut short (send) or unusable (charged_answer): re-read by its token
@@ -80,6 +82,12 @@ class PlantIdProvider:
             if exc.access_token is None:
                 raise
             return self._reread(client, exc, params, headers)
+
+    def query_params(self, request: IdentifyRequest) -> dict[str, Any]:
+        params = {"language": request.language}
+        if request.details:
+            params["details"] = ",".join(request.details)
+        return params
 
     def _reread(
         self,

@@ -296,7 +296,7 @@ def gzip_bomb(megabytes: int) -> bytes:
     return _BOMBS[megabytes]
 
 
-def usage_payload(total: int, used: int) -> dict:
+def usage_payload(total: int, used: float) -> dict:
     """The real service sends its counts as floats (`86.0`, upstream-apis.md): so does this."""
     none = {"day": None, "week": None, "month": None}
     remaining = max(0, total - used)

@@ -194,7 +194,8 @@ class SandboxServer:
             self._counters = dict.fromkeys(_COUNTERS, 0)
             self._statuses: dict[str, int] = {}
             self._calls: deque[dict] = deque(maxlen=CALLS_CAP)
-            self._used = self._plantnet_used = self._tokens = self._seq = 0
+            self._plantnet_used = self._tokens = self._seq = 0
+            self._used: float = 0  # a knowledge-base entry costs half a credit
             self._random = random.Random(self._config["seed"])
             self._identifications.clear()
 
