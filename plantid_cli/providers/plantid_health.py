@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 #: Disease details that get their own key in a record; every other one asked for lands in the
 #: disease's `details` object.
-_OWN_KEYS = ("local_name", "common_names")
+_OWN_KEYS = ("local_name", "common_names", "name", "probability")
 #: How deep a detail's JSON may nest (a treatment is {kind: [steps]}: 2 levels).
 _MAX_DEPTH = 6
 

@@ -87,6 +87,10 @@ _COUNTERS = (
 ).split()
 
 
+#: The calls that carry images and a sequence number (`seq`, `hold_after`): the paid POSTs.
+_POSTS = frozenset({"plantid_identify", "plantid_health", "plantnet_identify"})
+
+
 class SandboxServer:
     """The sandbox in a background thread: `with SandboxServer() as sb: ... sb.url`."""
 
@@ -236,7 +240,7 @@ class SandboxServer:
         call = proto.call_record(kind, method, path, count, blobs, fields, query)
         with self._lock:
             self._counters[kind] += 1
-            if kind.endswith(("identify", "health")):  # the paid POSTs
+            if kind in _POSTS:
                 self._counters[f"{kind}_images"] += count
                 self._seq += 1
                 call["seq"] = self._seq
