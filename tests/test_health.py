@@ -260,3 +260,33 @@ def test_health_help_has_examples(cli_env):
     assert "plantid health tomato-leaf.jpg" in result.stdout
     assert "Diseases per record" in result.stdout
     assert "local_name,common_names)" in result.stdout  # the default disease details
+
+
+def test_the_confirmation_prompt_names_what_the_service_would_bill(tmp_path, sandbox, cli_env):
+    import sys
+
+    import pexpect
+
+    photos = [green_photo(tmp_path / f"p{n}.jpg", (200, 150), seed=70 + n) for n in range(3)]
+    env = {**cli_env, "PLANTID_CONFIRM_ABOVE": "2"}
+    args = ["-m", "plantid_cli", "identify", "--health", *map(str, photos), "-f", "ndjson"]
+    child = pexpect.spawn(sys.executable, args, env=env, encoding="utf-8", timeout=60)
+    child.expect(r"3 images .*: this run may spend 6 credits\. Go on\?")
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert sandbox.stats()["calls"] == []
+
+
+def test_the_python_api_takes_health(tmp_path, sandbox, monkeypatch):
+    import plantid_cli
+
+    monkeypatch.setenv("PLANTID_API_URL", sandbox.plantid_url)
+    monkeypatch.setenv("PLANTID_API_KEY", TEST_KEY)
+    monkeypatch.setenv("PLANTID_RATE_LIMIT", "off")
+    photo = green_photo(tmp_path / "plant.jpg", (200, 150), seed=80)
+    [record] = list(plantid_cli.identify([photo], health=True, top=1))
+    assert set(record["health"]) == {"is_healthy", "diseases"}
+    assert len(record["health"]["diseases"]) == 1
+    assert sandbox.stats()["credits"]["used"] == 2
