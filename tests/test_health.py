@@ -290,3 +290,22 @@ def test_the_python_api_takes_health(tmp_path, sandbox, monkeypatch):
     assert set(record["health"]) == {"is_healthy", "diseases"}
     assert len(record["health"]["diseases"]) == 1
     assert sandbox.stats()["credits"]["used"] == 2
+
+
+def test_identify_health_table_says_the_verdict(tmp_path, sandbox, cli_env):
+    photos = [green_photo(tmp_path / f"p{n}.jpg", (200, 150), seed=93 + n) for n in range(4)]
+    ndjson = run_plantid(["identify", "--health", *photos, "-f", "ndjson", "-q"], cli_env)
+    records = records_of(ndjson)
+    assert {r["health"]["is_healthy"]["binary"] for r in records} == {True, False}  # both kinds
+    table = run_plantid(
+        ["identify", "--health", *photos, "-f", "table", "-q"], {**cli_env, "COLUMNS": "250"}
+    )
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if "│" in line]
+    for record in records:
+        [row] = [r for r in rows if r.split("│")[1].strip() == str(record["index"] + 1)]
+        verdict = record["health"]["is_healthy"]
+        if verdict["binary"]:
+            assert "healthy (" in row and "not healthy" not in row
+        else:
+            assert "not healthy" in row and record["health"]["diseases"][0]["name"] in row

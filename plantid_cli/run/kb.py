@@ -16,7 +16,7 @@ import hashlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import CREDITS_KB_DETAIL, DEFAULT_API_URL
+from plantid_cli.constants import CREDITS_KB_DETAIL, DEFAULT_API_URL, KB_SEARCH_MAX
 from plantid_cli.errors import PlantidError, UnusableAnswer, UsageError
 from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.backend import open_backend
@@ -89,7 +89,7 @@ class KnowledgeBase:
         looked up with the free search; an exact match wins, else the first one."""
         if plantid_kb.looks_like_token(name_or_token):
             return name_or_token, None
-        found = self.search(name_or_token, 20, language)["entities"]
+        found = self.search(name_or_token, KB_SEARCH_MAX, language)["entities"]
         if not found:
             raise PlantidError(f"plantid: no plant named {name_or_token!r} in the knowledge base")
         wanted = " ".join(name_or_token.lower().split())
