@@ -119,6 +119,18 @@ def test_about_other_details_are_another_entry_and_land_in_details(sandbox, cli_
     assert kb_calls(sandbox, "detail") == 2
 
 
+def test_about_csv_is_one_row_of_the_entry(sandbox, cli_env):
+    as_json = run_plantid(["about", "Urtica dioica", "-f", "json", "-q"], cli_env)
+    entry = json.loads(as_json.stdout)
+    as_csv = run_plantid(["about", "Urtica dioica", "-f", "csv", "-q"], cli_env)
+    [row] = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert list(row) == list(entry)
+    assert row["name"] == entry["name"] and row["family"] == entry["family"]
+    assert row["common_names"] == "; ".join(entry["common_names"])
+    assert (row["cached"], row["details"]) == ("true", "{}")
+    assert kb_calls(sandbox, "detail") == 1
+
+
 def test_about_max_credits_zero_refuses_to_buy(sandbox, cli_env):
     refused = run_plantid(["about", "Bellis perennis", "--max-credits", "0"], cli_env)
     assert refused.returncode == 2

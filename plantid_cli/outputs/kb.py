@@ -47,7 +47,10 @@ def write_entry(entry: dict[str, Any], fmt: str, stream: TextIO) -> None:
 
 
 def _cell(value: Any) -> Any:
-    """A list as `a; b`, an object as JSON, anything else as it is."""
+    """A list as `a; b`, an object as JSON, a flag as `true`/`false` (identify's CSV spelling),
+    anything else as it is."""
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return "; ".join(value)
     if isinstance(value, list | dict):
