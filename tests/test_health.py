@@ -309,3 +309,15 @@ def test_identify_health_table_says_the_verdict(tmp_path, sandbox, cli_env):
             assert "healthy (" in row and "not healthy" not in row
         else:
             assert "not healthy" in row and record["health"]["diseases"][0]["name"] in row
+
+
+def test_identify_health_with_both_keeps_plant_ids_assessment(tmp_path, sandbox, cli_env):
+    photos = [green_photo(tmp_path / f"p{n}.jpg", (200, 150), seed=126 + n) for n in range(8)]
+    result = run_plantid(
+        ["identify", "--health", "--provider", "both", *photos, "-f", "ndjson"], cli_env
+    )
+    assert result.returncode == 0, result.stderr
+    records = records_of(result)
+    assert {r["provider"] for r in records} == {"plantid", "plantnet"}  # both bests chosen
+    assert all(set(r["health"]) == {"is_healthy", "diseases"} for r in records)
+    assert sandbox.stats()["plantid_identify"] == 8 and sandbox.stats()["plantnet_identify"] == 8
