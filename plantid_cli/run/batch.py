@@ -80,8 +80,7 @@ def task_mode(settings: Settings, options: IdentifyOptions) -> str:
     if options.task == "health":
         return "plantid"
     if options.health and settings.provider == "plantnet":
-        raise UsageError("--health is Plant.id's health assessment: it cannot go with "
-                         "--provider plantnet")  # fmt: skip
+        raise UsageError("--health is Plant.id's: it cannot go with --provider plantnet")
     return settings.provider
 
 

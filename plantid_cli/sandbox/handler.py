@@ -171,8 +171,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
             call = sb._begin("plantid_health", method, self.path, count, blobs, fields, query)
             answer = lambda: self._plantid_post(fields, blobs, error, query, call)  # noqa: E731
             return self._faulted(call, self._key(), answer)
-        if path.startswith("/api/v3/kb/"):
-            return self._kb(method, path, query)
+        if re.fullmatch(r"/api/v3/kb/plants/[^/]+", path) and method == "GET":
+            search = path.endswith("/name_search")
+            kind = "plantid_kb_search" if search else "plantid_kb_detail"
+            call = sb._begin(kind, method, self.path, 0, [], {}, query)
+            answer = lambda: kb.reply(sb, path, query, self._key())  # noqa: E731
+            return self._faulted(call, self._key(), answer)
         if match := re.fullmatch(r"/api/v3/identification/([^/]+)", path):
             call = sb._begin("plantid_get", method, self.path, 0, [], {}, query)
             token = match.group(1)
@@ -374,35 +378,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if stored is None or method != "GET":
             return text_reply(404 if stored is None else 405, "Not found")
         return json_reply(200, proto.render_plantid(stored, query, self.sb.url))
-
-    def _kb(self, method, path, query) -> None:
-        """The knowledge base (`sandbox.plantid_kb`): faulted, keyed and counted like any call;
-        a detail costs `DETAIL_COST` credits, a search nothing."""
-        sb = self.sb
-        search = path == "/api/v3/kb/plants/name_search"
-        match = re.fullmatch(r"/api/v3/kb/plants/([^/]+)", path)
-        if method != "GET" or (match is None and not search):
-            return self._send(text_reply(404, "Not found"))
-        kind = "plantid_kb_search" if search else "plantid_kb_detail"
-        call = sb._begin(kind, method, self.path, 0, [], {}, query)
-
-        def answer() -> Reply:
-            if denied := sb._auth(self._key()):
-                return denied
-            if search:
-                error = kb.search_error(query)
-                return text_reply(400, error) if error else json_reply(200, kb.search(query))
-            assert match is not None
-            index = kb.index_for(match.group(1))
-            if index is None:
-                return text_reply(404, "Not found")
-            if not sb._charge(kb.DETAIL_COST):
-                return text_reply(429, CREDITS_TEXT)
-            language = (proto.csv_param(query, "language") or ["en"])[0]
-            details = proto.csv_param(query, "details")
-            return json_reply(200, kb.detail(index, details, language, sb.url))
-
-        return self._faulted(call, self._key(), answer)
 
     def _plantnet_post(self, project, files, organs, error, query, key, call) -> Reply:
         sb = self.sb

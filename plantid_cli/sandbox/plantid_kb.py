@@ -13,8 +13,10 @@ query's language (`common_name`) matches. Pure and stdlib only.
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from plantid_cli.sandbox import data
+from plantid_cli.sandbox.plantid_api import CREDITS_TEXT, Reply, csv_param, json_reply, text_reply
 
 #: What a detail costs (kindwise.com/faq); a search is free.
 DETAIL_COST = 0.5
@@ -77,3 +79,21 @@ def detail(index: int, details: list[str], language: str, base_url: str) -> dict
     entry["language"] = language
     entry["entity_id"] = species.entity_id
     return entry
+
+
+def reply(sb: Any, path: str, query: dict, key: str) -> Reply:
+    """The answer to one knowledge-base GET (after the handler's latency and faults): keyed
+    like every Plant.id call; a detail is charged DETAIL_COST, a search nothing."""
+    if denied := sb._auth(key):
+        return denied
+    name = path.rsplit("/", 1)[-1]
+    if name == "name_search":
+        error = search_error(query)
+        return text_reply(400, error) if error else json_reply(200, search(query))
+    index = index_for(name)
+    if index is None:
+        return text_reply(404, "Not found")
+    if not sb._charge(DETAIL_COST):
+        return text_reply(429, CREDITS_TEXT)
+    language = (csv_param(query, "language") or ["en"])[0]
+    return json_reply(200, detail(index, csv_param(query, "details"), language, sb.url))
