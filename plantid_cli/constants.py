@@ -38,6 +38,25 @@ DEFAULT_DETAILS = (
 CLASSIFICATION_LEVELS = ("species", "genus", "all")
 #: At most this many languages per request (`--language en,de,fr`; the service's limit).
 MAX_LANGUAGES = 3
+#: The disease details asked for by default (`plantid health`, `identify --health`); `--details`
+#: on `plantid health` (e.g. treatment,description,cause) replaces them.
+DEFAULT_HEALTH_DETAILS = ("local_name", "common_names")
+#: What a run does with each unit: identify it, or assess its health (`plantid health`).
+TASKS = ("identify", "health")
+#: What Plant.id charges (kindwise.com/faq, "Credits and pricing"): an identification 1 credit,
+#: health assessment another one, a knowledge-base entry 0.5; a knowledge-base search, a
+#: re-read by token and usage_info nothing.
+CREDITS_IDENTIFY = 1
+CREDITS_HEALTH = 1
+CREDITS_KB_DETAIL = 0.5
+#: The details `plantid about` asks for by default (`--details` replaces them).
+DEFAULT_KB_DETAILS = (
+    "common_names", "taxonomy", "url", "gbif_id", "inaturalist_id", "rank", "synonyms",
+    "description",
+)  # fmt: skip
+#: `plantid search --limit`: the service's default and its largest.
+KB_SEARCH_LIMIT = 10
+KB_SEARCH_MAX = 20
 
 # ----- environment names -----
 ENV_PREFIX = "PLANTID_"
@@ -73,6 +92,8 @@ NAME_STYLES = ("short", "full")
 #: A record's `status`, and the words shown for it (table and report).
 RECORD_STATUSES = ("ok", "not_plant", "error")
 STATUS_WORDS = {"ok": "identified", "not_plant": "not a plant", "error": "error"}
+#: The same for `plantid health` records (its table).
+HEALTH_STATUS_WORDS = {"ok": "assessed", "not_plant": "not a plant", "error": "error"}
 
 # ----- breaker -----
 STATE_CLOSED = "closed"

@@ -89,6 +89,29 @@ class Suggestion(_PlantIdKeys):
     related_images: NotRequired[list[RelatedImage]]
 
 
+class Disease(TypedDict):
+    """One disease suggestion (`diseases`, `health.diseases`): the disease details asked for
+    beyond the name's own keys land in `details` (e.g. treatment, description, cause)."""
+
+    name: str
+    probability: float
+    local_name: str | None
+    common_names: list[str]
+    details: dict[str, Any]
+
+
+class IsHealthy(TypedDict):
+    probability: float
+    binary: bool
+
+
+class Health(TypedDict):
+    """`identify --health`: the assessment beside the identification."""
+
+    is_healthy: IsHealthy
+    diseases: list[Disease]
+
+
 class IsPlant(TypedDict):
     probability: float | None  # Pl@ntNet gives none
     binary: bool
@@ -132,6 +155,10 @@ class Record(TypedDict):
     custom_id: NotRequired[int]  # Plant.id: the `--custom-id` sent
     classification_level: NotRequired[str]  # Plant.id: the level asked (`all`, `genus`...)
     refetched_at: NotRequired[str]  # `plantid refetch`: when the answer was read again
+    # health (`plantid health`: is_healthy and diseases; `identify --health`: health)
+    is_healthy: NotRequired[IsHealthy]
+    diseases: NotRequired[list[Disease]]
+    health: NotRequired[Health]
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
@@ -237,7 +264,19 @@ def answer_record(
             record["custom_id"] = extra["custom_id"]
         if "classification_level" in extra:
             record["classification_level"] = extra["classification_level"]
+    _add_health(record, stored.get("extra") or {}, top)
     return record
+
+
+def _add_health(record: Record, extra: dict[str, Any], top: int) -> None:
+    """A health assessment's fields (kept in the stored answer's `extra`), `top` diseases."""
+    if "is_healthy" in extra:
+        record["is_healthy"] = extra["is_healthy"]
+        record["diseases"] = list(extra.get("diseases") or [])[:top]
+    health = extra.get("health")
+    if isinstance(health, dict):
+        diseases = list(health.get("diseases") or [])[:top]
+        record["health"] = {"is_healthy": health["is_healthy"], "diseases": diseases}
 
 
 def build_record(

@@ -21,6 +21,9 @@ from plantid_cli.cli.options import Debug, LogFormat, PlantidGroup, Verbose, use
 #: `register` adds the command(s) to the root; any other names a Typer group added under it.
 COMMANDS: dict[str, tuple[str, str]] = {
     "identify": ("identify", "register"),
+    "health": ("health", "register"),
+    "search": ("kb", "register"),
+    "about": ("kb", "register"),
     "status": ("status", "register"),
     "usage": ("usage", "register"),
     "projects": ("projects", "register"),

@@ -20,7 +20,7 @@ from plantid_cli.cli.options import (
     Yes,
     with_default,
 )
-from plantid_cli.constants import CLASSIFICATION_LEVELS, NAME_STYLES, ORGANS
+from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_HEALTH_DETAILS, NAME_STYLES, ORGANS
 from plantid_cli.constants import PROVIDER_MODES as MODES
 from plantid_cli.run.options import GROUP_BY, IdentifyOptions
 
@@ -52,6 +52,8 @@ Examples:
   plantid identify rose.jpg --classification-level all --similar-images --language en,de
 
   plantid identify basil.jpg --details description,edible_parts,watering,toxicity
+
+  plantid identify tomato.jpg --health --disease-details treatment,description
 """
 
 
@@ -142,6 +144,23 @@ def identify(
             "--custom-id", help="Plant.id: your number for this identification (one photo)."
         ),
     ] = D.custom_id,
+    health: Annotated[
+        bool,
+        typer.Option(
+            "--health",
+            help="Also assess the plant's health (Plant.id health: all; 2 credits a photo): "
+            "adds a health object to each record.",
+        ),
+    ] = D.health,
+    disease_details: Annotated[
+        str | None,
+        typer.Option(
+            "--disease-details",
+            help="With --health: comma list of disease details, e.g. treatment,description "
+            f"(default: {','.join(DEFAULT_HEALTH_DETAILS)}).",
+            show_default=False,
+        ),
+    ] = D.disease_details,
     concurrency: Annotated[
         int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight")
     ] = D.concurrency,
@@ -256,6 +275,8 @@ def identify(
             classification_level=classification_level,
             similar_images=similar_images,
             custom_id=custom_id,
+            health=health,
+            disease_details=disease_details,
             concurrency=concurrency,
             use_cache=not no_cache,
             refresh=refresh,

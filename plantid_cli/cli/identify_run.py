@@ -143,7 +143,14 @@ def _run(
         from plantid_cli.cli.progress import ProgressDisplay
 
         progress = ProgressDisplay(bus)
-    writer: Any = make_writer(fmt, stream, settings.confidence_threshold)
+    writer: Any
+    if options.task == "health":
+        # lazy: the health writers only for `plantid health`
+        from plantid_cli.outputs.health import make_health_writer
+
+        writer = make_health_writer(fmt, stream)
+    else:
+        writer = make_writer(fmt, stream, settings.confidence_threshold)
     on_start = None
     if progress:
         writer = _StopBarFirst(writer, progress)
@@ -199,7 +206,6 @@ def _confirm(images: int, cost: int) -> bool:
 
     answer = ask(
         # short enough for an 80-column line with a 3-digit count: `[y/N]` must be seen
-        f"{plural(images, 'image')}, {cost} not cached: this run may spend "
-        f"{plural(cost, 'credit')}. Go on?"
+        f"{plural(images, 'image')}: this run may spend up to {plural(cost, 'credit')}. Go on?"
     )
     return bool(answer)

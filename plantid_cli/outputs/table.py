@@ -183,7 +183,20 @@ def _notes(record: Mapping[str, Any]) -> str:
         notes.append("cached")
     if record.get("degraded"):
         notes.append(f"degraded: {PROVIDER_LABELS.get(record['provider'], record['provider'])}")
+    health = record.get("health")
+    if health:  # identify --health
+        notes.append(_health_note(health))
     return ", ".join(notes)
+
+
+def _health_note(health: Mapping[str, Any]) -> str:
+    """`healthy (97%)`, or `not healthy: <the most likely problem>` (identify --health)."""
+    verdict = health.get("is_healthy") or {}
+    if verdict.get("binary"):
+        return f"healthy ({verdict.get('probability', 0):.0%})"
+    diseases = health.get("diseases") or []
+    problem = diseases[0].get("name") if diseases else None
+    return "not healthy" + (f": {problem}" if problem else "")
 
 
 def _escape(text: str) -> str:

@@ -148,10 +148,12 @@ def send(
 
     Every POST this tool sends is an identification, which the service charges once it has
     answered 2xx: a 2xx POST whose body cannot be read whole is an UnusableAnswer, never retried
-    (providers/exchange.py)."""
+    (providers/exchange.py). `charged=True` says the same of a GET the service bills (a
+    knowledge-base entry)."""
     import httpx
 
-    charged_by = provider if method == "POST" else None
+    charged = kwargs.pop("charged", method == "POST")
+    charged_by = provider if charged else None
     try:
         response = _exchange(client, method, url, kwargs, charged_by)
     except httpx.TimeoutException as exc:

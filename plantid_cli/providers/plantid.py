@@ -10,7 +10,12 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_API_URL, DEFAULT_DETAILS
+from plantid_cli.constants import (
+    CLASSIFICATION_LEVELS,
+    CREDITS_IDENTIFY,
+    DEFAULT_API_URL,
+    DEFAULT_DETAILS,
+)
 from plantid_cli.errors import (
     AuthError,
     BadResponse,
@@ -37,6 +42,10 @@ DETAILS_BEFORE_ISSUE_14 = ("common_names", "taxonomy", "gbif_id", "url", "rank",
 class PlantIdProvider:
     name = "plantid"
     api_version = "v3"
+    #: The path a unit is POSTed to, and what one answer costs (kindwise.com/faq); the health
+    #: variants (providers/plantid_health.py) change these two and the shapes.
+    endpoint = "identification"
+    credits_per_call = CREDITS_IDENTIFY
 
     def __init__(self, api_url: str, api_key: str) -> None:
         self.api_url = api_url.rstrip("/")
@@ -114,7 +123,7 @@ class PlantIdProvider:
         taken_at: str | None,
     ) -> Answer:
         params = self.query(request)
-        url = f"{self.api_url}/identification"
+        url = f"{self.api_url}/{self.endpoint}"
         headers = {"Api-Key": self.api_key}
         body = self.build_body(images, request, position, taken_at)
         try:  # a 2xx cut short (send) or unusable (charged_answer): re-read by its token

@@ -32,6 +32,7 @@ from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.providers.plantid import PlantIdProvider
+from plantid_cli.providers.plantid_health import PlantIdHealthProvider, PlantIdWithHealthProvider
 from plantid_cli.providers.plantnet import PlantNetProvider
 from plantid_cli.records import Record, RunStats, plural
 from plantid_cli.run.combine import providers_for
@@ -72,21 +73,45 @@ def request_languages(language: str) -> tuple[str, ...]:
     return languages or ("en",)
 
 
-def make_provider(settings: Settings, name: str) -> Provider:
+def make_provider(
+    settings: Settings, name: str, options: IdentifyOptions | None = None
+) -> Provider:
     key = settings.key_for(name)
     if name == "plantid":
+        if options is not None and (options.task == "health" or options.health):
+            return health_provider(settings.url_for(name), key, options)
         return PlantIdProvider(settings.url_for(name), key)
 
     return PlantNetProvider(settings.url_for(name), key)
 
 
-def make_providers(settings: Settings, mode: str) -> list[Provider]:
+def health_provider(api_url: str, key: str, options: IdentifyOptions) -> Provider:
+    """`plantid health` (POST /health_assessment) or `identify --health` (health: "all")."""
+    asked = tuple(d.strip() for d in (options.disease_details or "").split(",") if d.strip())
+    if options.task == "health":
+        return PlantIdHealthProvider(api_url, key, asked)
+    return PlantIdWithHealthProvider(api_url, key, asked)
+
+
+def task_mode(settings: Settings, options: IdentifyOptions) -> str:
+    """The --provider mode of a run: a health assessment is Plant.id's alone, whatever the
+    configured provider; `identify --health` needs Plant.id among the services asked."""
+    if options.task == "health":
+        return "plantid"
+    if options.health and settings.provider == "plantnet":
+        raise UsageError("--health is Plant.id's: it cannot go with --provider plantnet")
+    return settings.provider
+
+
+def make_providers(
+    settings: Settings, mode: str, options: IdentifyOptions | None = None
+) -> list[Provider]:
     """The providers a --provider mode asks, primary first (every one needs its key)."""
     try:
         names = providers_for(mode)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return [make_provider(settings, name) for name in names]
+    return [make_provider(settings, name, options) for name in names]
 
 
 def jobs_for(
@@ -139,8 +164,15 @@ def count_in_background(options: IdentifyOptions, on_total: Callable[[int], None
 
 
 def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[int, int]:
-    """(images, images not in the cache). Hashing stops being needed once we know the count is
-    under `limit`: the cost can never exceed the number of images."""
+    """(images, credits the images not in the cache would cost: the primary service's price
+    per call each, 2 for an identification with health). Hashing stops being needed once we
+    know the cost is under `limit`: it can never exceed the images times that price."""
+    price = getattr(engine.provider, "credits_per_call", 1)
+    images, uncached = _count_uncached(engine, all_jobs, limit // price if price else limit)
+    return images, uncached * price
+
+
+def _count_uncached(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[int, int]:
     if len(all_jobs) <= limit or engine.cache is None:
         return len(all_jobs), len(all_jobs) if engine.cache is None else min(len(all_jobs), limit)
     uncached = 0
@@ -187,7 +219,8 @@ def run_batch(
         stdin = sys.stdin
     output_failed: OSError | None = None
     request = build_request(settings, options)
-    provider = make_providers(settings, settings.provider)
+    mode = task_mode(settings, options)
+    provider = make_providers(settings, mode, options)
     engine = Engine(
         settings,
         request,
@@ -197,7 +230,7 @@ def run_batch(
             refresh=options.refresh,
             top=settings.top,
             concurrency=settings.concurrency,
-            mode=settings.provider,
+            mode=mode,
             inline=options.inline,
         ),
         bus,
@@ -213,10 +246,11 @@ def run_batch(
             # walked once, counted, then run: stdin can be read only once
             units = list(units)
             images, cost = count_cost(engine, units, limit)
+            uncached = cost // getattr(engine.provider, "credits_per_call", 1)
             if options.max_credits is not None and cost > options.max_credits:
                 raise UsageError(
                     f"this run would spend {plural(cost, 'credit')} ({plural(images, 'image')}, "
-                    f"{images - cost} cached) but --max-credits is {options.max_credits};"
+                    f"{images - uncached} cached) but --max-credits is {options.max_credits};"
                     " nothing was sent"
                 )
             if confirm is not None and cost > settings.confirm_above:

@@ -169,7 +169,17 @@ def _both(outcomes: list[Outcome]) -> Combined:
         token = agreement(first.get("best"), second.get("best"))
     stored = dict(chosen.stored or {})
     stored.update(providers=report, agreement=token)
+    _keep_health(stored, answering)
     return Combined(chosen.provider, stored, all(o.cached for o in answering))
+
+
+def _keep_health(stored: dict[str, Any], answering: list[Outcome]) -> None:
+    """`identify --health`: Plant.id's assessment stays on the record whichever service's best
+    was chosen (Pl@ntNet assesses no health)."""
+    for outcome in answering:
+        health = ((outcome.stored or {}).get("extra") or {}).get("health")
+        if health is not None:
+            stored["extra"] = {**(stored.get("extra") or {}), "health": health}
 
 
 def most_serious(errors: list[PlantidError | None]) -> PlantidError:

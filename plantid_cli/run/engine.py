@@ -369,14 +369,15 @@ class Engine:
         try:
             answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display))
         except UnusableAnswer as exc:  # charged all the same: stored, never bought again
-            self._charged()
+            self._charged(lane.provider)
             return unusable_entry(lane.provider.name, exc, location, when)
-        self._charged()
+        self._charged(lane.provider)
         return stored_answer(lane.provider.name, answer, location, when)
 
-    def _charged(self) -> None:
+    def _charged(self, provider: Provider) -> None:
+        """Count what the service bills for this call (2 for an identification with health)."""
         with self._inflight_lock:
-            self.stats.credits_used += 1
+            self.stats.credits_used += getattr(provider, "credits_per_call", 1)
 
     def _finish(
         self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False

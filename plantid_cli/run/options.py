@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import CLASSIFICATION_LEVELS, NAME_STYLES
+from plantid_cli.constants import CLASSIFICATION_LEVELS, NAME_STYLES, TASKS
 from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
 from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
 
@@ -44,6 +44,7 @@ RUN_FIELDS = (
     "custom_id",
     "group_by",
     "shard",
+    "health",
 )
 
 #: The fields that override a `config.Settings` field of the same name (None: not given).
@@ -81,6 +82,11 @@ class IdentifyOptions:
     related_images: bool = False  # Pl@ntNet: each result's reference photos in the record
     classification_level: str = "species"  # CLASSIFICATION_LEVELS[0] (Plant.id's default)
     custom_id: int | None = None  # Plant.id's custom_id: one photo only
+    # what is asked (TASKS): identify (with `health`: plus a health assessment, Plant.id only)
+    # or `health` alone (`plantid health`); `disease_details`: the disease details asked for
+    task: str = "identify"
+    health: bool = False
+    disease_details: str | None = None
     # units of work
     group_by: str | None = None
     shard: tuple[int, int] | str | None = None  # (i, n); "I/N" text is parsed when built
@@ -131,6 +137,12 @@ class IdentifyOptions:
             raise UsageError("--lat must be between -90 and 90")
         if self.longitude is not None and not -180 <= self.longitude <= 180:
             raise UsageError("--lon must be between -180 and 180")
+        if self.task not in TASKS:
+            raise UsageError(f"the task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if self.health and self.task == "health":
+            raise UsageError("--health is for identify; plantid health assesses health alone")
+        if self.disease_details is not None and not (self.health or self.task == "health"):
+            raise UsageError("--disease-details goes with --health")
         if self.group_by is not None and self.group_by not in GROUP_BY:
             raise UsageError(f"--group-by must be {' or '.join(GROUP_BY)}, not {self.group_by!r}")
         if self.classification_level not in CLASSIFICATION_LEVELS:

@@ -12,7 +12,9 @@ again (see `plantid_cli.run.charged`). Pure functions over the reply the sandbox
     badnumber  probabilities NaN and 1e999 (JSON that Python reads, numbers that are not)
     hugelist   100,000 suggestions
 
-They spoil identification POSTs; a Plant.id re-read (`GET /identification/{token}`) answers
+A health assessment's disease suggestions are spoiled as a classification's are; a
+knowledge-base answer (neither) is cut in half whatever the fault. They spoil identification
+POSTs; a Plant.id re-read (`GET /identification/{token}`) answers
 cleanly unless the setting `fault_reread` is true (then it is spoiled the same way).
 """
 
@@ -35,11 +37,13 @@ def spoil(fault: str, reply: Reply) -> Reply:
     if fault == "badshape":
         shape = {k: v for k, v in payload.items() if k not in ("result", "results")}
         return json_reply(reply.status, shape, reply.headers)
+    if "result" not in payload and "results" not in payload:  # a knowledge-base answer
+        return Reply(reply.status, reply.body[: len(reply.body) // 2], reply.ctype, reply.headers)
     payload = copy.deepcopy(payload)
     plantid = "result" in payload
-    suggestions = (
-        payload["result"]["classification"]["suggestions"] if plantid else payload["results"]
-    )
+    # a health assessment has disease suggestions and no classification
+    listed = "classification" if "classification" in payload.get("result", {}) else "disease"
+    suggestions = payload["result"][listed]["suggestions"] if plantid else payload["results"]
     if fault == "badtypes":
         if plantid:
             payload["result"]["is_plant"]["binary"] = "false"
@@ -50,7 +54,7 @@ def spoil(fault: str, reply: Reply) -> Reply:
     elif fault == "badlist":
         spoiled = {str(n): item for n, item in enumerate(suggestions)}
         if plantid:
-            payload["result"]["classification"]["suggestions"] = spoiled
+            payload["result"][listed]["suggestions"] = spoiled
         else:
             payload["results"] = spoiled
     elif fault == "badnumber":

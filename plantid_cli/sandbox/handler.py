@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from plantid_cli.sandbox import data
 from plantid_cli.sandbox import plantid_api as proto
+from plantid_cli.sandbox import plantid_kb as kb
 from plantid_cli.sandbox import plantnet_api as pn
 from plantid_cli.sandbox.faults import ANSWER_FAULTS, spoil
 from plantid_cli.sandbox.plantid_api import (
@@ -73,7 +74,7 @@ class Sandbox(Protocol):
 
     def _roll_failure(self, rate: float) -> str | None: ...
 
-    def _charge(self, cost: int) -> bool: ...
+    def _charge(self, cost: float) -> bool: ...
 
     def _charge_plantnet(self) -> int | None: ...
 
@@ -163,6 +164,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
             fields, count, blobs, error = proto.parse_plantid(body, ctype)
             call = sb._begin("plantid_identify", method, self.path, count, blobs, fields, query)
             answer = lambda: self._plantid_post(fields, blobs, error, query, call)  # noqa: E731
+            return self._faulted(call, self._key(), answer)
+        if path == "/api/v3/health_assessment" and method == "POST":
+            fields, count, blobs, error = proto.parse_plantid(body, ctype)
+            fields = {**fields, "health": "only"}  # what a health assessment is (the SDK's)
+            call = sb._begin("plantid_health", method, self.path, count, blobs, fields, query)
+            answer = lambda: self._plantid_post(fields, blobs, error, query, call)  # noqa: E731
+            return self._faulted(call, self._key(), answer)
+        if re.fullmatch(r"/api/v3/kb/plants/[^/]+", path) and method == "GET":
+            search = path.endswith("/name_search")
+            kind = "plantid_kb_search" if search else "plantid_kb_detail"
+            call = sb._begin(kind, method, self.path, 0, [], {}, query)
+            answer = lambda: kb.reply(sb, path, query, self._key())  # noqa: E731
             return self._faulted(call, self._key(), answer)
         if match := re.fullmatch(r"/api/v3/identification/([^/]+)", path):
             call = sb._begin("plantid_get", method, self.path, 0, [], {}, query)
@@ -334,7 +347,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         sb = self.sb
         if denied := sb._auth(self._key()):
             return denied
-        cost = 2 if fields.get("health") else 1
+        cost = 1 if fields.get("health") in (None, "only") else 2  # kindwise.com/faq
         if sb.remaining_credits() < cost:
             return text_reply(429, CREDITS_TEXT)
         if error := error or proto.check_plantid(fields, query):
@@ -351,7 +364,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             "ident": ident,
             "picks": data.plantid_picks(key, plant),
             "plant": plant,
-            "health": bool(fields.get("health")),
+            "health": fields.get("health"),  # None, "all", "auto", "only" (an assessment)
             "digest": key,
         }
         sb._store(ident["access_token"], stored)

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 from plantid_cli.sandbox import data, plantid_taxonomy
+from plantid_cli.sandbox.plantid_health import health_result
 from plantid_cli.sandbox.settings import MODES
 
 CREDITS_TEXT = "The specified api key does not have sufficient number of available credits."
@@ -226,6 +227,8 @@ def plantid_identification(token: str, fields: dict, blobs: list[bytes], base_ur
         "created": now,
         "completed": now + 0.05,
     }
+    if fields.get("health"):
+        ident["input"]["health"] = fields["health"]
     if fields.get("classification_level"):
         ident["input"]["classification_level"] = fields["classification_level"]
     return ident
@@ -244,13 +247,17 @@ def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
         base_url=base_url,
     )
     probability = round(0.93 + key[5] % 7 / 100, 3) if plant else 0.05
-    result: dict = {
-        "is_plant": {"probability": probability, "binary": plant, "threshold": 0.5},
-        "classification": {"suggestions": suggestions},
-    }
+    result: dict = {"is_plant": {"probability": probability, "binary": plant, "threshold": 0.5}}
+    if stored["health"] != "only":  # a health assessment has no classification
+        result["classification"] = {"suggestions": suggestions}
     if stored["health"]:
-        result["is_healthy"] = {"probability": 0.91, "binary": True, "threshold": 0.525}
-        result["disease"] = {"suggestions": []}
+        details = csv_param(query, "details")
+        language = (csv_param(query, "language") or ["en"])[0]
+        result.update(
+            health_result(
+                key, details=details, language=language, with_similar=similar, base_url=base_url
+            )
+        )
     return {**stored["ident"], "result": result}
 
 
@@ -270,7 +277,7 @@ def gzip_bomb(megabytes: int) -> bytes:
     return _BOMBS[megabytes]
 
 
-def usage_payload(total: int, used: int) -> dict:
+def usage_payload(total: int, used: float) -> dict:
     """The real service sends its counts as floats (`86.0`, upstream-apis.md): so does this."""
     none = {"day": None, "week": None, "month": None}
     remaining = max(0, total - used)

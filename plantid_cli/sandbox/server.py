@@ -10,6 +10,9 @@ Endpoints
     POST /api/v3/identification            Plant.id (JSON, or multipart with `images` files); 201
     GET  /api/v3/identification/{token}    the stored identification (re-rendered for the query)
     GET  /api/v3/usage_info                credits (free, never faulted; counts as floats)
+    POST /api/v3/health_assessment         Plant.id health assessment (as identification); 201
+    GET  /api/v3/kb/plants/name_search?q=  knowledge-base search (free; `sandbox.plantid_kb`)
+    GET  /api/v3/kb/plants/{token}         one knowledge-base entry (0.5 credits)
     POST /v2/identify/{project}?api-key=K  Pl@ntNet (multipart `images` + `organs`); 200
     GET  /v2/projects?api-key=K&lat=&lon=  the floras (those covering a place with lat/lon)
     GET  /_sandbox/stats   POST /_sandbox/reset   GET|POST /_sandbox/config (JSON)
@@ -21,7 +24,8 @@ is. Plant.id then answers is_plant {probability 0.05, binary false} with low-pro
 suggestions; Pl@ntNet answers 404 `Species not found` (unless `no-reject=true`).
 
 Credits: Plant.id starts with `credits` (10,000) and charges 1 per successful identification (2
-with `health`); at 0 it answers 429. Pl@ntNet starts with `plantnet_quota` (500) and charges
+with `health: all|auto`, 1 for a health assessment, 0.5 for a knowledge-base entry); short of the
+cost it answers 429. Pl@ntNet starts with `plantnet_quota` (500) and charges
 every processed identification (200 and 404); at 0 it answers 429 JSON.
 
 Faults (`mode`, applied to identification endpoints and Pl@ntNet's projects, after
@@ -49,7 +53,8 @@ reset wait, marked `held`, until a `configure` raises or clears it; a gate that 
 order events without a clock).
 
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
-plantid_get, plantid_usage, plantnet_identify, plantnet_identify_images, plantnet_projects
+plantid_health, plantid_health_images, plantid_kb_search, plantid_kb_detail, plantid_get,
+plantid_usage, plantnet_identify, plantnet_identify_images, plantnet_projects
 (GET /v2/projects, faults applied as to identifications), connections (TCP
 connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
@@ -82,7 +87,12 @@ CALLS_CAP = 10_000
 _COUNTERS = (
     "plantid_identify plantid_identify_images plantid_get plantid_usage plantnet_identify"
     " plantnet_identify_images plantnet_projects connections"
+    " plantid_health plantid_health_images plantid_kb_search plantid_kb_detail"
 ).split()
+
+
+#: The calls that carry images and a sequence number (`seq`, `hold_after`): the paid POSTs.
+_POSTS = frozenset({"plantid_identify", "plantid_health", "plantnet_identify"})
 
 
 class SandboxServer:
@@ -186,7 +196,8 @@ class SandboxServer:
             self._counters = dict.fromkeys(_COUNTERS, 0)
             self._statuses: dict[str, int] = {}
             self._calls: deque[dict] = deque(maxlen=CALLS_CAP)
-            self._used = self._plantnet_used = self._tokens = self._seq = 0
+            self._plantnet_used = self._tokens = self._seq = 0
+            self._used: float = 0  # a knowledge-base entry costs half a credit
             self._random = random.Random(self._config["seed"])
             self._identifications.clear()
 
@@ -227,7 +238,7 @@ class SandboxServer:
         call = proto.call_record(kind, method, path, count, blobs, fields, query)
         with self._lock:
             self._counters[kind] += 1
-            if kind.endswith("identify"):
+            if kind in _POSTS:
                 self._counters[f"{kind}_images"] += count
                 self._seq += 1
                 call["seq"] = self._seq
@@ -262,7 +273,7 @@ class SandboxServer:
             return text_reply(401, KEY_NOT_FOUND)
         return None
 
-    def _charge(self, cost: int) -> bool:
+    def _charge(self, cost: float) -> bool:
         with self._lock:
             if self._config["credits"] - self._used < cost:
                 return False
