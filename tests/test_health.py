@@ -271,7 +271,7 @@ def test_the_confirmation_prompt_names_what_the_service_would_bill(tmp_path, san
     env = {**cli_env, "PLANTID_CONFIRM_ABOVE": "2"}
     args = ["-m", "plantid_cli", "identify", "--health", *map(str, photos), "-f", "ndjson"]
     child = pexpect.spawn(sys.executable, args, env=env, encoding="utf-8", timeout=60)
-    child.expect(r"3 images .*: this run may spend 6 credits\. Go on\?")
+    child.expect(r"3 images: this run may spend up to 6 credits\. Go on\?")
     child.sendline("n")
     child.expect(pexpect.EOF)
     child.close()

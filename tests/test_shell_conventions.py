@@ -158,7 +158,7 @@ def test_a_path_list_on_stdin_is_asked_about_on_the_terminal(cli_env, sandbox, t
     # -q: no progress bar; how the question and the bar share a terminal is tested elsewhere
     command = f"printf '%s\\n' {shlex.quote(str(photo))} | {PLANTID} identify - -f ndjson -q"
     child = _on_a_pty(command, env)
-    child.expect(r"1 image, 1 not cached: this run may spend 1 credit\. Go on\? \[y/N\]")
+    child.expect(r"1 image: this run may spend up to 1 credit\. Go on\? \[y/N\]")
     child.sendline("n")
     child.expect(pexpect.EOF)
     child.close()

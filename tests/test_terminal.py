@@ -29,7 +29,7 @@ def test_the_question_comes_before_the_bar_on_its_own_line(tmp_path, sandbox, cl
     term = Terminal(["identify", folder], {**cli_env, "PLANTID_CONFIRM_ABOVE": "2"})
     term.expect(r"\[y/N\]")
     asked = term.text()
-    assert "3 images, 3 not cached: this run may spend 3 credits. Go on? [y/N]" in asked, asked
+    assert "3 images: this run may spend up to 3 credits. Go on? [y/N]" in asked, asked
     assert BAR not in asked  # no bar yet: nothing has started
     assert sandbox.stats()["plantid_identify"] == 0
     term.send_line("y")
