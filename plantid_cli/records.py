@@ -47,6 +47,16 @@ class Location(TypedDict):
     source: str  # "exif" | "option"
 
 
+class Verification(TypedDict):
+    """A person's decision on a record (`plantid review apply`, outputs/review/)."""
+
+    decision: str  # DECISIONS: accepted | rejected | corrected
+    scientific_name: str | None  # the name the person stands behind (None when rejected)
+    by: str | None
+    date: str  # ISO 8601 date the decision was applied
+    remarks: str | None
+
+
 class Record(TypedDict):
     """One input photo (or specimen): the schema_version 1 contract, built only here."""
 
@@ -74,6 +84,11 @@ class Record(TypedDict):
     providers: NotRequired[dict[str, Any]]
     agreement: NotRequired[str]
     remaining: NotRequired[int | float | None]
+    # the herbarium workflow (issue 15): with --group-by folder or --catalog-number
+    specimen: NotRequired[str]  # the specimen's folder relative to the argument
+    catalog_number: NotRequired[str | None]
+    verification: NotRequired[Verification]  # added by `plantid review apply`
+
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
@@ -189,6 +204,8 @@ def build_record(
     fields: dict[str, Any] | None = None,
     photos: list[str] | None = None,
     photo_files: tuple[str | os.PathLike[str], ...] = (),
+    specimen: str | None = None,
+    catalog_number: str | None = None,
 ) -> Record:
     """The one record of a unit, whole: the run calls this once per unit and patches nothing.
 
@@ -196,7 +213,9 @@ def build_record(
     `error` with the combined `fields` (of which an error shows `providers`: what each service
     said when both were asked); `file` is the file or
     specimen folder (``path_b64`` when `path` would not reopen it); a specimen also names its
-    `photos` (display forms) and their `photo_files`.
+    `photos` (display forms) and their `photo_files`, and its `specimen` folder; a
+    `catalog_number` is given with --group-by folder (null when none was found) or
+    --catalog-number.
     """
     if stored is not None:
         assert sha256 is not None, "an answer belongs to a hashed unit"
@@ -210,6 +229,11 @@ def build_record(
             record["error"] = error.to_record()
     if photos is not None:
         record["paths"] = photos
+    if specimen is not None:
+        record["specimen"] = specimen
+        record["catalog_number"] = catalog_number
+    elif catalog_number is not None:
+        record["catalog_number"] = catalog_number
     record = with_exact_paths(record, file, list(photo_files))
     if stored is None:
         if fields and "providers" in fields:

@@ -28,7 +28,8 @@ from plantid_cli.constants import RECORD_STATUSES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
 from plantid_cli.events import Event, EventBus
 from plantid_cli.inputs.specimens import group_by_folder
-from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
+from plantid_cli.inputs.identity import compile_pattern, with_identity
+from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs, normalise_extensions
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.providers.plantid import PlantIdProvider
@@ -75,13 +76,20 @@ def jobs_for(
     stdin: TextIO | None = None,
     on_empty_folder: Callable[[str], None] | None = None,
 ) -> Iterator[Any]:
-    """The units of work: files, or with --group-by folder one Specimen per folder."""
-    jobs = iter_jobs(options.paths, stdin=stdin, on_empty_folder=on_empty_folder)
+    """The units of work: files, or with --group-by folder one Specimen per folder, each with
+    its specimen identity (inputs/identity.py)."""
+    jobs = iter_jobs(
+        options.paths,
+        stdin=stdin,
+        on_empty_folder=on_empty_folder,
+        extensions=normalise_extensions(options.extensions),
+    )
     if options.shard is not None:
         jobs = shard_jobs(jobs, *options.shard, by_folder=options.group_by == "folder")
-    if options.group_by is None:
-        return jobs
-    return group_by_folder(jobs)
+    units: Iterator[Any] = jobs if options.group_by is None else group_by_folder(jobs)
+    if options.group_by is None and options.catalog_number is None:
+        return units
+    return with_identity(units, compile_pattern(options.catalog_number))
 
 
 def shard_jobs(
