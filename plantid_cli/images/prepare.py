@@ -32,7 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from plantid_cli.constants import MAX_SCAN_FILE_BYTES, RAW_EXTENSIONS
 from plantid_cli.errors import ImageError
+from plantid_cli.images import scan
 from plantid_cli.records import display_path
 
 _CHUNK = 1 << 20
@@ -122,23 +124,73 @@ def prepare_image(
     max_file_bytes: int = 50_000_000,
     max_pixels: int = 100_000_000,
 ) -> PreparedImage:
-    """Decode the whole photo and return an upright RGB JPEG, long side <= max_side, no EXIF."""
+    """Decode the photo and return an upright RGB JPEG, long side <= max_side, no EXIF.
+
+    TIFF scans too big to decode whole are streamed (images/scan.py: the largest page, band by
+    band); camera RAW goes through LibRaw (images/raw.py). Both may be up to
+    MAX_SCAN_FILE_BYTES on disk: they are never read into memory whole."""
     display = display_path(path)
+    extension = os.path.splitext(os.fsdecode(os.fspath(path)))[1].lower()
     handle, file_bytes = _open_file(path)
     with handle:
-        if file_bytes > max_file_bytes:
-            raise ImageError(
-                "too_large", f"{display}: {file_bytes} bytes is over the {max_file_bytes} limit"
-            )
-        Image = _pillow(handle.read(16))
+        prefix = handle.read(16)
         handle.seek(0)
+        is_scan = extension in RAW_EXTENSIONS or scan.is_tiff(prefix)
+        limit = max(max_file_bytes, MAX_SCAN_FILE_BYTES) if is_scan else max_file_bytes
+        if file_bytes > limit:
+            raise ImageError("too_large", f"{display}: {file_bytes} bytes is over the {limit} limit")
+        if extension in RAW_EXTENSIONS:
+            # lazy: rawpy (LibRaw) only for RAW files
+            from plantid_cli.images.raw import decode_raw
+
+            Image = _pillow(b"")
+            picture, flip = decode_raw(Image, path, display, max_side)
+            with picture:
+                return _finish(Image, picture, picture.size, flip, max_side, quality, file_bytes,
+                               read_photo_meta(picture))  # fmt: skip
+        page = None
+        if scan.is_tiff(prefix):
+            opened = scan.open_tiff(handle)
+            if opened is not None:
+                tif, page = opened
+                with tif:
+                    if scan.needs_streaming(page) and page.streamable:
+                        return _prepare_scan(tif, page, display, max_side, quality, file_bytes)
+            handle.seek(0)
+        Image = _pillow(prefix)
         # Pillow warns about bombs inside open() (header only, cheap). catch_warnings swaps the
         # process-wide filter list, so prepare threads take turns here; load() is outside.
         with _warnings_lock, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = _open_checked(Image, handle, display, max_pixels)
         with im:
+            if page is not None and page.index:
+                _seek_page(Image, im, page.index, display)
             return _prepare(Image, im, display, max_side, quality, file_bytes)
+
+
+def _seek_page(Image: Any, im: Any, index: int, display: str) -> None:
+    """A multi-page TIFF small enough for Pillow: its largest page (scan.largest_page)."""
+    try:
+        im.seek(index)
+    except (EOFError, OSError, ValueError) as exc:
+        raise ImageError("truncated", f"{display}: page {index} cannot be read ({exc})") from None
+
+
+def _prepare_scan(
+    tif: Any, page: scan.Page, display: str, max_side: int, quality: int, file_bytes: int
+) -> PreparedImage:
+    """A big TIFF page, reduced while read (images/scan.py), then finished as any photo."""
+    scan.check_scan(page, display)
+    Image = _pillow(b"")
+    pixels, _factor = scan.reduce_page(tif, page, max_side, display)
+    tiff_page = tif.pages[page.index]
+    name = _TRANSPOSES.get(scan.orientation(tiff_page))
+    transpose = None if name is None else Image.Transpose[name]
+    meta = PhotoMeta(taken_at=_quiet(lambda: exif_datetime(scan.datetime_tag(tiff_page))))
+    picture = scan.to_pil(Image, pixels)
+    return _finish(Image, picture, (page.width, page.height), transpose, max_side, quality,
+                   file_bytes, meta)  # fmt: skip
 
 
 def _bomb(Image: Any, display: str, pixels: int | None = None) -> ImageError:
@@ -203,6 +255,24 @@ def _prepare(
     meta = read_photo_meta(im)  # after load(): PNG may keep eXIf after the pixel data
     transpose = _orientation_transpose(Image, im)
     icc = im.info.get("icc_profile")
+    return _finish(Image, im, (full_w, full_h), transpose, max_side, quality, file_bytes, meta, icc)
+
+
+def _finish(
+    Image: Any,
+    im: Any,
+    full: tuple[int, int],
+    transpose: Any,
+    max_side: int,
+    quality: int,
+    file_bytes: int,
+    meta: PhotoMeta,
+    icc: Any = None,
+) -> PreparedImage:
+    """The shared last steps: RGB, the final LANCZOS resize, orientation, JPEG. `full` is the
+    picture's full-resolution size as stored (before orientation)."""
+    full_w, full_h = full
+    target = _fit(full_w, full_h, max_side)
     rgb = _to_rgb(Image, im)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
