@@ -105,3 +105,7 @@ VERIFIED = "verified"
 UNVERIFIED = "unverified"
 #: Darwin Core `basisOfRecord` of a herbarium sheet vs. a photo identified by a machine.
 BASIS_OF_RECORD = "MachineObservation"
+#: `export dwca --basis-of-record`: what each occurrence is (a herbarium sheet: PreservedSpecimen).
+BASES_OF_RECORD = ("PreservedSpecimen", "MachineObservation", "HumanObservation", "MaterialSample")
+#: `export dwca --license` (and the dataset_license setting): licences GBIF accepts.
+DATASET_LICENSES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-NC-4.0")

@@ -9,6 +9,7 @@ from plantid_cli.cli import (
     cache_cmd,
     config_cmd,
     demo,
+    herbarium_cmds,
     identify,
     keys,
     report_cmd,
@@ -54,6 +55,7 @@ usage.register(app)
 sandbox_cmd.register(app)
 demo.register(app)
 report_cmd.register(app)
+herbarium_cmds.register(app)
 app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_cmd.app, name="config")

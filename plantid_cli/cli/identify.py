@@ -44,6 +44,8 @@ Examples:
   plantid identify specimen.heic --lat -33.87 --lon 151.21 --top 5
 
   plantid identify herbarium/ --provider auto --group-by folder --organ leaf --format csv
+
+  plantid identify scans/ --group-by folder --catalog-number '[A-Z]{1,4}\\d{6,9}' --dry-run
 """
 
 
@@ -132,6 +134,31 @@ def identify(
             help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
         ),
     ] = D.group_by,
+    ext: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ext",
+            metavar="EXT",
+            help="Also pick up files ending so in folders (repeat or comma list: --ext jp2).",
+        ),
+    ] = None,
+    catalog_number: Annotated[
+        str | None,
+        typer.Option(
+            "--catalog-number",
+            metavar="REGEX",
+            help="Catalogue number: what REGEX (group 1 if any) finds in the folder or file "
+            "name (default with --group-by folder: the folder's name).",
+        ),
+    ] = D.catalog_number,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Walk, hash and look up the cache; print what would be sent and its cost. "
+            "Sends nothing.",
+        ),
+    ] = D.dry_run,
     confidence_threshold: Annotated[
         float | None,
         _setting(
@@ -203,6 +230,9 @@ def identify(
             project=project,
             shard=shard,
             group_by=group_by,
+            extensions=tuple(ext or ()),
+            catalog_number=catalog_number,
+            dry_run=dry_run,
             confidence_threshold=confidence_threshold,
             report=report,
             write_xmp=write_xmp,

@@ -35,6 +35,13 @@ from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.providers.plantnet import PlantNetProvider
 from plantid_cli.records import Record, RunStats
+from plantid_cli.run.budget import (
+    asks_plantid,
+    check_budget,
+    checks_credits,
+    credits_left,
+    dry_run_plan,
+)
 from plantid_cli.run.combine import providers_for
 from plantid_cli.run.engine import Engine, RunOptions
 from plantid_cli.run.options import IdentifyOptions, RunResult
@@ -171,40 +178,16 @@ def run_batch(
     if stdin is None and options.reads_stdin:
         stdin = sys.stdin
     output_failed: OSError | None = None
-    request = build_request(settings, options)
-    provider = make_providers(settings, settings.provider)
-    engine = Engine(
-        settings,
-        request,
-        provider,
-        RunOptions(
-            use_cache=options.use_cache,
-            refresh=options.refresh,
-            top=settings.top,
-            concurrency=settings.concurrency,
-            mode=settings.provider,
-            inline=options.inline,
-        ),
-        bus,
-        stop=stop,
-    )
+    engine = make_engine(settings, options, bus, stop)
     empty_folders: list[str] = []
     try:
         units: Iterable[ImageJob] = jobs_for(options, stdin, empty_folders.append)
-        if options.max_credits is not None or confirm is not None:
-            limit = (
-                options.max_credits if options.max_credits is not None else settings.confirm_above
-            )
-            # walked once, counted, then run: stdin can be read only once
+        if options.max_credits is not None or confirm is not None or checks_credits(
+            settings, options
+        ):
+            # walked once, counted, then run: stdin can be read only once (run/budget.py)
             units = list(units)
-            images, cost = count_cost(engine, units, limit)
-            if options.max_credits is not None and cost > options.max_credits:
-                raise UsageError(
-                    f"this run would spend {cost} credits ({images} images, {images - cost} "
-                    f"cached) but --max-credits is {options.max_credits}; nothing was sent"
-                )
-            if confirm is not None and cost > settings.confirm_above and not confirm(images, cost):
-                raise UsageError("cancelled: nothing was sent")
+            check_budget(engine, units, settings, options, confirm, count_cost)
         if observer is not None:
             observer.attach(engine)
         for record in engine.run(units):
@@ -237,6 +220,52 @@ def run_batch(
     if empty_folders:
         codes.add(EXIT_IMAGE_FAILED)
     return RunResult.of(stats, exit_code_for(codes), stop.is_set(), empty_folders)
+
+
+def make_engine(
+    settings: Settings, options: IdentifyOptions, bus: EventBus, stop: threading.Event
+) -> Engine:
+    """The engine of one run (its providers, request and options)."""
+    return Engine(
+        settings,
+        build_request(settings, options),
+        make_providers(settings, settings.provider),
+        RunOptions(
+            use_cache=options.use_cache,
+            refresh=options.refresh,
+            top=settings.top,
+            concurrency=settings.concurrency,
+            mode=settings.provider,
+            inline=options.inline,
+        ),
+        bus,
+        stop=stop,
+    )
+
+
+def plan_batch(
+    settings: Settings,
+    options: IdentifyOptions,
+    *,
+    stdin: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[list[dict[str, Any]], int | float | None, list[str]]:
+    """--dry-run: (one plan row per unit, the credits usage_info says are left or None, the
+    empty folder arguments). Walks, hashes and reads the cache; sends nothing but the free
+    usage_info call (run/budget.py)."""
+    stop = stop if stop is not None else threading.Event()
+    if stdin is None and options.reads_stdin:
+        stdin = sys.stdin
+    engine = make_engine(settings, options, EventBus(), stop)
+    empty_folders: list[str] = []
+    try:
+        units = list(jobs_for(options, stdin, empty_folders.append))
+        rows = dry_run_plan(engine, units)
+    finally:
+        engine.close()
+    wanted = any(row["action"] == "send" for row in rows)
+    remaining = credits_left(settings) if wanted and asks_plantid(settings) else None
+    return rows, remaining, empty_folders
 
 
 def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
