@@ -124,9 +124,9 @@ def dwca(
 
 
 def _dwca(results, output, title, creator, license, basis, media_base, quiet) -> int:
-    # lazy: keeps outputs.readback and .dwca off every command's start-up (app imports all)
     from datetime import date
 
+    # lazy: keeps outputs.readback and .dwca off every command's start-up (app imports all)
     from plantid_cli.outputs.dwca.archive import write_dwca
     from plantid_cli.outputs.dwca.eml import LICENSES, Dataset
     from plantid_cli.outputs.readback import read_records
@@ -197,9 +197,9 @@ def apply(
 
 
 def _apply(decisions: str, results: str, output: str | None, quiet: bool) -> int:
-    # lazy: keeps outputs.readback and .review off every command's start-up (app imports all)
     from collections import Counter
 
+    # lazy: keeps outputs.readback and .review off every command's start-up (app imports all)
     from plantid_cli.outputs.readback import read_records
     from plantid_cli.outputs.review.decisions import apply_decisions, read_decisions
 
@@ -284,6 +284,7 @@ def _checklist(results: str, fmt: str) -> int:
         import csv
         import io
 
+        # lazy: the writers (and their CSV-injection guard) only for --format csv
         from plantid_cli.outputs.writers import csv_safe
 
         buffer = io.StringIO()

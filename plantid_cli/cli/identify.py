@@ -45,7 +45,7 @@ Examples:
 
   plantid identify herbarium/ --provider auto --group-by folder --organ leaf --format csv
 
-  plantid identify scans/ --group-by folder --catalog-number '[A-Z]{1,4}\\d{6,9}' --dry-run
+  plantid identify scans/ --group-by folder --catalog-number 'LE[0-9]+' --dry-run
 """
 
 
