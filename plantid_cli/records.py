@@ -90,7 +90,6 @@ class Record(TypedDict):
     verification: NotRequired[Verification]  # added by `plantid review apply`
 
 
-
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
 
 

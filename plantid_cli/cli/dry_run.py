@@ -68,7 +68,9 @@ def _print_plan(rows: list[dict[str, Any]], fmt: str) -> None:
         writer = csv.DictWriter(buffer, fieldnames=PLAN_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: csv_safe("" if row.get(k) is None else row.get(k)) for k in PLAN_COLUMNS})
+            writer.writerow(
+                {k: csv_safe("" if row.get(k) is None else row.get(k)) for k in PLAN_COLUMNS}
+            )
         echo(buffer.getvalue(), nl=False)
         return
     from rich.console import Console

@@ -118,8 +118,9 @@ def dwca(
 ) -> None:
     use_shared(verbose, debug, log_format)
     raise typer.Exit(
-        run_guarded(_dwca, results, output, title, creator, license, basis_of_record,
-                    media_base, quiet)  # fmt: skip
+        run_guarded(
+            _dwca, results, output, title, creator, license, basis_of_record, media_base, quiet
+        )  # fmt: skip
     )
 
 

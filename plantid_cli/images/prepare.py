@@ -138,7 +138,9 @@ def prepare_image(
         is_scan = extension in RAW_EXTENSIONS or scan.is_tiff(prefix)
         limit = max(max_file_bytes, MAX_SCAN_FILE_BYTES) if is_scan else max_file_bytes
         if file_bytes > limit:
-            raise ImageError("too_large", f"{display}: {file_bytes} bytes is over the {limit} limit")
+            raise ImageError(
+                "too_large", f"{display}: {file_bytes} bytes is over the {limit} limit"
+            )
         if extension in RAW_EXTENSIONS:
             # lazy: rawpy (LibRaw) only for RAW files
             from plantid_cli.images.raw import decode_raw

@@ -194,9 +194,13 @@ def _blocks(tif: Any, tiff_page: Any, page: Page, display: str) -> Any:
     except ImageError:
         raise
     except KeyError as exc:  # a codec tifffile does not have
-        raise ImageError("not_image", f"{display}: TIFF compression not supported ({exc})") from None
+        raise ImageError(
+            "not_image", f"{display}: TIFF compression not supported ({exc})"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - damaged data in any codec
-        raise ImageError("truncated", f"{display}: image data truncated or damaged ({exc})") from None
+        raise ImageError(
+            "truncated", f"{display}: image data truncated or damaged ({exc})"
+        ) from None
 
 
 def _segment_bytes(tiff_page: Any) -> int:

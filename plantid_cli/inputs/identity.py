@@ -39,7 +39,9 @@ def compile_pattern(pattern: str | None) -> re.Pattern[str] | None:
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"--catalog-number {pattern!r} is not a regular expression ({exc})") from None
+        raise UsageError(
+            f"--catalog-number {pattern!r} is not a regular expression ({exc})"
+        ) from None
     if compiled.groups > 1:
         raise UsageError(f"--catalog-number {pattern!r}: use at most one group (the number)")
     return compiled

@@ -233,7 +233,9 @@ def darwin_core_row(record: Mapping[str, Any], threshold: float = 0.5) -> dict[s
         "family": found.family if found else "",
         "genus": found.genus if found else "",
         "vernacularName": "; ".join(found.common_names) if found else "",
-        "taxonID": f"https://www.gbif.org/species/{found.gbif_id}" if found and found.gbif_id else "",
+        "taxonID": f"https://www.gbif.org/species/{found.gbif_id}"
+        if found and found.gbif_id
+        else "",
         "identificationQualifier": "cf." if unverified_low else "",
         "identifiedBy": found.identified_by if found else "",
         "dateIdentified": found.date if found else "",

@@ -27,8 +27,8 @@ from plantid_cli.config import Settings
 from plantid_cli.constants import RECORD_STATUSES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
 from plantid_cli.events import Event, EventBus
-from plantid_cli.inputs.specimens import group_by_folder
 from plantid_cli.inputs.identity import compile_pattern, with_identity
+from plantid_cli.inputs.specimens import group_by_folder
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs, normalise_extensions
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
@@ -182,8 +182,10 @@ def run_batch(
     empty_folders: list[str] = []
     try:
         units: Iterable[ImageJob] = jobs_for(options, stdin, empty_folders.append)
-        if options.max_credits is not None or confirm is not None or checks_credits(
-            settings, options
+        if (
+            options.max_credits is not None
+            or confirm is not None
+            or checks_credits(settings, options)
         ):
             # walked once, counted, then run: stdin can be read only once (run/budget.py)
             units = list(units)

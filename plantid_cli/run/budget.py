@@ -74,7 +74,7 @@ def check_budget(
     settings: Settings,
     options: IdentifyOptions,
     confirm: Callable[[int, int], bool] | None,
-    count_cost: Callable[[Any, Sequence[Any], int], tuple[int, int]],
+    count_cost: Callable[[Any, Any, int], tuple[int, int]],
 ) -> Budget:
     """Refuse (UsageError, nothing sent) a run over --max-credits or over what is left, or one
     the person at the terminal declines; otherwise return what it may cost."""
@@ -82,7 +82,9 @@ def check_budget(
     limits = [options.max_credits, remaining]
     if confirm is not None:
         limits.append(settings.confirm_above)
-    limit = min(int(n) for n in limits if n is not None) if any(n is not None for n in limits) else 0
+    limit = (
+        min(int(n) for n in limits if n is not None) if any(n is not None for n in limits) else 0
+    )
     count, cost = count_cost(engine, units, limit)
     if options.max_credits is not None and cost > options.max_credits:
         raise UsageError(

@@ -57,4 +57,5 @@ def eml_xml(dataset: Dataset) -> bytes:
     link = ET.SubElement(para, "ulink", {"url": LICENSES[dataset.license]})
     ET.SubElement(link, "citetitle").text = dataset.license
     link.tail = "."
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data

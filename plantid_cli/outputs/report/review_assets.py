@@ -94,7 +94,8 @@ REVIEW_SCRIPT = r"""
     cards.forEach(function (c) {
       var s = store[sha(c)];
       if (!s) { return; }
-      var name = s.d === "corrected" ? s.n : s.d === "accepted" ? (c.getAttribute("data-machine") || "") : "";
+      var machine = c.getAttribute("data-machine") || "";
+      var name = s.d === "corrected" ? s.n : s.d === "accepted" ? machine : "";
       lines.push([sha(c), s.d, name, who, s.r || ""].map(cell).join(","));
     });
     var text = lines.join("\r\n") + "\r\n";
@@ -112,14 +113,20 @@ REVIEW_SCRIPT = r"""
     var list = visible();
     if (!list.length) { return; }
     var at = list.indexOf(cards[current]);
-    at = at < 0 ? (step > 0 ? 0 : list.length - 1) : Math.max(0, Math.min(list.length - 1, at + step));
+    var last = list.length - 1;
+    at = at < 0 ? (step > 0 ? 0 : last) : Math.max(0, Math.min(last, at + step));
     if (cards[current]) { cards[current].classList.remove("current"); }
     current = cards.indexOf(list[at]);
     list[at].classList.add("current");
     list[at].focus();
     list[at].scrollIntoView({block: "nearest"});
   }
-  function cardOf(el) { while (el && !(el.tagName === "ARTICLE" && el.hasAttribute("data-sha"))) { el = el.parentElement; } return el; }
+  function cardOf(el) {
+    while (el && !(el.tagName === "ARTICLE" && el.hasAttribute("data-sha"))) {
+      el = el.parentElement;
+    }
+    return el;
+  }
   document.getElementById("cards").addEventListener("click", function (ev) {
     var c = cardOf(ev.target), t = ev.target;
     if (!c || t.tagName !== "BUTTON") { return; }
@@ -154,7 +161,8 @@ REVIEW_SCRIPT = r"""
   });
   document.addEventListener("keydown", function (ev) {
     var tag = (ev.target && ev.target.tagName) || "";
-    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") { return; }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     var c = cards[current], key = ev.key;
     if (key === "j" || key === "ArrowDown" || key === "ArrowRight") { focusCard(1); }
     else if (key === "k" || key === "ArrowUp" || key === "ArrowLeft") { focusCard(-1); }
@@ -169,7 +177,10 @@ REVIEW_SCRIPT = r"""
   });
   document.addEventListener("focusin", function (ev) {
     var c = cardOf(ev.target);
-    if (c) { if (cards[current]) { cards[current].classList.remove("current"); } current = cards.indexOf(c); c.classList.add("current"); }
+    if (!c) { return; }
+    if (cards[current]) { cards[current].classList.remove("current"); }
+    current = cards.indexOf(c);
+    c.classList.add("current");
   });
   progress();
 })();

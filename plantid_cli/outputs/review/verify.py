@@ -113,8 +113,6 @@ def _from_suggestion(
     )
 
 
-
-
 def verification_status(record: Mapping[str, Any]) -> str:
     """Darwin Core identificationVerificationStatus: verified, unverified, or "" (none)."""
     found = identification(record)
