@@ -196,10 +196,14 @@ def _check_archive(archive: Path, first, second, third, correction: str) -> None
         assert rejected.data[dwc + "identificationVerificationStatus"] == ""
         assert corrected.data[dwc + "scientificName"].startswith(correction)
         assert corrected.data[dwc + "identificationVerificationStatus"] == "verified"
-        media = {b: [e.data["http://purl.org/dc/terms/identifier"] for e in rows[b].extensions]
-                 for b in BARCODES}  # fmt: skip
-        assert {b: len(m) for b, m in media.items()} == {b: len(r.get("paths") or [1])
-                                                         for b, r in zip(BARCODES, (first, second, third), strict=True)}  # fmt: skip
+        identifier = "http://purl.org/dc/terms/identifier"
+        media = {b: [e.data[identifier] for e in rows[b].extensions] for b in BARCODES}
+        photos = {b: len(r["paths"]) for b, r in zip(BARCODES, (first, second, third), strict=True)}
+        assert (
+            {b: len(m) for b, m in media.items()}
+            == photos
+            == {BARCODES[0]: 2, BARCODES[1]: 1, BARCODES[2]: 1}
+        )
         assert all(path.endswith(".tif") for paths in media.values() for path in paths)
     with zipfile.ZipFile(archive) as z:
         eml = z.read("eml.xml").decode()
