@@ -24,22 +24,41 @@ def green_tiff(
     return path
 
 
-def halves_tiff(path: Path, size: tuple[int, int], *, rowsperstrip: int = 64, **kwargs) -> Path:
-    """A 16-bit RGB scan written band by band (never whole in memory): the left half pure red,
-    the right half pure blue, so a decoded and shrunk copy can be checked by its colours."""
+def halves_tiff(
+    path: Path,
+    size: tuple[int, int],
+    *,
+    rowsperstrip: int | None = 64,
+    tile: tuple[int, int] | None = None,
+    **kwargs,
+) -> Path:
+    """A 16-bit RGB scan written strip by strip or tile by tile (never whole in memory): the
+    left half pure red, the right half pure blue, so a decoded and shrunk copy can be checked
+    by its colours."""
     width, height = size
 
-    def bands():
-        for y in range(0, height, 256):
-            band = np.zeros((min(256, height - y), width, 3), dtype=np.uint16)
-            band[:, : width // 2, 0] = 65535
-            band[:, width // 2 :, 2] = 65535
-            yield band
+    def part(y: int, x: int, rows: int, cols: int) -> np.ndarray:
+        block = np.zeros((rows, cols, 3), dtype=np.uint16)
+        columns = np.arange(x, x + cols)
+        block[:, columns < width // 2, 0] = 65535
+        block[:, (columns >= width // 2) & (columns < width), 2] = 65535
+        return block
 
-    tifffile.imwrite(
-        path, bands(), shape=(height, width, 3), dtype="uint16", photometric="rgb",
-        rowsperstrip=rowsperstrip, **kwargs,
-    )  # fmt: skip
+    if tile is not None:
+        th, tw = tile
+        parts = (part(y, x, th, tw) for y in range(0, height, th) for x in range(0, width, tw))
+        options = {"tile": tile}
+    else:
+        assert rowsperstrip is not None
+        parts = (
+            part(y, 0, min(rowsperstrip, height - y), width) for y in range(0, height, rowsperstrip)
+        )
+        options = {"rowsperstrip": rowsperstrip}
+        if kwargs.get("compression"):  # tifffile compresses strips only from a whole array
+            parts = np.concatenate(list(parts))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, parts, shape=(height, width, 3), dtype="uint16", photometric="rgb",
+                     **options, **kwargs)  # fmt: skip
     return path
 
 
@@ -72,6 +91,7 @@ def dng(path: Path, size: tuple[int, int] = (600, 400), *, preview: bool = True)
         (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern RGGB
         (50717, "I", 1, 4095, True),  # WhiteLevel
     ]
+    path.parent.mkdir(parents=True, exist_ok=True)
     sensor = np.full((height, width), 600, dtype=np.uint16)
     sensor[0::2, 1::2] = 2400  # green sites
     sensor[1::2, 0::2] = 2400
