@@ -205,6 +205,7 @@ def build_record(
     photo_files: tuple[str | os.PathLike[str], ...] = (),
     specimen: str | None = None,
     catalog_number: str | None = None,
+    numbered: bool = False,
 ) -> Record:
     """The one record of a unit, whole: the run calls this once per unit and patches nothing.
 
@@ -213,8 +214,8 @@ def build_record(
     said when both were asked); `file` is the file or
     specimen folder (``path_b64`` when `path` would not reopen it); a specimen also names its
     `photos` (display forms) and their `photo_files`, and its `specimen` folder; a
-    `catalog_number` is given with --group-by folder (null when none was found) or
-    --catalog-number.
+    `catalog_number` is given with --group-by folder or (`numbered`) --catalog-number, null
+    when none was found.
     """
     if stored is not None:
         assert sha256 is not None, "an answer belongs to a hashed unit"
@@ -231,7 +232,7 @@ def build_record(
     if specimen is not None:
         record["specimen"] = specimen
         record["catalog_number"] = catalog_number
-    elif catalog_number is not None:
+    elif numbered:
         record["catalog_number"] = catalog_number
     record = with_exact_paths(record, file, list(photo_files))
     if stored is None:

@@ -82,6 +82,8 @@ def with_identity(units: Iterable[Any], pattern: re.Pattern[str] | None) -> Iter
             yield dataclasses.replace(unit, specimen=folder, catalog_number=number)
         elif pattern is not None and isinstance(unit, ImageJob):
             parts = (unit.relative or os.path.basename(unit.display)).split("/")
-            yield dataclasses.replace(unit, catalog_number=find_number(pattern, reversed(parts)))
+            # "" (not None): looked for and not found; the record then says null
+            number = find_number(pattern, reversed(parts)) or ""
+            yield dataclasses.replace(unit, catalog_number=number)
         else:
             yield unit

@@ -53,7 +53,7 @@ class ImageJob:
     display: str  # printable form of path, used in records and messages
     error: ImageError | None = None  # set when the job is already known to fail
     relative: str = ""  # path relative to the argument root (file arguments: the name)
-    catalog_number: str | None = None  # --catalog-number (inputs/identity.py)
+    catalog_number: str | None = None  # --catalog-number ("" none found; inputs/identity.py)
 
 
 def is_image_name(name: str, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> bool:

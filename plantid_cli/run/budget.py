@@ -128,7 +128,7 @@ def dry_run_plan(engine: Any, units: Sequence[Any]) -> list[dict[str, Any]]:
             row["specimen"] = getattr(unit, "specimen", "")
             row["photos"] = [member.display for member in unit.members]
         if getattr(unit, "catalog_number", None) is not None or hasattr(unit, "members"):
-            row["catalog_number"] = getattr(unit, "catalog_number", None)
+            row["catalog_number"] = getattr(unit, "catalog_number", None) or None
         if unit.error is not None:
             row["reason"] = unit.error.message
             rows.append(row)

@@ -249,8 +249,8 @@ def _unit_files(job: Any) -> dict[str, Any]:
             "specimen": job.specimen,
             "catalog_number": job.catalog_number,
         }
-    if getattr(job, "catalog_number", None) is not None:
-        return {"file": job.path, "catalog_number": job.catalog_number}
+    if getattr(job, "catalog_number", None) is not None:  # --catalog-number ("": none found)
+        return {"file": job.path, "catalog_number": job.catalog_number or None, "numbered": True}
     return {"file": job.path}
 
 
