@@ -48,6 +48,15 @@ Examples:
   plantid export dwca results.ndjson -o photos.zip --basis-of-record MachineObservation
 """
 
+CSV_HELP = """Write the Darwin Core CSV of a results file (the columns of identify --format csv),
+with the reviewed identifications: verified names identified by the person, rejected ones left
+out of the identification columns.
+
+Examples:
+
+  plantid export csv reviewed.ndjson > reviewed.csv
+"""
+
 APPLY_HELP = """Apply a decisions file (exported from the report) to a results file.
 
 Each record whose sha256 has a decision gets a `verification` object (decision, name, by, date,
@@ -76,6 +85,8 @@ Examples:
 def register(app: typer.Typer) -> None:
     export_app.command("dwca", cls=PlantidCommand, help=DWCA_HELP,
                        short_help="Darwin Core Archive (zip) of a results file.")(dwca)  # fmt: skip
+    export_app.command("csv", cls=PlantidCommand, help=CSV_HELP,
+                       short_help="Darwin Core CSV of a results file.")(export_csv)  # fmt: skip
     review_app.command("apply", cls=PlantidCommand, help=APPLY_HELP,
                        short_help="Apply a decisions file to a results file.")(apply)  # fmt: skip
     app.add_typer(export_app, name="export")
@@ -178,6 +189,42 @@ def _output_path(output: str, results: str, suffix: str) -> Path:
     if out.is_dir():
         raise UsageError(f"-o {out} is a folder")
     return out
+
+
+# ----- export csv ----------------------------------------------------------------------------
+def export_csv(
+    results: Annotated[str, typer.Argument(help=RESULTS_HELP)],
+    confidence_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--confidence-threshold",
+            help=with_default("Below it, an unverified name is marked cf", "confidence_threshold"),
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+    log_format: LogFormat = None,
+) -> None:
+    use_shared(verbose, debug, log_format)
+    raise typer.Exit(run_guarded(_export_csv, results, confidence_threshold))
+
+
+def _export_csv(results: str, threshold: float | None) -> int:
+    # lazy: keeps outputs.readback and the writers off every command's start-up
+    from plantid_cli.outputs.readback import read_records
+    from plantid_cli.outputs.writers import make_writer
+
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise UsageError(f"--confidence-threshold must be between 0 and 1, not {threshold:g}")
+    setup_logging()
+    records = read_records(results)
+    writer = make_writer("csv", sys.stdout, load().confidence_threshold if threshold is None
+                         else threshold)  # fmt: skip
+    for record in records:
+        writer.write(record)  # type: ignore[arg-type]
+    writer.close()
+    return 0
 
 
 # ----- review apply --------------------------------------------------------------------------
