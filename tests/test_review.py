@@ -243,3 +243,28 @@ def test_export_csv_and_report_show_the_review(run, tmp_path, cli_env):
     assert html.count('data-decision="accepted"') == 1
     assert "rejected by A. Botanist" in html
     assert "checklist: " in html  # the summary at the top
+
+
+def test_checklist_formats_count_each_taxon_once(run, tmp_path, cli_env):
+    _, results, by_name = run
+    records = list(by_name.values())
+    expected: dict[str, list[float]] = {}
+    for record in records:  # counted here by hand from the records themselves
+        expected.setdefault(record["best"]["scientific_name"], []).append(
+            record["best"]["probability"]
+        )
+    as_csv = run_plantid(["checklist", results, "-f", "csv"], cli_env)
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert {r["scientific_name"]: int(r["specimens"]) for r in rows} == {
+        name: len(ps) for name, ps in expected.items()
+    }
+    for row in rows:
+        ps = expected[row["scientific_name"]]
+        assert float(row["best_probability"]) == pytest.approx(max(ps), abs=1e-4)
+        assert float(row["mean_probability"]) == pytest.approx(sum(ps) / len(ps), abs=1e-4)
+        assert row["verified"] == "0"
+    table = run_plantid(["checklist", results], {**cli_env, "COLUMNS": "200"})
+    assert table.returncode == 0, table.stderr
+    assert f"{len(expected)} taxa" in table.stdout
+    assert all(name in table.stdout for name in expected)
