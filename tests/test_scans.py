@@ -180,3 +180,23 @@ def test_raw_folder_walk_and_a_fake_raw(tmp_path, sandbox, cli_env):
     assert found["b.nef"]["error"]["code"] == "not_image"
     assert result.returncode == 1
     assert sandbox.stats()["plantid_identify"] == 1
+
+
+@pytest.mark.parametrize("layout", [{"tile": (256, 256)}, {"rowsperstrip": 50}, {}])
+def test_streamed_reduction_is_the_block_mean(tmp_path, layout):
+    """Against a reference computed another way (reshape and mean over whole 7x7 blocks):
+    strips and tiles that do not line up with the blocks are summed into the right pixels."""
+    from plantid_cli.images import scan
+
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 65535, size=(2100, 3000, 3), dtype=np.uint16)
+    path = tmp_path / "noise.tif"
+    tifffile.imwrite(path, pixels, photometric="rgb", compression="zlib", **layout)
+    with tifffile.TiffFile(path) as tif:
+        page = scan.largest_page(tif)
+        reduced, factor = scan.reduce_page(tif, page, 428, "noise.tif")
+    assert factor == 7 and reduced.shape == (300, 429, 3)
+    whole = pixels[:, :2996].reshape(300, 7, 428, 7, 3).mean(axis=(1, 3)) * (255 / 65535)
+    assert np.abs(reduced[:, :428].astype(float) - whole).max() <= 0.51
+    last = pixels[:, 2996:].reshape(300, 7, 4, 3).mean(axis=(1, 2)) * (255 / 65535)
+    assert np.abs(reduced[:, 428].astype(float) - last).max() <= 0.51  # the narrower last bin

@@ -17,6 +17,7 @@ a scan declaring more than MAX_SCAN_PIXELS is `decompression_bomb`, before any p
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,11 @@ IN_MEMORY_BYTES = 64 * 1024 * 1024
 #: The most decoded bytes one strip or tile may hold (a compressed scan stored as a single
 #: strip cannot be decoded in parts).
 MAX_SEGMENT_BYTES = 96 * 1024 * 1024
-#: Rows of an uncompressed strip read at a time (times the row's bytes).
-_BAND_BYTES = 8 * 1024 * 1024
+#: Bytes of an uncompressed strip read at a time.
+_BAND_BYTES = 2 * 1024 * 1024
+#: Input rows turned into floats at a time (rounded to whole output rows).
+_CHUNK_ROWS = 32
+_SCAN_SLOTS = threading.Semaphore(1)
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _GREY, _RGB = (0, 1), 2  # photometric: MINISWHITE/MINISBLACK, RGB
 
@@ -111,7 +115,16 @@ def needs_streaming(page: Page) -> bool:
 
 def reduce_page(tif: Any, page: Page, max_side: int, display: str) -> tuple[Any, int]:
     """The page averaged down by an integer factor so that its long side is >= max_side (or
-    the page itself when it is small): (uint8 array H x W x 3 or H x W, factor)."""
+    the page itself when it is small): (uint8 array H x W x 3 or H x W, factor).
+
+    One scan at a time per process (`_SCAN_SLOTS`): with -j 8, eight threads each reducing a
+    100 MP sheet would hold eight reduced copies and eight decoded strips; one keeps a run's
+    peak memory that of one scan (~60 MB), and the CPU is the limit anyway."""
+    with _SCAN_SLOTS:
+        return _reduce_page(tif, page, max_side, display)
+
+
+def _reduce_page(tif: Any, page: Page, max_side: int, display: str) -> tuple[Any, int]:
     import numpy as np  # lazy: numpy only for TIFF files
 
     tiff_page = tif.pages[page.index]
@@ -122,30 +135,37 @@ def reduce_page(tif: Any, page: Page, max_side: int, display: str) -> tuple[Any,
     channels = 3 if photometric == _RGB else 1
     # float32 holds any sum exactly enough: at most factor**2 16-bit values per output pixel
     sums = np.zeros((out_h, out_w, channels), dtype=np.float32)
-    counts = np.zeros((out_h, out_w), dtype=np.float32)
+    covered = 0  # pixels of the first sample plane seen: every one exactly once, or truncated
     for y, x, plane, block in _blocks(tif, tiff_page, page, display):
         rows, cols = min(block.shape[0], page.height - y), min(block.shape[1], page.width - x)
         if rows <= 0 or cols <= 0 or (plane is not None and plane >= channels):
             continue
         block = block[:rows, :cols, :channels] if plane is None else block[:rows, :cols, :1]
-        row_starts, col_starts = _bin_starts(y, rows, factor), _bin_starts(x, cols, factor)
-        reduced = np.add.reduceat(
-            np.add.reduceat(block.astype(np.float32), row_starts, axis=0), col_starts, axis=1
-        )
-        y0, x0 = y // factor, x // factor
-        y1, x1 = y0 + reduced.shape[0], x0 + reduced.shape[1]
-        if plane is None:
-            sums[y0:y1, x0:x1] += reduced
-        else:
-            sums[y0:y1, x0:x1, plane] += reduced[..., 0]
         if plane is None or plane == 0:
-            row_sizes = np.diff(np.append(row_starts, rows)).astype(np.float32)
-            col_sizes = np.diff(np.append(col_starts, cols)).astype(np.float32)
-            counts[y0:y1, x0:x1] += np.outer(row_sizes, col_sizes)
-    if not counts.all():
+            covered += rows * cols
+        col_starts = _bin_starts(x, cols, factor)
+        x0 = x // factor
+        # a few output rows at a time: the float copy of a tall strip stays small
+        step = factor * max(1, _CHUNK_ROWS // factor)
+        cuts = list(range((-y) % factor, rows, step))  # cut only where an output row starts
+        if not cuts or cuts[0] != 0:
+            cuts.insert(0, 0)
+        for top, bottom in zip(cuts, [*cuts[1:], rows], strict=True):
+            part = block[top:bottom].astype(np.float32)
+            row_starts = _bin_starts(y + top, bottom - top, factor)
+            reduced = np.add.reduceat(np.add.reduceat(part, row_starts, axis=0), col_starts, axis=1)
+            y0 = (y + top) // factor
+            y1, x1 = y0 + reduced.shape[0], x0 + reduced.shape[1]
+            if plane is None:
+                sums[y0:y1, x0:x1] += reduced
+            else:
+                sums[y0:y1, x0:x1, plane] += reduced[..., 0]
+    if covered != page.width * page.height:
         raise ImageError("truncated", f"{display}: image data truncated (missing strips)")
-    sums /= counts[..., None]  # in place: the reduced picture exists once, plus its uint8 copy
-    del counts
+    # divide by each output pixel's share of the page: full bins, smaller at the right/bottom
+    row_sizes = np.diff(np.append(np.arange(0, page.height, factor), page.height))
+    col_sizes = np.diff(np.append(np.arange(0, page.width, factor), page.width))
+    sums /= np.outer(row_sizes, col_sizes).astype(np.float32)[..., None]
     dtype = tiff_page.dtype
     if dtype.kind == "f":
         np.clip(sums, 0.0, 1.0, out=sums)
