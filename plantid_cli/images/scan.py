@@ -165,16 +165,16 @@ def _reduce_page(tif: Any, page: Page, max_side: int, display: str) -> tuple[Any
     # divide by each output pixel's share of the page: full bins, smaller at the right/bottom
     row_sizes = np.diff(np.append(np.arange(0, page.height, factor), page.height))
     col_sizes = np.diff(np.append(np.arange(0, page.width, factor), page.width))
-    sums /= np.outer(row_sizes, col_sizes).astype(np.float32)[..., None]
+    sums /= col_sizes.astype(np.float32)[None, :, None]  # in place: no second float copy
     dtype = tiff_page.dtype
-    if dtype.kind == "f":
-        np.clip(sums, 0.0, 1.0, out=sums)
-        sums *= 255.0
-    else:
-        sums *= 255.0 / float(2 ** (dtype.itemsize * 8) - 1)
-    np.rint(sums, out=sums)
-    np.clip(sums, 0, 255, out=sums)
-    pixels = sums.astype(np.uint8)
+    full = 1.0 if dtype.kind == "f" else float(2 ** (dtype.itemsize * 8) - 1)
+    pixels = np.empty(sums.shape, dtype=np.uint8)
+    for top in range(0, out_h, 64):  # to 8 bits a band at a time
+        band = sums[top : top + 64]
+        band /= row_sizes[top : top + 64].astype(np.float32)[:, None, None]
+        band *= 255.0 / full
+        np.clip(np.rint(band, out=band), 0, 255, out=band)
+        pixels[top : top + 64] = band
     del sums
     if photometric == 0:  # MINISWHITE: 0 is white
         np.subtract(255, pixels, out=pixels)
@@ -206,7 +206,7 @@ def _blocks(tif: Any, tiff_page: Any, page: Page, display: str) -> Any:
             "cannot decode it in parts (re-save it tiled or in strips)",
         )
     try:
-        for segment, index, _shape in tiff_page.segments():
+        for segment, index, _shape in tiff_page.segments(maxworkers=1, buffersize=1 << 22):
             if segment is None:
                 continue
             plane = int(index[0]) if int(tiff_page.planarconfig) == 2 else None
@@ -262,7 +262,10 @@ def _raw_bands(tif: Any, tiff_page: Any, page: Page, display: str) -> Any:
 
 
 def to_pil(Image: Any, pixels: Any) -> Any:
-    return Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
+    """A PIL image over the array's own memory (frombuffer: no copy)."""
+    mode = "L" if pixels.ndim == 2 else "RGB"
+    height, width = pixels.shape[:2]
+    return Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
 
 
 def orientation(tiff_page: Any) -> int:
