@@ -143,7 +143,8 @@ def render(
     credits = estimated_credits(records) if credits_used is None else credits_used
     title = "Plant identifications" + (f" — {source}" if source else "")
     head = HEAD.replace("%TITLE%", escape(title)).replace("%STYLE%", STYLE + REVIEW_STYLE)
-    yield head.replace("<body>", f'<body data-page="{review.page_id(records)}">')
+    unit = "specimens" if any("specimen" in r for r in records) else "photos"
+    yield head.replace("<body>", f'<body data-page="{review.page_id(records)}" data-unit="{unit}">')
     yield '<header class="top"><div class="wrap">'
     yield f"<h1>Plant identifications <small>{review.counts_heading(records)}</small></h1>"
     meta = [f"generated {escape(now.strftime('%Y-%m-%d %H:%M %Z').strip())}"]
