@@ -81,13 +81,12 @@ def check_budget(
     """Refuse (UsageError, nothing sent) a run over --max-credits or over what is left, or one
     the person at the terminal declines; otherwise return what it may cost."""
     remaining = credits_left(settings) if units and checks_credits(settings, options) else None
-    limits = [options.max_credits, remaining]
+    limits = [n for n in (options.max_credits, remaining) if n is not None]
     if confirm is not None:
         limits.append(settings.confirm_above)
-    limit = (
-        min(int(n) for n in limits if n is not None) if any(n is not None for n in limits) else 0
-    )
-    count, cost = count_cost(engine, units, limit)
+    if not limits:  # usage_info did not answer and nothing else bounds the run: no hashing
+        return Budget(len(units), len(units), None)
+    count, cost = count_cost(engine, units, int(min(limits)))
     if options.max_credits is not None and cost > options.max_credits:
         raise UsageError(
             f"this run would spend {cost} credits ({count} images, {count - cost} "
