@@ -85,6 +85,10 @@ class Settings:
     confidence_threshold: float = 0.5
     redis_url: str | None = None
     metrics_file: str | None = None
+    # the Darwin Core Archive's eml.xml (`plantid export dwca`; its flags override these)
+    dataset_title: str | None = None
+    dataset_creator: str | None = None
+    dataset_license: str = "CC-BY-4.0"  # one of DATASET_LICENSES
 
     # ----- derived values -----
     @property

@@ -128,3 +128,32 @@ MAX_INT = 2**63 - 1
 #: The longest wait any duration setting may ask for (a week): beyond this, socket and thread
 #: timeouts overflow ("timestamp out of range") and a typo is far likelier than intent.
 MAX_WAIT_SECONDS = 7 * 86400.0
+
+# ----- herbarium workflow (issue 15) -----
+#: Photo formats a folder walk picks up (any case); `identify --ext` adds more.
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
+#: Scans: TIFF (multi-page: the largest page), decoded band by band (images/scan.py).
+TIFF_EXTENSIONS = (".tif", ".tiff")
+#: Camera RAW, decoded through rawpy/LibRaw (the embedded preview when it is big enough).
+RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2")
+#: Scans decoded band by band never hold the full-resolution picture, so their pixel count is
+#: not bounded by Pillow's bomb limit but by this one: a TIFF declaring more is a
+#: decompression bomb (a 1200 dpi A3 sheet is ~280 MP).
+MAX_SCAN_PIXELS = 1_000_000_000
+#: The largest scan file read (a 100 MP 16-bit RGB TIFF, uncompressed, is 600 MB).
+MAX_SCAN_FILE_BYTES = 4_000_000_000
+#: `review apply`: a botanist's decision on one record.
+DECISIONS = ("accepted", "rejected", "corrected")
+#: The columns of a decisions file (the report's export), in order.
+DECISION_COLUMNS = ("sha256", "decision", "scientific_name", "identified_by", "remarks")
+#: `checklist --format`.
+CHECKLIST_FORMATS = ("table", "csv", "json")
+#: Darwin Core `identificationVerificationStatus` values we write.
+VERIFIED = "verified"
+UNVERIFIED = "unverified"
+#: Darwin Core `basisOfRecord` of a herbarium sheet vs. a photo identified by a machine.
+BASIS_OF_RECORD = "MachineObservation"
+#: `export dwca --basis-of-record`: what each occurrence is (a herbarium sheet: PreservedSpecimen).
+BASES_OF_RECORD = ("PreservedSpecimen", "MachineObservation", "HumanObservation", "MaterialSample")
+#: `export dwca --license` (and the dataset_license setting): licences GBIF accepts.
+DATASET_LICENSES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-NC-4.0")

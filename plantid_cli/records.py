@@ -123,6 +123,16 @@ class Location(TypedDict):
     source: str  # "exif" | "option"
 
 
+class Verification(TypedDict):
+    """A person's decision on a record (`plantid review apply`, outputs/review/)."""
+
+    decision: str  # DECISIONS: accepted | rejected | corrected
+    scientific_name: str | None  # the name the person stands behind (None when rejected)
+    by: str | None
+    date: str  # ISO 8601 date the decision was applied
+    remarks: str | None
+
+
 class Record(TypedDict):
     """One input photo (or specimen): the schema_version 1 contract, built only here."""
 
@@ -159,6 +169,10 @@ class Record(TypedDict):
     is_healthy: NotRequired[IsHealthy]
     diseases: NotRequired[list[Disease]]
     health: NotRequired[Health]
+    # the herbarium workflow (issue 15): with --group-by folder or --catalog-number
+    specimen: NotRequired[str]  # the specimen's folder relative to the argument
+    catalog_number: NotRequired[str | None]
+    verification: NotRequired[Verification]  # added by `plantid review apply`
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
@@ -296,6 +310,9 @@ def build_record(
     fields: dict[str, Any] | None = None,
     photos: list[str] | None = None,
     photo_files: tuple[str | os.PathLike[str], ...] = (),
+    specimen: str | None = None,
+    catalog_number: str | None = None,
+    numbered: bool = False,
 ) -> Record:
     """The one record of a unit, whole: the run calls this once per unit and patches nothing.
 
@@ -303,7 +320,9 @@ def build_record(
     `error` with the combined `fields` (of which an error shows `providers`: what each service
     said when both were asked); `file` is the file or
     specimen folder (``path_b64`` when `path` would not reopen it); a specimen also names its
-    `photos` (display forms) and their `photo_files`.
+    `photos` (display forms) and their `photo_files`, and its `specimen` folder; a
+    `catalog_number` is given with --group-by folder or (`numbered`) --catalog-number, null
+    when none was found.
     """
     if stored is not None:
         assert sha256 is not None, "an answer belongs to a hashed unit"
@@ -319,6 +338,11 @@ def build_record(
             record["error"] = error.to_record()
     if photos is not None:
         record["paths"] = photos
+    if specimen is not None:
+        record["specimen"] = specimen
+        record["catalog_number"] = catalog_number
+    elif numbered:
+        record["catalog_number"] = catalog_number
     record = with_exact_paths(record, file, list(photo_files))
     if stored is None:
         if fields and "providers" in fields:

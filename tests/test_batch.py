@@ -144,7 +144,8 @@ def test_max_credits_counts_only_photos_not_in_the_cache(sandbox, cli_env, tmp_p
 def test_credits_running_out_mid_batch_stops_sending(sandbox, cli_env, tmp_path):
     photos = make_photos(tmp_path / "p", 6)
     sandbox.configure(credits=3)
-    result = run_plantid(["identify", photos, "-j", "1", "-f", "ndjson", "-q"], cli_env)
+    # --yes: run on although usage_info says 3 are left for 6 photos (the run's own guard)
+    result = run_plantid(["identify", photos, "-j", "1", "-f", "ndjson", "-q", "--yes"], cli_env)
     assert result.returncode == 4
     found = sorted(records(result.stdout), key=lambda r: r["index"])
     assert [r["status"] for r in found] == ["ok"] * 3 + ["error"] * 3
@@ -156,7 +157,9 @@ def test_credits_running_out_with_concurrency_stops_new_calls(sandbox, cli_env, 
     photos = make_photos(tmp_path / "p", 24)
     # the first three calls are paid; the next four (one per worker) are held in flight
     sandbox.configure(credits=3, hold_after=3)
-    proc = spawn(["identify", photos, "-j", "4", "-f", "ndjson", "-q"], cli_env, text=False)
+    proc = spawn(
+        ["identify", photos, "-j", "4", "-f", "ndjson", "-q", "--yes"], cli_env, text=False
+    )  # --yes: past the credit check (3 left for 24 photos), to meet the 429s themselves
     lines = Lines(proc.stdout)
     found = [json.loads(lines.next()) for _ in range(3)]
     wait_for(lambda: identify_calls(sandbox) == 7)

@@ -92,9 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(self.server.status, self.server.body, "application/json")
 
     def do_GET(self):
-        self.server.gets += 1
-        if self.path.startswith("/usage_info"):
+        if self.path.startswith("/usage_info"):  # the free credit check before a run: not a re-read
             return self._reply(200, self.server.body, "application/json")
+        self.server.gets += 1
         self._reply(404, b"Not found", "text/plain")
 
 

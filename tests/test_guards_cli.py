@@ -101,7 +101,8 @@ def test_plantid_usage_showing_credits_ends_the_cool_down(tmp_path, sandbox, cli
     """The credits message says "see plantid usage": after a top-up, that is all it takes."""
     sandbox.configure(credits=0)
     photo = green_photo(tmp_path / "topup.jpg")
-    assert run_plantid(["identify", photo], cli_env).returncode == 4
+    # --yes: past the credit check (usage_info says 0 left), to meet the 429 itself
+    assert run_plantid(["identify", photo, "--yes"], cli_env).returncode == 4
     sandbox.configure(credits=50)  # the user buys credits
     usage = run_plantid(["usage", "--format", "json"], cli_env)
     assert usage.returncode == 0, usage.stderr

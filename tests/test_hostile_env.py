@@ -175,7 +175,8 @@ def test_tag_confidence_threshold_outside_0_to_1_is_a_usage_error(tmp_path, cli_
 def test_usage_with_float_counts_ends_the_credits_cool_down(tmp_path, sandbox, cli_env):
     sandbox.configure(credits=0)
     photo = green_photo(tmp_path / "topup.jpg")
-    assert run_plantid(["identify", photo], cli_env).returncode == 4
+    # --yes: past the credit check (usage_info says 0 left), to meet the 429 itself
+    assert run_plantid(["identify", photo, "--yes"], cli_env).returncode == 4
     sandbox.configure(credits=50)  # a top-up
     usage = run_plantid(["usage", "--format", "json"], cli_env)
     assert usage.returncode == 0, usage.stderr

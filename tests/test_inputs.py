@@ -24,7 +24,9 @@ def rels(jobs: list[ImageJob]) -> list[str]:
 
 
 def test_extensions_and_dataclass() -> None:
-    assert {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"} == IMAGE_EXTENSIONS
+    photos = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
+    scans = {".tif", ".tiff", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2"}
+    assert photos | scans == IMAGE_EXTENSIONS
     job = ImageJob(0, Path("a.jpg"), "a.jpg")
     assert job.error is None
     assert job.relative == ""

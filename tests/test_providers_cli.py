@@ -20,7 +20,8 @@ PN_KEY = TEST_KEY + "-pn"  # what cli_env sets as PLANTNET_API_KEY
 DWC = (
     "scientificName scientificNameAuthorship family genus vernacularName taxonID "
     "identificationQualifier identifiedBy dateIdentified identificationRemarks eventDate "
-    "decimalLatitude decimalLongitude geodeticDatum associatedMedia basisOfRecord"
+    "decimalLatitude decimalLongitude geodeticDatum associatedMedia basisOfRecord "
+    "catalogNumber occurrenceID identificationVerificationStatus"
 ).split()
 
 

@@ -54,6 +54,8 @@ Examples:
   plantid identify basil.jpg --details description,edible_parts,watering,toxicity
 
   plantid identify tomato.jpg --health --disease-details treatment,description
+
+  plantid identify scans/ --group-by folder --catalog-number 'LE[0-9]+' --dry-run
 """
 
 
@@ -211,6 +213,31 @@ def identify(
             help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
         ),
     ] = D.group_by,
+    ext: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ext",
+            metavar="EXT",
+            help="Also pick up files ending so in folders (repeat or comma list: --ext jp2).",
+        ),
+    ] = None,
+    catalog_number: Annotated[
+        str | None,
+        typer.Option(
+            "--catalog-number",
+            metavar="REGEX",
+            help="Catalogue number: what REGEX (group 1 if any) finds in the folder or file "
+            "name (default with --group-by folder: the folder's name).",
+        ),
+    ] = D.catalog_number,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Walk, hash and look up the cache; print what would be sent and its cost. "
+            "Sends nothing.",
+        ),
+    ] = D.dry_run,
     confidence_threshold: Annotated[
         float | None,
         _setting(
@@ -290,6 +317,9 @@ def identify(
             project=project,
             shard=shard,
             group_by=group_by,
+            extensions=tuple(ext or ()),
+            catalog_number=catalog_number,
+            dry_run=dry_run,
             confidence_threshold=confidence_threshold,
             report=report,
             write_xmp=write_xmp,

@@ -37,6 +37,11 @@ def run_identify(
     if callable(options):
         options = options()
     settings = load(options.setting_overrides())
+    if options.dry_run:
+        # lazy: only a dry run prints a plan
+        from plantid_cli.cli.dry_run import run_dry
+
+        return run_dry(settings, options)
     outputs = RunOutputs(
         options.report, options.write_xmp, options.xmp_name, settings.confidence_threshold
     )

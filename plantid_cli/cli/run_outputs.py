@@ -98,6 +98,10 @@ _REPORT_FIELDS = (
     "taken_at",
     "identified_at",
     "error",
+    "model_version",  # the checklist and the review read these too (issue 15)
+    "specimen",
+    "catalog_number",
+    "verification",
 )
 
 

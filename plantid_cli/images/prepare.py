@@ -20,35 +20,32 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
-import numbers
 import os
 import stat
 import threading
 import warnings
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from plantid_cli.constants import MAX_SCAN_FILE_BYTES, RAW_EXTENSIONS
 from plantid_cli.errors import ImageError
+from plantid_cli.images import scan
+from plantid_cli.images.meta import (  # (re-exported: the metadata half of preparing a photo)
+    PhotoMeta,
+    _quiet,
+    exif_datetime,
+    gps_to_decimal,
+    read_photo_meta,
+)
 from plantid_cli.records import display_path
 
 _CHUNK = 1 << 20
-_GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
-_ORIENTATION, _DATETIME, _DATETIME_ORIGINAL = 0x0112, 0x0132, 0x9003
+_ORIENTATION = 0x0112
 _HEIF_BRANDS = frozenset(b"heic heix heim heis hevc hevx hevm hevs mif1 msf1".split())
 _heif_lock = threading.Lock()
 _warnings_lock = threading.Lock()
 _heif_registered = False
-
-
-@dataclass(frozen=True, slots=True)
-class PhotoMeta:
-    latitude: float | None = None  # signed: S negative
-    longitude: float | None = None  # signed: W negative
-    taken_at: str | None = None  # "2024-06-01T10:20:30" (local camera time, no zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,23 +119,75 @@ def prepare_image(
     max_file_bytes: int = 50_000_000,
     max_pixels: int = 100_000_000,
 ) -> PreparedImage:
-    """Decode the whole photo and return an upright RGB JPEG, long side <= max_side, no EXIF."""
+    """Decode the photo and return an upright RGB JPEG, long side <= max_side, no EXIF.
+
+    TIFF scans too big to decode whole are streamed (images/scan.py: the largest page, band by
+    band); camera RAW goes through LibRaw (images/raw.py). Both may be up to
+    MAX_SCAN_FILE_BYTES on disk: they are never read into memory whole."""
     display = display_path(path)
+    extension = os.path.splitext(os.fsdecode(os.fspath(path)))[1].lower()
     handle, file_bytes = _open_file(path)
     with handle:
-        if file_bytes > max_file_bytes:
-            raise ImageError(
-                "too_large", f"{display}: {file_bytes} bytes is over the {max_file_bytes} limit"
-            )
-        Image = _pillow(handle.read(16))
+        prefix = handle.read(16)
         handle.seek(0)
+        is_scan = extension in RAW_EXTENSIONS or scan.is_tiff(prefix)
+        limit = max(max_file_bytes, MAX_SCAN_FILE_BYTES) if is_scan else max_file_bytes
+        if file_bytes > limit:
+            raise ImageError(
+                "too_large", f"{display}: {file_bytes} bytes is over the {limit} limit"
+            )
+        if extension in RAW_EXTENSIONS:
+            # lazy: rawpy (LibRaw) only for RAW files
+            from plantid_cli.images.raw import decode_raw
+
+            Image = _pillow(b"")
+            picture, flip = decode_raw(Image, path, display, max_side)
+            with picture:
+                return _finish(Image, picture, picture.size, flip, max_side, quality, file_bytes,
+                               read_photo_meta(picture))  # fmt: skip
+        page = None
+        if scan.is_tiff(prefix):
+            opened = scan.open_tiff(handle)
+            if opened is not None:
+                tif, page = opened
+                with tif:
+                    if scan.needs_streaming(page) and page.streamable:
+                        return _prepare_scan(tif, page, display, max_side, quality, file_bytes)
+            handle.seek(0)
+        Image = _pillow(prefix)
         # Pillow warns about bombs inside open() (header only, cheap). catch_warnings swaps the
         # process-wide filter list, so prepare threads take turns here; load() is outside.
         with _warnings_lock, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = _open_checked(Image, handle, display, max_pixels)
         with im:
+            if page is not None and page.index:
+                _seek_page(Image, im, page.index, display)
             return _prepare(Image, im, display, max_side, quality, file_bytes)
+
+
+def _seek_page(Image: Any, im: Any, index: int, display: str) -> None:
+    """A multi-page TIFF small enough for Pillow: its largest page (scan.largest_page)."""
+    try:
+        im.seek(index)
+    except (EOFError, OSError, ValueError) as exc:
+        raise ImageError("truncated", f"{display}: page {index} cannot be read ({exc})") from None
+
+
+def _prepare_scan(
+    tif: Any, page: scan.Page, display: str, max_side: int, quality: int, file_bytes: int
+) -> PreparedImage:
+    """A big TIFF page, reduced while read (images/scan.py), then finished as any photo."""
+    scan.check_scan(page, display)
+    Image = _pillow(b"")
+    pixels, _factor = scan.reduce_page(tif, page, max_side, display)
+    tiff_page = tif.pages[page.index]
+    name = _TRANSPOSES.get(scan.orientation(tiff_page))
+    transpose = None if name is None else Image.Transpose[name]
+    meta = PhotoMeta(taken_at=_quiet(lambda: exif_datetime(scan.datetime_tag(tiff_page))))
+    picture = scan.to_pil(Image, pixels)
+    return _finish(Image, picture, (page.width, page.height), transpose, max_side, quality,
+                   file_bytes, meta)  # fmt: skip
 
 
 def _bomb(Image: Any, display: str, pixels: int | None = None) -> ImageError:
@@ -203,6 +252,24 @@ def _prepare(
     meta = read_photo_meta(im)  # after load(): PNG may keep eXIf after the pixel data
     transpose = _orientation_transpose(Image, im)
     icc = im.info.get("icc_profile")
+    return _finish(Image, im, (full_w, full_h), transpose, max_side, quality, file_bytes, meta, icc)
+
+
+def _finish(
+    Image: Any,
+    im: Any,
+    full: tuple[int, int],
+    transpose: Any,
+    max_side: int,
+    quality: int,
+    file_bytes: int,
+    meta: PhotoMeta,
+    icc: Any = None,
+) -> PreparedImage:
+    """The shared last steps: RGB, the final LANCZOS resize, orientation, JPEG. `full` is the
+    picture's full-resolution size as stored (before orientation)."""
+    full_w, full_h = full
+    target = _fit(full_w, full_h, max_side)
     rgb = _to_rgb(Image, im)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -235,14 +302,6 @@ _TRANSPOSES.update({6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"})
 _SWAPS = {"TRANSPOSE", "ROTATE_270", "TRANSVERSE", "ROTATE_90"}  # these swap width/height
 
 
-def _quiet(read: Callable[[], Any]) -> Any:
-    """Run an EXIF read; damaged metadata raises anything (struct.error, KeyError...) -> None."""
-    try:
-        return read()
-    except Exception:  # noqa: BLE001 - metadata must never fail the photo
-        return None
-
-
 def _orientation_transpose(Image: Any, im: Any) -> Any:
     """Same table as ImageOps.exif_transpose, but a broken EXIF means "no transpose"."""
     name = _quiet(lambda: _TRANSPOSES.get(int(im.getexif().get(_ORIENTATION, 1))))
@@ -267,78 +326,12 @@ def _to_rgb(Image: Any, im: Any) -> Any:
     return im.convert("RGB")
 
 
-def read_photo_meta(image: Any) -> PhotoMeta:
-    """GPS position and capture time from a PIL image's EXIF; any damage gives None fields."""
-    exif = _quiet(image.getexif)
-    if exif is None:
-        return PhotoMeta()
-    gps = _quiet(lambda: exif.get_ifd(_GPS_IFD)) or {}
-    latitude = _quiet(lambda: gps_to_decimal(gps.get(2), gps.get(1)))
-    longitude = _quiet(lambda: gps_to_decimal(gps.get(4), gps.get(3)))
-    if latitude is None or longitude is None:  # half a position is no position
-        latitude = longitude = None
-    taken_at = _quiet(lambda: exif_datetime(exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL)))
-    if taken_at is None:
-        taken_at = _quiet(lambda: exif_datetime(exif.get(_DATETIME)))
-    return PhotoMeta(latitude, longitude, taken_at)
-
-
-def exif_datetime(value: object) -> str | None:
-    """EXIF "YYYY:MM:DD HH:MM:SS" (str or bytes, NUL/space padded) -> ISO 8601 without zone."""
-    if isinstance(value, bytes):
-        value = value.decode("ascii", errors="replace")
-    if not isinstance(value, str):
-        return None
-    text = value.strip("\x00 \t\r\n")
-    for pattern in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%dT%H:%M:%S"):
-        try:
-            return datetime.strptime(text, pattern).isoformat(timespec="seconds")
-        except ValueError:
-            continue
-    return None
-
-
-def _rational(value: object) -> float | None:
-    if isinstance(value, (tuple, list)) and len(value) == 2:  # raw (numerator, denominator)
-        numerator, denominator = value
-        if not isinstance(numerator, numbers.Real) or not isinstance(denominator, numbers.Real):
-            return None
-        if denominator == 0:
-            return None
-        value = numerator / denominator
-    elif getattr(value, "denominator", 1) == 0:  # IFDRational(x, 0) / Fraction
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def gps_to_decimal(dms: Sequence[Any] | None, ref: str | bytes | None) -> float | None:
-    """(degrees, minutes, seconds) rationals + hemisphere ref -> signed decimal degrees.
-
-    S and W are negative. Refs may be bytes, lower case, NUL/space padded. Returns None for a
-    missing/unknown ref, a zero denominator, a negative or non-finite part, minutes or seconds
-    >= 60, or a result beyond 90 (N/S) or 180 (E/W). Rounded to 6 decimals (~0.1 m).
-    """
-    if isinstance(ref, bytes):
-        ref = ref.decode("ascii", errors="replace")
-    if not isinstance(ref, str) or isinstance(dms, (str, bytes)) or dms is None:
-        return None
-    hemisphere = ref.strip("\x00 \t\r\n").upper()
-    limit = {"N": 90.0, "S": 90.0, "E": 180.0, "W": 180.0}.get(hemisphere)
-    try:
-        parts = [_rational(part) for part in dms]
-    except TypeError:
-        return None
-    known = [part for part in parts if part is not None]
-    if limit is None or not 1 <= len(parts) <= 3 or len(known) != len(parts):
-        return None
-    degrees, minutes, seconds = [*known, 0.0, 0.0][:3]
-    if minutes >= 60 or seconds >= 60:
-        return None
-    value = degrees + minutes / 60 + seconds / 3600
-    if value > limit:
-        return None
-    value = round(value, 6)
-    return -value if hemisphere in ("S", "W") and value else value
+__all__ = [
+    "PhotoMeta",
+    "PreparedImage",
+    "exif_datetime",
+    "file_sha256",
+    "gps_to_decimal",
+    "prepare_image",
+    "read_photo_meta",
+]

@@ -40,6 +40,8 @@ class Specimen:
     display: str  # printable folder path, the record's `path`
     members: tuple[ImageJob, ...]
     error: ImageError | None = None
+    specimen: str = ""  # the folder relative to the argument (inputs/identity.py)
+    catalog_number: str | None = None
 
     @property
     def paths(self) -> list[str]:

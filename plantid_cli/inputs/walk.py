@@ -13,7 +13,8 @@ Stdlib only (it is imported on every start-up). Rules:
   order, depth first (``a/1.jpg`` before ``b.jpg`` before ``c/2.jpg``). Symlinked folders are
   followed, but a folder whose ``(st_dev, st_ino)`` was already seen for this argument is not
   entered again, so symlink loops and bind-mount loops end. Files are picked by extension
-  (``IMAGE_EXTENSIONS``, any case); other files are skipped silently.
+  (``IMAGE_EXTENSIONS``: photos, TIFF scans and camera RAW, any case; ``extensions`` adds
+  more, e.g. ``identify --ext .jp2``); other files are skipped silently.
 * Problems become jobs carrying an ``ImageError`` (the engine writes them as failed records):
   a missing argument is ``not_found`` ("no such file or folder: PATH"); a dangling symlink with an
   image extension found while walking is ``not_found`` ("PATH: dangling symbolic link"); a
@@ -40,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from plantid_cli.constants import PHOTO_EXTENSIONS, RAW_EXTENSIONS, TIFF_EXTENSIONS
 from plantid_cli.errors import ImageError
 from plantid_cli.records import display_path
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(PHOTO_EXTENSIONS + TIFF_EXTENSIONS + RAW_EXTENSIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +55,26 @@ class ImageJob:
     display: str  # printable form of path, used in records and messages
     error: ImageError | None = None  # set when the job is already known to fail
     relative: str = ""  # path relative to the argument root (file arguments: the name)
+    catalog_number: str | None = None  # --catalog-number ("" none found; inputs/identity.py)
 
 
-def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+def is_image_name(name: str, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> bool:
+    return os.path.splitext(name)[1].lower() in extensions
+
+
+def normalise_extensions(extra: Iterable[str]) -> frozenset[str]:
+    """`--ext` values (``jp2``, ``.JP2``, ``jp2,j2k``) as lower-case ``.ext`` names, added to
+    IMAGE_EXTENSIONS. ValueError for an empty one or one holding a path separator."""
+    found = set(IMAGE_EXTENSIONS)
+    for value in extra:
+        for part in str(value).split(","):
+            ext = part.strip().lower()
+            if not ext.startswith("."):
+                ext = "." + ext
+            if ext == "." or "/" in ext or "\\" in ext:
+                raise ValueError(f"--ext {value!r}: give an extension such as .jp2")
+            found.add(ext)
+    return frozenset(found)
 
 
 def iter_jobs(
@@ -65,6 +83,7 @@ def iter_jobs(
     *,
     on_empty_folder: Callable[[str], None] | None = None,
     null: bool = False,
+    extensions: frozenset[str] = IMAGE_EXTENSIONS,
 ) -> Iterator[ImageJob]:
     """Yield one `ImageJob` per image, lazily, in a deterministic order (see module doc).
 
@@ -74,7 +93,7 @@ def iter_jobs(
     index = 0
     for argument in _expand_arguments(arguments, stdin, null):
         produced = False
-        for path, relative, error in _expand(argument):
+        for path, relative, error in _expand(argument, extensions):
             produced = True
             yield ImageJob(index, Path(path), display_path(path), error, relative)
             index += 1
@@ -125,7 +144,7 @@ def _null_separated(stream: TextIO) -> Iterator[str]:
 _Item = tuple[str, str, "ImageError | None"]
 
 
-def _expand(argument: str) -> Iterator[_Item]:
+def _expand(argument: str, extensions: frozenset[str]) -> Iterator[_Item]:
     """Jobs of one argument, as (path, relative, error)."""
     if "\0" in argument:  # only stdin can carry one; os.stat would raise ValueError
         error = ImageError("bad_path", f"{display_path(argument)}: a path cannot hold a NUL byte")
@@ -137,7 +156,7 @@ def _expand(argument: str) -> Iterator[_Item]:
         yield argument, os.path.basename(argument), _stat_error(argument, exc, explicit=True)
         return
     if stat.S_ISDIR(st.st_mode):
-        yield from _walk(argument, st)
+        yield from _walk(argument, st, extensions)
     else:
         yield argument, os.path.basename(argument), None
 
@@ -163,7 +182,7 @@ def _folder_error(folder: str, exc: OSError) -> ImageError:
     return ImageError("unreadable", f"{display_path(folder)}: cannot list folder ({reason})")
 
 
-def _walk(root: str, root_stat: os.stat_result) -> Iterator[_Item]:
+def _walk(root: str, root_stat: os.stat_result, extensions: frozenset[str]) -> Iterator[_Item]:
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     try:
         first = _listing(root)
@@ -195,7 +214,7 @@ def _walk(root: str, root_stat: os.stat_result) -> Iterator[_Item]:
                 yield entry.path, relative, _folder_error(entry.path, exc)
                 continue
             stack.append((iter(listing), relative + "/"))
-        elif is_image_name(entry.name):
+        elif is_image_name(entry.name, extensions):
             error = None
             if entry.is_symlink():
                 try:

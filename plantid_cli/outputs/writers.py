@@ -14,8 +14,15 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from plantid_cli.constants import OUTPUT_FORMATS, PROVIDER_LABELS
+from plantid_cli.constants import (
+    BASIS_OF_RECORD,
+    OUTPUT_FORMATS,
+    PROVIDER_LABELS,
+    UNVERIFIED,
+    VERIFIED,
+)
 from plantid_cli.errors import OutputError
+from plantid_cli.outputs.review.verify import identification
 
 if TYPE_CHECKING:
     from plantid_cli.records import Record
@@ -37,6 +44,10 @@ DWC_COLUMNS = (
     "geodeticDatum",
     "associatedMedia",
     "basisOfRecord",
+    # the herbarium workflow (issue 15): which specimen, and whether a person verified it
+    "catalogNumber",
+    "occurrenceID",
+    "identificationVerificationStatus",
 )
 TOOL_COLUMNS = (
     "index",
@@ -49,6 +60,8 @@ TOOL_COLUMNS = (
     "error_code",
     "error_message",
     "agreement",  # --provider both: species, genus or differ (empty otherwise)
+    "specimen",
+    "decision",
 )
 
 
@@ -147,46 +160,99 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
+def occurrence_id(record: Mapping[str, Any]) -> str:
+    """A stable occurrenceID: from the catalogue number when there is one (the same sheet keeps
+    its ID across runs, services and re-scans), else from the photo's (or specimen's) sha256."""
+    number = record.get("catalog_number")
+    if isinstance(number, str) and number:
+        return f"urn:catalog:plantid:{number}"
+    sha256 = record.get("sha256")
+    return f"urn:plantid:sha256:{sha256}" if isinstance(sha256, str) and sha256 else ""
+
+
+def media_paths(record: Mapping[str, Any]) -> list[str]:
+    """Every photo of the record: a specimen's `paths`, else its one `path`."""
+    paths = record.get("paths") or []
+    if paths:
+        return [str(p) for p in paths]
+    return [str(record["path"])] if record.get("path") else []
+
+
+def _remarks(
+    record: Mapping[str, Any], found: Any, probability: float | None, service: str
+) -> list[str]:
+    """identificationRemarks: the service's figures, or what the reviewer decided and why."""
+    verification = record.get("verification") or {}
+    decision = verification.get("decision")
+    by = verification.get("by") or "a reviewer"
+    machine = (record.get("best") or {}).get("scientific_name") or ""
+    said = f"{service} said {machine}" if machine else ""
+    if probability is not None and said:
+        said += f" (probability {probability:.3f})"
+    remarks = []
+    if decision == "accepted" and found is not None:
+        remarks.append(f"machine identification accepted by {by}; {said}".strip("; "))
+    elif decision == "corrected" and found is not None:
+        remarks.append(f"corrected by {by}; {said}".strip("; "))
+    elif decision == "rejected":
+        remarks.append(f"machine identification rejected by {by}; {said}".strip("; "))
+    else:
+        if probability is not None:
+            remarks.append(f"probability {probability:.3f}")
+        if found is not None:
+            remarks.append(f"provider {service}")
+            if record.get("organs"):
+                remarks.append("organs " + ",".join(record["organs"]))
+    if decision and verification.get("remarks"):
+        remarks.append(str(verification["remarks"]))
+    return remarks
+
+
 def darwin_core_row(record: Mapping[str, Any], threshold: float = 0.5) -> dict[str, Any]:
-    """One Darwin Core row; empty cells where the record has nothing to say."""
+    """One Darwin Core row; empty cells where the record has nothing to say.
+
+    The identification is the reviewed one (outputs/review/verify.py): a verified name is
+    identified by the person, a rejected one leaves the identification columns empty."""
+    found = identification(record)
     best = record.get("best") or {}
     location = record.get("location") or {}
     error = record.get("error") or {}
-    name = best.get("scientific_name") or ""
-    authorship = best.get("authorship") or ""
+    verification = record.get("verification") or {}
+    name = found.scientific_name if found else ""
+    authorship = found.authorship if found else ""
     probability = best.get("probability")
     provider = record.get("provider") or ""
-    remarks = []
-    if probability is not None:
-        remarks.append(f"probability {probability:.3f}")
-    if name:
-        remarks.append(f"provider {PROVIDER_LABELS.get(provider, provider)}")
-        if record.get("organs"):
-            remarks.append("organs " + ",".join(record["organs"]))
+    service = PROVIDER_LABELS.get(provider, provider)
+    remarks = _remarks(record, found, probability, service)
+    unverified_low = (
+        found is not None and not found.verified and probability is not None
+        and probability < threshold
+    )  # fmt: skip
     return {
         "scientificName": f"{name} {authorship}".strip() if name else "",
         "scientificNameAuthorship": authorship,
-        "family": best.get("family") or "",
-        "genus": best.get("genus") or "",
-        "vernacularName": "; ".join(best.get("common_names") or []),
-        "taxonID": f"https://www.gbif.org/species/{best['gbif_id']}" if best.get("gbif_id") else "",
-        "identificationQualifier": "cf."
-        if name and probability is not None and probability < threshold
+        "family": found.family if found else "",
+        "genus": found.genus if found else "",
+        "vernacularName": "; ".join(found.common_names) if found else "",
+        "taxonID": f"https://www.gbif.org/species/{found.gbif_id}"
+        if found and found.gbif_id
         else "",
-        "identifiedBy": (
-            f"{PROVIDER_LABELS.get(provider, provider)} {record.get('model_version') or ''}".strip()
-            if name
-            else ""
-        ),
-        "dateIdentified": (record.get("identified_at") or "") if name else "",
+        "identificationQualifier": "cf." if unverified_low else "",
+        "identifiedBy": found.identified_by if found else "",
+        "dateIdentified": found.date if found else "",
         "identificationRemarks": "; ".join(remarks),
         "eventDate": record.get("taken_at") or "",
         "decimalLatitude": location.get("latitude", ""),
         "decimalLongitude": location.get("longitude", ""),
         "geodeticDatum": "EPSG:4326" if location else "",
         # a specimen's photos, separated as Darwin Core lists are (" | ")
-        "associatedMedia": " | ".join(record.get("paths") or []) or record.get("path") or "",
-        "basisOfRecord": "MachineObservation",
+        "associatedMedia": " | ".join(media_paths(record)),
+        "basisOfRecord": BASIS_OF_RECORD,
+        "catalogNumber": record.get("catalog_number") or "",
+        "occurrenceID": occurrence_id(record),
+        "identificationVerificationStatus": (
+            "" if found is None else VERIFIED if found.verified else UNVERIFIED
+        ),
         "index": record.get("index"),
         "status": record.get("status"),
         "probability": "" if probability is None else probability,
@@ -197,6 +263,8 @@ def darwin_core_row(record: Mapping[str, Any], threshold: float = 0.5) -> dict[s
         "error_code": error.get("code", ""),
         "error_message": error.get("message", ""),
         "agreement": record.get("agreement") or "",
+        "specimen": record.get("specimen") or "",
+        "decision": verification.get("decision") or "",
     }
 
 

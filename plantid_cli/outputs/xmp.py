@@ -38,6 +38,7 @@ from typing import Any
 
 from plantid_cli.constants import NAME_STYLES, PROVIDER_LABELS
 from plantid_cli.errors import ConfigError, PlantidError
+from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row
 
 DWC_NS = "http://rs.tdwg.org/dwc/terms/"
@@ -60,6 +61,7 @@ DWC_TERMS = (
     "dateIdentified",
     "identificationQualifier",
     "identificationRemarks",
+    "identificationVerificationStatus",
 )
 _BAG = {"prop_value_is_array": True, "prop_array_is_unordered": True}
 _lock = threading.Lock()
@@ -127,16 +129,16 @@ def check_available() -> None:
 
 
 def taggable(record: Mapping[str, Any]) -> bool:
-    """Only answered identifications go into sidecars (not errors, not 'not a plant')."""
-    best = record.get("best") or {}
-    return record.get("status") == "ok" and bool(best.get("scientific_name"))
+    """Only answered identifications go into sidecars (not errors, not 'not a plant'), and
+    not one a reviewer rejected (outputs/review/verify.py)."""
+    return record.get("status") == "ok" and identification(record) is not None
 
 
 def dwc_terms(record: Mapping[str, Any], threshold: float = 0.5) -> dict[str, str]:
     """Our Darwin Core terms for a record (the CSV's values); empty ones left out."""
     row = darwin_core_row(record, threshold)
-    best = record.get("best") or {}
-    row["taxonRank"] = best.get("rank") or ""
+    found = identification(record)
+    row["taxonRank"] = found.rank if found else ""
     return {term: str(row[term]) for term in DWC_TERMS if row.get(term) not in (None, "")}
 
 
@@ -151,10 +153,10 @@ def keywords(name: str, family: str, genus: str) -> tuple[list[str], str | None]
 
 
 def _record_keywords(record: Mapping[str, Any]) -> tuple[list[str], str | None]:
-    best = record.get("best") or {}
-    return keywords(
-        best.get("scientific_name") or "", best.get("family") or "", best.get("genus") or ""
-    )
+    found = identification(record)  # the reviewed name (a correction's, once corrected)
+    if found is None:
+        return [], None
+    return keywords(found.scientific_name, found.family, found.genus)
 
 
 def write_sidecar(

@@ -27,14 +27,22 @@ from plantid_cli.config import Settings
 from plantid_cli.constants import DEFAULT_DETAILS, MAX_LANGUAGES, RECORD_STATUSES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
 from plantid_cli.events import Event, EventBus
+from plantid_cli.inputs.identity import compile_pattern, with_identity
 from plantid_cli.inputs.specimens import group_by_folder
-from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs
+from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs, normalise_extensions
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.providers.plantid_health import PlantIdHealthProvider, PlantIdWithHealthProvider
 from plantid_cli.providers.plantnet import PlantNetProvider
-from plantid_cli.records import Record, RunStats, plural
+from plantid_cli.records import Record, RunStats
+from plantid_cli.run.budget import (
+    asks_plantid,
+    check_budget,
+    checks_credits,
+    credits_left,
+    dry_run_plan,
+)
 from plantid_cli.run.combine import providers_for
 from plantid_cli.run.engine import Engine, RunOptions
 from plantid_cli.run.options import IdentifyOptions, RunResult
@@ -119,13 +127,21 @@ def jobs_for(
     stdin: TextIO | None = None,
     on_empty_folder: Callable[[str], None] | None = None,
 ) -> Iterator[Any]:
-    """The units of work: files, or with --group-by folder one Specimen per folder."""
-    jobs = iter_jobs(options.paths, stdin=stdin, on_empty_folder=on_empty_folder, null=options.null)
+    """The units of work: files, or with --group-by folder one Specimen per folder, each with
+    its specimen identity (inputs/identity.py)."""
+    jobs = iter_jobs(
+        options.paths,
+        stdin=stdin,
+        on_empty_folder=on_empty_folder,
+        extensions=normalise_extensions(options.extensions),
+        null=options.null,
+    )
     if options.shard is not None:
         jobs = shard_jobs(jobs, *options.shard, by_folder=options.group_by == "folder")
-    if options.group_by is None:
-        return jobs
-    return group_by_folder(jobs)
+    units: Iterator[Any] = jobs if options.group_by is None else group_by_folder(jobs)
+    if options.group_by is None and options.catalog_number is None:
+        return units
+    return with_identity(units, compile_pattern(options.catalog_number))
 
 
 def shard_jobs(
@@ -218,44 +234,19 @@ def run_batch(
     if stdin is None and options.reads_stdin:
         stdin = sys.stdin
     output_failed: OSError | None = None
-    request = build_request(settings, options)
-    mode = task_mode(settings, options)
-    provider = make_providers(settings, mode, options)
-    engine = Engine(
-        settings,
-        request,
-        provider,
-        RunOptions(
-            use_cache=options.use_cache,
-            refresh=options.refresh,
-            top=settings.top,
-            concurrency=settings.concurrency,
-            mode=mode,
-            inline=options.inline,
-        ),
-        bus,
-        stop=stop,
-    )
+    engine = make_engine(settings, options, bus, stop)
     empty_folders: list[str] = []
     try:
         units: Iterable[ImageJob] = jobs_for(options, stdin, empty_folders.append)
-        if options.max_credits is not None or confirm is not None:
-            limit = (
-                options.max_credits if options.max_credits is not None else settings.confirm_above
-            )
-            # walked once, counted, then run: stdin can be read only once
+        if (
+            options.max_credits is not None
+            or confirm is not None
+            or checks_credits(settings, options)
+        ):
+            # walked once, counted, then run: stdin can be read only once (run/budget.py)
             units = list(units)
-            images, cost = count_cost(engine, units, limit)
-            uncached = cost // getattr(engine.provider, "credits_per_call", 1)
-            if options.max_credits is not None and cost > options.max_credits:
-                raise UsageError(
-                    f"this run would spend {plural(cost, 'credit')} ({plural(images, 'image')}, "
-                    f"{images - uncached} cached) but --max-credits is {options.max_credits};"
-                    " nothing was sent"
-                )
-            if confirm is not None and cost > settings.confirm_above:
-                if not confirm(images, cost):
-                    raise UsageError("cancelled: nothing was sent")
+            budget = check_budget(engine, units, settings, options, confirm, count_cost)
+            if budget.asked:
                 engine.stats.started = time.monotonic()  # the run is timed from the answer
         if on_start is not None:
             on_start()
@@ -291,6 +282,53 @@ def run_batch(
     if empty_folders:
         codes.add(EXIT_IMAGE_FAILED)
     return RunResult.of(stats, exit_code_for(codes), stop.is_set(), empty_folders)
+
+
+def make_engine(
+    settings: Settings, options: IdentifyOptions, bus: EventBus, stop: threading.Event
+) -> Engine:
+    """The engine of one run (its providers, request and options)."""
+    mode = task_mode(settings, options)
+    return Engine(
+        settings,
+        build_request(settings, options),
+        make_providers(settings, mode, options),
+        RunOptions(
+            use_cache=options.use_cache,
+            refresh=options.refresh,
+            top=settings.top,
+            concurrency=settings.concurrency,
+            mode=mode,
+            inline=options.inline,
+        ),
+        bus,
+        stop=stop,
+    )
+
+
+def plan_batch(
+    settings: Settings,
+    options: IdentifyOptions,
+    *,
+    stdin: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[list[dict[str, Any]], int | float | None, list[str]]:
+    """--dry-run: (one plan row per unit, the credits usage_info says are left or None, the
+    empty folder arguments). Walks, hashes and reads the cache; sends nothing but the free
+    usage_info call (run/budget.py)."""
+    stop = stop if stop is not None else threading.Event()
+    if stdin is None and options.reads_stdin:
+        stdin = sys.stdin
+    engine = make_engine(settings, options, EventBus(), stop)
+    empty_folders: list[str] = []
+    try:
+        units = list(jobs_for(options, stdin, empty_folders.append))
+        rows = dry_run_plan(engine, units)
+    finally:
+        engine.close()
+    wanted = any(row["action"] == "send" for row in rows)
+    remaining = credits_left(settings) if wanted and asks_plantid(settings) else None
+    return rows, remaining, empty_folders
 
 
 def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:

@@ -277,13 +277,17 @@ def unit_error(
 
 
 def _unit_files(job: Any) -> dict[str, Any]:
-    """The record's file arguments: the unit's path, and a specimen's photos."""
+    """The record's file arguments: the unit's path, a specimen's photos, its identity."""
     if isinstance(job, Specimen):
         return {
             "file": job.path,
             "photos": job.paths,
             "photo_files": tuple(member.path for member in job.members),
+            "specimen": job.specimen,
+            "catalog_number": job.catalog_number,
         }
+    if getattr(job, "catalog_number", None) is not None:  # --catalog-number ("": none found)
+        return {"file": job.path, "catalog_number": job.catalog_number or None, "numbered": True}
     return {"file": job.path}
 
 

@@ -45,6 +45,8 @@ RUN_FIELDS = (
     "group_by",
     "shard",
     "health",
+    "extensions",
+    "catalog_number",
 )
 
 #: The fields that override a `config.Settings` field of the same name (None: not given).
@@ -91,6 +93,9 @@ class IdentifyOptions:
     group_by: str | None = None
     shard: tuple[int, int] | str | None = None  # (i, n); "I/N" text is parsed when built
     inline: bool = False  # no thread pools: the open-breaker fast path (cli/fastpath.py)
+    extensions: tuple[str, ...] = ()  # --ext: more file extensions a folder walk picks up
+    catalog_number: str | None = None  # --catalog-number REGEX (inputs/identity.py)
+    dry_run: bool = False  # walk, hash, look up the cache, say what would be sent; send nothing
     # outputs
     format: str | None = None  # None: table on a terminal, ndjson otherwise (the CLI decides)
     quiet: bool = False
@@ -119,6 +124,9 @@ class IdentifyOptions:
         object.__setattr__(self, "paths", tuple(os.fspath(p) for p in paths))
         if isinstance(self.shard, str):
             object.__setattr__(self, "shard", _parse_shard(self.shard))
+        if isinstance(self.extensions, str):
+            object.__setattr__(self, "extensions", (self.extensions,))
+        object.__setattr__(self, "extensions", tuple(self.extensions))
         self.validate()
 
     def validate(self) -> None:
@@ -156,6 +164,8 @@ class IdentifyOptions:
             raise UsageError("--max-credits must be 0 or more")
         if self.format is not None and self.format not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.extensions or self.catalog_number is not None:
+            _check_identity_options(self)
         if self.xmp_name != IdentifyOptions.xmp_name:  # the default needs no look-up
             if self.xmp_name not in NAME_STYLES:
                 raise UsageError(
@@ -190,6 +200,18 @@ def _parse_shard(spec: str) -> tuple[int, int]:
         return parse_shard(spec)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _check_identity_options(options: IdentifyOptions) -> None:
+    # lazy: keeps inputs (re, os walks) off every command's start-up (app imports all)
+    from plantid_cli.inputs.identity import compile_pattern
+    from plantid_cli.inputs.walk import normalise_extensions
+
+    try:
+        normalise_extensions(options.extensions)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    compile_pattern(options.catalog_number)
 
 
 @dataclass(frozen=True)

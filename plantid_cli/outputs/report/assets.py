@@ -181,8 +181,9 @@ SCRIPT = r"""
       if (it.el.hidden === show) { it.el.hidden = !show; }
       if (show) { shown++; }
     }
-    count.textContent = shown === items.length ? fmt.format(items.length) + " photos"
-      : fmt.format(shown) + " of " + fmt.format(items.length) + " photos";
+    var unit = " " + (document.body.getAttribute("data-unit") || "photos");
+    count.textContent = shown === items.length ? fmt.format(items.length) + unit
+      : fmt.format(shown) + " of " + fmt.format(items.length) + unit;
     empty.hidden = shown > 0;
     document.body.setAttribute("data-shown", String(shown));
     if (save) { toHash(); }

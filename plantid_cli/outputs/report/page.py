@@ -31,7 +31,9 @@ from urllib.parse import urlsplit
 
 from plantid_cli.constants import PROVIDER_LABELS, RECORD_STATUSES, STATUS_WORDS
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
+from plantid_cli.outputs.report import review
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
+from plantid_cli.outputs.report.review_assets import REVIEW_SCRIPT, REVIEW_STYLE
 from plantid_cli.outputs.report.thumbs import Thumb, make_thumbnail
 
 
@@ -151,9 +153,11 @@ def render(
     counts = Counter(str(r.get("status")) for r in records)
     credits = estimated_credits(records) if credits_used is None else credits_used
     title = "Plant identifications" + (f" — {source}" if source else "")
-    yield HEAD.replace("%TITLE%", escape(title)).replace("%STYLE%", STYLE)
+    head = HEAD.replace("%TITLE%", escape(title)).replace("%STYLE%", STYLE + REVIEW_STYLE)
+    unit = "specimens" if any("specimen" in r for r in records) else "photos"
+    yield head.replace("<body>", f'<body data-page="{review.page_id(records)}" data-unit="{unit}">')
     yield '<header class="top"><div class="wrap">'
-    yield f"<h1>Plant identifications <small>{len(records):,} photos</small></h1>"
+    yield f"<h1>Plant identifications <small>{review.counts_heading(records)}</small></h1>"
     meta = [f"generated {escape(now.strftime('%Y-%m-%d %H:%M %Z').strip())}"]
     span = _date_span(records)
     if span:
@@ -174,14 +178,16 @@ def render(
         f'<li title="answers that did not come from the cache"><b>{credits:,}</b> '
         "credits used</li></ul></div></header>"
     )
+    yield review.checklist_summary(records)
     yield _controls(counts)
+    yield review.review_panel()
     yield '<main class="wrap"><p id="empty" hidden>No photo matches these filters.</p>'
     yield '<div id="cards">'
     for record in records:
         key = _thumb_key(record)
         yield _card(record, thumbs.get(key) if key is not None else None)
     yield "</div></main>"
-    yield f"<script>{SCRIPT}</script></body></html>\n"
+    yield f"<script>{SCRIPT}\n{REVIEW_SCRIPT}</script></body></html>\n"
 
 
 def _controls(counts: Counter[str]) -> str:
@@ -221,9 +227,12 @@ def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
         f'class="card st-{status}" data-status="{status}" data-i="{index}" '
         f'data-name="{escape(name.lower())}"'
         + (f' data-p="{probability:.4f}"' if probability is not None else "")
+        + (f' data-machine="{escape(name)}"' if name else "")
+        + review.card_attrs(record)
     )
     parts = [f"<article {attrs}>", _thumb_html(thumb, path)]
     parts.append('<div class="body">')
+    parts.append(review.specimen_line(record))
     badge = f'<span class="badge st-{status}">{STATUS_WORDS[status]}</span>'
     if status == "error":
         error = record.get("error") or {}
@@ -266,10 +275,15 @@ def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
             for s in others[:5]
         )
         parts.append(f'<p class="others"><span class="lbl">{label}</span> {items}</p>')
+    parts.append(review.verification_badge(record))
     parts.append(_footer(record, best, status))
     file_name = os.path.basename(path) or path
     more = f" +{len(paths) - 1} more" if len(paths) > 1 else ""
-    parts.append(f'<p class="path" title="{escape(path)}">{escape(file_name)}{more}</p>')
+    if record.get("specimen") is not None:  # a specimen: its folder, its photos by name
+        names = ", ".join(os.path.basename(p) for p in paths)
+        file_name, more, path = str(record.get("path") or ""), f": {names}", " · ".join(paths)
+    parts.append(f'<p class="path" title="{escape(path)}">{escape(file_name)}{escape(more)}</p>')
+    parts.append(review.review_bar(record))
     parts.append("</div></article>")
     return "".join(parts)
 

@@ -1,0 +1,106 @@
+"""Before a run (issue 15): --dry-run sends nothing; a run that would spend more Plant.id credits
+than usage_info says are left is refused with both numbers, however small it is."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_plantid
+from photos import green_photo
+
+
+def _photos(folder, count: int):
+    for n in range(count):
+        green_photo(folder / f"p{n}.jpg", seed=n)
+    return folder
+
+
+def plan(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_dry_run_hashes_and_looks_up_but_sends_nothing(tmp_path, sandbox, cli_env):
+    folder = _photos(tmp_path / "p", 3)
+    (folder / "broken.jpg").write_bytes(b"")  # empty: cannot be sent
+    first = run_plantid(["identify", folder / "p0.jpg", "-f", "ndjson"], cli_env)
+    assert first.returncode == 0, first.stderr
+    assert sandbox.stats()["plantid_identify"] == 1
+    dry = run_plantid(["identify", folder, "--dry-run", "-f", "ndjson"], cli_env)
+    assert sandbox.stats()["plantid_identify"] == 1  # nothing more was sent
+    rows = {row["path"].rsplit("/", 1)[-1]: row for row in plan(dry.stdout)}
+    assert {name: row["action"] for name, row in rows.items()} == {
+        "broken.jpg": "skip",
+        "p0.jpg": "cached",
+        "p1.jpg": "send",
+        "p2.jpg": "send",
+    }
+    assert "empty file" in rows["broken.jpg"]["reason"]
+    assert sum(row["cost"] for row in rows.values()) == 2
+    assert "2 credits" in dry.stderr and "nothing was sent" in dry.stderr
+    assert "has 99 left (enough)" in dry.stderr  # the free usage_info call, 100 - 1
+    assert dry.returncode == 1  # a file that cannot be sent, as a real run would say
+    assert sandbox.stats()["credits"]["used"] == 1
+
+
+def test_dry_run_says_when_the_credits_would_not_do(tmp_path, sandbox, cli_env):
+    folder = _photos(tmp_path / "p", 3)
+    sandbox.configure(credits=2)
+    dry = run_plantid(["identify", folder, "--dry-run", "-f", "ndjson"], cli_env)
+    assert dry.returncode == 0, dry.stderr
+    assert "3 credits" in dry.stderr and "has 2 left (NOT enough" in dry.stderr
+    assert sandbox.stats()["plantid_identify"] == 0
+
+
+def test_a_small_run_over_the_credits_left_is_refused_with_both_numbers(tmp_path, sandbox, cli_env):
+    """Below confirm_above (100) the earlier attempt never checked: 3 photos, 2 credits left
+    ran into a 429 on the third. Now nothing is sent and both numbers are said."""
+    folder = _photos(tmp_path / "p", 3)
+    sandbox.configure(credits=2)
+    result = run_plantid(["identify", folder, "-f", "ndjson"], cli_env)
+    assert result.returncode == 2, result.stderr
+    assert "needs 3 credits" in result.stderr and "has 2 left" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    stats = sandbox.stats()
+    assert stats["plantid_identify"] == 0
+    assert stats["plantid_usage"] == 1  # asked once, for free
+
+
+def test_cached_units_cost_nothing_in_the_check(tmp_path, sandbox, cli_env):
+    folder = _photos(tmp_path / "p", 3)
+    assert run_plantid(["identify", folder / "p0.jpg", folder / "p1.jpg"], cli_env).returncode == 0
+    sandbox.configure(credits=3)  # 2 used: 1 left, and only p2 is not in the cache
+    result = run_plantid(["identify", folder, "-f", "ndjson"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert sandbox.stats()["plantid_identify"] == 3
+
+
+def test_yes_runs_on_until_the_credits_run_out(tmp_path, sandbox, cli_env):
+    folder = _photos(tmp_path / "p", 3)
+    sandbox.configure(credits=2)
+    result = run_plantid(["identify", folder, "-f", "ndjson", "-j", "1", "--yes"], cli_env)
+    assert result.returncode == 4
+    statuses = sorted(r["status"] for r in plan(result.stdout))
+    assert statuses == ["error", "ok", "ok"]
+    assert sandbox.stats()["plantid_usage"] == 0  # --yes: not asked
+
+
+def test_pl_at_ntnet_only_runs_do_not_ask_plant_id(tmp_path, sandbox, cli_env):
+    folder = _photos(tmp_path / "p", 2)
+    sandbox.configure(credits=0)
+    result = run_plantid(["identify", folder, "--provider", "plantnet", "-f", "ndjson"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert sandbox.stats()["plantid_usage"] == 0
+    assert sandbox.stats()["plantnet_identify"] == 2
+
+
+def test_a_usage_info_that_does_not_answer_does_not_stop_the_run(tmp_path, sandbox, cli_env):
+    """The check is free help, never a new way to fail: a wrong key is the run's to report
+    (exit 3, a record per photo), as before."""
+    folder = _photos(tmp_path / "p", 1)
+    env = {**cli_env, "PLANTID_API_KEY": "wrong-key-123456"}
+    sandbox.configure(key=cli_env["PLANTID_API_KEY"])  # any other key: 401
+    result = run_plantid(["identify", folder, "-f", "ndjson"], env)
+    assert result.returncode == 3, result.stderr
+    [record] = plan(result.stdout)
+    assert record["error"]["code"] == "auth"
