@@ -22,6 +22,7 @@ def plan(stdout: str) -> list[dict]:
 def test_dry_run_hashes_and_looks_up_but_sends_nothing(tmp_path, sandbox, cli_env):
     folder = _photos(tmp_path / "p", 3)
     (folder / "broken.jpg").write_bytes(b"")  # empty: cannot be sent
+    sandbox.configure(credits=100)
     first = run_plantid(["identify", folder / "p0.jpg", "-f", "ndjson"], cli_env)
     assert first.returncode == 0, first.stderr
     assert sandbox.stats()["plantid_identify"] == 1

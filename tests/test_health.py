@@ -169,7 +169,13 @@ def test_max_credits_counts_what_the_service_bills(tmp_path, sandbox, cli_env, a
 def test_identify_health_short_of_credits_is_a_credits_record(tmp_path, sandbox, cli_env):
     sandbox.configure(credits=1)  # enough for an identification, not one with health
     photo = green_photo(tmp_path / "plant.jpg", (200, 150), seed=20)
-    result = run_plantid(["identify", photo, "--health", "-f", "ndjson"], cli_env)
+    # the free usage_info check before the run counts the health price: refused, nothing sent
+    checked = run_plantid(["identify", photo, "--health", "-f", "ndjson"], cli_env)
+    assert checked.returncode == 2
+    assert "needs 2 credits" in checked.stderr and "has 1 left" in checked.stderr
+    assert sandbox.stats()["plantid_identify"] == 0
+    # past that check (--yes), the service's own 429 is a credits record
+    result = run_plantid(["identify", photo, "--health", "-f", "ndjson", "--yes"], cli_env)
     assert result.returncode == 4
     [record] = records_of(result)
     assert record["error"]["code"] == "credits"

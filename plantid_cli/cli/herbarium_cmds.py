@@ -26,10 +26,17 @@ from plantid_cli.constants import BASES_OF_RECORD, CHECKLIST_FORMATS, DATASET_LI
 from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError
 
 export_app = typer.Typer(
-    cls=PlantidGroup, no_args_is_help=True, help="Publish a results file in another format."
+    cls=PlantidGroup,
+    no_args_is_help=True,
+    help="Publish a results file in another format.\n\nExamples:\n\n"
+    "  plantid export dwca reviewed.ndjson -o specimens.zip --title 'Herbarium LE'\n\n"
+    "  plantid export csv reviewed.ndjson > occurrences.csv",
 )
 review_app = typer.Typer(
-    cls=PlantidGroup, no_args_is_help=True, help="Apply a botanist's review of the identifications."
+    cls=PlantidGroup,
+    no_args_is_help=True,
+    help="Apply a botanist's review of the identifications.\n\nExamples:\n\n"
+    "  plantid review apply decisions.csv results.ndjson -o reviewed.ndjson",
 )
 
 RESULTS_HELP = "NDJSON (or JSON) from plantid identify (or review apply); - for stdin."
