@@ -65,7 +65,7 @@ def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSig
     # lazy: keeps run.batch, the writers and events off every command's start-up (app imports all)
     from plantid_cli.events import EventBus
     from plantid_cli.outputs.writers import make_writer
-    from plantid_cli.run.batch import count_in_background, run_batch
+    from plantid_cli.run.batch import run_batch
 
     fmt = options.format or ("table" if sys.stdout.isatty() else "ndjson")
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and not options.reads_stdin
@@ -88,7 +88,6 @@ def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSig
     try:
         if progress:
             progress.start()
-            count_in_background(options, progress.set_total)
         return run_batch(
             settings,
             options,
@@ -98,6 +97,7 @@ def _run(settings: Any, options: IdentifyOptions, outputs: Any, signals: StopSig
             on_record=outputs.chain(progress.record if progress else None),
             stop=signals.stop_event,
             observer=observer,
+            on_total=progress.set_total if progress else None,
         )
     except (KeyboardInterrupt, Interrupted):
         if not signals.aborted:

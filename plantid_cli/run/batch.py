@@ -35,8 +35,11 @@ from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.providers.plantnet import PlantNetProvider
 from plantid_cli.records import Record, RunStats
 from plantid_cli.run.combine import providers_for
+from plantid_cli.run.concurrency import TRIAGE_BATCH
 from plantid_cli.run.engine import Engine, RunOptions
 from plantid_cli.run.options import IdentifyOptions, RunResult
+from plantid_cli.run.pending import Known
+from plantid_cli.run.walkahead import WalkAhead
 
 
 def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyRequest:
@@ -103,42 +106,36 @@ def shard_jobs(
             index += 1
 
 
-def count_in_background(options: IdentifyOptions, on_total: Callable[[int], None]) -> None:
-    """Walk the inputs a second time, lazily, in a daemon thread, and report how many units the
-    run will have (for the progress bar's done/total and ETA). Not for `-` (stdin is read once)."""
-    if options.reads_stdin:
-        return
-
-    def count() -> None:
-        try:
-            total = sum(1 for _ in jobs_for(options))
-        except Exception:  # the run itself reports bad inputs
-            return
-        on_total(total)
-
-    threading.Thread(target=count, name="plantid-count", daemon=True).start()
-
-
-def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[int, int]:
-    """(images, images not in the cache). Hashing stops being needed once we know the count is
-    under `limit`: the cost can never exceed the number of images."""
-    if len(all_jobs) <= limit or engine.cache is None:
-        return len(all_jobs), len(all_jobs) if engine.cache is None else min(len(all_jobs), limit)
+def count_cost(engine: Engine, walk: WalkAhead, limit: int) -> tuple[int, int]:
+    """(units, units that would need a call) from the run's own walk. Looking up stops being
+    needed once the count is under `limit` (the cost can never exceed it). What is looked up
+    is looked up as the run does it (`triage`: a stat per photo the hash index knows), and a
+    photo hashed here is in the index when the run reaches it: no second hashing pass."""
+    total = walk.wait(engine._stop)
+    if total is None:
+        return 0, 0
+    if total <= limit or engine.cache is None:
+        return total, total if engine.cache is None else min(total, limit)
     uncached = 0
     seen: set[str] = set()
-    for job in all_jobs:
-        if engine.stopped:  # Ctrl-C / SIGTERM while hashing: nothing will be sent
-            break
-        if job.error is not None:
-            continue
-        try:
-            sha256, key, record = engine.lookup(job)
-        except Exception:
-            continue  # a bad file costs nothing: it is never sent
-        if record is None and key not in seen:
-            seen.add(key)
-            uncached += 1
-    return len(all_jobs), uncached
+    reader = walk.reader()
+    primary = engine.provider.name
+    while not engine.stopped and (batch := reader.take(TRIAGE_BATCH)):
+        for item in engine.triage(batch):
+            key = None
+            if isinstance(item, Known):
+                key = item.keys[primary]
+            elif not isinstance(item, dict):  # the index did not know it: hashed (and kept)
+                try:
+                    _, key, record = engine.lookup(item)
+                except Exception:
+                    continue  # a bad file costs nothing: it is never sent
+                if record is not None:
+                    key = None
+            if key is not None and key not in seen:
+                seen.add(key)
+                uncached += 1
+    return total, uncached
 
 
 def run_batch(
@@ -152,6 +149,7 @@ def run_batch(
     on_record: Callable[[Record], None] | None = None,
     stop: threading.Event | None = None,
     observer: Any = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run one batch: the stats, the exit code the run deserves, whether it was stopped.
 
@@ -172,6 +170,7 @@ def run_batch(
         RunOptions(
             use_cache=options.use_cache,
             refresh=options.refresh,
+            rehash=options.rehash,
             top=settings.top,
             concurrency=settings.concurrency,
             mode=settings.provider,
@@ -181,15 +180,15 @@ def run_batch(
         stop=stop,
     )
     empty_folders: list[str] = []
+    walk = None
     try:
-        units: Iterable[ImageJob] = jobs_for(options, stdin, empty_folders.append)
+        # one walk for the total, the cost count and the run (stdin is read once, too)
+        walk = WalkAhead(jobs_for(options, stdin, empty_folders.append), on_total)
         if options.max_credits is not None or confirm is not None:
             limit = (
                 options.max_credits if options.max_credits is not None else settings.confirm_above
             )
-            # walked once, counted, then run: stdin can be read only once
-            units = list(units)
-            images, cost = count_cost(engine, units, limit)
+            images, cost = count_cost(engine, walk, limit)
             if options.max_credits is not None and cost > options.max_credits:
                 raise UsageError(
                     f"this run would spend {cost} credits ({images} images, {images - cost} "
@@ -199,7 +198,16 @@ def run_batch(
                 raise UsageError("cancelled: nothing was sent")
         if observer is not None:
             observer.attach(engine)
-        for record in engine.run(units):
+
+        def flush() -> None:  # records are written in bulk: out whenever the run waits
+            nonlocal output_failed
+            if output_failed is None:
+                try:
+                    writer.flush()
+                except OSError as exc:
+                    output_failed = _output_failed(engine, bus, exc)
+
+        for record in engine.run(walk, on_idle=flush):
             if output_failed is None:
                 try:
                     writer.write(record)
@@ -217,6 +225,8 @@ def run_batch(
                 except OSError as exc:
                     output_failed = exc
             engine.close()
+            if walk is not None:
+                walk.close()
         finally:
             if observer is not None:
                 observer.close()

@@ -35,6 +35,7 @@ GROUP_BY = ("folder",)
 RUN_FIELDS = (
     "use_cache",
     "refresh",
+    "rehash",
     "max_credits",
     "latitude",
     "longitude",
@@ -67,6 +68,7 @@ class IdentifyOptions:
     # what is read and what may be spent
     use_cache: bool = True
     refresh: bool = False
+    rehash: bool = False  # read and hash every photo again (the hash index is rewritten)
     max_credits: int | None = None
     yes: bool = False  # no confirmation before a large run (the CLI asks only on a terminal)
     # what is sent
