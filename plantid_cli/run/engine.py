@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
@@ -38,22 +37,12 @@ from plantid_cli.run.concurrency import run_concurrent, run_inline
 from plantid_cli.run.hashing import Hasher
 from plantid_cli.run.lane import Lane
 from plantid_cli.run.lookup import Lookups
+from plantid_cli.run.options import RunOptions
 from plantid_cli.run.pending import Known, Pending
 from plantid_cli.run.units import exif_location, location_for, prepare_unit, request_for, taken_at
 
 if TYPE_CHECKING:
     import httpx
-
-
-@dataclass
-class RunOptions:
-    use_cache: bool = True
-    refresh: bool = False
-    rehash: bool = False  # --rehash: read every photo again (the hash index is rewritten)
-    top: int = 3
-    concurrency: int = 4
-    mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
-    inline: bool = False  # everything in the calling thread (the open-breaker fast path)
 
 
 class Engine(Lookups):

@@ -25,13 +25,13 @@ from plantid_cli.records import Record
 from plantid_cli.run.charged import outcome_for
 from plantid_cli.run.combine import Outcome, to_ask, unit_error, unit_record
 from plantid_cli.run.hashing import Hasher
+from plantid_cli.run.options import RunOptions
 from plantid_cli.run.pending import Known
 from plantid_cli.run.units import request_for
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
     from plantid_cli.guards.backend import AnswerCache
-    from plantid_cli.run.engine import RunOptions
     from plantid_cli.run.lane import Lane
 
 Stored = dict[str, Any] | None

@@ -155,6 +155,20 @@ def _parse_shard(spec: str) -> tuple[int, int]:
         raise UsageError(str(exc)) from None
 
 
+@dataclass
+class RunOptions:
+    """What the engine itself needs of the options (built by run/batch.py from IdentifyOptions
+    and Settings)."""
+
+    use_cache: bool = True
+    refresh: bool = False
+    rehash: bool = False  # --rehash: read every photo again (the hash index is rewritten)
+    top: int = 3
+    concurrency: int = 4
+    mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
+    inline: bool = False  # everything in the calling thread (the open-breaker fast path)
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a run returns: its figures, the exit code it deserves, whether it was stopped.
