@@ -201,7 +201,7 @@ def run_batch(
 
         def flush() -> None:  # records are written in bulk: out whenever the run waits
             nonlocal output_failed
-            if output_failed is None:
+            if output_failed is None and hasattr(writer, "flush"):  # a duck-typed writer
                 try:
                     writer.flush()
                 except OSError as exc:
