@@ -36,8 +36,8 @@ from plantid_cli.providers.plantnet import PlantNetProvider
 from plantid_cli.records import Record, RunStats
 from plantid_cli.run.combine import providers_for
 from plantid_cli.run.concurrency import TRIAGE_BATCH
-from plantid_cli.run.engine import Engine, RunOptions
-from plantid_cli.run.options import IdentifyOptions, RunResult
+from plantid_cli.run.engine import Engine
+from plantid_cli.run.options import IdentifyOptions, RunOptions, RunResult
 from plantid_cli.run.pending import Known
 from plantid_cli.run.walkahead import WalkAhead
 

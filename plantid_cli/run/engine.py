@@ -15,6 +15,7 @@ guards and cache namespace.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -79,6 +80,7 @@ class Engine(Lookups):
         self.hasher = Hasher(index, rehash=options.rehash)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
+        self._warming = False
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = stop if stop is not None else threading.Event()
@@ -101,6 +103,21 @@ class Engine(Lookups):
                     trust_env=False,
                 )
             return self._client
+
+    def _warm_client(self) -> None:
+        """Build the HTTP client (httpx's import, an SSL context: a few hundred ms on a busy
+        machine) in the background as soon as a unit needs a call, overlapped with preparing
+        it, instead of in front of the first request. A cached rerun never pays for it."""
+        if self._client is not None or self._warming:
+            return
+        self._warming = True
+
+        def build() -> None:
+            with contextlib.suppress(Exception):  # the first call builds it, and reports
+                if not self._closed:
+                    self.client()
+
+        threading.Thread(target=build, name="plantid-client", daemon=True).start()
 
     def close(self) -> None:
         self._closed = True
@@ -143,6 +160,7 @@ class Engine(Lookups):
                 outcomes = self._known(job, keys)
                 if not to_ask(self.mode, outcomes):
                     return self._finish(job, sha256, outcomes)
+            self._warm_client()
             started = time.monotonic()
             prepared = prepare_unit(job, self.settings)
             self.bus.emit(

@@ -53,6 +53,8 @@ log = logging.getLogger("plantid")
 T = TypeVar("T")
 
 CACHE_KEY_VERSION = "v1"
+#: Look-ups counted in memory before they are written to diskcache's hit/miss statistics.
+COUNT_EVERY = 1000
 
 
 def cache_key(provider: str, api_version: str, sha256: str, params: Mapping[str, object]) -> str:
@@ -77,6 +79,7 @@ class ResultCache:
         self.ttl = float(ttl)
         self.size_limit = int(size_limit)
         self._lock = threading.Lock()
+        self._hits = self._misses = 0  # not yet in diskcache's statistics
         self._cache: diskcache.Cache | None = None
         self._reader: ReadOnlyResults | None = None  # set once writes have failed
         try:
@@ -175,6 +178,10 @@ class ResultCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The cached dict, or None (missing, expired, refused non-JSON row, damaged value)."""
+        return self.get_many([key])[0]
+
+    def _get_one(self, key: str) -> dict[str, Any] | None:
+        """diskcache's own `get` (it counts the hit or miss itself): for the unusual rows."""
         try:
             value = self._guarded(lambda c: c.get(key, default=None, retry=True))
         except _NotWritable:
@@ -194,14 +201,27 @@ class ResultCache:
         try:
             found, odd = self._guarded(lambda c: _select_many(c, keys))
         except (_NotWritable, sqlite3.Error, OSError):
-            return [self.get(key) for key in keys]
-        for key in odd:  # damaged or refused rows: `get` drops or refuses them as usual
-            found[key] = self.get(key)
+            return [self._get_one(key) for key in keys]
+        for key in odd:  # damaged or refused rows: `_get_one` drops or refuses them as usual
+            found[key] = self._get_one(key)
         values = [found.get(key) for key in keys]
         hits = sum(value is not None for value in values)
-        with contextlib.suppress(_NotWritable, sqlite3.Error, OSError):
-            self._guarded(lambda c: _count(c, hits, len(keys) - hits - len(odd)))
+        with self._lock:  # counted in memory, written once in a while (`_save_counts`)
+            self._hits += hits
+            self._misses += len(keys) - hits - len(odd)
+            due = self._hits + self._misses >= COUNT_EVERY
+        if due:
+            self._save_counts()
         return values
+
+    def _save_counts(self) -> None:
+        """The hits and misses counted since the last save, into diskcache's statistics (one
+        small transaction; a kill -9 loses at most COUNT_EVERY of them, never an answer)."""
+        with self._lock:
+            hits, misses, self._hits, self._misses = self._hits, self._misses, 0, 0
+        if hits or misses:
+            with contextlib.suppress(_NotWritable, sqlite3.Error, OSError):
+                self._guarded(lambda c: _count(c, hits, misses))
 
     def _drop_damaged(self, key: str, exc: DamagedValue) -> None:
         warn_once(
@@ -228,6 +248,8 @@ class ResultCache:
         return True
 
     def stats(self) -> dict[str, Any]:
+        self._save_counts()
+
         def op(c: diskcache.Cache) -> dict[str, Any]:
             return {
                 "entries": len(c),
@@ -270,6 +292,7 @@ class ResultCache:
             ) from None
 
     def close(self) -> None:
+        self._save_counts()
         if self._cache is not None:
             with contextlib.suppress(sqlite3.Error, OSError):
                 self._cache.close()

@@ -14,17 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import diskcache
 from diskcache.core import MODE_BINARY, MODE_RAW, MODE_TEXT, UNKNOWN
 
+_fast_loads: Callable[[str], Any] | None
 try:
-    from orjson import JSONDecodeError as _FastError
     from orjson import loads as _fast_loads
 except ImportError:  # an optional speed-up: the stdlib decodes the same text
     _fast_loads = None
-    _FastError = ValueError
 
 log = logging.getLogger("plantid")
 
@@ -99,6 +99,6 @@ def _loads(text: str) -> Any:
     if _fast_loads is not None:
         try:
             return _fast_loads(text)
-        except _FastError:
+        except ValueError:  # orjson.JSONDecodeError is one
             pass  # the stdlib says what is wrong (or accepts what orjson does not)
     return json.loads(text)
