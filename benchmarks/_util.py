@@ -159,6 +159,8 @@ class Run:
     last: bytes  # the last stdout line
     max_rss_mb: float  # peak RSS (exact for that process only with run(rss=True))
     stderr: str
+    cpu: float = 0.0  # user + system CPU seconds of the process (what load on the machine
+    # stretches least; without rss=True, the launcher's own are not in it)
 
 
 def cli_env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]:
@@ -219,7 +221,8 @@ def run(args: list[str], env: dict[str, str], *, timeout: float = 600, rss: bool
         text = err.read().decode("utf-8", "replace")
     peak = int(rss_file.read_text() or 0) if rss else usage.ru_maxrss
     rss_file.unlink()
-    return Run(wall, first, lines, process.returncode, last, peak / 1024, text)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, first, lines, process.returncode, last, peak / 1024, text, cpu)
 
 
 def plantid(args: list[str], env: dict[str, str], **kwargs) -> Run:

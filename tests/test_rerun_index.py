@@ -235,3 +235,21 @@ def test_max_credits_walks_and_hashes_once(sandbox, cli_env, tmp_path):
     # the count's hashes are in the index: the run opens each photo once, to prepare it
     assert set(counts["opens"].values()) == {1} and len(counts["opens"]) == 6
     assert calls(sandbox) == 6
+
+
+def test_a_hash_is_remembered_only_for_a_settled_file(tmp_path):
+    """The racy rule, on real stats: a file written just before it was read may change again
+    within the same timestamp tick keeping size and times, so its hash is not remembered; nor
+    is one whose identity moved during the read."""
+    from plantid_cli.inputs.hash_index import RACY_NS, identity, identity_if_settled
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"first")
+    first = os.stat(photo)
+    newest = max(first.st_mtime_ns, first.st_ctime_ns)
+    assert identity_if_settled(first, first, newest + RACY_NS // 2) is None  # racy
+    assert identity_if_settled(first, first, newest + 2 * RACY_NS) == identity(first)
+    photo.write_bytes(b"longer")  # written during "the read"
+    second = os.stat(photo)
+    assert identity(second) != identity(first)
+    assert identity_if_settled(first, second, newest + 10 * RACY_NS) is None
