@@ -198,6 +198,9 @@ class ResultCache:
         damaged row, a read-only disk, a recovery) is left to `get`, one key at a time."""
         if not keys:
             return []
+        for key in keys:
+            if type(key) is not str:  # as JSONDisk.put says for diskcache's own get
+                raise TypeError(f"result cache keys must be str, not {type(key).__name__}")
         try:
             found, odd = self._guarded(lambda c: _select_many(c, keys))
         except (_NotWritable, sqlite3.Error, OSError):
