@@ -172,6 +172,9 @@ def cli_env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]
         for k, v in os.environ.items()
         if not k.startswith(("PLANTID_", "PLANTNET_")) and k != "PYTHONDONTWRITEBYTECODE"
     }
+    # the code of this checkout, whichever copy the `plantid` script's environment installed
+    # (an editable install of another worktree would otherwise be what is measured)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.update(
         PLANTID_CACHE_DIR=str(home / "cache"),
         PLANTID_CONFIG=os.devnull,  # no config file: defaults
