@@ -253,3 +253,46 @@ def test_a_hash_is_remembered_only_for_a_settled_file(tmp_path):
     second = os.stat(photo)
     assert identity(second) != identity(first)
     assert identity_if_settled(first, second, newest + 10 * RACY_NS) is None
+
+
+def test_the_progress_total_comes_from_the_run_s_own_walk(sandbox, cli_env, tmp_path):
+    """On a terminal the bar shows done/total: the total is the run's one walk (the folder is
+    listed once, where a second counting walk used to list it again)."""
+    import pty
+    import select
+    import time
+
+    photos = make_photos(tmp_path / "p", 9)
+    counts_file = tmp_path / "c.json"
+    main, secondary = pty.openpty()
+    command = [sys.executable, str(AUDITED), str(counts_file), str(photos), "--"]
+    proc = subprocess.Popen(
+        [*command, "identify", str(photos), "-j", "3", "-f", "ndjson", "--yes"],
+        env={**cli_env, "COLUMNS": "160", "TERM": "xterm"},
+        cwd=REPO,
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    screen = b""
+    deadline = time.monotonic() + 120  # hang protection only
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk and proc.poll() is not None:
+                break
+            screen += chunk
+        elif proc.poll() is not None:
+            break
+    out = proc.stdout.read().decode()
+    proc.wait(5)
+    os.close(main)
+    assert proc.returncode == 0, screen
+    assert len(records(out)) == 9
+    assert "9/9" in screen.decode("utf-8", "replace")  # the bar knew its total
+    assert json.loads(counts_file.read_text())["scans"] == {str(photos.resolve()): 1}
