@@ -30,6 +30,8 @@ log = logging.getLogger("plantid")
 
 #: Units the feeder takes from the walk at once (at most: it never waits to fill a batch).
 TRIAGE_BATCH = 256
+#: Batches of records answered by `triage` that may wait for the consumer at once.
+ANSWERED_AHEAD = 4
 
 
 class _Answered(list[Record]):
@@ -89,6 +91,7 @@ def run_concurrent(
     net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
     submitted = [0]
     done_feeding = threading.Event()
+    answered_slots = threading.BoundedSemaphore(ANSWERED_AHEAD)
 
     def finish(record: Record | None) -> None:
         results.put(record)
@@ -132,6 +135,15 @@ def run_concurrent(
         prep_pool.submit(run_stage_a, job).add_done_callback(functools.partial(after_stage_a, unit))
         return True
 
+    def hand_over(answered: _Answered) -> bool:
+        """Records answered by `triage`, to the consumer: at most ANSWERED_AHEAD batches wait
+        for it, so a writer slower than the look-ups holds memory flat (False: stopped)."""
+        while not answered_slots.acquire(timeout=0.2):
+            if stop.is_set():
+                return False
+        results.put(answered)
+        return True
+
     def feed() -> None:
         try:
             while not stop.is_set():
@@ -151,12 +163,13 @@ def run_concurrent(
                         answered.append(item)  # type: ignore[arg-type]
                         continue
                     if answered:  # out before this thread may wait for a slot
-                        results.put(answered)
+                        if not hand_over(answered):
+                            return
                         answered = _Answered()
                     if not submit(item):
                         return
-                if answered and not stop.is_set():
-                    results.put(answered)
+                if answered and not hand_over(answered):
+                    return
         except BaseException as exc:
             results.put(("crash", exc))
         finally:
@@ -189,6 +202,7 @@ def run_concurrent(
                         break
                     continue
             if isinstance(item, _Answered):
+                answered_slots.release()
                 for record in item:
                     on_record(record)
                     yield record
