@@ -54,11 +54,11 @@ RACY_NS = 100_000_000
 RACY_COARSE_NS = 2_100_000_000
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS hashes (
-    dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS files (
+    ino INTEGER NOT NULL, dev INTEGER NOT NULL,
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    PRIMARY KEY (dev, ino)
+    PRIMARY KEY (ino, dev)
 ) WITHOUT ROWID
 """
 
@@ -133,7 +133,7 @@ class HashIndex:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_SCHEMA)
-            db.execute("SELECT count(*) FROM hashes WHERE ino = -1").fetchone()
+            db.execute("SELECT count(*) FROM files WHERE ino = -1").fetchone()
         except BaseException:
             db.close()
             raise
@@ -156,14 +156,17 @@ class HashIndex:
         inodes = sorted({ident[1] for ident in wanted if ident is not None})
         with self._lock:
             db = self._db
-            found.update(self._pending)
+            for ident in wanted:  # this process's hashes not flushed yet
+                if ident is not None and ident[:2] in self._pending:
+                    found[ident[:2]] = self._pending[ident[:2]]
             if db is not None and inodes:
                 try:
                     for start in range(0, len(inodes), 900):  # SQLite's variable limit
                         part = inodes[start : start + 900]
                         marks = ",".join("?" * len(part))
                         rows = db.execute(
-                            "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM hashes"
+                            # the primary key starts with ino: an index look-up per photo
+                            "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM files"
                             f" WHERE ino IN ({marks})",
                             part,
                         ).fetchall()
@@ -201,8 +204,8 @@ class HashIndex:
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     db.executemany(
-                        "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?)",
-                        [(*ident, sha) for ident, sha in pending],
+                        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                        [(ino, dev, *rest, sha) for (dev, ino, *rest), sha in pending],
                     )
                 except BaseException:
                     db.execute("ROLLBACK")
