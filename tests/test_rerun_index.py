@@ -296,3 +296,24 @@ def test_the_progress_total_comes_from_the_run_s_own_walk(sandbox, cli_env, tmp_
     assert len(records(out)) == 9
     assert "9/9" in screen.decode("utf-8", "replace")  # the bar knew its total
     assert json.loads(counts_file.read_text())["scans"] == {str(photos.resolve()): 1}
+
+
+def test_the_walk_ahead_replays_past_its_memory_from_the_spool(tmp_path):
+    """The one walk keeps `keep` units in memory and spools the rest: every reader gets every
+    unit, in order, failed jobs included (their ImageError survives the spool)."""
+    from plantid_cli.inputs.walk import iter_jobs
+    from plantid_cli.run.walkahead import WalkAhead
+
+    photos = make_photos(tmp_path / "p", 30)
+    missing = tmp_path / "missing.jpg"
+    walk = WalkAhead(iter_jobs([str(photos), str(missing)]), keep=7)
+    first = walk.reader()
+    head = first.take(5)
+    assert [job.index for job in head] == [0, 1, 2, 3, 4]
+    rest = list(first)
+    assert [job.index for job in head + rest] == list(range(31))
+    assert rest[-1].error is not None and rest[-1].error.code == "not_found"
+    again = list(walk)  # a second reader, from the start
+    assert [job.path for job in again] == [job.path for job in head + rest]
+    assert walk.wait() == 31
+    walk.close()

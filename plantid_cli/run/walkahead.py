@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-KEEP_IN_MEMORY = 20_000
+KEEP_IN_MEMORY = 4_096
 FLUSH_EVERY = 256
 
 
