@@ -159,7 +159,8 @@ class Run:
     last: bytes  # the last stdout line
     max_rss_mb: float  # peak RSS (exact for that process only with run(rss=True))
     stderr: str
-    cpu: float = 0.0  # seconds of CPU (user + system) the process used: steadier than wall
+    cpu: float = 0.0  # user + system CPU seconds of the process (what load on the machine
+    # stretches least; without rss=True, the launcher's own are not in it)
 
 
 def cli_env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]:
@@ -171,6 +172,9 @@ def cli_env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]
         for k, v in os.environ.items()
         if not k.startswith(("PLANTID_", "PLANTNET_")) and k != "PYTHONDONTWRITEBYTECODE"
     }
+    # the code of this checkout, whichever copy the `plantid` script's environment installed
+    # (an editable install of another worktree would otherwise be what is measured)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.update(
         PLANTID_CACHE_DIR=str(home / "cache"),
         PLANTID_CONFIG=os.devnull,  # no config file: defaults

@@ -102,6 +102,10 @@ class ImageError(PlantidError):
         super().__init__(message, reason=code)
         self.code = code
 
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str]]:
+        # a failed job is spooled to disk by the walk ahead (run/walkahead.py)
+        return (type(self), (self.code, self.message))
+
 
 class RequestRejected(PlantidError):
     code = "bad_request"

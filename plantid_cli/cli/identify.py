@@ -172,6 +172,13 @@ def identify(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask the service again and store the new answer.")
     ] = D.refresh,
+    rehash: Annotated[
+        bool,
+        typer.Option(
+            "--rehash",
+            help="Read and hash every photo again instead of trusting the hash index.",
+        ),
+    ] = D.rehash,
     max_credits: Annotated[
         int | None,
         typer.Option("--max-credits", help="Refuse to start a run that would spend more."),
@@ -307,6 +314,7 @@ def identify(
             concurrency=concurrency,
             use_cache=not no_cache,
             refresh=refresh,
+            rehash=rehash,
             max_credits=max_credits,
             yes=yes,
             quiet=quiet,

@@ -126,7 +126,7 @@ def _run(
     (the bar stops when the writer closes, before the table is printed), then the summary."""
     # lazy: keeps run.batch and the writers off every command's start-up
     from plantid_cli.outputs.writers import make_writer
-    from plantid_cli.run.batch import count_in_background, run_batch
+    from plantid_cli.run.batch import run_batch
 
     stream = sys.stdout if target is None else target.stream
     fmt = _format(options, stream)
@@ -162,7 +162,6 @@ def _run(
 
         def on_start() -> None:
             progress.start()
-            count_in_background(options, progress.set_total)
 
     try:
         return run_batch(
@@ -175,6 +174,7 @@ def _run(
             stop=signals.stop_event,
             observer=observer,
             on_start=on_start,
+            on_total=progress.set_total if progress else None,
         )
     except (KeyboardInterrupt, Interrupted):
         if not signals.aborted:

@@ -23,6 +23,7 @@ import io
 import os
 import stat
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,19 +82,28 @@ def _open_file(path: Path | str) -> tuple[io.BufferedReader, int]:
 
 def file_sha256(path: Path | str) -> str:
     """SHA-256 hex digest of the file, read in 1 MiB chunks."""
+    return hash_file(path)[0]
+
+
+def hash_file(path: Path | str) -> tuple[str, os.stat_result, os.stat_result, int]:
+    """(sha256, the open file's stat before the read, after it, wall-clock ns the read began):
+    what the hash index needs to know the hash belongs to one unchanged version of the file."""
     handle, _ = _open_file(path)
     digest, buffer = hashlib.sha256(), bytearray(_CHUNK)
     view, total = memoryview(buffer), 0
     try:
         with handle:
+            started = time.time_ns()
+            before = os.fstat(handle.fileno())
             while count := handle.readinto(view):
                 digest.update(view[:count])
                 total += count
+            after = os.fstat(handle.fileno())
     except OSError as exc:
         raise ImageError("unreadable", f"{display_path(path)}: {exc.strerror or exc}") from None
     if total == 0:  # st_size said otherwise (file truncated meanwhile)
         raise ImageError("empty", f"{display_path(path)}: empty file")
-    return digest.hexdigest()
+    return digest.hexdigest(), before, after, started
 
 
 def _pillow(prefix: bytes) -> Any:

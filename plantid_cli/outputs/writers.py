@@ -1,9 +1,11 @@
 """Record writers: ndjson (streamed, completion order), json, csv (Darwin Core), table
 (outputs/table.py).
 
-stdout carries data only. ndjson is flushed per record so `plantid ... | jq` sees each answer the
-moment it exists. json and csv keep input order with a small reorder buffer (records arrive in
-completion order), so they still stream instead of holding the whole run in memory.
+stdout carries data only. ndjson and csv are flushed whenever the run has no record ready
+(`flush`, called by run/batch.py before it waits), so `plantid ... | jq` sees each answer the
+moment it exists while a cached rerun writes thousands of records per write call. json and
+csv keep input order with a small reorder buffer (records arrive in completion order), so
+they still stream instead of holding the whole run in memory.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ class Writer:
     def write(self, record: Record) -> None:
         raise NotImplementedError
 
+    def flush(self) -> None:
+        """Push what was written out (the run calls this whenever it has no record ready)."""
+        self.stream.flush()
+
     def close(self) -> None:
         self.stream.flush()
 
@@ -82,7 +88,6 @@ class Writer:
 class NdjsonWriter(Writer):
     def write(self, record: Record) -> None:
         self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.stream.flush()
 
 
 class OrderedWriter(Writer):
@@ -137,7 +142,6 @@ class CsvWriter(OrderedWriter):
     def emit(self, record: Record) -> None:
         row = darwin_core_row(record, self.threshold)
         self._csv.writerow({column: csv_safe(value) for column, value in row.items()})
-        self.stream.flush()
 
 
 # OWASP "CSV Injection": a cell starting with one of these is a formula to Excel, LibreOffice

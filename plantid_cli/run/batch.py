@@ -44,8 +44,11 @@ from plantid_cli.run.budget import (
     dry_run_plan,
 )
 from plantid_cli.run.combine import providers_for
-from plantid_cli.run.engine import Engine, RunOptions
-from plantid_cli.run.options import IdentifyOptions, RunResult
+from plantid_cli.run.concurrency import TRIAGE_BATCH
+from plantid_cli.run.engine import Engine
+from plantid_cli.run.options import IdentifyOptions, RunOptions, RunResult
+from plantid_cli.run.pending import Known
+from plantid_cli.run.walkahead import WalkAhead
 
 
 def build_request(settings: Settings, options: IdentifyOptions) -> IdentifyRequest:
@@ -163,49 +166,44 @@ def shard_jobs(
             index += 1
 
 
-def count_in_background(options: IdentifyOptions, on_total: Callable[[int], None]) -> None:
-    """Walk the inputs a second time, lazily, in a daemon thread, and report how many units the
-    run will have (for the progress bar's done/total and ETA). Not for `-` (stdin is read once)."""
-    if options.reads_stdin:
-        return
-
-    def count() -> None:
-        try:
-            total = sum(1 for _ in jobs_for(options))
-        except Exception:  # the run itself reports bad inputs
-            return
-        on_total(total)
-
-    threading.Thread(target=count, name="plantid-count", daemon=True).start()
+def count_cost(engine: Engine, walk: WalkAhead, limit: int) -> tuple[int, int]:
+    """(units, credits the units not in the cache would cost: the primary service's price per
+    call each, 2 for an identification with health), from the run's own walk."""
+    price = getattr(engine.provider, "credits_per_call", 1) or 1
+    total, uncached = _count_uncached(engine, walk, limit // price)
+    return total, uncached * price
 
 
-def count_cost(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[int, int]:
-    """(images, credits the images not in the cache would cost: the primary service's price
-    per call each, 2 for an identification with health). Hashing stops being needed once we
-    know the cost is under `limit`: it can never exceed the images times that price."""
-    price = getattr(engine.provider, "credits_per_call", 1)
-    images, uncached = _count_uncached(engine, all_jobs, limit // price if price else limit)
-    return images, uncached * price
-
-
-def _count_uncached(engine: Engine, all_jobs: list[ImageJob], limit: int) -> tuple[int, int]:
-    if len(all_jobs) <= limit or engine.cache is None:
-        return len(all_jobs), len(all_jobs) if engine.cache is None else min(len(all_jobs), limit)
+def _count_uncached(engine: Engine, walk: WalkAhead, limit: int) -> tuple[int, int]:
+    """(units, units that would need a call) from the run's own walk. Looking up stops being
+    needed once the count is under `limit` (the cost can never exceed it). What is looked up
+    is looked up as the run does it (`triage`: a stat per photo the hash index knows), and a
+    photo hashed here is in the index when the run reaches it: no second hashing pass."""
+    total = walk.wait(engine._stop)
+    if total is None:
+        return 0, 0
+    if total <= limit or engine.cache is None:
+        return total, total if engine.cache is None else min(total, limit)
     uncached = 0
     seen: set[str] = set()
-    for job in all_jobs:
-        if engine.stopped:  # Ctrl-C / SIGTERM while hashing: nothing will be sent
-            break
-        if job.error is not None:
-            continue
-        try:
-            sha256, key, record = engine.lookup(job)
-        except Exception:
-            continue  # a bad file costs nothing: it is never sent
-        if record is None and key not in seen:
-            seen.add(key)
-            uncached += 1
-    return len(all_jobs), uncached
+    reader = walk.reader()
+    primary = engine.provider.name
+    while not engine.stopped and (batch := reader.take(TRIAGE_BATCH)):
+        for item in engine.triage(batch):
+            key = None
+            if isinstance(item, Known):
+                key = item.keys[primary]
+            elif not isinstance(item, dict):  # the index did not know it: hashed (and kept)
+                try:
+                    _, key, record = engine.lookup(item)
+                except Exception:
+                    continue  # a bad file costs nothing: it is never sent
+                if record is not None:
+                    key = None
+            if key is not None and key not in seen:
+                seen.add(key)
+                uncached += 1
+    return total, uncached
 
 
 def run_batch(
@@ -220,6 +218,7 @@ def run_batch(
     stop: threading.Event | None = None,
     observer: Any = None,
     on_start: Callable[[], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run one batch: the stats, the exit code the run deserves, whether it was stopped.
 
@@ -236,23 +235,32 @@ def run_batch(
     output_failed: OSError | None = None
     engine = make_engine(settings, options, bus, stop)
     empty_folders: list[str] = []
+    walk = None
     try:
-        units: Iterable[ImageJob] = jobs_for(options, stdin, empty_folders.append)
+        # one walk for the total, the cost count and the run (stdin is read once, too)
+        walk = WalkAhead(jobs_for(options, stdin, empty_folders.append), on_total)
         if (
             options.max_credits is not None
             or confirm is not None
             or checks_credits(settings, options)
         ):
-            # walked once, counted, then run: stdin can be read only once (run/budget.py)
-            units = list(units)
-            budget = check_budget(engine, units, settings, options, confirm, count_cost)
+            budget = check_budget(engine, walk, settings, options, confirm, count_cost)
             if budget.asked:
                 engine.stats.started = time.monotonic()  # the run is timed from the answer
         if on_start is not None:
             on_start()
         if observer is not None:
             observer.attach(engine)
-        for record in engine.run(units):
+
+        def flush() -> None:  # records are written in bulk: out whenever the run waits
+            nonlocal output_failed
+            if output_failed is None and hasattr(writer, "flush"):  # a duck-typed writer
+                try:
+                    writer.flush()
+                except OSError as exc:
+                    output_failed = _output_failed(engine, bus, exc)
+
+        for record in engine.run(walk, on_idle=flush):
             if output_failed is None:
                 try:
                     writer.write(record)
@@ -270,6 +278,8 @@ def run_batch(
                 except OSError as exc:
                     output_failed = exc
             engine.close()
+            if walk is not None:
+                walk.close()
         finally:
             if observer is not None:
                 observer.close()
@@ -296,6 +306,7 @@ def make_engine(
         RunOptions(
             use_cache=options.use_cache,
             refresh=options.refresh,
+            rehash=options.rehash,
             top=settings.top,
             concurrency=settings.concurrency,
             mode=mode,

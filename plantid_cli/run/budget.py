@@ -75,21 +75,22 @@ class Budget:
 
 def check_budget(
     engine: Any,
-    units: Sequence[Any],
+    walk: Any,
     settings: Settings,
     options: IdentifyOptions,
     confirm: Callable[[int, int], bool] | None,
     count_cost: Callable[[Any, Any, int], tuple[int, int]],
 ) -> Budget:
     """Refuse (UsageError, nothing sent) a run over --max-credits or over what is left, or one
-    the person at the terminal declines; otherwise return what it may cost."""
-    remaining = credits_left(settings) if units and checks_credits(settings, options) else None
+    the person at the terminal declines; otherwise return what it may cost. `walk` is the
+    run's one walk of its units (run/walkahead.py): counted here, replayed by the run."""
+    remaining = credits_left(settings) if checks_credits(settings, options) else None
     limits = [n for n in (options.max_credits, remaining) if n is not None]
     if confirm is not None:
         limits.append(settings.confirm_above)
     if not limits:  # usage_info did not answer and nothing else bounds the run: no hashing
-        return Budget(len(units), len(units), None)
-    count, cost = count_cost(engine, units, int(min(limits)))
+        return Budget(0, 0, None)
+    count, cost = count_cost(engine, walk, int(min(limits)))
     price = getattr(engine.provider, "credits_per_call", 1) or 1
     cached = count - cost // price
     if options.max_credits is not None and cost > options.max_credits:

@@ -14,6 +14,7 @@ The stages themselves (cache, guards, calls) are the engine's: see engine.py.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import queue
 import threading
@@ -23,6 +24,18 @@ from typing import Any
 
 from plantid_cli.errors import Interrupted
 from plantid_cli.records import Record
+from plantid_cli.run.walkahead import WalkAhead
+
+log = logging.getLogger("plantid")
+
+#: Units the feeder takes from the walk at once (at most: it never waits to fill a batch).
+TRIAGE_BATCH = 256
+#: Batches of records answered by `triage` that may wait for the consumer at once.
+ANSWERED_AHEAD = 4
+
+
+class _Answered(list[Record]):
+    """Records `triage` answered without a pool, handed to the consumer together."""
 
 
 def run_inline(
@@ -33,6 +46,7 @@ def run_inline(
     needs_call: Callable[[Any], bool],
     on_record: Callable[[Record], None],
     stop: threading.Event,
+    on_idle: Callable[[], None] | None = None,
 ) -> Iterator[Record]:
     """The same two stages, one job at a time in this thread: for runs that expect no call
     (the breaker is open), where starting thread pools would cost more than the work."""
@@ -45,6 +59,8 @@ def run_inline(
         if outcome is not None:
             on_record(outcome)
             yield outcome
+            if on_idle is not None:
+                on_idle()
 
 
 def run_concurrent(
@@ -57,8 +73,16 @@ def run_concurrent(
     on_record: Callable[[Record], None],
     stop: threading.Event,
     concurrency: int,
+    triage: Callable[[list[Any]], list[Any]] | None = None,
+    on_idle: Callable[[], None] | None = None,
 ) -> Iterator[Record]:
-    """Yield one record per job, in completion order, keeping a bounded window in flight."""
+    """Yield one record per job, in completion order, keeping a bounded window in flight.
+
+    `triage` (run/lookup.py) takes batches of the walk in the feeder thread and answers what
+    it can at once (records, put on the results queue as one batch: no pool, no slot); what it
+    hands back otherwise goes to stage A. `on_idle` is called before the consumer waits for
+    more (the writer flushes there: records are written in bulk, never held back)."""
+    source = jobs.reader() if isinstance(jobs, WalkAhead) else WalkAhead(jobs).reader()
     prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
     window = concurrency * 2 + prep_workers
     slots = threading.BoundedSemaphore(window)
@@ -67,6 +91,7 @@ def run_concurrent(
     net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
     submitted = [0]
     done_feeding = threading.Event()
+    answered_slots = threading.BoundedSemaphore(ANSWERED_AHEAD)
 
     def finish(record: Record | None) -> None:
         results.put(record)
@@ -97,19 +122,54 @@ def run_concurrent(
         except BaseException as exc:  # a bug must cost one record, not the run
             return failed(job, exc)
 
+    def submit(job: Any) -> bool:
+        """Stage A for one unit once the window has room (False: stopped meanwhile)."""
+        while not slots.acquire(timeout=0.2):
+            if stop.is_set():
+                return False
+        if stop.is_set():
+            slots.release()
+            return False
+        submitted[0] += 1
+        unit = getattr(job, "job", job)  # a triaged `Known` reports as its unit
+        prep_pool.submit(run_stage_a, job).add_done_callback(functools.partial(after_stage_a, unit))
+        return True
+
+    def hand_over(answered: _Answered) -> bool:
+        """Records answered by `triage`, to the consumer: at most ANSWERED_AHEAD batches wait
+        for it, so a writer slower than the look-ups holds memory flat (False: stopped)."""
+        while not answered_slots.acquire(timeout=0.2):
+            if stop.is_set():
+                return False
+        results.put(answered)
+        return True
+
     def feed() -> None:
         try:
-            for job in jobs:
-                while not slots.acquire(timeout=0.2):
-                    if stop.is_set():
-                        return
-                if stop.is_set():
-                    slots.release()
+            while not stop.is_set():
+                batch = source.take(TRIAGE_BATCH, stop)
+                if not batch:
                     return
-                submitted[0] += 1
-                prep_pool.submit(run_stage_a, job).add_done_callback(
-                    functools.partial(after_stage_a, job)
-                )
+                items = batch
+                if triage is not None:
+                    try:
+                        items = triage(batch)
+                    except Exception:  # a bug costs the fast path, never a record
+                        log.debug("triage failed; one unit at a time", exc_info=True)
+                        items = batch
+                answered = _Answered()
+                for item in items:
+                    if isinstance(item, dict):  # a record: no pool, no slot
+                        answered.append(item)  # type: ignore[arg-type]
+                        continue
+                    if answered:  # out before this thread may wait for a slot
+                        if not hand_over(answered):
+                            return
+                        answered = _Answered()
+                    if not submit(item):
+                        return
+                if answered and not hand_over(answered):
+                    return
         except BaseException as exc:
             results.put(("crash", exc))
         finally:
@@ -131,10 +191,21 @@ def run_concurrent(
     try:
         while True:
             try:
-                item = results.get(timeout=0.5)
+                item = results.get_nowait()
             except queue.Empty:
-                if finished():
-                    break
+                if on_idle is not None:
+                    on_idle()
+                try:
+                    item = results.get(timeout=0.5)
+                except queue.Empty:
+                    if finished():
+                        break
+                    continue
+            if isinstance(item, _Answered):
+                answered_slots.release()
+                for record in item:
+                    on_record(record)
+                    yield record
                 continue
             if isinstance(item, tuple):
                 raise item[1]

@@ -15,53 +15,39 @@ guards and cache namespace.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
 from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
 from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.backend import open_backend
-from plantid_cli.guards.disk.cache import cache_key
 from plantid_cli.guards.provider_guards import ProviderGuards, deadlines
+from plantid_cli.inputs.hash_index import open_index
 from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
 from plantid_cli.records import Record, RunStats, stored_answer
 from plantid_cli.run import reread
 from plantid_cli.run.charged import outcome_for, unusable_entry
-from plantid_cli.run.combine import Outcome, internal_error, to_ask, unit_error, unit_record
+from plantid_cli.run.combine import Outcome, internal_error, to_ask, unit_error
 from plantid_cli.run.concurrency import run_concurrent, run_inline
+from plantid_cli.run.hashing import Hasher
 from plantid_cli.run.lane import Lane
-from plantid_cli.run.pending import Pending
-from plantid_cli.run.units import (
-    exif_location,
-    location_for,
-    prepare_unit,
-    request_for,
-    taken_at,
-    unit_sha256,
-)
+from plantid_cli.run.lookup import Lookups
+from plantid_cli.run.options import RunOptions
+from plantid_cli.run.pending import Known, Pending
+from plantid_cli.run.units import exif_location, location_for, prepare_unit, request_for, taken_at
 
 if TYPE_CHECKING:
     import httpx
 
 
-@dataclass
-class RunOptions:
-    use_cache: bool = True
-    refresh: bool = False
-    top: int = 3
-    concurrency: int = 4
-    mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
-    inline: bool = False  # everything in the calling thread (the open-breaker fast path)
-
-
-class Engine:
+class Engine(Lookups):
     def __init__(
         self,
         settings: Settings,
@@ -90,8 +76,12 @@ class Engine:
         }
         self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
         self.cache = backend.cache() if options.use_cache else None
+        # the hash index lives beside the cache: with --no-cache, every photo is read anyway
+        index = open_index(settings.cache_path) if self.cache is not None else None
+        self.hasher = Hasher(index, rehash=options.rehash)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
+        self._warming = False
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = stop if stop is not None else threading.Event()
@@ -115,6 +105,21 @@ class Engine:
                 )
             return self._client
 
+    def _warm_client(self) -> None:
+        """Build the HTTP client (httpx's import, an SSL context: a few hundred ms on a busy
+        machine) in the background as soon as a unit needs a call, overlapped with preparing
+        it, instead of in front of the first request. A cached rerun never pays for it."""
+        if self._client is not None or self._warming:
+            return
+        self._warming = True
+
+        def build() -> None:
+            with contextlib.suppress(Exception):  # the first call builds it, and reports
+                if not self._closed:
+                    self.client()
+
+        threading.Thread(target=build, name="plantid-client", daemon=True).start()
+
     def close(self) -> None:
         self._closed = True
         if self._side is not None:  # once stopped, never wait for a side call that hangs
@@ -123,6 +128,7 @@ class Engine:
             self._client.close()
         if self.cache is not None:
             self.cache.close()
+        self.hasher.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -132,93 +138,30 @@ class Engine:
         return self._stop.is_set()
 
     # ----- stage A -----
-    def cache_key_for(
-        self, sha256: str, provider: Any = None, request: IdentifyRequest | None = None
-    ) -> str:
-        provider = provider or self.provider
-        params = provider.cache_params(request or self.request)
-        params["max_side"] = self.settings.max_image_side
-        return cache_key(provider.name, provider.api_version, sha256, params)
-
-    def _cached(
-        self, provider: str, key: str, path: str, request: IdentifyRequest
-    ) -> dict[str, Any] | None:
-        if self.cache is None or self.options.refresh:
-            return None
-        stored = self.lanes[provider].serving(self.cache.get(key), request)
-        self.bus.emit(
-            Event.CACHE_MISS if stored is None else Event.CACHE_HIT, provider=provider, path=path
-        )
-        return stored
-
-    def lookup(self, job: ImageJob | Specimen) -> tuple[str, str, Record | None]:
-        """Hash one unit and look it up for the primary provider: (sha256, key, record|None)."""
-        sha256, request = unit_sha256(job), request_for(self.request, job)
-        key = self.cache_key_for(sha256, self.provider, request)
-        stored = self._cached(self.provider.name, key, job.display, request)
-        if stored is None:
-            return sha256, key, None
-        outcomes = {self.provider.name: outcome_for(self.provider.name, stored, cached=True)}
-        return sha256, key, self._finish(job, sha256, outcomes)
-
-    def _known(self, job: ImageJob | Specimen, keys: dict[str, str]) -> dict[str, Outcome]:
-        """What can be known without the network: cache hits and fail-fast guard refusals.
-        Stops at the first lane that needs a call (in `auto`, the fallback is only looked at
-        once the primary has failed, so a cached Plant.id answer never touches Pl@ntNet)."""
-        outcomes: dict[str, Outcome] = {}
-        request = request_for(self.request, job)
-        while names := to_ask(self.mode, outcomes):
-            for name in names:
-                stored = self._cached(name, keys[name], job.display, request)
-                if stored is not None:
-                    self._fell_back(name, outcomes, job.display)
-                    outcomes[name] = outcome_for(name, stored, cached=True)
-                    continue
-                try:
-                    self.lanes[name].check()
-                except PlantidError as exc:
-                    self._fell_back(name, outcomes, job.display)
-                    self._refused(name, exc, job.display)
-                    outcomes[name] = Outcome(name, error=exc)
-            if any(name not in outcomes for name in names):
-                break
-        return outcomes
-
-    def _fell_back(self, name: str, outcomes: dict[str, Outcome], path: str) -> None:
-        """`auto` turns to `name` because the primary failed: say so once per unit (a lane's
-        outcome is set once, in `_known` or `_resolve`), for the log and the fallbacks metric."""
-        primary = self.provider.name
-        failed = outcomes.get(primary)
-        if self.mode != "auto" or name == primary or failed is None or failed.error is None:
-            return
-        self.bus.emit(
-            Event.FALLBACK,
-            from_provider=primary,
-            to_provider=name,
-            reason=failed.error.reason or failed.error.code,
-            path=path,
-        )
-
-    def _refused(self, provider: str, exc: PlantidError, path: str) -> None:
-        if exc.reason == "circuit-open":
-            self.bus.emit(Event.CIRCUIT_OPEN, provider=provider, path=path)
-
-    def stage_prepare(self, job: ImageJob | Specimen) -> Record | Pending | None:
+    def stage_prepare(self, item: ImageJob | Specimen | Known) -> Record | Pending | None:
+        """Hash and look up a unit (unless `triage` already did: a `Known`), then prepare it."""
         if self._stop.is_set():
             return None
+        job = item.job if isinstance(item, Known) else item
         if job.error is not None:
             return unit_error(job, None, self.provider.name, job.error)
         sha256 = None
         try:
-            sha256 = unit_sha256(job)
-            request = request_for(self.request, job)
-            keys = {
-                name: self.cache_key_for(sha256, lane.provider, request)
-                for name, lane in self.lanes.items()
-            }
-            outcomes = self._known(job, keys)
-            if not to_ask(self.mode, outcomes):
-                return self._finish(job, sha256, outcomes)
+            if isinstance(item, Known):
+                sha256, keys, request, outcomes = (
+                    item.sha256,
+                    item.keys,
+                    item.request,
+                    item.outcomes,
+                )
+            else:
+                sha256 = self.hasher.unit(job)
+                request = request_for(self.request, job)
+                keys = self.keys_for(sha256, request)
+                outcomes = self._known(job, keys)
+                if not to_ask(self.mode, outcomes):
+                    return self._finish(job, sha256, outcomes)
+            self._warm_client()
             started = time.monotonic()
             prepared = prepare_unit(job, self.settings)
             self.bus.emit(
@@ -379,25 +322,20 @@ class Engine:
         with self._inflight_lock:
             self.stats.credits_used += getattr(provider, "credits_per_call", 1)
 
-    def _finish(
-        self, job: Any, sha256: str, outcomes: dict[str, Outcome], *, follower: bool = False
-    ) -> Record:
-        """The record for a unit from its providers' outcomes (`strategy.unit_record`)."""
-        return unit_record(
-            self.mode, job, sha256, outcomes, request=self.request, top=self.options.top,
-            follower=follower,
-        )  # fmt: skip
-
     # ----- the run -----
-    def run(self, jobs: Iterable[ImageJob]) -> Iterator[Record]:
+    def run(
+        self, jobs: Iterable[ImageJob], on_idle: Callable[[], None] | None = None
+    ) -> Iterator[Record]:
         """Yield one record per job, in completion order, keeping a bounded window in flight
-        (`pipeline.run_concurrent`), or one job at a time in this thread with `inline`."""
+        (`run_concurrent`, with batches looked up by `triage`), or one job at a time in this
+        thread with `inline`. `on_idle`: called when no record is ready (flush the output)."""
         stages: dict[str, Any] = {  # the same stages for both runners
             "prepare": self.stage_prepare,
             "call": self.stage_call,
             "needs_call": lambda outcome: isinstance(outcome, Pending),
             "on_record": self.stats.add,
             "stop": self._stop,
+            "on_idle": on_idle,
         }
         if self.options.inline:
             yield from run_inline(jobs, **stages)
@@ -406,6 +344,7 @@ class Engine:
             jobs,
             failed=lambda job, exc: internal_error(job, self.provider.name, exc),
             concurrency=self.options.concurrency,
+            triage=self.triage,
             **stages,
         )
 

@@ -35,6 +35,7 @@ GROUP_BY = ("folder",)
 RUN_FIELDS = (
     "use_cache",
     "refresh",
+    "rehash",
     "max_credits",
     "latitude",
     "longitude",
@@ -75,6 +76,7 @@ class IdentifyOptions:
     # what is read and what may be spent
     use_cache: bool = True
     refresh: bool = False
+    rehash: bool = False  # read and hash every photo again (the hash index is rewritten)
     max_credits: int | None = None
     yes: bool = False  # no confirmation before a large run (the CLI asks only on a terminal)
     # what is sent
@@ -212,6 +214,20 @@ def _check_identity_options(options: IdentifyOptions) -> None:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     compile_pattern(options.catalog_number)
+
+
+@dataclass
+class RunOptions:
+    """What the engine itself needs of the options (built by run/batch.py from IdentifyOptions
+    and Settings)."""
+
+    use_cache: bool = True
+    refresh: bool = False
+    rehash: bool = False  # --rehash: read every photo again (the hash index is rewritten)
+    top: int = 3
+    concurrency: int = 4
+    mode: str | None = None  # --provider: plantid, plantnet, auto, both (None: the one given)
+    inline: bool = False  # everything in the calling thread (the open-breaker fast path)
 
 
 @dataclass(frozen=True)

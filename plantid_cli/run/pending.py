@@ -35,3 +35,15 @@ class Pending:
     def key(self) -> str:
         """In-run dedupe key: the same unit asked of the same providers."""
         return "|".join(self.keys.values())
+
+
+@dataclass
+class Known:
+    """A unit looked up in bulk (run/lookup.py `triage`) that still needs a service: its hash,
+    cache keys and what the cache and the fail-fast guards said, so stage A only prepares."""
+
+    job: ImageJob | Specimen
+    sha256: str
+    keys: dict[str, str]
+    request: IdentifyRequest
+    outcomes: dict[str, Outcome] = field(default_factory=dict)

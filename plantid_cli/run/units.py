@@ -1,6 +1,6 @@
 """What a run needs of one unit (a file or a `--group-by folder` specimen), whichever it is.
 
-Its hash (the cache key's photo part), its photos prepared for upload, the request and the
+Its photos prepared for upload, the request and the
 position to send, and the position a record shows. Here in run/, not in inputs/: these read the
 photos (images/) and shape the request (providers/), so they sit below the engine that calls
 them and above the steps they use; inputs/ only walks and groups.
@@ -11,19 +11,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.images.prepare import file_sha256, prepare_image
-from plantid_cli.inputs.specimens import Specimen, members, specimen_sha256
+from plantid_cli.images.prepare import prepare_image
+from plantid_cli.inputs.specimens import Specimen, members
 from plantid_cli.inputs.walk import ImageJob
 
 if TYPE_CHECKING:
     from plantid_cli.records import Location
-
-
-def unit_sha256(unit: ImageJob | Specimen) -> str:
-    """A file's sha256, or the specimen identity over its photos' sha256s."""
-    if isinstance(unit, Specimen):
-        return specimen_sha256(file_sha256(member.path) for member in unit.members)
-    return file_sha256(unit.path)
 
 
 def exif_location(images: list[Any]) -> Location | None:

@@ -36,6 +36,17 @@ class TwoLevelCache:
         value = self.local.get(key)
         if value is not None:
             return value
+        return self._get_remote_copy(key)
+
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        """The local level in one read; Redis asked only for what this machine lacks."""
+        values = self.local.get_many(keys)
+        return [
+            value if value is not None else self._get_remote_copy(key)
+            for key, value in zip(keys, values, strict=True)
+        ]
+
+    def _get_remote_copy(self, key: str) -> dict[str, Any] | None:
         found = self.link.run(lambda: self._remote_get(key), lambda: None)
         if found is None:
             return None

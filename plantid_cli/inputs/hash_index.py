@@ -1,0 +1,230 @@
+"""Photos already hashed, by file identity: a rerun over unchanged files opens none of them.
+
+Why: a rerun over two million 6 MB photos would read 12 TB only to learn that every answer is
+already stored. The index maps a file's identity - ``(st_dev, st_ino, st_size, st_mtime_ns,
+st_ctime_ns)`` of the file a path points at - to the sha256 of its bytes, so a rerun costs a
+``stat`` per photo. Any change of the identity means "hash again":
+
+* an edit in place (same size or not) moves mtime and ctime; an edit that puts the old mtime
+  back (``touch -d``, ``os.utime``, ``cp -p``, ``rsync -t``) still moves ctime, which no user
+  can set;
+* a file replaced by rename (how editors and ``rsync`` save) is another inode;
+* ``--rehash`` ignores the index for a run and writes what it finds.
+
+An entry is written only when the hash is certain to match it (`identity_if_settled`): the
+file's identity was the same before and after it was read, and the file is not *racy* - its
+mtime and ctime are older than the filesystem's timestamp granularity at the time it was read,
+so a write landing in the same clock tick after our read (same size, same timestamps) cannot
+exist unseen. A racy file is hashed again next run, which is only a read.
+
+The index is one SQLite file beside the cache (``cache_dir/hashes.sqlite3``, WAL): a kill -9
+loses at most the entries not yet flushed (they are hashed again), never the file's
+consistency. Device and inode numbers mean something on one machine only, so the index is never
+shared through Redis (a fleet's machines each keep their own). It is an optimisation: any
+failure (read-only folder, full disk, damaged file) disables it for the run with one warning,
+and photos are simply hashed. Stdlib only; sqlite3 is imported when an index is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
+
+log = logging.getLogger("plantid")
+
+#: (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
+Identity = tuple[int, int, int, int, int]
+
+INDEX_FILE = "hashes.sqlite3"
+#: Entries buffered before one write transaction stores them all.
+FLUSH_EVERY = 512
+#: A file touched less than this before it was read may still change within the same
+#: timestamp tick (nanosecond filesystems: the kernel's coarse clock, a few ms)...
+RACY_NS = 100_000_000
+#: ...and on filesystems with whole-second (FAT: two-second) timestamps.
+RACY_COARSE_NS = 2_100_000_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    ino INTEGER NOT NULL, dev INTEGER NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (ino, dev)
+) WITHOUT ROWID
+"""
+
+
+def identity(st: os.stat_result) -> Identity | None:
+    """The identity of a regular file's stat, or None when the filesystem gives no usable one
+    (inode 0: some FUSE and network filesystems; not a regular file)."""
+    if not st.st_ino or (st.st_mode & 0o170000) != 0o100000:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def identity_if_settled(
+    before: os.stat_result, after: os.stat_result, read_at_ns: int
+) -> Identity | None:
+    """The identity to store for a hash computed between the stats `before` and `after` (the
+    open file's, around the read), or None when the hash may not match it: the file changed
+    during the read, or it was touched so shortly before the read (`read_at_ns`, wall clock)
+    that a later write could keep the same size and timestamps."""
+    first, second = identity(before), identity(after)
+    if first is None or first != second:
+        return None
+    newest = max(before.st_mtime_ns, before.st_ctime_ns)
+    coarse = before.st_mtime_ns % 1_000_000_000 == 0 and before.st_ctime_ns % 1_000_000_000 == 0
+    if read_at_ns - newest < (RACY_COARSE_NS if coarse else RACY_NS):
+        return None
+    return first
+
+
+class HashIndex:
+    """sha256 by `Identity`, shared by the processes of one machine (SQLite, WAL)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[int, int], tuple[Identity, str]] = {}
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._open()
+        except Exception as exc:  # an optimisation: never a reason to fail the run
+            self._disable(exc)
+
+    @property
+    def usable(self) -> bool:
+        return self._db is not None
+
+    def _open(self) -> sqlite3.Connection:
+        import sqlite3  # lazy: the walk (this package) is on every start-up
+
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            # damaged (not a database, malformed): move it aside, start empty
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns()}")
+            with contextlib.suppress(OSError):
+                os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.path}{suffix}")
+            log.warning("hash index %s was damaged (%s); started it empty", self.path, exc)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        import sqlite3  # lazy: see _open
+
+        db = sqlite3.connect(
+            str(self.path), timeout=30, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+            db.execute("SELECT count(*) FROM files WHERE ino = -1").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _disable(self, exc: BaseException) -> None:
+        """From now on photos are hashed every time in this process; said once."""
+        log.warning("hash index %s not used: %s (photos are read and hashed)", self.path, exc)
+        db, self._db = self._db, None
+        self._pending.clear()
+        if db is not None:
+            with contextlib.suppress(Exception):
+                db.close()
+
+    def get_many(self, identities: Iterable[Identity | None]) -> list[str | None]:
+        """The stored sha256 for each identity (None: unknown, changed, or no identity). One
+        query for the whole batch."""
+        wanted = list(identities)
+        found: dict[tuple[int, int], tuple[Identity, str]] = {}
+        inodes = sorted({ident[1] for ident in wanted if ident is not None})
+        with self._lock:
+            db = self._db
+            for ident in wanted:  # this process's hashes not flushed yet
+                if ident is not None and ident[:2] in self._pending:
+                    found[ident[:2]] = self._pending[ident[:2]]
+            if db is not None and inodes:
+                try:
+                    for start in range(0, len(inodes), 900):  # SQLite's variable limit
+                        part = inodes[start : start + 900]
+                        marks = ",".join("?" * len(part))
+                        rows = db.execute(
+                            # the primary key starts with ino: an index look-up per photo
+                            "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM files"
+                            f" WHERE ino IN ({marks})",
+                            part,
+                        ).fetchall()
+                        for dev, ino, size, mtime, ctime, sha in rows:
+                            found.setdefault((dev, ino), ((dev, ino, size, mtime, ctime), sha))
+                except Exception as exc:
+                    self._disable(exc)
+        result: list[str | None] = []
+        for ident in wanted:
+            entry = found.get(ident[:2]) if ident is not None else None
+            # the whole identity must match: size, mtime and ctime, not only the inode
+            result.append(entry[1] if entry is not None and entry[0] == ident else None)
+        return result
+
+    def get(self, ident: Identity | None) -> str | None:
+        return self.get_many([ident])[0]
+
+    def put(self, ident: Identity, sha256: str) -> None:
+        """Remember `sha256` for `ident` (buffered; stored `FLUSH_EVERY` at a time)."""
+        with self._lock:
+            if self._db is None:
+                return
+            self._pending[ident[:2]] = (ident, sha256)
+            if len(self._pending) < FLUSH_EVERY:
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            db, pending = self._db, list(self._pending.values())
+            self._pending.clear()
+            if db is None or not pending:
+                return
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                        [(ino, dev, *rest, sha) for (dev, ino, *rest), sha in pending],
+                    )
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except Exception as exc:
+                self._disable(exc)
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(Exception):
+                db.close()
+
+
+def open_index(cache_dir: Path | str) -> HashIndex:
+    return HashIndex(Path(cache_dir) / INDEX_FILE)
+
+
+__all__ = ["HashIndex", "Identity", "identity", "identity_if_settled", "open_index"]
