@@ -23,7 +23,9 @@ bound on CPU scheduling, SETTLE_SECONDS, counted in every attempt's span.)
 
 Why decoded bytes: a gzip answer of 1 MB can decode to 1 GB. The body is read decoded, chunk by
 chunk, and abandoned once it passes the cap; one network read (64 kB) decodes to at most about
-1000 times its size, so memory stays near cap + one chunk whatever the encoding.
+1000 times its size, so memory stays near cap + one chunk whatever the encoding. Stacked
+encodings (`gzip, gzip`) multiply those ratios — a 3 kB answer decoded to 2 GB in one chunk
+(MemoryError under a 1.5 GB limit, after a paid 201) — so they are refused unread.
 
 Why a charged exchange ends in `UnusableAnswer`: once the status line of an identification says
 2xx, the service has charged. A body then cut (the total deadline, a reset, the size cap, a
@@ -121,6 +123,11 @@ class _Exchange:
     def _body(self, response: httpx.Response) -> None:
         import httpx
 
+        codings = [c.strip() for c in response.headers.get("content-encoding", "").split(",")]
+        if len([c for c in codings if c.lower() not in ("", "identity")]) > 1:
+            # stacked codings multiply: one 64 kB read of `gzip, gzip` decodes to gigabytes
+            # before the cap sees a byte (module doc); neither service sends them
+            raise BadResponse(f"answer in stacked encodings ({', '.join(codings)}): refused")
         size = 0
         try:
             for chunk in response.iter_bytes():  # decoded: gzip/deflate undone here

@@ -27,7 +27,7 @@ MODEL_VERSION = "plant_id:3.2.0"
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
     | {"echo_key", "badtypes", "badlist", "badnumber", "hugelist"}  # see sandbox_faults
-    | {"gzip_bomb", "bad_gzip", "header_drip", "cut_body"}
+    | {"gzip_bomb", "gzip_bomb_stacked", "bad_gzip", "header_drip", "cut_body"}
 )
 _NO_MODE = (None, "", "none", "off")
 DEFAULT_SETTINGS = {
