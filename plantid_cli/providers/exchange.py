@@ -48,6 +48,8 @@ from plantid_cli.errors import BadResponse, UnusableAnswer
 from plantid_cli.providers.validate import MAX_RAW_CHARS, unusable
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     import httpx
 
 _OPENED = (".connect_tcp.complete", ".start_tls.complete")
@@ -206,7 +208,7 @@ def exchange(
 def _reused_stream() -> Any:
     """The network stream of the httpcore connection that is starting to send a request: the
     `_network_stream` of the `self` of a calling frame (module doc; httpcore pinned)."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(6):
         if frame is None:
             break
