@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.errors import BadResponse, UnusableAnswer
+from plantid_cli.redact import redact
 
 T = TypeVar("T")
 
@@ -166,6 +167,8 @@ def unusable(provider: str, why: str, raw: str, token: str | None) -> UnusableAn
         token = found.group(1) if found else None
     return UnusableAnswer(
         f"{provider}: the service charged for an answer that cannot be used ({why[:200]})",
-        raw=raw[:MAX_RAW_CHARS],
+        # redacted: the raw text is stored in the (shareable) cache, and a service that echoes
+        # the key it was sent (as error bodies do) would put the key's bytes on disk
+        raw=redact(raw[:MAX_RAW_CHARS]),
         access_token=token,
     )
