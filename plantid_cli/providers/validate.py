@@ -141,7 +141,9 @@ def charged_answer(provider: str, response: httpx.Response, parse: Callable[[Any
     """
     raw = _raw_text(response)
     try:
-        data = json.loads(raw)
+        # a UTF-8 byte order mark (some proxies add one) is not JSON to json.loads(str), but
+        # the answer behind it is whole and paid for: read it (httpx's .json() does so too)
+        data = json.loads(raw.removeprefix("\ufeff"))
     except (ValueError, RecursionError):
         raise unusable(provider, "invalid JSON", raw, None) from None
     token = data.get("access_token") if isinstance(data, dict) else None
