@@ -192,8 +192,18 @@ def echo_mapping(
 
 
 def run_guarded(func, *args: Any, **kwargs: Any) -> int:
-    """Call `func`; map the error tree to exit codes. The only place that does."""
+    """Call `func`; map the error tree to exit codes. The only place that does.
+
+    Logging is set up first (idempotent; identify sets it again with its own flags): a
+    warning raised while a command opens its state (a damaged state file moved aside) went
+    out through Python's last-resort handler, a bare line that broke `--log-format json`.
+    An invalid log format is left to the commands that log (identify says so, exit 2 or 3).
+    """
     try:
+        try:
+            setup_logging()
+        except PlantidError:
+            pass
         result = func(*args, **kwargs)
     except PlantidError as exc:
         if debug_enabled():

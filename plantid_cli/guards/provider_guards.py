@@ -149,8 +149,8 @@ class ProviderGuards:
                 if attempt == attempts:
                     raise
                 delay = self._retry_delay(exc, attempt, attempts, deadline)
-                if delay is None:
-                    raise
+                if delay is None or self.breaker.is_open():
+                    raise  # an open breaker (any process's) stops the retries in flight too
                 self.bus.emit(
                     Event.UPSTREAM_RETRY,
                     provider=self.provider,
@@ -159,6 +159,8 @@ class ProviderGuards:
                     reason=exc.reason,
                 )
                 if stop.wait(delay):  # Ctrl-C / SIGTERM: no retry; the photo keeps this error
+                    raise
+                if self.breaker.is_open():  # opened while this photo waited to retry
                     raise
             except Exception as exc:
                 self._emit_call(path, _outcome(exc), started)

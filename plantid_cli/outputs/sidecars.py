@@ -10,6 +10,7 @@ its stderr note), so the library never prints on its own.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ class SidecarWriter:
         self.warn = warn or (lambda message: _log.warning("warning: %s", message))
         self.created = self.merged = self.skipped = self.mismatched = 0
         self.failed: list[str] = []
+        #: sidecar written in this run -> (photo, the name it was given): a.jpg and a.png share
+        #: a.xmp in the short style, and the second must not overwrite the first's species
+        self._claimed: dict[str, tuple[Path, str]] = {}
 
     def check(self) -> None:
         # lazy: keeps outputs.xmp (and defusedxml) off a run without --write-xmp
@@ -78,6 +82,8 @@ class SidecarWriter:
                 self._fail(f"{shown}: {found.problem}, no sidecar written")
             return
         for photo in found.files:
+            if self._clashes(photo, record):
+                continue
             try:
                 result = write_sidecar(photo, record, style=self.style, threshold=self.threshold)
             except PlantidError as exc:
@@ -87,6 +93,26 @@ class SidecarWriter:
                 self.created += 1
             else:
                 self.merged += 1
+
+    def _clashes(self, photo: Path, record: dict[str, Any]) -> bool:
+        """Whether this run already gave `photo`'s sidecar to another photo named otherwise
+        (same stem, other suffix: a.jpg and a.png both own a.xmp): refused, counted as failed,
+        never merged over it. Photos given the same name (a RAW+JPEG pair, a specimen's
+        photos) share their sidecar as before."""
+        # lazy: keeps outputs.xmp (and defusedxml) off a run without --write-xmp
+        from plantid_cli.outputs.xmp import sidecar_path
+
+        target = sidecar_path(photo, self.style)
+        key = os.path.realpath(target)
+        name = str((record.get("best") or {}).get("scientific_name") or "")
+        first = self._claimed.setdefault(key, (photo, name))
+        if first[0] == photo or first[1] == name:
+            return False
+        self._fail(
+            f"{photo}: its sidecar {target} already holds {first[1]} for {first[0]} (another "
+            f"photo of the same name); no sidecar written (--xmp-name full gives each its own)"
+        )
+        return True
 
     def _fail(self, message: str) -> None:
         self.failed.append(message)

@@ -21,9 +21,12 @@ discard what it has received, so once the sockets are shut the helper cannot blo
 network: it reads what had arrived and ends, and the caller judges on what really came. (A
 bound on CPU scheduling, SETTLE_SECONDS, counted in every attempt's span.)
 
-Why decoded bytes: a gzip answer of 1 MB can decode to 1 GB. The body is read decoded, chunk by
-chunk, and abandoned once it passes the cap; one network read (64 kB) decodes to at most about
-1000 times its size, so memory stays near cap + one chunk whatever the encoding.
+Why decoded bytes: a gzip answer of 1 MB can decode to 1 GB. The body is read decoded, a step
+(DECODE_STEP) at a time, and abandoned once it passes the cap, so memory stays near cap + one
+step per request in flight whatever the encoding (httpx's own decoding undid each 64 kB network
+read whole: 64 MB at once). Stacked
+encodings (`gzip, gzip`) multiply those ratios — a 3 kB answer decoded to 2 GB in one chunk
+(MemoryError under a 1.5 GB limit, after a paid 201) — so they are refused unread.
 
 Why a charged exchange ends in `UnusableAnswer`: once the status line of an identification says
 2xx, the service has charged. A body then cut (the total deadline, a reset, the size cap, a
@@ -39,6 +42,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import SETTLE_SECONDS
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+#: Most decoded bytes one step of a compressed answer yields (`_decoded`).
+DECODE_STEP = 1 << 20
 _OPENED = (".connect_tcp.complete", ".start_tls.complete")
 #: The first event of a request on a connection, opened now or earlier.
 _SENDING = "http11.send_request_headers.started"
@@ -123,9 +129,14 @@ class _Exchange:
     def _body(self, response: httpx.Response) -> None:
         import httpx
 
+        codings = [c.strip() for c in response.headers.get("content-encoding", "").split(",")]
+        if len([c for c in codings if c.lower() not in ("", "identity")]) > 1:
+            # stacked codings multiply: one 64 kB read of `gzip, gzip` decodes to gigabytes
+            # before the cap sees a byte (module doc); neither service sends them
+            raise BadResponse(f"answer in stacked encodings ({', '.join(codings)}): refused")
         size = 0
         try:
-            for chunk in response.iter_bytes():  # decoded: gzip/deflate undone here
+            for chunk in _decoded(response):  # gzip/deflate undone here, a step at a time
                 # past the deadline, a shut socket yields only what had arrived (then ends);
                 # a reused one (not shut) could drip on: stop at its next chunk
                 if self.abandoned.is_set() and not self.streams:
@@ -144,7 +155,13 @@ class _Exchange:
 
     def cut(self, why: str) -> UnusableAnswer:
         """The paid answer whose body could not be read whole, with the text read so far."""
-        raw = b"".join(list(self.chunks))[: MAX_RAW_CHARS * 4].decode("utf-8", "replace")
+        kept, wanted = [], MAX_RAW_CHARS * 4  # the start only: never a copy of the whole cap
+        for chunk in list(self.chunks):
+            if wanted <= 0:
+                break
+            kept.append(chunk[:wanted])
+            wanted -= len(kept[-1])
+        raw = b"".join(kept).decode("utf-8", "replace")
         return unusable(str(self.charged_by), f"HTTP {self.status}, then {why}", raw, None)
 
     def _shut(self) -> None:
@@ -196,6 +213,48 @@ def exchange(
         raise work.error
     assert work.response is not None
     return work.response
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body of `response`, gzip or deflate undone at most DECODE_STEP bytes at a time.
+
+    Why not `iter_bytes()`: httpx decodes each network read whole, and one 64 kB read of a
+    gzip bomb is 64 MB at once, per request in flight (`-j 8` peaked at 668 MB with the cap at
+    32 MB). Here zlib is asked for at most DECODE_STEP per call and keeps the rest of its input
+    (`unconsumed_tail`), so a request holds the cap plus one step. Other codings (none, or
+    what httpx alone knows) go through httpx as before.
+    """
+    import zlib
+
+    import httpx
+
+    coding = response.headers.get("content-encoding", "").strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        modes = [zlib.MAX_WBITS | 16]
+    elif coding == "deflate":  # zlib-wrapped as the RFC says, or raw as some servers send it
+        modes = [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    else:
+        yield from response.iter_bytes()
+        return
+    unpack, fresh = zlib.decompressobj(modes[0]), True
+    try:
+        for data in response.iter_raw():
+            while data:
+                try:
+                    out = unpack.decompress(data, DECODE_STEP)
+                except zlib.error:
+                    if not (fresh and len(modes) > 1):
+                        raise
+                    unpack, fresh, modes = zlib.decompressobj(modes[1]), False, modes[1:]
+                    continue
+                fresh, data = False, unpack.unconsumed_tail
+                if out:
+                    yield out
+        tail = unpack.flush()
+        if tail:
+            yield tail
+    except zlib.error as exc:
+        raise httpx.DecodingError(str(exc), request=response.request) from None
 
 
 def _reused_stream() -> Any:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.errors import BadResponse, UnusableAnswer
+from plantid_cli.redact import redact
 
 T = TypeVar("T")
 
@@ -145,7 +146,9 @@ def charged_answer(provider: str, response: httpx.Response, parse: Callable[[Any
     """
     raw = _raw_text(response)
     try:
-        data = json.loads(raw)
+        # a UTF-8 byte order mark (some proxies add one) is not JSON to json.loads(str), but
+        # the answer behind it is whole and paid for: read it (httpx's .json() does so too)
+        data = json.loads(raw.removeprefix("\ufeff"))
     except (ValueError, RecursionError):
         raise unusable(provider, "invalid JSON", raw, None) from None
     token = data.get("access_token") if isinstance(data, dict) else None
@@ -171,6 +174,8 @@ def unusable(provider: str, why: str, raw: str, token: str | None) -> UnusableAn
         token = found.group(1) if found else None
     return UnusableAnswer(
         f"{provider}: the service charged for an answer that cannot be used ({why[:200]})",
-        raw=raw[:MAX_RAW_CHARS],
+        # redacted: the raw text is stored in the (shareable) cache, and a service that echoes
+        # the key it was sent (as error bodies do) would put the key's bytes on disk
+        raw=redact(raw[:MAX_RAW_CHARS]),
         access_token=token,
     )

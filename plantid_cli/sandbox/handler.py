@@ -8,6 +8,7 @@ The endpoints, faults and settings are documented in `plantid_cli.sandbox.server
 
 from __future__ import annotations
 
+import gzip
 import re
 import select
 import socket
@@ -34,6 +35,8 @@ from plantid_cli.sandbox.plantid_api import (
     text_reply,
 )
 from plantid_cli.sandbox.plantnet_api import plantnet_error
+
+_GZIP_FAULTS = ("gzip_bomb", "gzip_bomb_stacked", "bad_gzip")
 
 
 class Sandbox(Protocol):
@@ -307,11 +310,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
             spoiled = fault in ANSWER_FAULTS and (call["method"] == "POST" or cfg["fault_reread"])
             if spoiled and reply.payload is not None and 200 <= reply.status < 300:
                 reply = spoil(str(fault), reply)  # in ANSWER_FAULTS: a name
-            elif fault in ("gzip_bomb", "bad_gzip") and reply.payload is not None:
+            elif fault in _GZIP_FAULTS and reply.payload is not None:
                 if 200 <= reply.status < 300:  # gigabytes once decoded / damaged
-                    headers = {**reply.headers, "Content-Encoding": "gzip"}
+                    stacked = fault == "gzip_bomb_stacked"  # the bomb gzipped again: kB sent
+                    coding = "gzip, gzip" if stacked else "gzip"
+                    headers = {**reply.headers, "Content-Encoding": coding}
                     bomb = proto.gzip_bomb(cfg["bomb_mb"])
                     body = bomb if fault == "gzip_bomb" else bomb[:10] + b"\xff" * 64
+                    body = gzip.compress(bomb, 9) if stacked else body
                     reply = Reply(reply.status, body, reply.ctype, headers)
         if fault == "header_drip":
             return self._send_header_drip(reply, call, cfg["drip_interval"])

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -262,11 +263,19 @@ def render_plantid(stored: dict, query: dict, base_url: str) -> dict:
 
 
 _BOMBS: dict[int, bytes] = {}
+#: One build at a time: eight bomb answers in flight built it eight times over (GIL-bound,
+#: past the client's timeout).
+_BOMBS_LOCK = threading.Lock()
 
 
 def gzip_bomb(megabytes: int) -> bytes:
     """A gzip body that decodes to `megabytes` MiB of zeros (about 1 kB sent per MiB); built
     once per size, a megabyte at a time, so the sandbox never holds the decoded form."""
+    with _BOMBS_LOCK:
+        return _BOMBS.get(megabytes) or _build_bomb(megabytes)
+
+
+def _build_bomb(megabytes: int) -> bytes:
     import zlib
 
     if megabytes not in _BOMBS:

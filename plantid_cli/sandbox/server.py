@@ -34,11 +34,12 @@ close), credits (429), auth (401),
 badjson (success status, truncated JSON), badshape (JSON without `result`/`results`), drip (the
 real answer one byte every `drip_interval` s), reset (TCP reset, no answer), echo_key (500 whose
 body holds the received key), gzip_bomb (the real answer's status, a gzip body decoding to
-`bomb_mb` MiB of zeros), bad_gzip (the same, damaged after its header), header_drip (the
-status line and headers one byte every `drip_interval` s; the call records header_bytes,
-header_sent and client_gone), cut_body (the real status and headers, half the body, then a
-TCP reset; POSTs only, a re-read too with `fault_reread`), and the unusable charged answers of
-`sandbox_faults`:
+`bomb_mb` MiB of zeros), bad_gzip (the same, damaged after its header), gzip_bomb_stacked
+(that bomb gzipped again, `Content-Encoding: gzip, gzip`: a few kB sent, so one network read
+decodes to all of it), header_drip (the status line and headers one byte every
+`drip_interval` s; the call records header_bytes, header_sent and client_gone), cut_body
+(the real status and headers, half the body, then a TCP reset; POSTs only, a re-read too
+with `fault_reread`), and the unusable charged answers of `sandbox_faults`:
 badtypes, badlist, badnumber, hugelist (they spoil POSTs; Plant.id re-reads by token too only
 with `fault_reread`).
 `fail_rate` answers that fraction of calls error500 (seeded).

@@ -15,7 +15,7 @@ from typing import Any
 MODES = frozenset(
     {"error500", "error503", "hang", "credits", "auth", "badjson", "badshape", "drip", "reset"}
     | {"echo_key", "badtypes", "badlist", "badnumber", "hugelist"}  # see sandbox_faults
-    | {"gzip_bomb", "bad_gzip", "header_drip", "cut_body"}
+    | {"gzip_bomb", "gzip_bomb_stacked", "bad_gzip", "header_drip", "cut_body"}
 )
 _MODE_HELP = ", ".join(sorted(MODES))
 

@@ -148,6 +148,17 @@ class SharedBreaker:
         if error is not None:
             raise error
 
+    def is_open(self) -> bool:
+        """Open and not yet due (opened by any process): a retry in flight gives up then.
+
+        Why: the breaker counts one failure per guarded call, after its retries, so a photo
+        admitted while the circuit was closed went on retrying into an outage every other
+        process had already declared (`-j 8`: retries kept coming after `closed -> open`).
+        A call that holds the probe lease is not stopped by it: the state it probes is due."""
+        row = self._row()
+        due_at = (row.opened_at or 0.0) + self.reset_timeout
+        return row.state == STATE_OPEN and time.time() < due_at
+
     def status(self) -> dict[str, Any]:
         row = self._row()
         now = time.time()
