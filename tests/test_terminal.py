@@ -214,3 +214,24 @@ def test_records_streamed_to_the_terminal_are_not_torn_by_a_bar(tmp_path, sandbo
     assert sorted(row["associatedMedia"].rsplit("/", 1)[-1] for row in rows) == [
         "green-0.jpg", "green-1.jpg", "green-2.jpg", "magenta-0.jpg",
     ]  # fmt: skip
+
+
+def test_the_last_frame_drops_a_note_whose_wait_is_not_over_on_the_clock():
+    """The final frame kept "waiting 0.3s on the rate limit": a note stays up at least a
+    second, so the last record often came while it was still up. Stopping clears it."""
+    from plantid_cli.cli.progress import ProgressDisplay
+    from plantid_cli.events import Event, EventBus
+    from plantid_cli.records import base_record
+
+    bus = EventBus()
+    display = ProgressDisplay(bus)
+    display.start()
+    bus.emit(Event.RATE_WAIT, provider="plantid", seconds=30.0)  # up for 30 s
+    done = base_record(0, "a.jpg", "0" * 64, "plantid")
+    done["status"] = "ok"
+    display.record(done)
+    task = display.progress.tasks[0]
+    assert task.fields["note"]  # still waiting, as far as the note knows
+    display.stop()
+    assert task.fields["note"] == "" and task.fields["counts"] == "1 ok"
+    display.stop()  # the way out stops it again: harmless
