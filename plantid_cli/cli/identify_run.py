@@ -8,6 +8,7 @@ before a large run, the progress display, the stop signals, the summary line. Th
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -136,8 +137,6 @@ def _same_terminal(stdout: Any, stderr: Any) -> bool:
     """Whether records streamed to stdout (ndjson, csv, json) land on the terminal the bar is
     drawn on: then the records themselves show the progress, and a bar redrawn between them
     would tear both apart (the table is printed once, after the bar's last frame)."""
-    import os
-
     try:
         return bool(stdout.isatty()) and os.path.samestat(
             os.fstat(stdout.fileno()), os.fstat(stderr.fileno())
