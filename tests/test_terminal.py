@@ -195,3 +195,43 @@ def test_table_columns_all_have_headers(cli_env, tmp_path, sandbox):
     header = term.line_with("┃ #")
     cells = [cell.strip() for cell in header.strip().strip("┃").split("┃")]
     assert cells[-1] == "note" and all(cells), header
+
+
+def test_records_streamed_to_the_terminal_are_not_torn_by_a_bar(tmp_path, sandbox, cli_env):
+    """`-f csv` (or ndjson) on the terminal: the bar was redrawn between the rows, cutting
+    them; the rows show the progress themselves, so no bar is drawn."""
+    import csv
+    import io
+
+    folder = _photos(tmp_path / "photos", green=3, magenta=1)
+    env = {**cli_env, "PLANTID_RATE_LIMIT": "2/second"}  # slow enough for the bar to draw
+    term = Terminal(["identify", folder, "-f", "csv", "-j", "4"], env)
+    assert term.finish() == 0
+    out = term.raw.decode().replace("\r\n", "\n")
+    assert BAR not in out
+    body = out[out.index("scientificName") : out.index("plantid: 4 images")]
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert sorted(row["associatedMedia"].rsplit("/", 1)[-1] for row in rows) == [
+        "green-0.jpg", "green-1.jpg", "green-2.jpg", "magenta-0.jpg",
+    ]  # fmt: skip
+
+
+def test_the_last_frame_drops_a_note_whose_wait_is_not_over_on_the_clock():
+    """The final frame kept "waiting 0.3s on the rate limit": a note stays up at least a
+    second, so the last record often came while it was still up. Stopping clears it."""
+    from plantid_cli.cli.progress import ProgressDisplay
+    from plantid_cli.events import Event, EventBus
+    from plantid_cli.records import base_record
+
+    bus = EventBus()
+    display = ProgressDisplay(bus)
+    display.start()
+    bus.emit(Event.RATE_WAIT, provider="plantid", seconds=30.0)  # up for 30 s
+    done = base_record(0, "a.jpg", "0" * 64, "plantid")
+    done["status"] = "ok"
+    display.record(done)
+    task = display.progress.tasks[0]
+    assert task.fields["note"]  # still waiting, as far as the note knows
+    display.stop()
+    assert task.fields["note"] == "" and task.fields["counts"] == "1 ok"
+    display.stop()  # the way out stops it again: harmless

@@ -143,7 +143,12 @@ def _run(
             settings, pushgateway=options.pushgateway, job_name=options.job_name
         )
     progress = None
-    if sys.stderr.isatty() and not options.quiet and not json_logs():
+    if (
+        sys.stderr.isatty()
+        and not options.quiet
+        and not json_logs()
+        and not (fmt != "table" and _same_terminal(sys.stdout, sys.stderr))
+    ):
         # lazy: keeps cli.progress (Rich) off a run with no terminal
         from plantid_cli.cli.progress import ProgressDisplay
 
@@ -187,6 +192,18 @@ def _run(
     if target is not None:
         target.discard()  # leaving at once: no half-written FILE, no temporary file behind
     signals.exit_now()
+
+
+def _same_terminal(stdout: Any, stderr: Any) -> bool:
+    """Whether records streamed to stdout (ndjson, csv, json) land on the terminal the bar is
+    drawn on: then the records themselves show the progress, and a bar redrawn between them
+    would tear both apart (the table is printed once, after the bar's last frame)."""
+    try:
+        return bool(stdout.isatty()) and os.path.samestat(
+            os.fstat(stdout.fileno()), os.fstat(stderr.fileno())
+        )
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor
+        return False
 
 
 class _StopBarFirst:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 #: Columns given up, in this order, when the names would not fit otherwise.
 DROP_ORDER = ("family", "common name", "prob.", "agreement")
-#: A wrappable column never shrinks below this (or its own longest word, if shorter).
+#: A wrappable column never shrinks below this (or its natural width, if narrower).
 WRAP_FLOOR = 10
 #: ...and, on a terminal too narrow for the names otherwise, below this.
 SQUEEZED = 4
@@ -48,7 +48,7 @@ class Column:
 
 
 def _len(text: str) -> int:
-    from rich.cells import cell_len
+    from rich.cells import cell_len  # lazy: Rich only for a run that prints a table
 
     return int(cell_len(text))
 
@@ -91,6 +91,7 @@ def _shrink(columns: list[Column], excess: int) -> int:
 def print_table(rows: list[Record], stream: TextIO) -> None:
     """The table of `rows` (in input order) on `stream`, as wide as its terminal (or $COLUMNS,
     or 80)."""
+    # lazy: Rich only for a run that prints a table
     from rich.console import Console
     from rich.table import Table
 
@@ -200,6 +201,6 @@ def _health_note(health: Mapping[str, Any]) -> str:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    from rich.markup import escape  # lazy: Rich only for a run that prints a table
 
     return escape(str(text))

@@ -345,9 +345,12 @@ def serve(
         with open(f"{port_file}.tmp", "w") as handle:
             handle.write(f"{server.port}\n")
         os.replace(f"{port_file}.tmp", port_file)
+    config = server.config()
     print(
         f"plantid sandbox listening on {server.url} (Plant.id: {server.plantid_url}, "
-        f"Pl@ntNet: {server.plantnet_url})",
+        f"Pl@ntNet: {server.plantnet_url}); {config['credits']:,} Plant.id credits, "
+        f"{config['plantnet_quota']:,} Pl@ntNet identifications; answers are made from the "
+        "image bytes, not real identifications",
         file=sys.stderr,
         flush=True,
     )
