@@ -43,6 +43,7 @@ RUN_FIELDS = (
     "shard",
     "extensions",
     "catalog_number",
+    "yes",  # skips the credit check against usage_info (run/budget.py)
 )
 
 #: The fields that override a `config.Settings` field of the same name (None: not given).
