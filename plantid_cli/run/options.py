@@ -48,6 +48,7 @@ RUN_FIELDS = (
     "health",
     "extensions",
     "catalog_number",
+    "yes",  # skips the credit check against usage_info (run/budget.py)
 )
 
 #: The fields that override a `config.Settings` field of the same name (None: not given).
