@@ -24,15 +24,12 @@ from plantid_cli.cli.options import (
 
 HELP = """Re-read Plant.id identifications by their access token and write updated records.
 
-Free: `GET /identification/{access_token}` sends no photo and spends no credit.
-
-The calls still go through the account's circuit breaker and rate limit.
-
-Each record keeps its photo's facts (path, sha256, position, date, identified_at) and gets the
-service's answer in this run's languages and details, with `refetched_at`.
-
-Records with nothing to re-read (Pl@ntNet's, errors), and records whose re-read fails, are
-written unchanged: the output holds every input record. Plant.id keeps identifications 6 months.
+`GET /identification/{access_token}` is free: no photo is sent and no credit is spent (the
+summary says `0 credits used`); the calls still go through the breaker and the rate limit.
+Each record keeps its photo's facts (path, sha256, position, date, identified_at) and gets
+the service's answer in this run's languages and details, with `refetched_at`. Records with
+nothing to re-read (Pl@ntNet's, errors) and records whose re-read fails are written unchanged,
+so the output holds every input record. Plant.id keeps identifications for 6 months.
 
 Examples:
 
