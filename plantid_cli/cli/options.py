@@ -108,6 +108,10 @@ def data_format(fmt: str | None, as_json: bool = False) -> str:
     person (stdout is a terminal) and JSON for a pipe or a file, as identify decides."""
     import sys
 
+    if as_json and fmt not in (None, "json"):
+        from plantid_cli.errors import UsageError  # lazy: only on this mistake
+
+        raise UsageError(f"--json and --format {fmt} say different things: give one of them")
     if as_json:
         return "json"
     if fmt is not None:
