@@ -167,6 +167,12 @@ def test_data_commands_print_json_when_piped_and_take_format_and_json(cli_env, c
         json.loads(table.stdout)
 
 
+def test_json_and_another_format_is_a_usage_error(cli_env):
+    result = run_plantid(["status", "--json", "-f", "table"], cli_env)
+    assert result.returncode == 2
+    assert "--json and --format table" in result.stderr and result.stdout == ""
+
+
 def test_demo_prints_a_table_even_when_piped(isolated_env):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = run_plantid(["demo", "--latency-ms", "0"], env)
