@@ -309,3 +309,20 @@ def test_a_photo_named_true_is_still_a_photo(cli_env, sandbox, tmp_path):
     result = run_plantid(["identify", "--quiet", "true", "-f", "ndjson"], cli_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert [r["status"] for r in records_of(result.stdout)] == ["ok"]
+
+
+def test_setting_sources_name_the_flag_the_environment_the_file_and_the_default(tmp_path):
+    """The one merge behind `config show` and `keys list`: each layer is named."""
+    from plantid_cli.config import load_settings, setting_sources
+
+    config = tmp_path / "config.toml"
+    config.write_text("retries = 4\ntop = 2\n")
+    environ = {"PLANTID_TIMEOUT": "12", "PLANTID_KEYS_FILE": str(tmp_path / "none.json")}
+    flags = {"top": 5, "language": None}  # None: not given
+    sources = setting_sources(flags, environ, config)
+    assert sources["top"] == "option --top"
+    assert sources["timeout"] == "environment PLANTID_TIMEOUT"
+    assert sources["retries"] == f"config file {config}"
+    assert sources["language"] == sources["concurrency"] == "default"
+    settings = load_settings(flags, environ, config)
+    assert (settings.top, settings.timeout, settings.retries) == (5, 12.0, 4)
