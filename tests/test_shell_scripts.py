@@ -292,11 +292,16 @@ def test_config_path_create_makes_the_folder_so_the_readme_copy_works(isolated_e
 
 @pytest.mark.parametrize(
     "args",
-    [["identify", "--quiet", "true"], ["identify", "-q", "false"], ["status", "--debug", "no"]],
+    [
+        ["identify", "--quiet", "true"],
+        ["identify", "-q", "false"],
+        ["status", "--debug", "no"],
+        ["--debug", "true", "status"],
+    ],
 )
 def test_a_value_after_a_flag_is_refused(cli_env, sandbox, tmp_path, args):
     folder = photos(tmp_path / "in", 1)
-    result = run_plantid([*args, folder] if args[0] == "identify" else args, cli_env)
+    result = run_plantid([*args, folder] if "identify" in args else args, cli_env)
     assert result.returncode == 2, result.stderr
     assert "is a flag and takes no value" in result.stderr
     assert "not found" not in result.stderr + result.stdout

@@ -171,7 +171,7 @@ class PlantidCommand(TyperCommand):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         message = refuse_flag_values(self.get_params(ctx), args)
-        if message is not None:
+        if message is not None and not ctx.resilient_parsing:  # completion parses too
             from typer._click.exceptions import UsageError as ClickUsageError
 
             raise ClickUsageError(message, ctx=ctx)
@@ -185,6 +185,16 @@ class PlantidCommand(TyperCommand):
 
 class PlantidGroup(TyperGroup):
     """The root app and the command groups (typer.Typer(cls=PlantidGroup))."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # `plantid --debug true status`: only the group's own options, before the command name
+        end = next((i for i, arg in enumerate(args) if not arg.startswith("-")), len(args))
+        message = refuse_flag_values(self.get_params(ctx), args[: end + 1])
+        if message is not None and not ctx.resilient_parsing:  # completion parses too
+            from typer._click.exceptions import UsageError as ClickUsageError
+
+            raise ClickUsageError(message, ctx=ctx)
+        return super().parse_args(ctx, args)
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
