@@ -25,8 +25,8 @@ test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.test-extras
-	$(BIN)/ruff check plantid_cli tests benchmarks
-	$(BIN)/ruff format --check plantid_cli tests benchmarks
+	$(BIN)/ruff check plantid_cli tests benchmarks tools
+	$(BIN)/ruff format --check plantid_cli tests benchmarks tools
 	$(BIN)/mypy
 
 bench: $(VENV)/.test-extras

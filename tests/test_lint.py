@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = ["plantid_cli", "tests", "benchmarks"]
+TARGETS = ["plantid_cli", "tests", "benchmarks", "tools"]
 
 
 def ruff() -> list[str]:

@@ -167,6 +167,12 @@ def test_data_commands_print_json_when_piped_and_take_format_and_json(cli_env, c
         json.loads(table.stdout)
 
 
+def test_json_and_another_format_is_a_usage_error(cli_env):
+    result = run_plantid(["status", "--json", "-f", "table"], cli_env)
+    assert result.returncode == 2
+    assert "--json and --format table" in result.stderr and result.stdout == ""
+
+
 def test_demo_prints_a_table_even_when_piped(isolated_env):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = run_plantid(["demo", "--latency-ms", "0"], env)
@@ -286,11 +292,16 @@ def test_config_path_create_makes_the_folder_so_the_readme_copy_works(isolated_e
 
 @pytest.mark.parametrize(
     "args",
-    [["identify", "--quiet", "true"], ["identify", "-q", "false"], ["status", "--debug", "no"]],
+    [
+        ["identify", "--quiet", "true"],
+        ["identify", "-q", "false"],
+        ["status", "--debug", "no"],
+        ["--debug", "true", "status"],
+    ],
 )
 def test_a_value_after_a_flag_is_refused(cli_env, sandbox, tmp_path, args):
     folder = photos(tmp_path / "in", 1)
-    result = run_plantid([*args, folder] if args[0] == "identify" else args, cli_env)
+    result = run_plantid([*args, folder] if "identify" in args else args, cli_env)
     assert result.returncode == 2, result.stderr
     assert "is a flag and takes no value" in result.stderr
     assert "not found" not in result.stderr + result.stdout
@@ -303,3 +314,20 @@ def test_a_photo_named_true_is_still_a_photo(cli_env, sandbox, tmp_path):
     result = run_plantid(["identify", "--quiet", "true", "-f", "ndjson"], cli_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert [r["status"] for r in records_of(result.stdout)] == ["ok"]
+
+
+def test_setting_sources_name_the_flag_the_environment_the_file_and_the_default(tmp_path):
+    """The one merge behind `config show` and `keys list`: each layer is named."""
+    from plantid_cli.config import load_settings, setting_sources
+
+    config = tmp_path / "config.toml"
+    config.write_text("retries = 4\ntop = 2\n")
+    environ = {"PLANTID_TIMEOUT": "12", "PLANTID_KEYS_FILE": str(tmp_path / "none.json")}
+    flags = {"top": 5, "language": None}  # None: not given
+    sources = setting_sources(flags, environ, config)
+    assert sources["top"] == "option --top"
+    assert sources["timeout"] == "environment PLANTID_TIMEOUT"
+    assert sources["retries"] == f"config file {config}"
+    assert sources["language"] == sources["concurrency"] == "default"
+    settings = load_settings(flags, environ, config)
+    assert (settings.top, settings.timeout, settings.retries) == (5, 12.0, 4)

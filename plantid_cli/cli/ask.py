@@ -27,13 +27,14 @@ def _answer_stream() -> tuple[IO[str] | None, bool]:
     stderr = sys.stderr
     if stderr is None or not stderr.isatty():
         return None, False
+    try:  # the terminal itself: stdin may hold the data (`find ... | plantid identify -`)
+        return open("/dev/tty", encoding="utf-8", errors="replace"), True  # noqa: SIM115
+    except OSError:  # no controlling terminal (a daemon, a container without -t)
+        pass
     stdin = sys.stdin
     if stdin is not None and stdin.isatty():
         return stdin, False
-    try:
-        return open("/dev/tty", encoding="utf-8", errors="replace"), True  # noqa: SIM115
-    except OSError:  # no controlling terminal (a daemon, a container without -t)
-        return None, False
+    return None, False
 
 
 def can_ask() -> bool:

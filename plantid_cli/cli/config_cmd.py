@@ -66,7 +66,8 @@ def _show(fmt: str | None, as_json: bool) -> int:
     if data_format(fmt, as_json) == "json":
         echo(json.dumps({**shown, "sources": sources}, indent=2))
         return 0
-    width = max(len(f"{name} = {json.dumps(value)}") for name, value in shown.items())
+    # the sources line up, unless one long value (details) would push them all off the screen
+    width = min(48, max(len(f"{name} = {json.dumps(value)}") for name, value in shown.items()))
     for name, value in shown.items():
         echo(f"{f'{name} = {json.dumps(value)}':<{width}}  # {sources[name]}")
     return 0

@@ -89,7 +89,7 @@ def _identify(
 
 
 def _open_output(path: str | None) -> Any:
-    if path is None:
+    if path is None or path == "-":  # `-o -`: stdout, as usual
         return None
     # lazy: only a run with -o FILE needs it
     from plantid_cli.cli.outfile import AtomicOutput
@@ -101,7 +101,7 @@ def _format(options: IdentifyOptions, stream: Any) -> str:
     """--format; else the one `-o FILE`'s suffix names; else a table for a terminal, ndjson."""
     if options.format:
         return options.format
-    if options.output:
+    if options.output and options.output != "-":
         # lazy: only a run with -o FILE needs it
         from plantid_cli.cli.outfile import SUFFIX_FORMATS
 

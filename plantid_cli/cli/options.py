@@ -109,6 +109,10 @@ def data_format(fmt: str | None, as_json: bool = False) -> str:
     person (stdout is a terminal) and JSON for a pipe or a file, as identify decides."""
     import sys
 
+    if as_json and fmt not in (None, "json"):
+        from plantid_cli.errors import UsageError  # lazy: only on this mistake
+
+        raise UsageError(f"--json and --format {fmt} say different things: give one of them")
     if as_json:
         return "json"
     if fmt is not None:
@@ -171,7 +175,7 @@ class PlantidCommand(TyperCommand):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         message = refuse_flag_values(self.get_params(ctx), args)
-        if message is not None:
+        if message is not None and not ctx.resilient_parsing:  # completion parses too
             from typer._click.exceptions import UsageError as ClickUsageError
 
             raise ClickUsageError(message, ctx=ctx)
@@ -185,6 +189,16 @@ class PlantidCommand(TyperCommand):
 
 class PlantidGroup(TyperGroup):
     """The root app and the command groups (typer.Typer(cls=PlantidGroup))."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # `plantid --debug true status`: only the group's own options, before the command name
+        end = next((i for i, arg in enumerate(args) if not arg.startswith("-")), len(args))
+        message = refuse_flag_values(self.get_params(ctx), args[: end + 1])
+        if message is not None and not ctx.resilient_parsing:  # completion parses too
+            from typer._click.exceptions import UsageError as ClickUsageError
+
+            raise ClickUsageError(message, ctx=ctx)
+        return super().parse_args(ctx, args)
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)

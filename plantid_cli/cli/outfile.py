@@ -95,6 +95,7 @@ def stdout_to(path: str | None) -> Iterator[None]:
     output = AtomicOutput(path)
     previous = sys.stdout
     sys.stdout = output.stream
+    handler = _stop_on_sigterm()
     try:
         yield
     except BaseException:
@@ -102,7 +103,30 @@ def stdout_to(path: str | None) -> Iterator[None]:
         raise
     finally:
         sys.stdout = previous
+        _restore(handler)
     output.commit()
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM kills at once by default, which would leave the temporary file behind (FILE
+    itself is safe either way): make it an exit that runs the clean-up, status 143."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
+def _restore(previous: Any) -> None:
+    if previous is not None:
+        import signal
+
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_to(path: str | None, func: Callable[..., int], *args: Any) -> int:
