@@ -65,7 +65,7 @@ def test_refetch_works_with_the_account_out_of_credits(tmp_path, cli_env):
     with SandboxServer(credits=2) as server:
         env = {**cli_env, "PLANTID_API_URL": server.plantid_url}
         results, _ = identified(tmp_path, env, 2)
-        third = run_plantid(["identify", green_photo(tmp_path / "x.jpg", seed=40)], env)
+        third = run_plantid(["identify", green_photo(tmp_path / "x.jpg", seed=40), "--yes"], env)
         assert third.returncode == 4  # 429: the credits cool-down is now set
         result = run_plantid(["refetch", results, "--language", "de"], env)
         assert result.returncode == 0, result.stderr

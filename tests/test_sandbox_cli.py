@@ -20,9 +20,9 @@ def _options(command) -> set[str]:
 def test_every_knob_is_a_plantid_sandbox_option_and_a_module_option():
     import typer
 
-    from plantid_cli.cli.app import app
+    from plantid_cli.cli.app import build_app
 
-    command = typer.main.get_command(app).commands["sandbox"]  # type: ignore[attr-defined]
+    command = typer.main.get_command(build_app()).commands["sandbox"]  # type: ignore[attr-defined]
     flags = {"--" + name.replace("_", "-") for name in KNOBS}
     assert flags - _options(command) == set()
     module_help = subprocess.run(
