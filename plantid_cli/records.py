@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import base64
 import os
-import time
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, NotRequired, Protocol, TypedDict
 
-from plantid_cli.errors import ErrorInfo, PlantidError, exit_code_for_record_error
+from plantid_cli.errors import ErrorInfo, PlantidError
 
 SCHEMA_VERSION = 1
 
@@ -400,29 +397,3 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     """`1 record`, `2 records`, `0 records` (`many` for `entry`/`entries`): how every count
     in a message is written (sidecars, the report, status, cache clear), never "1 records"."""
     return f"{count} {noun}" if count == 1 else f"{count} {many or noun + 's'}"
-
-
-@dataclass
-class RunStats:
-    """What a run's records add up to: the summary line, the exit code, the metrics."""
-
-    started: float = field(default_factory=time.monotonic)
-    statuses: Counter[str] = field(default_factory=Counter)
-    cached: int = 0
-    credits_used: int = 0
-    degraded: int = 0
-    failed_codes: set[int] = field(default_factory=set)
-
-    def add(self, record: Record) -> None:
-        self.statuses[record["status"]] += 1
-        if record.get("cached"):
-            self.cached += 1
-        if record.get("degraded"):
-            self.degraded += 1
-        error = record.get("error")
-        if error:
-            self.failed_codes.add(exit_code_for_record_error(error["code"]))
-
-    @property
-    def done(self) -> int:
-        return sum(self.statuses.values())

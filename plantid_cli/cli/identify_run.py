@@ -60,7 +60,7 @@ def _identify(
     # lazy: keeps run.batch (the engine, the providers, httpx) and events off every command's
     # start-up
     from plantid_cli.events import EventBus
-    from plantid_cli.run.batch import RateWatch, summary_fields, summary_line
+    from plantid_cli.run.summary import RateWatch, summary_fields, summary_line
 
     bus = EventBus()
     pace = RateWatch(bus, settings.rate_limit)

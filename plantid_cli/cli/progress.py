@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from plantid_cli.events import Event, EventBus
-from plantid_cli.records import Record, RunStats
-from plantid_cli.run.batch import count_parts
+from plantid_cli.records import Record
+from plantid_cli.run.summary import RunStats, count_parts
 
 
 class ProgressDisplay:

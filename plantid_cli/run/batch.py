@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from plantid_cli.config import Settings
-from plantid_cli.constants import DEFAULT_DETAILS, MAX_LANGUAGES, RECORD_STATUSES
+from plantid_cli.constants import DEFAULT_DETAILS, MAX_LANGUAGES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, OutputError, UsageError, exit_code_for
 from plantid_cli.events import Event, EventBus
 from plantid_cli.inputs.identity import compile_pattern, with_identity
@@ -35,7 +35,7 @@ from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.providers.plantid_health import PlantIdHealthProvider, PlantIdWithHealthProvider
 from plantid_cli.providers.plantnet import PlantNetProvider
-from plantid_cli.records import Record, RunStats
+from plantid_cli.records import Record
 from plantid_cli.run.budget import (
     asks_plantid,
     check_budget,
@@ -350,76 +350,3 @@ def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
     if not isinstance(exc, BrokenPipeError):  # `| head` closing early is not news
         bus.emit(Event.OUTPUT_FAILED, message=OutputError.from_os_error(exc).message)
     return exc
-
-
-def summary_line(
-    stats: RunStats,
-    unit: str = "image",
-    *,
-    limited_by: str | None = None,
-    credit: str = "credit",
-) -> str:
-    """`unit` is what one record stands for: an image, or a specimen with --group-by folder.
-    `limited_by` names what held the run back (RateWatch.limited_by), said at the end;
-    `credit` is what a credit is called ("sandbox credit" in `plantid demo`)."""
-    parts = [_count(stats.done, unit), *count_parts(stats)]
-    parts.append(_count(stats.credits_used, credit) + " used")
-    parts.append(f"{time.monotonic() - stats.started:.1f}s")
-    if limited_by:
-        parts.append(f"limited by {limited_by}")
-    return ", ".join(parts)
-
-
-def count_parts(stats: RunStats, *, always_ok: bool = False) -> list[str]:
-    """ "3 ok", "2 not_plant", "4 cached"...: the categories the summary line and the progress
-    bar both count (one list, so that the bar and the summary never disagree), zeros left out;
-    the bar starts from "0 ok" (`always_ok`)."""
-    parts = [
-        f"{stats.statuses.get(status, 0)} {status}"
-        for status in RECORD_STATUSES
-        if stats.statuses.get(status) or (always_ok and status == "ok")
-    ]
-    if stats.cached:
-        parts.append(f"{stats.cached} cached")
-    if stats.degraded:
-        parts.append(f"{stats.degraded} degraded")
-    return parts
-
-
-class RateWatch:
-    """Whether the rate limit, rather than --concurrency or the service, set the run's pace:
-    more than half of the calls sent had to wait for a slot (a run that never reached the limit
-    waits for none: the limit allows its burst at once)."""
-
-    def __init__(self, bus: EventBus, rate_limit: str) -> None:
-        self.rate_limit = rate_limit
-        self.calls = self.waited = 0
-        bus.subscribe(self.on_event)
-
-    def on_event(self, event: Event, fields: dict[str, Any]) -> None:
-        if event == Event.RATE_ACQUIRED:  # every call sent, after its wait (maybe none)
-            self.calls += 1
-            self.waited += fields.get("seconds", 0) > 0
-
-    @property
-    def limited_by(self) -> str | None:
-        if self.calls and self.waited * 2 > self.calls:
-            return f"rate_limit {self.rate_limit}"
-        return None
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def summary_fields(stats: RunStats, *, limited_by: str | None = None) -> dict[str, Any]:
-    """The summary as numbers (the `run.summary` object of JSON logs)."""
-    return {
-        "limited_by": limited_by,
-        "images": stats.done,
-        **{status: stats.statuses.get(status, 0) for status in RECORD_STATUSES},
-        "cached": stats.cached,
-        "degraded": stats.degraded,
-        "credits_used": stats.credits_used,
-        "seconds": round(time.monotonic() - stats.started, 3),
-    }

@@ -31,7 +31,7 @@ from plantid_cli.inputs.hash_index import open_index
 from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
-from plantid_cli.records import Record, RunStats, stored_answer
+from plantid_cli.records import Record, stored_answer
 from plantid_cli.run import reread
 from plantid_cli.run.charged import outcome_for, unusable_entry
 from plantid_cli.run.combine import Outcome, internal_error, to_ask, unit_error
@@ -41,6 +41,7 @@ from plantid_cli.run.lane import Lane
 from plantid_cli.run.lookup import Lookups
 from plantid_cli.run.options import RunOptions
 from plantid_cli.run.pending import Known, Pending
+from plantid_cli.run.summary import RunStats
 from plantid_cli.run.units import exif_location, location_for, prepare_unit, request_for, taken_at
 
 if TYPE_CHECKING:

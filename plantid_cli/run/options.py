@@ -25,7 +25,7 @@ from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
 from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
 
 if TYPE_CHECKING:  # records (base64, ...) is not needed to parse a command line
-    from plantid_cli.records import RunStats
+    from plantid_cli.run.summary import RunStats
 
 #: --group-by values: "folder" makes each folder's photos (1-5) one specimen.
 GROUP_BY = ("folder",)
