@@ -27,7 +27,7 @@ def _damage_state(env) -> Path:
     return state
 
 
-@pytest.mark.parametrize("args", [["status"], ["breaker", "reset"], ["usage"]])
+@pytest.mark.parametrize("args", [["status"], ["breaker", "reset", "--yes"], ["usage"]])
 def test_a_damaged_state_warning_is_json_under_json_logs(cli_env, sandbox, args):
     _damage_state(cli_env)
     result = run_plantid(["--log-format", "json", *args], cli_env)
