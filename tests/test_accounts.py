@@ -219,15 +219,16 @@ def test_account_id_is_one_per_endpoint_and_key_and_holds_no_secret():
     from plantid_cli.guards.account import account_of
 
     key = "secret-key-0123456789"
-    base = account_of("plantid", "https://plant.id/api/v3", key)
+    # hosts of the reserved .invalid domain (RFC 2606): the ids are computed, nothing is reached
+    base = account_of("plantid", "https://plantid.invalid/api/v3", key)
     # one endpoint, spelt two ways: one account
-    assert account_of("plantid", " HTTPS://Plant.ID/api/v3/ ", key).id == base.id
+    assert account_of("plantid", " HTTPS://PlantID.INVALID/api/v3/ ", key).id == base.id
     others = [
-        account_of("plantid", "https://plant.id/API/v3", key),  # paths are case-sensitive
+        account_of("plantid", "https://plantid.invalid/API/v3", key),  # paths are case-sensitive
         account_of("plantid", "http://127.0.0.1:8765/api/v3", key),
-        account_of("plantid", "https://plant.id/api/v3", key + "x"),
-        account_of("plantnet", "https://plant.id/api/v3", key),
-        account_of("plantid", "https://plant.id/api/v3", None),
+        account_of("plantid", "https://plantid.invalid/api/v3", key + "x"),
+        account_of("plantnet", "https://plantid.invalid/api/v3", key),
+        account_of("plantid", "https://plantid.invalid/api/v3", None),
     ]
     assert len({base.id, *(a.id for a in others)}) == 6
     shown = account_of("plantid", "https://u:pw-1234@example.org/v3?api-key=" + key, key)
