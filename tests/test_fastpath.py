@@ -67,3 +67,24 @@ def test_only_simple_invocations_are_taken(tmp_path):
     assert parse_simple(["a.jpg", "--format=csv"]) == (["a.jpg"], "csv", False)
     for argv in (["-"], ["a.jpg", "--format", "table"], ["a.jpg", "-v"], [], ["a.jpg", "-f"]):
         assert parse_simple(argv) is None, argv
+
+
+def test_open_breaker_with_flags_sends_nothing_not_even_the_free_credit_check(
+    tmp_path, sandbox, cli_env
+):
+    """A defect: `identify PHOTO --top 2` (flags: the Typer path) on an open breaker asked
+    usage_info before refusing, importing the whole HTTP stack for a run that could send
+    nothing (3.7x the CPU of `--version`). An open breaker refuses the free call too."""
+    env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1", PLANTID_BREAKER_RESET_TIMEOUT="600")
+    open_breaker(tmp_path, sandbox, env)
+    before = sandbox.stats()
+    photo = green_photo(tmp_path / "p.jpg", seed=3)
+    code, loaded, out = runs.probe(
+        ["identify", photo, "--top", "2", "-f", "json"], env, ("httpx", "pydantic", "PIL")
+    )
+    assert (code, loaded) == (4, [])
+    [record] = json.loads(out)
+    assert record["error"]["reason"] == "circuit-open"
+    after = sandbox.stats()
+    assert after["plantid_usage"] == before["plantid_usage"]
+    assert after["plantid_identify"] == before["plantid_identify"]

@@ -242,7 +242,7 @@ def run_batch(
         if (
             options.max_credits is not None
             or confirm is not None
-            or checks_credits(settings, options)
+            or checks_credits(settings, options, engine)
         ):
             budget = check_budget(engine, walk, settings, options, confirm, count_cost)
             if budget.asked:

@@ -90,6 +90,18 @@ class Engine(Lookups):
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
             lane.guards.stop = self._stop
 
+    def refusing(self, provider: str) -> bool:
+        """Whether `provider`'s guard refuses calls now (breaker open, credits cooling down),
+        read from the shared state without any network."""
+        lane = self.lanes.get(provider)
+        if lane is None:
+            return False
+        try:
+            lane.guards.check()
+        except ServiceUnavailable:
+            return True
+        return False
+
     # ----- resources -----
     def client(self) -> httpx.Client:
         """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
