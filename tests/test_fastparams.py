@@ -37,8 +37,13 @@ def test_open_breaker_identify_with_flags_imports_no_pydantic(tmp_path, sandbox,
     assert run_plantid(["identify", green_photo(tmp_path / "opener.jpg", seed=9)], env).returncode
     sandbox.configure(mode=None)
     photo = green_photo(tmp_path / "x.jpg")
-    code, loaded, out = probe(["identify", photo, "--top", "2", "-f", "json"], env)
+    # `-qy` (short flags run together) is a form the fast path leaves to Typer
+    code, loaded, out = probe(["identify", photo, "--top", "2", "-f", "json", "-qy"], env)
     assert (code, loaded) == (4, ["typer"])
+    assert json.loads(out)[0]["error"]["reason"] == "circuit-open"
+    # the same flags written apart: the fast path, without Typer at all (cli/fastpath.py)
+    code, loaded, out = probe(["identify", photo, "--top", "2", "-f", "json", "-q", "-y"], env)
+    assert (code, loaded) == (4, [])
     assert json.loads(out)[0]["error"]["reason"] == "circuit-open"
     assert sandbox.stats()["plantid_identify"] == 1  # only the opener's call
 

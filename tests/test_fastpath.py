@@ -60,13 +60,18 @@ def test_closed_breaker_takes_the_normal_path(tmp_path, sandbox, cli_env):
     assert json.loads(out)["status"] == "ok"
 
 
-def test_only_simple_invocations_are_taken(tmp_path):
-    from plantid_cli.cli.fastpath import parse_simple
+def test_only_command_lines_read_as_typer_reads_them_are_taken(tmp_path):
+    """What the fast parser cannot read exactly as Typer does goes to Typer (tests/test_fastspec
+    compares the two on the lines it reads); a table for a terminal also goes to Typer."""
+    from plantid_cli.cli.fastpath import parse_identify
 
-    assert parse_simple(["a.jpg", "-f", "json", "-q"]) == (["a.jpg"], "json", True)
-    assert parse_simple(["a.jpg", "--format=csv"]) == (["a.jpg"], "csv", False)
-    for argv in (["-"], ["a.jpg", "--format", "table"], ["a.jpg", "-v"], [], ["a.jpg", "-f"]):
-        assert parse_simple(argv) is None, argv
+    assert parse_identify(["a.jpg", "-f", "json", "-q"]) == (
+        ["a.jpg"],
+        {"fmt": "json", "quiet": True},
+    )
+    assert parse_identify(["a.jpg", "--format=csv"]) == (["a.jpg"], {"fmt": "csv"})
+    for argv in (["-"], [], ["a.jpg", "-f"], ["a.jpg", "-qv"], ["a.jpg", "--help"]):
+        assert parse_identify(argv) is None, argv
 
 
 def test_open_breaker_with_flags_sends_nothing_not_even_the_free_credit_check(

@@ -125,6 +125,7 @@ def test_damaged_db_before_open_is_moved_aside(tmp_path, caplog):
     (directory / "cache.db").write_bytes(b"this is not sqlite at all\n" * 200)
     with caplog.at_level(logging.WARNING, logger="plantid"):
         cache = ResultCache(directory)
+        assert cache.get("k") is None  # diskcache is opened (and mended) at the first use
     assert any("damaged" in r.message for r in caplog.records)
     assert len(list(directory.glob("cache.db.corrupt-*"))) == 1
     cache.set("k", {"a": 1})

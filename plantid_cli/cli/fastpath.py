@@ -1,68 +1,100 @@
-"""`plantid identify FILE...` without Typer when the service is known to be refusing calls.
+"""`plantid identify ...` without Typer when the service is known to be refusing calls.
 
 Why: an open breaker (or a credits cool-down) is exactly when batch scripts call plantid in a
 tight loop, and each of those calls should cost no more than starting Python. The framework
-(Typer, which drags in pydantic) is most of a plain start-up, so for the simplest invocation —
-files, an optional `--format ndjson|json|csv`, `-q` — this module checks the shared guard state
-first and, when the primary service is refusing, runs the normal identify body
-(identify_run.run_identify: same engine, same records, cached answers still served) directly.
-Anything else, or a closed breaker, returns None and Typer takes over as usual.
+(Typer) is most of a plain start-up, so for an identify command line this module parses the
+words itself, from the table tools/fastspec.py generates out of the Typer command
+(cli/fastspec.py), checks the shared guard state and, when the primary service is refusing,
+runs the normal identify body (identify_run.run_identify: same options object built by the
+same step, cli/identify_args.py; same engine, same records, cached answers still served).
+Anything it does not parse exactly as Typer would (an unknown word, `-qy`, `-j4`, `--`, a
+bad value, `-` for stdin), a table for a terminal, or a closed breaker returns None and Typer
+takes over as usual, so the errors and help a person sees are always Typer's.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
+from plantid_cli.cli.fastspec import OPTIONS
 from plantid_cli.constants import FAST_FORMATS, FLAG_VALUE_WORDS
 
+_CONVERT = {"int": int, "float": float, "str": str}
 
-def parse_simple(argv: list[str]) -> tuple[list[str], str | None, bool] | None:
-    """(paths, format, quiet) for the simple invocations this path handles, else None."""
+
+def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
+    """(paths, the parameters given, by cli/identify.identify's names) for a command line
+    Typer would parse the same way, else None (Typer parses it, and reports what is wrong)."""
     paths: list[str] = []
-    fmt: str | None = None
-    quiet = False
+    given: dict[str, Any] = {}
     args = iter(argv)
     for arg in args:
-        if arg in ("-f", "--format"):
-            fmt = next(args, None)
-            if fmt is None:
-                return None
-        elif arg.startswith("--format="):
-            fmt = arg.partition("=")[2]
-        elif arg in ("-q", "--quiet"):
-            quiet = True
-        elif arg == "--" or arg.startswith("-"):
-            return None  # any other flag, or '-' (stdin): the full command line handles it
-        else:
+        word, has_value, inline_value = (
+            arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        )
+        if not arg.startswith("-") or arg == "-":
+            if arg == "-":
+                return None  # stdin: the full command line reads it
             paths.append(arg)
-    if not paths or (fmt is not None and fmt not in FAST_FORMATS):
+            continue
+        spec = OPTIONS.get(word)
+        if spec is None:
+            return None  # `--`, `-qy`, `-j4`, --help, a typo: Typer's to parse or explain
+        name, kind, choices = spec
+        if kind in ("flag", "count"):
+            if has_value:
+                return None  # `--quiet=1`: Typer says a flag takes no value
+            given[name] = given.get(name, 0) + 1 if kind == "count" else True
+            continue
+        value = inline_value if has_value else next(args, None)
+        if value is None:
+            return None  # the value is missing
+        if kind == "choice":
+            if value not in choices:
+                return None
+            given[name] = value
+        elif kind == "list":
+            given.setdefault(name, []).append(value)
+        else:
+            try:
+                given[name] = _CONVERT[kind](value)
+            except ValueError:
+                return None
+    if not paths:
         return None
-    if quiet and any(p.lower() in FLAG_VALUE_WORDS and not os.path.exists(p) for p in paths):
+    flags = any(OPTIONS[w][1] == "flag" for w in argv if w in OPTIONS)
+    if flags and any(p.lower() in FLAG_VALUE_WORDS and not os.path.exists(p) for p in paths):
         return None  # `-q true`: the full command line says that flags take no value
-
-    return paths, fmt, quiet
+    return paths, given
 
 
 def answer_if_refusing(argv: list[str]) -> int | None:
     """Exit code of a run answered without Typer, or None to go the usual way."""
-    parsed = parse_simple(argv)
+    parsed = parse_identify(argv)
     if parsed is None:
         return None
-    paths, fmt, quiet = parsed
-    if fmt is None and sys.stdout.isatty():
-        return None  # a table for a person: not the scripted loop this path is for
+    paths, given = parsed
+    fmt = given.get("fmt")
+    if fmt is not None and fmt not in FAST_FORMATS:
+        return None  # a table (Rich): for a person, not the scripted loop this path is for
+    if fmt is None and given.get("output") is None and sys.stdout.isatty():
+        return None
 
     # lazy: what follows is paid only by a command line this path may answer (a command line
     # with other flags goes to Typer without it)
     from plantid_cli.cli.common import run_guarded
+    from plantid_cli.cli.identify_args import LOGGING_PARAMS, options_from_args
     from plantid_cli.cli.identify_run import run_identify
     from plantid_cli.config import load_settings
     from plantid_cli.errors import PlantidError, ServiceUnavailable
     from plantid_cli.run.options import IdentifyOptions
 
+    logging = {name: given.pop(name) for name in LOGGING_PARAMS if name in given}
     try:
-        settings = load_settings({})
+        options = options_from_args({"paths": paths, **given}, inline=True)
+        settings = load_settings(options.setting_overrides())
         if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
             return None
         # lazy: keeps events off every command's start-up (app imports all)
@@ -78,7 +110,7 @@ def answer_if_refusing(argv: list[str]) -> int | None:
     except Exception:
         return None  # an optimisation only: anything unexpected goes the usual way too
 
-    def build() -> IdentifyOptions:  # every other option at its one default
-        return IdentifyOptions(paths=tuple(paths), format=fmt, quiet=quiet, inline=True)
+    def build() -> IdentifyOptions:  # every option not given at its one default
+        return options
 
-    return run_guarded(run_identify, build)
+    return run_guarded(run_identify, build, **logging)

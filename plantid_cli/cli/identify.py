@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from plantid_cli.cli.common import run_guarded
+from plantid_cli.cli.identify_args import options_from_args
 from plantid_cli.cli.identify_run import run_identify
 from plantid_cli.cli.options import (
     Debug,
@@ -293,49 +294,10 @@ def identify(
         ),
     ] = D.job_name,
 ) -> None:
+    args = dict(locals())  # every parameter above, by name: one step to the options
+
     def build() -> IdentifyOptions:  # inside the error boundary: a bad combination is exit 2
-        return IdentifyOptions(
-            paths=tuple(paths),
-            null=null,
-            output=output,
-            format=fmt,
-            top=top,
-            latitude=lat,
-            longitude=lon,
-            no_location=no_location,
-            related_images=related_images,
-            language=language,
-            details=details,
-            classification_level=classification_level,
-            similar_images=similar_images,
-            custom_id=custom_id,
-            health=health,
-            disease_details=disease_details,
-            concurrency=concurrency,
-            use_cache=not no_cache,
-            refresh=refresh,
-            rehash=rehash,
-            max_credits=max_credits,
-            yes=yes,
-            quiet=quiet,
-            timeout=timeout,
-            max_image_side=max_side,
-            provider=provider,
-            organ=organ,
-            project=project,
-            shard=shard,
-            group_by=group_by,
-            extensions=tuple(ext or ()),
-            catalog_number=catalog_number,
-            dry_run=dry_run,
-            confidence_threshold=confidence_threshold,
-            report=report,
-            write_xmp=write_xmp,
-            xmp_name=xmp_name,
-            metrics_file=metrics_file,
-            pushgateway=pushgateway,
-            job_name=job_name,
-        )
+        return options_from_args(args)
 
     raise typer.Exit(
         run_guarded(run_identify, build, verbose=verbose, debug=debug, log_format=log_format)

@@ -5,11 +5,13 @@ the run and to stderr). Typer-free, so an identify run only pays for what it use
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plantid_cli.cli.common import print_note
 from plantid_cli.errors import UsageError
-from plantid_cli.outputs.sidecars import SidecarWriter, report_summary
+
+if TYPE_CHECKING:
+    from plantid_cli.outputs.sidecars import SidecarWriter
 
 
 def sidecar_warning(message: str) -> None:
@@ -26,9 +28,12 @@ class RunOutputs:
         self.report = Path(report) if report else None
         if self.report is not None and not self.report.parent.is_dir():
             raise UsageError(f"--report: no such folder: {self.report.parent}")
-        self.sidecars = (
-            SidecarWriter(xmp_name, threshold, warn=sidecar_warning) if write_xmp else None
-        )
+        self.sidecars: SidecarWriter | None = None
+        if write_xmp:
+            # lazy: sidecars read records back (images, inputs): paid only with --write-xmp
+            from plantid_cli.outputs.sidecars import SidecarWriter
+
+            self.sidecars = SidecarWriter(xmp_name, threshold, warn=sidecar_warning)
         self.records: list[dict[str, Any]] = []
 
     @property
@@ -64,6 +69,7 @@ class RunOutputs:
         if self.report is not None:
             # lazy: keeps outputs.report.page off every command's start-up (app imports all)
             from plantid_cli.outputs.report.page import write_report
+            from plantid_cli.outputs.sidecars import report_summary
 
             try:
                 stats = write_report(self.records, self.report, credits_used=credits_used)

@@ -10,7 +10,6 @@ they still stream instead of holding the whole run in memory.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Mapping
@@ -136,6 +135,9 @@ class CsvWriter(OrderedWriter):
     def __init__(self, stream: TextIO | None = None, confidence_threshold: float = 0.5) -> None:
         super().__init__(stream)
         self.threshold = confidence_threshold
+        # lazy: only the CSV writer needs it
+        import csv
+
         self._csv = csv.DictWriter(self.stream, fieldnames=DWC_COLUMNS + TOOL_COLUMNS)
         self._csv.writeheader()
 

@@ -21,7 +21,6 @@ from plantid_cli.errors import (
     ServiceUnavailable,
     UpstreamTimeout,
 )
-from plantid_cli.providers.exchange import exchange
 from plantid_cli.redact import redact
 
 if TYPE_CHECKING:
@@ -187,6 +186,10 @@ def _exchange(
 ) -> httpx.Response:
     """Send and read the whole answer within one total deadline (the client's read timeout),
     abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""
+    # lazy: the exchange (socket, selectors) is paid by a run that sends, not by one answered
+    # from the cache or refused by an open breaker
+    from plantid_cli.providers.exchange import exchange
+
     return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES, charged_by=charged_by)
 
 

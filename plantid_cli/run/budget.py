@@ -11,10 +11,10 @@ units could exceed a limit: the cost is never more than the count.
 When the check cannot be made it is skipped, never a reason to fail: a `usage_info` that does
 not answer (the service is down: the run's own calls will say so, record by record), a run
 that reads paths from stdin (`-` streams: the input is not known before it ends, so only
---max-credits, which reads it whole, bounds it), a run on an open breaker or a credits cool-down (the
-guard refuses every call to the account, the free one too: the run sends nothing, and paying an
-HTTP stack's import and a round trip to say so is what a scripted loop must not pay), or a run
-that asks only Pl@ntNet (its quota is per day and reported on every answer).
+--max-credits, which reads it whole, bounds it), a run on an open breaker or a credits
+cool-down (the guard refuses every call to the account, the free one too: the run sends
+nothing, and an HTTP stack's import and a round trip to say so is what a scripted loop must
+not pay), or a run that asks only Pl@ntNet (its quota is per day and reported on every answer).
 """
 
 from __future__ import annotations
@@ -51,9 +51,7 @@ def credits_left(settings: Settings) -> int | float | None:
     return min(counts) if counts else None
 
 
-def checks_credits(
-    settings: Settings, options: IdentifyOptions, engine: Any | None = None
-) -> bool:
+def checks_credits(settings: Settings, options: IdentifyOptions, engine: Any | None = None) -> bool:
     """Whether this run asks usage_info before it starts (see the module doc); `engine`, when
     given, says whether Plant.id's guard is refusing calls right now."""
     if options.inline or options.reads_stdin or options.yes:

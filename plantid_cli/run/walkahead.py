@@ -16,8 +16,6 @@ a slow input (`tail -f | plantid identify -`): a lone line is handed on at once.
 from __future__ import annotations
 
 import os
-import pickle
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
@@ -76,7 +74,13 @@ class WalkAhead:
                 self._changed.notify_all()
                 return
         if self._spool is None:
+            # lazy: a walk spills to disk only past its in-memory share (most runs never do)
+            import tempfile
+
             self._spool = tempfile.TemporaryFile(prefix="plantid-walk-")
+        # lazy: as the spool above
+        import pickle
+
         data = pickle.dumps(unit, protocol=pickle.HIGHEST_PROTOCOL)
         self._spool.write(len(data).to_bytes(4, "big") + data)
         with self._changed:
@@ -145,6 +149,9 @@ class Reader:
             spool, spooled_end = walk._spool, len(head) + walk._spooled
         self._position += len(units)
         if not units and spool is not None:  # in the spool: read at our own offset
+            # lazy: only a walk that spilled reads its spool back
+            import pickle
+
             fd = spool.fileno()
             while len(units) < n and self._position < spooled_end:
                 size = int.from_bytes(os.pread(fd, 4, self._offset), "big")

@@ -17,6 +17,12 @@ an answer: ``set`` stores nothing and returns False, one warning says "answers a
 stored", and ``get`` keeps serving what is stored through a read-only SQLite connection
 (:class:`ReadOnlyResults`).
 
+diskcache is opened at the first write, not when the cache is made: opening it runs about 80
+SQLite statements (its settings, triggers and a write transaction), which a run that stores
+nothing (a rerun served from the cache, a run refused by an open breaker) does not need. Until
+then look-ups are one plain SELECT on the same database (`_peek_many`), and their hit/miss
+counts are saved the same way.
+
 Module-level imports: stdlib + diskcache (~8 ms, accepted by docs/design.md).
 """
 
@@ -79,16 +85,40 @@ class ResultCache:
         self.ttl = float(ttl)
         self.size_limit = int(size_limit)
         self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._hits = self._misses = 0  # not yet in diskcache's statistics
         self._cache: diskcache.Cache | None = None
+        self._opened = False  # diskcache opened (or tried): see the module doc
+        self._peek: sqlite3.Connection | None = None  # look-ups before the opening
         self._reader: ReadOnlyResults | None = None  # set once writes have failed
         try:
             make_private_dir(self.directory)
-            self._cache = self._open_or_recover()
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             if not is_storage_failure(exc):
                 raise
+            self._opened = True
             self._read_only(exc)
+
+    def _ensure_open(self) -> None:
+        """Open diskcache, once: a disk that refuses makes the cache read-only, as before.
+        Other threads wait for the opening (a store must not find it half done)."""
+        with self._open_lock:
+            if self._opened:
+                return
+            try:
+                cache = self._open_or_recover()
+            except (OSError, sqlite3.Error) as exc:
+                if not is_storage_failure(exc):
+                    raise
+                self._read_only(exc)
+                cache = None
+            with self._lock:
+                self._cache = cache
+                self._opened = True
+                peek, self._peek = self._peek, None
+            if peek is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    peek.close()
 
     @property
     def writable(self) -> bool:
@@ -150,6 +180,8 @@ class ResultCache:
                 self._reader = ReadOnlyResults(self.directory)
 
     def _do(self, op: Callable[[diskcache.Cache], T]) -> T:
+        if not self._opened:
+            self._ensure_open()
         cache = self._cache
         if cache is None:
             raise _NotWritable()
@@ -207,7 +239,10 @@ class ResultCache:
             if type(key) is not str:  # as JSONDisk.put says for diskcache's own get
                 raise TypeError(f"result cache keys must be str, not {type(key).__name__}")
         try:
-            found, odd = self._guarded(lambda c: _select_many(c, keys))
+            if self._opened:
+                found, odd = self._guarded(lambda c: _select_many(c, keys))
+            else:
+                found, odd = self._peek_many(keys)
         except (_NotWritable, sqlite3.Error, OSError):
             return [self._get_one(key) for key in keys]
         for key in odd:  # damaged or refused rows: `_get_one` drops or refuses them as usual
@@ -222,13 +257,47 @@ class ResultCache:
             self._save_counts()
         return values
 
+    def _peek_connection(self) -> sqlite3.Connection | None:
+        """A plain connection to the database for look-ups before diskcache is opened; None
+        when there is no database yet (everything is a miss: nothing to open)."""
+        if self._peek is None:
+            db = self.directory / DBNAME
+            if not db.is_file():
+                return None
+            self._peek = sqlite3.connect(
+                str(db), timeout=60, isolation_level=None, check_same_thread=False
+            )
+        return self._peek
+
+    def _peek_many(self, keys: Sequence[str]) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+        with self._lock:
+            if not self._opened:
+                con = self._peek_connection()
+                if con is None:
+                    return {}, []
+                return _select_rows(con.execute, JSONDisk(str(self.directory)), keys)
+        # opened meanwhile (another thread stored an answer)
+        return self._guarded(lambda c: _select_many(c, keys))
+
     def _save_counts(self) -> None:
         """The hits and misses counted since the last save, into diskcache's statistics (one
         small transaction; a kill -9 loses at most COUNT_EVERY of them, never an answer)."""
         with self._lock:
             hits, misses, self._hits, self._misses = self._hits, self._misses, 0, 0
-        if hits or misses:
-            with contextlib.suppress(_NotWritable, sqlite3.Error, OSError):
+        if not (hits or misses):
+            return
+        with contextlib.suppress(_NotWritable, sqlite3.Error, OSError):
+            with self._lock:
+                con = None if self._opened else self._peek_connection()
+                if con is not None:  # never opened: one small transaction, no opening
+                    with contextlib.closing(con.cursor()) as cursor:
+                        cursor.execute("BEGIN IMMEDIATE")
+                        try:
+                            _add_counts(cursor.execute, hits, misses)
+                        finally:
+                            cursor.execute("COMMIT")
+                    return
+            if self._opened:
                 self._guarded(lambda c: _count(c, hits, misses))
 
     def _drop_damaged(self, key: str, exc: DamagedValue) -> None:
@@ -304,6 +373,10 @@ class ResultCache:
         if self._cache is not None:
             with contextlib.suppress(sqlite3.Error, OSError):
                 self._cache.close()
+        if self._peek is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._peek.close()
+            self._peek = None
         if self._reader is not None:
             self._reader.close()
 
@@ -324,14 +397,20 @@ def _select_many(
     cache: diskcache.Cache, keys: Sequence[str]
 ) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
     """(key -> JSON object for the rows found, keys whose row is damaged or refused)."""
-    disk, now = cache._disk, time.time()
+    return _select_rows(cache._sql, cache._disk, keys)
+
+
+def _select_rows(
+    sql: Callable[..., Any], disk: Any, keys: Sequence[str]
+) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+    now = time.time()
     found: dict[str, dict[str, Any] | None] = {}
     odd: list[str] = []
     unique = list(dict.fromkeys(keys))
     for start in range(0, len(unique), 900):  # SQLite's host-parameter limit
         part = unique[start : start + 900]
         query = _SELECT_MANY.format(marks=",".join("?" * len(part)))
-        for key, mode, filename, value in cache._sql(query, (now, *part)).fetchall():
+        for key, mode, filename, value in sql(query, (now, *part)).fetchall():
             try:
                 fetched = disk.fetch(mode, filename, value, False)
             except (DamagedValue, OSError):
@@ -344,10 +423,14 @@ def _select_many(
 def _count(cache: diskcache.Cache, hits: int, misses: int) -> None:
     """The batch's statistics, as diskcache's `get` would have counted them one by one."""
     with cache._transact(True) as (sql, _):
-        if hits:
-            sql('UPDATE Settings SET value = value + ? WHERE key = "hits"', (hits,))
-        if misses > 0:
-            sql('UPDATE Settings SET value = value + ? WHERE key = "misses"', (misses,))
+        _add_counts(sql, hits, misses)
+
+
+def _add_counts(sql: Callable[..., Any], hits: int, misses: int) -> None:
+    if hits:
+        sql("UPDATE Settings SET value = value + ? WHERE key = 'hits'", (hits,))
+    if misses > 0:
+        sql("UPDATE Settings SET value = value + ? WHERE key = 'misses'", (misses,))
 
 
 class _NotWritable(OSError):

@@ -20,11 +20,8 @@ from typing import Any
 import diskcache
 from diskcache.core import MODE_BINARY, MODE_RAW, MODE_TEXT, UNKNOWN
 
-_fast_loads: Callable[[str], Any] | None
-try:
-    from orjson import loads as _fast_loads
-except ImportError:  # an optional speed-up: the stdlib decodes the same text
-    _fast_loads = None
+_fast_loads: Callable[[str], Any] | None = None
+_fast_loads_tried = False
 
 log = logging.getLogger("plantid")
 
@@ -96,6 +93,15 @@ class JSONDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no type i
 
 
 def _loads(text: str) -> Any:
+    global _fast_loads, _fast_loads_tried
+    if not _fast_loads_tried:  # at the first stored answer read: a run that reads none (a
+        # refusing breaker, a fresh batch) does not pay orjson's import (it imports uuid)
+        _fast_loads_tried = True
+        try:
+            # lazy: see above
+            from orjson import loads as _fast_loads
+        except ImportError:  # an optional speed-up: the stdlib decodes the same text
+            _fast_loads = None
     if _fast_loads is not None:
         try:
             return _fast_loads(text)
