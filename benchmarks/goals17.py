@@ -151,7 +151,7 @@ engine = Engine(settings, build_request(settings, options),
                 make_providers(settings, settings.provider), RunOptions())
 template = engine.cache.get(engine.cache_key_for(file_sha256(seed)))
 assert template is not None, "the seed photo has no stored answer"
-with engine.cache._cache.transact():
+with engine.cache.opened().transact():
     for path in sorted(Path(folder).iterdir()):
         engine.cache.set(engine.cache_key_for(file_sha256(path)), template)
 engine.close()

@@ -79,7 +79,7 @@ def check_storage(cache_dir: Path) -> dict:
             found[f"integrity {name}"] = con.execute("PRAGMA integrity_check").fetchone()[0]
     cache = ResultCache(cache_dir / "results")
     try:
-        keys = list(cache._cache.iterkeys())
+        keys = list(cache.opened().iterkeys())
         unreadable = sum(1 for key in keys if not isinstance(cache.get(key), dict))
     finally:
         cache.close()

@@ -120,6 +120,12 @@ class ResultCache:
                 with contextlib.suppress(sqlite3.Error):
                     peek.close()
 
+    def opened(self) -> diskcache.Cache | None:
+        """diskcache itself, opened now (None when the disk refuses writes): for maintenance
+        scripts (benchmarks/, the soak's checks) that walk or bulk-load the cache."""
+        self._ensure_open()
+        return self._cache
+
     @property
     def writable(self) -> bool:
         """False once the disk refused a write: answers are then served but not stored."""
