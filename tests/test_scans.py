@@ -182,17 +182,31 @@ def test_raw_folder_walk_and_a_fake_raw(tmp_path, sandbox, cli_env):
     assert sandbox.stats()["plantid_identify"] == 1
 
 
-@pytest.mark.parametrize("layout", [{"tile": (256, 256)}, {"rowsperstrip": 50}, {}])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"tile": (256, 256), "compression": "zlib"},
+        {"rowsperstrip": 50, "compression": "zlib"},
+        {"compression": "zlib"},
+        {"rowsperstrip": 50},  # uncompressed: read from the file in bands of rows
+        {"rowsperstrip": 64, "compression": "lzw", "planarconfig": "separate"},
+    ],
+)
 def test_streamed_reduction_is_the_block_mean(tmp_path, layout):
     """Against a reference computed another way (reshape and mean over whole 7x7 blocks):
-    strips and tiles that do not line up with the blocks are summed into the right pixels."""
+    strips and tiles that do not line up with the blocks are summed into the right pixels,
+    whether the output rows are finished as the strips go by (interleaved samples) or at the
+    end (separate sample planes, which come one plane after the other)."""
     from plantid_cli.images import scan
 
     rng = np.random.default_rng(7)
     pixels = rng.integers(0, 65535, size=(2100, 3000, 3), dtype=np.uint16)
     path = tmp_path / "noise.tif"
-    tifffile.imwrite(path, pixels, photometric="rgb", compression="zlib", **layout)
+    separate = layout.get("planarconfig") == "separate"  # tifffile wants planes first then
+    tifffile.imwrite(path, pixels.transpose(2, 0, 1) if separate else pixels, photometric="rgb",
+                     **layout)  # fmt: skip
     with tifffile.TiffFile(path) as tif:
+        assert (int(tif.pages[0].planarconfig) == 2) == separate
         page = scan.largest_page(tif)
         reduced, factor = scan.reduce_page(tif, page, 428, "noise.tif")
     assert factor == 7 and reduced.shape == (300, 429, 3)

@@ -119,66 +119,127 @@ def reduce_page(tif: Any, page: Page, max_side: int, display: str) -> tuple[Any,
 
     One scan at a time per process (`_SCAN_SLOTS`): with -j 8, eight threads each reducing a
     100 MP sheet would hold eight reduced copies and eight decoded strips; one keeps a run's
-    peak memory that of one scan (~60 MB), and the CPU is the limit anyway."""
+    peak memory that of one scan (one decoded strip or tile, the 8-bit picture and a window of
+    float rows: 16 to 33 MB over the imports for benchmark item 16's 105 MP scans), and the
+    CPU is the limit anyway."""
     with _SCAN_SLOTS:
         return _reduce_page(tif, page, max_side, display)
 
 
 def _reduce_page(tif: Any, page: Page, max_side: int, display: str) -> tuple[Any, int]:
-    import numpy as np  # lazy: numpy only for TIFF files
-
     tiff_page = tif.pages[page.index]
     long_side = max(page.width, page.height)
     factor = max(1, long_side // max_side) if long_side > max_side else 1
-    out_h, out_w = -(-page.height // factor), -(-page.width // factor)
-    photometric = int(tiff_page.photometric)
-    channels = 3 if photometric == _RGB else 1
-    # float32 holds any sum exactly enough: at most factor**2 16-bit values per output pixel
-    sums = np.zeros((out_h, out_w, channels), dtype=np.float32)
-    covered = 0  # pixels of the first sample plane seen: every one exactly once, or truncated
+    reducer = _Reducer(tiff_page, page, factor, display)
     for y, x, plane, block in _blocks(tif, tiff_page, page, display):
+        reducer.add(y, x, plane, block)
+        del block  # before the next strip is decoded: one decoded strip at a time, not two
+    return reducer.finish(), factor
+
+
+class _Reducer:
+    """Sums of `factor` x `factor` bins, kept only for the output rows still open.
+
+    Strips and tiles of interleaved samples come in row order (tifffile yields segments by
+    index, and a tiled page's index runs row-major), so once a block starting at row y
+    arrives, every output row that ends at or above y is complete: it is turned into 8-bit
+    pixels at once and its float sums are dropped. The float window is the height of one
+    block (a 512-row tile row: 75 output rows, ~1 MB) instead of the whole reduced picture
+    (1500 x 1429 x 3 floats, 26 MB). Separate sample planes (planarconfig 2) come plane by
+    plane, so they keep sums for the whole picture."""
+
+    def __init__(self, tiff_page: Any, page: Page, factor: int, display: str) -> None:
+        import numpy as np  # lazy: numpy only for TIFF files
+
+        self.np, self.page, self.factor, self.display = np, page, factor, display
+        self.out_h, self.out_w = -(-page.height // factor), -(-page.width // factor)
+        self.photometric = int(tiff_page.photometric)
+        self.channels = 3 if self.photometric == _RGB else 1
+        self.rolling = int(tiff_page.planarconfig) != 2
+        rows = 0 if self.rolling else self.out_h
+        # float32 holds any sum exactly enough: at most factor**2 16-bit values per pixel
+        self.sums: Any = np.zeros((rows, self.out_w, self.channels), dtype=np.float32)
+        self.base = 0  # the output row self.sums[0] holds
+        self.pixels = np.zeros((self.out_h, self.out_w, self.channels), dtype=np.uint8)
+        self.covered = 0  # pixels of the first sample plane seen: each exactly once, or truncated
+        # each output pixel's share of the page: full bins, smaller at the right and bottom
+        self.row_sizes = np.diff(np.append(np.arange(0, page.height, factor), page.height))
+        col_sizes = np.diff(np.append(np.arange(0, page.width, factor), page.width))
+        self.col_sizes = col_sizes.astype(np.float32)[None, :, None]
+        dtype = tiff_page.dtype
+        self.scale = 255.0 / (1.0 if dtype.kind == "f" else float(2 ** (dtype.itemsize * 8) - 1))
+
+    def add(self, y: int, x: int, plane: int | None, block: Any) -> None:
+        np, page, factor = self.np, self.page, self.factor
         rows, cols = min(block.shape[0], page.height - y), min(block.shape[1], page.width - x)
-        if rows <= 0 or cols <= 0 or (plane is not None and plane >= channels):
-            continue
-        block = block[:rows, :cols, :channels] if plane is None else block[:rows, :cols, :1]
+        if rows <= 0 or cols <= 0 or (plane is not None and plane >= self.channels):
+            return
+        block = block[:rows, :cols, : self.channels] if plane is None else block[:rows, :cols, :1]
         if plane is None or plane == 0:
-            covered += rows * cols
+            self.covered += rows * cols
+        if self.rolling:
+            if y // factor < self.base:
+                raise ImageError("truncated", f"{self.display}: strips out of order")
+            self._flush(y // factor)
+            self._reserve(-(-(y + rows) // factor))
         col_starts = _bin_starts(x, cols, factor)
         x0 = x // factor
-        # a few output rows at a time: the float copy of a tall strip stays small
+        # a few output rows at a time: the float sums of a tall strip stay small
         step = factor * max(1, _CHUNK_ROWS // factor)
         cuts = list(range((-y) % factor, rows, step))  # cut only where an output row starts
         if not cuts or cuts[0] != 0:
             cuts.insert(0, 0)
         for top, bottom in zip(cuts, [*cuts[1:], rows], strict=True):
-            part = block[top:bottom].astype(np.float32)
             row_starts = _bin_starts(y + top, bottom - top, factor)
-            reduced = np.add.reduceat(np.add.reduceat(part, row_starts, axis=0), col_starts, axis=1)
-            y0 = (y + top) // factor
+            # summed as float32 straight from the 16-bit block: no float copy of the rows
+            part = np.add.reduceat(block[top:bottom], row_starts, axis=0, dtype=np.float32)
+            reduced = np.add.reduceat(part, col_starts, axis=1)
+            y0 = (y + top) // factor - self.base
             y1, x1 = y0 + reduced.shape[0], x0 + reduced.shape[1]
             if plane is None:
-                sums[y0:y1, x0:x1] += reduced
+                self.sums[y0:y1, x0:x1] += reduced
             else:
-                sums[y0:y1, x0:x1, plane] += reduced[..., 0]
-    if covered != page.width * page.height:
-        raise ImageError("truncated", f"{display}: image data truncated (missing strips)")
-    # divide by each output pixel's share of the page: full bins, smaller at the right/bottom
-    row_sizes = np.diff(np.append(np.arange(0, page.height, factor), page.height))
-    col_sizes = np.diff(np.append(np.arange(0, page.width, factor), page.width))
-    sums /= col_sizes.astype(np.float32)[None, :, None]  # in place: no second float copy
-    dtype = tiff_page.dtype
-    full = 1.0 if dtype.kind == "f" else float(2 ** (dtype.itemsize * 8) - 1)
-    pixels = np.empty(sums.shape, dtype=np.uint8)
-    for top in range(0, out_h, 64):  # to 8 bits a band at a time
-        band = sums[top : top + 64]
-        band /= row_sizes[top : top + 64].astype(np.float32)[:, None, None]
-        band *= 255.0 / full
+                self.sums[y0:y1, x0:x1, plane] += reduced[..., 0]
+
+    def _reserve(self, end: int) -> None:
+        """Room in the window for output rows up to `end` (it grows to one block's height)."""
+        need = min(end, self.out_h) - self.base
+        if need > self.sums.shape[0]:
+            wider = self.np.zeros((need, *self.sums.shape[1:]), dtype=self.sums.dtype)
+            wider[: self.sums.shape[0]] = self.sums
+            self.sums = wider
+
+    def _flush(self, upto: int) -> None:
+        """Output rows before `upto` are complete: to 8 bits, and out of the window."""
+        upto = min(upto, self.out_h)
+        done = min(upto - self.base, self.sums.shape[0])
+        if done <= 0:
+            return
+        for top in range(0, done, 64):  # in place, a band at a time: no second float copy
+            self._to_pixels(self.base + top, self.sums[top : min(done, top + 64)])
+        keep = self.sums.shape[0] - done
+        self.sums[:keep] = self.sums[done:]
+        self.sums[keep:] = 0
+        self.base = upto
+
+    def _to_pixels(self, top: int, band: Any) -> None:
+        np = self.np
+        band /= self.col_sizes
+        band /= self.row_sizes[top : top + band.shape[0]].astype(np.float32)[:, None, None]
+        band *= self.scale
         np.clip(np.rint(band, out=band), 0, 255, out=band)
-        pixels[top : top + 64] = band
-    del sums
-    if photometric == 0:  # MINISWHITE: 0 is white
-        np.subtract(255, pixels, out=pixels)
-    return (pixels[..., 0] if channels == 1 else pixels), factor
+        self.pixels[top : top + band.shape[0]] = band
+
+    def finish(self) -> Any:
+        """The 8-bit picture (H x W x 3, or H x W for grey)."""
+        if self.covered != self.page.width * self.page.height:
+            raise ImageError("truncated", f"{self.display}: image data truncated (missing strips)")
+        self._flush(self.out_h)
+        self.sums = None  # (the window goes before Pillow makes its copies)
+        pixels = self.pixels
+        if self.photometric == 0:  # MINISWHITE: 0 is white
+            self.np.subtract(255, pixels, out=pixels)
+        return pixels[..., 0] if self.channels == 1 else pixels
 
 
 def _bin_starts(origin: int, length: int, factor: int) -> Any:
@@ -210,7 +271,10 @@ def _blocks(tif: Any, tiff_page: Any, page: Page, display: str) -> Any:
             if segment is None:
                 continue
             plane = int(index[0]) if int(tiff_page.planarconfig) == 2 else None
-            yield int(index[2]), int(index[3]), plane, segment[0]
+            block = segment[0]
+            del segment  # (so that the caller's `del block` frees the strip before the next)
+            yield int(index[2]), int(index[3]), plane, block
+            del block
     except ImageError:
         raise
     except KeyError as exc:  # a codec tifffile does not have
