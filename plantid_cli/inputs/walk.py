@@ -172,9 +172,37 @@ def _stat_error(path: str, exc: OSError, *, explicit: bool) -> ImageError:
     return ImageError("unreadable", f"{display}: {exc.strerror or exc}")
 
 
-def _listing(folder: str) -> list[os.DirEntry[str]]:
+class _Listing:
+    """One folder's entries that the walk may visit, in name order, kept small: the names
+    only, plus which few of them are folders or symbolic links. Why not the `DirEntry`
+    objects: a folder of 100,000 photos held as those was 20 MB (as names, 7 MB), and the
+    walk holds one listing per level: peak memory grew with the size of a folder."""
+
+    __slots__ = ("folder", "names", "dirs", "links")
+
+    def __init__(self, folder: str, names: list[str], dirs: set[str], links: set[str]) -> None:
+        self.folder, self.names, self.dirs, self.links = folder, names, dirs, links
+
+
+def _listing(folder: str, extensions: frozenset[str]) -> _Listing:
+    names: list[str] = []
+    dirs: set[str] = set()
+    links: set[str] = set()
     with os.scandir(folder) as entries:
-        return sorted(entries, key=lambda entry: entry.name)
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                dirs.add(entry.name)
+            elif not is_image_name(entry.name, extensions):
+                continue  # skipped silently: never held
+            elif entry.is_symlink():
+                links.add(entry.name)
+            names.append(entry.name)
+    names.sort()
+    return _Listing(folder, names, dirs, links)
 
 
 def _folder_error(folder: str, exc: OSError) -> ImageError:
@@ -185,43 +213,40 @@ def _folder_error(folder: str, exc: OSError) -> ImageError:
 def _walk(root: str, root_stat: os.stat_result, extensions: frozenset[str]) -> Iterator[_Item]:
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     try:
-        first = _listing(root)
+        first = _listing(root, extensions)
     except OSError as exc:
         yield root, "", _folder_error(root, exc)
         return
-    # Each level: (iterator over the sorted entries of one folder, its path relative to root).
-    stack: list[tuple[Iterator[os.DirEntry[str]], str]] = [(iter(first), "")]
+    # Each level: (one folder's listing, an iterator over its names, its path below root).
+    stack: list[tuple[_Listing, Iterator[str], str]] = [(first, iter(first.names), "")]
     while stack:
-        entries, prefix = stack[-1]
-        entry = next(entries, None)
-        if entry is None:
+        listing, names, prefix = stack[-1]
+        name = next(names, None)
+        if name is None:
             stack.pop()
             continue
-        relative = prefix + entry.name
-        try:
-            is_dir = entry.is_dir()  # follows symlinks
-        except OSError:
-            is_dir = False
-        if is_dir:
+        relative = prefix + name
+        path = os.path.join(listing.folder, name)  # what DirEntry.path was
+        if name in listing.dirs:
             try:
-                st = entry.stat()
+                st = os.stat(path)
                 key = (st.st_dev, st.st_ino)
                 if key in visited:
                     continue
                 visited.add(key)
-                listing = _listing(entry.path)
+                inner = _listing(path, extensions)
             except OSError as exc:
-                yield entry.path, relative, _folder_error(entry.path, exc)
+                yield path, relative, _folder_error(path, exc)
                 continue
-            stack.append((iter(listing), relative + "/"))
-        elif is_image_name(entry.name, extensions):
+            stack.append((inner, iter(inner.names), relative + "/"))
+        else:  # an image name (the listing keeps no other file)
             error = None
-            if entry.is_symlink():
+            if name in listing.links:
                 try:
-                    os.stat(entry.path)
+                    os.stat(path)
                 except OSError as exc:
-                    error = _stat_error(entry.path, exc, explicit=False)
-            yield entry.path, relative, error
+                    error = _stat_error(path, exc, explicit=False)
+            yield path, relative, error
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
