@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from guard_worker import run_workers  # noqa: E402
 
-from plantid_cli.guards.disk import jsondisk  # noqa: E402  (the warned-once flag lives there)
+from plantid_cli.guards.disk import rows  # noqa: E402  (the warned-once flag lives there)
 from plantid_cli.guards.disk.cache import ResultCache, cache_key  # noqa: E402
 from plantid_cli.guards.disk.lock import single_flight  # noqa: E402
 
@@ -38,7 +38,7 @@ class Evil:
 
 @pytest.fixture(autouse=True)
 def _rewarn():
-    jsondisk._warned_refusal = False
+    rows._warned_refusal = False
     yield
 
 
@@ -216,3 +216,13 @@ def test_single_flight_body_exception_propagates_and_releases(tmp_path):
             raise RuntimeError("boom")
     with single_flight(tmp_path / "locks", "k", timeout=0.1) as flight:
         assert flight.acquired
+
+
+def test_the_row_decoder_uses_diskcaches_own_names():
+    """guards/disk/rows.py reads rows without importing diskcache: its copies of diskcache's
+    storage modes and file name must still be diskcache's."""
+    from diskcache import core
+
+    assert rows.DBNAME == core.DBNAME
+    modes = (core.MODE_RAW, core.MODE_BINARY, core.MODE_TEXT, core.MODE_PICKLE)
+    assert (rows.MODE_RAW, rows.MODE_BINARY, rows.MODE_TEXT, rows.MODE_PICKLE) == modes

@@ -23,7 +23,7 @@ nothing (a rerun served from the cache, a run refused by an open breaker) does n
 then look-ups are one plain SELECT on the same database (`_peek_many`), and their hit/miss
 counts are saved the same way.
 
-Module-level imports: stdlib + diskcache (~8 ms, accepted by docs/design.md).
+Module-level imports: stdlib only (diskcache and jsondisk at the first write).
 """
 
 from __future__ import annotations
@@ -37,15 +37,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-
-import diskcache
-from diskcache.core import DBNAME
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.config_files import make_private_dir
 from plantid_cli.errors import ConfigError
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
-from plantid_cli.guards.disk.jsondisk import DamagedValue, JSONDisk
+from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.state import (
     is_corruption,
     move_aside,
@@ -53,6 +50,9 @@ from plantid_cli.guards.disk.state import (
     sqlite_file_is_healthy,
 )
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
+
+if TYPE_CHECKING:
+    import diskcache
 
 log = logging.getLogger("plantid")
 
@@ -134,6 +134,12 @@ class ResultCache:
     # -- opening / recovery -----------------------------------------------------------------
 
     def _open(self) -> diskcache.Cache:
+        # lazy: diskcache is imported by the first write (see the module doc)
+        import diskcache
+
+        # lazy: its Disk subclass, with it
+        from plantid_cli.guards.disk.jsondisk import JSONDisk
+
         return diskcache.Cache(
             str(self.directory),
             disk=JSONDisk,
@@ -281,7 +287,10 @@ class ResultCache:
                 con = self._peek_connection()
                 if con is None:
                     return {}, []
-                return _select_rows(con.execute, JSONDisk(str(self.directory)), keys)
+                directory = str(self.directory)
+                return _select_rows(
+                    con.execute, lambda m, f, v: decode_row(directory, m, f, v), keys
+                )
         # opened meanwhile (another thread stored an answer)
         return self._guarded(lambda c: _select_many(c, keys))
 
@@ -403,11 +412,12 @@ def _select_many(
     cache: diskcache.Cache, keys: Sequence[str]
 ) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
     """(key -> JSON object for the rows found, keys whose row is damaged or refused)."""
-    return _select_rows(cache._sql, cache._disk, keys)
+    disk = cache._disk
+    return _select_rows(cache._sql, lambda m, f, v: disk.fetch(m, f, v, False), keys)
 
 
 def _select_rows(
-    sql: Callable[..., Any], disk: Any, keys: Sequence[str]
+    sql: Callable[..., Any], decode: Callable[[int, Any, Any], Any], keys: Sequence[str]
 ) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
     now = time.time()
     found: dict[str, dict[str, Any] | None] = {}
@@ -418,7 +428,7 @@ def _select_rows(
         query = _SELECT_MANY.format(marks=",".join("?" * len(part)))
         for key, mode, filename, value in sql(query, (now, *part)).fetchall():
             try:
-                fetched = disk.fetch(mode, filename, value, False)
+                fetched = decode(mode, filename, value)
             except (DamagedValue, OSError):
                 odd.append(key)
                 continue
@@ -446,7 +456,6 @@ class _NotWritable(OSError):
 __all__ = [
     "CACHE_KEY_VERSION",
     "DamagedValue",
-    "JSONDisk",
     "ResultCache",
     "cache_key",
 ]

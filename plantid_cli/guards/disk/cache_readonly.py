@@ -1,6 +1,6 @@
 """Lookups in a result cache the disk will not let us write (full, read-only): see cache.py.
 
-Stdlib + diskcache's constants: cache.py, which loads diskcache anyway, imports it at module level.
+Stdlib only (rows are decoded by rows.py): a run that only reads never imports diskcache.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from diskcache.core import DBNAME
-
-from plantid_cli.guards.disk.jsondisk import DamagedValue, JSONDisk
+from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.storage import warn_once
 
 _SELECT = (
@@ -32,7 +30,6 @@ class ReadOnlyResults:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self._disk = JSONDisk(str(self.directory))
         self._con: sqlite3.Connection | None = None
         self._tried = False
         self._lock = threading.Lock()
@@ -66,7 +63,7 @@ class ReadOnlyResults:
         if row is None:
             return None
         try:
-            value = self._disk.fetch(row[0], row[1], row[2], False)
+            value = decode_row(str(self.directory), row[0], row[1], row[2])
         except DamagedValue as exc:
             warn_once(
                 f"cache-damaged:{self.directory}",
