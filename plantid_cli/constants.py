@@ -43,6 +43,8 @@ MAX_LANGUAGES = 3
 DEFAULT_HEALTH_DETAILS = ("local_name", "common_names")
 #: What a run does with each unit: identify it, or assess its health (`plantid health`).
 TASKS = ("identify", "health")
+#: --group-by values: "folder" makes each folder's photos (1-5) one specimen.
+GROUP_BY = ("folder",)
 #: What Plant.id charges (kindwise.com/faq, "Credits and pricing"): an identification 1 credit,
 #: health assessment another one, a knowledge-base entry 0.5; a knowledge-base search, a
 #: re-read by token and usage_info nothing.

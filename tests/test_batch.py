@@ -17,22 +17,7 @@ import time
 
 import pytest
 from conftest import REPO, Lines, run_plantid, spawn, wait_for
-
-
-def make_photos(folder, count, *, start=0):
-    """`count` distinct small green JPEGs (the sandbox calls them plants)."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(start, start + count):
-        image = Image.new("RGB", (48, 36), (40 + i % 50, 160 + i % 80, 60))
-        image.putpixel((i % 48, 0), (255, 255, 255))
-        image.save(folder / f"p{i:03d}.jpg", quality=85)
-    return folder
-
-
-def records(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+from runs import make_photos, records
 
 
 def identify_calls(sandbox):

@@ -11,35 +11,16 @@ import time
 
 from conftest import REPO
 from photos import green_photo
-
-#: Runs the CLI as its only child and reports that child's peak memory (ru_maxrss, kB).
-MEASURED = (
-    "import resource, subprocess, sys\n"
-    "code = subprocess.call([sys.executable, '-m', 'plantid_cli', *sys.argv[1:]])\n"
-    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "sys.stderr.write(f'\\nMAXRSS_KB={peak}\\n')\n"
-    "sys.exit(code)\n"
-)
+from runs import identify_bomb
 
 
 def test_a_gzip_bomb_is_a_bad_response_and_memory_stays_bounded(tmp_path, sandbox, cli_env):
     sandbox.configure(mode="gzip_bomb", bomb_mb=512)  # ~500 kB sent, 512 MiB once decoded
     photo = green_photo(tmp_path / "leaf.jpg")
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURED, "identify", str(photo)],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
-    assert result.returncode == 4, result.stderr
-    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    record, peak_kb = identify_bomb(photo, cli_env)
     # a 2xx: charged, so stored and never bought again (tests/test_charged_cut.py)
     assert (record["error"]["code"], record["error"]["reason"]) == ("bad_response", "bad-response")
     assert "larger than" in record["error"]["message"]
-    peak_kb = int(result.stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
     assert peak_kb < 400 * 1024, f"the CLI peaked at {peak_kb // 1024} MB"
     assert sandbox.stats()["plantid_identify"] == 1
 

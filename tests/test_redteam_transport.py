@@ -24,7 +24,7 @@ import sys
 
 from conftest import REPO, run_plantid, wait_for
 from photos import green_photo
-from test_hostile_http import MEASURED
+from runs import MEASURED, identify_bomb, peak_of
 
 from plantid_cli.constants import MAX_RESPONSE_BYTES
 
@@ -32,19 +32,8 @@ from plantid_cli.constants import MAX_RESPONSE_BYTES
 def test_a_stacked_gzip_bomb_is_a_bad_response_and_memory_stays_bounded(tmp_path, sandbox, cli_env):
     sandbox.configure(mode="gzip_bomb_stacked", bomb_mb=512)  # ~2 kB sent, 512 MiB decoded
     photo = green_photo(tmp_path / "leaf.jpg")
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURED, "identify", str(photo)],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
-    assert result.returncode == 4, result.stderr
-    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    record, peak_kb = identify_bomb(photo, cli_env)
     assert (record["error"]["code"], record["error"]["reason"]) == ("bad_response", "bad-response")
-    peak_kb = int(result.stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
     assert peak_kb < 400 * 1024, f"the CLI peaked at {peak_kb // 1024} MB"
     assert sandbox.stats()["plantid_identify"] == 1
     # the paid answer was stored: a rerun serves the same record without a call
@@ -77,7 +66,7 @@ def test_eight_gzip_bombs_in_flight_hold_the_cap_each_not_a_decoded_read_more(
     records = [json.loads(line) for line in stdout.splitlines()]
     assert [r["error"]["code"] for r in records] == ["bad_response"] * 8, stderr
     assert sandbox.stats()["plantid_identify"] == 8
-    peak_kb = int(stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
+    peak_kb = peak_of(stderr)
     # each of the 8 may hold the cap plus a 16 MB decode step, over a 100 MB interpreter
     bound_kb = (8 * (MAX_RESPONSE_BYTES + (16 << 20)) + (100 << 20)) // 1024
     assert peak_kb < bound_kb, f"the CLI peaked at {peak_kb // 1024} MB"

@@ -19,29 +19,9 @@ import sys
 from pathlib import Path
 
 from conftest import REPO, run_plantid, wait_for
+from runs import make_photos, records
 
 AUDITED = Path(__file__).with_name("audited_plantid.py")
-
-
-def make_photos(folder: Path, count: int, *, start: int = 0) -> Path:
-    """Distinct small JPEGs whose bytes differ in a JPEG comment (COM) of a fixed width, so a
-    photo can be edited in place, keeping its size, into another valid photo."""
-    import io
-
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 24), (60, 180, 70)).save(buffer, "JPEG", quality=80)
-    for i in range(start, start + count):
-        (folder / f"p{i:04d}.jpg").write_bytes(with_comment(buffer.getvalue(), i))
-    return folder
-
-
-def with_comment(jpeg: bytes, n: int) -> bytes:
-    comment = b"n%08d" % n
-    segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
-    return jpeg[:2] + segment + jpeg[2:]
 
 
 def edit_in_place(photo: Path, n: int) -> bytes:
@@ -53,10 +33,6 @@ def edit_in_place(photo: Path, n: int) -> bytes:
     with open(photo, "r+b") as handle:
         handle.write(new)
     return new
-
-
-def records(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def sha(data: bytes) -> str:

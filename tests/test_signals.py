@@ -16,7 +16,7 @@ import time
 
 import pytest
 from conftest import run_plantid, spawn
-from test_batch import make_photos, records
+from runs import make_photos, records
 
 
 def wait_until(predicate, what, timeout=60.0):

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 from conftest import REPO, Lines, run_plantid, spawn, wait_for
-from test_batch import make_photos
+from runs import make_photos
 
 
 def test_credits_exhausted_is_said_once_per_run_not_per_photo_in_flight(sandbox, cli_env, tmp_path):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import typer
 
 from plantid_cli import __version__
-from plantid_cli.cli.options import Debug, LogFormat, PlantidGroup, Verbose, use_shared
+from plantid_cli.cli.options import PlantidGroup, shared_options
 
 #: Every command of the root: name -> (module in plantid_cli.cli, attribute). The attribute
 #: `register` adds the command(s) to the root; any other names a Typer group added under it.
@@ -63,15 +63,13 @@ def _root() -> typer.Typer:
     )
 
     @app.callback()
+    @shared_options  # the root takes them too: `plantid --debug status`
     def root(
         version: bool = typer.Option(
             False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
-        verbose: Verbose = 0,
-        debug: Debug = False,
-        log_format: LogFormat = None,
     ) -> None:
-        use_shared(verbose, debug, log_format)
+        pass
 
     return app
 

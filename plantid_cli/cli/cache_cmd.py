@@ -8,15 +8,12 @@ from plantid_cli.cli.common import echo, echo_mapping, load, print_note, run_gua
 from plantid_cli.cli.options import (
     AsJson,
     DataFormat,
-    Debug,
-    LogFormat,
     Output,
     PlantidCommand,
     PlantidGroup,
-    Verbose,
     Yes,
     data_format,
-    use_shared,
+    shared_options,
 )
 from plantid_cli.cli.outfile import run_to
 
@@ -33,6 +30,7 @@ app = typer.Typer(
 
 
 @app.command("path", cls=PlantidCommand)
+@shared_options
 def path() -> None:
     """Print the cache folder (PLANTID_CACHE_DIR overrides it).
 
@@ -42,13 +40,11 @@ def path() -> None:
 
 
 @app.command("stats", cls=PlantidCommand)
+@shared_options
 def stats(
     fmt: DataFormat = None,
     as_json: AsJson = False,
     output: Output = None,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Entries, size and hit counts of the result cache.
 
@@ -58,7 +54,6 @@ def stats(
 
       plantid cache stats -f json | jq .entries
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(run_to, output, _stats, fmt, as_json))
 
 
@@ -78,11 +73,9 @@ def _stats(fmt: str | None, as_json: bool) -> int:
 
 
 @app.command("clear", cls=PlantidCommand)
+@shared_options
 def clear(
     yes: Yes = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Remove every stored answer (the next run pays again for each photo).
 
@@ -94,7 +87,6 @@ def clear(
 
       plantid cache clear --yes
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_clear, yes))
 
 

@@ -11,14 +11,11 @@ from plantid_cli.cli.common import echo, load, run_guarded
 from plantid_cli.cli.options import (
     AsJson,
     DataFormat,
-    Debug,
-    LogFormat,
     Output,
     PlantidCommand,
     PlantidGroup,
-    Verbose,
     data_format,
-    use_shared,
+    shared_options,
 )
 from plantid_cli.cli.outfile import run_to
 
@@ -34,13 +31,11 @@ app = typer.Typer(
 
 
 @app.command("show", cls=PlantidCommand)
+@shared_options
 def show(
     fmt: DataFormat = None,
     as_json: AsJson = False,
     output: Output = None,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Print every setting after flags > environment > file > defaults, keys redacted, and
     where each value comes from (environment PLANTID_..., config file, keys file, default).
@@ -53,7 +48,6 @@ def show(
 
       PLANTID_TIMEOUT=10 plantid config show -f json | jq .timeout
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(run_to, output, _show, fmt, as_json))
 
 
@@ -74,6 +68,7 @@ def _show(fmt: str | None, as_json: bool) -> int:
 
 
 @app.command("path", cls=PlantidCommand)
+@shared_options
 def path(
     create: Annotated[
         bool,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from plantid_cli.cli.options import DemoFormat, PlantidCommand
+from plantid_cli.cli.options import DemoFormat, PlantidCommand, shared_options
 
 EXAMPLES = "examples/"
 #: Said after the table: the sandbox picks a species from the image bytes, it does not look.
@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     app.command("demo", cls=PlantidCommand)(demo)
 
 
+@shared_options
 def demo(
     paths: Annotated[
         list[str] | None, typer.Argument(help=f"Photos or folders (default: {EXAMPLES}).")

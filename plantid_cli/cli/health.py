@@ -5,24 +5,34 @@ the options become one IdentifyOptions with `task="health"`, handed to identify_
 options that mean something to a health assessment are offered; Plant.id alone assesses health,
 so there is no --provider. `--details` here names disease details (treatment, description...)."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from plantid_cli.cli.common import run_guarded
 from plantid_cli.cli.identify_run import run_identify
 from plantid_cli.cli.options import (
-    Debug,
-    LogFormat,
+    Concurrency,
+    GroupBy,
+    Latitude,
+    Longitude,
+    MaxCredits,
+    MaxSide,
+    NoCache,
+    NoLocation,
+    Paths,
     PlantidCommand,
     Quiet,
     RecordFormat,
-    Verbose,
+    Refresh,
+    Shard,
+    Timeout,
     Yes,
-    with_default,
+    setting_option,
+    shared_options,
 )
 from plantid_cli.constants import CREDITS_HEALTH, DEFAULT_HEALTH_DETAILS
-from plantid_cli.run.options import GROUP_BY, IdentifyOptions
+from plantid_cli.run.options import IdentifyOptions
 
 D = IdentifyOptions(task="health")  # the defaults
 
@@ -50,17 +60,11 @@ def register(app: typer.Typer) -> None:
     )(health)
 
 
-def _setting(name: str, flags: tuple[str, ...], help: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=with_default(help, name), show_default=False)
-
-
+@shared_options
 def health(
-    paths: Annotated[
-        list[str],
-        typer.Argument(help="Image files, folders (recursive), or - for a list on stdin."),
-    ],
+    paths: Paths,
     fmt: RecordFormat = D.format,
-    top: Annotated[int | None, _setting("top", ("--top",), "Diseases per record")] = D.top,
+    top: Annotated[int | None, setting_option("top", "--top", help="Diseases per record")] = D.top,
     details: Annotated[
         str | None,
         typer.Option(
@@ -71,56 +75,25 @@ def health(
             show_default=False,
         ),
     ] = D.disease_details,
-    lat: Annotated[
-        float | None,
-        typer.Option("--lat", help="Latitude to send instead of the photo's EXIF position."),
-    ] = D.latitude,
-    lon: Annotated[
-        float | None,
-        typer.Option("--lon", help="Longitude to send instead of the photo's EXIF position."),
-    ] = D.longitude,
-    no_location: Annotated[
-        bool, typer.Option("--no-location", help="Send no position at all.")
-    ] = D.no_location,
+    lat: Latitude = D.latitude,
+    lon: Longitude = D.longitude,
+    no_location: NoLocation = D.no_location,
     language: Annotated[
         str | None,
-        _setting("language", ("--language",), "Language of the disease names, e.g. en or de"),
+        setting_option(
+            "language", "--language", help="Language of the disease names, e.g. en or de"
+        ),
     ] = D.language,
-    concurrency: Annotated[
-        int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight")
-    ] = D.concurrency,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
-    ] = not D.use_cache,
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="Ask the service again and store the new answer.")
-    ] = D.refresh,
-    max_credits: Annotated[
-        int | None,
-        typer.Option("--max-credits", help="Refuse to start a run that would spend more."),
-    ] = D.max_credits,
+    concurrency: Concurrency = D.concurrency,
+    no_cache: NoCache = not D.use_cache,
+    refresh: Refresh = D.refresh,
+    max_credits: MaxCredits = D.max_credits,
     yes: Yes = D.yes,
     quiet: Quiet = D.quiet,
-    timeout: Annotated[
-        float | None, _setting("timeout", ("--timeout",), "Seconds per HTTP request")
-    ] = D.timeout,
-    max_side: Annotated[
-        int | None,
-        _setting("max_image_side", ("--max-side",), "Long side of the upload in pixels"),
-    ] = D.max_image_side,
-    shard: Annotated[
-        str | None,
-        typer.Option("--shard", metavar="I/N", help="Take only share I (0-based) of N inputs."),
-    ] = None,
-    group_by: Annotated[
-        Literal[GROUP_BY] | None,
-        typer.Option(
-            "--group-by", help="folder: each folder's photos (1-5) are one plant, one request."
-        ),
-    ] = D.group_by,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
+    timeout: Timeout = D.timeout,
+    max_side: MaxSide = D.max_image_side,
+    shard: Shard = None,
+    group_by: GroupBy = D.group_by,
 ) -> None:
     def build() -> IdentifyOptions:  # inside the error boundary: a bad combination is exit 2
         return IdentifyOptions(
@@ -145,6 +118,4 @@ def health(
             group_by=group_by,
         )
 
-    raise typer.Exit(
-        run_guarded(run_identify, build, verbose=verbose, debug=debug, log_format=log_format)
-    )
+    raise typer.Exit(run_guarded(run_identify, build))

@@ -13,13 +13,11 @@ import typer
 
 from plantid_cli.cli.common import echo, load, print_note, run_guarded, setup_logging
 from plantid_cli.cli.options import (
-    Debug,
-    LogFormat,
     PlantidCommand,
     PlantidGroup,
     Quiet,
-    Verbose,
-    use_shared,
+    Results,
+    shared_options,
     with_default,
 )
 from plantid_cli.constants import BASES_OF_RECORD, CHECKLIST_FORMATS, DATASET_LICENSES
@@ -39,7 +37,6 @@ review_app = typer.Typer(
     "  plantid review apply decisions.csv results.ndjson -o reviewed.ndjson",
 )
 
-RESULTS_HELP = "NDJSON (or JSON) from plantid identify (or review apply); - for stdin."
 
 DWCA_HELP = """Write a Darwin Core Archive (zip) for GBIF's IPT or a collection database.
 
@@ -103,8 +100,9 @@ def register(app: typer.Typer) -> None:
 
 
 # ----- export dwca ---------------------------------------------------------------------------
+@shared_options
 def dwca(
-    results: Annotated[str, typer.Argument(help=RESULTS_HELP)],
+    results: Results,
     output: Annotated[str, typer.Option("--output", "-o", help="The zip file to write.")],
     title: Annotated[
         str | None, typer.Option("--title", help=with_default("Dataset title", "dataset_title"))
@@ -130,11 +128,7 @@ def dwca(
         ),
     ] = None,
     quiet: Quiet = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(
             _dwca, results, output, title, creator, license, basis_of_record, media_base, quiet
@@ -199,8 +193,9 @@ def _output_path(output: str, results: str, suffix: str) -> Path:
 
 
 # ----- export csv ----------------------------------------------------------------------------
+@shared_options
 def export_csv(
-    results: Annotated[str, typer.Argument(help=RESULTS_HELP)],
+    results: Results,
     confidence_threshold: Annotated[
         float | None,
         typer.Option(
@@ -209,11 +204,7 @@ def export_csv(
             show_default=False,
         ),
     ] = None,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_export_csv, results, confidence_threshold))
 
 
@@ -235,19 +226,16 @@ def _export_csv(results: str, threshold: float | None) -> int:
 
 
 # ----- review apply --------------------------------------------------------------------------
+@shared_options
 def apply(
     decisions: Annotated[str, typer.Argument(help="The decisions CSV (the report's export).")],
-    results: Annotated[str, typer.Argument(help=RESULTS_HELP)],
+    results: Results,
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", help="Write the reviewed NDJSON here (default: stdout)."),
     ] = None,
     quiet: Quiet = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_apply, decisions, results, output, quiet))
 
 
@@ -312,16 +300,13 @@ def _write_atomic(out: Path, text: str) -> None:
 
 
 # ----- checklist -----------------------------------------------------------------------------
+@shared_options
 def checklist_command(
-    results: Annotated[str, typer.Argument(help=RESULTS_HELP)],
+    results: Results,
     fmt: Annotated[
         Literal[CHECKLIST_FORMATS], typer.Option("--format", "-f", help="What to print.")
     ] = CHECKLIST_FORMATS[0],
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_checklist, results, fmt))
 
 

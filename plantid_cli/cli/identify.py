@@ -12,25 +12,32 @@ from plantid_cli.cli.common import run_guarded
 from plantid_cli.cli.identify_args import options_from_args
 from plantid_cli.cli.identify_run import run_identify
 from plantid_cli.cli.options import (
-    Debug,
-    LogFormat,
+    Concurrency,
+    Details,
+    GroupBy,
+    Languages,
+    Latitude,
+    Longitude,
+    MaxCredits,
+    MaxSide,
+    NoCache,
+    NoLocation,
+    Paths,
     PlantidCommand,
     Quiet,
     RecordFormat,
-    Verbose,
+    Refresh,
+    Shard,
+    Timeout,
     Yes,
-    with_default,
+    setting_option,
+    shared_options,
 )
 from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_HEALTH_DETAILS, NAME_STYLES, ORGANS
 from plantid_cli.constants import PROVIDER_MODES as MODES
-from plantid_cli.run.options import GROUP_BY, IdentifyOptions
+from plantid_cli.run.options import IdentifyOptions
 
 D = IdentifyOptions()  # the defaults
-
-
-def _setting(name: str, flags: tuple[str, ...], help: str) -> typer.models.OptionInfo:
-    """An option that overrides a setting: unset (None) unless given; help shows the default."""
-    return typer.Option(*flags, help=with_default(help, name), show_default=False)
 
 
 EXAMPLES = """
@@ -69,11 +76,9 @@ def register(app: typer.Typer) -> None:
     )(identify)
 
 
+@shared_options
 def identify(
-    paths: Annotated[
-        list[str],
-        typer.Argument(help="Image files, folders (recursive), or - for a list on stdin."),
-    ],
+    paths: Paths,
     fmt: RecordFormat = D.format,
     output: Annotated[
         str | None,
@@ -93,18 +98,12 @@ def identify(
             "--null", "-0", help="With -: paths on stdin end with NUL (find -print0), not newline."
         ),
     ] = D.null,
-    top: Annotated[int | None, _setting("top", ("--top",), "Suggestions per record")] = D.top,
-    lat: Annotated[
-        float | None,
-        typer.Option("--lat", help="Latitude to send instead of the photo's EXIF position."),
-    ] = D.latitude,
-    lon: Annotated[
-        float | None,
-        typer.Option("--lon", help="Longitude to send instead of the photo's EXIF position."),
-    ] = D.longitude,
-    no_location: Annotated[
-        bool, typer.Option("--no-location", help="Send no position at all (rare plants).")
-    ] = D.no_location,
+    top: Annotated[
+        int | None, setting_option("top", "--top", help="Suggestions per record")
+    ] = D.top,
+    lat: Latitude = D.latitude,
+    lon: Longitude = D.longitude,
+    no_location: NoLocation = D.no_location,
     related_images: Annotated[
         bool,
         typer.Option(
@@ -112,19 +111,8 @@ def identify(
             help="Pl@ntNet: each suggestion's reference photos (URLs) in the record.",
         ),
     ] = D.related_images,
-    language: Annotated[
-        str | None,
-        _setting("language", ("--language",), "Language(s) of common names, e.g. en or en,de"),
-    ] = D.language,
-    details: Annotated[
-        str | None,
-        _setting(
-            "details",
-            ("--details",),
-            "Comma list of Plant.id details to ask for besides the record's own (they land "
-            "under each suggestion's `details`)",
-        ),
-    ] = D.details,
+    language: Languages = D.language,
+    details: Details = D.details,
     classification_level: Annotated[
         Literal[CLASSIFICATION_LEVELS],
         typer.Option(
@@ -135,10 +123,10 @@ def identify(
     ] = D.classification_level,
     similar_images: Annotated[
         bool | None,
-        _setting(
+        setting_option(
             "similar_images",
-            ("--similar-images",),
-            "Plant.id: each suggestion's similar images (url, similarity, licence)",
+            "--similar-images",
+            help="Plant.id: each suggestion's similar images (url, similarity, licence)",
         ),
     ] = D.similar_images,
     custom_id: Annotated[
@@ -164,15 +152,9 @@ def identify(
             show_default=False,
         ),
     ] = D.disease_details,
-    concurrency: Annotated[
-        int | None, _setting("concurrency", ("--concurrency", "-j"), "Requests in flight")
-    ] = D.concurrency,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
-    ] = not D.use_cache,
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="Ask the service again and store the new answer.")
-    ] = D.refresh,
+    concurrency: Concurrency = D.concurrency,
+    no_cache: NoCache = not D.use_cache,
+    refresh: Refresh = D.refresh,
     rehash: Annotated[
         bool,
         typer.Option(
@@ -180,47 +162,25 @@ def identify(
             help="Read and hash every photo again instead of trusting the hash index.",
         ),
     ] = D.rehash,
-    max_credits: Annotated[
-        int | None,
-        typer.Option("--max-credits", help="Refuse to start a run that would spend more."),
-    ] = D.max_credits,
+    max_credits: MaxCredits = D.max_credits,
     yes: Yes = D.yes,
     quiet: Quiet = D.quiet,
-    timeout: Annotated[
-        float | None, _setting("timeout", ("--timeout",), "Seconds per HTTP request")
-    ] = D.timeout,
-    max_side: Annotated[
-        int | None,
-        _setting("max_image_side", ("--max-side",), "Long side of the upload in pixels"),
-    ] = D.max_image_side,
+    timeout: Timeout = D.timeout,
+    max_side: MaxSide = D.max_image_side,
     provider: Annotated[
         Literal[MODES] | None,
-        _setting("provider", ("--provider",), "The service(s) to ask"),
+        setting_option("provider", "--provider", help="The service(s) to ask"),
     ] = D.provider,
     organ: Annotated[
         Literal[ORGANS] | None,
-        _setting("organ", ("--organ",), "Pl@ntNet organ shown in the photos"),
+        setting_option("organ", "--organ", help="Pl@ntNet organ shown in the photos"),
     ] = D.organ,
     project: Annotated[
         str | None,
-        _setting("project", ("--project",), "Pl@ntNet project: the flora to search"),
+        setting_option("project", "--project", help="Pl@ntNet project: the flora to search"),
     ] = D.project,
-    shard: Annotated[
-        str | None,
-        typer.Option(
-            "--shard",
-            metavar="I/N",
-            help="Take only share I (0-based) of N of the inputs, split by a hash of each "
-            "path below its folder argument; N workers on the same folder cover it exactly once.",
-        ),
-    ] = None,
-    group_by: Annotated[
-        Literal[GROUP_BY] | None,
-        typer.Option(
-            "--group-by",
-            help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
-        ),
-    ] = D.group_by,
+    shard: Shard = None,
+    group_by: GroupBy = D.group_by,
     ext: Annotated[
         list[str] | None,
         typer.Option(
@@ -248,10 +208,10 @@ def identify(
     ] = D.dry_run,
     confidence_threshold: Annotated[
         float | None,
-        _setting(
+        setting_option(
             "confidence_threshold",
-            ("--confidence-threshold",),
-            "Below it, CSV and XMP mark the name cf",
+            "--confidence-threshold",
+            help="Below it, CSV and XMP mark the name cf",
         ),
     ] = D.confidence_threshold,
     report: Annotated[
@@ -268,15 +228,12 @@ def identify(
         Literal[NAME_STYLES],
         typer.Option("--xmp-name", help="Sidecar name: short (photo.xmp) or full (photo.jpg.xmp)."),
     ] = D.xmp_name,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
     metrics_file: Annotated[
         str | None,
-        _setting(
+        setting_option(
             "metrics_file",
-            ("--metrics-file",),
-            "Write the run's Prometheus metrics to this file (every 5 s and at the end)",
+            "--metrics-file",
+            help="Write the run's Prometheus metrics to this file (every 5 s and at the end)",
         ),
     ] = D.metrics_file,
     pushgateway: Annotated[
@@ -299,6 +256,4 @@ def identify(
     def build() -> IdentifyOptions:  # inside the error boundary: a bad combination is exit 2
         return options_from_args(args)
 
-    raise typer.Exit(
-        run_guarded(run_identify, build, verbose=verbose, debug=debug, log_format=log_format)
-    )
+    raise typer.Exit(run_guarded(run_identify, build))

@@ -11,13 +11,12 @@ import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
 from plantid_cli.cli.options import (
-    Debug,
-    LogFormat,
+    NoCache,
     PlantidCommand,
     Quiet,
     RecordFormat,
-    Verbose,
-    use_shared,
+    setting_option,
+    shared_options,
 )
 from plantid_cli.constants import (
     CREDITS_KB_DETAIL,
@@ -53,9 +52,10 @@ Examples:
   plantid about bG1NbjFDTkoxOHNTTHlIYwpcKF8CIS9yCAoXY3ofelA- --format json
 """
 
+#: The `language` setting unless given (its first language: one per request here).
 Language = Annotated[
     str | None,
-    typer.Option("--language", help="Language of names and texts, e.g. en (default: en)."),
+    setting_option("language", "--language", help="Language of names and texts, e.g. en"),
 ]
 
 
@@ -80,6 +80,7 @@ def _format(fmt: str | None) -> str:
     return fmt or ("table" if sys.stdout.isatty() else "ndjson")
 
 
+@shared_options
 def search(
     name: Annotated[str, typer.Argument(help="A scientific or common name, or part of one.")],
     limit: Annotated[
@@ -89,11 +90,7 @@ def search(
     language: Language = None,
     fmt: RecordFormat = None,
     quiet: Quiet = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
 
     def body() -> int:
         import sys
@@ -102,7 +99,7 @@ def search(
         from plantid_cli.outputs.kb import write_search
         from plantid_cli.run.kb import KnowledgeBase
 
-        setup_logging(verbose, debug, log_format)
+        setup_logging()
         if not 1 <= limit <= KB_SEARCH_MAX:
             raise UsageError(f"--limit must be 1 to {KB_SEARCH_MAX}, not {limit}")
         settings = load({"language": language} if language else {})
@@ -125,6 +122,7 @@ def search(
     raise typer.Exit(run_guarded(body))
 
 
+@shared_options
 def about(
     name_or_token: Annotated[
         str, typer.Argument(metavar="NAME-OR-TOKEN", help="A plant name or a search token.")
@@ -139,9 +137,7 @@ def about(
     ] = None,
     language: Language = None,
     fmt: RecordFormat = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
-    ] = False,
+    no_cache: NoCache = False,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask the service again (and pay again).")
     ] = False,
@@ -150,11 +146,7 @@ def about(
         typer.Option("--max-credits", help="Refuse to buy an entry that would cost more."),
     ] = None,
     quiet: Quiet = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
 
     def body() -> int:
         import sys
@@ -163,7 +155,7 @@ def about(
         from plantid_cli.outputs.kb import write_entry
         from plantid_cli.run.kb import KnowledgeBase
 
-        setup_logging(verbose, debug, log_format)
+        setup_logging()
         if no_cache and refresh:
             raise UsageError("--no-cache and --refresh cannot be used together")
         if max_credits is not None and max_credits < 0:

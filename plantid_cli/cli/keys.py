@@ -12,15 +12,12 @@ from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     AsJson,
     DataFormat,
-    Debug,
-    LogFormat,
     Output,
     PlantidCommand,
     PlantidGroup,
-    Verbose,
     Yes,
     data_format,
-    use_shared,
+    shared_options,
 )
 from plantid_cli.cli.outfile import run_to
 from plantid_cli.constants import PROVIDERS
@@ -43,12 +40,10 @@ app = typer.Typer(
     cls=PlantidCommand,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
+@shared_options
 def set_key(
     ctx: typer.Context,
     provider: Annotated[Literal[PROVIDERS], typer.Argument(help="The service the key is for.")],
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Store a key read from a hidden prompt (or from stdin when piped).
 
@@ -58,7 +53,6 @@ def set_key(
 
       printf '%s' "$KEY" | plantid keys set plantid
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_set, provider, len(ctx.args)))
 
 
@@ -100,13 +94,11 @@ def _set(provider: str, extra_args: int = 0) -> int:
 
 
 @app.command("list", cls=PlantidCommand)
+@shared_options
 def list_keys(
     fmt: DataFormat = None,
     as_json: AsJson = False,
     output: Output = None,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Show which keys are configured, redacted, and where each comes from (the environment
     or the keys file). The environment wins over the file.
@@ -117,7 +109,6 @@ def list_keys(
 
       plantid keys list -f json | jq -r .plantid.source
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(run_to, output, _list, fmt, as_json))
 
 
@@ -152,14 +143,12 @@ def _plain_source(source: str) -> str:
 
 
 @app.command("remove", cls=PlantidCommand)
+@shared_options
 def remove_key(
     provider: Annotated[
         Literal[PROVIDERS], typer.Argument(help="The service whose key to forget.")
     ],
     yes: Yes = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Remove a stored key from the keys file (a key in the environment is not touched).
 
@@ -171,7 +160,6 @@ def remove_key(
 
       plantid keys remove plantid --yes
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_remove, provider, yes))
 
 
@@ -203,6 +191,7 @@ def _remove(provider: str, yes: bool) -> int:
 
 
 @app.command("path", cls=PlantidCommand)
+@shared_options
 def key_path() -> None:
     """Print the keys file location (PLANTID_KEYS_FILE overrides it).
 

@@ -14,7 +14,10 @@ shows the choices, offers them to completion and refuses anything else with Clic
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -24,6 +27,7 @@ from plantid_cli.config import Settings
 from plantid_cli.constants import (
     DATA_FORMATS,
     FLAG_VALUE_WORDS,
+    GROUP_BY,
     LOG_FORMAT_ENV,
     LOG_FORMATS,
     PROJECTS_FORMATS,
@@ -82,6 +86,121 @@ def use_shared(verbose: int, debug: bool, log_format: str | None) -> None:
     """A command's own --verbose/--debug/--log-format: as if given before the command name
     (`plantid --debug status` and `plantid status --debug` are the same)."""
     set_global(verbose=verbose, debug=debug, log_format=log_format)
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+#: What `shared_options` adds to a command: (name, alias, default).
+_SHARED: tuple[tuple[str, Any, Any], ...] = (
+    ("verbose", Verbose, 0),
+    ("debug", Debug, False),
+    ("log_format", LogFormat, None),
+)
+
+
+def shared_options(command: Command) -> Command:
+    """`--verbose/--debug/--log-format` on `command`, declared here only (as sqlite-utils'
+    `@output_options` adds its options): the parser sees them as the command's last options,
+    and they are taken out of the call and applied with `use_shared` before the body runs,
+    so a body reads them from cli/common (`setup_logging()`, `debug_enabled()`).
+
+    Why a decorator: each command repeated the same three parameters and the same call, and
+    one that forgot the call ignored `--debug` after its name."""
+    signature = inspect.signature(command, eval_str=True)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=alias)
+        for name, alias, default in _SHARED
+    ]
+
+    @functools.wraps(command)
+    def with_shared(*args: Any, **kwargs: Any) -> Any:
+        use_shared(*(kwargs.pop(name, default) for name, _, default in _SHARED))
+        return command(*args, **kwargs)
+
+    parameters = [*signature.parameters.values(), *extra]
+    # Typer reads the command's parameters from these (inspect stops at __signature__)
+    with_shared.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_shared.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_shared  # type: ignore[return-value]
+
+
+def setting_option(name: str, *flags: str, help: str) -> Any:
+    """An option that overrides setting `name`: unset (None) unless given, so the setting's
+    own sources (PLANTID_*, the config file) apply; help shows its default."""
+    return typer.Option(*flags, help=with_default(help, name), show_default=False)
+
+
+# ----- a run's options, shared by identify and health (defaults: run/options.IdentifyOptions) --
+Paths = Annotated[
+    list[str], typer.Argument(help="Image files, folders (recursive), or - for a list on stdin.")
+]
+Latitude = Annotated[
+    float | None,
+    typer.Option("--lat", help="Latitude to send instead of the photo's EXIF position."),
+]
+Longitude = Annotated[
+    float | None,
+    typer.Option("--lon", help="Longitude to send instead of the photo's EXIF position."),
+]
+NoLocation = Annotated[
+    bool, typer.Option("--no-location", help="Send no position at all (rare plants).")
+]
+Concurrency = Annotated[
+    int | None, setting_option("concurrency", "--concurrency", "-j", help="Requests in flight")
+]
+NoCache = Annotated[
+    bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
+]
+Refresh = Annotated[
+    bool, typer.Option("--refresh", help="Ask the service again and store the new answer.")
+]
+MaxCredits = Annotated[
+    int | None, typer.Option("--max-credits", help="Refuse to start a run that would spend more.")
+]
+Timeout = Annotated[
+    float | None, setting_option("timeout", "--timeout", help="Seconds per HTTP request")
+]
+MaxSide = Annotated[
+    int | None,
+    setting_option("max_image_side", "--max-side", help="Long side of the upload in pixels"),
+]
+Shard = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="Take only share I (0-based) of N of the inputs, split by a hash of each "
+        "path below its folder argument; N workers on the same folder cover it exactly once.",
+    ),
+]
+GroupBy = Annotated[
+    Literal[GROUP_BY] | None,
+    typer.Option(
+        "--group-by",
+        help="folder: each folder's photos (1-5) are one specimen, one request, one record.",
+    ),
+]
+#: Common names' languages (identify, refetch): the `language` setting unless given.
+Languages = Annotated[
+    str | None,
+    setting_option("language", "--language", help="Language(s) of common names, e.g. en or en,de"),
+]
+#: Plant.id details beyond the record's own (identify, refetch): the `details` setting.
+Details = Annotated[
+    str | None,
+    setting_option(
+        "details",
+        "--details",
+        help="Comma list of Plant.id details to ask for besides the record's own (they land "
+        "under each suggestion's `details`)",
+    ),
+]
+
+# ----- commands that read a results file ---------------------------------------------------------
+#: The results file of refetch, report, tag, export and review.
+Results = Annotated[
+    str,
+    typer.Argument(help="NDJSON (or JSON) from plantid identify (or review apply); - for stdin."),
+]
 
 
 def _format(choices: tuple[str, ...], help: str, optional: bool = False) -> Any:

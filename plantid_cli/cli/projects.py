@@ -9,14 +9,11 @@ import typer
 
 from plantid_cli.cli.common import echo, load, run_guarded
 from plantid_cli.cli.options import (
-    Debug,
-    LogFormat,
     Output,
     PlantidCommand,
     ProjectsFormat,
-    Verbose,
     data_format,
-    use_shared,
+    shared_options,
 )
 from plantid_cli.cli.outfile import run_to
 
@@ -45,6 +42,7 @@ def register(app: typer.Typer) -> None:
     )(projects)
 
 
+@shared_options
 def projects(
     lat: Annotated[
         float | None, typer.Option("--lat", help="Only floras covering this latitude.")
@@ -58,11 +56,7 @@ def projects(
     ] = None,
     fmt: ProjectsFormat = None,
     output: Output = None,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(run_to, output, _projects, lat, lon, language, fmt))
 
 

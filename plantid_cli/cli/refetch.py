@@ -12,14 +12,13 @@ import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
 from plantid_cli.cli.options import (
-    Debug,
-    LogFormat,
+    Details,
+    Languages,
     PlantidCommand,
     Quiet,
     RecordFormat,
-    Verbose,
-    use_shared,
-    with_default,
+    Results,
+    shared_options,
 )
 
 HELP = """Re-read Plant.id identifications by their access token and write updated records.
@@ -50,36 +49,18 @@ def register(app: typer.Typer) -> None:
     )(refetch)
 
 
+@shared_options
 def refetch(
-    results: Annotated[
-        str, typer.Argument(help="NDJSON (or JSON) from plantid identify; - for stdin.")
-    ],
+    results: Results,
     fmt: RecordFormat = None,
-    language: Annotated[
-        str | None,
-        typer.Option(
-            "--language",
-            help=with_default("Language(s) of common names, e.g. de or en,de", "language"),
-            show_default=False,
-        ),
-    ] = None,
-    details: Annotated[
-        str | None,
-        typer.Option(
-            "--details",
-            help="Comma list of Plant.id details to ask for besides the record's own.",
-        ),
-    ] = None,
+    language: Languages = None,
+    details: Details = None,
     top: Annotated[
         int | None,
         typer.Option("--top", help="Suggestions per record (default: as many as it had)."),
     ] = None,
     quiet: Quiet = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(_refetch, results, fmt, {"language": language, "details": details}, top, quiet)
     )

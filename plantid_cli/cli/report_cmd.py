@@ -12,12 +12,10 @@ import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
 from plantid_cli.cli.options import (
-    Debug,
-    LogFormat,
     PlantidCommand,
     Quiet,
-    Verbose,
-    use_shared,
+    Results,
+    shared_options,
     with_default,
 )
 from plantid_cli.constants import NAME_STYLES
@@ -49,6 +47,17 @@ Examples:
 """
 
 
+#: Where the photos of a results file are (report, tag).
+Base = Annotated[
+    str | None,
+    typer.Option(
+        "--base",
+        help="Folder that relative photo paths start from "
+        "(default: the current folder, then RESULTS' folder).",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         "report", cls=PlantidCommand, help=REPORT_HELP, short_help="HTML report of a results file."
@@ -58,26 +67,18 @@ def register(app: typer.Typer) -> None:
     )(tag)
 
 
+@shared_options
 def report(
-    results: str = typer.Argument(..., help="NDJSON (or JSON) from plantid identify; - for stdin."),
+    results: Results,
     output: str = typer.Option(
         None, "--output", "-o", help="The HTML file (default: RESULTS with .html)."
     ),
-    base: str = typer.Option(
-        None,
-        "--base",
-        help="Folder that relative photo paths start from "
-        "(default: the current folder, then RESULTS' folder).",
-    ),
+    base: Base = None,
     no_thumbnails: bool = typer.Option(
         False, "--no-thumbnails", help="No photos in the page (smaller, faster)."
     ),
     quiet: Quiet = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(
             _report,
@@ -126,8 +127,9 @@ def _report(
     return 0
 
 
+@shared_options
 def tag(
-    results: str = typer.Argument(..., help="NDJSON (or JSON) from plantid identify; - for stdin."),
+    results: Results,
     xmp_name: Annotated[
         Literal[NAME_STYLES],
         typer.Option(
@@ -135,12 +137,7 @@ def tag(
             help="short: photo.xmp (digiKam, Lightroom); full: photo.jpg.xmp (darktable).",
         ),
     ] = NAME_STYLES[0],
-    base: str = typer.Option(
-        None,
-        "--base",
-        help="Folder that relative photo paths start from "
-        "(default: the current folder, then RESULTS' folder).",
-    ),
+    base: Base = None,
     confidence_threshold: Annotated[
         float | None,
         typer.Option(
@@ -152,11 +149,7 @@ def tag(
         ),
     ] = None,
     quiet: Quiet = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(
         run_guarded(
             _tag,

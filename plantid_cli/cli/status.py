@@ -10,16 +10,13 @@ import typer
 from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     AsJson,
-    Debug,
-    LogFormat,
     Output,
     PlantidCommand,
     PlantidGroup,
     StatusFormat,
-    Verbose,
     Yes,
     data_format,
-    use_shared,
+    shared_options,
 )
 from plantid_cli.cli.outfile import run_to
 from plantid_cli.constants import PROVIDERS
@@ -40,13 +37,11 @@ def register(app: typer.Typer) -> None:
     app.command("status", cls=PlantidCommand)(status)
 
 
+@shared_options
 def status(
     fmt: StatusFormat = None,
     as_json: AsJson = False,
     output: Output = None,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Breaker state, rate-limit use, credits and cache figures, shared by every process.
 
@@ -58,7 +53,6 @@ def status(
 
       plantid status -f prometheus -o /var/lib/node_exporter/plantid.prom
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(run_to, output, _status, fmt, as_json))
 
 
@@ -108,14 +102,12 @@ def _status(fmt: str | None, as_json: bool = False) -> int:
 
 
 @breaker_app.command("reset", cls=PlantidCommand)
+@shared_options
 def reset(
     provider: Annotated[
         Literal[(*PROVIDERS, ALL)], typer.Argument(help="The service whose breaker to close.")
     ] = ALL,
     yes: Yes = False,
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
     """Close the configured account's breaker by hand, e.g. after fixing a network problem.
 
@@ -130,7 +122,6 @@ def reset(
 
       plantid breaker reset all --yes
     """
-    use_shared(verbose, debug, log_format)
     raise typer.Exit(run_guarded(_reset, provider, yes))
 
 

@@ -11,14 +11,11 @@ import typer
 from plantid_cli.cli.common import echo, load, print_note, run_guarded
 from plantid_cli.cli.options import (
     AsJson,
-    Debug,
-    LogFormat,
     Output,
     PlantidCommand,
     UsageFormat,
-    Verbose,
     data_format,
-    use_shared,
+    shared_options,
 )
 from plantid_cli.cli.outfile import run_to
 from plantid_cli.constants import PROVIDERS
@@ -45,6 +42,7 @@ def register(app: typer.Typer) -> None:
     )(usage)
 
 
+@shared_options
 def usage(
     fmt: UsageFormat = None,
     as_json: AsJson = False,
@@ -56,11 +54,7 @@ def usage(
             help="Plant.id asks usage_info (free); Pl@ntNet shows what its last answer said.",
         ),
     ] = "plantid",
-    verbose: Verbose = 0,
-    debug: Debug = False,
-    log_format: LogFormat = None,
 ) -> None:
-    use_shared(verbose, debug, log_format)
     body = _plantnet_usage if provider == "plantnet" else _usage
     raise typer.Exit(run_guarded(run_to, output, body, fmt, as_json))
 

@@ -20,15 +20,12 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import CLASSIFICATION_LEVELS, NAME_STYLES, TASKS
+from plantid_cli.constants import CLASSIFICATION_LEVELS, GROUP_BY, NAME_STYLES, TASKS
 from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
 from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
 
 if TYPE_CHECKING:  # records (base64, ...) is not needed to parse a command line
     from plantid_cli.run.summary import RunStats
-
-#: --group-by values: "folder" makes each folder's photos (1-5) one specimen.
-GROUP_BY = ("folder",)
 
 #: The options of the run itself (the library's `identify` takes these and Settings fields;
 #: the others are about the CLI's outputs and terminal).
