@@ -84,17 +84,16 @@ def answer_if_refusing(argv: list[str]) -> int | None:
 
     # lazy: what follows is paid only by a command line this path may answer (a command line
     # with other flags goes to Typer without it)
-    from plantid_cli.cli.common import run_guarded
+    from plantid_cli.cli.common import load, run_guarded
     from plantid_cli.cli.identify_args import LOGGING_PARAMS, options_from_args
     from plantid_cli.cli.identify_run import run_identify
-    from plantid_cli.config import load_settings
     from plantid_cli.errors import PlantidError, ServiceUnavailable
     from plantid_cli.run.options import IdentifyOptions
 
     logging = {name: given.pop(name) for name in LOGGING_PARAMS if name in given}
     try:
         options = options_from_args({"paths": paths, **given}, inline=True)
-        settings = load_settings(options.setting_overrides())
+        settings = load(options.setting_overrides())  # its secrets registered for redaction
         if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
             return None
         # lazy: keeps events off every command's start-up (app imports all)
@@ -113,4 +112,4 @@ def answer_if_refusing(argv: list[str]) -> int | None:
     def build() -> IdentifyOptions:  # every option not given at its one default
         return options
 
-    return run_guarded(run_identify, build, **logging)
+    return run_guarded(run_identify, build, settings=settings, **logging)

@@ -11,7 +11,8 @@ import typer
 
 from plantid_cli.cli.common import run_guarded
 from plantid_cli.cli.identify_run import run_identify
-from plantid_cli.cli.options import (
+from plantid_cli.cli.options import PlantidCommand, Quiet, RecordFormat, Yes, shared_options
+from plantid_cli.cli.run_options import (
     Concurrency,
     GroupBy,
     Latitude,
@@ -21,15 +22,10 @@ from plantid_cli.cli.options import (
     NoCache,
     NoLocation,
     Paths,
-    PlantidCommand,
-    Quiet,
-    RecordFormat,
     Refresh,
     Shard,
     Timeout,
-    Yes,
     setting_option,
-    shared_options,
 )
 from plantid_cli.constants import CREDITS_HEALTH, DEFAULT_HEALTH_DETAILS
 from plantid_cli.run.options import IdentifyOptions

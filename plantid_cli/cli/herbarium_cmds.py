@@ -12,14 +12,8 @@ from typing import Annotated, Literal
 import typer
 
 from plantid_cli.cli.common import echo, load, print_note, run_guarded, setup_logging
-from plantid_cli.cli.options import (
-    PlantidCommand,
-    PlantidGroup,
-    Quiet,
-    Results,
-    shared_options,
-    with_default,
-)
+from plantid_cli.cli.options import PlantidCommand, PlantidGroup, Quiet, Results, shared_options
+from plantid_cli.cli.run_options import with_default
 from plantid_cli.constants import BASES_OF_RECORD, CHECKLIST_FORMATS, DATASET_LICENSES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError
 

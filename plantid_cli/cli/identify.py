@@ -11,7 +11,8 @@ import typer
 from plantid_cli.cli.common import run_guarded
 from plantid_cli.cli.identify_args import options_from_args
 from plantid_cli.cli.identify_run import run_identify
-from plantid_cli.cli.options import (
+from plantid_cli.cli.options import PlantidCommand, Quiet, RecordFormat, Yes, shared_options
+from plantid_cli.cli.run_options import (
     Concurrency,
     Details,
     GroupBy,
@@ -23,15 +24,10 @@ from plantid_cli.cli.options import (
     NoCache,
     NoLocation,
     Paths,
-    PlantidCommand,
-    Quiet,
-    RecordFormat,
     Refresh,
     Shard,
     Timeout,
-    Yes,
     setting_option,
-    shared_options,
 )
 from plantid_cli.constants import CLASSIFICATION_LEVELS, DEFAULT_HEALTH_DETAILS, NAME_STYLES, ORGANS
 from plantid_cli.constants import PROVIDER_MODES as MODES

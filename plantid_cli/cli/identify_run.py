@@ -26,17 +26,21 @@ def run_identify(
     debug: bool = False,
     log_format: str | None = None,
     credit: str = "credit",
+    settings: Any = None,
 ) -> int:
     """Exit code of one identify run. `options` may be a callable building them, so that a
     bad combination is reported after logging is set up (as JSON with --log-format json).
-    `credit` is what the summary calls a credit (`plantid demo`: "sandbox credit")."""
+    `credit` is what the summary calls a credit (`plantid demo`: "sandbox credit").
+    `settings`: loaded already for these options (the fast path read them to check the
+    breaker: reading the configuration twice cost a start-up a few ms)."""
     # lazy: keeps outputs.sidecars/readback (and with them images, inputs) off start-up
     from plantid_cli.cli.run_outputs import RunOutputs
 
     setup_logging(verbose, debug, log_format)
     if callable(options):
         options = options()
-    settings = load(options.setting_overrides())
+    if settings is None:
+        settings = load(options.setting_overrides())
     if options.dry_run:
         # lazy: only a dry run prints a plan
         from plantid_cli.cli.dry_run import run_dry

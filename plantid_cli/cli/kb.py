@@ -10,14 +10,8 @@ from typing import Annotated
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
-from plantid_cli.cli.options import (
-    NoCache,
-    PlantidCommand,
-    Quiet,
-    RecordFormat,
-    setting_option,
-    shared_options,
-)
+from plantid_cli.cli.options import PlantidCommand, Quiet, RecordFormat, shared_options
+from plantid_cli.cli.run_options import NoCache, setting_option
 from plantid_cli.constants import (
     CREDITS_KB_DETAIL,
     DEFAULT_KB_DETAILS,

@@ -11,15 +11,8 @@ from typing import Annotated
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
-from plantid_cli.cli.options import (
-    Details,
-    Languages,
-    PlantidCommand,
-    Quiet,
-    RecordFormat,
-    Results,
-    shared_options,
-)
+from plantid_cli.cli.options import PlantidCommand, Quiet, RecordFormat, Results, shared_options
+from plantid_cli.cli.run_options import Details, Languages
 
 HELP = """Re-read Plant.id identifications by their access token and write updated records.
 

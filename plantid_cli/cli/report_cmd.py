@@ -11,13 +11,8 @@ from typing import Annotated, Literal
 import typer
 
 from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
-from plantid_cli.cli.options import (
-    PlantidCommand,
-    Quiet,
-    Results,
-    shared_options,
-    with_default,
-)
+from plantid_cli.cli.options import PlantidCommand, Quiet, Results, shared_options
+from plantid_cli.cli.run_options import with_default
 from plantid_cli.constants import NAME_STYLES
 from plantid_cli.errors import UsageError
 

@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -151,6 +152,17 @@ def _in_memory(path: Path) -> sqlite3.Connection:
     return con
 
 
+#: The tables and indexes SCHEMA creates, by name.
+_SCHEMA_NAMES = frozenset(re.findall(r"IF NOT EXISTS (\w+)", " ".join(SCHEMA)))
+
+
+def _has_schema(con: sqlite3.Connection) -> bool:
+    """Whether every table and index of SCHEMA exists: then opening writes nothing (every
+    process opens the state file; a write transaction each is a lock every one queues for)."""
+    rows = con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+    return _SCHEMA_NAMES <= {name for (name,) in rows}
+
+
 class SharedState:
     """Cross-process key/value + tables in one SQLite file (``cache_dir / "state.sqlite3"``)."""
 
@@ -178,15 +190,16 @@ class SharedState:
             con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             _enable_wal(con)
             con.execute("PRAGMA synchronous = NORMAL")
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in SCHEMA:
-                    con.execute(statement)
-                con.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    con.execute("ROLLBACK")
-                raise
+            if not _has_schema(con):  # a write transaction only when something is missing
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in SCHEMA:
+                        con.execute(statement)
+                    con.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
+                    raise
         except BaseException:
             con.close()
             raise
