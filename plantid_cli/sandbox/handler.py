@@ -227,12 +227,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
         try:
             if drip is None:
                 self.wfile.write(reply.body)
-            else:  # one byte at a time, giving up when the server stops
+            else:  # one byte at a time, giving up when the server stops; the call counts
+                # them (body_sent of body_bytes): a client that cut it short is seen afterwards
+                progress = call if call is not None else {}
+                progress.update(body_bytes=len(reply.body), body_sent=0)
                 for i in range(len(reply.body)):
                     if self.sb._stopping.wait(drip):
                         self.close_connection = True
                         break
                     self.wfile.write(reply.body[i : i + 1])
+                    progress["body_sent"] = i + 1
         except OSError:
             self.close_connection = True
         if call is not None:
