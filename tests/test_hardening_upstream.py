@@ -135,8 +135,14 @@ def test_hang_and_drip_are_cut_by_the_timeout(sandbox, env, photo, mode, code):
     assert exit_code == 4
     assert f"{record['error']['code']}/{record['error']['reason']}" == code
     assert calls(sandbox) == 1
-    # the client cut it: the sandbox was still hanging or dripping when the run was over
-    assert sandbox.stats()["calls"][0]["t_end"] is None
+    # the client cut it: the sandbox was still hanging, or had not finished dripping the body
+    # (counted by the sandbox, not timed: t_end may be set by then, when a write after the
+    # client's close failed, and on a loaded machine the test reads the stats late)
+    [call] = sandbox.stats()["calls"]
+    if mode == "hang":
+        assert call["t_end"] is None
+    else:
+        assert 0 < call["body_sent"] < call["body_bytes"], call
     assert breaker(env)["failures"] == 1
 
 

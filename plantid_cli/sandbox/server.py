@@ -61,7 +61,8 @@ connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n drop
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
 t_arrival (request line read, before the body), t_start, t_end, status, delivered (false: the
-client had hung up before the status was sent),
+client had hung up before the status was sent), body_bytes and body_sent (drip: the answer's
+length and how much of it went out before the client cut it or the server stopped),
 fault, images, image_sizes [[w, h]], image_bytes, image_sha256 (one per image), latitude,
 longitude, datetime, organs, project, details, language, classification_level, similar_images,
 custom_id (Plant.id body fields; null when not sent)}. Every call that reached the handler

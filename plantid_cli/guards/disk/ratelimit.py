@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from plantid_cli.config import format_limit, parse_rate_limit
 from plantid_cli.guards.disk.state import SharedState
+from plantid_cli.rate_spec import format_limit, parse_rate_limit
 
 #: Seconds a slot stays taken after its window, on disk and in Redis alike: the delay between
 #: a start's stamp and its request's arrival varies (16 processes on 2 cores: 5 arrivals within
@@ -132,5 +132,5 @@ class RateLimiter:
         return self.state.read(body)
 
 
-# parse_rate_limit: the syntax lives with the settings (config.py); re-exported for callers here.
+# parse_rate_limit: the syntax lives in rate_spec.py (config validates with it); re-exported here.
 __all__ = ["RATE_MARGIN", "RateLimiter", "format_limit", "parse_rate_limit", "usage_row"]
