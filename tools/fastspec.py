@@ -34,6 +34,8 @@ int, float, str, choice (one of choices) or list (repeatable).
 
 from __future__ import annotations
 
+from plantid_cli import constants
+
 OPTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 '''
 
@@ -59,6 +61,12 @@ def _text(value: str) -> str:
 
 
 def _tuple(values: tuple[str, ...]) -> str:
+    """A choice list by its name in constants.py (one fact in one place), else written out."""
+    from plantid_cli import constants
+
+    for name in sorted(vars(constants)):
+        if name.isupper() and getattr(constants, name) == values and values:
+            return f"constants.{name}"
     inner = ", ".join(map(_text, values))
     return f"({inner},)" if len(values) == 1 else f"({inner})"
 

@@ -8,9 +8,11 @@ int, float, str, choice (one of choices) or list (repeatable).
 
 from __future__ import annotations
 
+from plantid_cli import constants
+
 OPTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "--format": ("fmt", "choice", ("table", "json", "ndjson", "csv")),
-    "-f": ("fmt", "choice", ("table", "json", "ndjson", "csv")),
+    "--format": ("fmt", "choice", constants.OUTPUT_FORMATS),
+    "-f": ("fmt", "choice", constants.OUTPUT_FORMATS),
     "--output": ("output", "str", ()),
     "-o": ("output", "str", ()),
     "--null": ("null", "flag", ()),
@@ -22,7 +24,7 @@ OPTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "--related-images": ("related_images", "flag", ()),
     "--language": ("language", "str", ()),
     "--details": ("details", "str", ()),
-    "--classification-level": ("classification_level", "choice", ("species", "genus", "all")),
+    "--classification-level": ("classification_level", "choice", constants.CLASSIFICATION_LEVELS),
     "--similar-images": ("similar_images", "flag", ()),
     "--custom-id": ("custom_id", "int", ()),
     "--health": ("health", "flag", ()),
@@ -39,23 +41,23 @@ OPTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "-q": ("quiet", "flag", ()),
     "--timeout": ("timeout", "float", ()),
     "--max-side": ("max_side", "int", ()),
-    "--provider": ("provider", "choice", ("plantid", "plantnet", "auto", "both")),
-    "--organ": ("organ", "choice", ("leaf", "flower", "fruit", "bark", "auto")),
+    "--provider": ("provider", "choice", constants.PROVIDER_MODES),
+    "--organ": ("organ", "choice", constants.ORGANS),
     "--project": ("project", "str", ()),
     "--shard": ("shard", "str", ()),
-    "--group-by": ("group_by", "choice", ("folder",)),
+    "--group-by": ("group_by", "choice", constants.GROUP_BY),
     "--ext": ("ext", "list", ()),
     "--catalog-number": ("catalog_number", "str", ()),
     "--dry-run": ("dry_run", "flag", ()),
     "--confidence-threshold": ("confidence_threshold", "float", ()),
     "--report": ("report", "str", ()),
     "--write-xmp": ("write_xmp", "flag", ()),
-    "--xmp-name": ("xmp_name", "choice", ("short", "full")),
+    "--xmp-name": ("xmp_name", "choice", constants.NAME_STYLES),
     "--metrics-file": ("metrics_file", "str", ()),
     "--pushgateway": ("pushgateway", "str", ()),
     "--job-name": ("job_name", "str", ()),
     "--verbose": ("verbose", "count", ()),
     "-v": ("verbose", "count", ()),
     "--debug": ("debug", "flag", ()),
-    "--log-format": ("log_format", "choice", ("text", "json")),
+    "--log-format": ("log_format", "choice", constants.LOG_FORMATS),
 }
