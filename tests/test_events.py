@@ -18,7 +18,7 @@ from plantid_cli.events import TEXT_FORMATS, Event, EventBus
 
 PACKAGE = Path(plantid_cli.__file__).parent
 #: The modules that subscribe to the bus (besides events.log_listener, which reads TEXT_FORMATS).
-LISTENERS = ("cli/progress.py", "telemetry/metrics.py")
+LISTENERS = ("cli/progress.py", "telemetry/metrics.py", "telemetry/registry.py")
 
 
 def _trees() -> dict[str, ast.AST]:
