@@ -93,3 +93,16 @@ def test_open_breaker_with_flags_sends_nothing_not_even_the_free_credit_check(
     after = sandbox.stats()
     assert after["plantid_usage"] == before["plantid_usage"]
     assert after["plantid_identify"] == before["plantid_identify"]
+
+
+def test_a_dry_run_on_an_open_breaker_does_not_ask_usage_info_either(tmp_path, sandbox, cli_env):
+    """The dry run asked the free usage_info of a service its breaker had marked as down."""
+    env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1", PLANTID_BREAKER_RESET_TIMEOUT="600")
+    open_breaker(tmp_path, sandbox, env)
+    before = sandbox.stats()["plantid_usage"]
+    photo = green_photo(tmp_path / "p.jpg", seed=4)
+    result = run_plantid(["identify", photo, "--dry-run", "-f", "json"], env)
+    assert result.returncode == 0, result.stderr
+    assert [row["action"] for row in json.loads(result.stdout)] == ["send"]
+    assert "nothing was sent" in result.stderr
+    assert sandbox.stats()["plantid_usage"] == before

@@ -335,10 +335,12 @@ def plan_batch(
     try:
         units = list(jobs_for(options, stdin, empty_folders.append))
         rows = dry_run_plan(engine, units)
+        refusing = engine.refusing("plantid")  # an open breaker refuses the free call too
     finally:
         engine.close()
     wanted = any(row["action"] == "send" for row in rows)
-    remaining = credits_left(settings) if wanted and asks_plantid(settings) else None
+    asks = wanted and asks_plantid(settings) and not refusing
+    remaining = credits_left(settings) if asks else None
     return rows, remaining, empty_folders
 
 
