@@ -85,7 +85,9 @@ def test_open_breaker_with_flags_sends_nothing_not_even_the_free_credit_check(
     before = sandbox.stats()
     photo = green_photo(tmp_path / "p.jpg", seed=3)
     code, loaded, out = runs.probe(
-        ["identify", photo, "--top", "2", "-f", "json"], env, ("httpx", "pydantic", "PIL")
+        ["identify", photo, "--top", "2", "-f", "json"],
+        env,
+        ("httpx", "pydantic", "PIL", "diskcache"),
     )
     assert (code, loaded) == (4, [])
     [record] = json.loads(out)

@@ -11,7 +11,7 @@ import time
 
 from conftest import REPO
 from photos import green_photo
-from runs import identify_bomb
+from runs import identify_bomb, identify_one
 
 
 def test_a_gzip_bomb_is_a_bad_response_and_memory_stays_bounded(tmp_path, sandbox, cli_env):
@@ -48,17 +48,8 @@ def test_headers_dripped_a_byte_at_a_time_are_cut_by_the_total_deadline(tmp_path
     deadline does: the client hangs up while the sandbox is still sending the headers."""
     sandbox.configure(mode="header_drip", drip_interval=0.2)
     photo = green_photo(tmp_path / "leaf.jpg")
-    result = subprocess.run(
-        [sys.executable, "-m", "plantid_cli", "identify", str(photo), "--timeout", "1"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
-    assert result.returncode == 4, result.stdout + result.stderr
-    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    code, record, stderr = identify_one(photo, cli_env, "--timeout", "1")
+    assert code == 4, stderr
     assert (record["error"]["code"], record["error"]["reason"]) == ("unavailable", "timeout")
     # The sandbox notices the hang-up at its next byte; wait for that (hang protection only).
     give_up = time.monotonic() + 60

@@ -29,16 +29,17 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
     Typer would parse the same way, else None (Typer parses it, and reports what is wrong)."""
     paths: list[str] = []
     given: dict[str, Any] = {}
+    took_flag = False
     args = iter(argv)
     for arg in args:
+        if arg == "-":
+            return None  # stdin: the full command line reads it
+        if not arg.startswith("-"):
+            paths.append(arg)
+            continue
         word, has_value, inline_value = (
             arg.partition("=") if arg.startswith("--") else (arg, "", "")
         )
-        if not arg.startswith("-") or arg == "-":
-            if arg == "-":
-                return None  # stdin: the full command line reads it
-            paths.append(arg)
-            continue
         spec = OPTIONS.get(word)
         if spec is None:
             return None  # `--`, `-qy`, `-j4`, --help, a typo: Typer's to parse or explain
@@ -47,6 +48,7 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
             if has_value:
                 return None  # `--quiet=1`: Typer says a flag takes no value
             given[name] = given.get(name, 0) + 1 if kind == "count" else True
+            took_flag = took_flag or kind == "flag"
             continue
         value = inline_value if has_value else next(args, None)
         if value is None:
@@ -64,8 +66,7 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
                 return None
     if not paths:
         return None
-    flags = any(OPTIONS[w][1] == "flag" for w in argv if w in OPTIONS)
-    if flags and any(p.lower() in FLAG_VALUE_WORDS and not os.path.exists(p) for p in paths):
+    if took_flag and any(p.lower() in FLAG_VALUE_WORDS and not os.path.exists(p) for p in paths):
         return None  # `-q true`: the full command line says that flags take no value
     return paths, given
 

@@ -23,7 +23,6 @@ _FIELD_OF = {
     "lat": "latitude",
     "lon": "longitude",
     "max_side": "max_image_side",
-    "ext": "extensions",
 }
 
 

@@ -242,7 +242,7 @@ def run_batch(
         if (
             options.max_credits is not None
             or confirm is not None
-            or checks_credits(settings, options, engine)
+            or checks_credits(settings, options)
         ):
             budget = check_budget(engine, walk, settings, options, confirm, count_cost)
             if budget.asked:
@@ -335,12 +335,10 @@ def plan_batch(
     try:
         units = list(jobs_for(options, stdin, empty_folders.append))
         rows = dry_run_plan(engine, units)
-        refusing = engine.refusing("plantid")  # an open breaker refuses the free call too
+        wanted = any(row["action"] == "send" for row in rows)
+        remaining = credits_left(settings, engine) if wanted and asks_plantid(settings) else None
     finally:
         engine.close()
-    wanted = any(row["action"] == "send" for row in rows)
-    asks = wanted and asks_plantid(settings) and not refusing
-    remaining = credits_left(settings) if asks else None
     return rows, remaining, empty_folders
 
 

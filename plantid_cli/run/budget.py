@@ -34,9 +34,12 @@ from plantid_cli.run.options import IdentifyOptions
 log = logging.getLogger("plantid")
 
 
-def credits_left(settings: Settings) -> int | float | None:
+def credits_left(settings: Settings, engine: Any) -> int | float | None:
     """The smallest `remaining` count usage_info reports (day, week, month, total), 0 when it
-    says credits cannot be used, None when it has no limit or does not answer."""
+    says credits cannot be used, None when it has no limit, does not answer, or is not asked:
+    `engine`'s guard for Plant.id refuses calls (an open breaker refuses the free one too)."""
+    if engine.refusing("plantid"):
+        return None
     try:
         # at most 10 s: a service that does not answer is the run's to report, not this check's
         timeout = min(settings.timeout, 10.0)
@@ -51,14 +54,11 @@ def credits_left(settings: Settings) -> int | float | None:
     return min(counts) if counts else None
 
 
-def checks_credits(settings: Settings, options: IdentifyOptions, engine: Any | None = None) -> bool:
-    """Whether this run asks usage_info before it starts (see the module doc); `engine`, when
-    given, says whether Plant.id's guard is refusing calls right now."""
+def checks_credits(settings: Settings, options: IdentifyOptions) -> bool:
+    """Whether this run asks usage_info before it starts (see the module doc)."""
     if options.inline or options.reads_stdin or options.yes:
         return False
-    if not asks_plantid(settings):
-        return False
-    return engine is None or not engine.refusing("plantid")
+    return asks_plantid(settings)
 
 
 def asks_plantid(settings: Settings) -> bool:
@@ -89,7 +89,7 @@ def check_budget(
     """Refuse (UsageError, nothing sent) a run over --max-credits or over what is left, or one
     the person at the terminal declines; otherwise return what it may cost. `walk` is the
     run's one walk of its units (run/walkahead.py): counted here, replayed by the run."""
-    remaining = credits_left(settings) if checks_credits(settings, options, engine) else None
+    remaining = credits_left(settings, engine) if checks_credits(settings, options) else None
     limits = [n for n in (options.max_credits, remaining) if n is not None]
     if confirm is not None:
         limits.append(settings.confirm_above)

@@ -304,13 +304,8 @@ class ResultCache:
         with contextlib.suppress(_NotWritable, sqlite3.Error, OSError):
             with self._lock:
                 con = None if self._opened else self._peek_connection()
-                if con is not None:  # never opened: one small transaction, no opening
-                    with contextlib.closing(con.cursor()) as cursor:
-                        cursor.execute("BEGIN IMMEDIATE")
-                        try:
-                            _add_counts(cursor.execute, hits, misses)
-                        finally:
-                            cursor.execute("COMMIT")
+                if con is not None:  # never opened: an UPDATE or two, no opening
+                    _add_counts(con.execute, hits, misses)
                     return
             if self._opened:
                 self._guarded(lambda c: _count(c, hits, misses))
