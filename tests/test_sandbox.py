@@ -426,6 +426,8 @@ def identify_ignoring_errors(server: SandboxServer) -> None:
 def test_latency_delays_identification_only(client):
     with SandboxServer(latency_ms=150) as server:
         identify(client, server)
+        # t_end is written just after the reply's last byte: the client can read the stats first
+        wait_for(lambda: server.stats()["calls"][0]["t_end"] is not None)
         (call,) = server.stats()["calls"]  # held for its latency before it was answered
         assert call["t_end"] - call["t_arrival"] >= 0.15
     # usage_info is answered while an identification is still held by an hour's latency
