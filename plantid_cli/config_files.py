@@ -99,16 +99,22 @@ def keys_file_path(environ: Mapping[str, str] | None = None) -> Path:
 def read_toml(path: Path, required: bool = False) -> dict[str, Any]:
     """The config file's settings; a missing file is no settings unless the user named it
     (PLANTID_CONFIG): then a typo in the name must not silently run on defaults."""
-    import tomllib
-
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        raw = path.read_bytes()
     except FileNotFoundError:
         if required:
             raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
         return {}
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    if not raw.strip():
+        return {}  # an empty file (or /dev/null, how scripts say "no config") sets nothing
+    # lazy: the TOML parser is paid by a config file that says something
+    import tomllib
+
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     # Allow an optional [plantid] table as well as top-level keys.
     table = data.get("plantid", data)

@@ -97,6 +97,27 @@ def test_open_breaker_with_flags_sends_nothing_not_even_the_free_credit_check(
     assert after["plantid_identify"] == before["plantid_identify"]
 
 
+def test_an_open_breaker_run_loads_only_what_refusing_needs(tmp_path, sandbox, cli_env):
+    """A defect: the refused run (1.40x the CPU of `--version`, goal 1.3x) imported the image
+    modules to hash the photo, both services' clients and parsers to build the one it asked,
+    the review layer for a json writer and the TOML parser to read an empty config file."""
+    env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1", PLANTID_BREAKER_RESET_TIMEOUT="600")
+    open_breaker(tmp_path, sandbox, env)
+    photo = green_photo(tmp_path / "p.jpg", seed=5)
+    unneeded = (
+        "plantid_cli.images.prepare",
+        "plantid_cli.images.scan",
+        "plantid_cli.providers.plantnet",
+        "plantid_cli.providers.plantid_health",
+        "plantid_cli.outputs.review.verify",
+        "tomllib",
+    )
+    code, loaded, out = runs.probe(["identify", photo, "--top", "2", "-f", "json"], env, unneeded)
+    assert (code, loaded) == (4, [])
+    [record] = json.loads(out)
+    assert record["error"]["reason"] == "circuit-open"
+
+
 def test_a_dry_run_on_an_open_breaker_does_not_ask_usage_info_either(tmp_path, sandbox, cli_env):
     """The dry run asked the free usage_info of a service its breaker had marked as down."""
     env = dict(cli_env, PLANTID_BREAKER_FAIL_MAX="1", PLANTID_BREAKER_RESET_TIMEOUT="600")

@@ -18,12 +18,9 @@ so they describe the same picture as ``width``/``height``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import stat
 import threading
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +29,7 @@ from typing import Any, BinaryIO
 from plantid_cli.constants import MAX_SCAN_FILE_BYTES, RAW_EXTENSIONS
 from plantid_cli.errors import ImageError
 from plantid_cli.images import scan
+from plantid_cli.images.files import file_sha256, open_file
 from plantid_cli.images.meta import (  # (re-exported: the metadata half of preparing a photo)
     PhotoMeta,
     _quiet,
@@ -41,7 +39,6 @@ from plantid_cli.images.meta import (  # (re-exported: the metadata half of prep
 )
 from plantid_cli.records import display_path
 
-_CHUNK = 1 << 20
 _ORIENTATION = 0x0112
 _HEIF_BRANDS = frozenset(b"heic heix heim heis hevc hevx hevm hevs mif1 msf1".split())
 _heif_lock = threading.Lock()
@@ -58,52 +55,6 @@ class PreparedImage:
     original_height: int
     file_bytes: int
     meta: PhotoMeta
-
-
-def _open_file(path: Path | str) -> tuple[io.BufferedReader, int]:
-    """Open for reading; return (file, size). Maps OS errors to ImageError."""
-    display = display_path(path)
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        handle = os.fdopen(os.open(path, flags), "rb")  # O_NONBLOCK: a FIFO must not hang us
-    except FileNotFoundError:
-        raise ImageError("not_found", f"no such file: {display}") from None
-    except OSError as exc:
-        raise ImageError("unreadable", f"{display}: {exc.strerror or exc}") from None
-    st = os.fstat(handle.fileno())
-    if not stat.S_ISREG(st.st_mode):
-        handle.close()
-        raise ImageError("unreadable", f"{display}: not a regular file")
-    if st.st_size == 0:
-        handle.close()
-        raise ImageError("empty", f"{display}: empty file")
-    return handle, st.st_size
-
-
-def file_sha256(path: Path | str) -> str:
-    """SHA-256 hex digest of the file, read in 1 MiB chunks."""
-    return hash_file(path)[0]
-
-
-def hash_file(path: Path | str) -> tuple[str, os.stat_result, os.stat_result, int]:
-    """(sha256, the open file's stat before the read, after it, wall-clock ns the read began):
-    what the hash index needs to know the hash belongs to one unchanged version of the file."""
-    handle, _ = _open_file(path)
-    digest, buffer = hashlib.sha256(), bytearray(_CHUNK)
-    view, total = memoryview(buffer), 0
-    try:
-        with handle:
-            started = time.time_ns()
-            before = os.fstat(handle.fileno())
-            while count := handle.readinto(view):
-                digest.update(view[:count])
-                total += count
-            after = os.fstat(handle.fileno())
-    except OSError as exc:
-        raise ImageError("unreadable", f"{display_path(path)}: {exc.strerror or exc}") from None
-    if total == 0:  # st_size said otherwise (file truncated meanwhile)
-        raise ImageError("empty", f"{display_path(path)}: empty file")
-    return digest.hexdigest(), before, after, started
 
 
 def _pillow(prefix: bytes) -> Any:
@@ -136,7 +87,7 @@ def prepare_image(
     MAX_SCAN_FILE_BYTES on disk: they are never read into memory whole."""
     display = display_path(path)
     extension = os.path.splitext(os.fsdecode(os.fspath(path)))[1].lower()
-    handle, file_bytes = _open_file(path)
+    handle, file_bytes = open_file(path)
     with handle:
         prefix = handle.read(16)
         handle.seek(0)

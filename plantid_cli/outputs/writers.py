@@ -23,7 +23,6 @@ from plantid_cli.constants import (
     VERIFIED,
 )
 from plantid_cli.errors import OutputError
-from plantid_cli.outputs.review.verify import identification
 
 if TYPE_CHECKING:
     from plantid_cli.records import Record
@@ -219,6 +218,9 @@ def darwin_core_row(record: Mapping[str, Any], threshold: float = 0.5) -> dict[s
 
     The identification is the reviewed one (outputs/review/verify.py): a verified name is
     identified by the person, a rejected one leaves the identification columns empty."""
+    # lazy: the review layer is paid by the formats that write Darwin Core rows, not by json
+    from plantid_cli.outputs.review.verify import identification
+
     found = identification(record)
     best = record.get("best") or {}
     location = record.get("location") or {}

@@ -32,9 +32,6 @@ from plantid_cli.inputs.specimens import group_by_folder
 from plantid_cli.inputs.walk import ImageJob, in_shard, iter_jobs, normalise_extensions
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers.base import IdentifyRequest, Provider
-from plantid_cli.providers.plantid import PlantIdProvider
-from plantid_cli.providers.plantid_health import PlantIdHealthProvider, PlantIdWithHealthProvider
-from plantid_cli.providers.plantnet import PlantNetProvider
 from plantid_cli.records import Record
 from plantid_cli.run.budget import (
     asks_plantid,
@@ -91,13 +88,24 @@ def make_provider(
     if name == "plantid":
         if options is not None and (options.task == "health" or options.health):
             return health_provider(settings.url_for(name), key, options)
+        # lazy: each service's client (and its parsing) is paid by the run that asks it
+        from plantid_cli.providers.plantid import PlantIdProvider
+
         return PlantIdProvider(settings.url_for(name), key)
+    # lazy: as above
+    from plantid_cli.providers.plantnet import PlantNetProvider
 
     return PlantNetProvider(settings.url_for(name), key)
 
 
 def health_provider(api_url: str, key: str, options: IdentifyOptions) -> Provider:
     """`plantid health` (POST /health_assessment) or `identify --health` (health: "all")."""
+    # lazy: the health clients are paid by a health run only
+    from plantid_cli.providers.plantid_health import (
+        PlantIdHealthProvider,
+        PlantIdWithHealthProvider,
+    )
+
     asked = tuple(d.strip() for d in (options.disease_details or "").split(",") if d.strip())
     if options.task == "health":
         return PlantIdHealthProvider(api_url, key, asked)

@@ -26,7 +26,6 @@ from typing import Any
 
 from plantid_cli.config import Settings
 from plantid_cli.errors import PlantidError, UsageError
-from plantid_cli.providers.plantid import fetch_usage
 from plantid_cli.records import plural
 from plantid_cli.run.combine import providers_for
 from plantid_cli.run.options import IdentifyOptions
@@ -40,6 +39,9 @@ def credits_left(settings: Settings, engine: Any) -> int | float | None:
     `engine`'s guard for Plant.id refuses calls (an open breaker refuses the free one too)."""
     if engine.refusing("plantid"):
         return None
+    # lazy: the client module is paid by a run that asks, not by one the breaker refuses
+    from plantid_cli.providers.plantid import fetch_usage
+
     try:
         # at most 10 s: a service that does not answer is the run's to report, not this check's
         timeout = min(settings.timeout, 10.0)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from plantid_cli.images.prepare import hash_file
+from plantid_cli.images.files import hash_file
 from plantid_cli.inputs.hash_index import HashIndex, Identity, identity, identity_if_settled
 from plantid_cli.inputs.specimens import Specimen, specimen_sha256
 from plantid_cli.inputs.walk import ImageJob

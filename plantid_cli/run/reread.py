@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from plantid_cli.errors import PlantidError
 from plantid_cli.guards.disk.cache import cache_key
-from plantid_cli.providers import validate
 from plantid_cli.records import stored_answer
 
 if TYPE_CHECKING:
@@ -42,6 +41,9 @@ def known_token(cache: AnswerCache, lane: Lane, pending: Pending, max_side: int)
     provider: Any = lane.provider
     if not hasattr(provider, "sibling_cache_params"):
         return None
+    # lazy: the answer checks are paid by a lane that can re-read, not by every run
+    from plantid_cli.providers import validate
+
     for params in provider.sibling_cache_params(pending.request):
         key = cache_key(provider.name, provider.api_version, pending.sha256,
                         {**params, "max_side": max_side})  # fmt: skip

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.images.prepare import prepare_image
 from plantid_cli.inputs.specimens import Specimen, members
 from plantid_cli.inputs.walk import ImageJob
 
@@ -35,6 +34,10 @@ def taken_at(images: list[Any]) -> str | None:
 
 def prepare_unit(unit: ImageJob | Specimen, settings: Any) -> list[Any]:
     """Decode/orient/shrink/re-encode every photo of a unit (a specimen fails as a whole)."""
+    # lazy: Pillow and the image modules are paid by a run that prepares a photo, not by one
+    # answered from the cache or refused by an open breaker
+    from plantid_cli.images.prepare import prepare_image
+
     return [
         prepare_image(
             member.path,
