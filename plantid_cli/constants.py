@@ -121,6 +121,8 @@ SETTLE_SECONDS = 2.0
 # ----- limits -----
 #: The largest answer body read (a real identification is a few hundred kB).
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+HTTP_USER_AGENT = "plantid-cli"
+MAX_CONNECT_SECONDS = 10.0  # a connect wait, inside the call's timeout
 #: Pillow's `Image.MAX_IMAGE_PIXELS` (1024**3 // 4 // 3), known here so that config loading
 #: never imports Pillow; tests check it against Pillow. Above it Pillow refuses an image as a
 #: decompression bomb whatever `max_megapixels` says, so a larger setting would only mislead.

@@ -24,7 +24,7 @@ try:
     main()
 except SystemExit as exit:
     code = exit.code
-loaded = [m for m in watched if m in sys.modules]
+loaded = [m for m in watched if sys.modules.get(m) is not None]  # None: marked absent
 print("PROBE", code, ",".join(loaded) or "-", file=sys.stderr)
 """
 

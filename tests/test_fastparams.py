@@ -23,8 +23,9 @@ def probe(args, env):
 
 
 def test_identify_with_flags_parses_through_typer_without_pydantic(tmp_path, cli_env):
-    # flags make this the full Typer path (not cli/fastpath): every value is coerced by Typer
-    args = ["identify", tmp_path / "missing.jpg", "--top", "2", "-f", "json", "--no-cache"]
+    # `-qy` (short flags run together) makes this the full Typer path (not cli/fastpath):
+    # every value is coerced by Typer
+    args = ["identify", tmp_path / "missing.jpg", "--top", "2", "-f", "json", "--no-cache", "-qy"]
     code, loaded, out = probe(args, cli_env)
     assert (code, loaded) == (1, ["typer"])  # typer parsed the flags; pydantic never loaded
     (record,) = json.loads(out)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 
+import pytest
 import runs
 from conftest import run_plantid
 from photos import green_photo
@@ -53,11 +57,16 @@ def test_open_breaker_answer_skips_the_framework_and_matches_the_full_path(
     assert sandbox.stats()["plantid_identify"] == calls_before
 
 
-def test_closed_breaker_takes_the_normal_path(tmp_path, sandbox, cli_env):
+def test_a_closed_breaker_run_from_a_script_is_answered_without_typer_too(
+    tmp_path, sandbox, cli_env
+):
+    """Before: only a refused run skipped Typer; a run that sends paid for the framework
+    (~100 ms of CPU) in front of its first upload, in every scripted call."""
     code, loaded, out = probe([green_photo(tmp_path / "p.jpg")], cli_env)
     assert code == 0
-    assert "typer" in loaded and "httpx" in loaded
+    assert loaded == ["httpx", "PIL", "pybreaker", "portalocker"]  # sent, through the guards
     assert json.loads(out)["status"] == "ok"
+    assert sandbox.stats()["plantid_identify"] == 1
 
 
 def test_only_command_lines_read_as_typer_reads_them_are_taken(tmp_path):
@@ -129,3 +138,46 @@ def test_a_dry_run_on_an_open_breaker_does_not_ask_usage_info_either(tmp_path, s
     assert [row["action"] for row in json.loads(result.stdout)] == ["send"]
     assert "nothing was sent" in result.stderr
     assert sandbox.stats()["plantid_usage"] == before
+
+
+def test_a_run_that_sends_does_not_import_trio(tmp_path, sandbox, cli_env):
+    """A defect: httpx's transport imported trio (installed here by selenium) for async locks
+    the command line never uses: 180 ms of CPU before the first upload. The command's process
+    marks it absent (cli/__init__._without_async_backends); this fails the day httpcore stops
+    taking the marker for "not installed"."""
+    if importlib.util.find_spec("trio") is None:
+        pytest.skip("trio is not installed: nothing to keep out")
+    photo = green_photo(tmp_path / "p.jpg", seed=6)
+    code, loaded, out = runs.probe(["identify", photo, "-f", "json"], cli_env, ("httpx", "trio"))
+    assert (code, loaded) == (0, ["httpx"])  # the call went out, without trio
+    [record] = json.loads(out)
+    assert record["status"] == "ok"
+    assert sandbox.stats()["plantid_identify"] == 1
+
+
+COUNT_TLS_CONTEXTS = """
+import ssl, sys
+made = []
+real = ssl.create_default_context
+ssl.create_default_context = lambda *a, **k: made.append(1) or real(*a, **k)
+sys.argv = ["plantid", *sys.argv[1:]]
+from plantid_cli.cli import main
+try:
+    main()
+except SystemExit as exit:
+    print("TLS", exit.code, len(made), file=sys.stderr)
+"""
+
+
+def test_a_run_loads_the_ca_bundle_once(tmp_path, sandbox, cli_env):
+    """A defect: each HTTP client loaded the CA bundle into an SSL context of its own (50 ms
+    of CPU each), and a run opens two: usage_info's, then the run's."""
+    photos = [green_photo(tmp_path / f"p{i}.jpg", seed=10 + i) for i in range(2)]
+    result = subprocess.run(
+        [sys.executable, "-c", COUNT_TLS_CONTEXTS, "identify", *map(str, photos), "-f", "json"],
+        env=cli_env, cwd=runs.REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    line = next(x for x in result.stderr.splitlines() if x.startswith("TLS"))
+    assert line == "TLS 0 1", result.stderr
+    stats = sandbox.stats()
+    assert (stats["plantid_usage"], stats["plantid_identify"]) == (1, 2)

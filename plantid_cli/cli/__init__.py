@@ -20,11 +20,12 @@ def main() -> None:
 
 def _main() -> None:
     _hold_standard_fds()
+    _without_async_backends()
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
         # lazy: only `identify` may take the fast path
-        from plantid_cli.cli.fastpath import answer_if_refusing
+        from plantid_cli.cli.fastpath import answer_without_typer
 
-        code = answer_if_refusing(sys.argv[2:])
+        code = answer_without_typer(sys.argv[2:])
         if code is not None:
             sys.exit(code)
     # lazy: the fast path above answers without Typer (typer, pydantic)
@@ -36,6 +37,16 @@ def _main() -> None:
         build_app(sys.argv[1:])(prog_name="plantid")
     except OSError as exc:  # --help, --version: what Typer prints outside run_guarded
         sys.exit(_output_failed(exc))
+
+
+def _without_async_backends() -> None:
+    """httpx's transport (httpcore) imports trio, where it is installed (selenium brings it),
+    only to offer async locks; the command line makes every call synchronously. That import
+    cost a run 180 ms of CPU before its first upload. Marked absent here (the `None` entry
+    Python documents for a module that must not be imported; httpcore then takes trio for not
+    installed), in the command's own process only: a program that imports plantid_cli as a
+    library keeps its trio. tests/test_fastpath.py checks that the marker still takes effect."""
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
 
 
 def _hold_standard_fds() -> None:

@@ -1,19 +1,24 @@
-"""`plantid identify ...` without Typer when the service is known to be refusing calls.
+"""`plantid identify ...` from a script, without Typer.
 
-Why: an open breaker (or a credits cool-down) is exactly when batch scripts call plantid in a
-tight loop, and each of those calls should cost no more than starting Python. The framework
-(Typer) is most of a plain start-up, so for an identify command line this module parses the
-words itself, from the table tools/fastspec.py generates out of the Typer command
-(cli/fastspec.py), checks the shared guard state and, when the primary service is refusing,
-runs the normal identify body (identify_run.run_identify: same options object built by the
-same step, cli/identify_args.py; same engine, same records, cached answers still served).
+Why: batch scripts call plantid once per photo or per folder, in loops, and every call paid
+for the command-line framework before its first upload (Typer and its command: about 100 ms
+of CPU on this project's 2-core machine, most of a plain start-up), and an open breaker is
+exactly when such loops spin. So for an identify command line that writes records for a
+program (json, ndjson, csv, or any format to a pipe or a file), this module parses the words
+itself, from the table tools/fastspec.py generates out of the Typer command (cli/fastspec.py),
+and runs the normal identify body (identify_run.run_identify: the same options object built
+by the same step, cli/identify_args.py; same engine, same records, same exit codes). When
+the primary service is refusing (checked in the shared guard state), the run goes in the
+calling thread, with no pools to start.
 Anything it does not parse exactly as Typer would (an unknown word, `-qy`, `-j4`, `--`, a
-bad value, `-` for stdin), a table for a terminal, or a closed breaker returns None and Typer
-takes over as usual, so the errors and help a person sees are always Typer's.
+bad value, `-` for stdin, `--help`), a table for a terminal, or a configuration it cannot
+load returns None and Typer takes over as usual, so the errors and help a person sees are
+always Typer's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -71,7 +76,7 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
     return paths, given
 
 
-def answer_if_refusing(argv: list[str]) -> int | None:
+def answer_without_typer(argv: list[str]) -> int | None:
     """Exit code of a run answered without Typer, or None to go the usual way."""
     parsed = parse_identify(argv)
     if parsed is None:
@@ -79,38 +84,46 @@ def answer_if_refusing(argv: list[str]) -> int | None:
     paths, given = parsed
     fmt = given.get("fmt")
     if fmt is not None and fmt not in FAST_FORMATS:
-        return None  # a table (Rich): for a person, not the scripted loop this path is for
+        return None  # a table (Rich): for a person, not the scripted runs this path is for
     if fmt is None and given.get("output") is None and sys.stdout.isatty():
         return None
 
-    # lazy: what follows is paid only by a command line this path may answer (a command line
-    # with other flags goes to Typer without it)
+    # lazy: what follows is paid only by a command line this path answers
     from plantid_cli.cli.common import load, run_guarded
     from plantid_cli.cli.identify_args import LOGGING_PARAMS, options_from_args
     from plantid_cli.cli.identify_run import run_identify
-    from plantid_cli.errors import PlantidError, ServiceUnavailable
+    from plantid_cli.errors import PlantidError
     from plantid_cli.run.options import IdentifyOptions
 
     logging = {name: given.pop(name) for name in LOGGING_PARAMS if name in given}
     try:
-        options = options_from_args({"paths": paths, **given}, inline=True)
+        options = options_from_args({"paths": paths, **given})
         settings = load(options.setting_overrides())  # its secrets registered for redaction
-        if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
-            return None
-        # lazy: keeps events off every command's start-up (app imports all)
-        from plantid_cli.events import EventBus
-        from plantid_cli.guards.provider_guards import ProviderGuards
-
-        ProviderGuards(settings, "plantid", settings.api_key, EventBus()).check()
-        return None  # the service may be asked: the normal path
-    except ServiceUnavailable:
-        pass  # circuit open or credits cooling down: answer here
+        if _refusing(settings):
+            options = dataclasses.replace(options, inline=True)  # no thread pools to start
     except PlantidError:
-        return None  # let the normal path report configuration problems its usual way
+        return None  # let the usual path report configuration problems its usual way
     except Exception:
-        return None  # an optimisation only: anything unexpected goes the usual way too
+        return None  # parsing here is an optimisation only: anything unexpected goes there too
 
     def build() -> IdentifyOptions:  # every option not given at its one default
         return options
 
     return run_guarded(run_identify, build, settings=settings, **logging)
+
+
+def _refusing(settings: Any) -> bool:
+    """Whether Plant.id's guard refuses calls now (an open breaker, a credits cool-down): the
+    run is then answered in the calling thread, from the cache or with refusals."""
+    if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
+        return False
+    # lazy: keeps events and guards off every other command's start-up
+    from plantid_cli.errors import ServiceUnavailable
+    from plantid_cli.events import EventBus
+    from plantid_cli.guards.provider_guards import ProviderGuards
+
+    try:
+        ProviderGuards(settings, "plantid", settings.api_key, EventBus()).check()
+    except ServiceUnavailable:
+        return True
+    return False

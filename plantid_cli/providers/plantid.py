@@ -26,6 +26,7 @@ from plantid_cli.errors import (
 )
 from plantid_cli.providers import validate as v
 from plantid_cli.providers.base import Answer, IdentifyRequest, endpoint_param, json_body, send
+from plantid_cli.providers.http import new_client
 from plantid_cli.providers.plantid_parse import parse_identification
 from plantid_cli.providers.validate import charged_answer
 
@@ -180,9 +181,7 @@ class PlantIdProvider:
 
 def fetch_usage(api_url: str, api_key: str, timeout: float) -> dict[str, Any]:
     """GET /usage_info (free): credit limits, use and what remains."""
-    import httpx
-
-    with httpx.Client(timeout=timeout, trust_env=False) as client:
+    with new_client(timeout) as client:
         response = send(
             client,
             "plantid",

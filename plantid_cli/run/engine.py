@@ -31,6 +31,7 @@ from plantid_cli.inputs.hash_index import open_index
 from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
+from plantid_cli.providers.http import new_client
 from plantid_cli.records import Record, stored_answer
 from plantid_cli.run import reread
 from plantid_cli.run.charged import outcome_for, unusable_entry
@@ -107,15 +108,7 @@ class Engine(Lookups):
         """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
         with self._client_lock:
             if self._client is None:
-                import httpx
-
-                timeout = self.settings.timeout
-                self._client = httpx.Client(
-                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                    limits=httpx.Limits(max_connections=self.options.concurrency + 2),
-                    headers={"User-Agent": "plantid-cli"},
-                    trust_env=False,
-                )
+                self._client = new_client(self.settings.timeout, self.options.concurrency + 2)
             return self._client
 
     def _warm_client(self) -> None:

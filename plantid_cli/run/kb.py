@@ -24,6 +24,7 @@ from plantid_cli.guards.disk.cache import cache_key
 from plantid_cli.guards.provider_guards import ProviderGuards
 from plantid_cli.providers import plantid_kb
 from plantid_cli.providers.base import endpoint_param
+from plantid_cli.providers.http import new_client
 from plantid_cli.records import now_iso
 from plantid_cli.run.charged import UNUSABLE, outcome_for
 
@@ -63,14 +64,7 @@ class KnowledgeBase:
 
     def client(self) -> httpx.Client:
         if self._client is None:
-            import httpx  # lazy: only when a call is made
-
-            timeout = self.settings.timeout
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                headers={"User-Agent": "plantid-cli"},
-                trust_env=False,
-            )
+            self._client = new_client(self.settings.timeout)
         return self._client
 
     # ----- search (free) -----

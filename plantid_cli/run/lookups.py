@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from plantid_cli.errors import UsageError
 from plantid_cli.events import EventBus
 from plantid_cli.guards.provider_guards import ProviderGuards
+from plantid_cli.providers.http import new_client
 
 if TYPE_CHECKING:
     import httpx
@@ -34,17 +35,10 @@ def guarded_lookup(
 ) -> T:
     """`fn(client, api_key)` through `provider`'s breaker, rate limit and retries; `path`
     names the call in logs and metrics (e.g. ``GET /projects``)."""
-    import httpx  # lazy: httpx is needed only once a call is made
-
     key = settings.key_for(provider)  # MissingKeyError (exit 3) before anything is sent
     guards = ProviderGuards(settings, provider, key, bus or EventBus())
     guards.breaker.check()  # CircuitOpenError: no request while the service is known down
-    timeout = settings.timeout
-    with httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        headers={"User-Agent": "plantid-cli"},
-        trust_env=False,
-    ) as client:
+    with new_client(settings.timeout) as client:
         return guards.call(lambda: fn(client, key), path)
 
 

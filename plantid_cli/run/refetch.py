@@ -32,6 +32,7 @@ from plantid_cli.outputs.readback import exact_paths
 from plantid_cli.outputs.writers import Writer
 from plantid_cli.providers import validate
 from plantid_cli.providers.base import IdentifyRequest
+from plantid_cli.providers.http import new_client
 from plantid_cli.providers.plantid import PlantIdProvider
 from plantid_cli.records import Record, build_record, now_iso, stored_answer
 from plantid_cli.run.batch import build_request
@@ -90,8 +91,6 @@ def refetch_records(
 ) -> RefetchResult:
     """Re-read every Plant.id record of `records` and write each (updated or as it was).
     `top`: suggestions per record (None: as many as the record had)."""
-    import httpx  # lazy: no HTTP client for `plantid --help`
-
     bus = bus or EventBus()
     request = build_request(settings, IdentifyOptions())
     provider = PlantIdProvider(settings.url_for("plantid"), settings.key_for("plantid"))
@@ -99,8 +98,7 @@ def refetch_records(
     if stop is not None:
         guards.stop = stop
     result = RefetchResult()
-    timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
-    with httpx.Client(timeout=timeout, trust_env=False) as client:
+    with new_client(settings.timeout) as client:
         for record in records:
             result.total += 1
             if stop is not None and stop.is_set():  # stopped: the rest written as they were
