@@ -16,6 +16,21 @@ def main() -> None:
     except KeyboardInterrupt:  # Ctrl-C during start-up, before a command handles it
         sys.stderr.write("plantid: interrupted\n")  # not a traceback (issue 12)
         sys.exit(130)
+    finally:
+        _skip_the_last_collections()
+
+
+def _skip_the_last_collections() -> None:
+    """The command is over (its files closed, its records written, its state committed): let
+    the interpreter's shutdown skip the garbage collections it runs over every object the
+    command made. Those cost 20 ms of CPU per invocation on this project's 2-core machine,
+    a seventh of `plantid --version`, paid by every call of a script's loop. `gc.freeze` is
+    public and does only that: shutdown still runs atexit handlers (logging's flush among
+    them), flushes stdout and stderr and joins threads; what it skips is collecting reference
+    cycles, and nothing plantid writes waits for a cycle's collection to reach the disk."""
+    import gc
+
+    gc.freeze()
 
 
 def _main() -> None:

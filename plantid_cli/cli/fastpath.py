@@ -18,9 +18,12 @@ always Typer's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from plantid_cli.cli.fastspec import OPTIONS
@@ -88,12 +91,14 @@ def answer_without_typer(argv: list[str]) -> int | None:
     if fmt is None and given.get("output") is None and sys.stdout.isatty():
         return None
 
-    # lazy: what follows is paid only by a command line this path answers
-    from plantid_cli.cli.common import load, run_guarded
-    from plantid_cli.cli.identify_args import LOGGING_PARAMS, options_from_args
-    from plantid_cli.cli.identify_run import run_identify
-    from plantid_cli.errors import PlantidError
-    from plantid_cli.run.options import IdentifyOptions
+    with _no_collections_while_importing():
+        # lazy: what follows is paid only by a command line this path answers
+        from plantid_cli.cli.common import load, run_guarded
+        from plantid_cli.cli.identify_args import LOGGING_PARAMS, options_from_args
+        from plantid_cli.cli.identify_run import run_identify
+        from plantid_cli.errors import PlantidError
+        from plantid_cli.run import batch  # noqa: F401 - the run's modules, imported here
+        from plantid_cli.run.options import IdentifyOptions
 
     logging = {name: given.pop(name) for name in LOGGING_PARAMS if name in given}
     try:
@@ -110,6 +115,22 @@ def answer_without_typer(argv: list[str]) -> int | None:
         return options
 
     return run_guarded(run_identify, build, settings=settings, **logging)
+
+
+@contextlib.contextmanager
+def _no_collections_while_importing() -> Iterator[None]:
+    """Import the run's modules (about a hundred) with the garbage collector paused, then
+    freeze what they made: module objects live as long as the process, so every collection
+    the imports' allocations set off, and every later one that walks them again, is work for
+    nothing (15 ms of CPU here, a tenth of a refused run). Collections resume for the run."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def _refusing(settings: Any) -> bool:
