@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import runs
@@ -209,3 +210,5 @@ def test_the_interpreter_shutdown_skips_collecting_what_a_command_made(tmp_path,
     [record] = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["status"] == "ok"
     assert sandbox.stats()["plantid_identify"] == 1
+    # every database was closed (a connection left open leaves its write-ahead log behind)
+    assert sorted(p.name for p in Path(cli_env["PLANTID_CACHE_DIR"]).rglob("*-wal")) == []
