@@ -39,6 +39,11 @@ REFUSED_BY_TYPER = [
     ["a.jpg", "--quiet=yes"],
     ["a.jpg", "--provider", "Plantid"],
     ["a.jpg", "--timeout", ""],
+    # a flag's "value" (red team: the fast parser took `true` for a photo and paid for it)
+    ["a.jpg", "-q", "no"],
+    ["a.jpg", "-v", "true"],
+    ["a.jpg", "--verbose", "off"],
+    ["a.jpg", "-o", "-q", "true"],
     [],
 ]
 LEFT_TO_TYPER = [["-"], ["a.jpg", "--", "-b.jpg"], ["a.jpg", "-qy"], ["a.jpg", "-j4"]]

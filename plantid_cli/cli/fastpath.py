@@ -37,7 +37,6 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
     Typer would parse the same way, else None (Typer parses it, and reports what is wrong)."""
     paths: list[str] = []
     given: dict[str, Any] = {}
-    took_flag = False
     args = iter(argv)
     for arg in args:
         if arg == "-":
@@ -56,7 +55,6 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
             if has_value:
                 return None  # `--quiet=1`: Typer says a flag takes no value
             given[name] = given.get(name, 0) + 1 if kind == "count" else True
-            took_flag = took_flag or kind == "flag"
             continue
         value = inline_value if has_value else next(args, None)
         if value is None:
@@ -74,9 +72,27 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
                 return None
     if not paths:
         return None
-    if took_flag and any(p.lower() in FLAG_VALUE_WORDS and not os.path.exists(p) for p in paths):
-        return None  # `-q true`: the full command line says that flags take no value
+    if _flag_given_a_value(argv):
+        return None  # `-q true`, `-v 1`: the full command line says that flags take no value
     return paths, given
+
+
+def _flag_given_a_value(argv: list[str]) -> bool:
+    """Typer's check (cli/options.refuse_flag_values), word for word: any flag or count
+    option followed by a word such as true/false that is no file here, wherever it stands
+    (`-o -q true` too: that check reads pairs of words, not parsed options)."""
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag == "--":
+            break
+        spec = OPTIONS.get(flag)
+        if (
+            spec is not None
+            and spec[1] in ("flag", "count")
+            and value.lower() in FLAG_VALUE_WORDS
+            and not os.path.exists(value)
+        ):
+            return True
+    return False
 
 
 def answer_without_typer(argv: list[str]) -> int | None:
