@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,25 @@ def test_the_interpreter_shutdown_skips_collecting_what_a_command_made(tmp_path,
     assert sandbox.stats()["plantid_identify"] == 1
     # every database was closed (a connection left open leaves its write-ahead log behind)
     assert sorted(p.name for p in Path(cli_env["PLANTID_CACHE_DIR"]).rglob("*-wal")) == []
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_started_with_stdout_or_stderr_closed_is_no_traceback(tmp_path, sandbox, cli_env, closed):
+    """Red team: `plantid identify photo >&-` (no -f) died in a traceback on
+    `sys.stdout.isatty()` (Python sets a stream closed at start-up to None), and `2>&-`
+    ended in "internal error" on `sys.stderr.isatty()`."""
+    photo = green_photo(tmp_path / "p.jpg", seed=31)
+    fd = 1 if closed == "stdout" else 2
+    result = subprocess.run(
+        [sys.executable, "-m", "plantid_cli", "identify", str(photo)],
+        env=cli_env, cwd=runs.REPO, capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: os.close(fd),
+    )  # fmt: skip
+    both = result.stdout + result.stderr
+    assert "Traceback" not in both and "internal error" not in both, both
+    if closed == "stdout":
+        assert result.returncode == 1
+        assert "standard output is closed" in result.stderr
+    else:
+        assert result.returncode == 0
+        assert json.loads(result.stdout)["status"] == "ok"

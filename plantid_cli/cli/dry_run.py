@@ -24,7 +24,8 @@ def run_dry(settings: Any, options: IdentifyOptions) -> int:
     from plantid_cli.run.batch import plan_batch
 
     rows, remaining, empty = plan_batch(settings, options)
-    fmt = options.format or ("table" if sys.stdout.isatty() else "ndjson")
+    terminal = sys.stdout is not None and sys.stdout.isatty()
+    fmt = options.format or ("table" if terminal else "ndjson")
     _print_plan(rows, fmt)
     for folder in empty:
         print_note(f"no images found in {folder}")

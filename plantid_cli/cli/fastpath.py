@@ -104,7 +104,7 @@ def answer_without_typer(argv: list[str]) -> int | None:
     fmt = given.get("fmt")
     if fmt is not None and fmt not in FAST_FORMATS:
         return None  # a table (Rich): for a person, not the scripted runs this path is for
-    if fmt is None and given.get("output") is None and sys.stdout.isatty():
+    if fmt is None and given.get("output") is None and (sys.stdout is None or sys.stdout.isatty()):
         return None
 
     with _no_collections_while_importing():

@@ -110,7 +110,8 @@ def _format(options: IdentifyOptions, stream: Any) -> str:
         from plantid_cli.cli.outfile import SUFFIX_FORMATS
 
         return SUFFIX_FORMATS.get(os.path.splitext(options.output)[1].lower(), "ndjson")
-    return "table" if stream.isatty() else "ndjson"
+    # None: started with stdout closed (the writer then says so in one line, exit 1)
+    return "table" if stream is not None and stream.isatty() else "ndjson"
 
 
 def _run(
@@ -148,7 +149,8 @@ def _run(
         )
     progress = None
     if (
-        sys.stderr.isatty()
+        sys.stderr is not None
+        and sys.stderr.isatty()
         and not options.quiet
         and not json_logs()
         and not (fmt != "table" and _same_terminal(sys.stdout, sys.stderr))

@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
 def _format(fmt: str | None) -> str:
     import sys
 
-    return fmt or ("table" if sys.stdout.isatty() else "ndjson")
+    return fmt or ("table" if sys.stdout is not None and sys.stdout.isatty() else "ndjson")
 
 
 @shared_options

@@ -75,7 +75,7 @@ def _refetch(
     settings = load({name: value for name, value in flags.items() if value is not None})
     records = read_records(results)
     writer = make_writer(
-        fmt or ("table" if sys.stdout.isatty() else "ndjson"),
+        fmt or ("table" if sys.stdout is not None and sys.stdout.isatty() else "ndjson"),
         sys.stdout,
         settings.confidence_threshold,
     )
