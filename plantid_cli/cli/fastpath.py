@@ -21,14 +21,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 from plantid_cli.cli.fastspec import OPTIONS
-from plantid_cli.constants import FAST_FORMATS, FLAG_VALUE_WORDS
+from plantid_cli.cli.flag_words import flag_given_a_value
+from plantid_cli.constants import FAST_FORMATS
 
+_FLAGS = frozenset(word for word, (_, kind, _) in OPTIONS.items() if kind in ("flag", "count"))
 _CONVERT = {"int": int, "float": float, "str": str}
 
 
@@ -72,27 +73,9 @@ def parse_identify(argv: list[str]) -> tuple[list[str], dict[str, Any]] | None:
                 return None
     if not paths:
         return None
-    if _flag_given_a_value(argv):
+    if flag_given_a_value(argv, _FLAGS):
         return None  # `-q true`, `-v 1`: the full command line says that flags take no value
     return paths, given
-
-
-def _flag_given_a_value(argv: list[str]) -> bool:
-    """Typer's check (cli/options.refuse_flag_values), word for word: any flag or count
-    option followed by a word such as true/false that is no file here, wherever it stands
-    (`-o -q true` too: that check reads pairs of words, not parsed options)."""
-    for flag, value in zip(argv, argv[1:], strict=False):
-        if flag == "--":
-            break
-        spec = OPTIONS.get(flag)
-        if (
-            spec is not None
-            and spec[1] in ("flag", "count")
-            and value.lower() in FLAG_VALUE_WORDS
-            and not os.path.exists(value)
-        ):
-            return True
-    return False
 
 
 def answer_without_typer(argv: list[str]) -> int | None:

@@ -22,9 +22,9 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from plantid_cli.cli.flag_words import flag_given_a_value
 from plantid_cli.constants import (
     DATA_FORMATS,
-    FLAG_VALUE_WORDS,
     LOG_FORMAT_ENV,
     LOG_FORMATS,
     PROJECTS_FORMATS,
@@ -183,23 +183,20 @@ def refuse_flag_values(params: list[Any], args: list[str]) -> str | None:
     no file here. Click takes the word for the next argument (identify read "true" as a photo
     and reported it not found; `status --debug false` turned debugging on); say instead that
     flags take no value. None when the command line has no such pair."""
-    import os
-
     flags = {
         name
         for param in params
         if isinstance(param, TyperOption) and (param.is_flag or param.count)
         for name in (*param.opts, *param.secondary_opts)
     }
-    for flag, value in zip(args, args[1:], strict=False):
-        if flag == "--":
-            break
-        if flag in flags and value.lower() in FLAG_VALUE_WORDS and not os.path.exists(value):
-            return (
-                f"{flag} is a flag and takes no value: remove {value!r} "
-                f"({flag} alone turns it on, leaving it out keeps it off)"
-            )
-    return None
+    found = flag_given_a_value(args, flags)
+    if found is None:
+        return None
+    flag, value = found
+    return (
+        f"{flag} is a flag and takes no value: remove {value!r} "
+        f"({flag} alone turns it on, leaving it out keeps it off)"
+    )
 
 
 class PlantidCommand(TyperCommand):
