@@ -1,0 +1,84 @@
+"""`-j N`: at most N calls between their send and their stored answer, and whatever a failed
+answer teaches (the breaker opened) is known before another photo is sent.
+
+Pinned for any change to how stage B's threads take their calls (issue 17, session 5: a
+run with twice as many threads as places, the answer's place given back before it was
+stored, failed the second and third tests and `test_keygate`; docs/benchmarks.md). Counts are
+exact; the sandbox's hold gate orders events without a clock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import run_plantid, spawn, wait_for
+from runs import make_photos, records
+
+
+def _peak_overlap(calls: list[dict]) -> int:
+    """The most identification calls the sandbox had open at once ([arrival, end])."""
+    edges = sorted(
+        [(c["t_arrival"], 1) for c in calls] + [(c["t_end"], -1) for c in calls],
+        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same instant
+    )
+    open_now = peak = 0
+    for _, step in edges:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
+def test_dash_j_bounds_the_requests_in_flight_not_the_threads(sandbox, cli_env, tmp_path):
+    """With every call held by the sandbox, exactly 3 of 12 arrive at -j 3; once released,
+    the peak of calls open at once is 3."""
+    photos = make_photos(tmp_path / "p", 12)
+    sandbox.configure(hold_after=0)  # every identification waits until released
+    proc = spawn(["identify", photos, "-j", "3", "-f", "ndjson", "-q"], cli_env)
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 3)
+    time.sleep(1.0)  # a fourth call had this long to arrive (it must not)
+    held = sandbox.stats()["plantid_identify"]
+    sandbox.configure(hold_after=None)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert held == 3
+    assert sorted(r["status"] for r in records(out)) == ["ok"] * 12
+    calls = sandbox.stats()["calls"]
+    assert len(calls) == 12
+    assert _peak_overlap(calls) == 3
+
+
+def test_a_breaker_opened_by_the_calls_a_photo_waited_for_stops_it_unsent(
+    sandbox, cli_env, tmp_path
+):
+    """Two calls in flight fail and open the breaker (fail_max 2): the photos behind them
+    are refused, never sent."""
+    photos = make_photos(tmp_path / "p", 8)
+    sandbox.configure(mode="error500", latency_ms=300)
+    env = {
+        **cli_env,
+        "PLANTID_RETRIES": "0",
+        "PLANTID_BREAKER_FAIL_MAX": "2",
+        "PLANTID_BREAKER_RESET_TIMEOUT": "600",
+    }
+    result = run_plantid(["identify", photos, "-j", "2", "-f", "ndjson", "-q"], env)
+    assert sandbox.stats()["plantid_identify"] == 2, result.stderr
+    statuses = [r["status"] for r in records(result.stdout)]
+    assert len(statuses) == 8 and "ok" not in statuses
+
+
+def test_a_kill_9_pays_again_at_most_the_places_not_the_callers(sandbox, cli_env, tmp_path):
+    """A new call starts only once an earlier answer is stored: killed at -j 2 while two
+    calls are held, the rerun pays again for those two only."""
+    photos = make_photos(tmp_path / "p", 10)
+    sandbox.configure(hold_after=2)
+    proc = spawn(["identify", photos, "-j", "2", "-f", "ndjson", "-q"], cli_env)
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 4)  # 2 answered, 2 held
+    proc.kill()
+    proc.communicate(timeout=30)
+    sandbox.configure(hold_after=None)
+    rerun = run_plantid(["identify", photos, "-j", "2", "-f", "ndjson", "-q"], cli_env)
+    assert rerun.returncode == 0, rerun.stderr
+    again = [json.loads(line) for line in rerun.stdout.splitlines()]
+    assert sum(r["cached"] for r in again) == 2
+    assert sandbox.stats()["plantid_identify"] == 4 + 8
