@@ -279,3 +279,28 @@ def test_status_says_when_the_next_call_is_the_trial(tmp_path):
     assert breaker.status()["probe_due"] is False  # open, reset timeout still running
     time.sleep(0.25)
     assert breaker.status()["state"] == "open" and breaker.status()["probe_due"] is True
+
+
+def test_calls_on_a_closed_circuit_take_no_write_lock(tmp_path):
+    """Issue 17: every call of a healthy run took the state file's write lock twice (the
+    admission and the success's counter reset) though neither changed anything; -j 8 queued
+    on it. A closed circuit's calls only read; a failure still writes, and the success after
+    it resets the count (one write each)."""
+    breaker, _ = make(tmp_path, fail_max=3)
+    store = breaker.store
+    updates: list[str] = []
+    real_update = store.update
+
+    def counting_update(fn):
+        updates.append("update")
+        return real_update(fn)
+
+    store.update = counting_update  # type: ignore[method-assign]
+    assert [breaker.call(lambda: "ok") for _ in range(5)] == ["ok"] * 5
+    assert updates == []
+    with pytest.raises(UpstreamTimeout):
+        breaker.call(raiser(UpstreamTimeout("slow")))
+    assert breaker.status()["failures"] == 1
+    assert breaker.call(lambda: "ok") == "ok"
+    assert breaker.status()["failures"] == 0
+    assert len(updates) == 2

@@ -194,7 +194,13 @@ class SharedBreaker:
     # -- calls ------------------------------------------------------------------------------
 
     def _admit(self, token: str) -> bool:
-        """One transaction: raise CircuitOpenError, or return whether we took the probe lease."""
+        """Raise CircuitOpenError, or return whether we took the probe lease (one transaction).
+
+        A closed circuit admits every call and changes nothing, so one read decides it: the
+        write transaction (the state file's write lock, taken by every call of every process)
+        is only for a circuit that is not closed, where the lease must be taken atomically."""
+        if self._row().state == STATE_CLOSED:
+            return False
 
         def decide(row: BreakerRow) -> tuple[Changes, bool]:
             now = time.time()

@@ -94,8 +94,10 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         )
 
     def reset_counter(self) -> None:
-        if not self.neutral:
-            self._write(lambda row: {"failures": 0})
+        # every success of a closed circuit resets: a read first, so that a healthy run's
+        # calls take no write lock on the shared state (there is nothing to write)
+        if not self.neutral and self._one("failures"):
+            self._write(lambda row: {"failures": 0} if row.failures else {})
 
     def increment_success_counter(self) -> None:
         if not self.neutral:
