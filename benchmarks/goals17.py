@@ -9,8 +9,9 @@
 "After start-up" (11): a cached rerun of one photo is timed in the same way, interleaved, and
 its wall time (the process, imports, opening the cache) is taken off: rate = (N - 1) / (wall N
 - wall 1). The floor (14) is a bare httpx client in its own process against the same sandbox:
-the 200 uploads are prepared with plantid's own code (the same JPEG bytes, the same JSON body)
-before its clock starts; it then keeps 8 requests in flight on one keep-alive pool, nothing
+the 200 uploads are prepared with plantid's own code (the same JPEG bytes, the same JSON body,
+the same query: language and details, so the service answers the same bytes) before its clock
+starts; it then keeps 8 requests in flight on one keep-alive pool, nothing
 else. Floor and plantid runs alternate, so load drift hits both alike. The preparation floor
 (15) is `prepare_image` for the same 40 files in a pool of as many threads as plantid uses for
 preparation, in its own process, clock started after its imports.
@@ -29,7 +30,13 @@ import base64, json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 import httpx
 from plantid_cli.images.prepare import prepare_image
+from plantid_cli.config import load_settings
+from plantid_cli.run.batch import build_request, make_providers
+from plantid_cli.run.options import IdentifyOptions
 url, concurrency, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+settings = load_settings({})  # the query plantid sends (language, details): the same answers
+query = make_providers(settings, "plantid")[0].query(
+    build_request(settings, IdentifyOptions(paths=paths)))
 bodies = []
 for path in paths:  # prepared before the clock: what plantid would upload
     image = prepare_image(path, max_side=1500, quality=90)
@@ -38,7 +45,7 @@ for path in paths:  # prepared before the clock: what plantid would upload
 headers = {"Api-Key": os.environ["PLANTID_API_KEY"], "Content-Type": "application/json"}
 client = httpx.Client(limits=httpx.Limits(max_connections=concurrency + 2), trust_env=False)
 def post(body):
-    response = client.post(url + "/identification", params={"language": "en"},
+    response = client.post(url + "/identification", params=query,
                            content=body, headers=headers)
     assert response.status_code == 201, response.status_code
 started = time.perf_counter()

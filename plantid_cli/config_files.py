@@ -17,6 +17,7 @@ from typing import Any
 
 from plantid_cli.constants import APP_NAME, CONFIG_ENV, KEYS_FILE_ENV
 from plantid_cli.errors import ConfigError
+from plantid_cli.file_targets import final_path
 
 
 def make_private_dir(directory: Path) -> None:
@@ -157,12 +158,13 @@ def remove_key(provider: str, environ: Mapping[str, str] | None = None) -> bool:
 
 def _write_keys(path: Path, keys: dict[str, str]) -> None:
     """Replace the keys file in one step: a new 0600 file renamed over the old one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    target = final_path(path)  # a symlinked keys file stays a link (file_targets.py)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(keys, handle, indent=2)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -277,14 +277,16 @@ def _write_atomic(out: Path, text: str) -> None:
     import os
     import tempfile
 
+    from plantid_cli.file_targets import put_in_place, temp_folder  # lazy: as tempfile
+
     handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=out.parent if str(out.parent) else ".",
+        "w", encoding="utf-8", dir=temp_folder(out),  # file_targets.py: links, pipes
         prefix=f".{out.name}.", suffix=".tmp", delete=False,
     )  # fmt: skip
     try:
         with handle:
             handle.write(text)
-        os.replace(handle.name, out)
+        put_in_place(handle.name, out)
     except OSError as exc:
         try:
             os.unlink(handle.name)

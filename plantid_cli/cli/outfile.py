@@ -20,19 +20,33 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from plantid_cli.errors import OutputError, UsageError
+from plantid_cli.file_targets import final_path, is_stream
 
 #: Formats a file name implies when --format is not given (`-o results.csv`).
 SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 
 
 class AtomicOutput:
-    """A text file that appears at `path` only on `commit()`; `discard()` leaves no trace."""
+    """A text file that appears at `path` only on `commit()`; `discard()` leaves no trace.
+    A symlink's target is what is replaced; a device or a pipe (`-o /dev/stdout`,
+    `-o >(jq .)`) is written straight, as `>` would, never replaced (file_targets.py)."""
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
-        folder, name = os.path.split(self.path)
         if os.path.isdir(self.path):
             raise UsageError(f"--output {path}: is a folder, not a file")
+        self.done = False
+        self.tmp: str | None = None
+        if is_stream(self.path):
+            try:
+                self.stream: TextIO = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            except OSError as exc:
+                raise UsageError(
+                    f"--output {path}: cannot write ({exc.strerror or exc}); nothing was sent"
+                ) from None
+            return
+        self.path = str(final_path(self.path))
+        folder, name = os.path.split(self.path)
         import tempfile  # lazy: only a command given -o needs it (random, shutil: start-up)
 
         try:
@@ -43,8 +57,7 @@ class AtomicOutput:
                 " nothing was sent"
             ) from None
         os.fchmod(fd, 0o666 & ~_umask())  # as `>` would create it, not mkstemp's 0600
-        self.stream: TextIO = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        self.done = False
+        self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
 
     def commit(self) -> None:
         """Flush to disk and put the file in place (the old one is replaced in one step)."""
@@ -53,14 +66,15 @@ class AtomicOutput:
         self.done = True
         try:
             self.stream.flush()
-            os.fsync(self.stream.fileno())
+            if self.tmp is not None:
+                os.fsync(self.stream.fileno())
             self.stream.close()
-            os.replace(self.tmp, self.path)
+            if self.tmp is not None:
+                os.replace(self.tmp, self.path)
         except OSError as exc:
             self._remove()
-            raise OutputError(
-                f"cannot write {self.path}: {exc.strerror or exc}; it was left as it was"
-            ) from None
+            kept = "" if self.tmp is None else "; it was left as it was"
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}{kept}") from None
 
     def discard(self) -> None:
         if self.done:
@@ -73,6 +87,8 @@ class AtomicOutput:
             self.stream.close()
         except OSError:
             pass
+        if self.tmp is None:  # a stream: what went out is out
+            return
         try:
             os.unlink(self.tmp)
         except OSError:

@@ -38,6 +38,7 @@ from typing import Any
 
 from plantid_cli.constants import NAME_STYLES, PROVIDER_LABELS
 from plantid_cli.errors import ConfigError, PlantidError
+from plantid_cli.file_targets import put_in_place, temp_folder
 from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row
 
@@ -282,7 +283,7 @@ def _write_atomic(target: Path, text: str) -> None:
         handle = tempfile.NamedTemporaryFile(
             "w",
             encoding="utf-8",
-            dir=target.parent,
+            dir=temp_folder(target),  # file_targets.py: a symlink's target, a pipe
             prefix=f".{target.name}.",
             suffix=".tmp",
             delete=False,
@@ -297,7 +298,7 @@ def _write_atomic(target: Path, text: str) -> None:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(handle.name, 0o666 & ~umask)
-        os.replace(handle.name, target)
+        put_in_place(handle.name, target)
     except OSError as exc:
         try:
             os.unlink(handle.name)

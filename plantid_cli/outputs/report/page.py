@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plantid_cli.constants import PROVIDER_LABELS, RECORD_STATUSES, STATUS_WORDS
+from plantid_cli.file_targets import put_in_place, temp_folder
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report import review
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
@@ -83,7 +84,7 @@ def write_report(
     handle = tempfile.NamedTemporaryFile(
         "w",
         encoding="utf-8",
-        dir=output.parent if str(output.parent) else ".",
+        dir=temp_folder(output),  # beside the file a symlink points to (file_targets.py)
         prefix=f".{output.name}.",
         suffix=".tmp",
         delete=False,
@@ -95,7 +96,7 @@ def write_report(
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(handle.name, 0o666 & ~umask)
-        os.replace(handle.name, output)
+        put_in_place(handle.name, output)
     except BaseException:
         try:
             os.unlink(handle.name)

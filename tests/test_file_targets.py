@@ -1,0 +1,84 @@
+"""A file the user names is written where it points, never replaced by what it is
+(plantid_cli/file_targets.py): a pipe or device is written straight, a symlink's target is
+replaced and the link kept. Before: every writer renamed its temporary file over the path,
+so `-o /dev/null` run as root replaced the device node, `-o >(jq .)` left the reader waiting,
+and a symlinked keys file or output became a plain file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+
+from conftest import run_plantid
+from photos import green_photo
+
+
+def _reader(fifo) -> subprocess.Popen:
+    """What `>(cat)` would be: a process reading the pipe until its writer closes it."""
+    return subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+
+
+def test_identify_to_a_pipe_writes_into_it_and_keeps_it(sandbox, cli_env, tmp_path):
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=5)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = _reader(fifo)
+    try:
+        result = run_plantid(["identify", photo, "-f", "json", "-o", fifo, "-q"], cli_env)
+        assert result.returncode == 0, result.stderr
+        out, _ = reader.communicate(timeout=30)  # before: never written, cat waited forever
+    finally:
+        reader.kill()
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still the pipe, not a regular file
+    assert [r["status"] for r in json.loads(out)] == ["ok"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temp left
+
+
+def test_identify_to_a_symlink_replaces_its_target_and_keeps_the_link(sandbox, cli_env, tmp_path):
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=6)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "results.json").write_text("old")
+    link = tmp_path / "results.json"
+    link.symlink_to(data / "results.json")
+    result = run_plantid(["identify", photo, "-o", link, "-q"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink()
+    assert [r["status"] for r in json.loads((data / "results.json").read_text())] == ["ok"]
+    assert sorted(p.name for p in data.iterdir()) == ["results.json"]
+
+
+def test_a_symlinked_keys_file_stays_a_link(cli_env, tmp_path):
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "keys.json"
+    real.write_text("{}")
+    link = tmp_path / "keys.json"
+    link.symlink_to(real)
+    env = {**cli_env, "PLANTID_KEYS_FILE": str(link)}
+    result = run_plantid(["keys", "set", "plantid"], env, input="a-new-key-123\n")
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink()
+    assert json.loads(real.read_text()) == {"plantid": "a-new-key-123"}
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+
+
+def test_report_to_a_pipe_writes_the_page_into_it(sandbox, cli_env, tmp_path):
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=7)
+    results = tmp_path / "results.ndjson"
+    ran = run_plantid(["identify", photo, "-f", "ndjson", "-o", results, "-q"], cli_env)
+    assert ran.returncode == 0, ran.stderr
+    fifo = tmp_path / "page.fifo"
+    os.mkfifo(fifo)
+    reader = _reader(fifo)
+    try:
+        result = run_plantid(["report", results, "-o", fifo], cli_env)
+        assert result.returncode == 0, result.stderr
+        out, _ = reader.communicate(timeout=30)
+    finally:
+        reader.kill()
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert out.count(b"<article") == 1
