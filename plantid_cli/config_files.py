@@ -108,8 +108,8 @@ def read_toml(path: Path, required: bool = False) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
-    if not raw.strip():
-        return {}  # an empty file (or /dev/null, how scripts say "no config") sets nothing
+    if not raw.replace(b"\r\n", b"").strip(b" \t\n"):  # TOML's whitespace only: a form
+        return {}  # feed is a TOML error. An empty file (or /dev/null: "no config") sets nothing
     # lazy: the TOML parser is paid by a config file that says something
     import tomllib
 

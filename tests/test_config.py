@@ -264,3 +264,22 @@ def test_config_show_merges_and_redacts(cli_env, isolated_env):
     text = run_plantid(["config", "show", "-f", "table"], env)
     assert 'api_key = "****56"' in text.stdout
     assert file_key not in text.stdout + text.stderr
+
+
+@pytest.mark.parametrize("raw", [b"\x0c", b"\x0b\n", b" \r "])
+def test_a_config_file_of_what_toml_is_not_whitespace_is_a_configuration_error(tmp_path, raw):
+    """Red team: a file of form feeds or vertical tabs (bytes.strip() whitespace, not TOML's)
+    was read as empty and the run went on on defaults; TOML refuses it, so must plantid."""
+    config = tmp_path / "config.toml"
+    config.write_bytes(raw)
+    with pytest.raises(ConfigError, match="config file"):
+        load_settings({}, environ={"PLANTID_CONFIG": str(config)})
+
+
+@pytest.mark.parametrize("raw", [b"", b" \t\n", b"\r\n\r\n"])
+def test_an_empty_config_file_sets_nothing(tmp_path, raw):
+    config = tmp_path / "config.toml"
+    config.write_bytes(raw)
+    assert load_settings({}, environ={"PLANTID_CONFIG": str(config)}) == load_settings(
+        {}, environ={"PLANTID_CONFIG": "/dev/null"}
+    )
