@@ -41,3 +41,38 @@ def test_a_damaged_state_warning_in_text_says_it_is_a_warning(cli_env, sandbox):
     result = run_plantid(["status"], cli_env)
     [line] = [line for line in result.stderr.splitlines() if "was damaged" in line]
     assert line.startswith("plantid: warning: shared state ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["identify", "PHOTO", "-f", "json", "-q", "--log-format", "json"],  # the fast path
+        ["--log-format", "json", "identify", "PHOTO", "-f", "ndjson"],
+        ["identify", "PHOTO", "-f", "table", "--log-format", "json"],  # Typer's path
+    ],
+)
+def test_a_damaged_state_warning_is_json_in_every_identify_path(cli_env, sandbox, tmp_path, args):
+    """Red team (session 4): the scripted identify answered without Typer opened the state
+    file before it set up logging, so its recovery warning was a bare line under
+    `--log-format json` (and without `plantid: warning:` in text)."""
+    from photos import green_photo
+
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=11)
+    _damage_state(cli_env)
+    result = run_plantid([photo if a == "PHOTO" else a for a in args], cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert [w["level"] for w in lines if "was damaged" in w["message"]] == ["warning"]
+
+
+def test_a_damaged_state_warning_of_a_scripted_identify_says_it_is_a_warning(
+    cli_env, sandbox, tmp_path
+):
+    from photos import green_photo
+
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=12)
+    _damage_state(cli_env)
+    result = run_plantid(["identify", photo, "-f", "json", "-q"], cli_env)
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "was damaged" in line]
+    assert line.startswith("plantid: warning: shared state ")

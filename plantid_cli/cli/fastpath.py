@@ -92,7 +92,7 @@ def answer_without_typer(argv: list[str]) -> int | None:
 
     with _no_collections_while_importing():
         # lazy: what follows is paid only by a command line this path answers
-        from plantid_cli.cli.common import load, run_guarded
+        from plantid_cli.cli.common import load, run_guarded, setup_logging
         from plantid_cli.cli.identify_args import LOGGING_PARAMS, options_from_args
         from plantid_cli.cli.identify_run import run_identify
         from plantid_cli.errors import PlantidError
@@ -103,6 +103,9 @@ def answer_without_typer(argv: list[str]) -> int | None:
     try:
         options = options_from_args({"paths": paths, **given})
         settings = load(options.setting_overrides())  # its secrets registered for redaction
+        # before the state file is opened: a damaged one is moved aside with a warning, which
+        # must go out as the command line says (JSON, the `plantid: warning:` prefix)
+        setup_logging(**logging)
         if _refusing(settings):
             options = dataclasses.replace(options, inline=True)  # no thread pools to start
     except PlantidError:
