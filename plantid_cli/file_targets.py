@@ -22,6 +22,7 @@ import os
 import shutil
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 
 def is_stream(path: str | os.PathLike[str]) -> bool:
@@ -50,8 +51,17 @@ def put_in_place(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> N
     """The finished temporary file `tmp` at `path`: renamed over its final file in one step,
     or, for a stream, copied into it and removed."""
     if is_stream(path):
-        with open(tmp, "rb") as source, open(path, "wb") as stream:
-            shutil.copyfileobj(source, stream)
+        with open(tmp, "rb") as source:
+            write_into(path, source)
         os.unlink(tmp)
         return
     os.replace(tmp, final_path(path))
+
+
+def write_into(path: str | os.PathLike[str], data: bytes | BinaryIO) -> None:
+    """`data` written straight into the stream `path` (a pipe or device), as `>` would."""
+    with open(path, "wb") as stream:
+        if isinstance(data, bytes):
+            stream.write(data)
+        else:
+            shutil.copyfileobj(data, stream)

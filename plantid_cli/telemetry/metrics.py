@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
 from plantid_cli.errors import UsageError
-from plantid_cli.file_targets import final_path, is_stream
+from plantid_cli.file_targets import final_path, is_stream, write_into
 from plantid_cli.telemetry.pushgateway import (
     parse_grouping_key,
     push_failure,
@@ -52,8 +52,7 @@ PUSH_JOB = "plantid"
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, rename: readers see old or new."""
     if is_stream(path):  # a pipe or device (file_targets.py): written straight
-        with open(path, "wb") as stream:
-            stream.write(data)
+        write_into(path, data)
         return
     path = final_path(path)  # a symlink's target is replaced, never the link
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
