@@ -17,7 +17,7 @@ from typing import Any
 
 from plantid_cli.constants import APP_NAME, CONFIG_ENV, KEYS_FILE_ENV
 from plantid_cli.errors import ConfigError
-from plantid_cli.file_targets import final_path
+from plantid_cli.file_targets import look
 
 
 def make_private_dir(directory: Path) -> None:
@@ -158,7 +158,7 @@ def remove_key(provider: str, environ: Mapping[str, str] | None = None) -> bool:
 
 def _write_keys(path: Path, keys: dict[str, str]) -> None:
     """Replace the keys file in one step: a new 0600 file renamed over the old one."""
-    target = final_path(path)  # a symlinked keys file stays a link (file_targets.py)
+    target = look(path).final  # a symlinked keys file stays a link (file_targets.py)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -11,7 +11,16 @@ file and the link was lost. So:
 * a symlink is followed: its target is what gets replaced (the temporary file goes beside the
   target, on its filesystem, so the rename stays one step);
 * a path that exists and is not a regular file or a folder (a device, a pipe, a socket) is a
-  *stream*: written straight, as `>` would, never replaced (atomicity means nothing there).
+  *stream*: written straight, as `>` would, never replaced (atomicity means nothing there);
+* the finished file gets the permissions `>` would leave: the replaced file's own (a results
+  file a user made private stays 0600, where a fresh 0644 used to replace it), or, for a new
+  file, 0666 less the umask (never the temporary file's 0600).
+
+The umask is read, never set: `os.umask(0)` to learn it opens a window in which every file
+another thread creates (lock files, cache entries during a batch) is born world-writable.
+
+One look per write: `look(path)` stats and resolves the path once and every step after uses
+its answer, so a path that changes kind in between cannot be half treated as both.
 
 May import: the standard library only.
 """
@@ -21,41 +30,71 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 
-def is_stream(path: str | os.PathLike[str]) -> bool:
-    """Whether `path` (symlinks followed) is a device, a pipe or a socket: written straight."""
+@dataclass(frozen=True)
+class Target:
+    """What a write to a named path replaces, learned in one look (see the module's rules)."""
+
+    #: the file renamed over (a symlink's target), or the stream written into
+    final: Path
+    #: a device, a pipe or a socket: written straight
+    stream: bool
+    #: permission bits the finished file gets (unused for a stream)
+    mode: int
+
+    @property
+    def folder(self) -> str | None:
+        """Where the temporary file goes: beside the final file (one filesystem, so the
+        rename is atomic), or the system's temporary folder for a stream (None)."""
+        return None if self.stream else str(self.final.parent)
+
+
+def look(path: str | os.PathLike[str]) -> Target:
+    """One stat and one resolve of `path`, the answer every later step of the write uses."""
+    named = os.path.expanduser(path)
     try:
-        mode = os.stat(path).st_mode
+        mode = os.stat(named).st_mode
     except (OSError, ValueError):
-        return False  # absent (to be created) or unreadable: the writer's own error says so
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+        mode = None  # absent (to be created) or unreadable: the writer's own error says so
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return Target(Path(named), stream=True, mode=0)
+    kept = stat.S_IMODE(mode) if mode is not None and stat.S_ISREG(mode) else None
+    return Target(Path(os.path.realpath(named)), stream=False, mode=new_file_mode(kept))
 
 
-def final_path(path: str | os.PathLike[str]) -> Path:
-    """The file a write to `path` ends up replacing: a symlink's target, never the link."""
-    return Path(os.path.realpath(os.path.expanduser(path)))
+def new_file_mode(existing: int | None = None) -> int:
+    """The bits `>` leaves on a file: an existing file's own, or 0666 less the umask."""
+    return existing if existing is not None else 0o666 & ~current_umask()
 
 
-def temp_folder(path: str | os.PathLike[str]) -> str | None:
-    """Where the temporary file for `path` goes: beside its final file (one filesystem, so
-    the rename is atomic), or the system's temporary folder for a stream (None)."""
-    if is_stream(path):
-        return None
-    return str(final_path(path).parent)
+def current_umask() -> int:
+    """The process's umask, read without setting it (Linux shows it in /proc since 4.7)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # no /proc: the old way, its window as narrow (and private) as can be
+    os.umask(mask)
+    return mask
 
 
-def put_in_place(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """The finished temporary file `tmp` at `path`: renamed over its final file in one step,
-    or, for a stream, copied into it and removed."""
-    if is_stream(path):
+def put_in_place(tmp: str | os.PathLike[str], target: Target) -> None:
+    """The finished temporary file `tmp` at `target`: given the target's permissions and
+    renamed over its final file in one step, or, for a stream, copied into it and removed."""
+    if target.stream:
         with open(tmp, "rb") as source:
-            write_into(path, source)
+            write_into(target.final, source)
         os.unlink(tmp)
         return
-    os.replace(tmp, final_path(path))
+    os.chmod(tmp, target.mode)
+    os.replace(tmp, target.final)
 
 
 def write_into(path: str | os.PathLike[str], data: bytes | BinaryIO) -> None:

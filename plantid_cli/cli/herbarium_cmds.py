@@ -277,16 +277,17 @@ def _write_atomic(out: Path, text: str) -> None:
     import os
     import tempfile
 
-    from plantid_cli.file_targets import put_in_place, temp_folder  # lazy: as tempfile
+    from plantid_cli.file_targets import look, put_in_place  # lazy: as tempfile
 
+    where = look(out)  # file_targets.py: a symlink's target, a pipe, the old file's mode
     handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=temp_folder(out),  # file_targets.py: links, pipes
-        prefix=f".{out.name}.", suffix=".tmp", delete=False,
+        "w", encoding="utf-8", dir=where.folder, prefix=f".{out.name}.", suffix=".tmp",
+        delete=False,
     )  # fmt: skip
     try:
         with handle:
             handle.write(text)
-        put_in_place(handle.name, out)
+        put_in_place(handle.name, where)
     except OSError as exc:
         try:
             os.unlink(handle.name)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from plantid_cli.errors import OutputError, UsageError
-from plantid_cli.file_targets import final_path, is_stream
+from plantid_cli.file_targets import look
 
 #: Formats a file name implies when --format is not given (`-o results.csv`).
 SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
@@ -37,7 +37,8 @@ class AtomicOutput:
             raise UsageError(f"--output {path}: is a folder, not a file")
         self.done = False
         self.tmp: str | None = None
-        if is_stream(self.path):
+        where = look(self.path)  # one look: a symlink's target, a pipe, the old file's mode
+        if where.stream:
             try:
                 self.stream: TextIO = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
             except OSError as exc:
@@ -45,7 +46,7 @@ class AtomicOutput:
                     f"--output {path}: cannot write ({exc.strerror or exc}); nothing was sent"
                 ) from None
             return
-        self.path = str(final_path(self.path))
+        self.path = str(where.final)
         folder, name = os.path.split(self.path)
         import tempfile  # lazy: only a command given -o needs it (random, shutil: start-up)
 
@@ -56,7 +57,7 @@ class AtomicOutput:
                 f"--output {path}: cannot write in {folder or '.'} ({exc.strerror or exc});"
                 " nothing was sent"
             ) from None
-        os.fchmod(fd, 0o666 & ~_umask())  # as `>` would create it, not mkstemp's 0600
+        os.fchmod(fd, where.mode)  # as `>` would leave it, not mkstemp's 0600
         self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
 
     def commit(self) -> None:
@@ -93,12 +94,6 @@ class AtomicOutput:
             os.unlink(self.tmp)
         except OSError:
             pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from typing import Any
 
 from plantid_cli.constants import NAME_STYLES, PROVIDER_LABELS
 from plantid_cli.errors import ConfigError, PlantidError
-from plantid_cli.file_targets import put_in_place, temp_folder
+from plantid_cli.file_targets import look, put_in_place
 from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row
 
@@ -275,15 +275,12 @@ def _update_bag(meta: Any, namespace: str, name: str, *, remove: list[str], add:
 
 
 def _write_atomic(target: Path, text: str) -> None:
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
+    where = look(target)  # file_targets.py: a symlink's target, a pipe, the old file's mode
     try:
         handle = tempfile.NamedTemporaryFile(
             "w",
             encoding="utf-8",
-            dir=temp_folder(target),  # file_targets.py: a symlink's target, a pipe
+            dir=where.folder,
             prefix=f".{target.name}.",
             suffix=".tmp",
             delete=False,
@@ -292,13 +289,7 @@ def _write_atomic(target: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(handle.name, mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(handle.name, 0o666 & ~umask)
-        put_in_place(handle.name, target)
+        put_in_place(handle.name, where)
     except OSError as exc:
         try:
             os.unlink(handle.name)

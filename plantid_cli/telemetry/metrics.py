@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
 from plantid_cli.errors import UsageError
-from plantid_cli.file_targets import final_path, is_stream, write_into
+from plantid_cli.file_targets import look, put_in_place, write_into
 from plantid_cli.telemetry.pushgateway import (
     parse_grouping_key,
     push_failure,
@@ -51,17 +51,18 @@ PUSH_JOB = "plantid"
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, rename: readers see old or new."""
-    if is_stream(path):  # a pipe or device (file_targets.py): written straight
-        write_into(path, data)
+    where = look(path)  # file_targets.py: a symlink's target, a pipe, the old file's mode
+    if where.stream:
+        write_into(where.final, data)
         return
-    path = final_path(path)  # a symlink's target is replaced, never the link
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    final = where.final
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        put_in_place(tmp, where)
     except BaseException:
         try:
             tmp.unlink()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from plantid_cli.file_targets import put_in_place, temp_folder
+from plantid_cli.file_targets import look, put_in_place
 from plantid_cli.outputs.dwca.eml import Dataset, eml_xml
 from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row, media_paths
@@ -161,17 +161,15 @@ def meta_xml() -> str:
 
 
 def _write_zip(output: Path, files: dict[str, bytes]) -> int:
+    where = look(output)  # file_targets.py: a symlink's target, a pipe, the old file's mode
     handle = tempfile.NamedTemporaryFile(
-        dir=temp_folder(output), prefix=f".{output.name}.", suffix=".tmp", delete=False
-    )  # beside the file a symlink points to; a pipe or device is copied into (file_targets)
+        dir=where.folder, prefix=f".{output.name}.", suffix=".tmp", delete=False
+    )
     try:
         with handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, data in files.items():
                 archive.writestr(name, data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)
-        put_in_place(handle.name, output)
+        put_in_place(handle.name, where)
     except BaseException:
         try:
             os.unlink(handle.name)

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plantid_cli.constants import PROVIDER_LABELS, RECORD_STATUSES, STATUS_WORDS
-from plantid_cli.file_targets import put_in_place, temp_folder
+from plantid_cli.file_targets import look, put_in_place
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report import review
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
@@ -81,10 +81,11 @@ def write_report(
         missing = sum(1 for key in wanted if thumbs.get(key) is None) - mismatched
     now = now or datetime.now().astimezone()
     output = Path(output)
+    where = look(output)  # file_targets.py: a symlink's target, a pipe, the old file's mode
     handle = tempfile.NamedTemporaryFile(
         "w",
         encoding="utf-8",
-        dir=temp_folder(output),  # beside the file a symlink points to (file_targets.py)
+        dir=where.folder,
         prefix=f".{output.name}.",
         suffix=".tmp",
         delete=False,
@@ -93,10 +94,7 @@ def write_report(
         with handle:
             for chunk in render(records, thumbs, source=source, credits_used=credits_used, now=now):
                 handle.write(chunk)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)
-        put_in_place(handle.name, output)
+        put_in_place(handle.name, where)
     except BaseException:
         try:
             os.unlink(handle.name)
