@@ -62,7 +62,8 @@ def look(path: str | os.PathLike[str]) -> Target:
         mode = None  # absent (to be created) or unreadable: the writer's own error says so
     if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return Target(Path(named), stream=True, mode=0)
-    kept = stat.S_IMODE(mode) if mode is not None and stat.S_ISREG(mode) else None
+    # the permission bits only: a set-id or sticky bit is never handed to new contents
+    kept = mode & 0o777 if mode is not None and stat.S_ISREG(mode) else None
     return Target(Path(os.path.realpath(named)), stream=False, mode=new_file_mode(kept))
 
 

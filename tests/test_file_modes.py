@@ -135,3 +135,14 @@ def test_a_batch_with_every_writer_never_sets_the_umask(sandbox, cli_env, tmp_pa
     assert ran.returncode == 0, ran.stderr
     assert page.stat().st_size > 0
     assert "UMASK-CALLS []" in ran.stderr
+
+
+def test_a_set_id_bit_is_not_handed_to_the_new_contents(cli_env, tmp_path, results):
+    """The permission bits are kept, never a setuid/setgid bit (`>` as a non-root user clears
+    them on write; a replaced file must not come out more powerful than the user's copy)."""
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    target.chmod(0o6640)
+    ran = _plantid(_command("identify", tmp_path, results, target), cli_env)
+    assert ran.returncode == 0, ran.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
