@@ -133,3 +133,41 @@ def test_a_full_stderr_does_not_fail_a_run_that_answered_everything(cli_env, san
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(r["status"] for r in records) == ["ok"] * 3
     assert result.returncode == 0
+
+
+def test_identify_with_o_dev_full_is_a_clear_error_and_the_answers_stay_bought(
+    cli_env, sandbox, tmp_path
+):
+    """`-o /dev/full`: a device, written straight (file_targets.py), never replaced; the
+    failure comes at the write, as one line, and the answers are in the cache all the same."""
+    _photos(tmp_path / "photos", 3)
+    args = ["identify", tmp_path / "photos", "-f", "ndjson", "-o", "/dev/full", "-q"]
+    result = _run(args, cli_env, subprocess.PIPE)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert all(line.startswith("plantid: ") for line in lines), result.stderr
+    assert lines[-1] == "plantid: error: cannot write the output: No space left on device"
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")  # still the device
+    paid = sandbox.stats()["plantid_identify"]
+    assert paid >= 1  # the first answer's write is what failed; no new photo was sent after
+    sandbox.reset()
+    rerun = _run(["identify", tmp_path / "photos", "-f", "ndjson", "-q"], cli_env, subprocess.PIPE)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sum(json.loads(line)["cached"] for line in rerun.stdout.splitlines()) == paid
+    assert sandbox.stats()["plantid_identify"] == 3 - paid  # nothing bought twice
+
+
+@pytest.mark.parametrize("command", [["report"], ["export", "dwca"]])
+def test_files_written_to_dev_full_are_a_clear_error(cli_env, sandbox, tmp_path, command):
+    _photos(tmp_path / "photos", 1)
+    results = tmp_path / "results.ndjson"
+    ran = _run(["identify", tmp_path / "photos", "-f", "ndjson", "-o", results, "-q"],
+               cli_env, subprocess.PIPE)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    result = _run([*command, results, "-o", "/dev/full"], cli_env, subprocess.PIPE)
+    assert result.returncode != 0
+    assert "internal error" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("plantid: error: "), result.stderr
+    assert "No space left on device" in result.stderr, result.stderr
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")  # still the device
