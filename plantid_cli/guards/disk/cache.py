@@ -155,11 +155,18 @@ class ResultCache:
 
     def _open_or_recover(self) -> diskcache.Cache:
         try:
-            return self._open()
+            return self._open_locked()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
             self._recover(exc)
+            return self._open_locked()
+
+    def _open_locked(self) -> diskcache.Cache:
+        """`_open` while no recovery is renaming the file (see state.recovery_lock)."""
+        import diskcache  # noqa: F401  # lazy: imported before the lock, not under it
+
+        with recovery_lock(self.directory / DBNAME, shared=True):
             return self._open()
 
     def _recover(self, exc: BaseException) -> None:
