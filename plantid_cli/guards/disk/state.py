@@ -199,7 +199,6 @@ class SharedState:
     # -- connection -------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
-        make_private_dir(self.path.parent)
         con = sqlite3.connect(
             str(self.path),
             timeout=BUSY_TIMEOUT_MS / 1000,
@@ -228,7 +227,8 @@ class SharedState:
         return con
 
     def _open_locked(self) -> sqlite3.Connection:
-        """`_open` while no recovery is renaming the file (see `recovery_lock`)."""
+        """`_open` while no recovery is renaming the file (see `recovery_lock`); the folder
+        first, for the lock file."""
         make_private_dir(self.path.parent)
         with recovery_lock(self.path, shared=True):
             return self._open()
