@@ -159,28 +159,39 @@ def test_a_run_that_sends_does_not_import_trio(tmp_path, sandbox, cli_env):
 
 COUNT_TLS_CONTEXTS = """
 import ssl, sys
-made = []
-real = ssl.create_default_context
-ssl.create_default_context = lambda *a, **k: made.append(1) or real(*a, **k)
+made, loaded = [], []
+real_context, real_load = ssl.create_default_context, ssl.SSLContext.load_verify_locations
+ssl.create_default_context = lambda *a, **k: made.append(1) or real_context(*a, **k)
+ssl.SSLContext.load_verify_locations = lambda *a, **k: loaded.append(1) or real_load(*a, **k)
 sys.argv = ["plantid", *sys.argv[1:]]
 from plantid_cli.cli import main
 try:
     main()
 except SystemExit as exit:
-    print("TLS", exit.code, len(made), file=sys.stderr)
+    print("TLS", exit.code, len(made), len(loaded), file=sys.stderr)
 """
 
 
-def test_a_run_loads_the_ca_bundle_once(tmp_path, sandbox, cli_env):
-    """A defect: each HTTP client loaded the CA bundle into an SSL context of its own (50 ms
-    of CPU each), and a run opens two: usage_info's, then the run's."""
-    photos = [green_photo(tmp_path / f"p{i}.jpg", seed=10 + i) for i in range(2)]
+def count_tls_setup(args, env) -> tuple[str, subprocess.CompletedProcess]:
+    """`plantid ARGS` in a process that counts SSL contexts made and CA bundles loaded:
+    ("TLS <exit code> <contexts> <bundles>", the process)."""
     result = subprocess.run(
-        [sys.executable, "-c", COUNT_TLS_CONTEXTS, "identify", *map(str, photos), "-f", "json"],
-        env=cli_env, cwd=runs.REPO, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", COUNT_TLS_CONTEXTS, *map(str, args)],
+        env=env, cwd=runs.REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     line = next(x for x in result.stderr.splitlines() if x.startswith("TLS"))
-    assert line == "TLS 0 1", result.stderr
+    return line, result
+
+
+def test_a_run_against_plain_http_loads_no_ca_bundle(tmp_path, sandbox, cli_env):
+    """Two defects in turn. Each HTTP client loaded the CA bundle into an SSL context of its
+    own (50 ms of CPU each; a run opens two: usage_info's, then the run's); then, with one
+    context per process, the bundle was still loaded by a run that only speaks plain http (the
+    sandbox, a local proxy): 48 ms in front of its first upload (issue 17). tests/test_tls.py
+    has the https side: loaded once, at the first handshake, verification on."""
+    photos = [green_photo(tmp_path / f"p{i}.jpg", seed=10 + i) for i in range(2)]
+    line, result = count_tls_setup(["identify", *photos, "-f", "json"], cli_env)
+    assert line == "TLS 0 0 0", result.stderr
     stats = sandbox.stats()
     assert (stats["plantid_usage"], stats["plantid_identify"]) == (1, 2)
 
