@@ -22,17 +22,24 @@ another thread creates (lock files, cache entries during a batch) is born world-
 One look per write: `look(path)` stats and resolves the path once and every step after uses
 its answer, so a path that changes kind in between cannot be half treated as both.
 
+One way to replace a file: `replacing(path)` is the temporary file beside the final one,
+written, flushed and fsynced, put in place, and removed if anything fails. Five writers (the
+report, the archive, sidecars, `review apply -o`, the metrics file) each had their own copy
+of those steps, differing in fsync (two of five) and in cleanup.
+
 May import: the standard library only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
 
 @dataclass(frozen=True)
@@ -105,3 +112,33 @@ def write_into(path: str | os.PathLike[str], data: bytes | BinaryIO) -> None:
             stream.write(data)
         else:
             shutil.copyfileobj(data, stream)
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike[str], binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to write `path`'s new contents into (text in UTF-8, or bytes): on a clean exit
+    flushed, fsynced and put in place (`put_in_place`: readers see the old file or the new
+    one, never half of it); on any error removed, the old file left as it was, the error
+    raised. Opening the temporary file can raise OSError (a folder that cannot be written)."""
+    # lazy: only a writer of files needs it (this module is imported by every -o)
+    import tempfile
+
+    where = look(path)
+    handle = tempfile.NamedTemporaryFile(
+        "wb" if binary else "w",
+        encoding=None if binary else "utf-8",
+        dir=where.folder,
+        prefix=f".{os.path.basename(os.path.expanduser(path))}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        put_in_place(handle.name, where)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise

@@ -82,3 +82,27 @@ def test_report_to_a_pipe_writes_the_page_into_it(sandbox, cli_env, tmp_path):
         reader.kill()
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert out.count(b"<article") == 1
+
+
+def test_replacing_puts_the_new_file_in_place_or_leaves_the_old_one_and_no_temporary(tmp_path):
+    """The one way every writer replaces a named file (report, archive, sidecars, review
+    apply, metrics). Before it, three of five did not fsync and each cleaned up its own way."""
+    import pytest
+
+    from plantid_cli.file_targets import replacing
+
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    target.chmod(0o600)
+    with pytest.raises(RuntimeError), replacing(target) as handle:
+        handle.write("half of the new")
+        raise RuntimeError("the render failed")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no .tmp left
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    with replacing(link, binary=True) as handle:
+        handle.write("new ✓".encode())
+    assert link.is_symlink() and target.read_text() == "new ✓"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # the replaced file's own mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "results.json"]

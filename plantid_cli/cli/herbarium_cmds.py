@@ -274,25 +274,12 @@ def _apply(decisions: str, results: str, output: str | None, quiet: bool) -> int
 
 
 def _write_atomic(out: Path, text: str) -> None:
-    import os
-    import tempfile
+    from plantid_cli.file_targets import replacing  # lazy: only `review apply -o` writes
 
-    from plantid_cli.file_targets import look, put_in_place  # lazy: as tempfile
-
-    where = look(out)  # file_targets.py: a symlink's target, a pipe, the old file's mode
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=where.folder, prefix=f".{out.name}.", suffix=".tmp",
-        delete=False,
-    )  # fmt: skip
     try:
-        with handle:
+        with replacing(out) as handle:  # file_targets.py: links, pipes, the old file's mode
             handle.write(text)
-        put_in_place(handle.name, where)
     except OSError as exc:
-        try:
-            os.unlink(handle.name)
-        except OSError:
-            pass
         raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from plantid_cli.constants import NAME_STYLES, PROVIDER_LABELS
 from plantid_cli.errors import ConfigError, PlantidError
-from plantid_cli.file_targets import look, put_in_place
+from plantid_cli.file_targets import replacing
 from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row
 
@@ -275,24 +275,8 @@ def _update_bag(meta: Any, namespace: str, name: str, *, remove: list[str], add:
 
 
 def _write_atomic(target: Path, text: str) -> None:
-    where = look(target)  # file_targets.py: a symlink's target, a pipe, the old file's mode
     try:
-        handle = tempfile.NamedTemporaryFile(
-            "w",
-            encoding="utf-8",
-            dir=where.folder,
-            prefix=f".{target.name}.",
-            suffix=".tmp",
-            delete=False,
-        )
-        with handle:
+        with replacing(target) as handle:  # file_targets.py: links, pipes, the old file's mode
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        put_in_place(handle.name, where)
     except OSError as exc:
-        try:
-            os.unlink(handle.name)
-        except (OSError, UnboundLocalError):
-            pass
         raise SidecarError(f"{target}: cannot write ({exc.strerror or exc})") from None

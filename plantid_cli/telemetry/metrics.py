@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
 from plantid_cli.errors import UsageError
-from plantid_cli.file_targets import look, put_in_place, write_into
+from plantid_cli.file_targets import replacing
 from plantid_cli.telemetry.pushgateway import (
     parse_grouping_key,
     push_failure,
@@ -50,25 +50,9 @@ PUSH_JOB = "plantid"
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, rename: readers see old or new."""
-    where = look(path)  # file_targets.py: a symlink's target, a pipe, the old file's mode
-    if where.stream:
-        write_into(where.final, data)
-        return
-    final = where.final
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        put_in_place(tmp, where)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    """Readers (a node exporter's textfile collector) see the old file or the new one."""
+    with replacing(path, binary=True) as handle:  # file_targets.py: links, pipes, modes
+        handle.write(data)
 
 
 class RunObserver:

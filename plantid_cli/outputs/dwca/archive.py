@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from plantid_cli.file_targets import look, put_in_place
+from plantid_cli.file_targets import replacing
 from plantid_cli.outputs.dwca.eml import Dataset, eml_xml
 from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row, media_paths
@@ -161,19 +160,10 @@ def meta_xml() -> str:
 
 
 def _write_zip(output: Path, files: dict[str, bytes]) -> int:
-    where = look(output)  # file_targets.py: a symlink's target, a pipe, the old file's mode
-    handle = tempfile.NamedTemporaryFile(
-        dir=where.folder, prefix=f".{output.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
-        put_in_place(handle.name, where)
-    except BaseException:
-        try:
-            os.unlink(handle.name)
-        except OSError:
-            pass
-        raise
+    with (
+        replacing(output, binary=True) as handle,  # file_targets.py: links, pipes, modes
+        zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for name, data in files.items():
+            archive.writestr(name, data)
     return output.stat().st_size

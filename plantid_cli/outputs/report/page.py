@@ -18,7 +18,6 @@ Every string from a record or a path goes through html.escape.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plantid_cli.constants import PROVIDER_LABELS, RECORD_STATUSES, STATUS_WORDS
-from plantid_cli.file_targets import look, put_in_place
+from plantid_cli.file_targets import replacing
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
 from plantid_cli.outputs.report import review
 from plantid_cli.outputs.report.assets import HEAD, LEAF_SVG, PIN_SVG, SCRIPT, STYLE
@@ -81,26 +80,9 @@ def write_report(
         missing = sum(1 for key in wanted if thumbs.get(key) is None) - mismatched
     now = now or datetime.now().astimezone()
     output = Path(output)
-    where = look(output)  # file_targets.py: a symlink's target, a pipe, the old file's mode
-    handle = tempfile.NamedTemporaryFile(
-        "w",
-        encoding="utf-8",
-        dir=where.folder,
-        prefix=f".{output.name}.",
-        suffix=".tmp",
-        delete=False,
-    )
-    try:
-        with handle:
-            for chunk in render(records, thumbs, source=source, credits_used=credits_used, now=now):
-                handle.write(chunk)
-        put_in_place(handle.name, where)
-    except BaseException:
-        try:
-            os.unlink(handle.name)
-        except OSError:
-            pass
-        raise
+    with replacing(output) as handle:  # file_targets.py: links, pipes, the old file's mode
+        for chunk in render(records, thumbs, source=source, credits_used=credits_used, now=now):
+            handle.write(chunk)
     made = sum(1 for t in thumbs.values() if t)
     return ReportStats(len(records), made, missing, output.stat().st_size, mismatched)
 
