@@ -120,10 +120,19 @@ class OutputError(PlantidError):
     code = "output"
     reason = "output"
 
+    def __init__(self, message: str = "", *, reason: str | None = None, why: str = "") -> None:
+        super().__init__(message, reason=reason)
+        self.why = why or message
+
     @classmethod
-    def from_os_error(cls, exc: OSError | None) -> OutputError:
+    def from_os_error(cls, exc: OSError | None, output: str = "the output") -> OutputError:
         why = "standard output is closed" if exc is None else (exc.strerror or str(exc))
-        return cls(f"cannot write the output: {why}")
+        return cls(f"cannot write {output}: {why}", why=why)
+
+    def naming(self, output: str) -> OutputError:
+        """The same failure, saying which output (`-o FILE`: the run itself only knows it
+        wrote to a stream)."""
+        return OutputError(f"cannot write {output}: {self.why}", why=self.why)
 
 
 class ServiceUnavailable(PlantidError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from plantid_cli.cli.common import json_logs, load, print_note, setup_logging
 from plantid_cli.cli.signals import StopSignals
-from plantid_cli.errors import Interrupted
+from plantid_cli.errors import Interrupted, OutputError
 from plantid_cli.run.options import IdentifyOptions, RunResult
 
 
@@ -190,6 +190,10 @@ def _run(
     except (KeyboardInterrupt, Interrupted):
         if not signals.aborted:
             raise
+    except OutputError as exc:
+        if options.output and options.output != "-":  # say which: the run wrote a stream
+            raise exc.naming(options.output) from None
+        raise
     finally:
         if observer is not None:
             observer.close()
