@@ -106,3 +106,38 @@ def test_replacing_puts_the_new_file_in_place_or_leaves_the_old_one_and_no_tempo
     assert link.is_symlink() and target.read_text() == "new ✓"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600  # the replaced file's own mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "results.json"]
+
+
+def test_a_pipe_nobody_reads_holds_the_run_before_anything_is_bought_and_sigterm_ends_it(
+    sandbox, cli_env, tmp_path
+):
+    """`-o FIFO` with no reader blocks where `>` would (opening the pipe), which is before the
+    first call: a SIGTERM then ends the process and nothing was bought or sent (was untried)."""
+    import signal
+    import sys
+    import time
+
+    from conftest import REPO
+
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=8)
+    fifo = tmp_path / "nobody.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plantid_cli", "identify", str(photo), "-o", str(fifo)],
+        env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for _ in range(600):  # until it waits for a reader (or 60 s: the outcome is the same)
+        try:
+            with open(f"/proc/{proc.pid}/wchan") as wchan:
+                if wchan.read() in ("wait_for_partner", "fifo_open", "pipe_wait"):
+                    break
+        except OSError:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), err
+    assert "Traceback" not in err and out == ""
+    stats = sandbox.stats()
+    assert (stats["plantid_identify"], stats["plantid_usage"]) == (0, 0)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe
