@@ -125,13 +125,25 @@ def read_toml(path: Path, required: bool = False) -> dict[str, Any]:
 
 
 def read_keys_file(path: Path) -> dict[str, str]:
+    """The stored keys. An empty file (or /dev/null, the usual way to say "none") stores
+    none, as an empty config file sets nothing: both stopped every command with a JSON
+    error. A file that is JSON but not an object (a list) is a clear error, never a crash."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise ConfigError(f"keys file {path}: {exc}") from None
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is one
+        raise ConfigError(f"keys file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f'keys file {path}: not a JSON object of provider and key ({{"plantid": "..."}})'
+        )
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
 
 
@@ -157,8 +169,17 @@ def remove_key(provider: str, environ: Mapping[str, str] | None = None) -> bool:
 
 
 def _write_keys(path: Path, keys: dict[str, str]) -> None:
-    """Replace the keys file in one step: a new 0600 file renamed over the old one."""
-    target = look(path).final  # a symlinked keys file stays a link (file_targets.py)
+    """Replace the keys file in one step: a new 0600 file renamed over the old one. Never
+    over a device, a pipe or a socket (PLANTID_KEYS_FILE=/dev/null): renamed over as root,
+    /dev/null itself became a file holding the key; and a secret is not written into a
+    stream either, where it would not be stored."""
+    where = look(path)  # a symlinked keys file stays a link (file_targets.py)
+    if where.stream:
+        raise ConfigError(
+            f"keys file {path} is not a regular file (a device, a pipe or a socket): no key "
+            f"can be stored there; point {KEYS_FILE_ENV} at a file"
+        )
+    target = where.final
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -200,3 +200,52 @@ def test_keys_set_refuses_a_key_with_an_inner_control_character(cli_env, isolate
     stored = run_plantid(["keys", "set", "plantid"], cli_env, input=STRIPPED_KEY + "\r\n")
     assert stored.returncode == 0, stored.stderr
     assert json.loads(keys_file.read_text()) == {"plantid": STRIPPED_KEY}
+
+
+# --- item: a keys file that is empty, /dev/null, a device, or JSON of the wrong shape --------
+
+
+def test_an_empty_keys_file_or_dev_null_stores_no_keys(tmp_path, sandbox, cli_env):
+    """Before: `PLANTID_KEYS_FILE=/dev/null` (the usual "none") or an empty file stopped every
+    command: "keys file /dev/null: Expecting value" (exit 3), though the key was in the
+    environment."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    empty = tmp_path / "empty.json"
+    empty.write_text("\n")
+    for keys in ("/dev/null", str(empty)):
+        result = run_plantid(
+            ["identify", photo, "-f", "json"], {**cli_env, "PLANTID_KEYS_FILE": keys}
+        )
+        assert result.returncode == 0, (keys, result.stderr)
+        assert json.loads(result.stdout)[0]["status"] == "ok"
+
+
+def test_a_keys_file_that_is_json_but_not_an_object_is_a_configuration_error(tmp_path, cli_env):
+    """Before: `["a key"]` in the keys file was an internal error ('list' object has no
+    attribute 'items') on every command."""
+    keys = tmp_path / "keys.json"
+    keys.write_text('["plantid-key"]')
+    result = run_plantid(["config", "show"], {**cli_env, "PLANTID_KEYS_FILE": str(keys)})
+    assert result.returncode == 3, result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert "not a JSON object" in result.stderr
+
+
+def test_keys_set_never_replaces_a_device_named_as_the_keys_file(tmp_path, cli_env):
+    """Before: with the keys file pointed at a device (`PLANTID_KEYS_FILE=/dev/null`, read as
+    no keys), `keys set` renamed its new file over it: run as root, /dev/null became a file
+    holding the key. Here a character device like /dev/null, made in the test's folder."""
+    import os
+    import stat
+
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root (where the defect bit)")
+    env = {**cli_env, "PLANTID_KEYS_FILE": str(node)}
+    result = run_plantid(["keys", "set", "plantid"], env, input="stored-key-0123456789\n")
+    assert result.returncode == 3, result.stderr
+    assert "not a regular file" in result.stderr and "stored-key" not in result.stderr
+    assert stat.S_ISCHR(os.stat(node).st_mode)  # still the device
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]  # no temporary file left
