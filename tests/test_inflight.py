@@ -51,19 +51,26 @@ def test_dash_j_bounds_the_requests_in_flight_not_the_threads(sandbox, cli_env, 
 def test_a_breaker_opened_by_the_calls_a_photo_waited_for_stops_it_unsent(
     sandbox, cli_env, tmp_path
 ):
-    """Two calls in flight fail and open the breaker (fail_max 2): the photos behind them
-    are refused, never sent."""
+    """Both calls in flight fail and the first failure opens the breaker (fail_max 1): the
+    photos behind them are refused, never sent. The sandbox holds both calls until both have
+    arrived, then answers them (500) together: no clock. (This used fail_max 2 and 300 ms of
+    latency, which is a race, not a guarantee: when the second failure lands a few ms after
+    the first, the first's thread may rightly send a third photo to a breaker that is still
+    closed; a loaded machine made it 3 calls.)"""
     photos = make_photos(tmp_path / "p", 8)
-    sandbox.configure(mode="error500", latency_ms=300)
+    sandbox.configure(mode="error500", hold_after=0)
     env = {
         **cli_env,
         "PLANTID_RETRIES": "0",
-        "PLANTID_BREAKER_FAIL_MAX": "2",
+        "PLANTID_BREAKER_FAIL_MAX": "1",
         "PLANTID_BREAKER_RESET_TIMEOUT": "600",
     }
-    result = run_plantid(["identify", photos, "-j", "2", "-f", "ndjson", "-q"], env)
-    assert sandbox.stats()["plantid_identify"] == 2, result.stderr
-    statuses = [r["status"] for r in records(result.stdout)]
+    proc = spawn(["identify", photos, "-j", "2", "-f", "ndjson", "-q"], env)
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 2)
+    sandbox.configure(hold_after=None)
+    out, err = proc.communicate(timeout=120)
+    assert sandbox.stats()["plantid_identify"] == 2, err
+    statuses = [r["status"] for r in records(out)]
     assert len(statuses) == 8 and "ok" not in statuses
 
 
