@@ -63,7 +63,9 @@ def _cut_short(number: int, name: str) -> None:
 
 
 def _ndjson_items(text: str, name: str) -> list[tuple[int, Any]]:
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    # "\n" only: str.splitlines() also splits at U+2028, U+2029 and U+0085, which JSON keeps
+    # raw in a string (a photo named with one made the tool's own output unreadable to it)
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     numbered = []
     for position, (number, line) in enumerate(lines):
         try:
@@ -98,7 +100,10 @@ def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
             item, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError:
             rest = text[position:]
-            if rest.count("\n") > 1 and rest.rstrip().endswith("]"):
+            # ended by its "]": damage inside a whole file, not a run cut short (which never
+            # wrote the "]"); on one line (`jq -c`) as on many
+            one_line = "\n" not in text.strip()
+            if rest.rstrip().endswith("]") and (one_line or rest.count("\n") > 1):
                 line = text.count("\n", 0, position) + 1
                 raise UsageError(f"{name} line {line}: not a JSON record") from None
             _cut_short(text.count("\n", 0, position) + 1, name)

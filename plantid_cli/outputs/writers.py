@@ -89,22 +89,32 @@ class NdjsonWriter(Writer):
 
 
 class OrderedWriter(Writer):
-    """Emits records in input order as soon as every earlier index has arrived."""
+    """Emits records in input order as soon as every earlier index has arrived.
+
+    Records read back from several runs (`cat a.ndjson b.ndjson | plantid export csv -`)
+    share indexes: each index holds a list, and one already passed goes out at once. A dict
+    of one record per index kept the last of each and dropped the rest, with exit 0."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
-        self._pending: dict[int, Record] = {}
+        self._pending: dict[int, list[Record]] = {}
         self._next = 0
 
     def write(self, record: Record) -> None:
-        self._pending[record["index"]] = record
+        index = record["index"]
+        if type(index) is not int or index < self._next:  # (bool is no index either)
+            self.emit(record)
+            return
+        self._pending.setdefault(index, []).append(record)
         while self._next in self._pending:
-            self.emit(self._pending.pop(self._next))
+            for ready in self._pending.pop(self._next):
+                self.emit(ready)
             self._next += 1
 
     def close(self) -> None:
         for index in sorted(self._pending):  # gaps (interrupted runs): keep what we have
-            self.emit(self._pending.pop(index))
+            for record in self._pending.pop(index):
+                self.emit(record)
         self.finish()
         super().close()
 

@@ -60,7 +60,18 @@ def read_decisions(source: str | Path, text: str | None = None) -> list[Decision
             raise UsageError(f"{name}: not UTF-8 text (a decisions file is CSV)") from None
         except OSError as exc:
             raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    # strict: an unclosed quote is an error, not a field that swallows every later row (which
+    # applied one decision of seven, exit 0); a field may be as large as the file may be
+    # (csv's default limit of 128 KiB made a long remark an internal error)
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_DECISIONS_BYTES))
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _checked_rows(name, reader)
+    except csv.Error as exc:
+        raise UsageError(f"{name} line {reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _checked_rows(name: str, reader: csv.DictReader[str]) -> list[Decision]:
     header = [column.strip() for column in reader.fieldnames or []]
     missing = [column for column in DECISION_COLUMNS if column not in header]
     if missing:

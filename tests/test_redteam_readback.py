@@ -1,0 +1,113 @@
+"""What a red-team pass over the readers of plantid's own output found (session 7): records
+dropped with exit 0, a file the tool wrote that it could not read back, decisions lost to an
+unclosed quote, and a quadratic regex that held a run past SIGTERM. Each test fails before
+its fix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO, run_plantid
+from photos import green_photo
+
+HEADER = "sha256,decision,scientific_name,identified_by,remarks\n"
+
+
+def _identified(tmp_path, cli_env, name: str, count: int) -> str:
+    folder = tmp_path / name
+    for n in range(count):
+        green_photo(folder / f"p{n}.jpg", seed=hash(name) % 1000 + n)
+    result = run_plantid(["identify", folder, "-f", "ndjson", "-q"], cli_env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_export_csv_of_several_runs_keeps_every_record(tmp_path, sandbox, cli_env):
+    """Three runs of two photos, concatenated (indexes 0, 1 three times): `export csv` wrote
+    4 of 6 rows, exit 0 (one record per index was kept, the others overwritten)."""
+    both = "".join(_identified(tmp_path, cli_env, name, 2) for name in ("a", "b", "c"))
+    results = tmp_path / "all.ndjson"
+    results.write_text(both)
+    exported = run_plantid(["export", "csv", results], cli_env)
+    assert exported.returncode == 0, exported.stderr
+    rows = [line for line in exported.stdout.splitlines()[1:] if line.strip()]
+    assert len(rows) == 6
+    for name in ("a", "b", "c"):
+        assert sum(f"/{name}/p" in row for row in rows) == 2, rows
+
+
+def test_a_photo_named_with_a_unicode_line_separator_reads_back(tmp_path, sandbox, cli_env):
+    """JSON keeps U+2028 raw in a string; the reader split lines with str.splitlines(), so
+    `report` of the tool's own results stopped: "line 1: not a JSON record"."""
+    folder = tmp_path / "odd"
+    green_photo(folder / "leaf\u2028two.jpg", seed=4)
+    ran = run_plantid(["identify", folder, "-f", "ndjson", "-q"], cli_env)
+    assert ran.returncode == 0, ran.stderr
+    results = tmp_path / "r.ndjson"
+    results.write_text(ran.stdout, encoding="utf-8")
+    exported = run_plantid(["export", "csv", results], cli_env)
+    assert exported.returncode == 0, exported.stderr
+    assert "leaf\u2028two.jpg" in exported.stdout
+
+
+def test_a_one_line_json_array_with_a_bad_item_inside_is_an_error(tmp_path, sandbox, cli_env):
+    """`jq -c` writes an array on one line; a damaged item in its middle was taken for a run
+    cut short: a warning and exit 0 with the items before it only."""
+    records = [json.loads(line) for line in _identified(tmp_path, cli_env, "j", 3).splitlines()]
+    line = json.dumps(records[:1])[:-1] + ', {"bad": }, ' + json.dumps(records[1:])[1:]
+    results = tmp_path / "one-line.json"
+    results.write_text(line + "\n")
+    exported = run_plantid(["export", "csv", results], cli_env)
+    assert exported.returncode == 2, (exported.returncode, exported.stderr)
+    assert "not a JSON record" in exported.stderr
+    assert exported.stdout == ""
+
+
+def _results_and_shas(tmp_path, cli_env) -> tuple[str, list[str]]:
+    text = _identified(tmp_path, cli_env, "r", 3)
+    path = tmp_path / "results.ndjson"
+    path.write_text(text)
+    return str(path), [json.loads(line)["sha256"] for line in text.splitlines()]
+
+
+def test_an_unclosed_quote_in_a_decisions_file_is_an_error(tmp_path, sandbox, cli_env):
+    """Before: the quote swallowed every later row into one remark; "1 of 3 records
+    reviewed", exit 0, two decisions silently lost."""
+    results, (a, b, c) = _results_and_shas(tmp_path, cli_env)
+    decisions = tmp_path / "d.csv"
+    decisions.write_text(
+        HEADER + f'{a},accepted,,me,"leaf margin\n{b},rejected,,me,\n{c},accepted,,me,\n'
+    )
+    applied = run_plantid(["review", "apply", decisions, results], cli_env)
+    assert applied.returncode == 2, applied.stderr
+    assert "not valid CSV" in applied.stderr and "Traceback" not in applied.stderr
+    assert applied.stdout == ""
+
+
+def test_a_long_remark_in_a_decisions_file_is_applied(tmp_path, sandbox, cli_env):
+    """Before: a remark over 128 KiB (csv's default field limit) was an internal error."""
+    results, (a, _, _) = _results_and_shas(tmp_path, cli_env)
+    decisions = tmp_path / "d.csv"
+    decisions.write_text(HEADER + f"{a},accepted,,me,{'x' * 200_000}\n")
+    applied = run_plantid(["review", "apply", decisions, results], cli_env)
+    assert applied.returncode == 0, applied.stderr
+    [reviewed] = [r for r in map(json.loads, applied.stdout.splitlines()) if r["sha256"] == a]
+    assert len(reviewed["verification"]["remarks"]) == 200_000
+
+
+def test_redacting_a_long_run_of_letters_is_linear():
+    """The URL-password pattern scanned, from every start in a run of letters, to its end:
+    quadratic (20,000 letters 3.6 s; a 50 MB line on stdin held the GIL and ignored SIGTERM
+    for good). Two million letters now take a fraction of a second; the timeout is only
+    there to end the test, at thousands of times that."""
+    code = (
+        "from plantid_cli.redact import redact\n"
+        "text = 'a' * 2_000_000 + ' redis://:secret@host ' + 'b' * 2_000_000\n"
+        "print(redact(text).count('****'), 'secret' in redact(text))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.split() == ["1", "False"], done.stderr
