@@ -20,9 +20,7 @@ _URL_KEY = re.compile(
 # The scheme is bounded (RFC 3986 schemes are short; 32 is generous): unbounded, every start
 # in a long run of letters scanned to its end for "://", quadratic - 20,000 letters took 3.6 s
 # and a 50 MB line (a path list on stdin) held the GIL, SIGTERM unanswered, for good.
-_URL_PASSWORD = re.compile(
-    r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/?#@\s\"']*:)[^@/?#\s\"']+(?=@)"
-)
+_URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/?#@\s\"']*:)[^@/?#\s\"']+(?=@)")
 MASK = "****"
 
 

@@ -111,3 +111,36 @@ def test_redacting_a_long_run_of_letters_is_linear():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert done.stdout.split() == ["1", "False"], done.stderr
+
+
+def test_a_record_field_of_the_wrong_type_is_a_clear_error_in_every_reader(
+    tmp_path, sandbox, cli_env
+):
+    """Before: `"best": "x"`, `"schema_version": []`, `"index": "x"` or a suggestion's
+    probability as a string was an internal error (AttributeError, TypeError) in report,
+    export, tag, checklist and review."""
+    [record] = [json.loads(line) for line in _identified(tmp_path, cli_env, "t", 1).splitlines()]
+    mutations = {
+        "best": "x",
+        "schema_version": [],
+        "index": "x",
+        "location": 5,
+        "suggestions": 7,
+        "error": "boom",
+        "best.probability": "high",
+    }
+    for field, value in mutations.items():
+        broken = json.loads(json.dumps(record))
+        if "." in field:
+            outer, inner = field.split(".")
+            broken[outer][inner] = value
+        else:
+            broken[field] = value
+        results = tmp_path / f"bad-{field}.ndjson"
+        results.write_text(json.dumps(broken) + "\n")
+        for command in (["export", "csv"], ["report", "-o", tmp_path / "r.html"], ["checklist"]):
+            done = run_plantid([*command, results], cli_env)
+            said = done.stdout + done.stderr
+            assert done.returncode == 2, (field, command, said)
+            assert "internal error" not in said and "Traceback" not in said, (field, said)
+            assert "line 1" in done.stderr, (field, command, done.stderr)

@@ -120,17 +120,62 @@ def _skip(text: str, position: int, chars: str) -> int:
     return position
 
 
+#: The fields the readers use and the JSON types they must have (null: absent). A record with
+#: `"best": "x"` or `"index": "x"` was an internal error in every command that reads results.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "path": (str,),
+    "status": (str,),
+    "index": (int,),
+    "sha256": (str,),
+    "provider": (str,),
+    "paths": (list,),
+    "suggestions": (list,),
+    "best": (dict,),
+    "location": (dict,),
+    "verification": (dict,),
+    "error": (dict,),
+}
+#: ... and within `best` and each suggestion.
+_SUGGESTION_TYPES: dict[str, tuple[type, ...]] = {
+    "scientific_name": (str,),
+    "probability": (int, float),
+    "common_names": (list,),
+}
+
+
+def _wrong_type(where: str, field: str, value: Any, types: tuple[type, ...]) -> UsageError:
+    names = " or ".join({int: "a number", float: "a number", str: "a string", list: "a list",
+                         dict: "an object"}[t] for t in types)  # fmt: skip
+    shown = "true/false" if isinstance(value, bool) else type(value).__name__
+    return UsageError(f"{where}: {field} must be {names}, not {shown}")
+
+
+def _check_fields(where: str, record: dict[str, Any], types: dict[str, tuple[type, ...]],
+                  prefix: str = "") -> None:  # fmt: skip
+    for field, allowed in types.items():
+        value = record.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
+            raise _wrong_type(where, prefix + field, value, allowed)
+
+
 def _checked(record: Any, name: str, number: int) -> dict[str, Any]:
     where = f"{name} line {number}"
     if not isinstance(record, dict) or "status" not in record or "path" not in record:
         raise UsageError(f"{where}: not a plantid record (no status/path)")
     version = record.get("schema_version")
-    if version not in KNOWN_SCHEMA_VERSIONS:
+    if type(version) is not int or version not in KNOWN_SCHEMA_VERSIONS:
         known = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
         raise UsageError(
             f"{where}: schema_version {version!r} is not one this plantid knows ({known}); "
             "a newer plantid wrote it"
         )
+    _check_fields(where, record, _FIELD_TYPES)
+    if record.get("best") is not None:
+        _check_fields(where, record["best"], _SUGGESTION_TYPES, "best.")
+    for position, suggestion in enumerate(record.get("suggestions") or []):
+        if not isinstance(suggestion, dict):
+            raise _wrong_type(where, f"suggestions[{position}]", suggestion, (dict,))
+        _check_fields(where, suggestion, _SUGGESTION_TYPES, f"suggestions[{position}].")
     record.setdefault("index", number - 1)
     return record
 
