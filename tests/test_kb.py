@@ -219,3 +219,12 @@ def test_kb_help_has_examples(cli_env):
         result = run_plantid([command, "--help"], {**cli_env, "COLUMNS": "200"})
         assert result.returncode == 0
         assert f"plantid {command} " in result.stdout and "credit" in result.stdout
+
+
+def test_about_max_credits_nan_is_a_usage_error(sandbox, cli_env):
+    """Before: nan passed the `< 0` check and every `cost > nan` is false: the entry was
+    bought (0.5 credits) under a limit that allowed nothing."""
+    refused = run_plantid(["about", "Bellis perennis", "--max-credits", "nan"], cli_env)
+    assert refused.returncode == 2, refused.stderr
+    assert "--max-credits must be a number, 0 or more" in refused.stderr
+    assert sandbox.stats()["plantid_kb_detail"] == 0

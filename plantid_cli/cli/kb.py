@@ -152,8 +152,10 @@ def about(
         setup_logging()
         if no_cache and refresh:
             raise UsageError("--no-cache and --refresh cannot be used together")
-        if max_credits is not None and max_credits < 0:
-            raise UsageError("--max-credits must be 0 or more")
+        # `not >= 0` also refuses nan, which compares false with everything: the budget check
+        # (`cost > nan` is false) then let any entry through
+        if max_credits is not None and not max_credits >= 0:
+            raise UsageError("--max-credits must be a number, 0 or more")
         asked = tuple(d.strip() for d in (details or "").split(",") if d.strip())
         settings = load({"language": language} if language else {})
         lang = settings.language.split(",")[0]
