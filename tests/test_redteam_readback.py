@@ -144,3 +144,23 @@ def test_a_record_field_of_the_wrong_type_is_a_clear_error_in_every_reader(
             assert done.returncode == 2, (field, command, said)
             assert "internal error" not in said and "Traceback" not in said, (field, said)
             assert "line 1" in done.stderr, (field, command, done.stderr)
+
+
+def test_a_photo_path_too_long_for_the_system_is_a_photo_not_found(tmp_path, sandbox, cli_env):
+    """Before: `tag` stopped with "internal error: OSError: File name too long" (Path.is_file
+    raises ENAMETOOLONG), and `report` blamed its own output file."""
+    [record] = [json.loads(line) for line in _identified(tmp_path, cli_env, "l", 1).splitlines()]
+    record["path"] = str(tmp_path / ("x" * 300 + ".jpg"))
+    record.pop("path_b64", None)
+    results = tmp_path / "long.ndjson"
+    results.write_text(json.dumps(record) + "\n")
+    report = run_plantid(["report", results, "-o", tmp_path / "r.html"], cli_env)
+    assert report.returncode == 0, report.stderr
+    assert "1 photo not found" in report.stderr
+    import runs
+
+    if runs._exempi_missing() is None:  # `tag` needs Exempi
+        tagged = run_plantid(["tag", results], cli_env)
+        said = tagged.stdout + tagged.stderr
+        assert "internal error" not in said and "photo not found" in said, said
+        assert tagged.returncode == 1

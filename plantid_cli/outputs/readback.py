@@ -114,6 +114,15 @@ def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
             position += 1
 
 
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but a name the system refuses (too long: ENAMETOOLONG, which is_file
+    raises) is a photo not found, not an internal error of `tag` and `report`."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _skip(text: str, position: int, chars: str) -> int:
     while position < len(text) and text[position] in chars:
         position += 1
@@ -229,7 +238,7 @@ def locate(record: Mapping[str, Any], base: Path | None = None) -> Located:
     seen = False
     for root in _roots(names, base) if names else []:
         candidates = [Path(name) if root is None else root / name for name in names]
-        if not all(candidate.is_file() for candidate in candidates):
+        if not all(_is_file(candidate) for candidate in candidates):
             continue
         seen = True
         if not isinstance(expected, str) or not expected:
