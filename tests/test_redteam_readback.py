@@ -164,3 +164,34 @@ def test_a_photo_path_too_long_for_the_system_is_a_photo_not_found(tmp_path, san
         said = tagged.stdout + tagged.stderr
         assert "internal error" not in said and "photo not found" in said, said
         assert tagged.returncode == 1
+
+
+def _measured_identify_stdin(stdin_path, env, *extra) -> tuple[subprocess.CompletedProcess, int]:
+    import runs
+
+    with open(stdin_path, "rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-c", runs.MEASURED, "identify", "-", "-f", "ndjson", *extra],
+            env=env, cwd=REPO, stdin=stdin, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    return done, runs.peak_of(done.stderr)
+
+
+def test_an_endless_line_on_stdin_is_read_in_bounded_memory(tmp_path, sandbox, cli_env):
+    """`identify -` held a line whole: `< /dev/zero` grew to 7.7 GB in 20 s. Here 150 MB
+    without a line end (no path is longer than 4 kB), then a real photo: one record says
+    the long name cannot be a file, the photo is answered, and the peak stays far under
+    the 150 MB it would take to hold the line once."""
+    photo = green_photo(tmp_path / "leaf.jpg", seed=12)
+    for null, sep in ((False, b"\n"), (True, b"\0")):
+        listing = tmp_path / f"paths-{null}.txt"
+        with open(listing, "wb") as out:
+            for _ in range(150):
+                out.write(b"a" * (1 << 20))
+            out.write(sep + str(photo).encode() + sep)
+        done, peak_kb = _measured_identify_stdin(listing, cli_env, *(["-0"] if null else []))
+        said = done.stdout + done.stderr
+        assert "internal error" not in said and "Traceback" not in said, said[-2000:]
+        statuses = sorted(json.loads(line)["status"] for line in done.stdout.splitlines())
+        assert statuses == ["error", "ok"], (null, statuses)
+        assert peak_kb < 120_000, (null, peak_kb)
