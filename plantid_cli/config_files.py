@@ -125,9 +125,16 @@ def read_toml(path: Path, required: bool = False) -> dict[str, Any]:
 
 
 def read_keys_file(path: Path) -> dict[str, str]:
-    """The stored keys. An empty file (or /dev/null, the usual way to say "none") stores
-    none, as an empty config file sets nothing: both stopped every command with a JSON
-    error. A file that is JSON but not an object (a list) is a clear error, never a crash."""
+    """The stored keys (see `_read_keys_object`); an entry that is not a string (a note a
+    person added) is kept in the file but is no key."""
+    return {str(k): v for k, v in _read_keys_object(path).items() if isinstance(v, str)}
+
+
+def _read_keys_object(path: Path) -> dict[str, Any]:
+    """The keys file's whole object. An empty file (or /dev/null, the usual way to say "none")
+    stores none, as an empty config file sets nothing: both stopped every command with a
+    JSON error. A file that is JSON but not an object (a list) is a clear error, never a
+    crash."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -144,14 +151,14 @@ def read_keys_file(path: Path) -> dict[str, str]:
         raise ConfigError(
             f'keys file {path}: not a JSON object of provider and key ({{"plantid": "..."}})'
         )
-    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+    return data
 
 
 def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
     """Store a key in a file created 0600 inside a 0700 folder (never a moment wider)."""
     path = keys_file_path(environ)
     make_private_dir(path.parent)  # every folder it creates is 0700, parents included
-    keys = read_keys_file(path)
+    keys = _read_keys_object(path)  # every entry, the ones that are no key too: kept as they are
     keys[provider] = key
     _write_keys(path, keys)
     return path
@@ -160,15 +167,15 @@ def write_key(provider: str, key: str, environ: Mapping[str, str] | None = None)
 def remove_key(provider: str, environ: Mapping[str, str] | None = None) -> bool:
     """Forget the stored key of `provider`; False when none was stored (nothing changed)."""
     path = keys_file_path(environ)
-    keys = read_keys_file(path)
-    if provider not in keys:
+    keys = _read_keys_object(path)
+    if not isinstance(keys.get(provider), str):
         return False
     del keys[provider]
     _write_keys(path, keys)
     return True
 
 
-def _write_keys(path: Path, keys: dict[str, str]) -> None:
+def _write_keys(path: Path, keys: dict[str, Any]) -> None:
     """Replace the keys file in one step: a new 0600 file renamed over the old one. Never
     over a device, a pipe or a socket (PLANTID_KEYS_FILE=/dev/null): renamed over as root,
     /dev/null itself became a file holding the key; and a secret is not written into a

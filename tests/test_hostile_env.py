@@ -249,3 +249,28 @@ def test_keys_set_never_replaces_a_device_named_as_the_keys_file(tmp_path, cli_e
     assert "not a regular file" in result.stderr and "stored-key" not in result.stderr
     assert stat.S_ISCHR(os.stat(node).st_mode)  # still the device
     assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]  # no temporary file left
+
+
+def test_keys_set_keeps_the_entries_of_the_keys_file_that_are_not_keys(tmp_path, cli_env):
+    """Before: `{"plantid": 5, "note": "keep"}` then `keys set plantnet` rewrote the file
+    with the plantnet key alone: the note and the other entry were dropped, exit 0."""
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"plantid": 5, "note": ["keep", "this"]}))
+    env = {**cli_env, "PLANTID_KEYS_FILE": str(keys)}
+    stored = run_plantid(["keys", "set", "plantnet"], env, input="pn-key-0123456789\n")
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(keys.read_text()) == {
+        "plantid": 5, "note": ["keep", "this"], "plantnet": "pn-key-0123456789"
+    }  # fmt: skip
+    removed = run_plantid(["keys", "remove", "plantnet", "--yes"], env)
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(keys.read_text()) == {"plantid": 5, "note": ["keep", "this"]}
+
+
+def test_an_empty_report_name_is_a_usage_error(tmp_path, sandbox, cli_env):
+    """Before: `--report ''` wrote no report and said nothing, exit 0 (`-o ''` is an error)."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo, "--report", ""], cli_env)
+    assert result.returncode == 2, result.stderr
+    assert "--report needs a file name" in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 0  # refused before anything was bought

@@ -25,6 +25,8 @@ class RunOutputs:
     def __init__(
         self, report: str | None, write_xmp: bool, xmp_name: str, threshold: float
     ) -> None:
+        if report is not None and not report.strip():  # was: no report, exit 0, nothing said
+            raise UsageError("--report needs a file name (it was given an empty one)")
         self.report = Path(report) if report else None
         if self.report is not None and not self.report.parent.is_dir():
             raise UsageError(f"--report: no such folder: {self.report.parent}")
