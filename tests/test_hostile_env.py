@@ -274,3 +274,24 @@ def test_an_empty_report_name_is_a_usage_error(tmp_path, sandbox, cli_env):
     assert result.returncode == 2, result.stderr
     assert "--report needs a file name" in result.stderr
     assert sandbox.stats()["plantid_identify"] == 0  # refused before anything was bought
+
+
+@pytest.mark.parametrize("form", [["-"], ["-0", "-"]])
+def test_a_path_list_from_a_closed_stdin_is_a_usage_error(cli_env, sandbox, form):
+    """`plantid identify - <&-`: Python starts with sys.stdin None; was an internal error
+    (TypeError: 'NoneType' object is not iterable)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, "-m", "plantid_cli", "identify", *form],
+        env=cli_env, cwd=REPO, capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "standard input, which is closed" in result.stderr
+    assert "internal error" not in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 0

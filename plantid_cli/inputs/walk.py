@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from plantid_cli.constants import PHOTO_EXTENSIONS, RAW_EXTENSIONS, TIFF_EXTENSIONS
-from plantid_cli.errors import ImageError
+from plantid_cli.errors import ImageError, UsageError
 from plantid_cli.records import display_path
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(PHOTO_EXTENSIONS + TIFF_EXTENSIONS + RAW_EXTENSIONS)
@@ -108,11 +108,13 @@ def _expand_arguments(
         if argument != "-":
             yield argument
             continue
+        stream = stdin if stdin is not None else sys.stdin
+        if stream is None:  # started with fd 0 closed (`<&-`): was an internal error
+            raise UsageError("- reads paths from standard input, which is closed")
         if null:
-            yield from _null_separated(stdin if stdin is not None else sys.stdin)
+            yield from _null_separated(stream)
             continue
         lines: Iterable[str]
-        stream = stdin if stdin is not None else sys.stdin
         buffer = getattr(stream, "buffer", None)
         if buffer is not None:  # a real stream: its bytes, each line bounded
             lines = (os.fsdecode(raw) for raw in _bounded_lines(buffer))
