@@ -9,6 +9,7 @@ Stdlib only at import (platformdirs only when no folder is configured).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 
 from plantid_cli.constants import APP_NAME, CONFIG_ENV, KEYS_FILE_ENV
 from plantid_cli.errors import ConfigError
-from plantid_cli.file_targets import look
+from plantid_cli.file_targets import look, replacing
 
 
 def make_private_dir(directory: Path) -> None:
@@ -186,13 +187,5 @@ def _write_keys(path: Path, keys: dict[str, Any]) -> None:
             f"keys file {path} is not a regular file (a device, a pipe or a socket): no key "
             f"can be stored there; point {KEYS_FILE_ENV} at a file"
         )
-    target = where.final
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(keys, handle, indent=2)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(dataclasses.replace(where, mode=None)) as handle:  # 0600 from its creation
+        json.dump(keys, handle, indent=2)

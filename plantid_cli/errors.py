@@ -125,9 +125,9 @@ class OutputError(PlantidError):
         self.why = why or message
 
     @classmethod
-    def from_os_error(cls, exc: OSError | None, output: str = "the output") -> OutputError:
+    def from_os_error(cls, exc: OSError | None) -> OutputError:
         why = "standard output is closed" if exc is None else (exc.strerror or str(exc))
-        return cls(f"cannot write {output}: {why}", why=why)
+        return cls(f"cannot write the output: {why}", why=why)
 
     def naming(self, output: str) -> OutputError:
         """The same failure, saying which output (`-o FILE`: the run itself only knows it

@@ -50,8 +50,9 @@ class Target:
     final: Path
     #: a device, a pipe or a socket: written straight
     stream: bool
-    #: permission bits the finished file gets (unused for a stream)
-    mode: int
+    #: permission bits the finished file gets (unused for a stream); None: the temporary
+    #: file's own 0600, never chmod-ed (the keys file: private from its creation)
+    mode: int | None
 
     @property
     def folder(self) -> str | None:
@@ -101,7 +102,8 @@ def put_in_place(tmp: str | os.PathLike[str], target: Target) -> None:
             write_into(target.final, source)
         os.unlink(tmp)
         return
-    os.chmod(tmp, target.mode)
+    if target.mode is not None:
+        os.chmod(tmp, target.mode)
     os.replace(tmp, target.final)
 
 
@@ -115,20 +117,22 @@ def write_into(path: str | os.PathLike[str], data: bytes | BinaryIO) -> None:
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike[str], binary: bool = False) -> Iterator[IO[Any]]:
+def replacing(path: str | os.PathLike[str] | Target, binary: bool = False) -> Iterator[IO[Any]]:
     """A file to write `path`'s new contents into (text in UTF-8, or bytes): on a clean exit
     flushed, fsynced and put in place (`put_in_place`: readers see the old file or the new
     one, never half of it); on any error removed, the old file left as it was, the error
-    raised. Opening the temporary file can raise OSError (a folder that cannot be written)."""
+    raised. Opening the temporary file can raise OSError (a folder that cannot be written).
+    `path` may be a `Target` already looked at (the keys file: checked, mode None)."""
     # lazy: only a writer of files needs it (this module is imported by every -o)
     import tempfile
 
-    where = look(path)
-    handle = tempfile.NamedTemporaryFile(
+    where = path if isinstance(path, Target) else look(path)
+    named = where.final if isinstance(path, Target) else os.path.expanduser(path)
+    handle = tempfile.NamedTemporaryFile(  # created 0600, O_EXCL: never a moment wider
         "wb" if binary else "w",
         encoding=None if binary else "utf-8",
         dir=where.folder,
-        prefix=f".{os.path.basename(os.path.expanduser(path))}.",
+        prefix=f".{os.path.basename(named)}.",
         suffix=".tmp",
         delete=False,
     )

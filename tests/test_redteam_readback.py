@@ -195,3 +195,18 @@ def test_an_endless_line_on_stdin_is_read_in_bounded_memory(tmp_path, sandbox, c
         statuses = sorted(json.loads(line)["status"] for line in done.stdout.splitlines())
         assert statuses == ["error", "ok"], (null, statuses)
         assert peak_kb < 120_000, (null, peak_kb)
+
+
+def test_every_path_item_is_cut_at_the_same_length_however_the_reads_fall():
+    """A NUL-ended item that began in one 64 KiB read and ended in the next passed whole (up
+    to ~128 KiB) while the line form cut at 64 KiB; and a text stream a library caller hands
+    in is read as text, bounded the same way (review of session 7)."""
+    import io
+
+    from plantid_cli.inputs.walk import MAX_PATH_LINE, _expand_arguments
+
+    data = b"a" * 60000 + b"\0" + b"x" * 70000 + b"\0b"
+    nul = list(_expand_arguments(["-"], io.TextIOWrapper(io.BytesIO(data)), null=True))
+    assert [len(p) for p in nul] == [60000, MAX_PATH_LINE, 1]
+    text = "a\r\n\nb\n" + "y" * 200_000 + "\nc"
+    assert [len(p) for p in _expand_arguments(["-"], io.StringIO(text))] == [1, 1, MAX_PATH_LINE, 1]

@@ -57,7 +57,8 @@ class AtomicOutput:
                 f"--output {path}: cannot write in {folder or '.'} ({exc.strerror or exc});"
                 " nothing was sent"
             ) from None
-        os.fchmod(fd, where.mode)  # as `>` would leave it, not mkstemp's 0600
+        if where.mode is not None:  # (look() always sets it)
+            os.fchmod(fd, where.mode)  # as `>` would leave it, not mkstemp's 0600
         self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
 
     def commit(self) -> None:

@@ -114,12 +114,10 @@ def _expand_arguments(
         if null:
             yield from _null_separated(stream)
             continue
-        lines: Iterable[str]
-        buffer = getattr(stream, "buffer", None)
-        if buffer is not None:  # a real stream: its bytes, each line bounded
-            lines = (os.fsdecode(raw) for raw in _bounded_lines(buffer))
-        else:  # text handed in by a library caller (a StringIO)
-            lines = stream
+        # the process's stdin as bytes, fsdecoded (a name that is not UTF-8 survives); a text
+        # stream a library caller hands in is read as the text it is
+        source = getattr(stream, "buffer", stream) if stream is sys.stdin else stream
+        lines: Iterable[str] = map(_decoded, _bounded_lines(source))
         for line in lines:
             if line.endswith("\n"):
                 line = line[:-1].removesuffix("\r")
@@ -131,15 +129,15 @@ def _expand_arguments(
 MAX_PATH_LINE = 1 << 16
 
 
-def _bounded_lines(buffer: Any) -> Iterator[bytes]:
-    """The lines of `buffer`, each cut at MAX_PATH_LINE: what is past that cannot be a path
-    (it is skipped up to the next newline; the cut head fails as a name too long, a record
-    saying so). `for line in buffer` held a line whole: `plantid identify - < /dev/zero`
-    grew to 7.7 GB in 20 s."""
-    while line := buffer.readline(MAX_PATH_LINE):
+def _bounded_lines(stream: Any) -> Iterator[bytes | str]:
+    """The lines of `stream` (bytes or text), each cut at MAX_PATH_LINE: what is past that
+    cannot be a path (it is skipped up to the next newline; the cut head fails as a name too
+    long, a record saying so). `for line in stream` held a line whole: `plantid identify - <
+    /dev/zero` grew to 7.7 GB in 20 s."""
+    while line := stream.readline(MAX_PATH_LINE):
         yield line
-        if len(line) >= MAX_PATH_LINE and not line.endswith(b"\n"):
-            while (rest := buffer.readline(MAX_PATH_LINE)) and not rest.endswith(b"\n"):
+        if len(line) >= MAX_PATH_LINE and line[-1:] not in ("\n", b"\n"):
+            while (rest := stream.readline(MAX_PATH_LINE)) and rest[-1:] not in ("\n", b"\n"):
                 pass
 
 
@@ -157,9 +155,9 @@ def _null_separated(stream: TextIO) -> Iterator[str]:
         *items, pending = pending.split(separator)
         if skipping and items:  # the cut item's rest ends at the first separator
             items, skipping = items[1:], False
-        for item in items:
+        for item in items:  # an item may span two reads: cut it here too
             if item:
-                yield _decoded(item)
+                yield _decoded(item[:MAX_PATH_LINE])
         if skipping:
             pending = pending[:0]
         elif len(pending) > MAX_PATH_LINE:
