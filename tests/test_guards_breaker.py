@@ -304,3 +304,49 @@ def test_calls_on_a_closed_circuit_take_no_write_lock(tmp_path):
     assert breaker.call(lambda: "ok") == "ok"
     assert breaker.status()["failures"] == 0
     assert len(updates) == 2
+
+
+def test_a_closed_circuits_call_reads_its_row_twice_and_imports_no_pybreaker(tmp_path):
+    """Issue 17: a healthy call read the breaker row six times (the admission, then pybreaker's
+    state, its closed state's call and the counter reset) and imported pybreaker (~12 ms in
+    front of a run's first upload). Now: the admission and the success's reset, nothing else."""
+    code = """
+import sys
+from pathlib import Path
+from plantid_cli.guards.breaker.shared import SharedBreaker
+from plantid_cli.guards.disk.state import SharedState
+breaker = SharedBreaker(SharedState(Path(sys.argv[1])), "plantid")
+reads = []
+real = breaker.store.read
+breaker.store.read = lambda: reads.append(1) or real()
+assert [breaker.call(lambda: n) for n in range(3)] == [0, 1, 2]
+print(len(reads), "pybreaker" in sys.modules)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "state.sqlite3")],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    ).stdout.split()  # fmt: skip
+    assert out == ["6", "False"]
+
+
+def test_a_failure_that_lands_after_another_process_opened_the_circuit_is_not_counted(tmp_path):
+    """The closed circuit's call replays its failure through pybreaker; by then another
+    process (here a second breaker on the same file) has tripped the circuit: the caller gets
+    its own error, the count stays the one that opened it, and only the opener says so."""
+    mine, my_changes = make(tmp_path, reset_timeout=60)
+    other, other_changes = make(tmp_path, reset_timeout=60)
+
+    def fails_after_the_other_trips():
+        for _ in range(3):
+            with pytest.raises(UpstreamTimeout):
+                other.call(raiser(UpstreamTimeout("slow")))
+        raise BadResponse("junk")
+
+    with pytest.raises(BadResponse):
+        mine.call(fails_after_the_other_trips)
+    assert other_changes == [("plantid", "closed", "open", 3)]
+    assert my_changes == []
+    status = mine.status()
+    assert status["state"] == "open" and status["failures"] == 3
+    with pytest.raises(CircuitOpenError):
+        mine.call(lambda: pytest.fail("sent through an open circuit"))

@@ -1,6 +1,7 @@
 """A circuit breaker per provider, shared by every `plantid` process through SharedState.
 
-The state machine is pybreaker's (imported lazily, only inside :meth:`SharedBreaker.call`);
+The state machine is pybreaker's (imported lazily, by :meth:`SharedBreaker.call` once a call
+fails or the circuit is not closed: a closed circuit's successes only reset the count);
 its storage is the ``breaker`` table of the shared SQLite file, so a breaker opened by one
 process is open for all of them. :meth:`SharedBreaker.check` and :meth:`SharedBreaker.status`
 are a single SQLite read and never import pybreaker.
@@ -236,30 +237,73 @@ class SharedBreaker:
         """Run ``fn()`` through the shared breaker (see the module docstring for the rules)."""
         token = os.urandom(16).hex()
         holds_lease = self._admit(token)  # raises CircuitOpenError when refused; no pybreaker
+        if not holds_lease:  # admitted by a closed circuit: the common case, without pybreaker
+            return self._call_closed(fn)
         try:
-            pybreaker = load_pybreaker()  # without redis-py: see lazy_imports
-            # storage imports pybreaker at module level: kept off check()/status() paths.
-            from plantid_cli.guards.breaker.storage import build_circuit_breaker
-
-            breaker, storage = build_circuit_breaker(
-                self,
-                holds_lease=holds_lease,
-                counts_as_failure=counts_as_failure,
-                notify=self._notify,
-            )
-
-            def guarded() -> T:
-                try:
-                    return fn()
-                except BaseException as exc:
-                    if not counts_as_failure(exc) and not is_answer(exc):
-                        storage.neutral = True  # pybreaker will see "excluded": make it a no-op
-                    raise
-
-            try:
-                return breaker.call(guarded)
-            except pybreaker.CircuitBreakerError:
-                raise self._open_error() from None
+            return self._through_pybreaker(fn, holds_lease=True)
         finally:
-            if holds_lease:
-                self._release(token)
+            self._release(token)
+
+    def _call_closed(self, fn: Callable[[], T]) -> T:
+        """``fn()`` admitted by a closed circuit, with pybreaker's bookkeeping of its outcome.
+
+        Why not through pybreaker: in a closed circuit a success only resets the failure
+        count, and pybreaker would read the row three more times and be imported (about 12 ms)
+        before the first photo of a run could be sent. A failure is replayed through pybreaker
+        (it counts it, and opens the circuit at ``fail_max``), so the state machine stays
+        pybreaker's; if the circuit has meanwhile left the closed state (another process
+        opened it, or is probing it), the failure is not counted, as increment_counter does
+        not count one in an open circuit, and the caller gets the original error."""
+        try:
+            result = fn()
+        except BaseException as exc:
+            if counts_as_failure(exc):
+                self._count_failure(exc)
+            elif is_answer(exc):
+                self._answered()
+            raise
+        self._answered()
+        return result
+
+    def _answered(self) -> None:
+        """A closed circuit's success (pybreaker's ``reset_counter``): zero the failures that
+        any process counted, with a write only when there are some."""
+        if self._row().failures:
+            self.store.update(lambda row: ({"failures": 0} if row.failures else {}, None))
+
+    def _count_failure(self, exc: BaseException) -> None:
+        def replay() -> None:
+            raise exc
+
+        try:
+            self._through_pybreaker(replay, holds_lease=False)
+        except CircuitOpenError:
+            pass  # no longer closed: not counted (see _call_closed)
+        except BaseException as raised:
+            if raised is not exc:
+                raise
+
+    def _through_pybreaker(self, fn: Callable[[], T], *, holds_lease: bool) -> T:
+        pybreaker = load_pybreaker()  # without redis-py: see lazy_imports
+        # storage imports pybreaker at module level: kept off check()/status() paths.
+        from plantid_cli.guards.breaker.storage import build_circuit_breaker
+
+        breaker, storage = build_circuit_breaker(
+            self,
+            holds_lease=holds_lease,
+            counts_as_failure=counts_as_failure,
+            notify=self._notify,
+        )
+
+        def guarded() -> T:
+            try:
+                return fn()
+            except BaseException as exc:
+                if not counts_as_failure(exc) and not is_answer(exc):
+                    storage.neutral = True  # pybreaker will see "excluded": make it a no-op
+                raise
+
+        try:
+            return breaker.call(guarded)
+        except pybreaker.CircuitBreakerError:
+            raise self._open_error() from None
