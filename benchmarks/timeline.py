@@ -10,7 +10,8 @@ item 14 of benchmarks/run.py), alternating. The phases come from the sandbox's c
   clock after its imports and preparation, so its figure is from its clock's start);
 - round 1 -> 2: the first upload's arrival -> the 9th's (the first slot freed and refilled);
 - each later round: the mean spacing of round starts from the 2nd to the last;
-- last answer -> exit: the last upload's answer sent -> the process gone.
+- last answer -> exit: the last upload's answer sent -> the process gone (the floor: its
+  clock stopped).
 
 Medians over the runs. Stdlib and the benchmarks' helpers only.
 """
@@ -75,8 +76,9 @@ def main() -> None:
                 if who == "floor":
                     command = [sys.executable, "-c", FLOOR_WITH_START, box.url + "/api/v3",
                                str(CONCURRENCY), *paths]  # fmt: skip
-                    began, ended, out = _timed(command, env)
-                    began = float(out.split()[0])  # its clock's start
+                    _, _, out = _timed(command, env)
+                    clock_started, clock = map(float, out.split()[:2])
+                    began, ended = clock_started, clock_started + clock  # its clock's span
                 else:
                     command = [*u.plantid_command(), "identify", str(photos), "-q", "-f",
                                "ndjson", "-j", str(CONCURRENCY)]  # fmt: skip

@@ -105,3 +105,42 @@ def test_import_plantid_cli_loads_no_heavy_dependency():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_fresh_run_opens_the_stores_write_side_in_the_background(
+    configured, tmp_path, monkeypatch
+):
+    """Issue 17: diskcache was opened by the first answer's store, in a call thread, and
+    every other call thread's first store waited for it (~10 ms of each run's second round).
+    It is opened by the warm-up that builds the HTTP client, while the first answers are out;
+    a cached rerun opens it not at all."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import wait_for
+
+    from plantid_cli.guards.disk.cache import ResultCache
+
+    opened_in: list[str] = []
+    real_open = ResultCache._open
+
+    def recording_open(self):
+        opened_in.append(threading.current_thread().name)
+        return real_open(self)
+
+    monkeypatch.setattr(ResultCache, "_open", recording_open)
+    for n in range(3):
+        green_photo(tmp_path / "photos" / f"leaf{n}.jpg", seed=n)
+    configured.configure(hold_after=0)  # every call held until the store has been opened
+    run = ThreadPoolExecutor(1).submit(
+        lambda: list(plantid_cli.identify([tmp_path / "photos"], concurrency=3))
+    )
+    wait_for(lambda: opened_in or run.done())
+    configured.configure(hold_after=None)
+    records = run.result()
+    assert [r["status"] for r in records] == ["ok"] * 3
+    assert opened_in == ["plantid-client"]
+    assert configured.stats()["plantid_identify"] == 3
+    opened_in.clear()
+    assert all(r["cached"] for r in plantid_cli.identify([tmp_path / "photos"]))
+    assert opened_in == []

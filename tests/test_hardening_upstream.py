@@ -259,6 +259,40 @@ def test_send_total_deadline_cuts_a_drip(sandbox):
         assert response.json()["remaining"]["total"] == sandbox.stats()["credits"]["total"]
 
 
+def test_exchanges_one_after_another_run_in_one_kept_helper_thread(sandbox):
+    """Issue 17: a thread was started for every request, about 0.7 ms in front of each call of
+    a -j 8 run. Helpers are kept: ten exchanges one after another run in one thread; one cut
+    at its deadline (a hang) keeps its helper until it ends, and the next exchange is not held
+    by it."""
+    import threading
+
+    ran_in: list[threading.Thread] = []
+
+    def trace(event, info):
+        if event == "http11.send_request_headers.started":
+            ran_in.append(threading.current_thread())  # kept alive: no id reused
+
+    def usage(client):
+        url = f"{sandbox.plantid_url}/usage_info"
+        return send(client, "plantid", "GET", url, headers={"Api-Key": "k"},
+                    extensions={"trace": trace})  # fmt: skip
+
+    with httpx.Client(timeout=1.0) as client:
+        for _ in range(10):
+            assert usage(client).status_code == 200
+        assert len(ran_in) == 10
+        assert len({id(thread) for thread in ran_in}) == 1
+        assert ran_in[0].name == "plantid-http" and ran_in[0].daemon
+        sandbox.configure(mode="hang")
+        with pytest.raises(UpstreamTimeout):
+            send(client, "plantid", "POST", f"{sandbox.plantid_url}/identification",
+                 json={"images": ["aGVsbG8="]}, headers={"Api-Key": "k"},
+                 extensions={"trace": trace})  # fmt: skip
+        sandbox.configure(mode=None)
+        assert usage(client).status_code == 200
+    assert sandbox.stats()["plantid_usage"] == 11
+
+
 def test_send_refuses_an_endless_answer(monkeypatch):
     from plantid_cli.providers import base
 

@@ -3,15 +3,15 @@
 Why a helper thread: httpx applies its read timeout to each socket read, also while it waits
 for the response headers, so an upstream that drips one header byte per read timeout holds
 `client.send()` as long as it likes (a run hung 40 s at `--timeout 2`). The exchange runs in a
-daemon thread; the caller waits at most the deadline (connect, upload, headers and body
-together), then shuts down the sockets this request opened, so that the helper's blocked read
-ends at once and the connection is dropped, and raises ReadTimeout. A hang on a reused
-keep-alive connection (whose socket an earlier request opened) is shut down the same way: left
-to drip on, its 201 completed 13 s later, after the retry had bought the photo again (soak).
-Finding that connection's socket is the one use of a dependency's internals here: httpcore's
-HTTP11Connection keeps it as `_network_stream`, read from the frame that starts sending the
-request (`_reused_stream`); pyproject pins httpcore's tested range and
-tests/test_charged_cut.py fails the moment the shim stops taking effect.
+daemon helper thread (kept for the next exchange: `_Helpers`); the caller waits at most the
+deadline (connect, upload, headers and body together), then shuts down the sockets this request
+opened, so that the helper's blocked read ends at once and the connection is dropped, and
+raises ReadTimeout. A hang on a reused keep-alive connection (whose socket an earlier request
+opened) is shut down the same way: left to drip on, its 201 completed 13 s later, after the
+retry had bought the photo again (soak). Finding that connection's socket is the one use of a
+dependency's internals here: httpcore's HTTP11Connection keeps it as `_network_stream`, read
+from the frame that starts sending the request (`_reused_stream`); pyproject pins httpcore's
+tested range and tests/test_charged_cut.py fails the moment the shim stops taking effect.
 
 Why the caller waits for the helper after the deadline (up to SETTLE_SECONDS): on a loaded
 machine an answer can reach this machine before the deadline while the helper thread, starved of
@@ -38,11 +38,13 @@ the deadline) nothing says the service charged, and the exchange stays a timeout
 
 from __future__ import annotations
 
+import os
+import queue
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import SETTLE_SECONDS
@@ -93,12 +95,16 @@ class _Exchange:
 
         request.extensions["trace"] = trace
 
-    def run(self) -> None:
+    def run(self, then: Callable[[], None] | None = None) -> None:
+        """Read the exchange; `then` (the helper going back to its pool) runs before the
+        caller is woken, so that the caller's next request finds the helper free."""
         try:
             self.response = self._read()
         except BaseException as exc:  # handed to the caller (or dropped once it has left)
             self.error = exc
         finally:
+            if then is not None:
+                then()
             self.done.set()
 
     def _read(self) -> httpx.Response:
@@ -199,7 +205,7 @@ def exchange(
         work.run()
     else:
         started = time.monotonic()
-        threading.Thread(target=work.run, name="plantid-http", daemon=True).start()
+        _HELPERS.give(work)
         if not work.done.wait(limit):
             work.abandon()
             finished = work.done.wait(SETTLE_SECONDS)
@@ -213,6 +219,55 @@ def exchange(
         raise work.error
     assert work.response is not None
     return work.response
+
+
+class _Helpers:
+    """The helper threads exchanges run in, each kept for the next exchange once its own ends.
+
+    Why kept: a thread started per request cost each call of a `-j 8` run about 0.7 ms in
+    front of its request (the caller waits until the new thread runs), a round at a time. A
+    helper whose exchange was abandoned stays out of the pool until that exchange ends (its
+    sockets shut, it ends at once); the next exchange then gets another thread. Daemon threads:
+    one waiting for work never holds the process's exit."""
+
+    #: Idle helpers kept; more (after a burst) end once their exchange does.
+    KEEP = 64
+
+    def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """No idle helper (a forked child has none of its parent's threads)."""
+        self._idle: list[queue.SimpleQueue[_Exchange]] = []
+        self._lock = threading.Lock()
+
+    def give(self, work: _Exchange) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), name="plantid-http",
+                             daemon=True).start()  # fmt: skip
+        inbox.put(work)
+
+    def _serve(self, inbox: queue.SimpleQueue[_Exchange]) -> None:
+        kept = [True]
+
+        def back() -> None:
+            with self._lock:
+                kept[0] = len(self._idle) < self.KEEP
+                if kept[0]:
+                    self._idle.append(inbox)
+
+        while kept[0]:
+            work = inbox.get()
+            work.run(then=back)
+            del work  # its answer belongs to the caller, not to an idle thread
+
+
+_HELPERS = _Helpers()
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's helper threads
+    os.register_at_fork(after_in_child=_HELPERS.forget)
 
 
 def _decoded(response: httpx.Response) -> Iterator[bytes]:
