@@ -132,6 +132,11 @@ class Sandbox:
     def stats(self) -> dict:
         return self._request("/_sandbox/stats")
 
+    def cpu(self) -> float:
+        """User + system CPU seconds the sandbox process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def reset(self) -> None:
         self._request("/_sandbox/reset", {})
 

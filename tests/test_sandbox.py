@@ -667,3 +667,15 @@ def test_unusable_answer_modes_are_charged_and_the_reread_is_clean(sandbox, clie
     assert sandbox.stats()["credits"]["used"] == 1  # re-reads are free
     spoiled = plantnet(client, sandbox, [photo()], ["leaf"])
     assert spoiled.status_code == 200 and sandbox.stats()["plantnet_remaining"] == 499
+
+
+def test_base64_images_are_read_plain_wrapped_or_as_data_urls_and_junk_is_refused(sandbox, client):
+    """The strict one-pass decode (issue 17: the copy that stripped whitespace cost every
+    upload ~0.6 ms) must still take what it took: line-wrapped base64 and data: URLs."""
+    raw = b64(photo())
+    wrapped = "\n".join(raw[i : i + 76] for i in range(0, len(raw), 76))
+    for image in (raw, wrapped, "data:image/jpeg;base64," + raw):
+        response = identify(client, sandbox, {"images": [image]})
+        assert response.status_code == 201, image[:40]
+    assert identify(client, sandbox, {"images": ["not base64!"]}).status_code == 400
+    assert sandbox.stats()["plantid_identify_images"] == 4

@@ -68,7 +68,11 @@ def _b64(item) -> bytes | None:
         return None
     if item.startswith("data:"):
         item = item.partition(",")[2]
-    try:
+    try:  # as sent by a client: one strict pass, without copying the text to strip it
+        return base64.b64decode(item, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:  # wrapped (MIME-style line breaks): the service accepts it too
         return base64.b64decode("".join(item.split()), validate=True)
     except (binascii.Error, ValueError):
         return None
