@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import REPO, TEST_KEY
@@ -112,8 +113,8 @@ def test_a_fresh_run_opens_the_stores_write_side_in_the_background(
 ):
     """Issue 17: diskcache was opened by the first answer's store, in a call thread, and
     every other call thread's first store waited for it (~10 ms of each run's second round).
-    It is opened by the warm-up that builds the HTTP client, while the first answers are out;
-    a cached rerun opens it not at all."""
+    It is opened in the background once the first call is about to go out, while the first
+    answers are out; a cached rerun opens it not at all."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -139,8 +140,22 @@ def test_a_fresh_run_opens_the_stores_write_side_in_the_background(
     configured.configure(hold_after=None)
     records = run.result()
     assert [r["status"] for r in records] == ["ok"] * 3
-    assert opened_in == ["plantid-client"]
+    assert opened_in == ["plantid-store"]
     assert configured.stats()["plantid_identify"] == 3
     opened_in.clear()
     assert all(r["cached"] for r in plantid_cli.identify([tmp_path / "photos"]))
     assert opened_in == []
+
+
+def test_a_run_whose_photos_all_fail_before_a_call_creates_no_store(configured, tmp_path):
+    """The store's background opening waits for a call: a run of photos that cannot be read
+    (found by a red-team pass: the first warm-up built results/cache.db for it, and on a full
+    disk said at random that answers were not being stored) leaves nothing behind."""
+    bad = tmp_path / "photos" / "bad.jpg"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\xff\xd8 not a jpeg at all" * 50)
+    (record,) = plantid_cli.identify([bad])
+    assert record["status"] == "error"
+    cache = Path(os.environ["PLANTID_CACHE_DIR"])
+    assert not (cache / "results" / "cache.db").exists()
+    assert configured.stats()["plantid_identify"] == 0

@@ -350,3 +350,22 @@ def test_a_failure_that_lands_after_another_process_opened_the_circuit_is_not_co
     assert status["state"] == "open" and status["failures"] == 3
     with pytest.raises(CircuitOpenError):
         mine.call(lambda: pytest.fail("sent through an open circuit"))
+
+
+def test_a_counted_failure_keeps_the_traceback_of_the_call_that_failed(tmp_path):
+    """The failure is replayed through pybreaker to be counted; the error the caller gets (what
+    --debug prints) must not carry the replay's frames, which read as if the call had been
+    made from inside pybreaker."""
+    import traceback
+
+    breaker, _ = make(tmp_path)
+
+    def send_photo():
+        raise UpstreamTimeout("slow")
+
+    with pytest.raises(UpstreamTimeout) as info:
+        breaker.call(send_photo)
+    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert frames[-1] == "send_photo"
+    assert "replay" not in frames and frames.count("send_photo") == 1
+    assert breaker.status()["failures"] == 1

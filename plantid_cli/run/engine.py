@@ -77,7 +77,6 @@ class Engine(Lookups):
             for p in providers
         }
         self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
-        self._locks_on_disk = backend.kind == "disk"
         self.cache = backend.cache() if options.use_cache else None
         # the hash index lives beside the cache: with --no-cache, every photo is read anyway
         index = open_index(settings.cache_path) if self.cache is not None else None
@@ -85,6 +84,7 @@ class Engine(Lookups):
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._warming = False
+        self._store_opener: threading.Thread | None = None
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = stop if stop is not None else threading.Event()
@@ -113,34 +113,47 @@ class Engine(Lookups):
             return self._client
 
     def _warm_client(self) -> None:
-        """Get ready to call as soon as a unit needs one, in the background, overlapped with
-        preparing it and with the first answers' wait, instead of in front of the first
-        request and the first store: the lock files' portalocker (~13 ms of imports), the HTTP
-        client (httpx's import, an SSL context: a few hundred ms on a busy machine) and then
-        the cache's write side (diskcache's import and ~80 SQLite statements, which every
-        thread's first store otherwise waited for). A cached rerun pays for none of it."""
+        """Build the HTTP client (httpx's import, an SSL context: a few hundred ms on a busy
+        machine) in the background as soon as a unit needs a call, overlapped with preparing
+        it, instead of in front of the first request. A cached rerun never pays for it."""
         if self._client is not None or self._warming:
             return
         self._warming = True
 
         def build() -> None:
-            steps: list[Callable[[], object]] = [self.client]
-            if self._locks_on_disk:
-                from plantid_cli.guards.lazy_imports import portalocker  # lazy: as the locks
-
-                steps.insert(0, portalocker)
-            opened = getattr(self.cache, "opened", None)  # the disk cache (not Redis's)
-            if opened is not None:
-                steps.append(opened)
-            for step in steps:
-                with contextlib.suppress(Exception):  # each is done again where it is needed
-                    if not self._closed:
-                        step()
+            with contextlib.suppress(Exception):  # the first call builds it, and reports
+                if not self._closed:
+                    self.client()
 
         threading.Thread(target=build, name="plantid-client", daemon=True).start()
 
+    def _open_store_soon(self) -> None:
+        """Open the cache's write side in the background once a unit is about to be asked
+        for, while its request is out, instead of at the first answer's store (diskcache's
+        import and ~80 SQLite statements, which every other call thread's first store waited
+        for: issue 17, ~10 ms of a run's second round). Not before: a run whose photos all
+        fail before a call, or are all answered from the cache, opens nothing."""
+        opened = getattr(self.cache, "opened", None)  # the disk cache (Redis's has none)
+        if opened is None or self._store_opener is not None:
+            return
+        with self._client_lock:
+            if self._store_opener is not None:
+                return
+
+            def open_store() -> None:
+                with contextlib.suppress(Exception):  # the first store opens it, and reports
+                    if not self._closed:
+                        opened()
+
+            self._store_opener = threading.Thread(
+                target=open_store, name="plantid-store", daemon=True
+            )
+            self._store_opener.start()
+
     def close(self) -> None:
         self._closed = True
+        if self._store_opener is not None and not self._stop.is_set():
+            self._store_opener.join()  # then closed below, never left half open at exit
         if self._side is not None:  # once stopped, never wait for a side call that hangs
             self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
         if self._client is not None:
@@ -271,6 +284,7 @@ class Engine(Lookups):
         `looked_up`: stage A already counted this lane's cache look-up (hit or miss)."""
         if self.cache is None:
             return self._call(lane, pending), False
+        self._open_store_soon()  # while this call is out (see there)
         path = pending.job.display
         key = pending.keys[lane.provider.name]
         wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death

@@ -258,7 +258,9 @@ class SharedBreaker:
             result = fn()
         except BaseException as exc:
             if counts_as_failure(exc):
+                where = exc.__traceback__
                 self._count_failure(exc)
+                exc.with_traceback(where)  # the call's own frames, not the replay's
             elif is_answer(exc):
                 self._answered()
             raise
