@@ -105,3 +105,15 @@ def test_a_usage_info_that_does_not_answer_does_not_stop_the_run(tmp_path, sandb
     assert result.returncode == 3, result.stderr
     [record] = plan(result.stdout)
     assert record["error"]["code"] == "auth"
+
+
+def test_the_credit_check_and_the_first_upload_share_one_connection(tmp_path, sandbox, cli_env):
+    """Issue 17: usage_info was asked on a client of its own, so the run's first upload opened
+    a second connection (against the service, a second TLS handshake in front of it). Now
+    the check uses the run's client: one connection for both."""
+    folder = _photos(tmp_path / "p", 1)
+    result = run_plantid(["identify", folder, "-f", "ndjson", "-j", "1"], cli_env)
+    assert result.returncode == 0, result.stderr
+    stats = sandbox.stats()
+    assert (stats["plantid_usage"], stats["plantid_identify"]) == (1, 1)
+    assert stats["connections"] == 1

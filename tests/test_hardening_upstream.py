@@ -293,6 +293,21 @@ def test_exchanges_one_after_another_run_in_one_kept_helper_thread(sandbox):
     assert sandbox.stats()["plantid_usage"] == 11
 
 
+def test_a_requests_own_timeout_bounds_its_exchange_on_a_client_with_a_longer_one(sandbox):
+    """The credit check now goes over the run's client (one connection for it and the first
+    upload) but keeps its own bound: the exchange's deadline is the request's timeout, which
+    httpx fills in from the client's only when none is given."""
+    from plantid_cli.providers.exchange import exchange
+
+    sandbox.configure(mode="hang")
+    url = f"{sandbox.plantid_url}/identification"
+    kwargs = {"json": {"images": ["aGVsbG8="]}, "headers": {"Api-Key": "k"}, "timeout": 0.5}
+    with httpx.Client(timeout=120) as client:
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            exchange(client, "POST", url, kwargs, 1 << 20)
+    assert "within 0.5s" in str(caught.value)
+
+
 def test_send_refuses_an_endless_answer(monkeypatch):
     from plantid_cli.providers import base
 

@@ -193,14 +193,15 @@ def exchange(
     *,
     charged_by: str | None = None,
 ) -> httpx.Response:
-    """The whole answer of one request, read within `client.timeout.read` seconds in all
+    """The whole answer of one request, read within its read timeout's seconds in all
     (ReadTimeout after that), or BadResponse once its decoded body passes `max_bytes`. With
     `charged_by` (a provider), a 2xx whose body cannot be read whole is an UnusableAnswer."""
     import httpx
 
     request = client.build_request(method, url, **kwargs)
     work = _Exchange(client, request, max_bytes, charged_by)
-    limit = client.timeout.read
+    # the request's own timeout (httpx fills it in from the client's when none is given)
+    limit = (request.extensions.get("timeout") or {}).get("read", client.timeout.read)
     if limit is None:
         work.run()
     else:

@@ -179,17 +179,25 @@ class PlantIdProvider:
         return parse_identification(json_body(self.name, response))
 
 
-def fetch_usage(api_url: str, api_key: str, timeout: float) -> dict[str, Any]:
-    """GET /usage_info (free): credit limits, use and what remains."""
-    with new_client(timeout) as client:
-        response = send(
-            client,
-            "plantid",
-            "GET",
-            f"{api_url.rstrip('/')}/usage_info",
-            headers={"Api-Key": api_key},
-        )
-        data = json_body("plantid", response)
+def fetch_usage(
+    api_url: str, api_key: str, timeout: float, client: httpx.Client | None = None
+) -> dict[str, Any]:
+    """GET /usage_info (free): credit limits, use and what remains, within `timeout` seconds.
+
+    `client`: a run's own client, so that the connection this opens (for the service, its TLS
+    handshake) carries the run's first upload too; without one, a client of its own."""
+    if client is None:
+        with new_client(timeout) as own:
+            return fetch_usage(api_url, api_key, timeout, own)
+    response = send(
+        client,
+        "plantid",
+        "GET",
+        f"{api_url.rstrip('/')}/usage_info",
+        headers={"Api-Key": api_key},
+        timeout=timeout,
+    )
+    data = json_body("plantid", response)
     try:
         return usage_info(data)
     except BadResponse as exc:
