@@ -295,3 +295,38 @@ def test_a_path_list_from_a_closed_stdin_is_a_usage_error(cli_env, sandbox, form
     assert "standard input, which is closed" in result.stderr
     assert "internal error" not in result.stderr
     assert sandbox.stats()["plantid_identify"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["--metrics-file", ""], {}, "--metrics-file (or PLANTID_METRICS_FILE) needs a file name"),
+        ([], {"PLANTID_METRICS_FILE": " "}, "needs a file name (it was given an empty one)"),
+        (["-o", ""], {}, "--output needs a file name (it was given an empty one)"),
+    ],
+)
+def test_an_empty_output_or_metrics_file_name_is_a_usage_error(
+    tmp_path, sandbox, cli_env, args, env, said
+):
+    """Before: `--metrics-file ''` wrote no metrics and said nothing, exit 0; `-o ''` said
+    "--output : is a folder, not a file" (the empty path read as the current folder)."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo, "-f", "ndjson", *args], {**cli_env, **env})
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "is a folder" not in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 0
+
+
+def test_a_cache_folder_that_cannot_be_made_still_answers_with_warnings(tmp_path, sandbox, cli_env):
+    """PLANTID_CACHE_DIR=/proc/self: the result cache's folder cannot be made (ENOENT under
+    /proc); was "internal error: FileNotFoundError". Now the run answers, says once that answers
+    are not stored, and the hash index is not called damaged (nothing there to move aside)."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo, "-f", "ndjson"],
+                         {**cli_env, "PLANTID_CACHE_DIR": "/proc/self"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "ok"
+    assert "answers are not being stored" in result.stderr
+    assert "internal error" not in result.stderr and "damaged" not in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 1

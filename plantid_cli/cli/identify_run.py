@@ -15,7 +15,7 @@ from typing import Any
 
 from plantid_cli.cli.common import json_logs, load, print_note, setup_logging
 from plantid_cli.cli.signals import StopSignals
-from plantid_cli.errors import Interrupted, OutputError
+from plantid_cli.errors import Interrupted, OutputError, UsageError
 from plantid_cli.run.options import IdentifyOptions, RunResult
 
 
@@ -140,6 +140,12 @@ def _run(
 
     interactive = can_ask()  # a path list on stdin is asked about on the terminal (/dev/tty)
     observer = None
+    if settings.metrics_file is not None and not settings.metrics_file.strip():
+        # was: no metrics written, nothing said, exit 0 (as --report '' was)
+        raise UsageError(
+            "--metrics-file (or PLANTID_METRICS_FILE) needs a file name (it was given an empty "
+            "one); nothing was sent"
+        )
     if settings.metrics_file or options.pushgateway or options.job_name:
         # lazy: keeps telemetry.metrics (prometheus_client) off a run without metrics
         from plantid_cli.telemetry.metrics import make_observer

@@ -32,6 +32,8 @@ class AtomicOutput:
     `-o >(jq .)`) is written straight, as `>` would, never replaced (file_targets.py)."""
 
     def __init__(self, path: str) -> None:
+        if not path.strip():  # abspath('') is the current folder: "is a folder" misled
+            raise UsageError("--output needs a file name (it was given an empty one)")
         self.path = os.path.abspath(os.path.expanduser(path))
         if os.path.isdir(self.path):
             raise UsageError(f"--output {path}: is a folder, not a file")

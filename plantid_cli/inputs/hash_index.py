@@ -88,6 +88,10 @@ def identity_if_settled(
     return first
 
 
+#: SQLITE_CANTOPEN: the file cannot be made or opened where it is (its folder refuses)
+_CANTOPEN = 14
+
+
 class HashIndex:
     """sha256 by `Identity`, shared by the processes of one machine (SQLite, WAL)."""
 
@@ -111,8 +115,10 @@ class HashIndex:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise
+            if isinstance(exc, sqlite3.OperationalError) and (
+                "locked" in str(exc) or (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _CANTOPEN
+            ):
+                raise  # busy, or a folder it cannot be made in: not damage (nothing moved aside)
             # damaged (not a database, malformed): move it aside, start empty
             aside = self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns()}")
             with contextlib.suppress(OSError):

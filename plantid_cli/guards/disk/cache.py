@@ -94,7 +94,9 @@ class ResultCache:
         try:
             make_private_dir(self.directory)
         except OSError as exc:
-            if not is_storage_failure(exc):
+            # a folder that cannot be made (its parent refuses: `/proc/self/results` is
+            # ENOENT) stores nothing either; it was an internal error
+            if not (is_storage_failure(exc) or isinstance(exc, FileNotFoundError)):
                 raise
             self._opened = True
             self._read_only(exc)
