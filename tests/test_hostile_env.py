@@ -330,3 +330,15 @@ def test_a_cache_folder_that_cannot_be_made_still_answers_with_warnings(tmp_path
     assert "answers are not being stored" in result.stderr
     assert "internal error" not in result.stderr and "damaged" not in result.stderr
     assert sandbox.stats()["plantid_identify"] == 1
+
+
+def test_config_path_create_refuses_a_config_path_that_is_a_folder(tmp_path, cli_env):
+    """Before: it printed the folder, exit 0, and the README's `cp config.example.toml
+    "$(plantid config path --create)"` copied the example into that folder under its own name,
+    where nothing reads it."""
+    folder = tmp_path / "conf.d"
+    folder.mkdir()
+    result = run_plantid(["config", "path", "--create"], {**cli_env, "PLANTID_CONFIG": str(folder)})
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    assert f"{folder} is a folder, not a config file (PLANTID_CONFIG)" in result.stderr

@@ -95,6 +95,8 @@ def _path(create: bool) -> int:
 
     file = config_file_path()
     if create:
+        if file.is_dir():  # `cp x "$(plantid config path --create)"` would copy into it
+            raise ConfigError(f"{file} is a folder, not a config file ({CONFIG_ENV})")
         try:
             make_private_dir(file.parent)
         except OSError as exc:
