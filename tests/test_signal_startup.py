@@ -13,6 +13,9 @@ from conftest import REPO
 #: Runs the real `main()`; a real SIGINT arrives while it imports the Typer app (start-up).
 LAUNCHER = (
     "import signal, sys\n"
+    # Ctrl-C's usual disposition, as at a terminal: a suite run from a background job (`&`
+    # without job control) inherits SIGINT ignored, and the signal below would be lost
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "class CtrlC:\n"
     "    def find_spec(self, name, path=None, target=None):\n"
     "        if name == 'plantid_cli.cli.app':\n"
