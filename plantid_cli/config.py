@@ -24,6 +24,7 @@ from plantid_cli.config_files import (
     read_toml,
     redact_key,
     remove_key,
+    unusable_key_entry,
     write_key,
 )
 from plantid_cli.constants import (
@@ -107,8 +108,12 @@ class Settings:
         if key:
             return key
         env = env_name("api_key" if provider == "plantid" else "plantnet_api_key")
+        path = keys_file_path()
+        found = unusable_key_entry(path, provider)
+        # was: "no API key" alone, the hand-edited entry that was not taken never named
+        why = f" (keys file {path} holds a {found} for {provider}, not a key)" if found else ""
         raise MissingKeyError(
-            f"no API key for {provider}: set {env} or run `plantid keys set {provider}`"
+            f"no API key for {provider}{why}: set {env} or run `plantid keys set {provider}`"
         )
 
     def redacted(self) -> dict[str, Any]:

@@ -131,6 +131,20 @@ def read_keys_file(path: Path) -> dict[str, str]:
     return {str(k): v for k, v in _read_keys_object(path).items() if isinstance(v, str)}
 
 
+def unusable_key_entry(path: Path, provider: str) -> str | None:
+    """The JSON type of `provider`'s entry in the keys file when it is there but no key (a
+    number, an object: hand-edited), else None; for the missing-key error to name it."""
+    try:
+        entry = _read_keys_object(path).get(provider)
+    except (OSError, ValueError):  # the file's own errors are said where it is read
+        return None
+    if entry is None or isinstance(entry, str):
+        return None
+    return {bool: "true/false", int: "number", float: "number", list: "list", dict: "object"}.get(
+        type(entry), type(entry).__name__
+    )
+
+
 def _read_keys_object(path: Path) -> dict[str, Any]:
     """The keys file's whole object. An empty file (or /dev/null, the usual way to say "none")
     stores none, as an empty config file sets nothing: both stopped every command with a

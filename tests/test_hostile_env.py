@@ -342,3 +342,19 @@ def test_config_path_create_refuses_a_config_path_that_is_a_folder(tmp_path, cli
     assert result.returncode == 3, result.stderr
     assert result.stdout == ""
     assert f"{folder} is a folder, not a config file (PLANTID_CONFIG)" in result.stderr
+
+
+def test_a_keys_file_entry_that_is_no_key_is_named_in_the_missing_key_error(
+    tmp_path, sandbox, cli_env
+):
+    """A hand-edited keys file with a number under "plantid": the entry is kept but is no key;
+    before, the run said only "no API key for plantid", as if the file held nothing."""
+    keys = tmp_path / "keys.json"
+    keys.write_text('{"plantid": 1234567890123}')
+    env = {k: v for k, v in cli_env.items() if k != "PLANTID_API_KEY"}
+    env["PLANTID_KEYS_FILE"] = str(keys)
+    result = run_plantid(["identify", green_photo(tmp_path / "leaf.jpg"), "-f", "ndjson"], env)
+    assert result.returncode == 3, result.stderr
+    assert f"keys file {keys} holds a number for plantid, not a key" in result.stderr
+    assert "1234567890123" not in result.stderr + result.stdout
+    assert sandbox.stats()["plantid_identify"] == 0
