@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,40 @@ def keys_file_path(environ: Mapping[str, str] | None = None) -> Path:
     return config_file_path(environ).parent / "keys.json"
 
 
+#: The most a config or keys file may hold: a hand-written file is a few hundred bytes.
+MAX_SETTINGS_BYTES = 1 << 20
+
+
+def _read_settings_file(path: Path, what: str) -> bytes:
+    """The bytes of a config or keys file, refusing what would never end: a pipe (a FIFO
+    named as the file hung every command, waiting for a writer) or an endless device
+    (`/dev/zero`, read until memory ran out). /dev/null stays "empty", as before."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO: no wait here
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            raise ConfigError(f"{what} {path}: a pipe, not a file (it would be waited on)")
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{what} {path} is a folder, not a file")
+        chunks, size = [], 0
+        while size <= MAX_SETTINGS_BYTES:
+            chunk = os.read(fd, MAX_SETTINGS_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_SETTINGS_BYTES:
+        raise ConfigError(f"{what} {path}: larger than {MAX_SETTINGS_BYTES >> 20} MB: not one")
+    return b"".join(chunks)
+
+
 def read_toml(path: Path, required: bool = False) -> dict[str, Any]:
     """The config file's settings; a missing file is no settings unless the user named it
     (PLANTID_CONFIG): then a typo in the name must not silently run on defaults."""
     try:
-        raw = path.read_bytes()
+        raw = _read_settings_file(path, "config file")
     except FileNotFoundError:
         if required:
             raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist") from None
@@ -151,7 +181,7 @@ def _read_keys_object(path: Path) -> dict[str, Any]:
     JSON error. A file that is JSON but not an object (a list) is a clear error, never a
     crash."""
     try:
-        raw = path.read_bytes()
+        raw = _read_settings_file(path, "keys file")
     except FileNotFoundError:
         return {}
     except OSError as exc:

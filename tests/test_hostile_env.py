@@ -358,3 +358,22 @@ def test_a_keys_file_entry_that_is_no_key_is_named_in_the_missing_key_error(
     assert f"keys file {keys} holds a number for plantid, not a key" in result.stderr
     assert "1234567890123" not in result.stderr + result.stdout
     assert sandbox.stats()["plantid_identify"] == 0
+
+
+@pytest.mark.parametrize("which", ["PLANTID_CONFIG", "PLANTID_KEYS_FILE"])
+def test_a_pipe_or_an_endless_device_as_the_config_or_keys_file_is_refused(
+    tmp_path, sandbox, cli_env, which
+):
+    """Before: a FIFO named as the config or keys file hung every command (waiting for a
+    writer that never came), and /dev/zero was read until memory ran out."""
+    import os
+
+    fifo = tmp_path / "settings.fifo"
+    os.mkfifo(fifo)
+    photo = green_photo(tmp_path / "leaf.jpg")
+    label = "config file" if which == "PLANTID_CONFIG" else "keys file"
+    for target, said in ((fifo, "a pipe, not a file"), ("/dev/zero", "larger than 1 MB")):
+        result = run_plantid(["identify", photo, "-f", "ndjson"], {**cli_env, which: str(target)})
+        assert result.returncode == 3, result.stderr
+        assert f"{label} {target}: {said}" in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 0
