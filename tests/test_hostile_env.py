@@ -377,3 +377,23 @@ def test_a_pipe_or_an_endless_device_as_the_config_or_keys_file_is_refused(
         assert result.returncode == 3, result.stderr
         assert f"{label} {target}: {said}" in result.stderr
     assert sandbox.stats()["plantid_identify"] == 0
+
+
+def test_a_pipe_where_the_shared_state_file_should_be_does_not_hang_the_run(
+    tmp_path, sandbox, cli_env
+):
+    """Before: the state file's stand-in copied from it read-only, and a read-only open of a
+    FIFO waits for a writer for ever (the fast path's credits check hung). Now: the run goes
+    on with its state kept by this process alone, and says so."""
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.mkfifo(cache / "state.sqlite3")
+    photo = green_photo(tmp_path / "leaf.jpg")
+    result = run_plantid(["identify", photo, "-f", "ndjson"],
+                         {**cli_env, "PLANTID_CACHE_DIR": str(cache)}, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "ok"
+    assert "kept by this process alone" in result.stderr
+    assert sandbox.stats()["plantid_identify"] == 1

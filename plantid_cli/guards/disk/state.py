@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -157,7 +158,11 @@ def _in_memory(path: Path) -> sqlite3.Connection:
     (an open breaker stays open, `plantid status` shows the real state), same tables, no
     sharing. ``immutable=1`` reads a file whose folder will not even take SQLite's -shm file."""
     con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    for flags in ("mode=ro", "immutable=1"):
+    try:  # a pipe at the path (not a database) would hold a read-only open for ever
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        regular = False
+    for flags in ("mode=ro", "immutable=1") if regular else ():
         try:
             source = sqlite3.connect(f"file:{path}?{flags}", uri=True)
             try:
