@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, Lines
+from conftest import REPO, Lines, wait_for
 from photos import green_photo
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -63,11 +63,13 @@ def test_answers_in_flight_when_stdout_fails_are_stored_not_abandoned(cli_env, s
     the requests in flight; the service has them (they are charged) but the answers are never
     read or stored, so the rerun buys them again. Correct: a failed stdout stops new work like
     the first Ctrl-C; answers in flight land and are stored; the rerun pays only for photos
-    never sent. Sequencing: one call answered, the others held by the sandbox until the run has
-    said something on stderr (the error, or its "stopping" note); however many were in flight
-    then, each is stored and none is bought again."""
+    never sent. Sequencing: every call held by the sandbox until at least two are in flight,
+    then all answered at once: the first record's write fails while the others' answers are
+    still coming (was: one call answered alone, and whether another was sent before its record
+    failed was a race: a run whose first call went out faster had only that one paid); however
+    many were in flight, each is stored and none is bought again."""
     _photos(tmp_path / "photos", 6)
-    sandbox.configure(hold_after=1)
+    sandbox.configure(hold_after=0)
     with open("/dev/full", "w") as full:
         proc = subprocess.Popen(
             [sys.executable, "-m", "plantid_cli", "identify", str(tmp_path / "photos"), "-j", "4"]
@@ -77,8 +79,9 @@ def test_answers_in_flight_when_stdout_fails_are_stored_not_abandoned(cli_env, s
             stdout=full,
             stderr=subprocess.PIPE,
         )
+        wait_for(lambda: sandbox.stats()["plantid_identify"] >= 2)  # two or more in flight
+        sandbox.configure(hold_after=None)  # they land now; the first record fails to write
         Lines(proc.stderr).next()  # the run noticed the full disk
-        sandbox.configure(hold_after=None)  # the calls held in flight land now
         proc.communicate(timeout=120)
     assert proc.returncode != 0
     paid = sandbox.stats()["plantid_identify"]  # answered, or in flight when stdout failed
