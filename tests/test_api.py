@@ -159,3 +159,28 @@ def test_a_run_whose_photos_all_fail_before_a_call_creates_no_store(configured, 
     cache = Path(os.environ["PLANTID_CACHE_DIR"])
     assert not (cache / "results" / "cache.db").exists()
     assert configured.stats()["plantid_identify"] == 0
+
+
+def test_the_warm_up_still_imports_the_lock_library_when_the_credit_check_built_the_client(
+    configured, tmp_path, monkeypatch
+):
+    """The credit check now builds the run's client; the warm-up took an existing client for
+    "nothing to do" and left portalocker's import (~13 ms) to the first call, in front of its
+    upload (the first upload came 35 ms later in benchmarks/timeline.py)."""
+    import threading
+
+    import plantid_cli.guards.lazy_imports as lazy
+
+    imported_in: list[str] = []
+    real = lazy.portalocker
+
+    def recording():
+        imported_in.append(threading.current_thread().name)
+        return real()
+
+    monkeypatch.setattr(lazy, "portalocker", recording)
+    green_photo(tmp_path / "photos" / "leaf.jpg")
+    (record,) = plantid_cli.identify([tmp_path / "photos"])
+    assert record["status"] == "ok"
+    assert configured.stats()["plantid_usage"] == 1  # the credit check ran, on the run's client
+    assert "plantid-client" in imported_in  # the warm-up asked for it (the call may too)

@@ -118,13 +118,15 @@ class Engine(Lookups):
         preparing it, instead of in front of the first request: the lock files' portalocker
         (~13 ms of imports) and the HTTP client (httpx's import, an SSL context: a few hundred
         ms on a busy machine). A cached rerun pays for neither."""
-        if self._client is not None or self._warmer is not None:
+        if self._warmer is not None:
             return
-        steps: list[Callable[[], object]] = [self.client]
+        steps: list[Callable[[], object]] = []
         if self._locks_on_disk and self.cache is not None:
             from plantid_cli.guards.lazy_imports import portalocker  # lazy: as the locks
 
-            steps.insert(0, portalocker)
+            steps.append(portalocker)
+        if self._client is None:  # (the credit check may have built it already)
+            steps.append(self.client)
 
         def build() -> None:
             for step in steps:
