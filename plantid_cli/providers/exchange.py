@@ -252,15 +252,16 @@ class _Helpers:
         inbox.put(work)
 
     def _serve(self, inbox: queue.SimpleQueue[_Exchange]) -> None:
-        kept = [True]
+        kept = True
 
         def back() -> None:
+            nonlocal kept
             with self._lock:
-                kept[0] = len(self._idle) < self.KEEP
-                if kept[0]:
+                kept = len(self._idle) < self.KEEP
+                if kept:
                     self._idle.append(inbox)
 
-        while kept[0]:
+        while kept:
             work = inbox.get()
             work.run(then=back)
             del work  # its answer belongs to the caller, not to an idle thread

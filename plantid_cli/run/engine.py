@@ -146,7 +146,7 @@ class Engine(Lookups):
         opened = getattr(self.cache, "opened", None)  # the disk cache (Redis's has none)
         if opened is None or self._store_opener is not None:
             return
-        with self._client_lock:
+        with self._client_lock:  # the run's one-time set-ups share the client's lock
             if self._store_opener is not None:
                 return
 
