@@ -296,10 +296,15 @@ def test_exchanges_one_after_another_run_in_one_kept_helper_thread(sandbox):
 def test_a_requests_own_timeout_bounds_its_exchange_on_a_client_with_a_longer_one(sandbox):
     """The credit check now goes over the run's client (one connection for it and the first
     upload) but keeps its own bound: the exchange's deadline is the request's timeout, which
-    httpx fills in from the client's only when none is given."""
+    httpx fills in from the client's only when none is given.
+
+    Headers dripped a byte per 0.05 s (~10 s in all): every socket read returns well within
+    0.5 s, so only the exchange's total deadline can end it (a plain hang raced the socket's
+    own 0.5 s read timeout, which says just "timed out"). Under the client's 120 s the drip
+    would complete and nothing would be raised."""
     from plantid_cli.providers.exchange import exchange
 
-    sandbox.configure(mode="hang")
+    sandbox.configure(mode="header_drip", drip_interval=0.05)
     url = f"{sandbox.plantid_url}/identification"
     kwargs = {"json": {"images": ["aGVsbG8="]}, "headers": {"Api-Key": "k"}, "timeout": 0.5}
     with httpx.Client(timeout=120) as client:
