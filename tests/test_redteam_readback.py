@@ -97,6 +97,26 @@ def test_a_long_remark_in_a_decisions_file_is_applied(tmp_path, sandbox, cli_env
     assert len(reviewed["verification"]["remarks"]) == 200_000
 
 
+def test_reading_a_decisions_file_leaves_the_processs_csv_limit_as_it_was(tmp_path):
+    """Before: reading a decisions file raised csv's field limit for the whole process, for
+    good: a program using plantid as a library had its own CSV reading changed (a limit it
+    set to refuse huge fields quietly became 256 MiB). The long remark is still read."""
+    import csv
+
+    from plantid_cli.outputs.review.decisions import read_decisions
+
+    sha = "ab" * 32
+    decisions = tmp_path / "d.csv"
+    decisions.write_text(HEADER + f"{sha},accepted,,me,{'x' * 200_000}\n")
+    before = csv.field_size_limit(1000)  # what a library caller chose
+    try:
+        [decision] = read_decisions(decisions)
+        assert csv.field_size_limit() == 1000
+        assert len(decision.remarks) == 200_000
+    finally:
+        csv.field_size_limit(before)
+
+
 def test_redacting_a_long_run_of_letters_is_linear():
     """The URL-password pattern scanned, from every start in a run of letters, to its end:
     quadratic (20,000 letters 3.6 s; a 50 MB line on stdin held the GIL and ignored SIGTERM

@@ -71,6 +71,44 @@ def test_a_client_loads_the_bundle_at_its_first_handshake_and_verifies(https_url
         plantid_http._made_tls_context.cache_clear()
 
 
+def test_the_context_is_configured_as_the_stdlib_default_on_this_python(https_url):
+    """The context mirrors `ssl.create_default_context(cafile=certifi.where())`, which is what
+    httpx builds for `verify=True`, on whichever Python runs it: before, Python 3.13's stricter
+    defaults (VERIFY_X509_STRICT, VERIFY_X509_PARTIAL_CHAIN) were missing from it, so plantid
+    accepted certificates that httpx's own client would refuse. Compared after the first
+    handshake, when the bundle is in."""
+    import certifi
+    import httpx
+
+    from plantid_cli.providers import http as plantid_http
+
+    plantid_http._made_tls_context.cache_clear()
+    try:
+        with plantid_http.new_client(10) as client:
+            with pytest.raises(httpx.ConnectError):
+                client.get(https_url + "/api/v3/usage_info")
+            ours = plantid_http._tls_context()
+        stdlib = ssl.create_default_context(cafile=certifi.where())
+
+        def settings(context: ssl.SSLContext) -> dict:
+            return {
+                "protocol": context.protocol,
+                "verify_mode": context.verify_mode,
+                "check_hostname": context.check_hostname,
+                "verify_flags": context.verify_flags,
+                "options": context.options,
+                "minimum_version": context.minimum_version,
+                "maximum_version": context.maximum_version,
+                "post_handshake_auth": context.post_handshake_auth,
+                "ciphers": [cipher["name"] for cipher in context.get_ciphers()],
+                "authorities": len(context.get_ca_certs()),
+            }
+
+        assert settings(ours) == settings(stdlib)
+    finally:
+        plantid_http._made_tls_context.cache_clear()
+
+
 def test_a_run_against_an_untrusted_https_service_loads_the_bundle_once_and_refuses(
     tmp_path, https_url, cli_env
 ):

@@ -90,6 +90,8 @@ def _made_tls_context() -> ssl.SSLContext:
     context = _TrustOnFirstUse(ssl.PROTOCOL_TLS_CLIENT)
     context.verify_mode = ssl.CERT_REQUIRED
     context.check_hostname = True
+    if sys.version_info >= (3, 13):  # create_default_context's stricter chain checks since 3.13
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
     keylog = os.environ.get("SSLKEYLOGFILE")
     if keylog and not sys.flags.ignore_environment and hasattr(context, "keylog_filename"):
         context.keylog_filename = keylog  # as create_default_context does (debugging TLS)

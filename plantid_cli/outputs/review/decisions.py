@@ -62,13 +62,16 @@ def read_decisions(source: str | Path, text: str | None = None) -> list[Decision
             raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
     # strict: an unclosed quote is an error, not a field that swallows every later row (which
     # applied one decision of seven, exit 0); a field may be as large as the file may be
-    # (csv's default limit of 128 KiB made a long remark an internal error)
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_DECISIONS_BYTES))
+    # (csv's default limit of 128 KiB made a long remark an internal error); the limit is the
+    # process's, so it is put back: a program using plantid as a library keeps its own
+    previous = csv.field_size_limit(max(csv.field_size_limit(), MAX_DECISIONS_BYTES))
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         return _checked_rows(name, reader)
     except csv.Error as exc:
         raise UsageError(f"{name} line {reader.line_num}: not valid CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _checked_rows(name: str, reader: csv.DictReader[str]) -> list[Decision]:
