@@ -127,6 +127,9 @@ MAX_CONNECT_SECONDS = 10.0  # a connect wait, inside the call's timeout
 #: never imports Pillow; tests check it against Pillow. Above it Pillow refuses an image as a
 #: decompression bomb whatever `max_megapixels` says, so a larger setting would only mislead.
 PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+#: How long a SQLite connection waits on a file another process is writing ("database is
+#: locked"), for every database plantid keeps: the shared state, the result cache, the hash index.
+SQLITE_BUSY_SECONDS = 30.0
 #: The largest integer setting: SQLite's INTEGER, where some of them are stored.
 MAX_INT = 2**63 - 1
 #: The longest wait any duration setting may ask for (a week): beyond this, socket and thread

@@ -139,3 +139,64 @@ def test_a_process_opens_the_result_store_only_when_no_recovery_is_moving_it(
     rerun = run_plantid(["identify", photo, "-q", "-f", "ndjson"], cli_env)
     assert [json.loads(line)["cached"] for line in rerun.stdout.splitlines()] == [True]
     assert sandbox.stats()["plantid_identify"] == 1
+
+
+WAIT_SAID_AFTER_HALF_A_SECOND = """
+import sys
+import plantid_cli.guards.disk.recovery as recovery
+recovery.RECOVERY_WARN_SECONDS = 0.5
+sys.argv = ["plantid", *sys.argv[1:]]
+from plantid_cli.cli import main
+main()
+"""
+
+
+def test_a_run_held_by_a_stopped_recovery_says_which_process_holds_it(cli_env, sandbox, tmp_path):
+    """DEFECT: a recovery whose process was stopped (Ctrl-Z) held every other run sharing the
+    cache at the recovery lock, silently, for as long as it stayed stopped. The waiter still
+    waits (going on would open the files mid-rename), but says after RECOVERY_WARN_SECONDS
+    which process holds the lock; once it is let go, the answer is stored as before."""
+    import fcntl
+    import os
+    import threading
+
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=951)
+    results = Path(cli_env["PLANTID_CACHE_DIR"]) / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    lock_file = results / "cache.db.recover-lock"
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a recovery, its process stopped
+    os.write(fd, str(os.getpid()).encode())  # as a recovery writes its pid
+    lines: list[str] = []
+    said = threading.Event()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WAIT_SAID_AFTER_HALF_A_SECOND, "identify", str(photo),
+             "-f", "ndjson"],
+            env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+                if "waiting for" in line:
+                    said.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        said.wait(60)  # the test's own bound, far past the half second; before: never said
+        assert said.is_set(), "".join(lines)
+        assert proc.poll() is None  # still waiting: it does not open the files mid-rename
+    finally:
+        os.close(fd)
+    out = proc.stdout.read() if proc.stdout else ""
+    assert proc.wait(timeout=120) == 0, "".join(lines)
+    reader.join(timeout=60)
+    [warning] = [line for line in lines if "waiting for" in line]
+    assert str(lock_file) in warning and f"process {os.getpid()}" in warning
+    assert "Traceback" not in "".join(lines)
+    assert [json.loads(line)["cached"] for line in out.splitlines()] == [False]
+    rerun = run_plantid(["identify", photo, "-q", "-f", "ndjson"], cli_env)
+    assert [json.loads(line)["cached"] for line in rerun.stdout.splitlines()] == [True]
+    assert sandbox.stats()["plantid_identify"] == 1

@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from plantid_cli.constants import SQLITE_BUSY_SECONDS
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -133,7 +135,10 @@ class HashIndex:
         import sqlite3  # lazy: see _open
 
         db = sqlite3.connect(
-            str(self.path), timeout=30, isolation_level=None, check_same_thread=False
+            str(self.path),
+            timeout=SQLITE_BUSY_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
         )
         try:
             db.execute("PRAGMA journal_mode=WAL")

@@ -40,15 +40,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.config_files import make_private_dir
+from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.errors import ConfigError
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
-from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
-from plantid_cli.guards.disk.state import (
+from plantid_cli.guards.disk.recovery import (
     is_corruption,
     move_aside,
     recovery_lock,
     sqlite_file_is_healthy,
 )
+from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ class ResultCache:
             str(self.directory),
             disk=JSONDisk,
             size_limit=self.size_limit,
+            timeout=SQLITE_BUSY_SECONDS,  # as every database here (diskcache's own: 60 s)
             statistics=1,  # hits/misses counted in the cache's Settings table, across processes
             eviction_policy="least-recently-stored",
             # diskcache's defaults map 64 MB of the file and cache 32 MB of pages per thread's
@@ -165,7 +167,7 @@ class ResultCache:
             return self._open_locked()
 
     def _open_locked(self) -> diskcache.Cache:
-        """`_open` while no recovery is renaming the file (see state.recovery_lock)."""
+        """`_open` while no recovery is renaming the file (see recovery.recovery_lock)."""
         import diskcache  # noqa: F401  # lazy: imported before the lock, not under it
 
         with recovery_lock(self.directory / DBNAME, shared=True):
@@ -286,7 +288,7 @@ class ResultCache:
             if not db.is_file():
                 return None
             self._peek = sqlite3.connect(
-                str(db), timeout=60, isolation_level=None, check_same_thread=False
+                str(db), timeout=SQLITE_BUSY_SECONDS, isolation_level=None, check_same_thread=False
             )
         return self._peek
 

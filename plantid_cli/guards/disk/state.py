@@ -33,13 +33,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from plantid_cli.config_files import make_private_dir
+from plantid_cli.constants import SQLITE_BUSY_SECONDS
+from plantid_cli.guards.disk.recovery import (
+    is_corruption,
+    move_aside,
+    recovery_lock,
+    sqlite_file_is_healthy,
+)
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
 
 log = logging.getLogger("plantid")
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -57,81 +63,6 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS ratelog_bucket_ts ON ratelog (bucket, ts)",
 )
 
-# Primary SQLite result codes that mean "this file is not a usable database".
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
-
-
-def is_corruption(exc: BaseException | None) -> bool:
-    """True for a damaged / non-SQLite file; False for busy/locked and other operational errors."""
-    if not isinstance(exc, sqlite3.DatabaseError):
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
-
-
-def move_aside(path: Path) -> Path:
-    """Rename a damaged database (and its -wal/-shm companions) to ``*.corrupt-<timestamp>``.
-
-    The companions go first, the database last. The other way round, a process that found
-    the path empty (it never saw the damage, so it takes no recovery lock) created a new
-    database there, and the renames that followed carried *its* live -wal away: the answers
-    it stored went into a file nobody else reads, and the other processes bought them again
-    (four processes, eight photos, sixteen calls, on a loaded machine). This way, whoever
-    opens in between still finds the damaged file and waits for the recovery lock."""
-    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    for suffix in ("-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(f"{path}{suffix}", f"{target}{suffix}")
-    with contextlib.suppress(FileNotFoundError):
-        os.replace(path, target)
-    return target
-
-
-@contextlib.contextmanager
-def recovery_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """Serialise "move the damaged file aside" between processes (flock, dies with the process).
-
-    `shared`: held while *opening* the database. Renaming a database and its companions is
-    several steps; a process that opened the path in between paired one file with another's
-    -wal/-shm, got "disk I/O error", took the cache for read-only and stored nothing, so the
-    other processes bought every photo again (four processes, eight photos: sixteen calls,
-    on a loaded machine). Openings share the lock; a recovery excludes them. A folder where
-    the lock file cannot be made (read-only) opens unlocked: nothing can be moved there."""
-    import fcntl  # stdlib, cheap
-
-    try:
-        fd = os.open(f"{path}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        if not shared:
-            raise
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the flock
-
-
-def sqlite_file_is_healthy(path: Path) -> bool:
-    """Open `path` read-only on a private connection and run ``PRAGMA quick_check``."""
-    if not path.exists():
-        return True
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-        try:
-            row = con.execute("PRAGMA quick_check(1)").fetchone()
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        return not is_corruption(exc)
-    return bool(row) and row[0] == "ok"
-
 
 def _enable_wal(con: sqlite3.Connection) -> None:
     """Switch to WAL (persistent in the file). Changing the journal mode needs an exclusive
@@ -140,7 +71,7 @@ def _enable_wal(con: sqlite3.Connection) -> None:
     (mode,) = con.execute("PRAGMA journal_mode").fetchone()
     if str(mode).lower() == "wal":
         return
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
     while True:
         try:
             con.execute("PRAGMA journal_mode = WAL")
@@ -206,12 +137,12 @@ class SharedState:
     def _open(self) -> sqlite3.Connection:
         con = sqlite3.connect(
             str(self.path),
-            timeout=BUSY_TIMEOUT_MS / 1000,
+            timeout=SQLITE_BUSY_SECONDS,
             isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
             check_same_thread=False,  # shared by threads, always used under self._lock
         )
         try:
-            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            con.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
             _enable_wal(con)
             con.execute("PRAGMA synchronous = NORMAL")
             if not _has_schema(con):  # a write transaction only when something is missing

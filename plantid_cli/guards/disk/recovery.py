@@ -1,0 +1,143 @@
+"""A damaged SQLite file (the shared state, the result cache): recognised, checked, and moved
+aside once across every process that shares it, so that it is recreated.
+
+Stdlib only (each process opens these files at start-up). May import: the top-level modules,
+guards.disk.storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from plantid_cli.constants import SQLITE_BUSY_SECONDS
+from plantid_cli.guards.disk.storage import warn_once
+
+log = logging.getLogger("plantid")
+
+# Primary SQLite result codes that mean "this file is not a usable database".
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+#: How long a process waits for another's recovery lock before it says so. The holder is
+#: opening the database (SQLite waits up to SQLITE_BUSY_SECONDS on a busy file) or moving a
+#: damaged one aside: longer than that, it is stopped (Ctrl-Z, a debugger) or stuck on its disk.
+RECOVERY_WARN_SECONDS = SQLITE_BUSY_SECONDS
+
+
+def is_corruption(exc: BaseException | None) -> bool:
+    """True for a damaged / non-SQLite file; False for busy/locked and other operational errors."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its -wal/-shm companions) to ``*.corrupt-<timestamp>``.
+
+    The companions go first, the database last. The other way round, a process that found
+    the path empty (it never saw the damage, so it takes no recovery lock) created a new
+    database there, and the renames that followed carried *its* live -wal away: the answers
+    it stored went into a file nobody else reads, and the other processes bought them again
+    (four processes, eight photos, sixteen calls, on a loaded machine). This way, whoever
+    opens in between still finds the damaged file and waits for the recovery lock."""
+    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{path}{suffix}", f"{target}{suffix}")
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, target)
+    return target
+
+
+@contextlib.contextmanager
+def recovery_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Serialise "move the damaged file aside" between processes (flock, dies with the process).
+
+    `shared`: held while *opening* the database. Renaming a database and its companions is
+    several steps; a process that opened the path in between paired one file with another's
+    -wal/-shm, got "disk I/O error", took the cache for read-only and stored nothing, so the
+    other processes bought every photo again (four processes, eight photos: sixteen calls,
+    on a loaded machine). Openings share the lock; a recovery excludes them. A folder where
+    the lock file cannot be made (read-only) opens unlocked: nothing can be moved there.
+
+    Why the wait is not silent: a recovery whose process was stopped (Ctrl-Z) held every
+    other run that shares the cache, with no word, for as long as it stayed stopped. Going
+    on without the lock would open the files mid-rename (the defect above), so a waiter
+    keeps waiting, but says after RECOVERY_WARN_SECONDS which process holds the lock (the
+    holder of a recovery writes its pid in the lock file)."""
+    import fcntl  # stdlib, cheap
+
+    lock_file = f"{path}.recover-lock"
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        if not shared:
+            raise
+        yield
+        return
+    try:
+        _flock_saying_who_holds_it(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, lock_file)
+        if not shared:
+            with contextlib.suppress(OSError):  # only for the waiters' warning
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _flock_saying_who_holds_it(fd: int, mode: int, lock_file: str) -> None:
+    import fcntl  # stdlib, cheap
+
+    warn_at = time.monotonic() + RECOVERY_WARN_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= warn_at:
+            warn_at = float("inf")
+            try:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            except OSError:
+                holder = ""
+            warn_once(
+                f"recovery-wait:{lock_file}",
+                "waiting for %s: %s has been moving a damaged database aside for over %g s "
+                "(stopped, e.g. by Ctrl-Z?); this run goes on when it finishes or ends",
+                lock_file,
+                f"process {holder}" if holder.isdigit() else "another process",
+                RECOVERY_WARN_SECONDS,
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def sqlite_file_is_healthy(path: Path) -> bool:
+    """Open `path` read-only on a private connection and run ``PRAGMA quick_check``."""
+    if not path.exists():
+        return True
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_SECONDS)
+        try:
+            row = con.execute("PRAGMA quick_check(1)").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        return not is_corruption(exc)
+    return bool(row) and row[0] == "ok"
