@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import httpx
@@ -339,3 +340,54 @@ def test_send_classifies_transport_errors_and_redacts_urls():
     assert "SECRET-IN-URL-123" not in str(caught.value)
     assert "api-key=****" in caught.value.message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_an_abandon_never_shuts_a_connection_already_handed_to_the_next_request(sandbox, tmp_path):
+    """Found by a red-team pass (session 10): an exchange that read its whole answer and gave
+    its connection back to the pool just as its caller's deadline passed was abandoned all the
+    same, and the abandon shut that connection's socket - by then another request's. That
+    request's paid 201, held at the service, never reached it: a transport error, retried,
+    bought again. Made deterministic here: the first exchange's helper is held (a chained
+    httpx trace, public) right after its connection went back, past its 1 s deadline, while
+    a second request on the same client waits for its answer on that connection."""
+    import base64
+    from pathlib import Path
+
+    from plantid_cli.providers.exchange import exchange
+
+    url = f"{sandbox.plantid_url}/identification"
+    photo = Path(green_photo(tmp_path / "p.jpg", (160, 120), seed=960)).read_bytes()
+    body = {"images": [base64.b64encode(photo).decode()]}
+    released, second_sent = threading.Event(), threading.Event()
+
+    def hold_after_release(event, info):
+        if event == "http11.response_closed.complete":
+            released.set()
+            time.sleep(2.0)  # the helper starved: past the 1 s deadline, within SETTLE_SECONDS
+
+    sandbox.configure(hold_after=1)  # the first is answered; the second waits at the service
+    outcome: dict = {}
+    with httpx.Client(timeout=30) as client:
+
+        def second() -> None:
+            kwargs = {"json": body, "headers": {"Api-Key": "k"}, "timeout": 30,
+                      "extensions": {"trace": lambda e, i: e.endswith("send_request_body.complete")
+                                     and second_sent.set()}}  # fmt: skip
+            try:
+                outcome["second"] = exchange(client, "POST", url, kwargs, 1 << 20).status_code
+            except Exception as exc:  # noqa: BLE001 - what the defect raised
+                outcome["second"] = repr(exc)
+
+        first_kwargs = {"json": body, "headers": {"Api-Key": "k"}, "timeout": 1.0,
+                        "extensions": {"trace": hold_after_release}}  # fmt: skip
+        other = threading.Thread(target=lambda: released.wait(30) and second())
+        other.start()
+        first = exchange(client, "POST", url, first_kwargs, 1 << 20)
+        assert second_sent.wait(30)
+        sandbox.configure(hold_after=None)  # the service answers the second
+        other.join(60)
+    assert first.status_code == 201
+    assert outcome["second"] == 201
+    stats = sandbox.stats()
+    assert (stats["plantid_identify"], stats["statuses"]) == (2, {"201": 2})
+    assert stats["connections"] == 1  # the second went on the first's connection

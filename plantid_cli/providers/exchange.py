@@ -6,12 +6,14 @@ for the response headers, so an upstream that drips one header byte per read tim
 daemon helper thread (kept for the next exchange: `_Helpers`); the caller waits at most the
 deadline (connect, upload, headers and body together), then shuts down the sockets this request
 opened, so that the helper's blocked read ends at once and the connection is dropped, and
-raises ReadTimeout. A hang on a reused keep-alive connection (whose socket an earlier request
-opened) is shut down the same way: left to drip on, its 201 completed 13 s later, after the
-retry had bought the photo again (soak). Finding that connection's socket is the one use of a
-dependency's internals here: httpcore's HTTP11Connection keeps it as `_network_stream`, read
-from the frame that starts sending the request (`_reused_stream`); pyproject pins httpcore's
-tested range and tests/test_charged_cut.py fails the moment the shim stops taking effect.
+raises ReadTimeout - unless the request already gave its connection back to the pool, where it
+is the next request's (`_RELEASING`). A hang on a reused keep-alive connection (whose socket
+an earlier request opened) is shut down the same way: left to drip on, its 201 completed 13 s
+later, after the retry had bought the photo again (soak). Finding that connection's socket is
+the one use of a dependency's internals here: httpcore's HTTP11Connection keeps it as
+`_network_stream`, read from the frame that starts sending the request (`_reused_stream`);
+pyproject pins httpcore's tested range and tests/test_charged_cut.py fails the moment the shim
+stops taking effect.
 
 Why the caller waits for the helper after the deadline (up to SETTLE_SECONDS): on a loaded
 machine an answer can reach this machine before the deadline while the helper thread, starved of
@@ -61,6 +63,9 @@ DECODE_STEP = 1 << 20
 _OPENED = (".connect_tcp.complete", ".start_tls.complete")
 #: The first event of a request on a connection, opened now or earlier.
 _SENDING = "http11.send_request_headers.started"
+#: The request is done with its connection: right after, the connection is back in the pool,
+#: another request's, and an abandon must not shut its socket.
+_RELEASING = "http11.response_closed.started"
 
 
 class _Exchange:
@@ -77,12 +82,17 @@ class _Exchange:
         self.chunks: list[bytes] = []  # the decoded body read so far
         self.streams: list[Any] = []  # network streams opened for this request
         self.abandoned = threading.Event()
+        self.released = False  # its connection went back to the pool (under _shutting)
+        self._shutting = threading.Lock()
         self.done = threading.Event()
         self.response: httpx.Response | None = None
         self.error: BaseException | None = None
         chained = request.extensions.get("trace")
 
         def trace(event: str, info: dict[str, Any]) -> None:
+            if event == _RELEASING:
+                with self._shutting:  # an abandon now would shut the next request's socket
+                    self.released = True
             opened = info.get("return_value") if event.endswith(_OPENED) else None
             if opened is None and event == _SENDING and not self.streams:
                 opened = _reused_stream()  # a keep-alive connection: its socket is older
@@ -171,11 +181,19 @@ class _Exchange:
         return unusable(str(self.charged_by), f"HTTP {self.status}, then {why}", raw, None)
 
     def _shut(self) -> None:
+        with self._shutting:
+            if not self.released:  # a released connection is another request's (found by a
+                self._shut_streams()  # red-team: that request's paid 201 was bought again)
+
+    def _shut_streams(self) -> None:
         for stream in list(self.streams):
             try:
                 sock = stream.get_extra_info("socket")
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)  # wakes a recv() blocked in the helper
+                if sock is not None:  # wakes a recv() blocked in the helper; socket.socket's
+                    # own shutdown, for an ssl.SSLSocket too: SSLSocket.shutdown drops the TLS
+                    # state first, and the helper then read the answer that had arrived as
+                    # ciphertext (a paid 201 taken for a timeout and bought again)
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except (OSError, AttributeError, ValueError):
                 pass
 

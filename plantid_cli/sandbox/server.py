@@ -79,11 +79,15 @@ import sys
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from plantid_cli.sandbox import plantid_api as proto
 from plantid_cli.sandbox.handler import SandboxHandler, SandboxHTTPServer
 from plantid_cli.sandbox.plantid_api import KEY_NOT_FOUND, Reply, json_reply, text_reply
 from plantid_cli.sandbox.settings import DEFAULT_SETTINGS, KNOBS, MODES
+
+if TYPE_CHECKING:
+    import ssl
 
 CALLS_CAP = 10_000
 _COUNTERS = (
@@ -106,10 +110,12 @@ class SandboxServer:
         port: int = 0,
         *,
         verbose: bool = False,
+        tls: ssl.SSLContext | None = None,
         **settings,
     ) -> None:
         """`settings`: any of settings.KNOBS (key, latency_ms, credits, mode...), as given to
-        `configure`; the rest keep their defaults."""
+        `configure`; the rest keep their defaults. `tls`: a server-side context holding a
+        certificate: the sandbox then speaks https, as the real services do."""
         self.verbose = verbose
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -121,9 +127,11 @@ class SandboxServer:
         self.reset()
         self._httpd = SandboxHTTPServer((host, port), SandboxHandler)
         self._httpd.sandbox = self
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.host, self.port = host, self._httpd.server_address[1]
         shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
-        self.url = f"http://{shown}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{shown}:{self.port}"
         self.plantid_url, self.plantnet_url = f"{self.url}/api/v3", f"{self.url}/v2"
         self._thread: threading.Thread | None = None
 
