@@ -117,3 +117,59 @@ def test_the_credit_check_and_the_first_upload_share_one_connection(tmp_path, sa
     stats = sandbox.stats()
     assert (stats["plantid_usage"], stats["plantid_identify"]) == (1, 1)
     assert stats["connections"] == 1
+
+
+def test_a_stop_gives_up_the_free_credit_check_at_once(sandbox):
+    """Found by a red-team pass (session 10): Ctrl-C or SIGTERM during the credit check
+    waited out a usage_info that does not answer (its 10 s bound) before the run could end.
+    The run's stop now gives the free call up at once; here its own bound is 600 s."""
+    import threading
+
+    import httpx
+    import pytest
+
+    from plantid_cli.providers.exchange import exchange
+
+    sandbox.configure(usage_hang=True, hang_seconds=600)
+    stop, outcome = threading.Event(), {}
+    url = f"{sandbox.plantid_url}/usage_info"
+    kwargs = {"headers": {"Api-Key": "k"}, "timeout": 600}
+
+    def check() -> None:
+        with httpx.Client() as client:
+            try:
+                exchange(client, "GET", url, kwargs, 1 << 20, stop=stop)
+            except httpx.ReadTimeout as exc:
+                outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=check, daemon=True)
+    thread.start()
+    while sandbox.stats()["plantid_usage"] == 0 and thread.is_alive():
+        thread.join(0.02)
+    stop.set()
+    thread.join(60)  # the test's own bound, a tenth of the call's; before: the whole 600 s
+    assert not thread.is_alive()
+    assert outcome == {"error": "given up: the run was stopped"}
+    with httpx.Client() as client, pytest.raises(ValueError):  # a paid call never is
+        exchange(client, "POST", url, kwargs, 1 << 20, charged_by="plantid", stop=stop)
+    assert sandbox.stats()["plantid_identify"] == 0
+
+
+def test_sigterm_during_a_hung_credit_check_sends_nothing_and_exits_143(tmp_path, sandbox, cli_env):
+    """The command line's side of the test above: the stop reaches the credit check, the run
+    sends no photo, and the exit is SIGTERM's 143 with no traceback."""
+    import signal
+    import time
+
+    from conftest import spawn
+
+    sandbox.configure(usage_hang=True, hang_seconds=600)
+    photo = green_photo(tmp_path / "p.jpg", seed=970)
+    proc = spawn(["identify", photo, "-f", "ndjson"], cli_env)
+    while sandbox.stats()["plantid_usage"] == 0 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and out == ""
+    assert sandbox.stats()["plantid_identify"] == 0

@@ -51,6 +51,7 @@ def sandbox(
     drip_interval: Annotated[float, _knob("drip_interval")] = KNOBS["drip_interval"][0],
     retry_after: Annotated[float, _knob("retry_after")] = KNOBS["retry_after"][0],
     fault_reread: Annotated[bool, _knob("fault_reread")] = KNOBS["fault_reread"][0],
+    usage_hang: Annotated[bool, _knob("usage_hang")] = KNOBS["usage_hang"][0],
     hold_after: Annotated[int | None, _knob("hold_after")] = None,
     bomb_mb: Annotated[int, _knob("bomb_mb")] = KNOBS["bomb_mb"][0],
 ) -> None:
@@ -91,6 +92,7 @@ def sandbox(
         drip_interval=drip_interval,
         retry_after=retry_after,
         fault_reread=fault_reread,
+        usage_hang=usage_hang,
         hold_after=hold_after,
         bomb_mb=bomb_mb,
     )

@@ -153,8 +153,9 @@ def send(
 
     charged = kwargs.pop("charged", method == "POST")
     charged_by = provider if charged else None
+    stop = kwargs.pop("stop", None)  # a free request's: see exchange()
     try:
-        response = _exchange(client, method, url, kwargs, charged_by)
+        response = _exchange(client, method, url, kwargs, charged_by, stop)
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"{provider}: timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -182,7 +183,12 @@ def send(
 
 
 def _exchange(
-    client: httpx.Client, method: str, url: str, kwargs: dict[str, Any], charged_by: str | None
+    client: httpx.Client,
+    method: str,
+    url: str,
+    kwargs: dict[str, Any],
+    charged_by: str | None,
+    stop: Any = None,
 ) -> httpx.Response:
     """Send and read the whole answer within one total deadline (the client's read timeout),
     abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""
@@ -190,7 +196,9 @@ def _exchange(
     # from the cache or refused by an open breaker
     from plantid_cli.providers.exchange import exchange
 
-    return exchange(client, method, url, kwargs, MAX_RESPONSE_BYTES, charged_by=charged_by)
+    return exchange(
+        client, method, url, kwargs, MAX_RESPONSE_BYTES, charged_by=charged_by, stop=stop
+    )
 
 
 def json_body(provider: str, response: httpx.Response) -> Any:

@@ -210,12 +210,19 @@ def exchange(
     max_bytes: int,
     *,
     charged_by: str | None = None,
+    stop: threading.Event | None = None,
 ) -> httpx.Response:
     """The whole answer of one request, read within its read timeout's seconds in all
     (ReadTimeout after that), or BadResponse once its decoded body passes `max_bytes`. With
-    `charged_by` (a provider), a 2xx whose body cannot be read whole is an UnusableAnswer."""
+    `charged_by` (a provider), a 2xx whose body cannot be read whole is an UnusableAnswer.
+
+    `stop`, for a free request only: once it is set the request is given up at once (the
+    run's credit check: Ctrl-C or SIGTERM waited out a hung usage_info, 10 s). A charged one
+    never is: its answer, once the service has charged, is the run's to keep."""
     import httpx
 
+    if stop is not None and charged_by is not None:
+        raise ValueError("a charged request is never given up on a stop")
     request = client.build_request(method, url, **kwargs)
     work = _Exchange(client, request, max_bytes, charged_by)
     # the request's own timeout (httpx fills it in from the client's when none is given)
@@ -225,8 +232,10 @@ def exchange(
     else:
         started = time.monotonic()
         _HELPERS.give(work)
-        if not work.done.wait(limit):
+        if not _done_within(work.done, limit, stop):
             work.abandon()
+            if stop is not None and stop.is_set():
+                raise httpx.ReadTimeout("given up: the run was stopped", request=request)
             finished = work.done.wait(SETTLE_SECONDS)
             if not (finished and (work.response is not None or _own_timeout(work.error))):
                 waited = time.monotonic() - started
@@ -238,6 +247,21 @@ def exchange(
         raise work.error
     assert work.response is not None
     return work.response
+
+
+def _done_within(done: threading.Event, seconds: float, stop: threading.Event | None) -> bool:
+    """Whether `done` is set within `seconds`; False as soon as `stop` is (polled: an Event
+    cannot wait for two)."""
+    if stop is None:
+        return done.wait(seconds)
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return done.is_set()
+        if done.wait(min(left, 0.05)):
+            return True
+    return done.is_set()
 
 
 class _Helpers:

@@ -31,6 +31,8 @@ from plantid_cli.providers.plantid_parse import parse_identification
 from plantid_cli.providers.validate import charged_answer
 
 if TYPE_CHECKING:
+    import threading
+
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
@@ -180,15 +182,20 @@ class PlantIdProvider:
 
 
 def fetch_usage(
-    api_url: str, api_key: str, timeout: float, client: httpx.Client | None = None
+    api_url: str,
+    api_key: str,
+    timeout: float,
+    client: httpx.Client | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """GET /usage_info (free): credit limits, use and what remains, within `timeout` seconds.
 
     `client`: a run's own client, so that the connection this opens (for the service, its TLS
-    handshake) carries the run's first upload too; without one, a client of its own."""
+    handshake) carries the run's first upload too; without one, a client of its own. `stop`:
+    the run's, which gives the call up at once (a timeout) when it is set."""
     if client is None:
         with new_client(timeout) as own:
-            return fetch_usage(api_url, api_key, timeout, own)
+            return fetch_usage(api_url, api_key, timeout, own, stop)
     response = send(
         client,
         "plantid",
@@ -196,6 +203,7 @@ def fetch_usage(
         f"{api_url.rstrip('/')}/usage_info",
         headers={"Api-Key": api_key},
         timeout=timeout,
+        stop=stop,
     )
     data = json_body("plantid", response)
     try:

@@ -46,7 +46,8 @@ def credits_left(settings: Settings, engine: Any) -> int | float | None:
         # at most 10 s: a service that does not answer is the run's to report, not this check's
         timeout = min(settings.timeout, 10.0)
         # the run's client: the connection this opens carries its first upload too
-        info = fetch_usage(settings.api_url, settings.key_for("plantid"), timeout, engine.client())
+        info = fetch_usage(settings.api_url, settings.key_for("plantid"), timeout,
+                           engine.client(), engine.stop_event)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - free help: a junk answer must not stop the run
         log.info("[BUDGET] usage_info did not answer (%s): credits not checked", exc,
                  extra={"event": "budget.unchecked"})  # fmt: skip

@@ -182,6 +182,10 @@ class Engine(Lookups):
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def stop_event(self) -> threading.Event:  # the free calls around the run give up on it
+        return self._stop
+
     # ----- stage A -----
     def stage_prepare(self, item: ImageJob | Specimen | Known) -> Record | Pending | None:
         """Hash and look up a unit (unless `triage` already did: a `Known`), then prepare it."""

@@ -309,7 +309,7 @@ def check_setting(name: str, value):
         if value not in _NO_MODE and value not in MODES:
             raise ValueError(f"{name} must be one of {', '.join(sorted(MODES))} or null")
         return None if value in _NO_MODE else value
-    if name == "fault_reread":
+    if name in ("fault_reread", "usage_hang"):
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false")
         return value

@@ -35,6 +35,7 @@ KNOBS: dict[str, tuple[Any, str]] = {
     "drip_interval": (0.5, "Seconds between bytes of a `drip` / `header_drip` answer."),
     "retry_after": (0.0, "Seconds sent as Retry-After with error503 answers (0: none)."),
     "fault_reread": (False, "Answer faults spoil Plant.id re-reads (GET by token) too."),
+    "usage_hang": (False, "Plant.id usage_info GETs hang (hang_seconds), then close unanswered."),
     "hold_after": (None, "Hold identification POSTs after the n-th until configured again."),
     "bomb_mb": (512, "MiB a gzip_bomb answer decodes to."),
 }
