@@ -391,3 +391,40 @@ def test_an_abandon_never_shuts_a_connection_already_handed_to_the_next_request(
     stats = sandbox.stats()
     assert (stats["plantid_identify"], stats["statuses"]) == (2, {"201": 2})
     assert stats["connections"] == 1  # the second went on the first's connection
+
+
+def test_a_client_the_warm_up_finishes_after_a_stopped_run_closed_is_closed(monkeypatch, sandbox):
+    """Found by a red-team pass (session 10): a stopped run's close() does not wait for its
+    warm-up thread, so a warm-up still building the HTTP client (httpx's import) set it after
+    close() had closed whatever was there: a client never closed. Held here in the build
+    (run/setups.py's `new_client`, wrapped: it returns a real client), across close()."""
+    from plantid_cli.config import load_settings
+    from plantid_cli.events import EventBus
+    from plantid_cli.run import setups as setups_module
+    from plantid_cli.run.batch import make_engine
+    from plantid_cli.run.options import IdentifyOptions
+
+    monkeypatch.setenv("PLANTID_API_URL", sandbox.plantid_url)
+    monkeypatch.setenv("PLANTID_API_KEY", "test-key-1234567890")
+    building, go_on, built = threading.Event(), threading.Event(), []
+    real_new_client = setups_module.new_client
+
+    def held_new_client(*args, **kwargs):
+        building.set()
+        go_on.wait(60)
+        built.append(real_new_client(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(setups_module, "new_client", held_new_client)
+    stop = threading.Event()
+    engine = make_engine(load_settings({}), IdentifyOptions(paths=["x.jpg"]), EventBus(), stop)
+    engine.setups.warm()
+    assert building.wait(60)
+    engine.stop()
+    closing = threading.Thread(target=engine.close)
+    closing.start()
+    go_on.set()
+    closing.join(60)
+    engine.setups._warmer.join(60)
+    assert not closing.is_alive() and len(built) == 1
+    assert built[0].is_closed

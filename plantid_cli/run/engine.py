@@ -15,7 +15,6 @@ guards and cache namespace.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,7 +30,6 @@ from plantid_cli.inputs.hash_index import open_index
 from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
 from plantid_cli.providers.base import Answer, IdentifyRequest, Provider
-from plantid_cli.providers.http import new_client
 from plantid_cli.records import Record, stored_answer
 from plantid_cli.run import reread
 from plantid_cli.run.charged import outcome_for, unusable_entry
@@ -42,6 +40,7 @@ from plantid_cli.run.lane import Lane
 from plantid_cli.run.lookup import Lookups
 from plantid_cli.run.options import RunOptions
 from plantid_cli.run.pending import Known, Pending
+from plantid_cli.run.setups import RunSetups
 from plantid_cli.run.summary import RunStats
 from plantid_cli.run.units import exif_location, location_for, prepare_unit, request_for, taken_at
 
@@ -77,18 +76,15 @@ class Engine(Lookups):
             for p in providers
         }
         self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
-        self._locks_on_disk = backend.kind == "disk"
         self.cache = backend.cache() if options.use_cache else None
         # the hash index lives beside the cache: with --no-cache, every photo is read anyway
         index = open_index(settings.cache_path) if self.cache is not None else None
         self.hasher = Hasher(index, rehash=options.rehash)
-        self._client: httpx.Client | None = None
-        self._client_lock = threading.Lock()
-        self._warmer: threading.Thread | None = None
-        self._store_opener: threading.Thread | None = None
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = stop if stop is not None else threading.Event()
+        self.setups = RunSetups(settings.timeout, options.concurrency + 2, self.cache,
+                                backend.kind == "disk", self._stop)  # fmt: skip
         self._closed = False  # close() began: a call failing from now on failed locally
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
             lane.guards.stop = self._stop
@@ -107,70 +103,15 @@ class Engine(Lookups):
 
     # ----- resources -----
     def client(self) -> httpx.Client:
-        """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = new_client(self.settings.timeout, self.options.concurrency + 2)
-            return self._client
-
-    def _warm_client(self) -> None:
-        """Get ready to call as soon as a unit needs one, in the background, overlapped with
-        preparing it, instead of in front of the first request: the lock files' portalocker
-        (~13 ms of imports) and the HTTP client (httpx's import, an SSL context: a few hundred
-        ms on a busy machine). A cached rerun pays for neither."""
-        if self._warmer is not None:
-            return
-        steps: list[Callable[[], object]] = []
-        if self._locks_on_disk and self.cache is not None:
-            from plantid_cli.guards.lazy_imports import portalocker  # lazy: as the locks
-
-            steps.append(portalocker)
-        if self._client is None:  # (the credit check may have built it already)
-            steps.append(self.client)
-
-        def build() -> None:
-            for step in steps:
-                with contextlib.suppress(Exception):  # each is done again where it is needed
-                    if not self._closed:
-                        step()
-
-        self._warmer = threading.Thread(target=build, name="plantid-client", daemon=True)
-        self._warmer.start()
-
-    def _open_store_soon(self) -> None:
-        """Open the cache's write side in the background once a unit is about to be asked
-        for, while its request is out, instead of at the first answer's store (diskcache's
-        import and ~80 SQLite statements, which every other call thread's first store waited
-        for: issue 17, ~10 ms of a run's second round). Not before: a run whose photos all
-        fail before a call, or are all answered from the cache, opens nothing."""
-        opened = getattr(self.cache, "opened", None)  # the disk cache (Redis's has none)
-        if opened is None or self._store_opener is not None:
-            return
-        with self._client_lock:  # the run's one-time set-ups share the client's lock
-            if self._store_opener is not None:
-                return
-
-            def open_store() -> None:
-                with contextlib.suppress(Exception):  # the first store opens it, and reports
-                    if not self._closed:
-                        opened()
-
-            self._store_opener = threading.Thread(
-                target=open_store, name="plantid-store", daemon=True
-            )
-            self._store_opener.start()
+        """The run's one keep-alive HTTP client (run/setups.py)."""
+        return self.setups.client()
 
     def close(self) -> None:
         self._closed = True
-        if not self._stop.is_set():  # never leave mid-import or mid-open at exit (an import's
-            # temporary-folder probe left its file behind; a store must be closed below)
-            for helper in (self._warmer, self._store_opener):
-                if helper is not None:
-                    helper.join()
+        self.setups.settle()
         if self._side is not None:  # once stopped, never wait for a side call that hangs
             self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
-        if self._client is not None:
-            self._client.close()
+        self.setups.close_client()
         if self.cache is not None:
             self.cache.close()
         self.hasher.close()
@@ -210,7 +151,7 @@ class Engine(Lookups):
                 outcomes = self._known(job, keys)
                 if not to_ask(self.mode, outcomes):
                     return self._finish(job, sha256, outcomes)
-            self._warm_client()
+            self.setups.warm()
             started = time.monotonic()
             prepared = prepare_unit(job, self.settings)
             self.bus.emit(
@@ -271,7 +212,7 @@ class Engine(Lookups):
                 self._fell_back(name, outcomes, pending.job.display)
             side = {}
             if len(names) > 1:
-                with self._client_lock:
+                with self.setups.lock:
                     if self._side is None:
                         self._side = ThreadPoolExecutor(
                             self.options.concurrency, thread_name_prefix="plantid-side"
@@ -301,7 +242,7 @@ class Engine(Lookups):
         `looked_up`: stage A already counted this lane's cache look-up (hit or miss)."""
         if self.cache is None:
             return self._call(lane, pending), False
-        self._open_store_soon()  # while this call is out (see there)
+        self.setups.open_store_soon()  # while this call is out (see there)
         path = pending.job.display
         key = pending.keys[lane.provider.name]
         wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death

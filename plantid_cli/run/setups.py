@@ -1,0 +1,104 @@
+"""A run's one-time set-ups: its HTTP client, and the work done ahead of need in the background
+(the client and the lock files' import while a photo is prepared; the cache's write side while
+its request is out), closed in the right order at the end.
+
+Why apart from the engine: these are the run's resources, not its stages; the engine asks for
+them (`client`, `warm`, `open_store_soon`) and ends them (`settle`, then `close_client`).
+May import: the top-level modules, providers.http, guards.lazy_imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from plantid_cli.providers.http import new_client
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class RunSetups:
+    def __init__(
+        self, timeout: float, connections: int, cache: Any, locks_on_disk: bool, stop: Any
+    ) -> None:
+        self._timeout, self._connections = timeout, connections
+        self._cache, self._locks_on_disk, self._stop = cache, locks_on_disk, stop
+        self._client: httpx.Client | None = None
+        self.lock = threading.Lock()  # the client's, and the run's other one-time set-ups'
+        self._warmer: threading.Thread | None = None
+        self._store_opener: threading.Thread | None = None
+        self._closed = False
+
+    def client(self) -> httpx.Client:
+        """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
+        with self.lock:
+            if self._client is None:
+                self._client = new_client(self._timeout, self._connections)
+                if self._closed:  # the warm-up built it as a stopped run closed: never left open
+                    self._client.close()
+            return self._client
+
+    def warm(self) -> None:
+        """Get ready to call as soon as a unit needs one, in the background, overlapped with
+        preparing it, instead of in front of the first request: the lock files' portalocker
+        (~13 ms of imports) and the HTTP client (httpx's import, an SSL context: a few hundred
+        ms on a busy machine). A cached rerun pays for neither."""
+        if self._warmer is not None:
+            return
+        steps: list[Callable[[], object]] = []
+        if self._locks_on_disk and self._cache is not None:
+            from plantid_cli.guards.lazy_imports import portalocker  # lazy: as the locks
+
+            steps.append(portalocker)
+        if self._client is None:  # (the credit check may have built it already)
+            steps.append(self.client)
+
+        def build() -> None:
+            for step in steps:
+                with contextlib.suppress(Exception):  # each is done again where it is needed
+                    if not self._closed:
+                        step()
+
+        self._warmer = threading.Thread(target=build, name="plantid-client", daemon=True)
+        self._warmer.start()
+
+    def open_store_soon(self) -> None:
+        """Open the cache's write side in the background once a unit is about to be asked
+        for, while its request is out, instead of at the first answer's store (diskcache's
+        import and ~80 SQLite statements, which every other call thread's first store waited
+        for: issue 17, ~10 ms of a run's second round). Not before: a run whose photos all
+        fail before a call, or are all answered from the cache, opens nothing."""
+        opened = getattr(self._cache, "opened", None)  # the disk cache (Redis's has none)
+        if opened is None or self._store_opener is not None:
+            return
+        with self.lock:
+            if self._store_opener is not None:
+                return
+
+            def open_store() -> None:
+                with contextlib.suppress(Exception):  # the first store opens it, and reports
+                    if not self._closed:
+                        opened()
+
+            self._store_opener = threading.Thread(
+                target=open_store, name="plantid-store", daemon=True
+            )
+            self._store_opener.start()
+
+    def settle(self) -> None:
+        """No set-up starts from now on; unless the run was stopped, wait for those under way:
+        never leave mid-import or mid-open at exit (an import's temporary-folder probe left
+        its file behind; a store opened must be closed after)."""
+        self._closed = True
+        if not self._stop.is_set():
+            for helper in (self._warmer, self._store_opener):
+                if helper is not None:
+                    helper.join()
+
+    def close_client(self) -> None:
+        with self.lock:  # a warm-up building the client finishes it first
+            if self._client is not None:
+                self._client.close()
