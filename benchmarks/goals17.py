@@ -237,7 +237,9 @@ def item15(bench) -> None:
     paths = sorted(str(p) for p in folder.iterdir())
     import os
 
-    workers = max(1, min(os.cpu_count() or 1, 8, 4))  # plantid's preparation threads at -j 8
+    from plantid_cli.run.concurrency import preparers
+
+    workers = preparers(8)  # plantid's preparation threads at -j 8
     loops, ours, loop_cpus, our_cpus, box_cpus = [], [], [], [], []
     for _ in range(bench.runs(3)):
         env = u.cli_env(u.fresh_home(bench.root), None)

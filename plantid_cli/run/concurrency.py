@@ -63,6 +63,12 @@ def run_inline(
                 on_idle()
 
 
+def preparers(concurrency: int) -> int:
+    """Threads preparing photos (stage A): one per core, at most `concurrency` and 4 (decoding
+    releases the GIL; more than the cores only queue for them)."""
+    return max(1, min(os.cpu_count() or 1, concurrency, 4))
+
+
 def run_concurrent(
     jobs: Iterable[Any],
     *,
@@ -83,7 +89,7 @@ def run_concurrent(
     hands back otherwise goes to stage A. `on_idle` is called before the consumer waits for
     more (the writer flushes there: records are written in bulk, never held back)."""
     source = jobs.reader() if isinstance(jobs, WalkAhead) else WalkAhead(jobs).reader()
-    prep_workers = max(1, min(os.cpu_count() or 1, concurrency, 4))
+    prep_workers = preparers(concurrency)
     window = concurrency * 2 + prep_workers
     slots = threading.BoundedSemaphore(window)
     results: queue.Queue[Any] = queue.Queue()
