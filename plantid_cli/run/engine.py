@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
@@ -75,7 +75,6 @@ class Engine(Lookups):
             p.name: Lane(p, ProviderGuards(settings, p.name, p.api_key, self.bus, backend))
             for p in providers
         }
-        self._side: ThreadPoolExecutor | None = None  # `both`: the second service's calls
         self.cache = backend.cache() if options.use_cache else None
         # the hash index lives beside the cache: with --no-cache, every photo is read anyway
         index = open_index(settings.cache_path) if self.cache is not None else None
@@ -83,7 +82,7 @@ class Engine(Lookups):
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = stop if stop is not None else threading.Event()
-        self.setups = RunSetups(settings.timeout, options.concurrency + 2, self.cache,
+        self.setups = RunSetups(settings.timeout, options.concurrency, self.cache,
                                 backend.kind == "disk", self._stop)  # fmt: skip
         self._closed = False  # close() began: a call failing from now on failed locally
         for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
@@ -108,10 +107,7 @@ class Engine(Lookups):
 
     def close(self) -> None:
         self._closed = True
-        self.setups.settle()
-        if self._side is not None:  # once stopped, never wait for a side call that hangs
-            self._side.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
-        self.setups.close_client()
+        self.setups.close()
         if self.cache is not None:
             self.cache.close()
         self.hasher.close()
@@ -212,14 +208,9 @@ class Engine(Lookups):
                 self._fell_back(name, outcomes, pending.job.display)
             side = {}
             if len(names) > 1:
-                with self.setups.lock:
-                    if self._side is None:
-                        self._side = ThreadPoolExecutor(
-                            self.options.concurrency, thread_name_prefix="plantid-side"
-                        )
+                pool = self.setups.side_pool()
                 side = {
-                    name: self._side.submit(self._ask, name, pending, looked_up)
-                    for name in names[1:]
+                    name: pool.submit(self._ask, name, pending, looked_up) for name in names[1:]
                 }
             outcomes[names[0]] = self._ask(names[0], pending, looked_up)
             for name, future in side.items():

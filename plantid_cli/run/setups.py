@@ -1,9 +1,10 @@
-"""A run's one-time set-ups: its HTTP client, and the work done ahead of need in the background
-(the client and the lock files' import while a photo is prepared; the cache's write side while
-its request is out), closed in the right order at the end.
+"""A run's one-time set-ups: its HTTP client, the pool for `--provider both`'s second service,
+and the work done ahead of need in the background (the client and the lock files' import while
+a photo is prepared; the cache's write side while its request is out), all ended in the right
+order by `close`.
 
 Why apart from the engine: these are the run's resources, not its stages; the engine asks for
-them (`client`, `warm`, `open_store_soon`) and ends them (`settle`, then `close_client`).
+them (`client`, `side_pool`, `warm`, `open_store_soon`) and ends them (`close`).
 May import: the top-level modules, providers.http, guards.lazy_imports.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.providers.http import new_client
@@ -22,21 +24,24 @@ if TYPE_CHECKING:
 
 class RunSetups:
     def __init__(
-        self, timeout: float, connections: int, cache: Any, locks_on_disk: bool, stop: Any
-    ) -> None:
-        self._timeout, self._connections = timeout, connections
+        self, timeout: float, concurrency: int, cache: Any, locks_on_disk: bool,
+        stop: threading.Event,
+    ) -> None:  # fmt: skip
+        self._timeout, self._concurrency = timeout, concurrency
         self._cache, self._locks_on_disk, self._stop = cache, locks_on_disk, stop
         self._client: httpx.Client | None = None
-        self.lock = threading.Lock()  # the client's, and the run's other one-time set-ups'
+        self._side: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # every set-up here is made once, under it
         self._warmer: threading.Thread | None = None
         self._store_opener: threading.Thread | None = None
         self._closed = False
 
     def client(self) -> httpx.Client:
-        """One keep-alive HTTP client per run (httpx imported only when a call is needed)."""
-        with self.lock:
+        """One keep-alive HTTP client per run (httpx imported only when a call is needed):
+        a connection for each call thread, and one each for the credit check and a re-read."""
+        with self._lock:
             if self._client is None:
-                self._client = new_client(self._timeout, self._connections)
+                self._client = new_client(self._timeout, self._concurrency + 2)
                 if self._closed:  # the warm-up built it as a stopped run closed: never left open
                     self._client.close()
             return self._client
@@ -46,7 +51,7 @@ class RunSetups:
         preparing it, instead of in front of the first request: the lock files' portalocker
         (~13 ms of imports) and the HTTP client (httpx's import, an SSL context: a few hundred
         ms on a busy machine). A cached rerun pays for neither."""
-        if self._warmer is not None:
+        if self._warmer is not None:  # every photo asks: the lock only for the first ones
             return
         steps: list[Callable[[], object]] = []
         if self._locks_on_disk and self._cache is not None:
@@ -62,8 +67,19 @@ class RunSetups:
                     if not self._closed:
                         step()
 
-        self._warmer = threading.Thread(target=build, name="plantid-client", daemon=True)
-        self._warmer.start()
+        with self._lock:  # two preparers at once start one warm-up (close joins that one)
+            if self._warmer is None:
+                self._warmer = threading.Thread(target=build, name="plantid-client", daemon=True)
+                self._warmer.start()
+
+    def side_pool(self) -> ThreadPoolExecutor:
+        """The threads `--provider both` asks its second service in, made at its first use."""
+        with self._lock:
+            if self._side is None:
+                self._side = ThreadPoolExecutor(
+                    self._concurrency, thread_name_prefix="plantid-side"
+                )
+            return self._side
 
     def open_store_soon(self) -> None:
         """Open the cache's write side in the background once a unit is about to be asked
@@ -74,7 +90,7 @@ class RunSetups:
         opened = getattr(self._cache, "opened", None)  # the disk cache (Redis's has none)
         if opened is None or self._store_opener is not None:
             return
-        with self.lock:
+        with self._lock:
             if self._store_opener is not None:
                 return
 
@@ -88,17 +104,19 @@ class RunSetups:
             )
             self._store_opener.start()
 
-    def settle(self) -> None:
-        """No set-up starts from now on; unless the run was stopped, wait for those under way:
-        never leave mid-import or mid-open at exit (an import's temporary-folder probe left
-        its file behind; a store opened must be closed after)."""
+    def close(self) -> None:
+        """No set-up starts from now on. Unless the run was stopped, wait for those under way
+        (never leave mid-import or mid-open at exit: an import's temporary-folder probe left
+        its file behind; a store opened must be closed after) and for the second service's
+        calls (once stopped, never for one that hangs); then close the client."""
         self._closed = True
-        if not self._stop.is_set():
+        stopped = self._stop.is_set()
+        if not stopped:
             for helper in (self._warmer, self._store_opener):
                 if helper is not None:
                     helper.join()
-
-    def close_client(self) -> None:
-        with self.lock:  # a warm-up building the client finishes it first
+        if self._side is not None:
+            self._side.shutdown(wait=not stopped, cancel_futures=True)
+        with self._lock:  # a warm-up building the client finishes it first
             if self._client is not None:
                 self._client.close()
