@@ -24,6 +24,8 @@ from plantid_cli.errors import (
 from plantid_cli.redact import redact
 
 if TYPE_CHECKING:
+    import threading
+
     import httpx
 
     from plantid_cli.images.prepare import PreparedImage
@@ -188,7 +190,7 @@ def _exchange(
     url: str,
     kwargs: dict[str, Any],
     charged_by: str | None,
-    stop: Any = None,
+    stop: threading.Event | None = None,
 ) -> httpx.Response:
     """Send and read the whole answer within one total deadline (the client's read timeout),
     abandoned over MAX_RESPONSE_BYTES decoded: see providers/exchange.py for why and how."""

@@ -131,8 +131,9 @@ class SandboxHandler(Wire):
             return self._faulted(call, self._key(), answer)
         if path == "/api/v3/usage_info" and method == "GET":
             sb._count("plantid_usage")
-            if sb.config()["usage_hang"]:  # a free call that never answers (run/budget.py)
-                sb._stopping.wait(sb.config()["hang_seconds"])
+            cfg = sb.config()
+            if cfg["usage_hang"]:  # a free call that never answers (run/budget.py)
+                sb._stopping.wait(cfg["hang_seconds"])
                 self.close_connection = True
                 return None
             return self._send(sb._auth(self._key()) or json_reply(200, sb._usage()))

@@ -22,7 +22,7 @@ from typing import Any
 
 from plantid_cli.sandbox import data, plantid_taxonomy
 from plantid_cli.sandbox.plantid_health import health_result
-from plantid_cli.sandbox.settings import MODES
+from plantid_cli.sandbox.settings import DEFAULT_SETTINGS, MODES
 
 CREDITS_TEXT = "The specified api key does not have sufficient number of available credits."
 KEY_NOT_FOUND = "The specified api key not found."
@@ -309,7 +309,7 @@ def check_setting(name: str, value):
         if value not in _NO_MODE and value not in MODES:
             raise ValueError(f"{name} must be one of {', '.join(sorted(MODES))} or null")
         return None if value in _NO_MODE else value
-    if name in ("fault_reread", "usage_hang"):
+    if isinstance(DEFAULT_SETTINGS.get(name), bool):  # the switches (fault_reread, ...)
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false")
         return value

@@ -71,10 +71,11 @@ class Wire(BaseHTTPRequestHandler):
         sent now reaches no one. A call records it as `delivered` (false: it gave up first)."""
         try:
             readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
             # socket.socket's own recv: an ssl.SSLSocket refuses MSG_PEEK (ValueError, which
             # killed the handler over https); the raw bytes say end-of-stream all the same
-            peeked = readable and socket.socket.recv(self.connection, 1, socket.MSG_PEEK)
-            return bool(readable) and peeked == b""
+            return socket.socket.recv(self.connection, 1, socket.MSG_PEEK) == b""
         except OSError:
             return True
 

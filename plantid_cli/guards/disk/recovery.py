@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import sqlite3
 import time
@@ -18,8 +17,6 @@ from pathlib import Path
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.guards.disk.storage import warn_once
-
-log = logging.getLogger("plantid")
 
 # Primary SQLite result codes that mean "this file is not a usable database".
 _SQLITE_CORRUPT = 11
