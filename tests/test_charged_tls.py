@@ -19,19 +19,24 @@ from photos import green_photo
 TLS = Path(__file__).parent / "tls"
 
 
-@pytest.fixture
-def tls_sandbox():
-    """The real sandbox, served over TLS (tests/tls's self-signed certificate for 127.0.0.1)."""
-    from plantid_cli.sandbox.server import SandboxServer
-
+def server_context() -> ssl.SSLContext:
+    """A server side holding tests/tls's self-signed certificate for 127.0.0.1."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(TLS / "self-signed.pem", TLS / "self-signed.key")
-    with SandboxServer("127.0.0.1", 0, tls=context) as server:
+    return context
+
+
+@pytest.fixture
+def tls_sandbox():
+    """The real sandbox, served over TLS."""
+    from plantid_cli.sandbox.server import SandboxServer
+
+    with SandboxServer("127.0.0.1", 0, tls=server_context()) as server:
         assert server.plantid_url.startswith("https://")
         yield server
 
 
-def _trusting_client(timeout: float):
+def trusting_client(timeout: float):
     """An httpx client as plantid's (new_client) but trusting the test certificate."""
     import httpx
 
@@ -51,7 +56,7 @@ def _starved_at(event: str, seconds: float):
     return trace
 
 
-def _identify_body(tmp_path: Path) -> dict:
+def identify_body(tmp_path: Path) -> dict:
     photo = green_photo(tmp_path / "leaf.jpg", (160, 120), seed=7)
     return {"images": [base64.b64encode(Path(photo).read_bytes()).decode()]}
 
@@ -76,9 +81,9 @@ def test_a_paid_answer_that_arrived_before_the_deadline_is_read_whole_over_https
     body is ciphertext (-> stored as an unusable answer: the paid answer is lost)."""
     from plantid_cli.providers.exchange import exchange
 
-    with _trusting_client(timeout=1.0) as client:
+    with trusting_client(timeout=1.0) as client:
         kwargs = {
-            "json": _identify_body(tmp_path),
+            "json": identify_body(tmp_path),
             "headers": {"Api-Key": TEST_KEY},
             # held 1.5 s: past the 1 s deadline, well inside SETTLE_SECONDS (2 s)
             "extensions": {"trace": _starved_at(event, 1.5)},
@@ -98,9 +103,9 @@ def test_control_the_same_starved_helper_over_http_reads_the_paid_answer(sandbox
     the https test above expects, and why it is a defect of the TLS path alone)."""
     from plantid_cli.providers.exchange import exchange
 
-    with _trusting_client(timeout=1.0) as client:
+    with trusting_client(timeout=1.0) as client:
         kwargs = {
-            "json": _identify_body(tmp_path),
+            "json": identify_body(tmp_path),
             "headers": {"Api-Key": TEST_KEY},
             "extensions": {"trace": _starved_at("http11.receive_response_headers.started", 1.5)},
         }

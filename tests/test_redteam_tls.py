@@ -11,10 +11,8 @@ a hang or dripped headers stay a timeout; the next request on the client is answ
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import ssl
 import subprocess
 import sys
 import threading
@@ -23,15 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import REPO, TEST_KEY, wait_for
-from photos import green_photo
-
-TLS = Path(__file__).parent / "tls"
-
-
-def _server_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(TLS / "self-signed.pem", TLS / "self-signed.key")
-    return context
+from test_charged_tls import identify_body, server_context, trusting_client
 
 
 @pytest.fixture(params=["http", "https"])
@@ -39,20 +29,10 @@ def either_sandbox(request):
     """The real sandbox over plain http (the control) and over TLS."""
     from plantid_cli.sandbox.server import SandboxServer
 
-    tls = _server_context() if request.param == "https" else None
+    tls = server_context() if request.param == "https" else None
     with SandboxServer("127.0.0.1", 0, tls=tls) as server:
         assert server.url.startswith(request.param + "://")
         yield server
-
-
-def _trusting_client(timeout: float) -> httpx.Client:
-    context = ssl.create_default_context(cafile=str(TLS / "self-signed.pem"))
-    return httpx.Client(timeout=timeout, verify=context, trust_env=False)
-
-
-def _identify_body(tmp_path: Path) -> dict:
-    photo = green_photo(tmp_path / "leaf.jpg", (160, 120), seed=7)
-    return {"images": [base64.b64encode(Path(photo).read_bytes()).decode()]}
 
 
 def test_the_sandbox_over_tls_counts_a_paid_answer_whose_client_gave_up(either_sandbox, tmp_path):
@@ -69,8 +49,8 @@ def test_the_sandbox_over_tls_counts_a_paid_answer_whose_client_gave_up(either_s
     sandbox = either_sandbox
     sandbox.configure(hold_after=0)  # the first POST waits at the service
     url = sandbox.plantid_url + "/identification"
-    kwargs = {"json": _identify_body(tmp_path), "headers": {"Api-Key": TEST_KEY}}
-    with _trusting_client(timeout=1.0) as client, pytest.raises(httpx.ReadTimeout):
+    kwargs = {"json": identify_body(tmp_path), "headers": {"Api-Key": TEST_KEY}}
+    with trusting_client(timeout=1.0) as client, pytest.raises(httpx.ReadTimeout):
         exchange(client, "POST", url, kwargs, 1 << 20, charged_by="plantid")
     # the client gave up at its deadline and shut its socket; now the service answers
     sandbox.configure(hold_after=None)
