@@ -49,7 +49,7 @@ def test_holds_a_damaged_result_cache_found_by_four_processes_at_once(cli_env, s
     assert [p.returncode for p, _, _ in runs] == [0, 0, 0, 0], [e for _, _, e in runs]
     for _, out, _ in runs:
         assert sorted(json.loads(line)["status"] for line in out.splitlines()) == ["ok"] * 8
-    assert sandbox.stats()["plantid_identify"] == 8
+    assert sandbox.stats()["plantid_identify"] == 8, "\n----\n".join(e for _, _, e in runs)
     assert sum(err.count("was damaged") for _, _, err in runs) == 1
     assert len(list(db.parent.glob("cache.db.corrupt-*"))) == 1
     rerun = run_plantid(["identify", tmp_path / "p", "-q", "-f", "ndjson"], cli_env)
