@@ -141,6 +141,43 @@ def test_a_process_opens_the_result_store_only_when_no_recovery_is_moving_it(
     assert sandbox.stats()["plantid_identify"] == 1
 
 
+def test_processes_open_the_result_cache_one_at_a_time(cli_env, sandbox, tmp_path):
+    """DEFECT (the fleet test above, about 1 run in 10 on a loaded machine, after the fix
+    above): 16 answers for 8 photos. The process that moved the damaged database aside and
+    the others then created the new one at the same moment; diskcache's opening is not safe
+    to run twice at once (busy timeout 0, only "database is locked" retried: diskcache
+    #266/#349), one of them got "disk I/O error", took the cache for read-only and stored
+    nothing. Now an opening holds the lock alone: while another process holds it, even
+    shared (as an opener did before), the answer waits to be stored, and is stored after."""
+    import fcntl
+    import os
+    import time
+
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=952)
+    results = Path(cli_env["PLANTID_CACHE_DIR"]) / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    fd = os.open(results / "cache.db.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # another process opening the cache, as openers did before
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "plantid_cli", "identify", str(photo), "-q", "-f", "ndjson"],
+            env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        while sandbox.stats()["plantid_identify"] == 0 and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the answer is in; storing it must wait for the other opening
+        assert proc.poll() is None, proc.communicate()  # before: opened alongside, exited
+    finally:
+        os.close(fd)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "not being stored" not in err
+    assert [json.loads(line)["cached"] for line in out.splitlines()] == [False]
+    rerun = run_plantid(["identify", photo, "-q", "-f", "ndjson"], cli_env)
+    assert [json.loads(line)["cached"] for line in rerun.stdout.splitlines()] == [True]
+    assert sandbox.stats()["plantid_identify"] == 1
+
+
 WAIT_SAID_AFTER_HALF_A_SECOND = """
 import sys
 import plantid_cli.guards.disk.recovery as recovery

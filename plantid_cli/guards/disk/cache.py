@@ -167,10 +167,20 @@ class ResultCache:
             return self._open_locked()
 
     def _open_locked(self) -> diskcache.Cache:
-        """`_open` while no recovery is renaming the file (see recovery.recovery_lock)."""
+        """`_open` while no recovery is renaming the file (see recovery.recovery_lock), and
+        while no other process is opening it: one process at a time.
+
+        diskcache's opening is not safe to run in two processes at once on a new database
+        (grantjenks/python-diskcache#266, #349): it runs its statements with a busy timeout of
+        0 and retries only "database is locked", so a racing switch to WAL or CREATE TABLE
+        can fail as "disk I/O error" or "database or disk is full". That reads as a disk that
+        refuses writes: the cache went read-only and stored nothing, and the other processes
+        bought every photo again (four processes on a cache just moved aside, eight photos:
+        sixteen calls, about one run in ten on a loaded machine). An opening is a few
+        milliseconds, so processes wait for each other's, not for each other's runs."""
         import diskcache  # noqa: F401  # lazy: imported before the lock, not under it
 
-        with recovery_lock(self.directory / DBNAME, shared=True):
+        with recovery_lock(self.directory / DBNAME, opening=True):
             return self._open()
 
     def _recover(self, exc: BaseException) -> None:

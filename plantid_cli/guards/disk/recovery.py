@@ -59,15 +59,17 @@ def move_aside(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def recovery_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+def recovery_lock(path: Path, *, shared: bool = False, opening: bool = False) -> Iterator[None]:
     """Serialise "move the damaged file aside" between processes (flock, dies with the process).
 
     `shared`: held while *opening* the database. Renaming a database and its companions is
     several steps; a process that opened the path in between paired one file with another's
     -wal/-shm, got "disk I/O error", took the cache for read-only and stored nothing, so the
     other processes bought every photo again (four processes, eight photos: sixteen calls,
-    on a loaded machine). Openings share the lock; a recovery excludes them. A folder where
-    the lock file cannot be made (read-only) opens unlocked: nothing can be moved there.
+    on a loaded machine). Openings share the lock (`shared`) or, where the opening itself is
+    not safe to run twice at once, hold it alone (`opening`); a recovery excludes them. A
+    folder where the lock file cannot be made (read-only) opens unlocked: nothing can be
+    moved there.
 
     Why the wait is not silent: a recovery whose process was stopped (Ctrl-Z) held every
     other run that shares the cache, with no word, for as long as it stayed stopped. Going
@@ -79,7 +81,7 @@ def recovery_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
     try:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
-        if not shared:
+        if not (shared or opening):
             raise
         yield
         return
@@ -132,7 +134,10 @@ def _who_holds(fd: int) -> str:
             and row[5] == inode]  # fmt: skip
     recovering = [pid for kind, pid in held if kind == "WRITE"]
     if recovering:
-        return f"process {recovering[0]} has been moving a damaged database aside"
+        return (
+            f"process {recovering[0]} has been moving a damaged database aside "
+            "or creating the result cache"
+        )
     if held:
         pids = ", ".join(sorted({pid for _, pid in held}))
         return f"process {pids} has been opening the database"
