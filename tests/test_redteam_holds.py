@@ -35,6 +35,38 @@ def _fleet(args, env, n):
     return [(p, *p.communicate(timeout=180)) for p in procs]
 
 
+def _answer_waits_for_a_held_lock(cli_env, sandbox, photo: Path, lock_mode: int) -> None:
+    """Hold the result cache's recovery lock in `lock_mode` while one `identify` runs: its
+    answer comes in, storing it waits for the lock (the process has not exited a second
+    later), and once the lock is let go it is stored: the rerun makes no call."""
+    import fcntl
+    import os
+    import time
+
+    results = Path(cli_env["PLANTID_CACHE_DIR"]) / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    fd = os.open(results / "cache.db.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, lock_mode)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "plantid_cli", "identify", str(photo), "-q", "-f", "ndjson"],
+            env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        while sandbox.stats()["plantid_identify"] == 0 and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the answer is in; storing it must wait for the lock's holder
+        assert proc.poll() is None, proc.communicate()  # before: stored, printed, exited
+    finally:
+        os.close(fd)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "not being stored" not in err
+    assert [json.loads(line)["cached"] for line in out.splitlines()] == [False]
+    rerun = run_plantid(["identify", photo, "-q", "-f", "ndjson"], cli_env)
+    assert [json.loads(line)["cached"] for line in rerun.stdout.splitlines()] == [True]
+    assert sandbox.stats()["plantid_identify"] == 1
+
+
 def test_holds_a_damaged_result_cache_found_by_four_processes_at_once(cli_env, sandbox, tmp_path):
     """Holds: four processes open a results database that is random bytes at the same moment:
     it is moved aside once, every photo is bought exactly once by the fleet and stored (the
@@ -114,31 +146,9 @@ def test_a_process_opens_the_result_store_only_when_no_recovery_is_moving_it(
     read-only and stored nothing. Now an opening holds the recovery lock shared: while a
     recovery holds it exclusively, the answer waits to be stored, and is stored after."""
     import fcntl
-    import os
-    import time
 
     photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=950)
-    results = Path(cli_env["PLANTID_CACHE_DIR"]) / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    fd = os.open(results / "cache.db.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # a recovery in progress
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "plantid_cli", "identify", str(photo), "-q", "-f", "ndjson"],
-            env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        while sandbox.stats()["plantid_identify"] == 0 and proc.poll() is None:
-            time.sleep(0.05)
-        time.sleep(1.0)  # the answer is in; storing it must wait for the recovery
-        assert proc.poll() is None, proc.communicate()  # before: stored, printed, exited
-    finally:
-        os.close(fd)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert [json.loads(line)["cached"] for line in out.splitlines()] == [False]
-    rerun = run_plantid(["identify", photo, "-q", "-f", "ndjson"], cli_env)
-    assert [json.loads(line)["cached"] for line in rerun.stdout.splitlines()] == [True]
-    assert sandbox.stats()["plantid_identify"] == 1
+    _answer_waits_for_a_held_lock(cli_env, sandbox, photo, fcntl.LOCK_EX)  # a recovery
 
 
 def test_processes_open_the_result_cache_one_at_a_time(cli_env, sandbox, tmp_path):
@@ -150,32 +160,10 @@ def test_processes_open_the_result_cache_one_at_a_time(cli_env, sandbox, tmp_pat
     nothing. Now an opening holds the lock alone: while another process holds it, even
     shared (as an opener did before), the answer waits to be stored, and is stored after."""
     import fcntl
-    import os
-    import time
 
     photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=952)
-    results = Path(cli_env["PLANTID_CACHE_DIR"]) / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    fd = os.open(results / "cache.db.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_SH)  # another process opening the cache, as openers did before
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "plantid_cli", "identify", str(photo), "-q", "-f", "ndjson"],
-            env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        while sandbox.stats()["plantid_identify"] == 0 and proc.poll() is None:
-            time.sleep(0.05)
-        time.sleep(1.0)  # the answer is in; storing it must wait for the other opening
-        assert proc.poll() is None, proc.communicate()  # before: opened alongside, exited
-    finally:
-        os.close(fd)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert "not being stored" not in err
-    assert [json.loads(line)["cached"] for line in out.splitlines()] == [False]
-    rerun = run_plantid(["identify", photo, "-q", "-f", "ndjson"], cli_env)
-    assert [json.loads(line)["cached"] for line in rerun.stdout.splitlines()] == [True]
-    assert sandbox.stats()["plantid_identify"] == 1
+    # another process opening the cache, holding the lock shared as openers did before
+    _answer_waits_for_a_held_lock(cli_env, sandbox, photo, fcntl.LOCK_SH)
 
 
 WAIT_SAID_AFTER_HALF_A_SECOND = """

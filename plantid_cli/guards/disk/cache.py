@@ -174,10 +174,11 @@ class ResultCache:
         (grantjenks/python-diskcache#266, #349): it runs its statements with a busy timeout of
         0 and retries only "database is locked", so a racing switch to WAL or CREATE TABLE
         can fail as "disk I/O error" or "database or disk is full". That reads as a disk that
-        refuses writes: the cache went read-only and stored nothing, and the other processes
-        bought every photo again (four processes on a cache just moved aside, eight photos:
-        sixteen calls, about one run in ten on a loaded machine). An opening is a few
-        milliseconds, so processes wait for each other's, not for each other's runs."""
+        refuses writes: the cache would go read-only and store nothing, and the other
+        processes buy every photo again. (This is not the whole of the fleet test's 16 calls
+        for 8 photos: that still happens about 1 run in 80 on a loaded machine, in the
+        recovering process; see the issue's note.) An opening is a few milliseconds, so
+        processes wait for each other's, not for each other's runs."""
         import diskcache  # noqa: F401  # lazy: imported before the lock, not under it
 
         with recovery_lock(self.directory / DBNAME, opening=True):
