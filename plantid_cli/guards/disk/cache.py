@@ -42,9 +42,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from plantid_cli.config_files import make_private_dir
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.errors import ConfigError
+from plantid_cli.guards.disk.cache_peek import PeekUnusable, PinnedPeek
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
 from plantid_cli.guards.disk.recovery import (
+    file_identity,
     is_corruption,
+    is_moved,
     move_aside,
     recovery_lock,
     sqlite_file_is_healthy,
@@ -85,12 +88,13 @@ class ResultCache:
         self.directory = Path(directory)
         self.ttl = float(ttl)
         self.size_limit = int(size_limit)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: a recovery in `_do` closes the look-ups
         self._open_lock = threading.Lock()
         self._hits = self._misses = 0  # not yet in diskcache's statistics
         self._cache: diskcache.Cache | None = None
         self._opened = False  # diskcache opened (or tried): see the module doc
-        self._peek: sqlite3.Connection | None = None  # look-ups before the opening
+        self._peek = PinnedPeek(self.directory / DBNAME)  # look-ups before the opening
+        self._identity: tuple[int, int] | None = None  # the file diskcache opened
         self._reader: ReadOnlyResults | None = None  # set once writes have failed
         try:
             make_private_dir(self.directory)
@@ -118,10 +122,7 @@ class ResultCache:
             with self._lock:
                 self._cache = cache
                 self._opened = True
-                peek, self._peek = self._peek, None
-            if peek is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    peek.close()
+                self._peek.close()
 
     def opened(self) -> diskcache.Cache | None:
         """diskcache itself, opened now (None when the disk refuses writes): for maintenance
@@ -163,8 +164,14 @@ class ResultCache:
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
-            self._recover(exc)
-            return self._open_locked()
+            damage = exc
+        # The failed opening's connection to the damaged file is held by the traceback alone:
+        # closed now, before the file is moved aside (see cache_peek.py for why that matters).
+        damage.__traceback__ = None
+        with self._lock:
+            self._peek.failed()
+        self._recover(damage)
+        return self._open_locked()
 
     def _open_locked(self) -> diskcache.Cache:
         """`_open` while no recovery is renaming the file (see recovery.recovery_lock), and
@@ -181,8 +188,11 @@ class ResultCache:
         processes wait for each other's, not for each other's runs."""
         import diskcache  # noqa: F401  # lazy: imported before the lock, not under it
 
-        with recovery_lock(self.directory / DBNAME, opening=True):
-            return self._open()
+        db = self.directory / DBNAME
+        with recovery_lock(db, opening=True):
+            cache = self._open()
+            self._identity = file_identity(db)
+            return cache
 
     def _recover(self, exc: BaseException) -> None:
         db = self.directory / DBNAME
@@ -219,21 +229,35 @@ class ResultCache:
         cache = self._cache
         if cache is None:
             raise _NotWritable()
+        if file_identity(self.directory / DBNAME) != self._identity:
+            # another process moved the file aside (a recovery): the one at the path now
+            cache = self._replace(cache, None)
         try:
             return op(cache)
         except sqlite3.DatabaseError as exc:
             # diskcache's ROLLBACK after a corruption error may raise its own error instead:
             # look at the chained context too.
-            if not (is_corruption(exc) or is_corruption(exc.__context__)):
+            if is_moved(exc) or is_moved(exc.__context__):
+                cache = self._replace(cache, None)
+            elif is_corruption(exc) or is_corruption(exc.__context__):
+                cache = self._replace(cache, exc)
+            else:
                 raise
-            with self._lock:
-                try:
-                    cache.close()
-                except sqlite3.Error:
-                    pass
-                self._recover(exc)
-                self._cache = cache = self._open_or_recover()
             return op(cache)
+
+    def _replace(self, cache: diskcache.Cache, damage: BaseException | None) -> diskcache.Cache:
+        """diskcache on the file now at the path, instead of `cache` (found damaged: moved
+        aside first; or moved aside by another process). A thread that comes second takes
+        the first one's."""
+        with self._lock:
+            if self._cache is not cache and self._cache is not None:
+                return self._cache
+            with contextlib.suppress(sqlite3.Error):
+                cache.close()
+            if damage is not None:
+                self._recover(damage)
+            self._cache = cache = self._open_or_recover()
+            return cache
 
     def _guarded(self, op: Callable[[diskcache.Cache], T]) -> T:
         """`op` on the cache; a write the disk refuses turns the cache read-only (re-raised)."""
@@ -277,7 +301,7 @@ class ResultCache:
                 found, odd = self._guarded(lambda c: _select_many(c, keys))
             else:
                 found, odd = self._peek_many(keys)
-        except (_NotWritable, sqlite3.Error, OSError):
+        except (_NotWritable, PeekUnusable, sqlite3.Error, OSError):
             return [self._get_one(key) for key in keys]
         for key in odd:  # damaged or refused rows: `_get_one` drops or refuses them as usual
             found[key] = self._get_one(key)
@@ -291,28 +315,20 @@ class ResultCache:
             self._save_counts()
         return values
 
-    def _peek_connection(self) -> sqlite3.Connection | None:
-        """A plain connection to the database for look-ups before diskcache is opened; None
-        when there is no database yet (everything is a miss: nothing to open)."""
-        if self._peek is None:
-            db = self.directory / DBNAME
-            if not db.is_file():
-                return None
-            self._peek = sqlite3.connect(
-                str(db), timeout=SQLITE_BUSY_SECONDS, isolation_level=None, check_same_thread=False
-            )
-        return self._peek
-
     def _peek_many(self, keys: Sequence[str]) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
         with self._lock:
             if not self._opened:
-                con = self._peek_connection()
+                con = self._peek.connection()
                 if con is None:
                     return {}, []
                 directory = str(self.directory)
-                return _select_rows(
-                    con.execute, lambda m, f, v: decode_row(directory, m, f, v), keys
-                )
+                try:
+                    return _select_rows(
+                        con.execute, lambda m, f, v: decode_row(directory, m, f, v), keys
+                    )
+                except sqlite3.Error:
+                    self._peek.failed()
+                    raise
         # opened meanwhile (another thread stored an answer)
         return self._guarded(lambda c: _select_many(c, keys))
 
@@ -323,11 +339,15 @@ class ResultCache:
             hits, misses, self._hits, self._misses = self._hits, self._misses, 0, 0
         if not (hits or misses):
             return
-        with contextlib.suppress(_NotWritable, sqlite3.Error, OSError):
+        with contextlib.suppress(_NotWritable, PeekUnusable, sqlite3.Error, OSError):
             with self._lock:
-                con = None if self._opened else self._peek_connection()
+                con = None if self._opened else self._peek.connection()
                 if con is not None:  # never opened: an UPDATE or two, no opening
-                    _add_counts(con.execute, hits, misses)
+                    try:
+                        _add_counts(con.execute, hits, misses)
+                    except sqlite3.Error:
+                        self._peek.failed()
+                        raise
                     return
             if self._opened:
                 self._guarded(lambda c: _count(c, hits, misses))
@@ -405,10 +425,8 @@ class ResultCache:
         if self._cache is not None:
             with contextlib.suppress(sqlite3.Error, OSError):
                 self._cache.close()
-        if self._peek is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._peek.close()
-            self._peek = None
+        with self._lock:
+            self._peek.close()
         if self._reader is not None:
             self._reader.close()
 

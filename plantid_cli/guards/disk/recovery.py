@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
-from plantid_cli.guards.disk.storage import warn_once
+from plantid_cli.guards.disk.storage import SQLITE_READONLY_DBMOVED, warn_once
 
 # Primary SQLite result codes that mean "this file is not a usable database".
 _SQLITE_CORRUPT = 11
@@ -37,6 +37,25 @@ def is_corruption(exc: BaseException | None) -> bool:
         return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
+
+
+def is_moved(exc: BaseException | None) -> bool:
+    """True for SQLite's refusal to write through a connection whose file was renamed or
+    deleted since it was opened (SQLITE_READONLY_DBMOVED): another process's recovery, not a
+    disk that refuses writes; the connection is reopened on the file now at the path."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code == SQLITE_READONLY_DBMOVED
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None when there is none: a long-lived connection
+    compares it with its own before each use, because one open on a file another process
+    moved aside acts on the new file's companions by name (see guards/disk/cache_peek.py)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def move_aside(path: Path) -> Path:

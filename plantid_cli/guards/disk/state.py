@@ -35,7 +35,9 @@ from typing import Any, TypeVar
 from plantid_cli.config_files import make_private_dir
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.guards.disk.recovery import (
+    file_identity,
     is_corruption,
+    is_moved,
     move_aside,
     recovery_lock,
     sqlite_file_is_healthy,
@@ -127,6 +129,7 @@ class SharedState:
         self._lock = threading.RLock()
         self._con: sqlite3.Connection | None = None
         self._pid: int | None = None
+        self._identity: tuple[int, int] | None = None  # the file the connection opened
         self._depth = 0  # nesting of transaction() in the thread that holds self._lock
         self._private = False  # True once the file refused writes: an in-memory stand-in
         #: why the file refused writes (None while it takes them): `breaker reset` must fail
@@ -167,12 +170,19 @@ class SharedState:
         first, for the lock file."""
         make_private_dir(self.path.parent)
         with recovery_lock(self.path, shared=True):
-            return self._open()
+            con = self._open()
+            self._identity = file_identity(self.path)
+            return con
 
     def _connection(self) -> sqlite3.Connection:
         pid = os.getpid()
         if self._con is not None and self._pid == pid:
-            return self._con
+            # (never inside a transaction: the outer one holds the file's write lock)
+            if self._private or self._depth or file_identity(self.path) == self._identity:
+                return self._con
+            # Another process moved the file aside (a recovery): a connection still on it
+            # reads the damaged file and cannot write (recovery.is_moved); the new file.
+            self._drop_connection()
         # First use, or we are a forked child: never reuse the parent's connection.
         self._con = None
         if self._private:
@@ -297,7 +307,9 @@ class SharedState:
         re-raised."""
         if self._depth:
             raise exc
-        if is_storage_failure(exc) and not self._private:
+        if is_moved(exc):
+            self._drop_connection()  # reopened on the file now at the path
+        elif is_storage_failure(exc) and not self._private:
             self._go_private(exc)
         elif is_corruption(exc):
             self._recover(exc)

@@ -24,6 +24,9 @@ _SQLITE_READONLY = 8
 _SQLITE_IOERR = 10
 _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
+#: SQLite's extended code for a write through a connection whose file was renamed since it
+#: was opened: another process's recovery moved it aside (recovery.is_moved), not a full disk.
+SQLITE_READONLY_DBMOVED = _SQLITE_READONLY | (4 << 8)
 _STORAGE_CODES = frozenset(
     {_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN}
 )
@@ -38,6 +41,8 @@ def is_storage_failure(exc: BaseException | None) -> bool:
     for error in (exc, getattr(exc, "__context__", None)):
         if isinstance(error, sqlite3.Error):
             code = getattr(error, "sqlite_errorcode", None)
+            if code == SQLITE_READONLY_DBMOVED:  # moved aside by a recovery: reopened
+                return False
             if code is not None and (code & 0xFF) in _STORAGE_CODES:
                 return True
             if any(word in str(error).lower() for word in _STORAGE_WORDS):
@@ -63,4 +68,4 @@ def warn_once(topic: str, message: str, *args: object) -> None:
     log.warning(message, *args)
 
 
-__all__ = ["is_storage_failure", "reason_of", "warn_once"]
+__all__ = ["SQLITE_READONLY_DBMOVED", "is_storage_failure", "reason_of", "warn_once"]
