@@ -220,7 +220,7 @@ def test_a_run_held_by_a_stopped_recovery_says_which_process_holds_it(cli_env, s
     reader.join(timeout=60)
     [warning] = [line for line in lines if "waiting for" in line]
     assert str(lock_file) in warning
-    assert f"process {os.getpid()} has been moving a damaged database aside" in warning
+    assert f"process {os.getpid()} has been moving a damaged result cache aside" in warning
     assert "Traceback" not in "".join(lines)
     assert [json.loads(line)["cached"] for line in out.splitlines()] == [False]
     rerun = run_plantid(["identify", photo, "-q", "-f", "ndjson"], cli_env)

@@ -103,3 +103,38 @@ def test_the_recovery_wait_never_names_a_process_that_does_not_hold_the_lock(
     [said] = [r.getMessage() for r in caplog.records if "waiting for" in r.getMessage()]
     assert f"process {gone} " not in said, said
     assert f"process {os.getpid()} has been opening the database" in said, said
+
+
+def test_the_recovery_wait_names_a_state_recovery_as_one(tmp_path, caplog, monkeypatch):
+    """DEFECT (guards/disk/recovery.py): a process waiting on the shared state's recovery lock
+    was told its holder "has been moving a damaged database aside or creating the result
+    cache", though only a recovery holds the state's lock alone (the result cache's openings
+    hold theirs alone too, and say so)."""
+    import fcntl
+
+    from plantid_cli.guards.disk import recovery
+
+    db = tmp_path / "state.sqlite3"
+    holder = os.open(f"{db}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a recovery of the state file
+    monkeypatch.setattr(recovery, "RECOVERY_WARN_SECONDS", 0.2)
+    caplog.set_level(logging.WARNING, logger="plantid")
+    entered = threading.Event()
+
+    def open_state() -> None:
+        with recovery.recovery_lock(db, shared=True):
+            entered.set()
+
+    waiter = threading.Thread(target=open_state, daemon=True)
+    waiter.start()
+    try:
+        wait_for(lambda: any("waiting for" in r.getMessage() for r in caplog.records), timeout=30)
+    finally:
+        os.close(holder)
+    assert entered.wait(30)
+    waiter.join(30)
+    [said] = [r.getMessage() for r in caplog.records if "waiting for" in r.getMessage()]
+    assert said.endswith(
+        f"process {os.getpid()} has been moving a damaged database aside for over 0.2 s "
+        "(stopped, e.g. by Ctrl-Z?); this run goes on when it finishes or ends"
+    ), said

@@ -63,6 +63,8 @@ log = logging.getLogger("plantid")
 T = TypeVar("T")
 
 CACHE_KEY_VERSION = "v1"
+#: Who holds the result cache's recovery lock alone (its openings do too: `_open_locked`).
+_EXCLUSIVE_HOLDER = "moving a damaged result cache aside or opening it"
 #: Look-ups counted in memory before they are written to diskcache's hit/miss statistics.
 COUNT_EVERY = 1000
 
@@ -189,14 +191,14 @@ class ResultCache:
         import diskcache  # noqa: F401  # lazy: imported before the lock, not under it
 
         db = self.directory / DBNAME
-        with recovery_lock(db, opening=True):
+        with recovery_lock(db, opening=True, exclusive_holder=_EXCLUSIVE_HOLDER):
             cache = self._open()
             self._identity = file_identity(db)
             return cache
 
     def _recover(self, exc: BaseException) -> None:
         db = self.directory / DBNAME
-        with recovery_lock(db):
+        with recovery_lock(db, exclusive_holder=_EXCLUSIVE_HOLDER):
             if sqlite_file_is_healthy(db):  # another process already rebuilt it
                 return
             target = move_aside(db)

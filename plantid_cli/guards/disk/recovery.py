@@ -77,8 +77,15 @@ def move_aside(path: Path) -> Path:
     return target
 
 
+#: What an exclusive holder of a recovery lock is doing, as the waiters are told: only a
+#: recovery, unless the file's openings hold it alone too (`opening`; the result cache's).
+RECOVERING = "moving a damaged database aside"
+
+
 @contextlib.contextmanager
-def recovery_lock(path: Path, *, shared: bool = False, opening: bool = False) -> Iterator[None]:
+def recovery_lock(
+    path: Path, *, shared: bool = False, opening: bool = False, exclusive_holder: str = RECOVERING
+) -> Iterator[None]:
     """Serialise "move the damaged file aside" between processes (flock, dies with the process).
 
     `shared`: held while *opening* the database. Renaming a database and its companions is
@@ -105,13 +112,14 @@ def recovery_lock(path: Path, *, shared: bool = False, opening: bool = False) ->
         yield
         return
     try:
-        _flock_saying_who_holds_it(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, lock_file)
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        _flock_saying_who_holds_it(fd, mode, lock_file, exclusive_holder)
         yield
     finally:
         os.close(fd)  # closing releases the flock
 
 
-def _flock_saying_who_holds_it(fd: int, mode: int, lock_file: str) -> None:
+def _flock_saying_who_holds_it(fd: int, mode: int, lock_file: str, exclusive_holder: str) -> None:
     import fcntl  # stdlib, cheap
 
     warn_at = time.monotonic() + RECOVERY_WARN_SECONDS
@@ -130,14 +138,14 @@ def _flock_saying_who_holds_it(fd: int, mode: int, lock_file: str) -> None:
                 "waiting for %s: %s for over %g s (stopped, e.g. by Ctrl-Z?); "
                 "this run goes on when it finishes or ends",
                 lock_file,
-                _who_holds(fd),
+                _who_holds(fd, exclusive_holder),
                 RECOVERY_WARN_SECONDS,
             )
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
 
 
-def _who_holds(fd: int) -> str:
+def _who_holds(fd: int, exclusive_holder: str) -> str:
     """Who holds the flock on `fd`'s file, from the kernel's own table (/proc/locks, Linux):
     an exclusive holder is a recovery, shared ones are opening the database. Never from a pid
     the holder wrote down: one killed mid-recovery would leave a pid that holds nothing (a
@@ -153,10 +161,7 @@ def _who_holds(fd: int) -> str:
             and row[5] == inode]  # fmt: skip
     recovering = [pid for kind, pid in held if kind == "WRITE"]
     if recovering:
-        return (
-            f"process {recovering[0]} has been moving a damaged database aside "
-            "or creating the result cache"
-        )
+        return f"process {recovering[0]} has been {exclusive_holder}"
     if held:
         pids = ", ".join(sorted({pid for _, pid in held}))
         return f"process {pids} has been opening the database"
