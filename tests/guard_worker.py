@@ -153,6 +153,31 @@ def mode_state(go: Path, state_path: str, count: str) -> str:
     return "done"
 
 
+def mode_index(go: Path, index_path: str, number: str) -> str:
+    """Open the rerun index (found damaged by every worker at once), store one entry, say
+    whether this process saw the damage and whether its index stayed usable."""
+    import logging
+
+    from plantid_cli.inputs.hash_index import HashIndex
+
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    logging.getLogger("plantid").addHandler(Keep())
+    barrier(go)
+    index = HashIndex(Path(index_path))
+    n = int(number)
+    index.put((1, 1000 + n, 1, 1, 1), f"{n:064x}")
+    index.flush()
+    usable = index.usable
+    index.close()
+    damaged = sum("was damaged" in line for line in said)
+    return f"damaged={damaged} usable={usable}"
+
+
 def run_workers(tmp_path: Path, jobs: list[list[str]], timeout: float = 60.0) -> list[str]:
     """Start one process per job (MODE ARGS...), release them together, return result lines."""
     import subprocess
@@ -197,6 +222,7 @@ def main() -> None:
         "breaker": mode_breaker,
         "rate": mode_rate,
         "state": mode_state,
+        "index": mode_index,
     }[mode]
     print(handler(Path(go), *args), flush=True)
 

@@ -191,6 +191,31 @@ def test_a_damaged_index_is_set_aside_and_the_run_goes_on(sandbox, cli_env, tmp_
     assert again.returncode == 0 and counts["opens"] == {}
 
 
+def test_four_processes_find_a_damaged_index_at_once(tmp_path):
+    """DEFECT (inputs/hash_index.py): each process that found the index damaged moved the
+    file at the path aside and deleted its -wal/-shm, with no lock and no second look: a
+    process coming second moved aside the *new* index the first had just made, deleted that
+    one's live -wal, and the first then wrote through a renamed file (refused: the index
+    turned off, its hashes lost). One recovery now, under a lock, and every entry is kept."""
+    from guard_worker import run_workers
+
+    from plantid_cli.inputs.hash_index import HashIndex
+
+    path = tmp_path / "hashes.sqlite3"
+    path.write_bytes(bytes(range(256)) * 32)
+    results = run_workers(tmp_path, [["index", str(path), str(n)] for n in range(4)])
+    assert sorted(results) == ["damaged=0 usable=True"] * 3 + ["damaged=1 usable=True"], results
+    moved = [p for p in tmp_path.glob("hashes.sqlite3.corrupt-*") if p.name[-4:] not in SIDES]
+    assert len(moved) == 1, moved
+    index = HashIndex(path)
+    stored = index.get_many([(1, 1000 + n, 1, 1, 1) for n in range(4)])
+    index.close()
+    assert stored == [f"{n:064x}" for n in range(4)]
+
+
+SIDES = ("-wal", "-shm")
+
+
 def test_max_credits_walks_and_hashes_once(sandbox, cli_env, tmp_path):
     """The count for --max-credits comes from the run's own walk, and a photo it hashed is
     not hashed again by the run: one listing of the folder, and per photo one read to hash it

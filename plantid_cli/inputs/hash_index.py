@@ -117,19 +117,47 @@ class HashIndex:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and (
-                "locked" in str(exc) or (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _CANTOPEN
-            ):
-                raise  # busy, or a folder it cannot be made in: not damage (nothing moved aside)
-            # damaged (not a database, malformed): move it aside, start empty
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns()}")
-            with contextlib.suppress(OSError):
-                os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    os.unlink(f"{self.path}{suffix}")
-            log.warning("hash index %s was damaged (%s); started it empty", self.path, exc)
+            if not _is_damage(exc):
+                raise
+            damage = exc
+        return self._recover(damage)
+
+    def _recover(self, damage: BaseException) -> sqlite3.Connection:
+        """Move the damaged file aside and start empty: once, however many processes found it
+        damaged together. Each used to move aside whatever was at the path, with no lock and
+        no second look, and deleted its -wal/-shm: the second one moved aside the *new* index
+        the first had just made and deleted its live -wal, and the first then wrote through a
+        renamed file (refused: its index turned off, its hashes lost). Now under an flock
+        beside the file, the file is looked at again first, and the companions are renamed
+        before the database (guards/disk/recovery.move_aside says why that order)."""
+        import fcntl  # lazy: stdlib, only here
+        import sqlite3  # lazy: see _open
+
+        fd = os.open(f"{self.path}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # bounded: the index is an optimisation, a stopped holder must not stop this run
+            deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise OSError(f"another process has held {self.path}'s recovery") from None
+                    time.sleep(0.01)
+            try:
+                return self._connect()  # made anew by whoever held the lock before us
+            except sqlite3.DatabaseError as exc:
+                if not _is_damage(exc):
+                    raise
+            aside = f"{self.path}.corrupt-{time.time_ns()}"
+            for suffix in ("-wal", "-shm", ""):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+            log.warning("hash index %s was damaged (%s); started it empty", self.path, damage)
             return self._connect()
+        finally:
+            os.close(fd)  # releases the flock
 
     def _connect(self) -> sqlite3.Connection:
         import sqlite3  # lazy: see _open
@@ -232,6 +260,17 @@ class HashIndex:
         if db is not None:
             with contextlib.suppress(Exception):
                 db.close()
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """A damaged file (not a database, malformed), not a busy one or a folder it cannot be
+    made in (nothing is moved aside for those)."""
+    import sqlite3  # lazy: see HashIndex._open
+
+    return not (
+        isinstance(exc, sqlite3.OperationalError)
+        and ("locked" in str(exc) or (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _CANTOPEN)
+    )
 
 
 def open_index(cache_dir: Path | str) -> HashIndex:
