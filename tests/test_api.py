@@ -120,16 +120,16 @@ def test_a_fresh_run_opens_the_stores_write_side_in_the_background(
 
     from conftest import wait_for
 
-    from plantid_cli.guards.disk.cache import ResultCache
+    from plantid_cli.guards.disk import cache
 
     opened_in: list[str] = []
-    real_open = ResultCache._open
+    real_open = cache.open_locked
 
-    def recording_open(self):
+    def recording_open(directory, size_limit):
         opened_in.append(threading.current_thread().name)
-        return real_open(self)
+        return real_open(directory, size_limit)
 
-    monkeypatch.setattr(ResultCache, "_open", recording_open)
+    monkeypatch.setattr(cache, "open_locked", recording_open)
     for n in range(3):
         green_photo(tmp_path / "photos" / f"leaf{n}.jpg", seed=n)
     configured.configure(hold_after=0)  # every call held until the store has been opened

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
+from plantid_cli.sqlite_damage import is_corruption
 
 if TYPE_CHECKING:
     import sqlite3
@@ -90,10 +91,6 @@ def identity_if_settled(
     return first
 
 
-#: SQLITE_CANTOPEN: the file cannot be made or opened where it is (its folder refuses)
-_CANTOPEN = 14
-
-
 class HashIndex:
     """sha256 by `Identity`, shared by the processes of one machine (SQLite, WAL)."""
 
@@ -102,6 +99,7 @@ class HashIndex:
         self._lock = threading.Lock()
         self._pending: dict[tuple[int, int], tuple[Identity, str]] = {}
         self._db: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file _db opened
         try:
             self._db = self._open()
         except Exception as exc:  # an optimisation: never a reason to fail the run
@@ -176,7 +174,26 @@ class HashIndex:
         except BaseException:
             db.close()
             raise
+        self._file = _file_at(self.path)
         return db
+
+    def _live(self) -> sqlite3.Connection | None:
+        """The connection, on the file at the path now (the lock held). Another process's
+        recovery may have moved the index aside: a connection still on the renamed file reads
+        and writes it (WAL mode: silently; the hashes stored are lost to every other run) and
+        acts on the new file's companions by name (guards/disk/cache_peek.py says how that
+        broke a new database). So it is reopened on the new file."""
+        db = self._db
+        if db is None or _file_at(self.path) in (self._file, _UNKNOWN):
+            return db
+        with contextlib.suppress(Exception):
+            db.close()
+        self._db = None
+        try:
+            self._db = self._open()
+        except Exception as exc:
+            self._disable(exc)
+        return self._db
 
     def _disable(self, exc: BaseException) -> None:
         """From now on photos are hashed every time in this process; said once."""
@@ -194,7 +211,7 @@ class HashIndex:
         found: dict[tuple[int, int], tuple[Identity, str]] = {}
         inodes = sorted({ident[1] for ident in wanted if ident is not None})
         with self._lock:
-            db = self._db
+            db = self._live()
             for ident in wanted:  # this process's hashes not flushed yet
                 if ident is not None and ident[:2] in self._pending:
                     found[ident[:2]] = self._pending[ident[:2]]
@@ -235,21 +252,15 @@ class HashIndex:
 
     def flush(self) -> None:
         with self._lock:
-            db, pending = self._db, list(self._pending.values())
+            db, pending = self._live(), list(self._pending.values())
             self._pending.clear()
             if db is None or not pending:
                 return
+            rows = [(ino, dev, *rest, sha) for (dev, ino, *rest), sha in pending]
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.executemany(
-                        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                        [(ino, dev, *rest, sha) for (dev, ino, *rest), sha in pending],
-                    )
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
+                _store(db, rows)
+                if self._live() is not db and self._db is not None:
+                    _store(self._db, rows)  # moved aside while storing: into the new file
             except Exception as exc:
                 self._disable(exc)
 
@@ -263,14 +274,35 @@ class HashIndex:
 
 
 def _is_damage(exc: BaseException) -> bool:
-    """A damaged file (not a database, malformed), not a busy one or a folder it cannot be
-    made in (nothing is moved aside for those)."""
-    import sqlite3  # lazy: see HashIndex._open
+    """A damaged file (not a database, malformed): moved aside. Not a busy or full one, or a
+    folder that refuses: those disable the index for the run and keep the file."""
+    return is_corruption(exc)
 
-    return not (
-        isinstance(exc, sqlite3.OperationalError)
-        and ("locked" in str(exc) or (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _CANTOPEN)
-    )
+
+#: `_file_at` when the path cannot be looked at (EACCES): the open connection is kept.
+_UNKNOWN = (-1, -1)
+
+
+def _file_at(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none, `_UNKNOWN` when it
+    cannot be looked at (the folder's search permission taken away mid-run)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return _UNKNOWN
+    return st.st_dev, st.st_ino
+
+
+def _store(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def open_index(cache_dir: Path | str) -> HashIndex:

@@ -23,7 +23,8 @@ nothing (a rerun served from the cache, a run refused by an open breaker) does n
 then look-ups are one plain SELECT on the same database (`_peek_many`), and their hit/miss
 counts are saved the same way.
 
-Module-level imports: stdlib only (diskcache and jsondisk at the first write).
+Module-level imports: stdlib only (diskcache and jsondisk at the first write, in
+cache_open.py). May import: guards.disk.
 """
 
 from __future__ import annotations
@@ -34,26 +35,20 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.config_files import make_private_dir
-from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.errors import ConfigError
+from plantid_cli.guards.disk.cache_batch import add_counts, count, select_many, select_rows
+from plantid_cli.guards.disk.cache_open import Opened, open_locked, recover
 from plantid_cli.guards.disk.cache_peek import PeekUnusable, PinnedPeek
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
-from plantid_cli.guards.disk.recovery import (
-    file_identity,
-    is_corruption,
-    is_moved,
-    move_aside,
-    recovery_lock,
-    sqlite_file_is_healthy,
-)
+from plantid_cli.guards.disk.recovery import is_moved, replaced
 from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
+from plantid_cli.sqlite_damage import is_corruption
 
 if TYPE_CHECKING:
     import diskcache
@@ -63,8 +58,6 @@ log = logging.getLogger("plantid")
 T = TypeVar("T")
 
 CACHE_KEY_VERSION = "v1"
-#: Who holds the result cache's recovery lock alone (its openings do too: `_open_locked`).
-_EXCLUSIVE_HOLDER = "moving a damaged result cache aside or opening it"
 #: Look-ups counted in memory before they are written to diskcache's hit/miss statistics.
 COUNT_EVERY = 1000
 
@@ -93,10 +86,10 @@ class ResultCache:
         self._lock = threading.RLock()  # re-entered: a recovery in `_do` closes the look-ups
         self._open_lock = threading.Lock()
         self._hits = self._misses = 0  # not yet in diskcache's statistics
-        self._cache: diskcache.Cache | None = None
+        self._db = self.directory / DBNAME
+        self._current: Opened | None = None  # None: not opened yet, or read-only
         self._opened = False  # diskcache opened (or tried): see the module doc
-        self._peek = PinnedPeek(self.directory / DBNAME)  # look-ups before the opening
-        self._identity: tuple[int, int] | None = None  # the file diskcache opened
+        self._peek = PinnedPeek(self._db)  # look-ups before the opening
         self._reader: ReadOnlyResults | None = None  # set once writes have failed
         try:
             make_private_dir(self.directory)
@@ -114,15 +107,16 @@ class ResultCache:
         with self._open_lock:
             if self._opened:
                 return
+            opened: Opened | None
             try:
-                cache = self._open_or_recover()
+                opened = self._open_or_recover()
             except (OSError, sqlite3.Error) as exc:
                 if not is_storage_failure(exc):
                     raise
                 self._read_only(exc)
-                cache = None
+                opened = None
             with self._lock:
-                self._cache = cache
+                self._current = opened
                 self._opened = True
                 self._peek.close()
 
@@ -130,7 +124,8 @@ class ResultCache:
         """diskcache itself, opened now (None when the disk refuses writes): for maintenance
         scripts (benchmarks/, the soak's checks) that walk or bulk-load the cache."""
         self._ensure_open()
-        return self._cache
+        current = self._current
+        return None if current is None else current[0]
 
     @property
     def writable(self) -> bool:
@@ -139,30 +134,9 @@ class ResultCache:
 
     # -- opening / recovery -----------------------------------------------------------------
 
-    def _open(self) -> diskcache.Cache:
-        # lazy: diskcache is imported by the first write (see the module doc)
-        import diskcache
-
-        # lazy: its Disk subclass, with it
-        from plantid_cli.guards.disk.jsondisk import JSONDisk
-
-        return diskcache.Cache(
-            str(self.directory),
-            disk=JSONDisk,
-            size_limit=self.size_limit,
-            timeout=SQLITE_BUSY_SECONDS,  # as every database here (diskcache's own: 60 s)
-            statistics=1,  # hits/misses counted in the cache's Settings table, across processes
-            eviction_policy="least-recently-stored",
-            # diskcache's defaults map 64 MB of the file and cache 32 MB of pages per thread's
-            # connection: resident memory that grows with the cache, not with the work (a rerun
-            # of 100,000 photos). Reads go through the OS page cache instead.
-            sqlite_mmap_size=0,
-            sqlite_cache_size=2**10,
-        )
-
-    def _open_or_recover(self) -> diskcache.Cache:
+    def _open_or_recover(self) -> Opened:
         try:
-            return self._open_locked()
+            return open_locked(self.directory, self.size_limit)
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
@@ -172,42 +146,8 @@ class ResultCache:
         damage.__traceback__ = None
         with self._lock:
             self._peek.failed()
-        self._recover(damage)
-        return self._open_locked()
-
-    def _open_locked(self) -> diskcache.Cache:
-        """`_open` while no recovery is renaming the file (see recovery.recovery_lock), and
-        while no other process is opening it: one process at a time.
-
-        diskcache's opening is not safe to run in two processes at once on a new database
-        (grantjenks/python-diskcache#266, #349): it runs its statements with a busy timeout of
-        0 and retries only "database is locked", so a racing switch to WAL or CREATE TABLE
-        can fail as "disk I/O error" or "database or disk is full". That reads as a disk that
-        refuses writes: the cache would go read-only and store nothing, and the other
-        processes buy every photo again. (This is not the whole of the fleet test's 16 calls
-        for 8 photos: that still happens about 1 run in 80 on a loaded machine, in the
-        recovering process; see the issue's note.) An opening is a few milliseconds, so
-        processes wait for each other's, not for each other's runs."""
-        import diskcache  # noqa: F401  # lazy: imported before the lock, not under it
-
-        db = self.directory / DBNAME
-        with recovery_lock(db, opening=True, exclusive_holder=_EXCLUSIVE_HOLDER):
-            cache = self._open()
-            self._identity = file_identity(db)
-            return cache
-
-    def _recover(self, exc: BaseException) -> None:
-        db = self.directory / DBNAME
-        with recovery_lock(db, exclusive_holder=_EXCLUSIVE_HOLDER):
-            if sqlite_file_is_healthy(db):  # another process already rebuilt it
-                return
-            target = move_aside(db)
-        log.warning(
-            "result cache %s was damaged (%s); moved it aside to %s and started empty",
-            db,
-            exc,
-            target.name,
-        )
+        recover(self.directory, damage)
+        return open_locked(self.directory, self.size_limit)
 
     def _read_only(self, exc: BaseException) -> None:
         """From now on: no writes, reads through a read-only connection; one warning."""
@@ -218,48 +158,59 @@ class ResultCache:
             self.directory,
         )
         with self._lock:
-            if self._cache is not None:
+            if self._current is not None:
                 with contextlib.suppress(sqlite3.Error, OSError):
-                    self._cache.close()
-                self._cache = None
+                    self._current[0].close()
+                self._current = None
             if self._reader is None:
                 self._reader = ReadOnlyResults(self.directory)
 
     def _do(self, op: Callable[[diskcache.Cache], T]) -> T:
+        """`op` on diskcache opened on the file at the path, before and after it runs.
+
+        Another process's recovery may move the file aside at any time. In WAL mode SQLite
+        does not refuse a write through a connection on the renamed file: it commits there,
+        silently, and a read there misses what the other processes store in the new file. So
+        the file is compared before `op` and again after it: moved meanwhile, `op` runs again
+        on the new file (every op here may run twice: a set, a get, a delete, a count)."""
         if not self._opened:
             self._ensure_open()
-        cache = self._cache
-        if cache is None:
+        current = self._current
+        if current is None:
             raise _NotWritable()
-        if file_identity(self.directory / DBNAME) != self._identity:
-            # another process moved the file aside (a recovery): the one at the path now
-            cache = self._replace(cache, None)
+        if replaced(self._db, current[1]):
+            current = self._replace(current, None)
         try:
-            return op(cache)
+            result = op(current[0])
         except sqlite3.DatabaseError as exc:
             # diskcache's ROLLBACK after a corruption error may raise its own error instead:
             # look at the chained context too.
             if is_moved(exc) or is_moved(exc.__context__):
-                cache = self._replace(cache, None)
+                current = self._replace(current, None)
             elif is_corruption(exc) or is_corruption(exc.__context__):
-                cache = self._replace(cache, exc)
+                current = self._replace(current, exc)
             else:
                 raise
-            return op(cache)
+            return op(current[0])
+        if replaced(self._db, current[1]):
+            return op(self._replace(current, None)[0])
+        return result
 
-    def _replace(self, cache: diskcache.Cache, damage: BaseException | None) -> diskcache.Cache:
-        """diskcache on the file now at the path, instead of `cache` (found damaged: moved
+    def _replace(self, current: Opened, damage: BaseException | None) -> Opened:
+        """diskcache on the file now at the path, instead of `current` (found damaged: moved
         aside first; or moved aside by another process). A thread that comes second takes
-        the first one's."""
+        the first one's; one that finds the cache gone read-only meanwhile stores nothing."""
         with self._lock:
-            if self._cache is not cache and self._cache is not None:
-                return self._cache
+            if self._current is not current:
+                if self._current is None:
+                    raise _NotWritable()
+                return self._current
             with contextlib.suppress(sqlite3.Error):
-                cache.close()
+                current[0].close()  # this thread's connection; the others' go with the object
             if damage is not None:
-                self._recover(damage)
-            self._cache = cache = self._open_or_recover()
-            return cache
+                recover(self.directory, damage)
+            self._current = opened = self._open_or_recover()
+            return opened
 
     def _guarded(self, op: Callable[[diskcache.Cache], T]) -> T:
         """`op` on the cache; a write the disk refuses turns the cache read-only (re-raised)."""
@@ -300,7 +251,7 @@ class ResultCache:
                 raise TypeError(f"result cache keys must be str, not {type(key).__name__}")
         try:
             if self._opened:
-                found, odd = self._guarded(lambda c: _select_many(c, keys))
+                found, odd = self._guarded(lambda c: select_many(c, keys))
             else:
                 found, odd = self._peek_many(keys)
         except (_NotWritable, PeekUnusable, sqlite3.Error, OSError):
@@ -325,14 +276,14 @@ class ResultCache:
                     return {}, []
                 directory = str(self.directory)
                 try:
-                    return _select_rows(
+                    return select_rows(
                         con.execute, lambda m, f, v: decode_row(directory, m, f, v), keys
                     )
                 except sqlite3.Error:
                     self._peek.failed()
                     raise
         # opened meanwhile (another thread stored an answer)
-        return self._guarded(lambda c: _select_many(c, keys))
+        return self._guarded(lambda c: select_many(c, keys))
 
     def _save_counts(self) -> None:
         """The hits and misses counted since the last save, into diskcache's statistics (one
@@ -346,13 +297,13 @@ class ResultCache:
                 con = None if self._opened else self._peek.connection()
                 if con is not None:  # never opened: an UPDATE or two, no opening
                     try:
-                        _add_counts(con.execute, hits, misses)
+                        add_counts(con.execute, hits, misses)
                     except sqlite3.Error:
                         self._peek.failed()
                         raise
                     return
             if self._opened:
-                self._guarded(lambda c: _count(c, hits, misses))
+                self._guarded(lambda c: count(c, hits, misses))
 
     def _drop_damaged(self, key: str, exc: DamagedValue) -> None:
         warn_once(
@@ -424,9 +375,10 @@ class ResultCache:
 
     def close(self) -> None:
         self._save_counts()
-        if self._cache is not None:
+        current = self._current
+        if current is not None:
             with contextlib.suppress(sqlite3.Error, OSError):
-                self._cache.close()
+                current[0].close()
         with self._lock:
             self._peek.close()
         if self._reader is not None:
@@ -437,53 +389,6 @@ class ResultCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_SELECT_MANY = (
-    "SELECT key, mode, filename, value FROM Cache WHERE raw = 1"
-    " AND (expire_time IS NULL OR expire_time > ?) AND key IN ({marks})"
-)
-
-
-def _select_many(
-    cache: diskcache.Cache, keys: Sequence[str]
-) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
-    """(key -> JSON object for the rows found, keys whose row is damaged or refused)."""
-    disk = cache._disk
-    return _select_rows(cache._sql, lambda m, f, v: disk.fetch(m, f, v, False), keys)
-
-
-def _select_rows(
-    sql: Callable[..., Any], decode: Callable[[int, Any, Any], Any], keys: Sequence[str]
-) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
-    now = time.time()
-    found: dict[str, dict[str, Any] | None] = {}
-    odd: list[str] = []
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), 900):  # SQLite's host-parameter limit
-        part = unique[start : start + 900]
-        query = _SELECT_MANY.format(marks=",".join("?" * len(part)))
-        for key, mode, filename, value in sql(query, (now, *part)).fetchall():
-            try:
-                fetched = decode(mode, filename, value)
-            except (DamagedValue, OSError):
-                odd.append(key)
-                continue
-            found[key] = fetched if isinstance(fetched, dict) else None
-    return found, odd
-
-
-def _count(cache: diskcache.Cache, hits: int, misses: int) -> None:
-    """The batch's statistics, as diskcache's `get` would have counted them one by one."""
-    with cache._transact(True) as (sql, _):
-        _add_counts(sql, hits, misses)
-
-
-def _add_counts(sql: Callable[..., Any], hits: int, misses: int) -> None:
-    if hits:
-        sql("UPDATE Settings SET value = value + ? WHERE key = 'hits'", (hits,))
-    if misses > 0:
-        sql("UPDATE Settings SET value = value + ? WHERE key = 'misses'", (misses,))
 
 
 class _NotWritable(OSError):

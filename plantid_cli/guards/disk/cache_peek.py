@@ -26,6 +26,7 @@ Stdlib only. May import: guards.disk.recovery.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -50,10 +51,16 @@ class PinnedPeek:
     def connection(self) -> sqlite3.Connection | None:
         """A connection to the file at the path now; None when there is none (every key is a
         miss: nothing is stored). Raises PeekUnusable (see the module doc)."""
-        current = file_identity(self.db)
-        if current is None:
+        try:
+            st = os.stat(self.db)
+        except (FileNotFoundError, NotADirectoryError):
             self.close()
             return None
+        except OSError:  # cannot look (EACCES): the open connection still reads its file
+            if self._con is not None:
+                return self._con
+            raise PeekUnusable(str(self.db)) from None
+        current = (st.st_dev, st.st_ino)
         if current == self._failed_on:
             raise PeekUnusable(str(self.db))
         if self._con is not None and current == self._identity:

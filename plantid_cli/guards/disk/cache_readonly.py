@@ -37,9 +37,13 @@ class ReadOnlyResults:
     def _connection(self) -> sqlite3.Connection | None:
         if self._tried:
             return self._con
-        self._tried = True
         db = self.directory / DBNAME
-        if not db.is_file():
+        try:
+            exists = db.is_file()
+        except OSError:  # EACCES: the folder cannot be searched now; looked at again next time
+            return None
+        self._tried = True
+        if not exists:
             return None
         for flags in ("mode=ro", "immutable=1"):
             try:

@@ -17,10 +17,7 @@ from pathlib import Path
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.guards.disk.storage import SQLITE_READONLY_DBMOVED, warn_once
-
-# Primary SQLite result codes that mean "this file is not a usable database".
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
+from plantid_cli.sqlite_damage import is_corruption
 
 #: How long a process waits for another's recovery lock before it says so: the longest a
 #: holder takes when it is not stopped. An opener's connect and its switch to WAL may each wait
@@ -28,34 +25,44 @@ _SQLITE_NOTADB = 26
 RECOVERY_WARN_SECONDS = 2 * SQLITE_BUSY_SECONDS
 
 
-def is_corruption(exc: BaseException | None) -> bool:
-    """True for a damaged / non-SQLite file; False for busy/locked and other operational errors."""
-    if not isinstance(exc, sqlite3.DatabaseError):
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
-
-
 def is_moved(exc: BaseException | None) -> bool:
     """True for SQLite's refusal to write through a connection whose file was renamed or
     deleted since it was opened (SQLITE_READONLY_DBMOVED): another process's recovery, not a
-    disk that refuses writes; the connection is reopened on the file now at the path."""
+    disk that refuses writes; the connection is reopened on the file now at the path. SQLite
+    refuses so only in rollback-journal mode (a database before its switch to WAL); in WAL
+    mode the write succeeds into the renamed file, which is why every use asks `replaced`."""
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.Error) and code == SQLITE_READONLY_DBMOVED
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at `path`, None when there is none: a long-lived connection
-    compares it with its own before each use, because one open on a file another process
-    moved aside acts on the new file's companions by name (see guards/disk/cache_peek.py)."""
+    """(device, inode) of the file at `path`, None when there is none or it cannot be looked
+    at: a long-lived connection records it when it opens and asks `replaced` before each use,
+    because one open on a file another process moved aside acts on the new file's companions
+    by name (see guards/disk/cache_peek.py)."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except OSError:
         return None
     return st.st_dev, st.st_ino
+
+
+def replaced(path: Path, identity: tuple[int, int] | None) -> bool:
+    """Whether the file at `path` is no longer the one whose `file_identity` was `identity`:
+    moved aside (gone, or another file there now), so a connection opened on it must be
+    reopened. SQLite says nothing of it in WAL mode: a write through a connection on a renamed
+    file commits into the renamed file, silently, and a read misses what others store.
+
+    A path that cannot be looked at (EACCES: the folder's search permission was taken away
+    mid-run) is *not* replaced: the open connection still works on its open descriptor, and a
+    reopen would fail; the stat used to raise out of every look-up (a traceback)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) != identity
 
 
 def move_aside(path: Path) -> Path:

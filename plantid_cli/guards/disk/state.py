@@ -36,13 +36,14 @@ from plantid_cli.config_files import make_private_dir
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.guards.disk.recovery import (
     file_identity,
-    is_corruption,
     is_moved,
     move_aside,
     recovery_lock,
+    replaced,
     sqlite_file_is_healthy,
 )
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
+from plantid_cli.sqlite_damage import is_corruption
 
 log = logging.getLogger("plantid")
 
@@ -177,11 +178,11 @@ class SharedState:
     def _connection(self) -> sqlite3.Connection:
         pid = os.getpid()
         if self._con is not None and self._pid == pid:
-            # (never inside a transaction: the outer one holds the file's write lock)
-            if self._private or self._depth or file_identity(self.path) == self._identity:
+            # (never inside a transaction: `run` looks once it has committed)
+            if self._private or self._depth or not replaced(self.path, self._identity):
                 return self._con
             # Another process moved the file aside (a recovery): a connection still on it
-            # reads the damaged file and cannot write (recovery.is_moved); the new file.
+            # reads the damaged file and writes into it, silently (recovery.replaced).
             self._drop_connection()
         # First use, or we are a forked child: never reuse the parent's connection.
         self._con = None
@@ -275,20 +276,31 @@ class SharedState:
                 con.execute("COMMIT")
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` in one transaction.
+        """Run ``fn(connection)`` in one transaction, on the file every process shares.
 
         Unlike a bare ``with transaction()``, a database found damaged while doing so is
         recovered (moved aside, recreated) and ``fn`` retried once, so callers never see
-        corruption errors.
+        corruption errors. And a transaction that another process's recovery moved the file
+        out from under commits into the renamed file (WAL mode: SQLite says nothing), so it is
+        run again on the file now at the path: an increment of the credits spent or a breaker
+        failure was lost, with no error. ``fn`` may therefore run twice; its result is the
+        last run's.
         """
-        try:
-            with self.transaction() as con:
-                return fn(con)
-        except sqlite3.DatabaseError as exc:
-            with self._lock:
+        with self._lock:
+            try:
+                return self._run_on_shared_file(fn)
+            except sqlite3.DatabaseError as exc:
                 self._mend(exc)
-            with self.transaction() as con:
-                return fn(con)
+            return self._run_on_shared_file(fn)
+
+    def _run_on_shared_file(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self.transaction() as con:
+            result = fn(con)
+        if self._depth or self._private or not replaced(self.path, self._identity):
+            return result  # (nested: the outermost `run` looks)
+        self._drop_connection()
+        with self.transaction() as con:
+            return fn(con)
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only ``fn(connection)`` without a write lock (a single SELECT is atomic)."""

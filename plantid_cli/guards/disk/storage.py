@@ -25,7 +25,8 @@ _SQLITE_IOERR = 10
 _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
 #: SQLite's extended code for a write through a connection whose file was renamed since it
-#: was opened: another process's recovery moved it aside (recovery.is_moved), not a full disk.
+#: was opened (rollback-journal mode only; in WAL mode SQLite says nothing, see
+#: recovery.replaced): another process's recovery moved it aside, not a full disk.
 SQLITE_READONLY_DBMOVED = _SQLITE_READONLY | (4 << 8)
 _STORAGE_CODES = frozenset(
     {_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN}

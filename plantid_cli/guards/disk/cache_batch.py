@@ -1,0 +1,69 @@
+"""Result-cache rows by the batch: one SELECT for many keys, the hit/miss counts in one UPDATE.
+
+Why: diskcache's own `get` is one write transaction per key (it counts each hit); a rerun of
+100,000 photos would queue for the file's write lock 100,000 times. The same SQL serves
+diskcache's connection and the plain look-up connection used before diskcache is opened
+(cache_peek.py), with the row decoder of each.
+
+Stdlib only (diskcache is a type here). May import: guards.disk.rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from plantid_cli.guards.disk.rows import DamagedValue
+
+if TYPE_CHECKING:
+    import diskcache
+
+_SELECT_MANY = (
+    "SELECT key, mode, filename, value FROM Cache WHERE raw = 1"
+    " AND (expire_time IS NULL OR expire_time > ?) AND key IN ({marks})"
+)
+
+
+def select_many(
+    cache: diskcache.Cache, keys: Sequence[str]
+) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+    """(key -> JSON object for the rows found, keys whose row is damaged or refused)."""
+    disk = cache._disk
+    return select_rows(cache._sql, lambda m, f, v: disk.fetch(m, f, v, False), keys)
+
+
+def select_rows(
+    sql: Callable[..., Any], decode: Callable[[int, Any, Any], Any], keys: Sequence[str]
+) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+    now = time.time()
+    found: dict[str, dict[str, Any] | None] = {}
+    odd: list[str] = []
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 900):  # SQLite's host-parameter limit
+        part = unique[start : start + 900]
+        query = _SELECT_MANY.format(marks=",".join("?" * len(part)))
+        for key, mode, filename, value in sql(query, (now, *part)).fetchall():
+            try:
+                fetched = decode(mode, filename, value)
+            except (DamagedValue, OSError):
+                odd.append(key)
+                continue
+            found[key] = fetched if isinstance(fetched, dict) else None
+    return found, odd
+
+
+def count(cache: diskcache.Cache, hits: int, misses: int) -> None:
+    """The batch's statistics, as diskcache's `get` would have counted them one by one."""
+    with cache._transact(True) as (sql, _):
+        add_counts(sql, hits, misses)
+
+
+def add_counts(sql: Callable[..., Any], hits: int, misses: int) -> None:
+    if hits:
+        sql("UPDATE Settings SET value = value + ? WHERE key = 'hits'", (hits,))
+    if misses > 0:
+        sql("UPDATE Settings SET value = value + ? WHERE key = 'misses'", (misses,))
+
+
+__all__ = ["add_counts", "count", "select_many", "select_rows"]
