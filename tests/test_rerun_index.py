@@ -318,3 +318,37 @@ def test_the_walk_ahead_replays_past_its_memory_from_the_spool(tmp_path):
     assert [job.path for job in again] == [job.path for job in head + rest]
     assert walk.wait() == 31
     walk.close()
+
+
+def test_a_recovery_held_by_a_stopped_process_is_said_not_silent(tmp_path):
+    """DEFECT (inputs/hash_index.py): a process that found the index damaged while another
+    held its recovery lock (stopped by Ctrl-Z) waited 30 s without a word: the run looked
+    hung. It says so while it waits, and goes on with the index once the holder lets go."""
+    import fcntl
+
+    path = tmp_path / "hashes.sqlite3"
+    path.write_bytes(bytes(range(256)) * 32)
+    holder = os.open(f"{path}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # the stopped process's recovery
+    said = tmp_path / "stderr.txt"
+    code = (
+        "import sys; from plantid_cli.inputs.hash_index import HashIndex;"
+        " index = HashIndex(sys.argv[1]); print(index.usable); index.close()"
+    )
+    with open(said, "w") as err:
+        opener = subprocess.Popen(
+            [sys.executable, "-c", code, str(path)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        try:
+            wait_for(lambda: "setting it aside" in said.read_text(), timeout=25)
+            assert opener.poll() is None  # still waiting for the lock, and said so
+        finally:
+            os.close(holder)  # the stopped process ends
+        out, _ = opener.communicate(timeout=60)
+    assert out.strip() == "True"
+    assert said.read_text().count("setting it aside") == 1
+    assert len([p for p in tmp_path.glob("hashes.sqlite3.corrupt-*") if p.suffix != ".txt"]) == 1

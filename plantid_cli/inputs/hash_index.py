@@ -56,6 +56,10 @@ RACY_NS = 100_000_000
 #: ...and on filesystems with whole-second (FAT: two-second) timestamps.
 RACY_COARSE_NS = 2_100_000_000
 
+#: How long a process waits, unsaid, for another's recovery of a damaged index (a few renames
+#: and a new file: milliseconds) before it says so; it gives up at SQLITE_BUSY_SECONDS.
+WAIT_WARN_SECONDS = 2.0
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     ino INTEGER NOT NULL, dev INTEGER NOT NULL,
@@ -134,14 +138,26 @@ class HashIndex:
         fd = os.open(f"{self.path}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             # bounded: the index is an optimisation, a stopped holder must not stop this run
-            deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+            started = time.monotonic()
+            warn_at, deadline = started + WAIT_WARN_SECONDS, started + SQLITE_BUSY_SECONDS
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if time.monotonic() >= deadline:
+                    now = time.monotonic()
+                    if now >= deadline:
                         raise OSError(f"another process has held {self.path}'s recovery") from None
+                    if now >= warn_at:  # said, not silent: the run looked hung
+                        warn_at = float("inf")
+                        log.warning(
+                            "hash index %s is damaged and another process has been setting it"
+                            " aside for over %g s (stopped, e.g. by Ctrl-Z?); this run goes on"
+                            " without the index if it is not done within %g s",
+                            self.path,
+                            WAIT_WARN_SECONDS,
+                            SQLITE_BUSY_SECONDS,
+                        )
                     time.sleep(0.01)
             try:
                 return self._connect()  # made anew by whoever held the lock before us
