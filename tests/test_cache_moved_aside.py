@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from plantid_cli.guards.disk.cache import ResultCache  # noqa: E402
+from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults  # noqa: E402
 from plantid_cli.guards.disk.state import SharedState  # noqa: E402
 from plantid_cli.inputs.hash_index import HashIndex  # noqa: E402
 
@@ -327,3 +328,17 @@ def test_a_rerun_index_that_refuses_writes_is_not_moved_aside(tmp_path, caplog):
     assert "not used" in result.stderr and "readonly" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hashes.sqlite3"]
     assert path.read_bytes() == before
+
+
+def test_a_read_only_cache_reads_the_new_file_after_another_process_s_recovery(tmp_path):
+    """The read-only look-ups (a cache whose disk refuses writes; a full disk still lets a
+    recovery rename) kept reading the file moved aside: a miss, the photo bought again."""
+    directory = tmp_path / "results"
+    with ResultCache(directory) as first:
+        assert first.set("before", {"species": "Taraxacum officinale"})
+    reader = ReadOnlyResults(directory)
+    assert reader.get("before") == {"species": "Taraxacum officinale"}
+    _other_process(RECOVER_CACHE, directory)
+    assert reader.get("after") == {"species": "Bellis perennis"}
+    assert reader.get("before") is None
+    reader.close()

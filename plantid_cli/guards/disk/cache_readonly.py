@@ -1,6 +1,7 @@
 """Lookups in a result cache the disk will not let us write (full, read-only): see cache.py.
 
 Stdlib only (rows are decoded by rows.py): a run that only reads never imports diskcache.
+May import: guards.disk.recovery, guards.disk.rows, guards.disk.storage.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plantid_cli.guards.disk.recovery import file_identity, replaced
 from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.storage import warn_once
 
@@ -31,13 +33,17 @@ class ReadOnlyResults:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self._con: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None  # the file _con opened
         self._tried = False
         self._lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection | None:
-        if self._tried:
-            return self._con
         db = self.directory / DBNAME
+        if self._tried and (self._con is None or not replaced(db, self._identity)):
+            return self._con
+        # first use, or another process moved the file aside (a recovery: one that can
+        # rename on a full disk): the renamed file's answers are not the ones stored now
+        self.close_connection()
         try:
             exists = db.is_file()
         except OSError:  # EACCES: the folder cannot be searched now; looked at again next time
@@ -45,13 +51,14 @@ class ReadOnlyResults:
         self._tried = True
         if not exists:
             return None
+        identity = file_identity(db)  # before: a file replaced meanwhile is reopened next time
         for flags in ("mode=ro", "immutable=1"):
             try:
                 con = sqlite3.connect(f"file:{db}?{flags}", uri=True, check_same_thread=False)
                 con.execute("SELECT count(*) FROM Cache").fetchone()
             except sqlite3.Error:
                 continue
-            self._con = con
+            self._con, self._identity = con, identity
             break
         return self._con
 
@@ -95,12 +102,16 @@ class ReadOnlyResults:
         volume = pages * page_size + int(row[0] if row else 0)
         return {"entries": int(entries), "volume_bytes": volume, "hits": 0, "misses": 0}
 
+    def close_connection(self) -> None:
+        """(the lock held)"""
+        if self._con is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._con.close()
+        self._con = self._identity = None
+
     def close(self) -> None:
         with self._lock:
-            if self._con is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._con.close()
-            self._con = None
+            self.close_connection()
 
 
 __all__ = ["ReadOnlyResults"]
