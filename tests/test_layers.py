@@ -18,7 +18,7 @@ PKG = ROOT / "plantid_cli"
 #: Top-level modules: importable by every package (they import no step).
 TOP = {
     "errors", "config", "config_files", "rate_spec", "constants", "events", "records", "redact",
-    "file_targets", "sqlite_damage",
+    "file_targets", "sqlite_files",
 }  # fmt: skip
 
 #: package -> the packages it may import (besides itself and the top-level modules).

@@ -32,12 +32,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
-from plantid_cli.sqlite_damage import is_corruption
+from plantid_cli.sqlite_files import enable_wal, is_corruption
 
 if TYPE_CHECKING:
     import sqlite3
@@ -114,35 +114,42 @@ class HashIndex:
         return self._db is not None
 
     def _open(self) -> sqlite3.Connection:
+        """The index, opened while no other process is moving it aside (a shared flock: an
+        opening that fell between a recovery's renames of the companions and of the file
+        paired one with the other's and read "disk I/O error": its index off for the run)."""
         import sqlite3  # lazy: the walk (this package) is on every start-up
 
         try:
-            return self._connect()
+            with self._recovery_flock(shared=True):
+                return self._connect()
         except sqlite3.DatabaseError as exc:
             if not _is_damage(exc):
                 raise
             damage = exc
         return self._recover(damage)
 
-    def _recover(self, damage: BaseException) -> sqlite3.Connection:
-        """Move the damaged file aside and start empty: once, however many processes found it
-        damaged together. Each used to move aside whatever was at the path, with no lock and
-        no second look, and deleted its -wal/-shm: the second one moved aside the *new* index
-        the first had just made and deleted its live -wal, and the first then wrote through a
-        renamed file (refused: its index turned off, its hashes lost). Now under an flock
-        beside the file, the file is looked at again first, and the companions are renamed
-        before the database (guards/disk/recovery.move_aside says why that order)."""
+    @contextlib.contextmanager
+    def _recovery_flock(self, *, shared: bool) -> Iterator[None]:
+        """The flock beside the index: shared by openings, held alone by a recovery. Waited
+        for at most SQLITE_BUSY_SECONDS (the index is an optimisation: a stopped holder must
+        not stop this run), and said after WAIT_WARN_SECONDS. A folder where the lock file
+        cannot be made opens unlocked (nothing can be moved aside there)."""
         import fcntl  # lazy: stdlib, only here
-        import sqlite3  # lazy: see _open
 
-        fd = os.open(f"{self.path}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            # bounded: the index is an optimisation, a stopped holder must not stop this run
+            fd = os.open(f"{self.path}.recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            if not shared:
+                raise
+            yield
+            return
+        try:
+            mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
             started = time.monotonic()
             warn_at, deadline = started + WAIT_WARN_SECONDS, started + SQLITE_BUSY_SECONDS
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     now = time.monotonic()
@@ -159,19 +166,39 @@ class HashIndex:
                             SQLITE_BUSY_SECONDS,
                         )
                     time.sleep(0.01)
-            try:
-                return self._connect()  # made anew by whoever held the lock before us
-            except sqlite3.DatabaseError as exc:
-                if not _is_damage(exc):
-                    raise
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _recover(
+        self, damage: BaseException, damaged_file: tuple[int, int] | None = None
+    ) -> sqlite3.Connection:
+        """Move the damaged file aside and start empty: once, however many processes found it
+        damaged together. Each used to move aside whatever was at the path, with no lock and
+        no second look, and deleted its -wal/-shm: the second one moved aside the *new* index
+        the first had just made and deleted its live -wal, and the first then wrote through a
+        renamed file (refused: its index turned off, its hashes lost). Now under the flock
+        held alone, the file is looked at again first, and the companions are renamed
+        before the database (guards/disk/recovery.move_aside says why that order).
+
+        `damaged_file`: the (device, inode) of a file found damaged *after* it opened (in a
+        page the opening does not read): still at the path, it is moved aside without a
+        second opening, which would pass."""
+        import sqlite3  # lazy: see _open
+
+        with self._recovery_flock(shared=False):
+            if damaged_file is None or _file_at(self.path) != damaged_file:
+                try:
+                    return self._connect()  # made anew by whoever held the lock before us
+                except sqlite3.DatabaseError as exc:
+                    if not _is_damage(exc):
+                        raise
             aside = f"{self.path}.corrupt-{time.time_ns()}"
             for suffix in ("-wal", "-shm", ""):
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
             log.warning("hash index %s was damaged (%s); started it empty", self.path, damage)
             return self._connect()
-        finally:
-            os.close(fd)  # releases the flock
 
     def _connect(self) -> sqlite3.Connection:
         import sqlite3  # lazy: see _open
@@ -183,7 +210,7 @@ class HashIndex:
             check_same_thread=False,
         )
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            enable_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_SCHEMA)
             db.execute("SELECT count(*) FROM files WHERE ino = -1").fetchone()
@@ -220,6 +247,25 @@ class HashIndex:
             with contextlib.suppress(Exception):
                 db.close()
 
+    def _repair_or_disable(self, exc: BaseException) -> bool:
+        """After a failed read or write (the lock held): damage found past the opening's
+        probe is moved aside and the index started empty (True); it used to turn the index
+        off with a warning, every run, and hash every photo whose entry was past the damage,
+        for ever. Anything else turns it off for the run (False)."""
+        db, damaged_file = self._db, self._file
+        if db is None or not _is_damage(exc):
+            self._disable(exc)
+            return False
+        with contextlib.suppress(Exception):
+            db.close()
+        self._db = None
+        try:
+            self._db = self._recover(exc, damaged_file)
+        except Exception as again:
+            self._disable(again)
+            return False
+        return True
+
     def get_many(self, identities: Iterable[Identity | None]) -> list[str | None]:
         """The stored sha256 for each identity (None: unknown, changed, or no identity). One
         query for the whole batch."""
@@ -245,7 +291,7 @@ class HashIndex:
                         for dev, ino, size, mtime, ctime, sha in rows:
                             found.setdefault((dev, ino), ((dev, ino, size, mtime, ctime), sha))
                 except Exception as exc:
-                    self._disable(exc)
+                    self._repair_or_disable(exc)
         result: list[str | None] = []
         for ident in wanted:
             entry = found.get(ident[:2]) if ident is not None else None
@@ -278,7 +324,9 @@ class HashIndex:
                 if self._live() is not db and self._db is not None:
                     _store(self._db, rows)  # moved aside while storing: into the new file
             except Exception as exc:
-                self._disable(exc)
+                if self._repair_or_disable(exc) and self._db is not None:
+                    with contextlib.suppress(Exception):
+                        _store(self._db, rows)  # into the index started anew
 
     def close(self) -> None:
         self.flush()

@@ -41,14 +41,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.config_files import make_private_dir
 from plantid_cli.errors import ConfigError
-from plantid_cli.guards.disk.cache_batch import add_counts, count, select_many, select_rows
-from plantid_cli.guards.disk.cache_open import Opened, open_locked, recover
+from plantid_cli.guards.disk.cache_batch import (
+    add_counts,
+    count,
+    keep_hits,
+    select_many,
+    select_rows,
+)
+from plantid_cli.guards.disk.cache_open import Opened, connect_thread, open_locked, recover
 from plantid_cli.guards.disk.cache_peek import PeekUnusable, PinnedPeek
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
 from plantid_cli.guards.disk.recovery import is_moved, replaced
 from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
-from plantid_cli.sqlite_damage import is_corruption
+from plantid_cli.sqlite_files import is_corruption
 
 if TYPE_CHECKING:
     import diskcache
@@ -56,6 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("plantid")
 
 T = TypeVar("T")
+#: How `_do` combines an op's result on the file moved aside with the rerun's on the new one.
+Merge = Callable[[T, T], T]
 
 CACHE_KEY_VERSION = "v1"
 #: Look-ups counted in memory before they are written to diskcache's hit/miss statistics.
@@ -91,6 +99,7 @@ class ResultCache:
         self._opened = False  # diskcache opened (or tried): see the module doc
         self._peek = PinnedPeek(self._db)  # look-ups before the opening
         self._reader: ReadOnlyResults | None = None  # set once writes have failed
+        self._thread = threading.local()  # .cache: the diskcache this thread is connected to
         try:
             make_private_dir(self.directory)
         except OSError as exc:
@@ -165,36 +174,55 @@ class ResultCache:
             if self._reader is None:
                 self._reader = ReadOnlyResults(self.directory)
 
-    def _do(self, op: Callable[[diskcache.Cache], T]) -> T:
+    def _do(self, op: Callable[[diskcache.Cache], T], merge: Merge[T] | None = None) -> T:
         """`op` on diskcache opened on the file at the path, before and after it runs.
 
         Another process's recovery may move the file aside at any time. In WAL mode SQLite
         does not refuse a write through a connection on the renamed file: it commits there,
         silently, and a read there misses what the other processes store in the new file. So
         the file is compared before `op` and again after it: moved meanwhile, `op` runs again
-        on the new file (every op here may run twice: a set, a get, a delete, a count)."""
+        on the new file and `merge(first, again)` is the result (default: the new file's; a
+        read keeps the hits it had, a count adds). An error that falls in a recovery (the
+        files mid-rename) is waited out and `op` run again on the new file, not taken for a
+        disk that refuses writes."""
         if not self._opened:
             self._ensure_open()
-        current = self._current
-        if current is None:
-            raise _NotWritable()
-        if replaced(self._db, current[1]):
-            current = self._replace(current, None)
+        current = self._this_thread_on(self._current)
         try:
             result = op(current[0])
         except sqlite3.DatabaseError as exc:
             # diskcache's ROLLBACK after a corruption error may raise its own error instead:
             # look at the chained context too.
             if is_moved(exc) or is_moved(exc.__context__):
-                current = self._replace(current, None)
+                damage = None
             elif is_corruption(exc) or is_corruption(exc.__context__):
-                current = self._replace(current, exc)
+                damage = exc
+            elif not connect_thread(current, self.directory):  # waits out a recovery
+                damage = None
             else:
                 raise
-            return op(current[0])
-        if replaced(self._db, current[1]):
-            return op(self._replace(current, None)[0])
-        return result
+            return op(self._this_thread_on(self._replace(current, damage))[0])
+        if not replaced(self._db, current[1]):
+            return result
+        again = op(self._this_thread_on(self._replace(current, None))[0])
+        return again if merge is None else merge(result, again)
+
+    def _this_thread_on(self, current: Opened | None) -> Opened:
+        """`current`, or the cache that replaced it, with the calling thread connected to it
+        (cache_open.connect_thread says why not lazily)."""
+        for _ in range(3):  # a recovery per try; more would be a fleet recovering in a loop
+            if current is None:
+                raise _NotWritable()
+            if getattr(self._thread, "cache", None) is current[0]:
+                if not replaced(self._db, current[1]):
+                    return current
+            elif connect_thread(current, self.directory):
+                self._thread.cache = current[0]
+                return current
+            current = self._replace(current, None)
+        if current is None:
+            raise _NotWritable()
+        return current
 
     def _replace(self, current: Opened, damage: BaseException | None) -> Opened:
         """diskcache on the file now at the path, instead of `current` (found damaged: moved
@@ -212,10 +240,10 @@ class ResultCache:
             self._current = opened = self._open_or_recover()
             return opened
 
-    def _guarded(self, op: Callable[[diskcache.Cache], T]) -> T:
+    def _guarded(self, op: Callable[[diskcache.Cache], T], merge: Merge[T] | None = None) -> T:
         """`op` on the cache; a write the disk refuses turns the cache read-only (re-raised)."""
         try:
-            return self._do(op)
+            return self._do(op, merge)
         except (OSError, sqlite3.Error) as exc:
             if isinstance(exc, _NotWritable) or not is_storage_failure(exc):
                 raise
@@ -231,7 +259,10 @@ class ResultCache:
     def _get_one(self, key: str) -> dict[str, Any] | None:
         """diskcache's own `get` (it counts the hit or miss itself): for the unusual rows."""
         try:
-            value = self._guarded(lambda c: c.get(key, default=None, retry=True))
+            value = self._guarded(
+                lambda c: c.get(key, default=None, retry=True),
+                lambda first, again: again if first is None else first,  # a hit is kept
+            )
         except _NotWritable:
             value = self._reader.get(key) if self._reader is not None else None
         except DamagedValue as exc:
@@ -251,7 +282,7 @@ class ResultCache:
                 raise TypeError(f"result cache keys must be str, not {type(key).__name__}")
         try:
             if self._opened:
-                found, odd = self._guarded(lambda c: select_many(c, keys))
+                found, odd = self._guarded(lambda c: select_many(c, keys), keep_hits)
             else:
                 found, odd = self._peek_many(keys)
         except (_NotWritable, PeekUnusable, sqlite3.Error, OSError):
@@ -283,7 +314,7 @@ class ResultCache:
                     self._peek.failed()
                     raise
         # opened meanwhile (another thread stored an answer)
-        return self._guarded(lambda c: select_many(c, keys))
+        return self._guarded(lambda c: select_many(c, keys), keep_hits)
 
     def _save_counts(self) -> None:
         """The hits and misses counted since the last save, into diskcache's statistics (one
@@ -364,7 +395,7 @@ class ResultCache:
     def _must_write(self, op: Callable[[diskcache.Cache], int]) -> int:
         """A write the user asked for (`plantid cache clear`): say why it cannot happen."""
         try:
-            return self._guarded(op)
+            return self._guarded(op, _both_files)
         except _NotWritable as exc:
             cause = exc.__cause__
             reason = reason_of(cause) if cause is not None else "it cannot be written"
@@ -389,6 +420,11 @@ class ResultCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _both_files(first: int, again: int) -> int:
+    """A count of entries removed from the file moved aside meanwhile and from the new one."""
+    return first + again
 
 
 class _NotWritable(OSError):

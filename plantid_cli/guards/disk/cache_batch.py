@@ -66,4 +66,16 @@ def add_counts(sql: Callable[..., Any], hits: int, misses: int) -> None:
         sql("UPDATE Settings SET value = value + ? WHERE key = 'misses'", (misses,))
 
 
-__all__ = ["add_counts", "count", "select_many", "select_rows"]
+Found = tuple[dict[str, "dict[str, Any] | None"], list[str]]
+
+
+def keep_hits(first: Found, again: Found) -> Found:
+    """A batch read on a file moved aside meanwhile (`first`) and again on the new one: every
+    hit of either is kept (a hit thrown away is a photo bought again)."""
+    found = dict(again[0])
+    found.update((key, value) for key, value in first[0].items() if value is not None)
+    odd = [key for key in dict.fromkeys([*first[1], *again[1]]) if found.get(key) is None]
+    return found, odd
+
+
+__all__ = ["Found", "add_counts", "count", "keep_hits", "select_many", "select_rows"]

@@ -21,6 +21,7 @@ from plantid_cli.guards.disk.recovery import (
     file_identity,
     move_aside,
     recovery_lock,
+    replaced,
     sqlite_file_is_healthy,
 )
 from plantid_cli.guards.disk.rows import DBNAME
@@ -101,4 +102,25 @@ def recover(directory: Path, damage: BaseException) -> None:
     )
 
 
-__all__ = ["EXCLUSIVE_HOLDER", "Opened", "open_locked", "recover"]
+def connect_thread(opened: Opened, directory: Path) -> bool:
+    """Give the calling thread its connection to `opened` now, while no recovery is renaming
+    the file; False when the file was moved aside (the caller opens the new one).
+
+    Why: diskcache connects each thread lazily, by path, at its first statement, outside any
+    lock. A thread whose first statement fell between a recovery's renames of the companions
+    and of the database opened the damaged file with a new -wal and -shm at the path, read
+    "disk I/O error" (SQLITE_IOERR_SHORT_READ: read as a disk that refuses writes, so the
+    cache stored nothing more for the run), and left those companions for the next database
+    made at the path to adopt; one that fell after the database's rename made an empty file
+    and raised "no such table: Cache" out of `set`. Once connected, a thread keeps its open
+    files and `replaced` tells it when to move on. (``_sql`` connects the thread: diskcache
+    5.6's own, used here as in cache_batch.py; pinned in pyproject.toml.)"""
+    db = directory / DBNAME
+    with recovery_lock(db, shared=True):
+        if replaced(db, opened[1]):
+            return False
+        opened[0]._sql  # noqa: B018  # the property connects this thread
+        return True
+
+
+__all__ = ["EXCLUSIVE_HOLDER", "Opened", "connect_thread", "open_locked", "recover"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.guards.disk.storage import SQLITE_READONLY_DBMOVED, warn_once
-from plantid_cli.sqlite_damage import is_corruption
+from plantid_cli.sqlite_files import is_corruption
 
 #: How long a process waits for another's recovery lock before it says so: the longest a
 #: holder takes when it is not stopped. An opener's connect and its switch to WAL may each wait

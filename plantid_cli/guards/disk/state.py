@@ -27,7 +27,6 @@ import re
 import sqlite3
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,7 +42,7 @@ from plantid_cli.guards.disk.recovery import (
     sqlite_file_is_healthy,
 )
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
-from plantid_cli.sqlite_damage import is_corruption
+from plantid_cli.sqlite_files import enable_wal, is_corruption
 
 log = logging.getLogger("plantid")
 
@@ -65,26 +64,6 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ratelog (bucket TEXT NOT NULL, ts REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ratelog_bucket_ts ON ratelog (bucket, ts)",
 )
-
-
-def _enable_wal(con: sqlite3.Connection) -> None:
-    """Switch to WAL (persistent in the file). Changing the journal mode needs an exclusive
-    lock and SQLite does not always run the busy handler for it, so processes racing to create
-    the file retry here on "database is locked"."""
-    (mode,) = con.execute("PRAGMA journal_mode").fetchone()
-    if str(mode).lower() == "wal":
-        return
-    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
-    while True:
-        try:
-            con.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
 
 
 def _in_memory(path: Path) -> sqlite3.Connection:
@@ -147,7 +126,7 @@ class SharedState:
         )
         try:
             con.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
-            _enable_wal(con)
+            enable_wal(con)
             con.execute("PRAGMA synchronous = NORMAL")
             if not _has_schema(con):  # a write transaction only when something is missing
                 con.execute("BEGIN IMMEDIATE")
@@ -319,7 +298,7 @@ class SharedState:
         re-raised."""
         if self._depth:
             raise exc
-        if is_moved(exc):
+        if is_moved(exc) or self._moved_meanwhile():
             self._drop_connection()  # reopened on the file now at the path
         elif is_storage_failure(exc) and not self._private:
             self._go_private(exc)
@@ -327,6 +306,15 @@ class SharedState:
             self._recover(exc)
         else:
             raise exc
+
+    def _moved_meanwhile(self) -> bool:
+        """Whether another process's recovery moved the file aside under the connection: an
+        error that falls while its files are mid-rename (a -wal renamed, the database not
+        yet) is that, not a disk that refuses writes. Waits for the recovery, then looks."""
+        if self._private or self._con is None:
+            return False
+        with recovery_lock(self.path, shared=True):
+            return replaced(self.path, self._identity)
 
     # -- small JSON values --------------------------------------------------------------------
 
