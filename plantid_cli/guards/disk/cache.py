@@ -30,24 +30,25 @@ cache_open.py). May import: guards.disk.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.config_files import make_private_dir
 from plantid_cli.errors import ConfigError
 from plantid_cli.guards.disk.cache_batch import (
+    Merge,
     add_counts,
+    both_files,
     count,
     keep_hits,
     select_many,
     select_rows,
 )
+from plantid_cli.guards.disk.cache_keys import CACHE_KEY_VERSION, cache_key
 from plantid_cli.guards.disk.cache_open import Opened, connect_thread, open_locked, recover
 from plantid_cli.guards.disk.cache_peek import PeekUnusable, PinnedPeek
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
@@ -62,24 +63,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("plantid")
 
 T = TypeVar("T")
-#: How `_do` combines an op's result on the file moved aside with the rerun's on the new one.
-Merge = Callable[[T, T], T]
 
-CACHE_KEY_VERSION = "v1"
 #: Look-ups counted in memory before they are written to diskcache's hit/miss statistics.
 COUNT_EVERY = 1000
-
-
-def cache_key(provider: str, api_version: str, sha256: str, params: Mapping[str, object]) -> str:
-    """``v1:<provider>:<api_version>:<sha256 of photo>:<32 hex of sha256(sorted JSON params)>``.
-
-    `params` is everything that changes the answer (``Provider.cache_params``): organs,
-    language, details... It must never contain the API key or any credential - the key
-    identifies the account, not the answer, and cache keys end up in logs and on disk.
-    """
-    blob = json.dumps(dict(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
-    return f"{CACHE_KEY_VERSION}:{provider}:{api_version}:{sha256}:{digest}"
 
 
 class ResultCache:
@@ -395,7 +381,7 @@ class ResultCache:
     def _must_write(self, op: Callable[[diskcache.Cache], int]) -> int:
         """A write the user asked for (`plantid cache clear`): say why it cannot happen."""
         try:
-            return self._guarded(op, _both_files)
+            return self._guarded(op, both_files)
         except _NotWritable as exc:
             cause = exc.__cause__
             reason = reason_of(cause) if cause is not None else "it cannot be written"
@@ -420,11 +406,6 @@ class ResultCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _both_files(first: int, again: int) -> int:
-    """A count of entries removed from the file moved aside meanwhile and from the new one."""
-    return first + again
 
 
 class _NotWritable(OSError):

@@ -1,4 +1,5 @@
-"""Result-cache rows by the batch: one SELECT for many keys, the hit/miss counts in one UPDATE.
+"""Result-cache rows by the batch: one SELECT for many keys, the hit/miss counts in one UPDATE;
+and how a result read twice (a file moved aside meanwhile) is combined.
 
 Why: diskcache's own `get` is one write transaction per key (it counts each hit); a rerun of
 100,000 photos would queue for the file's write lock 100,000 times. The same SQL serves
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plantid_cli.guards.disk.rows import DamagedValue
 
@@ -66,6 +67,11 @@ def add_counts(sql: Callable[..., Any], hits: int, misses: int) -> None:
         sql("UPDATE Settings SET value = value + ? WHERE key = 'misses'", (misses,))
 
 
+T = TypeVar("T")
+#: How cache._do combines an op's result on a file moved aside meanwhile with the rerun's on
+#: the new one.
+Merge = Callable[[T, T], T]
+
 Found = tuple[dict[str, "dict[str, Any] | None"], list[str]]
 
 
@@ -78,4 +84,18 @@ def keep_hits(first: Found, again: Found) -> Found:
     return found, odd
 
 
-__all__ = ["Found", "add_counts", "count", "keep_hits", "select_many", "select_rows"]
+def both_files(first: int, again: int) -> int:
+    """A count of entries removed from the file moved aside meanwhile and from the new one."""
+    return first + again
+
+
+__all__ = [
+    "Merge",
+    "both_files",
+    "Found",
+    "add_counts",
+    "count",
+    "keep_hits",
+    "select_many",
+    "select_rows",
+]
