@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,3 +181,69 @@ def test_damage_is_recognised_whatever_sys_modules_holds(monkeypatch):
     assert is_corruption(damage)
     assert not is_corruption(sqlite3.OperationalError("database is locked"))
     assert not is_corruption(OSError("disk full"))
+
+
+HALF_A_RECOVERY = """
+import fcntl, os, sys
+db = sys.argv[1]
+holder = os.open(db + ".recover-lock", os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(holder, fcntl.LOCK_EX)
+for suffix in ("-wal", "-shm"):
+    os.replace(db + suffix, db + ".corrupt-test" + suffix)
+print("ready", flush=True)
+sys.stdin.readline()
+os.replace(db, db + ".corrupt-test")
+"""
+
+
+def test_a_forked_child_s_first_statement_waits_out_a_recovery_too(tmp_path):
+    """The "this thread is connected" mark survived os.fork: the child's diskcache
+    reconnected lazily, by path, in the middle of another process's recovery (multiprocessing
+    forks on Linux), and the child's cache went read-only."""
+    directory = tmp_path / "results"
+    db = directory / "cache.db"
+    cache = ResultCache(directory)
+    assert cache.set("a", {"species": "Taraxacum officinale"})  # this thread connected
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HALF_A_RECOVERY, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        reading, writing = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through the pipe
+            try:
+                stored = cache.set("b", {"species": "Achillea"})
+                os.write(writing, f"{stored} {cache.writable}".encode())
+            finally:
+                os._exit(0)
+        os.close(writing)
+        finished = False
+        for _ in range(100):  # its chance to run into the half-renamed files
+            finished = os.waitpid(child, os.WNOHANG)[0] == child
+            if finished:
+                break
+            time.sleep(0.02)
+        holder.communicate("go\n", timeout=60)
+        if not finished:
+            os.waitpid(child, 0)
+    finally:
+        holder.kill()
+    with os.fdopen(reading) as said:
+        assert said.read() == "True True"
+    cache.close()
+    with ResultCache(directory) as fresh:
+        assert fresh.get("b") == {"species": "Achillea"}
+
+
+def test_a_key_found_in_both_files_reads_as_the_new_file_s(tmp_path):
+    """A hit in the file moved aside and in the new one: the new file's answer (stored again
+    since, e.g. by --refresh) was replaced by the old file's."""
+    from plantid_cli.guards.disk.cache_batch import keep_hits
+
+    first = ({"k": {"answer": "from the file moved aside"}, "m": None}, [])
+    again = ({"k": {"answer": "in the file at the path"}, "m": None}, [])
+    assert keep_hits(first, again) == ({"k": {"answer": "in the file at the path"}, "m": None}, [])

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -85,7 +86,7 @@ class ResultCache:
         self._opened = False  # diskcache opened (or tried): see the module doc
         self._peek = PinnedPeek(self._db)  # look-ups before the opening
         self._reader: ReadOnlyResults | None = None  # set once writes have failed
-        self._thread = threading.local()  # .cache: the diskcache this thread is connected to
+        self._thread = threading.local()  # .on: (the diskcache this thread is connected to, pid)
         try:
             make_private_dir(self.directory)
         except OSError as exc:
@@ -195,19 +196,24 @@ class ResultCache:
 
     def _this_thread_on(self, current: Opened | None) -> Opened:
         """`current`, or the cache that replaced it, with the calling thread connected to it
-        (cache_open.connect_thread says why not lazily)."""
+        (cache_open.connect_thread says why not lazily). The mark is this process's: a forked
+        child's diskcache reconnects by itself, lazily, so it connects here again first."""
+        mark = os.getpid()
         for _ in range(3):  # a recovery per try; more would be a fleet recovering in a loop
             if current is None:
                 raise _NotWritable()
-            if getattr(self._thread, "cache", None) is current[0]:
+            if getattr(self._thread, "on", None) == (current[0], mark):
                 if not replaced(self._db, current[1]):
                     return current
             elif connect_thread(current, self.directory):
-                self._thread.cache = current[0]
+                self._thread.on = (current[0], mark)
                 return current
             current = self._replace(current, None)
         if current is None:
             raise _NotWritable()
+        # still moving: connected under the lock all the same (`_do` looks again after the op)
+        connect_thread(current, self.directory, even_if_replaced=True)
+        self._thread.on = (current[0], mark)
         return current
 
     def _replace(self, current: Opened, damage: BaseException | None) -> Opened:
@@ -247,7 +253,7 @@ class ResultCache:
         try:
             value = self._guarded(
                 lambda c: c.get(key, default=None, retry=True),
-                lambda first, again: again if first is None else first,  # a hit is kept
+                lambda first, again: first if again is None else again,  # a hit is kept
             )
         except _NotWritable:
             value = self._reader.get(key) if self._reader is not None else None

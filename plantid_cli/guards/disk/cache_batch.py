@@ -77,9 +77,10 @@ Found = tuple[dict[str, "dict[str, Any] | None"], list[str]]
 
 def keep_hits(first: Found, again: Found) -> Found:
     """A batch read on a file moved aside meanwhile (`first`) and again on the new one: every
-    hit of either is kept (a hit thrown away is a photo bought again)."""
-    found = dict(again[0])
-    found.update((key, value) for key, value in first[0].items() if value is not None)
+    hit of either is kept (a hit thrown away is a photo bought again), the new file's where
+    both have one (it may have been stored again since, e.g. by --refresh)."""
+    found = dict(first[0])
+    found.update((key, value) for key, value in again[0].items() if value is not None)
     odd = [key for key in dict.fromkeys([*first[1], *again[1]]) if found.get(key) is None]
     return found, odd
 

@@ -102,9 +102,10 @@ def recover(directory: Path, damage: BaseException) -> None:
     )
 
 
-def connect_thread(opened: Opened, directory: Path) -> bool:
+def connect_thread(opened: Opened, directory: Path, *, even_if_replaced: bool = False) -> bool:
     """Give the calling thread its connection to `opened` now, while no recovery is renaming
-    the file; False when the file was moved aside (the caller opens the new one).
+    the file; False when the file was moved aside (the caller opens the new one), unless
+    `even_if_replaced` (a caller that has run out of tries: connected all the same).
 
     Why: diskcache connects each thread lazily, by path, at its first statement, outside any
     lock. A thread whose first statement fell between a recovery's renames of the companions
@@ -117,7 +118,7 @@ def connect_thread(opened: Opened, directory: Path) -> bool:
     5.6's own, used here as in cache_batch.py; pinned in pyproject.toml.)"""
     db = directory / DBNAME
     with recovery_lock(db, shared=True):
-        if replaced(db, opened[1]):
+        if replaced(db, opened[1]) and not even_if_replaced:
             return False
         opened[0]._sql  # noqa: B018  # the property connects this thread
         return True
