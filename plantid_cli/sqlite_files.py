@@ -1,5 +1,6 @@
 """What every SQLite file plantid keeps (the shared state, the result cache, the rerun index)
-shares: which errors mean a damaged file, and the switch to WAL that racing processes survive.
+shares: which errors mean a damaged file, the switch to WAL that racing processes survive, and
+whether the file a connection opened is still the one at the path.
 
 One damage test: the index used to count anything but "locked" as damage, so a full disk or a
 folder turned read-only moved a healthy index aside and it was rebuilt, photo by photo, for
@@ -13,7 +14,9 @@ May import: constants.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
@@ -42,6 +45,36 @@ def is_corruption(exc: BaseException | None) -> bool:
     return "not a database" in text or "malformed" in text
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None when there is none or it cannot be looked
+    at: a long-lived connection records it when it opens and asks `replaced` before each use,
+    because one open on a file another process moved aside acts on the new file's companions
+    by name (see guards/disk/cache_peek.py)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def replaced(path: Path, identity: tuple[int, int] | None) -> bool:
+    """Whether the file at `path` is no longer the one whose `file_identity` was `identity`:
+    moved aside (gone, or another file there now), so a connection opened on it must be
+    reopened. SQLite says nothing of it in WAL mode: a write through a connection on a renamed
+    file commits into the renamed file, silently, and a read misses what others store.
+
+    A path that cannot be looked at (EACCES: the folder's search permission was taken away
+    mid-run) is *not* replaced: the open connection still works on its open descriptor, and a
+    reopen would fail; the stat used to raise out of every look-up (a traceback)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) != identity
+
+
 def enable_wal(con: sqlite3.Connection) -> None:
     """Switch to WAL (persistent in the file). Changing the journal mode needs an exclusive
     lock and SQLite does not always run the busy handler for it, so processes racing to create
@@ -64,4 +97,4 @@ def enable_wal(con: sqlite3.Connection) -> None:
             time.sleep(0.005)
 
 
-__all__ = ["enable_wal", "is_corruption"]
+__all__ = ["enable_wal", "file_identity", "is_corruption", "replaced"]

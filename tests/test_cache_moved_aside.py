@@ -46,13 +46,13 @@ from plantid_cli.guards.disk.state import SharedState
 path = Path(sys.argv[1])
 move_aside(path)
 state = SharedState(path)
-state.set_json("after", 2)
+state.set_json(sys.argv[2], int(sys.argv[3]))  # what the other process writes in the new file
 state.close()
 """
 
 
-def _other_process(code: str, path: Path) -> None:
-    subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, check=True, timeout=60)
+def _other_process(code: str, path: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-c", code, str(path), *args], cwd=ROOT, check=True, timeout=60)
 
 
 def test_lookups_read_the_new_cache_file_not_the_one_moved_aside(tmp_path):
@@ -94,7 +94,7 @@ def test_shared_state_reads_and_writes_the_new_file(tmp_path, caplog):
     path = tmp_path / "state.sqlite3"
     state = SharedState(path)
     state.set_json("before", 1)
-    _other_process(RECOVER_STATE, path)
+    _other_process(RECOVER_STATE, path, "after", "2")
     assert state.get_json("after") == 2
     state.set_json("mine", 3)
     assert state.refused is None
@@ -108,18 +108,6 @@ def test_shared_state_reads_and_writes_the_new_file(tmp_path, caplog):
 
 # -- the red-team pass on the fix above ------------------------------------------------------
 
-RECOVER_STATE_KEEPING_SPENT = """
-import sys
-from pathlib import Path
-from plantid_cli.guards.disk.recovery import move_aside
-from plantid_cli.guards.disk.state import SharedState
-path = Path(sys.argv[1])
-move_aside(path)
-state = SharedState(path)
-state.set_json("spent", 100)
-state.close()
-"""
-
 
 def test_a_state_transaction_open_across_a_recovery_lands_in_the_new_file(tmp_path):
     """In WAL mode SQLite does not refuse a commit through a connection whose file was moved
@@ -131,7 +119,7 @@ def test_a_state_transaction_open_across_a_recovery_lands_in_the_new_file(tmp_pa
 
     def spend_one(old):
         if not seen:  # the other process recovers while this transaction is open
-            _other_process(RECOVER_STATE_KEEPING_SPENT, path)
+            _other_process(RECOVER_STATE, path, "spent", "100")
         seen.append(old)
         return old + 1
 
@@ -256,18 +244,23 @@ def _without_root_powers() -> list[str]:
     return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
 
 
-def test_a_folder_that_can_no_longer_be_searched_keeps_the_open_connections(tmp_path):
-    """The look before each use raised PermissionError out of `get` (a traceback) and turned
-    the cache read-only for the rest of the run, though the open connections still worked."""
-    base = tmp_path / "cache"
-    base.mkdir()
-    result = subprocess.run(
-        [*_without_root_powers(), sys.executable, "-c", SEARCH_PERMISSION_TAKEN_AWAY, str(base)],
+def _run_without_root_powers(code: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """`python -c code path`, file permissions enforced (see `_without_root_powers`)."""
+    return subprocess.run(
+        [*_without_root_powers(), sys.executable, "-c", code, str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_a_folder_that_can_no_longer_be_searched_keeps_the_open_connections(tmp_path):
+    """The look before each use raised PermissionError out of `get` (a traceback) and turned
+    the cache read-only for the rest of the run, though the open connections still worked."""
+    base = tmp_path / "cache"
+    base.mkdir()
+    result = _run_without_root_powers(SEARCH_PERMISSION_TAKEN_AWAY, base)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout.strip() == (
@@ -316,13 +309,7 @@ def test_a_rerun_index_that_refuses_writes_is_not_moved_aside(tmp_path, caplog):
         " index = HashIndex(sys.argv[1]); print(index.usable); index.close()"
     )
     path.chmod(0o444)
-    result = subprocess.run(
-        [*_without_root_powers(), sys.executable, "-c", code, str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _run_without_root_powers(code, path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
     assert "not used" in result.stderr and "readonly" in result.stderr

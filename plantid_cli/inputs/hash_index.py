@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
-from plantid_cli.sqlite_files import enable_wal, is_corruption
+from plantid_cli.sqlite_files import enable_wal, file_identity, is_corruption, replaced
 
 if TYPE_CHECKING:
     import sqlite3
@@ -123,7 +123,7 @@ class HashIndex:
             with self._recovery_flock(shared=True):
                 return self._connect()
         except sqlite3.DatabaseError as exc:
-            if not _is_damage(exc):
+            if not is_corruption(exc):
                 raise
             damage = exc
         return self._recover(damage)
@@ -187,11 +187,11 @@ class HashIndex:
         import sqlite3  # lazy: see _open
 
         with self._recovery_flock(shared=False):
-            if damaged_file is None or _file_at(self.path) != damaged_file:
+            if damaged_file is None or replaced(self.path, damaged_file):
                 try:
                     return self._connect()  # made anew by whoever held the lock before us
                 except sqlite3.DatabaseError as exc:
-                    if not _is_damage(exc):
+                    if not is_corruption(exc):
                         raise
             aside = f"{self.path}.corrupt-{time.time_ns()}"
             for suffix in ("-wal", "-shm", ""):
@@ -217,7 +217,7 @@ class HashIndex:
         except BaseException:
             db.close()
             raise
-        self._file = _file_at(self.path)
+        self._file = file_identity(self.path)
         return db
 
     def _live(self) -> sqlite3.Connection | None:
@@ -227,7 +227,7 @@ class HashIndex:
         acts on the new file's companions by name (guards/disk/cache_peek.py says how that
         broke a new database). So it is reopened on the new file."""
         db = self._db
-        if db is None or _file_at(self.path) in (self._file, _UNKNOWN):
+        if db is None or not replaced(self.path, self._file):
             return db
         with contextlib.suppress(Exception):
             db.close()
@@ -253,7 +253,7 @@ class HashIndex:
         off with a warning, every run, and hash every photo whose entry was past the damage,
         for ever. Anything else turns it off for the run (False)."""
         db, damaged_file = self._db, self._file
-        if db is None or not _is_damage(exc):
+        if db is None or not is_corruption(exc):
             self._disable(exc)
             return False
         with contextlib.suppress(Exception):
@@ -335,28 +335,6 @@ class HashIndex:
         if db is not None:
             with contextlib.suppress(Exception):
                 db.close()
-
-
-def _is_damage(exc: BaseException) -> bool:
-    """A damaged file (not a database, malformed): moved aside. Not a busy or full one, or a
-    folder that refuses: those disable the index for the run and keep the file."""
-    return is_corruption(exc)
-
-
-#: `_file_at` when the path cannot be looked at (EACCES): the open connection is kept.
-_UNKNOWN = (-1, -1)
-
-
-def _file_at(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at `path`; None when there is none, `_UNKNOWN` when it
-    cannot be looked at (the folder's search permission taken away mid-run)."""
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError:
-        return _UNKNOWN
-    return st.st_dev, st.st_ino
 
 
 def _store(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:

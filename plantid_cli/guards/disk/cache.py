@@ -53,10 +53,10 @@ from plantid_cli.guards.disk.cache_keys import CACHE_KEY_VERSION, cache_key
 from plantid_cli.guards.disk.cache_open import Opened, connect_thread, open_locked, recover
 from plantid_cli.guards.disk.cache_peek import PeekUnusable, PinnedPeek
 from plantid_cli.guards.disk.cache_readonly import ReadOnlyResults
-from plantid_cli.guards.disk.recovery import is_moved, replaced
+from plantid_cli.guards.disk.recovery import is_moved, moved_after_waiting
 from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
-from plantid_cli.sqlite_files import is_corruption
+from plantid_cli.sqlite_files import is_corruption, replaced
 
 if TYPE_CHECKING:
     import diskcache
@@ -184,7 +184,7 @@ class ResultCache:
                 damage = None
             elif is_corruption(exc) or is_corruption(exc.__context__):
                 damage = exc
-            elif not connect_thread(current, self.directory):  # waits out a recovery
+            elif moved_after_waiting(self._db, current[1]):
                 damage = None
             else:
                 raise

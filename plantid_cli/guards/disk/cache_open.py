@@ -17,14 +17,9 @@ from typing import TYPE_CHECKING
 
 from plantid_cli.config_files import make_private_dir
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
-from plantid_cli.guards.disk.recovery import (
-    file_identity,
-    move_aside,
-    recovery_lock,
-    replaced,
-    sqlite_file_is_healthy,
-)
+from plantid_cli.guards.disk.recovery import move_aside, recovery_lock, sqlite_file_is_healthy
 from plantid_cli.guards.disk.rows import DBNAME
+from plantid_cli.sqlite_files import file_identity, replaced
 
 if TYPE_CHECKING:
     import diskcache

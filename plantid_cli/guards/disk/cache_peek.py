@@ -20,7 +20,7 @@ The check and the read are two steps: a recovery and a new database's commit tha
 in the microseconds between them are not excluded (a lock around every look-up would be, but
 would let a busy fleet's look-ups starve the opener that waits for it).
 
-Stdlib only. May import: guards.disk.recovery.
+Stdlib only. May import: the top-level modules.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import sqlite3
 from pathlib import Path
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
-from plantid_cli.guards.disk.recovery import file_identity
+from plantid_cli.sqlite_files import file_identity
 
 
 class PeekUnusable(Exception):

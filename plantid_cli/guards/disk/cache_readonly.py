@@ -1,7 +1,7 @@
 """Lookups in a result cache the disk will not let us write (full, read-only): see cache.py.
 
 Stdlib only (rows are decoded by rows.py): a run that only reads never imports diskcache.
-May import: guards.disk.recovery, guards.disk.rows, guards.disk.storage.
+May import: guards.disk.rows, guards.disk.storage.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from plantid_cli.guards.disk.recovery import file_identity, replaced
 from plantid_cli.guards.disk.rows import DBNAME, DamagedValue, decode_row
 from plantid_cli.guards.disk.storage import warn_once
+from plantid_cli.sqlite_files import file_identity, replaced
 
 _SELECT = (
     "SELECT mode, filename, value FROM Cache"
@@ -43,7 +43,7 @@ class ReadOnlyResults:
             return self._con
         # first use, or another process moved the file aside (a recovery: one that can
         # rename on a full disk): the renamed file's answers are not the ones stored now
-        self.close_connection()
+        self._close_connection()
         try:
             exists = db.is_file()
         except OSError:  # EACCES: the folder cannot be searched now; looked at again next time
@@ -102,7 +102,7 @@ class ReadOnlyResults:
         volume = pages * page_size + int(row[0] if row else 0)
         return {"entries": int(entries), "volume_bytes": volume, "hits": 0, "misses": 0}
 
-    def close_connection(self) -> None:
+    def _close_connection(self) -> None:
         """(the lock held)"""
         if self._con is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -111,7 +111,7 @@ class ReadOnlyResults:
 
     def close(self) -> None:
         with self._lock:
-            self.close_connection()
+            self._close_connection()
 
 
 __all__ = ["ReadOnlyResults"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.guards.disk.storage import SQLITE_READONLY_DBMOVED, warn_once
-from plantid_cli.sqlite_files import is_corruption
+from plantid_cli.sqlite_files import is_corruption, replaced
 
 #: How long a process waits for another's recovery lock before it says so: the longest a
 #: holder takes when it is not stopped. An opener's connect and its switch to WAL may each wait
@@ -33,36 +33,6 @@ def is_moved(exc: BaseException | None) -> bool:
     mode the write succeeds into the renamed file, which is why every use asks `replaced`."""
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.Error) and code == SQLITE_READONLY_DBMOVED
-
-
-def file_identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at `path`, None when there is none or it cannot be looked
-    at: a long-lived connection records it when it opens and asks `replaced` before each use,
-    because one open on a file another process moved aside acts on the new file's companions
-    by name (see guards/disk/cache_peek.py)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def replaced(path: Path, identity: tuple[int, int] | None) -> bool:
-    """Whether the file at `path` is no longer the one whose `file_identity` was `identity`:
-    moved aside (gone, or another file there now), so a connection opened on it must be
-    reopened. SQLite says nothing of it in WAL mode: a write through a connection on a renamed
-    file commits into the renamed file, silently, and a read misses what others store.
-
-    A path that cannot be looked at (EACCES: the folder's search permission was taken away
-    mid-run) is *not* replaced: the open connection still works on its open descriptor, and a
-    reopen would fail; the stat used to raise out of every look-up (a traceback)."""
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) != identity
 
 
 def move_aside(path: Path) -> Path:
@@ -173,6 +143,14 @@ def _who_holds(fd: int, exclusive_holder: str) -> str:
         pids = ", ".join(sorted({pid for _, pid in held}))
         return f"process {pids} has been opening the database"
     return "another process has been opening the database or moving it aside"
+
+
+def moved_after_waiting(path: Path, identity: tuple[int, int] | None) -> bool:
+    """Whether the file a connection opened (`identity`) was moved aside, looked at once any
+    recovery renaming it now has finished: an error that fell while its files were mid-rename
+    (a -wal renamed, the database not yet) is that, not a disk that refuses writes."""
+    with recovery_lock(path, shared=True):
+        return replaced(path, identity)
 
 
 def sqlite_file_is_healthy(path: Path) -> bool:

@@ -34,15 +34,14 @@ from typing import Any, TypeVar
 from plantid_cli.config_files import make_private_dir
 from plantid_cli.constants import SQLITE_BUSY_SECONDS
 from plantid_cli.guards.disk.recovery import (
-    file_identity,
     is_moved,
     move_aside,
+    moved_after_waiting,
     recovery_lock,
-    replaced,
     sqlite_file_is_healthy,
 )
 from plantid_cli.guards.disk.storage import is_storage_failure, reason_of, warn_once
-from plantid_cli.sqlite_files import enable_wal, is_corruption
+from plantid_cli.sqlite_files import enable_wal, file_identity, is_corruption, replaced
 
 log = logging.getLogger("plantid")
 
@@ -308,13 +307,11 @@ class SharedState:
             raise exc
 
     def _moved_meanwhile(self) -> bool:
-        """Whether another process's recovery moved the file aside under the connection: an
-        error that falls while its files are mid-rename (a -wal renamed, the database not
-        yet) is that, not a disk that refuses writes. Waits for the recovery, then looks."""
+        """Whether another process's recovery moved the file aside under the connection
+        (recovery.moved_after_waiting); never for the private stand-in."""
         if self._private or self._con is None:
             return False
-        with recovery_lock(self.path, shared=True):
-            return replaced(self.path, self._identity)
+        return moved_after_waiting(self.path, self._identity)
 
     # -- small JSON values --------------------------------------------------------------------
 
