@@ -8,7 +8,11 @@ item 14 of benchmarks/run.py), alternating. The phases come from the sandbox's c
 
 - first upload: process start -> the first upload reaches the sandbox (the floor starts its
   clock after its imports and preparation, so its figure is from its clock's start);
+- first round spread: the first upload's arrival -> the 8th's (every slot's first call is
+  out; a late slot stays late for the whole batch, as each slot makes the same number of calls);
 - round 1 -> 2: the first upload's arrival -> the 9th's (the first slot freed and refilled);
+- refill gap: the mean time from an answer sent to the next upload's arrival (the k-th answer
+  frees the slot the (k + 8)-th upload takes);
 - each later round: the mean spacing of round starts from the 2nd to the last;
 - last answer -> exit: the last upload's answer sent -> the process gone (the floor: its
   clock stopped).
@@ -40,9 +44,13 @@ def _phases(calls: list[dict], began: float, ended: float) -> dict[str, float]:
     if len(arrivals) != PHOTOS:
         raise RuntimeError(f"{len(arrivals)} uploads in the call log, not {PHOTOS}")
     starts = arrivals[::CONCURRENCY]  # the first upload of each round
+    ends = sorted(call["t_end"] for call in calls)
+    refills = [arrivals[k] - ends[k - CONCURRENCY] for k in range(CONCURRENCY, PHOTOS)]
     return {
         "first upload": arrivals[0] - began,
+        "first round spread": arrivals[CONCURRENCY - 1] - arrivals[0],
         "round 1 -> 2": starts[1] - starts[0],
+        "refill gap": sum(refills) / len(refills),
         "each later round": (starts[-1] - starts[1]) / (len(starts) - 2),
         "last answer -> exit": ended - max(call["t_end"] for call in calls),
         "wall": ended - began,

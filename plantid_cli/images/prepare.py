@@ -18,7 +18,6 @@ so they describe the same picture as ``width``/``height``.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import warnings
@@ -29,6 +28,7 @@ from typing import Any, BinaryIO
 from plantid_cli.constants import MAX_SCAN_FILE_BYTES, RAW_EXTENSIONS
 from plantid_cli.errors import ImageError
 from plantid_cli.images import scan
+from plantid_cli.images.encode import jpeg_bytes
 from plantid_cli.images.files import file_sha256, open_file
 from plantid_cli.images.meta import (  # (re-exported: the metadata half of preparing a photo)
     PhotoMeta,
@@ -238,13 +238,12 @@ def _finish(
         rgb = rgb.transpose(transpose)
         if transpose.name in _SWAPS:
             full_w, full_h = full_h, full_w
-    out = io.BytesIO()
     options: dict[str, Any] = {"quality": quality, "optimize": False}
     if isinstance(icc, bytes) and icc[16:20] == b"RGB ":  # colour space, not photo metadata
         options["icc_profile"] = icc
-    rgb.save(out, "JPEG", **options)
+    jpeg = jpeg_bytes(rgb, options)  # (with the interpreter lock released: see encode.py)
     width, height = rgb.size
-    return PreparedImage(out.getvalue(), width, height, full_w, full_h, file_bytes, meta)
+    return PreparedImage(jpeg, width, height, full_w, full_h, file_bytes, meta)
 
 
 def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:

@@ -1,0 +1,96 @@
+"""The upload's JPEG bytes, encoded without holding the interpreter lock for the whole encode.
+
+Why: Pillow encodes into a file object in one of two ways. Given a real file (one with a
+`fileno()`), its C encoder writes to the descriptor with the interpreter lock released; given
+an `io.BytesIO`, it hands every 64 KB chunk back to Python with the lock held. Encoding a
+1500-pixel upload takes 15-25 ms of CPU, and with two preparation threads doing it back to
+back, a network thread woken by an answer waited for the lock (issue 17: "keep preparation
+from starving the network side"; benchmarks item 15 measures that wait). So the JPEG goes to
+an anonymous in-memory file (Linux `memfd_create`: no disk, nothing left behind, nothing
+named) and is read back as bytes.
+
+Each scratch file is reused: one per preparation running at once (at most the preparation
+threads of a run), emptied after each photo so it holds no memory between photos. Where
+there is no `memfd_create` (not Linux), or the kernel refuses one (too many open files, a
+sandbox that forbids the call), or a write to it fails, the photo is encoded into a BytesIO
+as before: the same bytes, only with the lock held.
+
+Stdlib only; Pillow's image object is passed in.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import queue
+from typing import Any
+
+#: Scratch files not in use now (one is taken per encode and given back after it).
+_idle: queue.SimpleQueue[io.FileIO] = queue.SimpleQueue()
+#: False once this system turned out to have no usable memfd_create: never asked again.
+_memfd_available = hasattr(os, "memfd_create")
+#: Refusals that will not change while the process lives (no such call, a seccomp filter).
+_PERMANENT = frozenset({errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL})
+
+
+def jpeg_bytes(picture: Any, options: dict[str, Any]) -> bytes:
+    """`picture` (a Pillow image) as JPEG bytes, encoded with `options` (Pillow's save
+    options: quality, icc_profile...)."""
+    scratch = _take()
+    if scratch is not None:
+        try:
+            data = _encode_into(scratch, picture, options)
+        except OSError:
+            # the scratch file failed (or the encoder did: then BytesIO raises it again)
+            _discard(scratch)
+        else:
+            _idle.put(scratch)
+            return data
+    out = io.BytesIO()
+    picture.save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+def _encode_into(scratch: io.FileIO, picture: Any, options: dict[str, Any]) -> bytes:
+    """Encode into the empty, unbuffered `scratch` (Pillow writes to its descriptor itself:
+    no Python buffer can disagree with it), read it all back, empty it again."""
+    descriptor = scratch.fileno()
+    picture.save(scratch, "JPEG", **options)
+    size = os.fstat(descriptor).st_size
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(descriptor, size - offset, offset)
+        if not chunk:
+            raise OSError(errno.EIO, "the scratch file read back short")
+        chunks.append(chunk)
+        offset += len(chunk)
+    os.ftruncate(descriptor, 0)  # no memory held between photos
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    return b"".join(chunks)
+
+
+def _take() -> io.FileIO | None:
+    """An idle scratch file, a new one, or None (no memfd here, or none could be made)."""
+    global _memfd_available
+    try:
+        return _idle.get_nowait()
+    except queue.Empty:
+        pass
+    if not _memfd_available:
+        return None
+    try:
+        # MFD_CLOEXEC: a child process (exiftool, a hook) never inherits it
+        descriptor = os.memfd_create("plantid-jpeg", os.MFD_CLOEXEC)
+    except OSError as exc:  # EMFILE, ENOMEM: this photo as before; ENOSYS, EPERM: for good
+        if exc.errno in _PERMANENT:
+            _memfd_available = False
+        return None
+    return io.FileIO(descriptor, "r+")
+
+
+def _discard(scratch: io.FileIO) -> None:
+    try:
+        scratch.close()
+    except OSError:
+        pass
