@@ -222,3 +222,52 @@ def test_identify_write_xmp_end_to_end(cli_env, samples, tmp_path):
         assert _exif(photos / "wheat.xmp", "-XMP-xmp:Rating") == ["4"]
     assert {p.name: _sha(p) for p in photos.iterdir() if p.suffix != ".xmp"} == hashes
     assert "XMP: " in result.stderr and "sidecar" in result.stderr
+
+
+# A photo folder (a card, a shared folder) may hold IMG.xmp as anything: the red-team pass of
+# session 14 hung `tag` on a FIFO, grew it to 3 GB on a link to /dev/zero, and wrote through a
+# planted symlink outside the folder. Each is refused, left as it is, and nothing is written.
+
+
+def _odd_sidecar(tmp_path: Path, make) -> tuple[Path, Path]:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8 not decoded here")
+    sidecar = sidecar_path(photo, "short")
+    make(sidecar)
+    return photo, sidecar
+
+
+@needs_exempi
+def test_a_fifo_sidecar_is_refused_not_read_forever(tmp_path):
+    import os
+
+    photo, sidecar = _odd_sidecar(tmp_path, lambda p: os.mkfifo(p))
+    with pytest.raises(SidecarError, match="not a regular file"):
+        write_sidecar(photo, _record())
+    assert sidecar.is_fifo()
+
+
+@needs_exempi
+def test_a_sidecar_linked_to_a_device_is_refused(tmp_path):
+    photo, sidecar = _odd_sidecar(tmp_path, lambda p: p.symlink_to("/dev/zero"))
+    with pytest.raises(SidecarError, match="symlink"):
+        write_sidecar(photo, _record())
+    assert sidecar.is_symlink()
+
+
+@needs_exempi
+def test_a_planted_symlink_is_not_written_through(tmp_path):
+    outside = tmp_path / "elsewhere" / "planted.txt"
+    outside.parent.mkdir()
+    for existing in (False, True):
+        if existing:
+            outside.write_text("someone else's file")
+        folder = tmp_path / f"photos-{existing}"
+        folder.mkdir()
+        photo, sidecar = _odd_sidecar(folder, lambda p: p.symlink_to(outside))
+        with pytest.raises(SidecarError, match="symlink"):
+            write_sidecar(photo, _record())
+        assert sidecar.is_symlink()
+        assert outside.exists() is existing
+        if existing:
+            assert outside.read_text() == "someone else's file"

@@ -25,8 +25,10 @@ imported on first use only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -166,13 +168,7 @@ def write_sidecar(
     """Create or merge the sidecar of `photo` with the record's identification; atomic."""
     libxmp = _xmp()
     target = sidecar_path(photo, style)
-    existing: str | None = None
-    try:
-        existing = target.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
+    existing = _read_existing(target)
     said: list[str] = []
     with _exempi_stderr(said):
         meta = libxmp.XMPMeta()
@@ -195,6 +191,44 @@ def write_sidecar(
         log.debug("exempi: %s", line, extra={"event": "xmp.exempi"})
     _write_atomic(target, text)
     return SidecarResult(target, existing is None)
+
+
+#: The largest existing sidecar read and merged (real ones are a few kB).
+MAX_SIDECAR_BYTES = 16 << 20
+
+
+def _read_existing(target: Path) -> str | None:
+    """The sidecar already beside the photo, or None. Only a regular file of at most
+    MAX_SIDECAR_BYTES: a photo folder (a card, a shared folder) may hold `IMG.xmp` as a
+    symlink to anywhere, a FIFO (read forever) or a link to /dev/zero (memory without end);
+    each is refused and left as it is, and nothing is written through it."""
+    try:
+        descriptor = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symlink
+            raise SidecarError(f"{target}: is a symlink, left as it is (not followed)") from None
+        raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise SidecarError(f"{target}: not a regular file, left as it is")
+            if info.st_size > MAX_SIDECAR_BYTES:
+                raise SidecarError(
+                    f"{target}: {info.st_size} bytes, over the {MAX_SIDECAR_BYTES} a sidecar "
+                    "may have; left as it is"
+                )
+            data = handle.read(MAX_SIDECAR_BYTES + 1)
+        except OSError as exc:
+            raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise SidecarError(f"{target}: over the {MAX_SIDECAR_BYTES} bytes a sidecar may have")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
 
 
 @contextlib.contextmanager
