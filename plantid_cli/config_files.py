@@ -12,14 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from plantid_cli.constants import APP_NAME, CONFIG_ENV, KEYS_FILE_ENV
 from plantid_cli.errors import ConfigError
-from plantid_cli.file_targets import look, replacing
+from plantid_cli.file_targets import NotAFile, look, read_bounded, replacing
 
 
 def make_private_dir(directory: Path) -> None:
@@ -107,25 +106,17 @@ def _read_settings_file(path: Path, what: str) -> bytes:
     """The bytes of a config or keys file, refusing what would never end: a pipe (a FIFO
     named as the file hung every command, waiting for a writer) or an endless device
     (`/dev/zero`, read until memory ran out). /dev/null stays "empty", as before."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO: no wait here
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            raise ConfigError(f"{what} {path}: a pipe, not a file (it would be waited on)")
-        if stat.S_ISDIR(mode):
-            raise ConfigError(f"{what} {path} is a folder, not a file")
-        chunks, size = [], 0
-        while size <= MAX_SETTINGS_BYTES:
-            chunk = os.read(fd, MAX_SETTINGS_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(fd)
-    if size > MAX_SETTINGS_BYTES:
-        raise ConfigError(f"{what} {path}: larger than {MAX_SETTINGS_BYTES >> 20} MB: not one")
-    return b"".join(chunks)
+        return read_bounded(path, MAX_SETTINGS_BYTES)
+    except NotAFile as refused:
+        if refused.kind == "pipe":
+            message = f"{what} {path}: a pipe, not a file (it would be waited on)"
+            raise ConfigError(message) from None
+        if refused.kind == "folder":
+            raise ConfigError(f"{what} {path} is a folder, not a file") from None
+        raise ConfigError(
+            f"{what} {path}: larger than {MAX_SETTINGS_BYTES >> 20} MB: not one"
+        ) from None
 
 
 def read_toml(path: Path, required: bool = False) -> dict[str, Any]:

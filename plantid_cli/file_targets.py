@@ -22,6 +22,10 @@ another thread creates (lock files, cache entries during a batch) is born world-
 One look per write: `look(path)` stats and resolves the path once and every step after uses
 its answer, so a path that changes kind in between cannot be half treated as both.
 
+One way to read a small file a user names (a config or keys file, an existing sidecar):
+`read_bounded(path, limit)`, which never waits on a pipe and never reads an endless device
+(`/dev/zero`) past its limit; the caller says what each refusal means to its user.
+
 One way to replace a file: `replacing(path)` is the temporary file beside the final one,
 written, flushed and fsynced, put in place, and removed if anything fails. Five writers (the
 report, the archive, sidecars, `review apply -o`, the metrics file) each had their own copy
@@ -33,6 +37,7 @@ May import: the standard library only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -105,6 +110,56 @@ def put_in_place(tmp: str | os.PathLike[str], target: Target) -> None:
     if target.mode is not None:
         os.chmod(tmp, target.mode)
     os.replace(tmp, target.final)
+
+
+class NotAFile(OSError):
+    """`read_bounded` refused the path: `kind` is "pipe" (a FIFO or a socket), "folder",
+    "special" (a device, when only regular files are wanted), "symlink" (when links are not
+    followed) or "too_large" (over the limit)."""
+
+    def __init__(self, kind: str, path: str | os.PathLike[str]) -> None:
+        super().__init__(f"{os.fspath(path)}: {kind}")
+        self.kind = kind
+
+
+def read_bounded(
+    path: str | os.PathLike[str],
+    limit: int,
+    *,
+    follow_symlinks: bool = True,
+    regular_only: bool = False,
+) -> bytes:
+    """The bytes of `path`, at most `limit` of them, or NotAFile; other OSErrors (absent,
+    unreadable) as the system raised them. O_NONBLOCK: opening a FIFO must not wait."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if not follow_symlinks and exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+            raise NotAFile("symlink", path) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            raise NotAFile("pipe", path)
+        if stat.S_ISDIR(mode):
+            raise NotAFile("folder", path)
+        if regular_only and not stat.S_ISREG(mode):
+            raise NotAFile("special", path)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise NotAFile("too_large", path)
+    return b"".join(chunks)
 
 
 def write_into(path: str | os.PathLike[str], data: bytes | BinaryIO) -> None:

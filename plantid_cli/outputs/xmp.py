@@ -25,10 +25,8 @@ imported on first use only.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import stat
 import sys
 import tempfile
 import threading
@@ -40,7 +38,7 @@ from typing import Any
 
 from plantid_cli.constants import NAME_STYLES, PROVIDER_LABELS
 from plantid_cli.errors import ConfigError, PlantidError
-from plantid_cli.file_targets import replacing
+from plantid_cli.file_targets import NotAFile, read_bounded, replacing
 from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row
 
@@ -203,32 +201,23 @@ def _read_existing(target: Path) -> str | None:
     symlink to anywhere, a FIFO (read forever) or a link to /dev/zero (memory without end);
     each is refused and left as it is, and nothing is written through it."""
     try:
-        descriptor = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        data = read_bounded(target, MAX_SIDECAR_BYTES, follow_symlinks=False, regular_only=True)
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symlink
-            raise SidecarError(f"{target}: is a symlink, left as it is (not followed)") from None
+    except NotAFile as refused:
+        raise SidecarError(f"{target}: {_REFUSED[refused.kind]}, left as it is") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        try:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise SidecarError(f"{target}: not a regular file, left as it is")
-            if info.st_size > MAX_SIDECAR_BYTES:
-                raise SidecarError(
-                    f"{target}: {info.st_size} bytes, over the {MAX_SIDECAR_BYTES} a sidecar "
-                    "may have; left as it is"
-                )
-            data = handle.read(MAX_SIDECAR_BYTES + 1)
-        except OSError as exc:
-            raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
-    if len(data) > MAX_SIDECAR_BYTES:
-        raise SidecarError(f"{target}: over the {MAX_SIDECAR_BYTES} bytes a sidecar may have")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SidecarError(f"{target}: cannot read the existing sidecar ({exc})") from None
+
+
+_REFUSED = {
+    "symlink": "is a symlink (not followed)",
+    "pipe": "not a regular file",
+    "folder": "not a regular file",
+    "special": "not a regular file",
+    "too_large": f"over the {MAX_SIDECAR_BYTES} bytes a sidecar may have",
+}
 
 
 @contextlib.contextmanager
