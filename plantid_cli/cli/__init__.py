@@ -40,6 +40,10 @@ def _skip_the_last_collections() -> None:
 def _main() -> None:
     _hold_standard_fds()
     _without_async_backends()
+    # lazy: a program that imports plantid_cli as a library keeps its own stdout
+    from plantid_cli.cli import stdout
+
+    stdout.watch()  # the error boundary can then tell stdout's write errors (cli/stdout.py)
     if len(sys.argv) > 2 and sys.argv[1] == "identify":
         # lazy: only `identify` may take the fast path
         from plantid_cli.cli.fastpath import answer_without_typer

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
+from plantid_cli.cli import stdout
 from plantid_cli.constants import DEBUG_ENV, LOG_FORMAT_ENV, LOG_FORMATS
 from plantid_cli.errors import ConfigError, OutputError, PlantidError, UsageError
 from plantid_cli.redact import RedactingFilter, redact, register_secret
@@ -218,6 +219,12 @@ def run_guarded(func, *args: Any, **kwargs: Any) -> int:
     except BrokenPipeError as exc:  # a consumer like `head` closed the pipe
         return output_failed(exc)
     except Exception as exc:  # a bug: say so briefly; --debug shows where
+        # stdout refused a write (a full disk, /dev/full) or was closed at start (`>&-`):
+        # one line and exit 1, whichever command was printing
+        if isinstance(exc, OSError) and stdout.refused(exc):
+            return output_failed(exc)
+        if stdout.closed_at_start(exc):
+            return output_failed(None)
         if debug_enabled():
             _print_traceback()
         print_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
@@ -225,7 +232,7 @@ def run_guarded(func, *args: Any, **kwargs: Any) -> int:
     return int(result or 0)
 
 
-def output_failed(exc: OSError) -> int:
+def output_failed(exc: OSError | None) -> int:
     """The exit code for a stdout that refused a write: quiet 0 for a reader that left (`head`
     closed the pipe, as Unix tools do), else the one-line OutputError."""
     _silence_stdout()

@@ -74,9 +74,11 @@ def _print_plan(rows: list[dict[str, Any]], fmt: str) -> None:
             )
         echo(buffer.getvalue(), nl=False)
         return
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    # lazy: Rich, only for a table (outputs/console.py)
+    from plantid_cli.outputs.console import stdout_console
 
     table = Table(title="dry run: nothing is sent", title_justify="left")
     for column in ("#", "photo", "catalogue no.", "action", "credits", "note"):
@@ -90,4 +92,4 @@ def _print_plan(rows: list[dict[str, Any]], fmt: str) -> None:
             str(row["cost"]),
             escape(str(row.get("reason") or "")),
         )
-    Console(soft_wrap=False).print(table)
+    stdout_console(soft_wrap=False).print(table)

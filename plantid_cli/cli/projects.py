@@ -81,8 +81,10 @@ def _projects(lat: float | None, lon: float | None, language: str | None, fmt: s
             writer.writerow({name: project.get(name) for name in COLUMNS})
         echo(buffer.getvalue(), nl=False)
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        # lazy: Rich, only for a table (outputs/console.py)
+        from plantid_cli.outputs.console import stdout_console
 
         where = f" at {lat:g}, {lon:g}" if lat is not None and lon is not None else ""
         table = Table(title=f"Pl@ntNet floras{where}")
@@ -90,5 +92,5 @@ def _projects(lat: float | None, lon: float | None, language: str | None, fmt: s
             table.add_column(column)
         for project in found:
             table.add_row(*("" if project.get(c) is None else str(project.get(c)) for c in COLUMNS))
-        Console().print(table)
+        stdout_console().print(table)
     return 0

@@ -5,8 +5,9 @@ what happened."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -99,6 +100,8 @@ def _report(
             raise UsageError("reading from stdin: say where the page goes with -o FILE")
         output = str(Path(results).with_suffix(".html"))
     records = read_records(results)
+    if output == "-":  # `-o -`: the page on stdout, as everywhere else
+        return _report_to_stdout(records, results, base, thumbnails, quiet)
     out = Path(output)
     if results != "-" and out.resolve() == Path(results).resolve():
         raise UsageError("the report would overwrite the results file; choose another -o")
@@ -119,6 +122,33 @@ def _report(
         from plantid_cli.outputs.sidecars import report_summary
 
         print_note(report_summary(out, stats))
+    return 0
+
+
+def _report_to_stdout(
+    records: list[dict[str, Any]], results: str, base: str | None, thumbnails: bool, quiet: bool
+) -> int:
+    """The page is built in a private temporary file (whole, as a file report is), then
+    copied to stdout: a failure half-way never leaves half a page in a pipe's file."""
+    import shutil
+    import tempfile
+
+    # lazy: keeps outputs.report off every command's start-up (app imports all)
+    from plantid_cli.outputs.report.page import write_report
+
+    with tempfile.TemporaryDirectory(prefix="plantid-report-") as folder:
+        page = Path(folder) / "report.html"
+        stats = write_report(records, page, source=None if results == "-" else results,
+                             base=_base(base, results), thumbnails=thumbnails)  # fmt: skip
+        with open(page, "rb") as built:
+            sys.stdout.flush()
+            shutil.copyfileobj(built, sys.stdout.buffer)
+            sys.stdout.flush()
+    if not quiet:
+        # lazy: keeps outputs.sidecars off every command's start-up (app imports all)
+        from plantid_cli.outputs.sidecars import report_summary
+
+        print_note(report_summary(Path("<stdout>"), stats).replace("<stdout>", "stdout"))
     return 0
 
 

@@ -101,15 +101,17 @@ def _plantnet_usage(fmt: str | None, as_json: bool = False) -> int:
     if fmt == "json":
         echo(json.dumps(info, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    # lazy: Rich, only for a table (outputs/console.py)
+    from plantid_cli.outputs.console import stdout_console
 
     table = Table(title="Pl@ntNet daily quota (as last reported)")
     for column in ("period", "limit", "used", "remaining", "reported at", "resets at"):
         table.add_column(column)
     shown = [info[n] for n in ("limit", "used", "remaining", "reported_at", "resets_at")]
     table.add_row("day", *("-" if value is None else str(value) for value in shown))
-    Console().print(table)
+    stdout_console().print(table)
     if info["reported_at"] is None:
         print_note("no Pl@ntNet answer seen for this account yet: the quota shows after one")
     elif info["current"] is False:
@@ -135,6 +137,9 @@ def _usage(fmt: str | None, as_json: bool = False) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    # lazy: Rich, only for a table (outputs/console.py)
+    from plantid_cli.outputs.console import stdout_console
+
     table = Table(title="Plant.id credits")
     for column in ("period", "limit", "used", "remaining"):
         table.add_column(column)
@@ -149,7 +154,7 @@ def _usage(fmt: str | None, as_json: bool = False) -> int:
                 for d in (limits, used, remaining)
             ),
         )
-    Console().print(table)
+    stdout_console().print(table)
     can_use = info.get("can_use_credits") or {}
     if not can_use.get("value", True):
         Console(stderr=True).print(f"[red]cannot use credits: {can_use.get('reason')}")

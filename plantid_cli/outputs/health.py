@@ -83,9 +83,11 @@ class HealthTableWriter(OrderedWriter):
         self._rows.append(record)
 
     def finish(self) -> None:
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
+
+        # lazy: Rich, only for a table (outputs/console.py)
+        from plantid_cli.outputs.console import stdout_console
 
         if not self._rows:
             return
@@ -116,7 +118,7 @@ class HealthTableWriter(OrderedWriter):
                 escape(str(problem)),
                 f"{probability:.0%}" if isinstance(probability, float) else "",
             )
-        Console(file=self.stream, soft_wrap=False).print(table)
+        stdout_console(self.stream, soft_wrap=False).print(table)
 
 
 def make_health_writer(fmt: str, stream: TextIO | None = None) -> Writer:

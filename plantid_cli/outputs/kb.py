@@ -66,9 +66,11 @@ def _csv(stream: TextIO, columns: tuple[str, ...], rows: list[dict[str, Any]]) -
 
 
 def _table(stream: TextIO, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    # lazy: Rich, only for a table (outputs/console.py)
+    from plantid_cli.outputs.console import stdout_console
 
     if not rows:
         return
@@ -77,4 +79,4 @@ def _table(stream: TextIO, header: tuple[str, ...], rows: list[tuple[Any, ...]])
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(escape(str(cell)) for cell in row))
-    Console(file=stream, soft_wrap=False).print(table)
+    stdout_console(stream, soft_wrap=False).print(table)

@@ -92,13 +92,15 @@ def print_table(rows: list[Record], stream: TextIO) -> None:
     """The table of `rows` (in input order) on `stream`, as wide as its terminal (or $COLUMNS,
     or 80)."""
     # lazy: Rich only for a run that prints a table
-    from rich.console import Console
     from rich.table import Table
+
+    # lazy: Rich, only for a table (outputs/console.py)
+    from plantid_cli.outputs.console import stdout_console
 
     if not rows:
         return  # no photos: nothing to tabulate (stderr already says so)
     folder, shown = _short_paths([record["path"] for record in rows])
-    console = Console(file=stream, soft_wrap=False)
+    console = stdout_console(stream, soft_wrap=False)
     table = Table(
         header_style="bold",
         title=f"in {folder}" if folder and len(shown) > 1 else None,

@@ -1,0 +1,119 @@
+"""Every command that prints, against a stdout that refuses: a full disk, a stdout closed at
+start (`>&-`), a pipe whose reader has left.
+
+DEFECT (red team, session 14): `search`, `about`, `refetch` and `checklist` to /dev/full ended
+in `internal error: OSError: [Errno 28] No space left on device`; `search` with stdout closed
+in `internal error: AttributeError: 'NoneType' object has no attribute 'write'`; `checklist`
+(its Rich table) to a closed pipe exited 1 without a word, where `| head` is a quiet exit 0.
+Correct, for every command alike: a full disk is the one line `plantid: error: cannot write
+the output: No space left on device`, exit 1; a stdout closed at start says so, exit 1; a
+reader that left is exit 0 and silence.
+
+DEFECT (found with these): `report -o -` wrote the page to a file named `-` in the current
+folder. Correct: `-` is stdout, as for identify's `-o -`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+from photos import green_photo
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+
+COMMANDS = {
+    "search": ["search", "quercus"],
+    "search-json": ["search", "quercus", "-f", "json"],
+    "about": ["about", "Rosa canina"],
+    "checklist-table": ["checklist", "{results}"],
+    "checklist-csv": ["checklist", "-f", "csv", "{results}"],
+    "checklist-json": ["checklist", "-f", "json", "{results}"],
+    "refetch": ["refetch", "{results}"],
+    "report": ["report", "{results}", "-o", "-", "-q"],
+    "status": ["status"],
+    "usage": ["usage"],
+}
+
+
+@pytest.fixture
+def results(cli_env, sandbox, tmp_path):
+    photos = tmp_path / "photos"
+    for i in range(3):
+        green_photo(photos / f"p{i}.jpg", (200, 150), seed=700 + i)
+    path = tmp_path / "results.ndjson"
+    with open(path, "w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "plantid_cli", "identify", str(photos), "-q", "-f", "ndjson"],
+            env=cli_env, cwd=REPO, stdout=out, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def _argv(name, results):
+    return [part.replace("{results}", str(results)) for part in COMMANDS[name]]
+
+
+def _run(argv, env, *, stdout=None, closed=False):
+    command = [sys.executable, "-m", "plantid_cli", *argv]
+    if closed:  # descriptor 1 closed before the interpreter starts, as `>&-` leaves it
+        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
+    return subprocess.run(command, env=env, cwd=REPO, stdout=stdout, stderr=subprocess.PIPE,
+                          text=True, timeout=120)  # fmt: skip
+
+
+def _clean(stderr):
+    assert "internal error" not in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_full_disk_is_one_clear_line(name, cli_env, results):
+    with open("/dev/full", "w") as full:
+        done = _run(_argv(name, results), cli_env, stdout=full)
+    _clean(done.stderr)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "plantid: error: cannot write the output: No space left on device"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_stdout_closed_at_start_is_one_clear_line(name, cli_env, results):
+    done = _run(_argv(name, results), cli_env, closed=True)
+    _clean(done.stderr)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "plantid: error: cannot write the output: standard output is closed"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_reader_that_left_is_a_quiet_success(name, cli_env, results):
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the first byte: every write is EPIPE
+    try:
+        done = _run(_argv(name, results), cli_env, stdout=writer)
+    finally:
+        os.close(writer)
+    assert done.stderr == ""
+    assert done.returncode == 0
+
+
+def test_report_to_dash_is_the_page_on_stdout_not_a_file_named_dash(cli_env, results, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "plantid_cli", "report", str(results), "-o", "-"],
+        env=cli_env, cwd=work, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.lstrip().lower().startswith(b"<!doctype html")
+    assert done.stdout.rstrip().endswith(b"</html>")
+    assert done.stdout.count(b'class="card') == 3
+    assert list(work.iterdir()) == []
+    assert b"report written to stdout (3 cards" in done.stderr
