@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from plantid_cli.constants import APP_NAME, CONFIG_ENV, KEYS_FILE_ENV
+from plantid_cli.constants import APP_NAME, CONFIG_ENV, KEYS_FILE_ENV, NESTED_TOO_DEEPLY
 from plantid_cli.errors import ConfigError
 from plantid_cli.file_targets import NotAFile, look, read_bounded, replacing
 
@@ -139,6 +139,8 @@ def read_toml(path: Path, required: bool = False) -> dict[str, Any]:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
+    except RecursionError:  # `a = [[[[...` thousands deep: the parser recurses per level
+        raise ConfigError(f"config file {path}: {NESTED_TOO_DEEPLY}") from None
     # Allow an optional [plantid] table as well as top-level keys.
     table = data.get("plantid", data)
     if not isinstance(table, dict):
@@ -183,6 +185,8 @@ def _read_keys_object(path: Path) -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # UnicodeDecodeError is one
         raise ConfigError(f"keys file {path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"keys file {path}: {NESTED_TOO_DEEPLY}") from None
     if not isinstance(data, dict):
         raise ConfigError(
             f'keys file {path}: not a JSON object of provider and key ({{"plantid": "..."}})'

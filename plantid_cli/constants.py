@@ -164,3 +164,6 @@ BASIS_OF_RECORD = "MachineObservation"
 BASES_OF_RECORD = ("PreservedSpecimen", "MachineObservation", "HumanObservation", "MaterialSample")
 #: `export dwca --license` (and the dataset_license setting): licences GBIF accepts.
 DATASET_LICENSES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-NC-4.0")
+
+#: What a user file (results, keys, config) nested past the parser's recursion is told.
+NESTED_TOO_DEEPLY = "nested too deeply to be read (thousands of levels of [ or {)"

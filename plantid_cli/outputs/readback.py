@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plantid_cli.constants import NESTED_TOO_DEEPLY
 from plantid_cli.errors import PlantidError, UsageError
 from plantid_cli.images.prepare import file_sha256
 from plantid_cli.inputs.specimens import specimen_sha256
@@ -75,6 +76,8 @@ def _ndjson_items(text: str, name: str) -> list[tuple[int, Any]]:
                 _cut_short(number, name)
                 break
             raise UsageError(f"{name} line {number}: not a JSON record ({exc.msg})") from None
+        except RecursionError:  # the decoder recurses per level: no record is that deep
+            raise UsageError(f"{name} line {number}: {NESTED_TOO_DEEPLY}") from None
     return numbered
 
 
@@ -82,7 +85,7 @@ def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
     """The items of a ``[...]`` file, one at a time, so a cut tail loses only its last item."""
     try:
         items = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # item by item below says which one
         pass
     else:
         return list(enumerate(items if isinstance(items, list) else [items], start=1))
@@ -108,6 +111,9 @@ def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
                 raise UsageError(f"{name} line {line}: not a JSON record") from None
             _cut_short(text.count("\n", 0, position) + 1, name)
             return numbered
+        except RecursionError:
+            line = text.count("\n", 0, position) + 1
+            raise UsageError(f"{name} line {line}: {NESTED_TOO_DEEPLY}") from None
         numbered.append((len(numbered) + 1, item))
         position = _skip(text, end, " \t\r\n")
         if position < len(text) and text[position] == ",":
