@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -310,8 +311,8 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
     if settings.organ not in ORGANS:
         problems.append(f"organ must be one of {', '.join(ORGANS)}")
     for name in ("api_url", "plantnet_api_url"):
-        if not str(getattr(settings, name)).lower().startswith(("http://", "https://")):
-            problems.append(f"{name} must start with http:// or https://")
+        if (problem := _url_problem(str(getattr(settings, name)))) is not None:
+            problems.append(f"{name} {problem}")
     if not 0 <= settings.confidence_threshold <= 1:
         problems.append("confidence_threshold must be between 0 and 1")
     try:
@@ -319,6 +320,36 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
     except ValueError as exc:
         problems.append(f"rate_limit is invalid: {exc}")
     return [(message.partition(" ")[0], message) for message in problems]
+
+
+_HOST = re.compile(r"[\w.~%-]+")  # a name (IDN letters too) or an IPv4 address
+_USERINFO = re.compile(r"//[^/?#]*@")
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes `url` unusable as a service's base URL, found when the settings load (exit
+    3): a URL that only parses at the first request ended every photo's record in an error, or
+    `usage` in an internal error. The request paths are appended to it, so a query or a
+    fragment would swallow them."""
+    # lazy: urllib.parse is paid only here
+    from urllib.parse import urlsplit
+
+    if not url.lower().startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    shown = repr(_USERINFO.sub("//***@", url))  # a password in the URL is never printed
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return f"is not a URL (a space or a control character in it): {shown}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return f"is not a URL ({exc}): {shown}"
+    host = parts.hostname or ""
+    if not host or not (":" in host or _HOST.fullmatch(host)):  # ":" only in [IPv6], parsed
+        return f"names no valid host: {shown}"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return f"must not carry a query or a fragment (request paths are added to it): {shown}"
+    return None
 
 
 __all__ = [
