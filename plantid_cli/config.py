@@ -310,6 +310,9 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append("jpeg_quality must be between 1 and 95")
     if settings.organ not in ORGANS:
         problems.append(f"organ must be one of {', '.join(ORGANS)}")
+    for code in str(settings.language).split(","):
+        if code.strip() and not _LANGUAGE.fullmatch(code.strip()):
+            problems.append(f"language must be language codes such as en or en,de, not {code!r}")
     for name in ("api_url", "plantnet_api_url"):
         if (problem := _url_problem(str(getattr(settings, name)))) is not None:
             problems.append(f"{name} {problem}")
@@ -324,6 +327,8 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
 
 _HOST = re.compile(r"[\w.~%-]+")  # a name (IDN letters too) or an IPv4 address
 _USERINFO = re.compile(r"//[^/?#]*@")
+#: ISO 639 codes, with a region or script (en, pt-BR, zh-Hant): what reaches `language=`.
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
 def _url_problem(url: str) -> str | None:

@@ -59,6 +59,8 @@ DEFAULT_KB_DETAILS = (
 #: `plantid search --limit`: the service's default and its largest.
 KB_SEARCH_LIMIT = 10
 KB_SEARCH_MAX = 20
+#: The longest name `search` and `about` send (a full name with authors is far shorter).
+KB_NAME_MAX = 200
 
 # ----- environment names -----
 ENV_PREFIX = "PLANTID_"

@@ -16,7 +16,7 @@ import hashlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import CREDITS_KB_DETAIL, DEFAULT_API_URL, KB_SEARCH_MAX
+from plantid_cli.constants import CREDITS_KB_DETAIL, DEFAULT_API_URL, KB_NAME_MAX, KB_SEARCH_MAX
 from plantid_cli.errors import PlantidError, UnusableAnswer, UsageError
 from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.backend import open_backend
@@ -69,8 +69,7 @@ class KnowledgeBase:
 
     # ----- search (free) -----
     def search(self, query: str, limit: int, language: str) -> dict[str, Any]:
-        if not query.strip():
-            raise UsageError("give a name to search for")
+        _check_name(query)
         self.guards.breaker.check()  # free: credits gone do not stop a search
         client = self.client()
         return self.guards.call(
@@ -81,6 +80,7 @@ class KnowledgeBase:
     def resolve(self, name_or_token: str, language: str) -> tuple[str, str | None]:
         """(token, the name it was found under, or None when a token was given): a name is
         looked up with the free search; an exact match wins, else the first one."""
+        _check_name(name_or_token)  # a token too: a short run of letters and digits
         if plantid_kb.looks_like_token(name_or_token):
             return name_or_token, None
         found = self.search(name_or_token, KB_SEARCH_MAX, language)["entities"]
@@ -167,3 +167,20 @@ def _served(stored: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise PlantidError("plantid: the cached knowledge-base entry is damaged; use --refresh")
     return entry
+
+
+def _check_name(name: str) -> None:
+    """A usage error (exit 2, nothing sent) for a name no search could mean: the request would
+    otherwise fail on its way out with the encoder's or the URL parser's words (exit 1)."""
+    if not name.strip():
+        raise UsageError("give a name to search for")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes a non-UTF-8 terminal or script passed (surrogates)
+        raise UsageError("the name is not valid UTF-8 text: give the name as text") from None
+    if len(name) > KB_NAME_MAX:
+        raise UsageError(f"a name of {len(name):,} characters: give at most {KB_NAME_MAX}")
+    if not name.isprintable():
+        raise UsageError(
+            "the name holds a control character (a newline, a tab): give one name per search"
+        )
