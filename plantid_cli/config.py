@@ -310,6 +310,11 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append("jpeg_quality must be between 1 and 95")
     if settings.organ not in ORGANS:
         problems.append(f"organ must be one of {', '.join(ORGANS)}")
+    if not _PROJECT.fullmatch(str(settings.project)):  # a path segment of Pl@ntNet's URL
+        problems.append(
+            "project must be a flora id such as all, k-world-flora or weurope (`plantid "
+            f"projects` lists them), not {settings.project!r}"
+        )
     for code in str(settings.language).split(","):
         if code.strip() and not _LANGUAGE.fullmatch(code.strip()):
             problems.append(f"language must be language codes such as en or en,de, not {code!r}")
@@ -327,6 +332,9 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
 
 _HOST = re.compile(r"[\w.~%-]+")  # a name (IDN letters too) or an IPv4 address
 _USERINFO = re.compile(r"//[^/?#]*@")
+#: A Pl@ntNet flora id (all, k-world-flora, weurope): sent as a path segment, so no `/`, `?`
+#: or `#` may reach it (`k?x=1` asked flora `k` while the answer was cached as `k?x=1`).
+_PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 #: ISO 639 codes, with a region or script (en, pt-BR, zh-Hant): what reaches `language=`.
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
