@@ -36,9 +36,7 @@ def _argv(name, file, out):
 
 @pytest.mark.parametrize("name", sorted(READERS))
 @pytest.mark.parametrize("shape", ["ndjson", "json"])
-def test_a_results_line_nested_past_the_parser_is_a_usage_error(
-    name, shape, cli_env, tmp_path
-):
+def test_a_results_line_nested_past_the_parser_is_a_usage_error(name, shape, cli_env, tmp_path):
     if shape == "ndjson":
         text = "\n".join([_record(1), DEEP, _record(3)]) + "\n"
         line = 2
@@ -73,3 +71,34 @@ def test_a_config_file_nested_past_the_parser_is_a_configuration_error(cli_env, 
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 3, done.stderr
     assert f"config file {config}: nested too deeply" in done.stderr
+
+
+# DEFECT (red team, session 14): Python's json reads NaN, Infinity and 1e999 (as inf), which
+# JSON has not; a results line with `"probability": NaN` made `checklist -f json` print NaN
+# (jq refuses it) and the DwC-A say `probability nan`. Correct: the line is refused by name.
+NOT_NUMBERS = {"NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity", "1e999": "1e999"}
+
+
+@pytest.mark.parametrize("name", ["checklist", "report", "export"])
+@pytest.mark.parametrize("value", sorted(NOT_NUMBERS))
+@pytest.mark.parametrize("shape", ["ndjson", "json"])
+def test_a_number_json_has_not_is_a_usage_error(name, value, shape, cli_env, tmp_path):
+    bad = _record(2).replace('"index": 2', f'"index": 2, "probability": {value}')
+    if shape == "ndjson":
+        text, line = "\n".join([_record(1), bad, _record(3)]) + "\n", 2
+    else:
+        text, line = "[\n" + _record(1) + ",\n" + bad + ",\n" + _record(3) + "\n]\n", 3
+    results = tmp_path / f"results.{shape}"
+    results.write_text(text)
+    done = run_plantid(_argv(name, results, tmp_path / "out"), cli_env)
+    assert done.returncode == 2, done.stderr
+    assert f"{results} line {line}: {value} is not a JSON number" in done.stderr, done.stderr
+    assert "NaN" not in done.stdout and "nan" not in done.stdout.lower().split()
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_usage_error(cli_env, tmp_path):
+    results = tmp_path / "results.ndjson"
+    results.write_text(_record(1).replace('"index": 1', '"index": ' + "9" * 5000) + "\n")
+    done = run_plantid(["checklist", results], cli_env)
+    assert done.returncode == 2, done.stderr
+    assert f"{results} line 1: not a JSON record (Exceeds the limit" in done.stderr

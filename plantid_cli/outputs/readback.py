@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -59,6 +60,32 @@ def read_records(source: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return records
 
 
+class _NotFinite(ValueError):
+    """NaN, Infinity or a number past a float's range: Python's json reads them, JSON has
+    none, and every reader would carry them on (checklist -f json printed `NaN`, invalid for
+    jq; the DwC-A said `probability nan`)."""
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFinite(text)
+    return number
+
+
+def _no_constant(text: str) -> Any:
+    raise _NotFinite(text)
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
+def _number_problem(exc: ValueError) -> str:
+    if isinstance(exc, _NotFinite):
+        return f"{exc} is not a JSON number (NaN, Infinity and numbers past 1e308 are not JSON)"
+    return f"not a JSON record ({exc})"  # int(): an integer past Python's digit limit
+
+
 def _cut_short(number: int, name: str) -> None:
     log.warning("line %d of %s is not a complete record; skipped", number, name)
 
@@ -70,12 +97,14 @@ def _ndjson_items(text: str, name: str) -> list[tuple[int, Any]]:
     numbered = []
     for position, (number, line) in enumerate(lines):
         try:
-            numbered.append((number, json.loads(line)))
+            numbered.append((number, _DECODER.decode(line)))
         except json.JSONDecodeError as exc:
             if position == len(lines) - 1:
                 _cut_short(number, name)
                 break
             raise UsageError(f"{name} line {number}: not a JSON record ({exc.msg})") from None
+        except ValueError as exc:  # NaN, 1e999, an integer of 5,000 digits
+            raise UsageError(f"{name} line {number}: {_number_problem(exc)}") from None
         except RecursionError:  # the decoder recurses per level: no record is that deep
             raise UsageError(f"{name} line {number}: {NESTED_TOO_DEEPLY}") from None
     return numbered
@@ -84,12 +113,12 @@ def _ndjson_items(text: str, name: str) -> list[tuple[int, Any]]:
 def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
     """The items of a ``[...]`` file, one at a time, so a cut tail loses only its last item."""
     try:
-        items = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):  # item by item below says which one
+        items = _DECODER.decode(text)
+    except (ValueError, RecursionError):  # item by item below says which one
         pass
     else:
         return list(enumerate(items if isinstance(items, list) else [items], start=1))
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     position = text.index("[") + 1
     numbered: list[tuple[int, Any]] = []
     while True:
@@ -111,6 +140,9 @@ def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
                 raise UsageError(f"{name} line {line}: not a JSON record") from None
             _cut_short(text.count("\n", 0, position) + 1, name)
             return numbered
+        except ValueError as exc:
+            line = text.count("\n", 0, position) + 1
+            raise UsageError(f"{name} line {line}: {_number_problem(exc)}") from None
         except RecursionError:
             line = text.count("\n", 0, position) + 1
             raise UsageError(f"{name} line {line}: {NESTED_TOO_DEEPLY}") from None
