@@ -71,7 +71,7 @@ def _set(provider: str, extra_args: int = 0) -> int:
 
         key = getpass.getpass(f"{provider} API key (input hidden): ", stream=sys.stderr)
     else:
-        key = sys.stdin.readline()
+        key = _piped_key()
     key = key.strip()
     if not key:
         raise UsageError("no key given: nothing stored")
@@ -91,6 +91,26 @@ def _set(provider: str, extra_args: int = 0) -> int:
         ) from None
     print_note(f"stored the {provider} key in {path}")
     return 0
+
+
+#: More than this on stdin is not a key (`yes | plantid keys set`, a file piped by mistake).
+_MOST_PIPED = 64 * 1024
+
+
+def _piped_key() -> str:
+    """The one line piped in, read to its end: a second line (two keys, a key and a note, a
+    file piped by mistake) was dropped without a word, and the key kept was perhaps not the
+    one meant."""
+    text = sys.stdin.read(_MOST_PIPED + 1)
+    if len(text) > _MOST_PIPED:
+        raise UsageError("more than 64 kB on stdin: a key is one short line; nothing stored")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        raise UsageError(
+            f"stdin held {len(lines)} lines: pipe in one key, alone on its line (not shown);"
+            " nothing stored"
+        )
+    return lines[0] if lines else ""
 
 
 @app.command("list", cls=PlantidCommand)
