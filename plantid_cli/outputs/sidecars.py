@@ -18,7 +18,7 @@ from typing import Any
 from plantid_cli.constants import NAME_STYLES
 from plantid_cli.errors import EXIT_IMAGE_FAILED, EXIT_OK, PlantidError, UsageError
 from plantid_cli.outputs.readback import MISMATCH, locate, photo_paths
-from plantid_cli.records import plural
+from plantid_cli.records import display_path, plural
 
 _log = logging.getLogger("plantid")
 
@@ -77,7 +77,7 @@ class SidecarWriter:
             shown = ", ".join(photo_paths(record)) or "?"
             if found.problem == MISMATCH:
                 self.mismatched += 1
-                self.warn(f"{shown}: {MISMATCH} (sha256 differs); no sidecar written")
+                self.warn(display_path(f"{shown}: {MISMATCH} (sha256 differs); no sidecar written"))
             else:
                 self._fail(f"{shown}: {found.problem}, no sidecar written")
             return
@@ -115,6 +115,9 @@ class SidecarWriter:
         return True
 
     def _fail(self, message: str) -> None:
+        # the photo's own bytes are in it: a newline or ESC in a name must not drive the
+        # terminal or forge a line (display_path escapes them, as in every record's path)
+        message = display_path(message)
         self.failed.append(message)
         self.warn(message)
 
