@@ -102,3 +102,17 @@ def test_an_integer_past_pythons_digit_limit_is_a_usage_error(cli_env, tmp_path)
     done = run_plantid(["checklist", results], cli_env)
     assert done.returncode == 2, done.stderr
     assert f"{results} line 1: not a JSON record (Exceeds the limit" in done.stderr
+
+
+def test_a_probability_of_the_wrong_type_is_named_once(cli_env, tmp_path):
+    """DEFECT (red team, session 14): the message said `must be a number or a number` (int and
+    float both worded "a number")."""
+    results = tmp_path / "results.ndjson"
+    record = json.loads(_record(1))
+    record.update(status="ok", best={"scientific_name": "Rosa canina", "probability": "high"})
+    results.write_text(json.dumps(record) + "\n")
+    done = run_plantid(["checklist", results], cli_env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().endswith(
+        f"{results} line 1: best.probability must be a number, not str"
+    ), done.stderr

@@ -191,8 +191,8 @@ _SUGGESTION_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _wrong_type(where: str, field: str, value: Any, types: tuple[type, ...]) -> UsageError:
-    names = " or ".join({int: "a number", float: "a number", str: "a string", list: "a list",
-                         dict: "an object"}[t] for t in types)  # fmt: skip
+    words = {int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
+    names = " or ".join(dict.fromkeys(words[t] for t in types))  # int and float: one "number"
     shown = "true/false" if isinstance(value, bool) else type(value).__name__
     return UsageError(f"{where}: {field} must be {names}, not {shown}")
 
