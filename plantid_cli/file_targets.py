@@ -66,9 +66,21 @@ class Target:
         return None if self.stream else str(self.final.parent)
 
 
-def look(path: str | os.PathLike[str]) -> Target:
-    """One stat and one resolve of `path`, the answer every later step of the write uses."""
+def look(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> Target:
+    """One stat and one resolve of `path`, the answer every later step of the write uses.
+
+    `follow_symlinks=False` replaces the name itself, whatever it is now: a symlink is
+    renamed over (its target never written), a pipe or device too (never written into). For
+    a file the tool owns beside a user's (a sidecar): one planted as a link after the tool
+    looked must not carry the write elsewhere."""
     named = os.path.expanduser(path)
+    if not follow_symlinks:
+        try:
+            own = os.lstat(named).st_mode
+        except (OSError, ValueError):
+            own = None
+        kept_bits = own & 0o777 if own is not None and stat.S_ISREG(own) else None
+        return Target(Path(os.path.abspath(named)), stream=False, mode=new_file_mode(kept_bits))
     try:
         mode = os.stat(named).st_mode
     except (OSError, ValueError):
@@ -172,16 +184,19 @@ def write_into(path: str | os.PathLike[str], data: bytes | BinaryIO) -> None:
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike[str] | Target, binary: bool = False) -> Iterator[IO[Any]]:
+def replacing(
+    path: str | os.PathLike[str] | Target, binary: bool = False, *, follow_symlinks: bool = True
+) -> Iterator[IO[Any]]:
     """A file to write `path`'s new contents into (text in UTF-8, or bytes): on a clean exit
     flushed, fsynced and put in place (`put_in_place`: readers see the old file or the new
     one, never half of it); on any error removed, the old file left as it was, the error
     raised. Opening the temporary file can raise OSError (a folder that cannot be written).
-    `path` may be a `Target` already looked at (the keys file: checked, mode None)."""
+    `path` may be a `Target` already looked at (the keys file: checked, mode None);
+    `follow_symlinks`: as `look`'s."""
     # lazy: only a writer of files needs it (this module is imported by every -o)
     import tempfile
 
-    where = path if isinstance(path, Target) else look(path)
+    where = path if isinstance(path, Target) else look(path, follow_symlinks=follow_symlinks)
     named = where.final if isinstance(path, Target) else os.path.expanduser(path)
     handle = tempfile.NamedTemporaryFile(  # created 0600, O_EXCL: never a moment wider
         "wb" if binary else "w",

@@ -271,3 +271,54 @@ def test_a_planted_symlink_is_not_written_through(tmp_path):
         assert outside.exists() is existing
         if existing:
             assert outside.read_text() == "someone else's file"
+
+
+@needs_exempi
+def test_a_symlink_planted_after_the_read_is_replaced_not_followed(tmp_path, monkeypatch):
+    """DEFECT (review, session 14): the existing sidecar was read with O_NOFOLLOW, but written
+    through file_targets.replacing, which resolved symlinks: a link planted between the read
+    and the write carried the XMP outside the photo's folder. Correct: the write replaces the
+    name itself (the link goes, its target is never touched). The window is opened on purpose
+    here: the real reader runs, then the link is planted, before the write."""
+    import plantid_cli.outputs.xmp as xmp
+
+    outside = tmp_path / "elsewhere" / "planted.txt"
+    outside.parent.mkdir()
+    outside.write_text("someone else's file")
+    photo = tmp_path / "photos" / "leaf.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"not read here")
+    sidecar = sidecar_path(photo, "short")
+    read = xmp._read_existing
+
+    def read_then_plant(target):
+        found = read(target)
+        target.symlink_to(outside)
+        return found
+
+    monkeypatch.setattr(xmp, "_read_existing", read_then_plant)
+    result = write_sidecar(photo, _record())
+    assert result.created
+    assert outside.read_text() == "someone else's file"
+    assert not sidecar.is_symlink() and sidecar.is_file()
+    assert "Triticum durum" in sidecar.read_text()
+
+
+def test_replacing_without_following_keeps_a_links_target_and_a_fifo_unwritten(tmp_path):
+    from plantid_cli.file_targets import replacing
+
+    target = tmp_path / "target.txt"
+    target.write_text("kept")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with replacing(link, follow_symlinks=False) as handle:
+        handle.write("new")
+    assert not link.is_symlink() and link.read_text() == "new"
+    assert target.read_text() == "kept"
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with replacing(fifo, follow_symlinks=False) as handle:  # renamed over, never opened
+        handle.write("file now")
+    assert fifo.is_file() and fifo.read_text() == "file now"

@@ -299,7 +299,9 @@ def _update_bag(meta: Any, namespace: str, name: str, *, remove: list[str], add:
 
 def _write_atomic(target: Path, text: str) -> None:
     try:
-        with replacing(target) as handle:  # file_targets.py: links, pipes, the old file's mode
+        # the name itself, whatever it has become since it was read (a link planted in
+        # between is replaced, never followed out of the photo's folder); the old mode kept
+        with replacing(target, follow_symlinks=False) as handle:
             handle.write(text)
     except OSError as exc:
         raise SidecarError(f"{target}: cannot write ({exc.strerror or exc})") from None
