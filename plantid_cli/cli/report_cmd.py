@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
 def report(
     results: Results,
     output: str = typer.Option(
-        None, "--output", "-o", help="The HTML file (default: RESULTS with .html)."
+        None, "--output", "-o", help="The HTML file (default: RESULTS with .html; - for stdout)."
     ),
     base: Base = None,
     no_thumbnails: bool = typer.Option(
