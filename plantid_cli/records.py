@@ -187,6 +187,13 @@ def display_path(path: str | os.PathLike[str]) -> str:
     return text.translate(_CONTROL)
 
 
+def one_line(text: str) -> str:
+    """`text` as the one line a message must be: the control characters a name brought in
+    (a path with a newline or ESC in `-o`, PLANTID_CONFIG, a results file) escaped as
+    display_path escapes them, so no name can split an error or forge a `plantid:` line."""
+    return text.translate(_CONTROL)
+
+
 def exact_path(path: str | os.PathLike[str]) -> str | None:
     """``path_b64``: base64 of the path's bytes, when its display form would not reopen it.
 

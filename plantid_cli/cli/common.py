@@ -17,6 +17,7 @@ from typing import Any
 from plantid_cli.cli import stdout
 from plantid_cli.constants import DEBUG_ENV, LOG_FORMAT_ENV, LOG_FORMATS
 from plantid_cli.errors import ConfigError, OutputError, PlantidError, UsageError
+from plantid_cli.records import one_line
 from plantid_cli.redact import RedactingFilter, redact, register_secret
 
 _state: dict[str, Any] = {"debug": False, "verbose": 0, "log_format": None}
@@ -61,7 +62,7 @@ def print_error(message: str, event: str = "error", **fields: Any) -> None:
     if json_logs():
         _write_json_line("error", event, redact(message), fields)
         return
-    _to_stderr(f"plantid: error: {redact(message)}\n")
+    _to_stderr(f"plantid: error: {one_line(redact(message))}\n")
 
 
 def print_note(message: str, event: str = "note", **fields: Any) -> None:
@@ -69,7 +70,7 @@ def print_note(message: str, event: str = "note", **fields: Any) -> None:
     if json_logs():
         _write_json_line("info", event, redact(message), fields)
         return
-    _to_stderr(f"plantid: {redact(message)}\n")
+    _to_stderr(f"plantid: {one_line(redact(message))}\n")
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -105,6 +106,8 @@ class TextLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if record.levelno >= logging.WARNING and not record.exc_info:  # a traceback has lines
+            text = one_line(text)
         if record.levelno >= logging.ERROR:
             return f"plantid: error: {text}"
         if record.levelno >= logging.WARNING:
