@@ -24,6 +24,7 @@ most actionable thing to tell the user, then an outage, then bad files).
 
 from __future__ import annotations
 
+import errno
 from datetime import UTC
 from typing import NotRequired, TypedDict
 
@@ -133,6 +134,22 @@ class OutputError(PlantidError):
         """The same failure, saying which output (`-o FILE`: the run itself only knows it
         wrote to a stream)."""
         return OutputError(f"cannot write {output}: {self.why}", why=self.why)
+
+
+#: What the disk, not the name, refused: no room, a quota, a file-size limit, an I/O error.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def cannot_write(message: str, exc: OSError) -> PlantidError:
+    """The error for a file the user named that could not be written: exit 1 (OutputError,
+    like a full stdout) when the disk refused, so that a script reads "the output is lost,
+    the answers are in the cache", not "a usage error, nothing was done" (a full disk under
+    `report -o`, `export dwca -o` or `identify --report` after a whole paid run said exit 2);
+    exit 2 (UsageError) when the name did (a folder that does not exist, a read-only place)."""
+    text = f"{message} ({exc.strerror or exc})"
+    if exc.errno in _NO_ROOM:
+        return OutputError(text, why=exc.strerror or str(exc))
+    return UsageError(text)
 
 
 class ServiceUnavailable(PlantidError):

@@ -15,7 +15,7 @@ from plantid_cli.cli.common import echo, load, print_note, run_guarded, setup_lo
 from plantid_cli.cli.options import PlantidCommand, PlantidGroup, Quiet, Results, shared_options
 from plantid_cli.cli.run_options import with_default
 from plantid_cli.constants import BASES_OF_RECORD, CHECKLIST_FORMATS, DATASET_LICENSES
-from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError
+from plantid_cli.errors import EXIT_IMAGE_FAILED, UsageError, cannot_write
 
 export_app = typer.Typer(
     cls=PlantidGroup,
@@ -157,7 +157,7 @@ def _dwca(results, output, title, creator, license, basis, media_base, quiet) ->
             basis_of_record=basis, media_base=media_base,
         )  # fmt: skip
     except OSError as exc:
-        raise UsageError(f"-o {out}: cannot write the archive ({exc.strerror or exc})") from None
+        raise cannot_write(f"-o {out}: cannot write the archive", exc) from None
     if not quiet:
         skipped = ""
         if stats.skipped_no_id or stats.skipped_duplicate:
@@ -280,7 +280,7 @@ def _write_atomic(out: Path, text: str) -> None:
         with replacing(out) as handle:  # file_targets.py: links, pipes, the old file's mode
             handle.write(text)
     except OSError as exc:
-        raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+        raise cannot_write(f"-o {out}: cannot write", exc) from None
 
 
 # ----- checklist -----------------------------------------------------------------------------

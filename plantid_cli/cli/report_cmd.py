@@ -15,7 +15,7 @@ from plantid_cli.cli.common import load, print_note, run_guarded, setup_logging
 from plantid_cli.cli.options import PlantidCommand, Quiet, Results, shared_options
 from plantid_cli.cli.run_options import with_default
 from plantid_cli.constants import NAME_STYLES
-from plantid_cli.errors import UsageError
+from plantid_cli.errors import UsageError, cannot_write
 
 REPORT_HELP = """Write one self-contained HTML page for a results file: a card per photo.
 
@@ -116,7 +116,7 @@ def _report(
             thumbnails=thumbnails,
         )
     except OSError as exc:  # a folder we may not write, -o naming a folder ...
-        raise UsageError(f"-o {out}: cannot write the report ({exc.strerror or exc})") from None
+        raise cannot_write(f"-o {out}: cannot write the report", exc) from None
     if not quiet:
         # lazy: keeps outputs.sidecars off every command's start-up (app imports all)
         from plantid_cli.outputs.sidecars import report_summary

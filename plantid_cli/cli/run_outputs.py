@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.cli.common import print_note
-from plantid_cli.errors import UsageError
+from plantid_cli.errors import UsageError, cannot_write
 
 if TYPE_CHECKING:
     from plantid_cli.outputs.sidecars import SidecarWriter
@@ -76,9 +76,8 @@ class RunOutputs:
             try:
                 stats = write_report(self.records, self.report, credits_used=credits_used)
             except OSError as exc:  # full disk, read-only folder: the records are printed
-                raise UsageError(
-                    f"--report {self.report}: cannot write the report ({exc.strerror or exc})"
-                ) from None
+                why = f"--report {self.report}: cannot write the report"
+                raise cannot_write(why, exc) from None
             if not quiet:
                 print_note(report_summary(self.report, stats))
 

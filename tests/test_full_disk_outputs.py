@@ -1,0 +1,73 @@
+"""A full disk under a file the user named (-o, --report): exit 1, the output's failure, not 2.
+
+DEFECT (red team, session 15): `report -o`, `export dwca -o` and `identify --report` on a full
+disk said `cannot write the report (No space left on device)` with exit 2, a usage error,
+which a script reads as "nothing was done", after a whole paid run. Correct: exit 1 as for a
+full stdout (the README's "the output cannot be written"), the message kept. The disk is made
+full with RLIMIT_FSIZE (EFBIG, `ulimit -f`): the same path as ENOSPC, and no mount needed.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+from photos import green_photo
+
+LIMIT = 1024  # bytes any regular file this process writes may reach (an archive of 3 is ~3 kB)
+
+
+def _limited():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
+
+
+def _run(argv, env, *, limited=True):
+    return subprocess.run([sys.executable, "-m", "plantid_cli", *map(str, argv)], env=env,
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          preexec_fn=_limited if limited else None)  # fmt: skip
+
+
+@pytest.fixture
+def results(cli_env, sandbox, tmp_path):
+    photos = tmp_path / "photos"
+    for i in range(3):
+        green_photo(photos / f"p{i}.jpg", (200, 150), seed=900 + i)
+    done = _run(["identify", photos, "-q", "-f", "ndjson"], cli_env, limited=False)
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "results.ndjson"
+    path.write_text(done.stdout)
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv, what",
+    [
+        (["report", "{results}", "-o", "{out}/r.html"], "cannot write the report"),
+        (["export", "dwca", "{results}", "-o", "{out}/d.zip"], "cannot write the archive"),
+    ],
+)
+def test_a_full_disk_under_a_named_output_is_exit_1(argv, what, cli_env, results, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [a.replace("{results}", str(results)).replace("{out}", str(out)) for a in argv]
+    done = _run(argv, cli_env)
+    assert done.returncode == 1, done.stderr
+    assert what in done.stderr and "File too large" in done.stderr
+    assert "internal error" not in done.stderr
+    assert list(out.iterdir()) == []  # no half file, no temporary file left
+
+
+def test_identify_report_on_a_full_disk_after_a_paid_run_is_exit_1(cli_env, sandbox, tmp_path):
+    photos = tmp_path / "photos"
+    for i in range(3):
+        green_photo(photos / f"p{i}.jpg", (200, 150), seed=950 + i)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = _run(["identify", photos, "-f", "ndjson", "--report", out / "r.html"], cli_env)
+    assert done.returncode == 1, done.stderr
+    assert "--report" in done.stderr and "cannot write the report" in done.stderr
+    assert len(done.stdout.splitlines()) == 3  # every record printed all the same
+    assert sandbox.stats()["plantid_identify"] == 3
