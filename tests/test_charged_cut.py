@@ -91,7 +91,6 @@ def test_both_providers_store_each_cut_answer(sandbox, env, photo):
 def test_a_free_get_cut_short_stays_a_timeout(sandbox, photo):
     """Only a POST (an identification) is charged: a 2xx re-read (GET) cut by the deadline
     is a timeout, as before."""
-    from plantid_cli.errors import UpstreamTimeout
 
     url = f"{sandbox.plantid_url}/identification"
     body = {"images": [base64.b64encode(Path(photo).read_bytes()).decode()]}
@@ -145,7 +144,12 @@ def test_a_reused_connection_is_shut_at_the_deadline(sandbox, photo):
     """Soak finding: a keep-alive connection that a request reused (its socket opened by an
     earlier request) was left to drip on after the deadline; its headers completed 13 s later
     (a 201 the sandbox counts as paid) while the retry had already bought the photo again. At
-    the deadline the exchange shuts the socket of the connection it is on, reused or not."""
+    the deadline the exchange shuts the socket of the connection it is on, reused or not.
+
+    The status line (`HTTP/1.1 201`) is in before the deadline here: that 201 is paid, so it
+    is an UnusableAnswer, never retried (red team, session 15: it was a timeout, retried and
+    bought again). Its bytes were read on the reused connection's socket: the watch on a
+    reused stream takes effect (providers/exchange.py, `_watch`)."""
     from conftest import wait_for
 
     url = f"{sandbox.plantid_url}/identification"
@@ -154,11 +158,54 @@ def test_a_reused_connection_is_shut_at_the_deadline(sandbox, photo):
     with httpx.Client(timeout=1.0) as client:
         send(client, "plantid", "POST", url, json=body, headers={"Api-Key": "k"})
         sandbox.configure(mode="header_drip", drip_interval=0.03)  # ~7 s of headers
-        with pytest.raises(UpstreamTimeout):
+        with pytest.raises(UnusableAnswer) as caught:
             send(client, "plantid", "POST", url, json=body, headers={"Api-Key": "k"},
                  extensions={"trace": lambda event, info: events.append(event)})  # fmt: skip
+        assert "HTTP 201, then no complete answer within 1s" in caught.value.message
         wait_for(lambda: sandbox.stats()["calls"][1]["t_end"] is not None)
         dripped = sandbox.stats()["calls"][1]
     assert not any("connect_tcp" in event for event in events)  # the connection was reused
     assert dripped["client_gone"] is True
     assert dripped["header_sent"] < dripped["header_bytes"]  # the 201 never reached anyone
+
+
+def test_a_201_whose_headers_are_dripped_past_the_deadline_is_paid_once(sandbox, cli_env, tmp_path):
+    """DEFECT (red team, session 15): the status line `HTTP/1.1 201 Created` came, then the
+    headers a byte at a time past the deadline. It was taken for a timeout with no status:
+    retried twice (each retry charged) and not stored, so the next run bought it three times
+    more (6 credits for one photo, summaries saying 0). Correct: the status line says the
+    service charged: one call, an unusable answer stored, the rerun buys nothing."""
+    photo = green_photo(tmp_path / "leaf.jpg", (200, 150), seed=61)
+    sandbox.configure(mode="header_drip", drip_interval=0.01)  # the status line in 0.2 s
+    code, record, stderr = identify_one(photo, cli_env, "--timeout", "1")
+    assert code == 4, stderr
+    assert (record["error"]["code"], record["error"]["reason"]) == ("bad_response", "bad-response")
+    assert "HTTP 201, then no complete answer within 1s" in record["error"]["message"]
+    assert "1 credit used" in stderr
+    again, record, _ = identify_one(photo, cli_env, "--timeout", "1")
+    assert again == 4 and record["cached"] is True
+    assert sandbox.stats()["plantid_identify"] == 1
+
+
+def test_a_keep_alive_connection_gathers_no_readers(sandbox, photo):
+    """The watch on a connection's stream is taken off when its request is done with it: 30
+    requests on one keep-alive connection leave no reader of ours behind on its stream."""
+    from plantid_cli.providers.exchange import exchange
+
+    url = f"{sandbox.plantid_url}/identification"
+    body = {"images": [base64.b64encode(Path(photo).read_bytes()).decode()]}
+    streams = []
+
+    def opened(event, info):
+        if event.endswith("connect_tcp.complete"):
+            streams.append(info["return_value"])
+
+    with httpx.Client(timeout=10.0) as client:
+        for _ in range(30):
+            kwargs = {"json": body, "headers": {"Api-Key": "k"}, "extensions": {"trace": opened}}
+            assert (
+                exchange(client, "POST", url, kwargs, 1 << 24, charged_by="plantid").status_code
+                == 201
+            )
+    assert len(streams) == 1  # one connection for all 30
+    assert "read" not in vars(streams[0])

@@ -34,14 +34,17 @@ Why a charged exchange ends in `UnusableAnswer`: once the status line of an iden
 2xx, the service has charged. A body then cut (the total deadline, a reset, the size cap, a
 gzip that does not decode) is a paid answer that cannot be used: retrying it would buy it
 again. So it is raised as `UnusableAnswer` with the text read so far, which the engine stores
-and never re-buys (`run/charged.py`). Before the status is known (a hang, headers dripped past
-the deadline) nothing says the service charged, and the exchange stays a timeout, retried.
+and never re-buys (`run/charged.py`). The status is known from the status line itself, among
+the first bytes the answer brings (`_watch`): a 201 whose headers are then dripped past the
+deadline is paid too. Before any status line (a hang, a service slower than the deadline)
+nothing says the service charged, and the exchange stays a timeout, retried.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import re
 import socket
 import sys
 import threading
@@ -66,6 +69,9 @@ _SENDING = "http11.send_request_headers.started"
 #: The request is done with its connection: right after, the connection is back in the pool,
 #: another request's, and an abandon must not shut its socket.
 _RELEASING = "http11.response_closed.started"
+#: How much of an answer's start is kept to read its status line from (paid()).
+_HEAD_BYTES = 32
+_STATUS_LINE = re.compile(rb"HTTP/\d(?:\.\d)? ([1-5]\d{0,2})")
 
 
 class _Exchange:
@@ -79,6 +85,8 @@ class _Exchange:
         self.client, self.request, self.max_bytes = client, request, max_bytes
         self.charged_by = charged_by  # the provider that charges a 2xx to this request
         self.status: int | None = None  # set once the response headers are in
+        self.head = b""  # the answer's first bytes as they came, before any parsing (paid())
+        self._watched: list[tuple[Any, Any]] = []  # (stream, our reader on it)
         self.chunks: list[bytes] = []  # the decoded body read so far
         self.streams: list[Any] = []  # network streams opened for this request
         self.abandoned = threading.Event()
@@ -93,11 +101,13 @@ class _Exchange:
             if event == _RELEASING:
                 with self._shutting:  # an abandon now would shut the next request's socket
                     self.released = True
+                self._unwatch()  # the connection is the next request's, and so its reads
             opened = info.get("return_value") if event.endswith(_OPENED) else None
             if opened is None and event == _SENDING and not self.streams:
                 opened = _reused_stream()  # a keep-alive connection: its socket is older
             if opened is not None:
                 self.streams.append(opened)
+                self._watch(opened)
                 if self.abandoned.is_set():
                     self._shut()
             if chained is not None:
@@ -113,6 +123,7 @@ class _Exchange:
         except BaseException as exc:  # handed to the caller (or dropped once it has left)
             self.error = exc
         finally:
+            self._unwatch()
             if then is not None:
                 then()
             self.done.set()
@@ -166,11 +177,46 @@ class _Exchange:
             raise BadResponse(f"answer not valid {encoding} (cannot be decoded)") from None
 
     def paid(self) -> bool:
-        """Whether the service has answered this charged request with 2xx (it has charged)."""
-        return self.charged_by is not None and self.status is not None and 200 <= self.status < 300
+        """Whether the service has answered this charged request with 2xx (it has charged):
+        the parsed status, or, when the headers never ended (dripped past the deadline), the
+        status line among the first bytes that came."""
+        status = self.status if self.status is not None else _status_in(self.head)
+        return self.charged_by is not None and status is not None and 200 <= status < 300
+
+    def _watch(self, stream: Any) -> None:
+        """Keep the first _HEAD_BYTES this request reads from `stream`: the status line of a
+        201 whose headers then came slower than the deadline was taken for a timeout with no
+        status, retried and bought again (red team: 6 credits for one photo over two runs).
+        httpcore's network streams (`read(max_bytes, timeout)`, its documented interface) are
+        plain objects: the reader is set on the instance and taken off again once the request
+        is done with the connection (`_unwatch`), so a keep-alive connection never gathers
+        readers (tests/test_charged_cut.py checks both)."""
+        read = getattr(stream, "read", None)
+        if read is None:
+            return
+
+        def reading(max_bytes: int, timeout: float | None = None) -> bytes:
+            data: bytes = read(max_bytes, timeout)
+            if len(self.head) < _HEAD_BYTES:
+                self.head += data[: _HEAD_BYTES - len(self.head)]
+            return data
+
+        try:
+            stream.read = reading
+        except (AttributeError, TypeError):  # a stream that takes no attributes: unwatched
+            return
+        self._watched.append((stream, reading))
+
+    def _unwatch(self) -> None:
+        for stream, reading in self._watched:
+            if vars(stream).get("read") is reading:  # ours, not the next request's
+                del stream.read
+        self._watched.clear()
 
     def cut(self, why: str) -> UnusableAnswer:
         """The paid answer whose body could not be read whole, with the text read so far."""
+        if self.status is None:  # headers cut: the status line is all there is
+            self.status = _status_in(self.head)
         kept, wanted = [], MAX_RAW_CHARS * 4  # the start only: never a copy of the whole cap
         for chunk in list(self.chunks):
             if wanted <= 0:
@@ -368,6 +414,16 @@ def _reused_stream() -> Any:
             return stream
         frame = frame.f_back
     return None
+
+
+def _status_in(head: bytes) -> int | None:
+    """The status an answer's first bytes give (`HTTP/1.1 201 Cre...`); from its first digit
+    alone when only that came (a 2 is enough to say the service has charged)."""
+    found = _STATUS_LINE.match(head)
+    if found is None:
+        return None
+    digits = found.group(1)
+    return int(digits) if len(digits) == 3 else int(digits[0]) * 100
 
 
 def _why(exc: BaseException) -> str:
