@@ -226,7 +226,8 @@ def test_full_disk_report_of_a_run_is_a_clear_error_after_every_answer(tmp_path,
     )
     assert_clean(result.stderr)
     assert sorted(r["status"] for r in records_of(result.stdout)) == ["ok", "ok"]
-    assert result.returncode == 2, result.stderr
+    # exit 1, the output's failure (was 2, a usage error: red team, session 15)
+    assert result.returncode == 1, result.stderr
     assert f"--report {page}: cannot write the report (File too large)" in result.stderr
     assert not page.exists()
 

@@ -71,3 +71,21 @@ def test_identify_report_on_a_full_disk_after_a_paid_run_is_exit_1(cli_env, sand
     assert "--report" in done.stderr and "cannot write the report" in done.stderr
     assert len(done.stdout.splitlines()) == 3  # every record printed all the same
     assert sandbox.stats()["plantid_identify"] == 3
+
+
+def test_a_cache_on_a_full_disk_says_that_answers_will_be_paid_again(cli_env, sandbox, tmp_path):
+    """DEFECT (red team, session 15): on a full cache disk the warning said only `answers are
+    not being stored ... stored answers are still used`: 4 processes on one folder then paid
+    4 times for every photo (single flight hands an answer on through the cache) and nothing
+    said so, where a read-only cache's lock warning does. Correct: the warning says what it
+    costs. Every answer is still printed."""
+    photos = tmp_path / "photos"
+    for i in range(2):
+        green_photo(photos / f"p{i}.jpg", (200, 150), seed=970 + i)
+    done = _run(["identify", photos, "-f", "ndjson"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 2
+    assert "answers are not being stored" in done.stderr
+    assert "paid again by the next run, and by any other process asking for the same photo" in (
+        done.stderr
+    )

@@ -149,7 +149,9 @@ class ResultCache:
         """From now on: no writes, reads through a read-only connection; one warning."""
         warn_once(
             f"cache-write:{self.directory}",
-            "answers are not being stored: %s (result cache %s); stored answers are still used",
+            "answers are not being stored: %s (result cache %s); stored answers are still "
+            "used, but one that arrives now is paid again by the next run, and by any other "
+            "process asking for the same photo meanwhile",
             reason_of(exc),
             self.directory,
         )
