@@ -113,3 +113,35 @@ def test_a_scratch_file_that_fails_is_dropped_and_the_photo_still_prepared(tmp_p
     assert encode._idle.qsize() == 0
     assert prepare_image(path).jpeg == expected  # and the next photo gets a working one
     assert encode._idle.qsize() == 1
+
+
+def test_a_file_size_limit_never_uploads_a_cut_jpeg(tmp_path):
+    """DEFECT (red team, session 15): under a file-size limit (`ulimit -f`) the scratch file
+    took only the first bytes of a small photo's JPEG: Pillow's C encoder writes a JPEG under
+    its 64 kB buffer in one write(2), reads a short write as a whole one and raises nothing, and
+    the cut JPEG was uploaded (the service: HTTP 400 "Invalid image data"; one that decodes
+    part of it would have identified half a photo). Correct: the same bytes as through
+    BytesIO. In a child process: the limit is the process's."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "small.png"  # a PNG: always encoded to JPEG for the upload
+    Image.effect_noise((320, 240), 60).convert("RGB").save(path)
+    code = f"""
+import resource
+from plantid_cli.images import encode
+from plantid_cli.images.prepare import prepare_image
+encode._memfd_available = False
+expected = prepare_image({str(path)!r}).jpeg
+assert 4096 < len(expected) < 65536, len(expected)  # one write(2), cut by the limit below
+encode._memfd_available = True
+resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+got = [prepare_image({str(path)!r}).jpeg for _ in range(2)]
+print(got == [expected, expected], encode._memfd_available, len(got[0]), len(expected))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    same, still_memfd, *_ = done.stdout.split()
+    assert same == "True", done.stdout
+    assert still_memfd == "False"  # the limit holds for the process: BytesIO from then on

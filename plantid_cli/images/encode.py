@@ -13,7 +13,9 @@ Each scratch file is reused: one per preparation running at once (at most the pr
 threads of a run), emptied after each photo so it holds no memory between photos. Where
 there is no `memfd_create` (not Linux), or the kernel refuses one (too many open files, a
 sandbox that forbids the call), or a write to it fails, the photo is encoded into a BytesIO
-as before: the same bytes, only with the lock held.
+as before: the same bytes, only with the lock held. A write that fails part-way is not always
+an error Pillow raises (it takes a short write for a whole one), so what is read back must end
+as every JPEG does, or it is thrown away and the photo encoded again into a BytesIO.
 
 Stdlib only; Pillow's image object is passed in.
 """
@@ -31,6 +33,8 @@ from typing import Any
 _idle: queue.SimpleQueue[io.FileIO] = queue.SimpleQueue()
 #: False once this system turned out to have no usable memfd_create: never asked again.
 _memfd_available = hasattr(os, "memfd_create")
+#: The marker every whole JPEG ends with (libjpeg writes it when the encode finishes).
+_END_OF_IMAGE = b"\xff\xd9"
 #: Refusals that will not change while the process lives (no such call, a seccomp filter).
 _PERMANENT = frozenset({errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL})
 
@@ -68,7 +72,15 @@ def _encode_into(scratch: io.FileIO, picture: Any, options: dict[str, Any]) -> b
         offset += len(chunk)
     os.ftruncate(descriptor, 0)  # no memory held between photos
     os.lseek(descriptor, 0, os.SEEK_SET)
-    return b"".join(chunks)
+    data = b"".join(chunks)
+    if not data.endswith(_END_OF_IMAGE):
+        # Pillow's C encoder takes a short write(2) for a whole one (it checks only for -1):
+        # under a file-size limit (`ulimit -f`: EFBIG) or a full shared memory the scratch file
+        # held a cut JPEG, which was uploaded as the photo (red team, session 15)
+        global _memfd_available
+        _memfd_available = False  # the limit holds for the process: BytesIO from now on
+        raise OSError(errno.EFBIG, "the scratch file holds a cut JPEG")
+    return data
 
 
 def _take() -> io.FileIO | None:
