@@ -79,7 +79,7 @@ TEXT_FORMATS: dict[Event, tuple[int, str]] = {
     ),
     Event.OUTPUT_FAILED: (
         logging.WARNING,
-        "{message}: no new photo is sent; waiting for the answers in flight (they are stored)",
+        "{message}: no new photo is sent; waiting for the answers in flight ({fate})",
     ),
     Event.FALLBACK: (
         logging.INFO,

@@ -89,3 +89,27 @@ def test_a_cache_on_a_full_disk_says_that_answers_will_be_paid_again(cli_env, sa
     assert "paid again by the next run, and by any other process asking for the same photo" in (
         done.stderr
     )
+
+
+def test_the_stop_on_a_failed_output_never_claims_answers_are_stored_when_not(
+    cli_env, sandbox, tmp_path
+):
+    """DEFECT (red team, session 15): with the output and the cache both on a full disk, the
+    stop said `waiting for the answers in flight (they are stored)`; they were neither
+    stored nor printed. Correct: it says they cannot be stored. With a cache that stores, the
+    message keeps its word (checked with stdout on /dev/full and a working cache)."""
+    photos = tmp_path / "photos"
+    for i in range(6):
+        green_photo(photos / f"p{i}.jpg", (200, 150), seed=990 + i)
+    done = _run(["identify", photos, "-f", "ndjson", "-j", "2", "-o", tmp_path / "out.ndjson"],
+                cli_env)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "no new photo is sent" in done.stderr
+    assert "(they cannot be stored either: the cache refuses writes)" in done.stderr
+    assert "(they are stored)" not in done.stderr
+    with open("/dev/full", "w") as full:
+        kept = subprocess.run([sys.executable, "-m", "plantid_cli", "identify", str(photos),
+                               "-f", "ndjson", "-j", "2"], env=cli_env, cwd=REPO, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    assert kept.returncode == 1, kept.stderr
+    assert "(they are stored)" in kept.stderr

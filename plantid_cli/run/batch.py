@@ -356,5 +356,11 @@ def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
     then ends with the error. Tearing the pipeline down instead would lose those answers."""
     engine.stop()
     if not isinstance(exc, BrokenPipeError):  # `| head` closing early is not news
-        bus.emit(Event.OUTPUT_FAILED, message=OutputError.from_os_error(exc).message)
+        if engine.cache is None:
+            fate = "with --no-cache they are not stored"
+        elif getattr(engine.cache, "storing", True):
+            fate = "they are stored"
+        else:  # both disks refuse: never claim what is not so (red team, session 15)
+            fate = "they cannot be stored either: the cache refuses writes"
+        bus.emit(Event.OUTPUT_FAILED, message=OutputError.from_os_error(exc).message, fate=fate)
     return exc

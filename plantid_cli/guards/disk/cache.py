@@ -398,6 +398,12 @@ class ResultCache:
                 "(PLANTID_CACHE_DIR, cache_dir)"
             ) from None
 
+    @property
+    def storing(self) -> bool:
+        """Whether answers are still being stored (False once a write was refused: a full or
+        read-only disk; reads go on through a read-only connection)."""
+        return self._reader is None
+
     def close(self) -> None:
         self._save_counts()
         current = self._current
