@@ -209,3 +209,25 @@ def test_a_keep_alive_connection_gathers_no_readers(sandbox, photo):
             )
     assert len(streams) == 1  # one connection for all 30
     assert "read" not in vars(streams[0])
+
+
+@pytest.mark.parametrize(
+    "head, status",
+    [
+        (b"HTTP/1.1 201 Created\r\nContent-Type", 201),
+        (b"HTTP/1.1 201", 201),
+        (b"HTTP/1.1 20", 200),  # DEFECT (red team, session 15): read as 5000, not paid
+        (b"HTTP/1.1 2", 200),  # the same: the byte value of "2" (50) times 100
+        (b"HTTP/1.0 503 Service", 503),
+        (b"HTTP/1.1 5", 500),
+        (b"HTTP/1.1 ", None),
+        (b"HTTP/", None),
+        (b"", None),
+        (b"SSH-2.0-OpenSSH", None),
+    ],
+)
+def test_the_status_line_read_from_the_first_bytes(head, status):
+    """A 201 cut after one or two digits of its status is paid too: the first digit says 2xx."""
+    from plantid_cli.providers.exchange import _status_in
+
+    assert _status_in(head) == status

@@ -423,7 +423,7 @@ def _status_in(head: bytes) -> int | None:
     if found is None:
         return None
     digits = found.group(1)
-    return int(digits) if len(digits) == 3 else int(digits[0]) * 100
+    return int(digits) if len(digits) == 3 else int(digits[:1]) * 100  # bytes: [:1], not [0]
 
 
 def _why(exc: BaseException) -> str:
