@@ -339,6 +339,35 @@ _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
+def _valid_host(host: str, *, bracketed: bool) -> bool:
+    """What the HTTP client will take as a host: an IPv6 address in brackets (a zone id
+    allowed), an ASCII name or IPv4 address, or a name IDNA encodes (the `idna` package httpx
+    itself uses: `http://ⅷ.com` or `é_x.com` parsed here and failed every request)."""
+    if bracketed:
+        # lazy: ipaddress only for a bracketed host
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:  # [v1.fe] (IPvFuture) and other bracketed junk
+            return False
+        return True
+    if not _HOST.fullmatch(host):
+        return False
+    if host.isascii():
+        return True
+    try:
+        # lazy: idna (httpx's dependency) only for a host that is not ASCII
+        import idna
+    except ImportError:  # pragma: no cover - httpx depends on it
+        return True
+    try:
+        idna.encode(host.lower())
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return False
+    return True
+
+
 def _url_problem(url: str) -> str | None:
     """What makes `url` unusable as a service's base URL, found when the settings load (exit
     3): a URL that only parses at the first request ended every photo's record in an error, or
@@ -358,7 +387,7 @@ def _url_problem(url: str) -> str | None:
     except ValueError as exc:
         return f"is not a URL ({exc}): {shown}"
     host = parts.hostname or ""
-    if not host or not (":" in host or _HOST.fullmatch(host)):  # ":" only in [IPv6], parsed
+    if not host or not _valid_host(host, bracketed="[" in parts.netloc):
         return f"names no valid host: {shown}"
     if parts.query or parts.fragment or url.endswith(("?", "#")):
         return f"must not carry a query or a fragment (request paths are added to it): {shown}"

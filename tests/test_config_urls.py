@@ -22,6 +22,10 @@ BAD = {
     "a host with a slash-less junk": ("http://ho<st/api/v3", "names no valid host"),
     "a query": ("http://127.0.0.1:1/api/v3?x=1", "must not carry a query or a fragment"),
     "a fragment": ("http://127.0.0.1:1/api/v3#top", "must not carry a query or a fragment"),
+    # red team, session 15: parsed here, refused by the HTTP client at every request
+    "IPvFuture in brackets": ("http://[v1.fe]/api/v3", "names no valid host"),
+    "a host IDNA refuses": ("http://\u2177.com/api/v3", "names no valid host"),
+    "an underscore in an IDN": ("http://\u00e9_x.com/api/v3", "names no valid host"),
 }
 
 
@@ -63,4 +67,19 @@ def test_good_urls_still_load(url, cli_env, sandbox):
     done = run_plantid(
         ["usage", "-f", "json"], {**cli_env, "PLANTID_API_URL": url.format(port=port)}
     )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://b\u00fccher.de/api/v3",
+        "http://xn--bcher-kva.de/api/v3",
+        "http://[fe80::1%25eth0]:8080/api/v3",
+        "HTTP://LOCALHOST:8080/api/v3/",
+        "http://me:pw@host.example/api/v3",
+    ],
+)
+def test_urls_the_client_takes_still_load(url, cli_env):
+    done = run_plantid(["config", "show", "-f", "json"], {**cli_env, "PLANTID_API_URL": url})
     assert done.returncode == 0, done.stderr

@@ -63,3 +63,11 @@ def test_real_language_codes_still_reach_the_service(language, cli_env, sandbox)
     done = _run(["search", "rose", "--language", language, "-f", "json"], cli_env)
     assert done.returncode in (0, 1), done.stderr  # 1: no name found in that language
     assert f"language={language.split(',')[0]}" in sandbox.stats()["calls"][-1]["path"]
+
+
+def test_a_no_break_space_is_a_space_not_a_control_character(cli_env, sandbox):
+    """DEFECT (red team, session 15, in this session's own check): `str.isprintable()` refused
+    a no-break space (names pasted from a web page) as a control character."""
+    done = _run(["search", "Rosa\u00a0canina".encode(), "-f", "json"], cli_env)
+    assert done.returncode in (0, 1), done.stderr  # 1: no name matched
+    assert len(sandbox.stats()["calls"]) == 1

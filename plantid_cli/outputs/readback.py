@@ -77,12 +77,29 @@ def _no_constant(text: str) -> Any:
     raise _NotFinite(text)
 
 
-_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+#: No field of a record is past a 64-bit integer (an index, an id, a count): 10**400 read
+#: fine and ended checklist, report and export in an OverflowError (float() of it).
+_MOST_INT = 2**63
+
+
+def _bounded_int(text: str) -> int:
+    number = int(text)
+    if abs(number) >= _MOST_INT:
+        raise _NotFinite(text if len(text) <= 24 else f"{text[:20]}... ({len(text)} digits)")
+    return number
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=_finite, parse_int=_bounded_int, parse_constant=_no_constant
+)
 
 
 def _number_problem(exc: ValueError) -> str:
     if isinstance(exc, _NotFinite):
-        return f"{exc} is not a JSON number (NaN, Infinity and numbers past 1e308 are not JSON)"
+        return (
+            f"{exc} is not a number a record can hold (NaN, Infinity, numbers past 1e308 and "
+            "integers past 2**63)"
+        )
     return f"not a JSON record ({exc})"  # int(): an integer past Python's digit limit
 
 

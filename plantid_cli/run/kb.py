@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import CREDITS_KB_DETAIL, DEFAULT_API_URL, KB_NAME_MAX, KB_SEARCH_MAX
@@ -180,7 +181,8 @@ def _check_name(name: str) -> None:
         raise UsageError("the name is not valid UTF-8 text: give the name as text") from None
     if len(name) > KB_NAME_MAX:
         raise UsageError(f"a name of {len(name):,} characters: give at most {KB_NAME_MAX}")
-    if not name.isprintable():
+    if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in name):
+        # control characters only: a no-break space (names pasted from a web page) is a space
         raise UsageError(
             "the name holds a control character (a newline, a tab): give one name per search"
         )
