@@ -117,3 +117,56 @@ def test_report_to_dash_is_the_page_on_stdout_not_a_file_named_dash(cli_env, res
     assert done.stdout.count(b'class="card') == 3
     assert list(work.iterdir()) == []
     assert b"report written to stdout (3 cards" in done.stderr
+
+
+# Older defects the red team found while checking the above (session 15).
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["identify", "--help"], ["cache", "--help"]])
+def test_help_to_a_reader_that_left_is_a_quiet_success(argv, cli_env):
+    """DEFECT: `plantid --help | head -1` exited 1 without a word (Rich's own console exits 1
+    on a closed pipe, under Typer's help)."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = _run(argv, cli_env, stdout=writer)
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_keys_set_with_stdin_closed_is_a_usage_error(cli_env, tmp_path):
+    """DEFECT: `plantid keys set plantid <&-` ended in `internal error: AttributeError`."""
+    keys = tmp_path / "keys.json"
+    command = ["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "plantid_cli", "keys",
+               "set", "plantid"]  # fmt: skip
+    done = subprocess.run(command, env={**cli_env, "PLANTID_KEYS_FILE": str(keys)}, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "no key given: stdin is closed" in done.stderr
+    assert not keys.exists()
+
+
+def test_a_piped_key_stdin_cannot_decode_is_a_usage_error_never_shown(cli_env, tmp_path):
+    """DEFECT: a key that is not text in stdin's encoding (PYTHONIOENCODING=ascii) ended in
+    `internal error: UnicodeDecodeError`, whose text quotes the bytes."""
+    keys = tmp_path / "keys.json"
+    env = {**cli_env, "PLANTID_KEYS_FILE": str(keys), "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "plantid_cli", "keys", "set", "plantid"],
+                          env=env, cwd=REPO, input="k\u00e9y-0123456789\n".encode(),
+                          capture_output=True, timeout=60)  # fmt: skip
+    stderr = done.stderr.decode()
+    assert done.returncode == 2, stderr
+    assert "the key piped in is not ascii text (not shown)" in stderr
+    assert "0123456789" not in stderr and not keys.exists()
+
+
+def test_text_stdouts_encoding_cannot_carry_is_one_clear_line(cli_env, results):
+    """DEFECT: any output holding text stdout's encoding cannot carry (PYTHONIOENCODING=ascii
+    or latin-1, and a table's '…') ended in `internal error: UnicodeEncodeError`."""
+    done = _run(["checklist", str(results)], {**cli_env, "PYTHONIOENCODING": "ascii"},
+                stdout=subprocess.PIPE)  # fmt: skip
+    _clean(done.stderr)
+    assert done.returncode == 1, done.stderr
+    assert "standard output's encoding (ascii) cannot carry" in done.stderr
+    assert "set PYTHONIOENCODING=utf-8" in done.stderr

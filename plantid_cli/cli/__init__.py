@@ -60,6 +60,10 @@ def _main() -> None:
         build_app(sys.argv[1:])(prog_name="plantid")
     except OSError as exc:  # --help, --version: what Typer prints outside run_guarded
         sys.exit(_output_failed(exc))
+    except SystemExit as exc:
+        if exc.code == 1 and stdout.reader_left():  # Rich's own exit on a closed pipe
+            sys.exit(_output_failed(BrokenPipeError()))  # quiet 0, as everywhere
+        raise
 
 
 def _without_async_backends() -> None:

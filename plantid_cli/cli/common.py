@@ -228,6 +228,10 @@ def run_guarded(func, *args: Any, **kwargs: Any) -> int:
             return output_failed(exc)
         if stdout.closed_at_start(exc):
             return output_failed(None)
+        if (unencodable := stdout.cannot_carry(exc)) is not None:
+            _silence_stdout()  # what is buffered would fail again at the interpreter's exit
+            print_error(unencodable)
+            return 1
         if debug_enabled():
             _print_traceback()
         print_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")

@@ -66,6 +66,8 @@ def _set(provider: str, extra_args: int = 0) -> int:
             "keys are never taken from the command line (shell history, `ps`); nothing stored."
             " Run `plantid keys set PROVIDER` and paste it at the hidden prompt, or pipe it in"
         )
+    if sys.stdin is None:  # started with stdin closed (`<&-`)
+        raise UsageError("no key given: stdin is closed (pipe the key in, or run at a terminal)")
     if sys.stdin.isatty():
         import getpass
 
@@ -101,7 +103,12 @@ def _piped_key() -> str:
     """The one line piped in, read to its end: a second line (two keys, a key and a note, a
     file piped by mistake) was dropped without a word, and the key kept was perhaps not the
     one meant."""
-    text = sys.stdin.read(_MOST_PIPED + 1)
+    try:
+        text = sys.stdin.read(_MOST_PIPED + 1)
+    except UnicodeDecodeError:  # PYTHONIOENCODING=ascii and a key that is not: never shown
+        raise UsageError(
+            f"the key piped in is not {sys.stdin.encoding} text (not shown): nothing stored"
+        ) from None
     if len(text) > _MOST_PIPED:
         raise UsageError("more than 64 kB on stdin: a key is one short line; nothing stored")
     lines = [line for line in text.splitlines() if line.strip()]

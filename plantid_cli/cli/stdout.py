@@ -70,3 +70,31 @@ def closed_at_start(exc: BaseException) -> bool:
     command line leaves sys.stdout None then (cli/__init__.py), so that `identify` refuses
     before any call; a command that prints without asking meets None."""
     return sys.stdout is None and isinstance(exc, AttributeError) and "'NoneType'" in str(exc)
+
+
+def reader_left() -> bool:
+    """Whether a write to stdout met a reader that had left (EPIPE): Typer's help goes out
+    through Rich's own console, which then exits 1 itself (`plantid --help | head -1`)."""
+    return any(isinstance(f, BrokenPipeError) for f in _failures)
+
+
+def cannot_carry(exc: BaseException) -> str | None:
+    """The one-line error for text stdout's encoding cannot carry (PYTHONIOENCODING=ascii or a
+    latin-1 terminal, and a name in another script), or None when `exc` is not that: it was
+    an internal error."""
+    if not isinstance(exc, UnicodeEncodeError) or sys.stdout is None:
+        return None
+    import codecs
+
+    try:
+        mine = codecs.lookup(sys.stdout.encoding or "").name
+        theirs = codecs.lookup(exc.encoding).name
+    except LookupError:
+        return None
+    if mine != theirs:
+        return None
+    text = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else "?"
+    return (
+        f"standard output's encoding ({sys.stdout.encoding}) cannot carry {text!r}: "
+        "set PYTHONIOENCODING=utf-8 (or a UTF-8 locale) and run it again"
+    )
