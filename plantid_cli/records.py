@@ -13,6 +13,7 @@ from datetime import UTC
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from plantid_cli.errors import ErrorInfo, PlantidError
+from plantid_cli.redact import CONTROL_ESCAPES
 
 SCHEMA_VERSION = 1
 
@@ -172,9 +173,6 @@ class Record(TypedDict):
     verification: NotRequired[Verification]  # added by `plantid review apply`
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
-
-
 def display_path(path: str | os.PathLike[str]) -> str:
     """Printable, unambiguous form of *path*.
 
@@ -184,14 +182,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
     every message naming a file): one form, used by every step.
     """
     text = os.fsencode(path).decode("utf-8", errors="backslashreplace")
-    return text.translate(_CONTROL)
-
-
-def one_line(text: str) -> str:
-    """`text` as the one line a message must be: the control characters a name brought in
-    (a path with a newline or ESC in `-o`, PLANTID_CONFIG, a results file) escaped as
-    display_path escapes them, so no name can split an error or forge a `plantid:` line."""
-    return text.translate(_CONTROL)
+    return text.translate(CONTROL_ESCAPES)
 
 
 def exact_path(path: str | os.PathLike[str]) -> str | None:

@@ -22,6 +22,17 @@ _URL_KEY = re.compile(
 # and a 50 MB line (a path list on stdin) held the GIL, SIGTERM unanswered, for good.
 _URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]{0,31}://[^:/?#@\s\"']*:)[^@/?#\s\"']+(?=@)")
 MASK = "****"
+#: C0 control characters and DEL as `\xNN`: how a name's newline or ESC is shown, in a
+#: record's `path` (records.display_path) and in every message (`one_line`).
+CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+def one_line(text: str) -> str:
+    """`text` as the one line a message must be: the control characters a name brought in
+    (a path with a newline or ESC in `-o`, PLANTID_CONFIG, a results file) escaped as
+    records.display_path escapes them, so no name can split an error or forge a `plantid:`
+    line. Here, beside redact(), because every message passes both on its way out."""
+    return text.translate(CONTROL_ESCAPES)
 
 
 def register_secret(secret: str | None) -> None:

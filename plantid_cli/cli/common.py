@@ -17,8 +17,7 @@ from typing import Any
 from plantid_cli.cli import stdout
 from plantid_cli.constants import DEBUG_ENV, LOG_FORMAT_ENV, LOG_FORMATS
 from plantid_cli.errors import ConfigError, OutputError, PlantidError, UsageError
-from plantid_cli.records import one_line
-from plantid_cli.redact import RedactingFilter, redact, register_secret
+from plantid_cli.redact import RedactingFilter, one_line, redact, register_secret
 
 _state: dict[str, Any] = {"debug": False, "verbose": 0, "log_format": None}
 
