@@ -74,22 +74,16 @@ def look(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> Targe
     a file the tool owns beside a user's (a sidecar): one planted as a link after the tool
     looked must not carry the write elsewhere."""
     named = os.path.expanduser(path)
-    if not follow_symlinks:
-        try:
-            own = os.lstat(named).st_mode
-        except (OSError, ValueError):
-            own = None
-        kept_bits = own & 0o777 if own is not None and stat.S_ISREG(own) else None
-        return Target(Path(os.path.abspath(named)), stream=False, mode=new_file_mode(kept_bits))
     try:
-        mode = os.stat(named).st_mode
+        mode = (os.stat if follow_symlinks else os.lstat)(named).st_mode
     except (OSError, ValueError):
         mode = None  # absent (to be created) or unreadable: the writer's own error says so
-    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    if follow_symlinks and mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return Target(Path(named), stream=True, mode=0)
     # the permission bits only: a set-id or sticky bit is never handed to new contents
     kept = mode & 0o777 if mode is not None and stat.S_ISREG(mode) else None
-    return Target(Path(os.path.realpath(named)), stream=False, mode=new_file_mode(kept))
+    final = os.path.realpath(named) if follow_symlinks else os.path.abspath(named)
+    return Target(Path(final), stream=False, mode=new_file_mode(kept))
 
 
 def new_file_mode(existing: int | None = None) -> int:

@@ -52,6 +52,9 @@ class AnswerCache(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def storing(self) -> bool: ...  # an answer arriving now is stored (not a refusing disk)
+
 
 class Backend(Protocol):
     kind: str

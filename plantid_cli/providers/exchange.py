@@ -192,13 +192,14 @@ class _Exchange:
         is done with the connection (`_unwatch`), so a keep-alive connection never gathers
         readers (tests/test_charged_cut.py checks both)."""
         read = getattr(stream, "read", None)
-        if read is None:
+        if read is None or self.charged_by is None:  # a free request: paid() is False anyway
             return
 
         def reading(max_bytes: int, timeout: float | None = None) -> bytes:
             data: bytes = read(max_bytes, timeout)
-            if len(self.head) < _HEAD_BYTES:
-                self.head += data[: _HEAD_BYTES - len(self.head)]
+            self.head += data[: _HEAD_BYTES - len(self.head)]
+            if len(self.head) >= _HEAD_BYTES:
+                self._unwatch()  # the status line is in: the body's reads go straight
             return data
 
         try:

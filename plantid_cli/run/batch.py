@@ -358,7 +358,7 @@ def _output_failed(engine: Engine, bus: EventBus, exc: OSError) -> OSError:
     if not isinstance(exc, BrokenPipeError):  # `| head` closing early is not news
         if engine.cache is None:
             fate = "with --no-cache they are not stored"
-        elif getattr(engine.cache, "storing", True):
+        elif engine.cache.storing:
             fate = "they are stored"
         else:  # both disks refuse: never claim what is not so (red team, session 15)
             fate = "they cannot be stored either: the cache refuses writes"

@@ -32,6 +32,11 @@ class TwoLevelCache:
     def _name(self, key: str) -> str:
         return self.link.key("result", key)
 
+    @property
+    def storing(self) -> bool:
+        """Whether an answer arriving now is stored on either level (ResultCache.storing)."""
+        return self.local.storing or not self.link.lost
+
     def get(self, key: str) -> dict[str, Any] | None:
         value = self.local.get(key)
         if value is not None:
