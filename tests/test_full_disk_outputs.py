@@ -113,3 +113,13 @@ def test_the_stop_on_a_failed_output_never_claims_answers_are_stored_when_not(
                               stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
     assert kept.returncode == 1, kept.stderr
     assert "(they are stored)" in kept.stderr
+
+
+def test_report_to_stdout_on_a_full_temporary_disk_is_exit_1_and_no_half_page(cli_env, results):
+    """`report -o -` builds the page in a private temporary file first; that disk full was an
+    internal error (review of this session's `-o -`). Now the report's own error, exit 1, and
+    nothing on stdout."""
+    done = _run(["report", results, "-o", "-"], cli_env)
+    assert done.returncode == 1, done.stderr
+    assert "-o -: cannot write the report (File too large)" in done.stderr
+    assert done.stdout == ""

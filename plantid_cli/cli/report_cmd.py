@@ -5,9 +5,10 @@ what happened."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 
@@ -100,55 +101,40 @@ def _report(
             raise UsageError("reading from stdin: say where the page goes with -o FILE")
         output = str(Path(results).with_suffix(".html"))
     records = read_records(results)
-    if output == "-":  # `-o -`: the page on stdout, as everywhere else
-        return _report_to_stdout(records, results, base, thumbnails, quiet)
+    to_stdout = output == "-"  # `-o -`: the page on stdout, as everywhere else
     out = Path(output)
-    if results != "-" and out.resolve() == Path(results).resolve():
-        raise UsageError("the report would overwrite the results file; choose another -o")
-    if not out.parent.is_dir():
-        raise UsageError(f"-o: no such folder: {out.parent}")
-    try:
-        stats = write_report(
-            records,
-            out,
-            source=None if results == "-" else results,
-            base=_base(base, results),
-            thumbnails=thumbnails,
-        )
-    except OSError as exc:  # a folder we may not write, -o naming a folder ...
-        raise cannot_write(f"-o {out}: cannot write the report", exc) from None
+    if not to_stdout:
+        if results != "-" and out.resolve() == Path(results).resolve():
+            raise UsageError("the report would overwrite the results file; choose another -o")
+        if not out.parent.is_dir():
+            raise UsageError(f"-o: no such folder: {out.parent}")
+    with contextlib.ExitStack() as scratch:
+        if to_stdout:  # built whole in a private file first: never half a page in a pipe
+            import tempfile  # lazy: only `-o -` needs it (random, shutil: start-up)
+
+            out = Path(scratch.enter_context(tempfile.TemporaryDirectory())) / "report.html"
+        try:
+            stats = write_report(
+                records,
+                out,
+                source=None if results == "-" else results,
+                base=_base(base, results),
+                thumbnails=thumbnails,
+            )
+        except OSError as exc:  # a folder we may not write, -o naming a folder, a full disk
+            raise cannot_write(f"-o {output}: cannot write the report", exc) from None
+        if to_stdout:  # stdout's own failures are the error boundary's (cli/stdout.py)
+            import shutil  # lazy: as tempfile above
+
+            with open(out, "rb") as built:
+                sys.stdout.flush()
+                shutil.copyfileobj(built, sys.stdout.buffer)
+                sys.stdout.flush()
     if not quiet:
         # lazy: keeps outputs.sidecars off every command's start-up (app imports all)
         from plantid_cli.outputs.sidecars import report_summary
 
-        print_note(report_summary(out, stats))
-    return 0
-
-
-def _report_to_stdout(
-    records: list[dict[str, Any]], results: str, base: str | None, thumbnails: bool, quiet: bool
-) -> int:
-    """The page is built in a private temporary file (whole, as a file report is), then
-    copied to stdout: a failure half-way never leaves half a page in a pipe's file."""
-    import shutil
-    import tempfile
-
-    # lazy: keeps outputs.report off every command's start-up (app imports all)
-    from plantid_cli.outputs.report.page import write_report
-
-    with tempfile.TemporaryDirectory(prefix="plantid-report-") as folder:
-        page = Path(folder) / "report.html"
-        stats = write_report(records, page, source=None if results == "-" else results,
-                             base=_base(base, results), thumbnails=thumbnails)  # fmt: skip
-        with open(page, "rb") as built:
-            sys.stdout.flush()
-            shutil.copyfileobj(built, sys.stdout.buffer)
-            sys.stdout.flush()
-    if not quiet:
-        # lazy: keeps outputs.sidecars off every command's start-up (app imports all)
-        from plantid_cli.outputs.sidecars import report_summary
-
-        print_note(report_summary(Path("<stdout>"), stats).replace("<stdout>", "stdout"))
+        print_note(report_summary("stdout" if to_stdout else out, stats))
     return 0
 
 

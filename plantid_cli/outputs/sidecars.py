@@ -23,7 +23,7 @@ from plantid_cli.records import display_path, plural
 _log = logging.getLogger("plantid")
 
 
-def report_summary(out: Path, stats: Any) -> str:
+def report_summary(out: Path | str, stats: Any) -> str:
     """`report written to ... (N cards, size, what was left out)` for a written report."""
     size = (
         f"{stats.bytes / 1_000_000:.1f} MB"
