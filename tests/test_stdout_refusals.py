@@ -71,24 +71,25 @@ def _clean(stderr):
     assert "Traceback" not in stderr, stderr
 
 
+#: How stdout refuses, and the one line that says so.
+REFUSALS = {
+    "a full disk": "No space left on device",
+    "a stdout closed at start": "standard output is closed",
+}
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_a_full_disk_is_one_clear_line(name, cli_env, results):
-    with open("/dev/full", "w") as full:
-        done = _run(_argv(name, results), cli_env, stdout=full)
+def test_a_refusing_stdout_is_one_clear_line(name, refusal, cli_env, results):
+    if refusal == "a full disk":
+        with open("/dev/full", "w") as full:
+            done = _run(_argv(name, results), cli_env, stdout=full)
+    else:
+        done = _run(_argv(name, results), cli_env, closed=True)
     _clean(done.stderr)
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines()[-1] == (
-        "plantid: error: cannot write the output: No space left on device"
-    )
-
-
-@pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_a_stdout_closed_at_start_is_one_clear_line(name, cli_env, results):
-    done = _run(_argv(name, results), cli_env, closed=True)
-    _clean(done.stderr)
-    assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines()[-1] == (
-        "plantid: error: cannot write the output: standard output is closed"
+        f"plantid: error: cannot write the output: {REFUSALS[refusal]}"
     )
 
 

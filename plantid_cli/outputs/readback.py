@@ -153,20 +153,22 @@ def _array_items(text: str, name: str) -> list[tuple[int, Any]]:
             # wrote the "]"); on one line (`jq -c`) as on many
             one_line = "\n" not in text.strip()
             if rest.rstrip().endswith("]") and (one_line or rest.count("\n") > 1):
-                line = text.count("\n", 0, position) + 1
-                raise UsageError(f"{name} line {line}: not a JSON record") from None
+                raise UsageError(f"{_line_at(name, text, position)}: not a JSON record") from None
             _cut_short(text.count("\n", 0, position) + 1, name)
             return numbered
         except ValueError as exc:
-            line = text.count("\n", 0, position) + 1
-            raise UsageError(f"{name} line {line}: {_number_problem(exc)}") from None
+            raise UsageError(f"{_line_at(name, text, position)}: {_number_problem(exc)}") from None
         except RecursionError:
-            line = text.count("\n", 0, position) + 1
-            raise UsageError(f"{name} line {line}: {NESTED_TOO_DEEPLY}") from None
+            raise UsageError(f"{_line_at(name, text, position)}: {NESTED_TOO_DEEPLY}") from None
         numbered.append((len(numbered) + 1, item))
         position = _skip(text, end, " \t\r\n")
         if position < len(text) and text[position] == ",":
             position += 1
+
+
+def _line_at(name: str, text: str, position: int) -> str:
+    """`FILE line N` for the item that starts at `position`."""
+    return f"{name} line {text.count(chr(10), 0, position) + 1}"
 
 
 def _is_file(path: Path) -> bool:
