@@ -119,6 +119,13 @@ DEADLINE_SLACK = 5.0
 #: its reading thread to take in what had already arrived (providers/exchange.py): so one
 #: attempt may span `timeout` plus this, and every bound derived from attempts counts it.
 SETTLE_SECONDS = 2.0
+#: How often a request waiting for a free slot of the run's `--concurrency` looks at the stop
+#: signal (guards/provider_guards.Wire): the first Ctrl-C ends the waits within it.
+WIRE_POLL_SECONDS = 0.2
+#: A run opens its cache's write side once every request slot is out, or this long after its
+#: first unit reached the network stage (run/setups.py): what a run of fewer photos than slots
+#: waits before it opens the store, well inside any service's answer time.
+STORE_OPEN_GRACE = 0.05
 
 # ----- limits -----
 #: The largest answer body read (a real identification is a few hundred kB).

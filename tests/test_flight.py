@@ -125,10 +125,12 @@ def test_every_wait_bound_is_derived_from_timeout_retries_and_the_caps():
     # three attempts of 10 s (each with its settle bound after the deadline), and two waits
     # between them of at most the Retry-After cap
     assert bounds.call == 3 * (10.0 + SETTLE_SECONDS) + 2 * RETRY_AFTER_CAP
-    assert bounds.probe_lease == bounds.call + DEADLINE_SLACK
+    # and before each attempt, a wait for a free slot of the run: one attempt of another's
+    assert bounds.held == bounds.call + 3 * (10.0 + SETTLE_SECONDS)
+    assert bounds.probe_lease == bounds.held + DEADLINE_SLACK
     assert bounds.lock_wait is None  # unset: wait for the holder's answer or death
     assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=1.0)).lock_wait == (
-        bounds.call + DEADLINE_SLACK
+        bounds.held + DEADLINE_SLACK
     )
     assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=900.0)).lock_wait == 900.0
     assert deadlines(Settings(timeout=10.0, retries=0)).call == 10.0 + SETTLE_SECONDS

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from conftest import run_plantid, spawn, wait_for
 from runs import make_photos, records
@@ -89,3 +90,55 @@ def test_a_kill_9_pays_again_at_most_the_places_not_the_callers(sandbox, cli_env
     again = [json.loads(line) for line in rerun.stdout.splitlines()]
     assert sum(r["cached"] for r in again) == 2
     assert sandbox.stats()["plantid_identify"] == 4 + 8
+
+
+def _flocked_by(pid: int, folder) -> int:
+    """How many files in `folder` process `pid` holds a lock on (read from /proc/locks)."""
+    inodes = {path.stat().st_ino for path in folder.glob("*.lock")} if folder.exists() else set()
+    held = 0
+    for line in open("/proc/locks", encoding="ascii").read().splitlines():
+        fields = line.split()
+        if "->" in fields:  # a waiter's entry, not a held lock
+            continue
+        if int(fields[4]) == pid and int(fields[5].split(":")[2]) in inodes:
+            held += 1
+    return held
+
+
+def test_the_next_photo_gets_ready_while_the_slot_is_out(sandbox, cli_env, tmp_path):
+    """At -j 1, while the one call is held by the sandbox, the next photo has already taken
+    its single-flight lock and waits only for the slot (its lock, look-up and checks are not
+    between the answer and its request any more); still one request out at a time."""
+    photos = make_photos(tmp_path / "p", 2)
+    sandbox.configure(hold_after=0)
+    proc = spawn(["identify", photos, "-j", "1", "-f", "ndjson", "-q"], cli_env)
+    locks = Path(cli_env["PLANTID_CACHE_DIR"]) / "locks"
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 1)
+    wait_for(lambda: _flocked_by(proc.pid, locks) == 2)
+    held = sandbox.stats()["plantid_identify"]
+    sandbox.configure(hold_after=None)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert held == 1
+    assert [r["status"] for r in records(out)] == ["ok"] * 2
+    assert _peak_overlap(sandbox.stats()["calls"]) == 1
+
+
+def test_a_retry_wait_gives_the_slot_to_the_next_photo(sandbox, cli_env, tmp_path):
+    """At -j 1, a photo waiting out a Retry-After is not a request out: the next photo is
+    sent meanwhile (A, B, A's retry, B's retry), where a thread per slot sent A, A, B, B."""
+    photos = make_photos(tmp_path / "p", 2)
+    sandbox.configure(mode="error503", retry_after=2, hold_after=0)
+    env = {**cli_env, "PLANTID_RETRIES": "1", "PLANTID_BREAKER_FAIL_MAX": "10"}
+    proc = spawn(["identify", photos, "-j", "1", "-f", "ndjson", "-q"], env)
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 1)
+    locks = Path(cli_env["PLANTID_CACHE_DIR"]) / "locks"
+    wait_for(lambda: _flocked_by(proc.pid, locks) == 2)  # B is ready, waiting for the slot
+    sandbox.configure(hold_after=None)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 4, err
+    calls = sandbox.stats()["calls"]
+    order = [c["image_sha256"][0] for c in sorted(calls, key=lambda c: c["seq"])]
+    assert len(order) == 4 and order[0] != order[1]
+    assert order == [order[0], order[1], order[0], order[1]]
+    assert [r["error"]["code"] for r in records(out)] == ["unavailable"] * 2

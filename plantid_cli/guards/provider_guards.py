@@ -30,6 +30,7 @@ from plantid_cli.guards.disk.ratelimit import parse_rate_limit
 
 if TYPE_CHECKING:
     from plantid_cli.config import Settings
+    from plantid_cli.guards.wire import Turn
 
 T = TypeVar("T")
 
@@ -42,14 +43,18 @@ class Deadlines:
     `timeout` plus SETTLE_SECONDS, providers/exchange.py; each wait at most the larger of the
     backoff and the Retry-After caps); a retry wait that would not leave room for the next
     attempt inside it fails the photo at once.
-    `probe_lease`: how long a half-open breaker probe may hold its slot (the call plus slack).
+    `held`: the call and, before each attempt, its wait for a slot of the run's concurrency
+    (`Wire`: at most one attempt of another photo's): the longest a photo's guarded call may
+    take from its start.
+    `probe_lease`: how long a half-open breaker probe may hold its slot (`held` plus slack).
     `lock_wait`: how long a process waits for another one asking for the same photo. None
     (`lock_timeout` unset): no time limit, it waits for the holder's answer or the holder's
-    death (guards/lock.py). A `lock_timeout` shorter than the call plus slack is raised to it,
+    death (guards/lock.py). A `lock_timeout` shorter than `held` plus slack is raised to it,
     so no waiter gives up on a holder still inside its own call and pays a second time.
     """
 
     call: float
+    held: float
     probe_lease: float
     lock_wait: float | None
 
@@ -59,9 +64,10 @@ def deadlines(settings: Settings) -> Deadlines:
     between = max(BACKOFF_CAP * BACKOFF_JITTER, RETRY_AFTER_CAP)
     attempt = settings.timeout + SETTLE_SECONDS
     call = attempt * (settings.retries + 1) + between * settings.retries
-    floor = call + DEADLINE_SLACK
+    held = call + attempt * (settings.retries + 1)
+    floor = held + DEADLINE_SLACK
     wait = None if settings.lock_timeout is None else max(settings.lock_timeout, floor)
-    return Deadlines(call=call, probe_lease=floor, lock_wait=wait)
+    return Deadlines(call=call, held=held, probe_lease=floor, lock_wait=wait)
 
 
 class ProviderGuards:
@@ -115,17 +121,31 @@ class ProviderGuards:
         self.credits.check()
         self.breaker.check()
 
-    def call(self, fn: Callable[[], T], path: str) -> T:
-        """One breaker-guarded call; transient failures retried inside it (one failure total)."""
-        return self.breaker.call(lambda: self._with_retries(fn, path))
+    def call(self, fn: Callable[[], T], path: str, turn: Turn | None = None) -> T:
+        """One breaker-guarded call; transient failures retried inside it (one failure total).
+        `turn`: the unit's place among the run's requests (guards/wire.py), taken before each
+        attempt and given back by its owner once the answer is stored (or the failure counted:
+        after the breaker's bookkeeping here)."""
+        return self.breaker.call(lambda: self._with_retries(fn, path, turn))
 
-    def _with_retries(self, fn: Callable[[], T], path: str) -> T:
+    def refuse_learned(self) -> None:
+        """Refuse a call admitted earlier that waited for its slot while another photo's
+        answer closed the way: the credits gone, the breaker opened (by any process). Unlike
+        `check`, safe inside the breaker's own call (a probe is not refused by its lease)."""
+        self.credits.check()
+        self.breaker.refuse_if_open()
+
+    def _with_retries(self, fn: Callable[[], T], path: str, turn: Turn | None) -> T:
         attempts = self.settings.retries + 1
         deadline = time.monotonic() + deadlines(self.settings).call
         stop = self.stop or threading.Event()
         for attempt in range(1, attempts + 1):
             if stop.is_set():  # stopped before a slot was taken, or while waiting for one
                 raise Interrupted("stopped before the request was sent")
+            if turn is not None:
+                queued = time.monotonic()
+                turn.take(stop)
+                deadline += time.monotonic() - queued  # a wait for a slot is not this call's
             waited = self.ratelimit.acquire(on_wait=self._first_wait_only(), stop=stop)
             if stop.is_set():
                 raise Interrupted("stopped before the request was sent")
@@ -158,6 +178,8 @@ class ProviderGuards:
                     delay=delay,
                     reason=exc.reason,
                 )
+                if turn is not None:  # the slot is another photo's while this one waits
+                    turn.give_back()
                 if stop.wait(delay):  # Ctrl-C / SIGTERM: no retry; the photo keeps this error
                     raise
                 if self.breaker.is_open():  # opened while this photo waited to retry

@@ -1,12 +1,13 @@
 """The concurrency that keeps several units in flight: two thread pools and a bounded window.
 
 Stage A (`prepare`, a small CPU pool) turns a job into a record, None (stopped) or work that
-`needs_call`; stage B (`call`, `concurrency` threads) turns that work into a record. A feeder
-thread submits jobs only while the window has a free slot, so memory stays flat however many
-jobs; records come back in completion order. A crash in a stage costs one record (`failed`),
-never the run. Setting `stop` (the CLI's first Ctrl-C or SIGTERM) starts no new job and lets
-the ones in flight finish; a KeyboardInterrupt in the consuming thread (the second signal)
-abandons the pools at once, without waiting for a request that hangs, and raises `Interrupted`.
+`needs_call`; stage B (`call`, twice `concurrency` threads: `call_threads`) turns that work
+into a record. A feeder thread submits jobs only while the window has a free slot, so memory
+stays flat however many jobs; records come back in completion order. A crash in a stage costs
+one record (`failed`), never the run. Setting `stop` (the CLI's first Ctrl-C or SIGTERM)
+starts no new job and lets the ones in flight finish; a KeyboardInterrupt in the consuming
+thread (the second signal) abandons the pools at once, without waiting for a request that
+hangs, and raises `Interrupted`.
 
 The stages themselves (cache, guards, calls) are the engine's: see engine.py.
 """
@@ -69,6 +70,14 @@ def preparers(concurrency: int) -> int:
     return max(1, min(os.cpu_count() or 1, concurrency, 4))
 
 
+def call_threads(concurrency: int) -> int:
+    """Threads of stage B: twice the requests a run may have out (its `Wire` counts those),
+    so that one unit's work around its request (lock, look-up, store, record) is done while
+    the others' requests are out, never between an answer and the next request. No more than
+    twice: a unit waiting for a slot then waits for at most one request (the Wire's bound)."""
+    return 2 * concurrency
+
+
 def run_concurrent(
     jobs: Iterable[Any],
     *,
@@ -90,11 +99,12 @@ def run_concurrent(
     more (the writer flushes there: records are written in bulk, never held back)."""
     source = jobs.reader() if isinstance(jobs, WalkAhead) else WalkAhead(jobs).reader()
     prep_workers = preparers(concurrency)
-    window = concurrency * 2 + prep_workers
+    callers = call_threads(concurrency)
+    window = callers + concurrency + prep_workers
     slots = threading.BoundedSemaphore(window)
     results: queue.Queue[Any] = queue.Queue()
     prep_pool = ThreadPoolExecutor(prep_workers, thread_name_prefix="plantid-prep")
-    net_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plantid-net")
+    net_pool = ThreadPoolExecutor(callers, thread_name_prefix="plantid-net")
     submitted = [0]
     done_feeding = threading.Event()
     answered_slots = threading.BoundedSemaphore(ANSWERED_AHEAD)

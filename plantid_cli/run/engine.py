@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from plantid_cli.config import Settings
 from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
 from plantid_cli.events import Event, EventBus
-from plantid_cli.guards.backend import open_backend
+from plantid_cli.guards.backend import Backend, open_backend
 from plantid_cli.guards.provider_guards import ProviderGuards, deadlines
+from plantid_cli.guards.wire import Turn, Wire
 from plantid_cli.inputs.hash_index import open_index
 from plantid_cli.inputs.specimens import Specimen
 from plantid_cli.inputs.walk import ImageJob
@@ -71,10 +72,6 @@ class Engine(Lookups):
         self.stats = RunStats()
         # one backend (one SQLite connection, or one Redis client) for every lane and the cache
         backend = open_backend(settings)
-        self.lanes = {
-            p.name: Lane(p, ProviderGuards(settings, p.name, p.api_key, self.bus, backend))
-            for p in providers
-        }
         self.cache = backend.cache() if options.use_cache else None
         # the hash index lives beside the cache: with --no-cache, every photo is read anyway
         index = open_index(settings.cache_path) if self.cache is not None else None
@@ -85,8 +82,13 @@ class Engine(Lookups):
         self.setups = RunSetups(settings.timeout, options.concurrency, self.cache,
                                 backend.kind == "disk", self._stop)  # fmt: skip
         self._closed = False  # close() began: a call failing from now on failed locally
-        for lane in self.lanes.values():  # retries and rate-limit waits end at the first stop
-            lane.guards.stop = self._stop
+        self.lanes = {p.name: self._lane(p, backend) for p in providers}
+
+    def _lane(self, provider: Provider, backend: Backend) -> Lane:
+        guards = ProviderGuards(self.settings, provider.name, provider.api_key, self.bus, backend)
+        guards.stop = self._stop  # retries and rate-limit waits end at the first stop
+        # --concurrency requests out per service; the store opens once they all are
+        return Lane(provider, guards, Wire(self.options.concurrency, self.setups.open_store_now))
 
     def refusing(self, provider: str) -> bool:
         """Whether `provider`'s guard refuses calls now (breaker open, credits cooling down),
@@ -232,12 +234,13 @@ class Engine(Lookups):
         """Single flight across processes: lock, look again, call, store, release.
         `looked_up`: stage A already counted this lane's cache look-up (hit or miss)."""
         if self.cache is None:
-            return self._call(lane, pending), False
+            with lane.turn() as turn:
+                return self._call(lane, pending, turn), False
         self.setups.open_store_soon()  # while this call is out (see there)
         path = pending.job.display
         key = pending.keys[lane.provider.name]
         wait = deadlines(self.settings).lock_wait  # None: for the holder's answer or death
-        with lane.guards.backend.single_flight(key, wait, self._stop) as lock:
+        with lane.guards.backend.single_flight(key, wait, self._stop) as lock, lane.turn() as turn:
             self.bus.emit(
                 Event.LOCK_WAITED,
                 provider=lane.provider.name,
@@ -259,11 +262,11 @@ class Engine(Lookups):
                     self.bus.emit(Event.CACHE_MISS, provider=lane.provider.name, path=path)
             if not lock.acquired and lock.stopped:  # Ctrl-C / SIGTERM while waiting
                 raise Interrupted("stopped while another process was asking for this photo")
-            stored = self._call(lane, pending)
-            self.cache.set(key, stored)
+            stored = self._call(lane, pending, turn)
+            self.cache.set(key, stored)  # before the turn ends: paid and unstored, at most -j
             return stored, False
 
-    def _call(self, lane: Lane, pending: Pending) -> dict[str, Any]:
+    def _call(self, lane: Lane, pending: Pending, turn: Turn) -> dict[str, Any]:
         location = pending.location
         position = (location["latitude"], location["longitude"]) if location else None
         when = taken_at(pending.prepared)
@@ -288,11 +291,12 @@ class Engine(Lookups):
         # nothing but building a dict stands between the answer and the cache.
         lane.check()  # a fallback lane was not checked in stage A; credits may be gone
         if self.cache is not None and not self.options.refresh:  # bought before: read it, free
+            turn.take(self._stop)  # a re-read is a request out too
             known = (self.cache, lane, pending, client, self.settings.max_image_side)
             if (free := reread.reread(*known, location, when)) is not None:
                 return free
         try:
-            answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display))
+            answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display, turn))
         except UnusableAnswer as exc:  # charged all the same: stored, never bought again
             self._charged(lane.provider)
             return unusable_entry(lane.provider.name, exc, location, when)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plantid_cli.guards.provider_guards import ProviderGuards
+from plantid_cli.guards.wire import Turn, Wire
 from plantid_cli.providers.base import IdentifyRequest, Provider
 from plantid_cli.run.keygate import KeyGate
 
@@ -16,10 +17,20 @@ class Lane:
 
     provider: Provider
     guards: ProviderGuards
+    wire: Wire  # this service's requests out at once (guards/wire.py)
     gate: KeyGate = field(init=False)  # a rejected key stops this lane's calls (keygate.py)
 
     def __post_init__(self) -> None:
         self.gate = KeyGate(self.provider.name, self.guards.bus)
+
+    def turn(self) -> Turn:
+        """One unit's place among this service's requests; what was learned while it waited
+        for it (the key rejected, the credits gone, the breaker opened) refuses it."""
+        return self.wire.turn(recheck=self._refuse_learned)
+
+    def _refuse_learned(self) -> None:
+        self.gate.check()
+        self.guards.refuse_learned()
 
     def check(self) -> None:
         """Fail fast without a call: key rejected in this run, credits gone, breaker open."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from plantid_cli.constants import STORE_OPEN_GRACE
 from plantid_cli.providers.http import new_client
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class RunSetups:
         self._lock = threading.Lock()  # every set-up here is made once, under it
         self._warmer: threading.Thread | None = None
         self._store_opener: threading.Thread | None = None
+        self._store_go = threading.Event()  # open the store now, without waiting out the grace
         self._closed = False
 
     def client(self) -> httpx.Client:
@@ -83,10 +85,14 @@ class RunSetups:
 
     def open_store_soon(self) -> None:
         """Open the cache's write side in the background once a unit is about to be asked
-        for, while its request is out, instead of at the first answer's store (diskcache's
+        for, while requests are out, instead of at the first answer's store (diskcache's
         import and ~80 SQLite statements, which every other call thread's first store waited
         for: issue 17, ~10 ms of a run's second round). Not before: a run whose photos all
-        fail before a call, or are all answered from the cache, opens nothing."""
+        fail before a call, or are all answered from the cache, opens nothing. Not at once
+        either: the first requests of a batch are still being sent, and the opening would
+        hold them back; it starts when every slot of the run is out (`open_store_now`, the
+        Wire's `on_full`), or STORE_OPEN_GRACE after this call (a run of fewer photos than
+        slots), whichever comes first."""
         opened = getattr(self._cache, "opened", None)  # the disk cache (Redis's has none)
         if opened is None or self._store_opener is not None:
             return
@@ -95,6 +101,7 @@ class RunSetups:
                 return
 
             def open_store() -> None:
+                self._store_go.wait(STORE_OPEN_GRACE)
                 with contextlib.suppress(Exception):  # the first store opens it, and reports
                     if not self._closed:
                         opened()
@@ -104,12 +111,18 @@ class RunSetups:
             )
             self._store_opener.start()
 
+    def open_store_now(self) -> None:
+        """Every slot of the run is out: open the cache's write side now (see above)."""
+        self._store_go.set()
+        self.open_store_soon()
+
     def close(self) -> None:
         """No set-up starts from now on. Unless the run was stopped, wait for those under way
         (never leave mid-import or mid-open at exit: an import's temporary-folder probe left
         its file behind; a store opened must be closed after) and for the second service's
         calls (once stopped, never for one that hangs); then close the client."""
         self._closed = True
+        self._store_go.set()  # an opener still waiting out its grace ends without opening
         stopped = self._stop.is_set()
         if not stopped:
             for helper in (self._warmer, self._store_opener):

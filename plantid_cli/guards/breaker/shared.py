@@ -149,6 +149,13 @@ class SharedBreaker:
         if error is not None:
             raise error
 
+    def refuse_if_open(self) -> None:
+        """Raise CircuitOpenError if open and not yet due (by any process): a call admitted
+        before, that waited meanwhile, is not sent into an outage declared since. A call that
+        holds the probe lease is not refused: the state it probes is due."""
+        if self.is_open():
+            raise self._open_error()
+
     def is_open(self) -> bool:
         """Open and not yet due (opened by any process): a retry in flight gives up then.
 
