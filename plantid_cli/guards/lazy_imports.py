@@ -4,7 +4,9 @@ Why: both libraries probe for redis-py at import (pybreaker for its Redis storag
 for its RedisLock) and, when it is installed, import it (benchmarks item 8: 134 ms for the two
 as they are, 59 ms through this module), start-up spent on features this tool never uses (its
 Redis backend is its own, guards/redis/). While importing them, `redis` is hidden from
-the import system; if redis is already loaded (a run on the Redis backend), nothing is hidden.
+the import system, and so is portalocker's own Redis module, whose other imports (uuid among
+them) came before the failing one; if redis is already loaded (a run on the Redis backend),
+nothing is hidden.
 
 portalocker 3-4 also asks `importlib.metadata` for its own version at import (its
 `__about__`): the metadata machinery and a scan of every sys.path entry, 17-28 ms in front of
@@ -28,15 +30,20 @@ from types import ModuleType
 _lock = threading.Lock()
 
 
-def import_without_redis(name: str) -> ModuleType:
+def import_without_redis(name: str, *also: str) -> ModuleType:
+    """`name` imported with `redis` (and the modules `also` names) hidden: each `import` of
+    them fails as if they were not installed, and nothing of them is left in sys.modules."""
     with _lock:
         if name in sys.modules or "redis" in sys.modules:
             return importlib.import_module(name)
-        sys.modules["redis"] = None  # type: ignore[assignment]  # makes `import redis` fail
+        hidden = [m for m in ("redis", *also) if m not in sys.modules]
+        for module in hidden:
+            sys.modules[module] = None  # type: ignore[assignment]  # makes `import` fail
         try:
             return importlib.import_module(name)
         finally:
-            del sys.modules["redis"]
+            for module in hidden:
+                del sys.modules[module]
 
 
 def pybreaker() -> ModuleType:
@@ -49,13 +56,19 @@ def portalocker() -> ModuleType:
             return sys.modules["portalocker"]
         seeded = _seed_portalocker_about()
     try:
-        return import_without_redis("portalocker")
+        return import_without_redis("portalocker", _PORTALOCKER_REDIS)
     except Exception:
         if not seeded:
             raise
         for name in [m for m in sys.modules if m == "portalocker" or m.startswith("portalocker.")]:
             del sys.modules[name]  # a portalocker the seed does not fit: import it as it is
-        return import_without_redis("portalocker")
+        return import_without_redis("portalocker", _PORTALOCKER_REDIS)
+
+
+#: portalocker's RedisLock module: its own imports (uuid, random, ...: 5 ms) come before the
+#: `import redis` that fails, so it is hidden whole; portalocker then offers its documented
+#: stand-in, a RedisLock that raises ImportError when used (this tool never uses it).
+_PORTALOCKER_REDIS = "portalocker.redis"
 
 
 #: The fields portalocker's `__init__` reads from `__about__` (4.4), the version aside.
