@@ -125,9 +125,10 @@ def test_every_wait_bound_is_derived_from_timeout_retries_and_the_caps():
     # three attempts of 10 s (each with its settle bound after the deadline), and two waits
     # between them of at most the Retry-After cap
     assert bounds.call == 3 * (10.0 + SETTLE_SECONDS) + 2 * RETRY_AFTER_CAP
-    # and before each attempt, a wait for a free slot of the run: one attempt of another's
-    assert bounds.held == bounds.call + 3 * (10.0 + SETTLE_SECONDS)
-    assert bounds.probe_lease == bounds.held + DEADLINE_SLACK
+    # a photo's lock is held through its wait for a free slot of the run (one other photo's
+    # call at most) and its own call; the probe lease is taken once it has its slot
+    assert bounds.held == 2 * bounds.call
+    assert bounds.probe_lease == bounds.call + DEADLINE_SLACK
     assert bounds.lock_wait is None  # unset: wait for the holder's answer or death
     assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=1.0)).lock_wait == (
         bounds.held + DEADLINE_SLACK

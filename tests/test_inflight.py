@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from conftest import run_plantid, spawn, wait_for
 from runs import make_photos, records
 
@@ -124,11 +125,13 @@ def test_the_next_photo_gets_ready_while_the_slot_is_out(sandbox, cli_env, tmp_p
     assert _peak_overlap(sandbox.stats()["calls"]) == 1
 
 
-def test_a_retry_wait_gives_the_slot_to_the_next_photo(sandbox, cli_env, tmp_path):
-    """At -j 1, a photo waiting out a Retry-After is not a request out: the next photo is
-    sent meanwhile (A, B, A's retry, B's retry), where a thread per slot sent A, A, B, B."""
+def test_a_photo_waiting_to_retry_keeps_its_slot(sandbox, cli_env, tmp_path):
+    """At -j 1, a photo waiting out a Retry-After still holds the one slot: the next photo is
+    not sent into the outage meanwhile (A, A's retry, B, B's retry). A red-team pass found the
+    slot given back for the wait: new photos went out while earlier ones retried, 22 calls
+    before the breaker opened where 12 had gone."""
     photos = make_photos(tmp_path / "p", 2)
-    sandbox.configure(mode="error503", retry_after=2, hold_after=0)
+    sandbox.configure(mode="error503", retry_after=1, hold_after=0)
     env = {**cli_env, "PLANTID_RETRIES": "1", "PLANTID_BREAKER_FAIL_MAX": "10"}
     proc = spawn(["identify", photos, "-j", "1", "-f", "ndjson", "-q"], env)
     wait_for(lambda: sandbox.stats()["plantid_identify"] == 1)
@@ -139,6 +142,26 @@ def test_a_retry_wait_gives_the_slot_to_the_next_photo(sandbox, cli_env, tmp_pat
     assert proc.returncode == 4, err
     calls = sandbox.stats()["calls"]
     order = [c["image_sha256"][0] for c in sorted(calls, key=lambda c: c["seq"])]
-    assert len(order) == 4 and order[0] != order[1]
-    assert order == [order[0], order[1], order[0], order[1]]
+    assert len(order) == 4 and order[0] != order[2]
+    assert order == [order[0], order[0], order[2], order[2]]
     assert [r["error"]["code"] for r in records(out)] == ["unavailable"] * 2
+
+
+@pytest.mark.parametrize(("fault", "code"), [("auth", "auth"), ("credits", "credits")])
+def test_what_another_answer_taught_stops_a_retry_waiting_its_turn(
+    sandbox, cli_env, tmp_path, fault, code
+):
+    """At -j 2: A gets a 503 and waits 2 s to retry; meanwhile B is answered 401 (the key is
+    rejected) or 429 (the credits are gone). A's retry is not sent: 2 calls in all. (Found by
+    a red-team pass: only an open breaker stopped a retry; the key and the credits did not.)"""
+    photos = make_photos(tmp_path / "p", 2)
+    sandbox.configure(mode="error503", retry_after=2, hold_after=1)  # A answered, B held
+    env = {**cli_env, "PLANTID_RETRIES": "1", "PLANTID_BREAKER_FAIL_MAX": "10"}
+    proc = spawn(["identify", photos, "-j", "2", "-f", "ndjson", "-q", "--yes"], env)
+    wait_for(lambda: sandbox.stats()["plantid_identify"] == 2)
+    sandbox.configure(mode=fault, hold_after=None)  # B's answer: the key, or the credits
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, err
+    assert sandbox.stats()["plantid_identify"] == 2, err
+    found = sorted(r["error"]["code"] for r in records(out))
+    assert found == sorted([code, "unavailable"])

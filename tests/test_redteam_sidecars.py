@@ -59,7 +59,10 @@ def test_a_sidecar_two_photos_share_keeps_the_first_name_and_refuses_the_other(
     results = tmp_path / "results.ndjson"
     results.write_text(run.stdout)
     result = run if how == "write-xmp" else run_plantid(["tag", results], cli_env)
-    first = json.loads(run.stdout.splitlines()[0])
+    # the first to claim it: `identify --write-xmp` writes as answers come (NDJSON is in
+    # completion order, -j 1 too), `tag` reads the records back in input order
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    first = lines[0] if how == "write-xmp" else min(lines, key=lambda r: r["index"])
     first_name = Path(first["path"]).name
     second_name = "a.png" if first_name == "a.jpg" else "a.jpg"
     # dwc:scientificName is the name with its authorship ("Rosa canina L.")

@@ -53,7 +53,8 @@ NoLocation = Annotated[
     bool, typer.Option("--no-location", help="Send no position at all (rare plants).")
 ]
 Concurrency = Annotated[
-    int | None, setting_option("concurrency", "--concurrency", "-j", help="Requests in flight")
+    int | None,
+    setting_option("concurrency", "--concurrency", "-j", help="Requests in flight per service"),
 ]
 NoCache = Annotated[
     bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")

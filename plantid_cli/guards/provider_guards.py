@@ -22,7 +22,13 @@ from plantid_cli.constants import (
     RETRY_AFTER_CAP,
     SETTLE_SECONDS,
 )
-from plantid_cli.errors import CreditsExhausted, Interrupted, ServiceUnavailable, UnusableAnswer
+from plantid_cli.errors import (
+    CreditsExhausted,
+    Interrupted,
+    PlantidError,
+    ServiceUnavailable,
+    UnusableAnswer,
+)
 from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.account import account_for
 from plantid_cli.guards.backend import AnswerCache, Backend, open_backend
@@ -43,10 +49,10 @@ class Deadlines:
     `timeout` plus SETTLE_SECONDS, providers/exchange.py; each wait at most the larger of the
     backoff and the Retry-After caps); a retry wait that would not leave room for the next
     attempt inside it fails the photo at once.
-    `held`: the call and, before each attempt, its wait for a slot of the run's concurrency
-    (`Wire`: at most one attempt of another photo's): the longest a photo's guarded call may
-    take from its start.
-    `probe_lease`: how long a half-open breaker probe may hold its slot (`held` plus slack).
+    `held`: the call and, before it, its wait for a slot of the run's concurrency (`Wire`: at
+    most one other photo's call): the longest a photo's single-flight lock is held.
+    `probe_lease`: how long a half-open breaker probe may hold its slot (the call plus slack:
+    the lease is taken once the photo has its slot).
     `lock_wait`: how long a process waits for another one asking for the same photo. None
     (`lock_timeout` unset): no time limit, it waits for the holder's answer or the holder's
     death (guards/lock.py). A `lock_timeout` shorter than `held` plus slack is raised to it,
@@ -64,10 +70,11 @@ def deadlines(settings: Settings) -> Deadlines:
     between = max(BACKOFF_CAP * BACKOFF_JITTER, RETRY_AFTER_CAP)
     attempt = settings.timeout + SETTLE_SECONDS
     call = attempt * (settings.retries + 1) + between * settings.retries
-    held = call + attempt * (settings.retries + 1)
-    floor = held + DEADLINE_SLACK
-    wait = None if settings.lock_timeout is None else max(settings.lock_timeout, floor)
-    return Deadlines(call=call, held=held, probe_lease=floor, lock_wait=wait)
+    held = 2 * call
+    wait = (
+        None if settings.lock_timeout is None else max(settings.lock_timeout, held + DEADLINE_SLACK)
+    )
+    return Deadlines(call=call, held=held, probe_lease=call + DEADLINE_SLACK, lock_wait=wait)
 
 
 class ProviderGuards:
@@ -123,9 +130,12 @@ class ProviderGuards:
 
     def call(self, fn: Callable[[], T], path: str, turn: Turn | None = None) -> T:
         """One breaker-guarded call; transient failures retried inside it (one failure total).
-        `turn`: the unit's place among the run's requests (guards/wire.py), taken before each
-        attempt and given back by its owner once the answer is stored (or the failure counted:
-        after the breaker's bookkeeping here)."""
+        `turn`: the unit's place among the run's requests (guards/wire.py), taken here before
+        the breaker admits the call (a refusal learned while waiting for it is this process's,
+        never the service's answer; a probe lease is never held while waiting) and given back
+        by its owner once the answer is stored or the failure counted."""
+        if turn is not None:
+            turn.take(self.stop or threading.Event())
         return self.breaker.call(lambda: self._with_retries(fn, path, turn))
 
     def refuse_learned(self) -> None:
@@ -135,6 +145,18 @@ class ProviderGuards:
         self.credits.check()
         self.breaker.refuse_if_open()
 
+    def _learned_meanwhile(self, turn: Turn | None) -> bool:
+        """Whether another photo's answer, while this one waited to retry, refuses its retry
+        (the key rejected, the credits gone): the photo then keeps its own error, unsent."""
+        try:
+            if turn is not None:
+                turn.recheck()
+            else:
+                self.refuse_learned()
+        except PlantidError:
+            return True
+        return False
+
     def _with_retries(self, fn: Callable[[], T], path: str, turn: Turn | None) -> T:
         attempts = self.settings.retries + 1
         deadline = time.monotonic() + deadlines(self.settings).call
@@ -142,10 +164,6 @@ class ProviderGuards:
         for attempt in range(1, attempts + 1):
             if stop.is_set():  # stopped before a slot was taken, or while waiting for one
                 raise Interrupted("stopped before the request was sent")
-            if turn is not None:
-                queued = time.monotonic()
-                turn.take(stop)
-                deadline += time.monotonic() - queued  # a wait for a slot is not this call's
             waited = self.ratelimit.acquire(on_wait=self._first_wait_only(), stop=stop)
             if stop.is_set():
                 raise Interrupted("stopped before the request was sent")
@@ -178,12 +196,10 @@ class ProviderGuards:
                     delay=delay,
                     reason=exc.reason,
                 )
-                if turn is not None:  # the slot is another photo's while this one waits
-                    turn.give_back()
                 if stop.wait(delay):  # Ctrl-C / SIGTERM: no retry; the photo keeps this error
                     raise
-                if self.breaker.is_open():  # opened while this photo waited to retry
-                    raise
+                if self.breaker.is_open() or self._learned_meanwhile(turn):
+                    raise  # opened, or the key rejected or the credits gone, while it waited
             except Exception as exc:
                 self._emit_call(path, _outcome(exc), started)
                 raise
