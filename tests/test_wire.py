@@ -20,7 +20,8 @@ def _waiter(wire: Wire, stop: threading.Event, name: str, order: list[str], **kw
     def run() -> None:
         try:
             with wire.turn(**kw) as turn:
-                turn.take(stop)
+                if turn.take(stop):  # waited: what was learned meanwhile (the callers' rule)
+                    turn.recheck()
                 order.append(name)
         except (Interrupted, ServiceUnavailable) as exc:
             order.append(f"{name}: {type(exc).__name__}")
@@ -85,14 +86,14 @@ def test_a_waiter_refused_by_what_was_learned_passes_the_slot_on():
     assert order == ["a: ServiceUnavailable", "b"]
 
 
-def test_a_turn_that_did_not_wait_is_not_rechecked_and_gives_back_once():
+def test_a_turn_that_did_not_wait_says_so_and_gives_back_once():
     calls = []
     wire = Wire(2, on_full=lambda: calls.append("full"))
     turn = wire.turn(recheck=lambda: calls.append("recheck"))
-    turn.take(threading.Event())
-    turn.take(threading.Event())  # holding one already: no second slot
+    assert turn.take(threading.Event()) is False  # a free slot: no wait
+    assert turn.take(threading.Event()) is False  # holding one already: no second slot
     other = wire.turn()
-    other.take(threading.Event())  # the second slot: no wait
+    assert other.take(threading.Event()) is False  # the second slot: no wait
     assert calls == []
     turn.give_back()
     turn.give_back()  # once only: a third turn must still wait for the one free slot

@@ -134,8 +134,8 @@ class ProviderGuards:
         the breaker admits the call (a refusal learned while waiting for it is this process's,
         never the service's answer; a probe lease is never held while waiting) and given back
         by its owner once the answer is stored or the failure counted."""
-        if turn is not None:
-            turn.take(self.stop or threading.Event())
+        if turn is not None and turn.take(self.stop or threading.Event()):
+            turn.recheck()  # waited: what the answers before it learned may refuse it now
         return self.breaker.call(lambda: self._with_retries(fn, path, turn))
 
     def refuse_learned(self) -> None:

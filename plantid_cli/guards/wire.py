@@ -89,20 +89,16 @@ class Turn:
         self._recheck = recheck
         self._holding = False
 
-    def take(self, stop: threading.Event) -> None:
-        """Hold a slot (a no-op while holding one). After a wait, the turn's `recheck` runs:
-        what an earlier answer taught (the breaker opened, the credits gone, the key rejected)
-        refuses this unit before it is sent, and the slot goes back."""
+    def take(self, stop: threading.Event) -> bool:
+        """Hold a slot (a no-op while holding one); whether it had to wait for it. After a
+        wait, what an earlier answer taught (the breaker opened, the credits gone, the key
+        rejected) must refuse this unit before it is sent: `recheck`, or the caller's own
+        checks right after."""
         if self._holding:
-            return
+            return False
         waited = self._wire._acquire(stop)
         self._holding = True
-        if waited:
-            try:
-                self.recheck()
-            except BaseException:
-                self.give_back()
-                raise
+        return waited
 
     def recheck(self) -> None:
         """Raise what refuses this unit now, learned from other units' answers."""

@@ -289,9 +289,12 @@ class Engine(Lookups):
             location = exif_location(pending.prepared)  # not sent: keep the photo's own
         # Everything the stored answer needs is known before the call: once it is paid for,
         # nothing but building a dict stands between the answer and the cache.
-        lane.check()  # a fallback lane was not checked in stage A; credits may be gone
+        # This service's slot first (a re-read is a request out too), then the checks: what
+        # other photos' answers taught while this one waited refuses it here (and a fallback
+        # lane was not checked in stage A; credits may be gone).
+        turn.take(self._stop)
+        lane.check()
         if self.cache is not None and not self.options.refresh:  # bought before: read it, free
-            turn.take(self._stop)  # a re-read is a request out too
             known = (self.cache, lane, pending, client, self.settings.max_image_side)
             if (free := reread.reread(*known, location, when)) is not None:
                 return free
