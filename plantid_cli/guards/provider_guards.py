@@ -130,18 +130,18 @@ class ProviderGuards:
 
     def call(self, fn: Callable[[], T], path: str, turn: Turn | None = None) -> T:
         """One breaker-guarded call; transient failures retried inside it (one failure total).
-        `turn`: the unit's place among the run's requests (guards/wire.py), taken here before
-        the breaker admits the call (a refusal learned while waiting for it is this process's,
-        never the service's answer; a probe lease is never held while waiting) and given back
-        by its owner once the answer is stored or the failure counted."""
-        if turn is not None and turn.take(self.stop or threading.Event()):
-            turn.recheck()  # waited: what the answers before it learned may refuse it now
+        `turn`: the unit's place among the run's requests (guards/wire.py), held by the caller
+        from before this call (taken before the breaker admits it: a refusal learned while
+        waiting for it is this process's, never the service's answer, and a probe lease is
+        never held while waiting) until the answer is stored or the failure counted; a retry
+        asks its `recheck` after its wait."""
         return self.breaker.call(lambda: self._with_retries(fn, path, turn))
 
     def refuse_learned(self) -> None:
-        """Refuse a call admitted earlier that waited for its slot while another photo's
-        answer closed the way: the credits gone, the breaker opened (by any process). Unlike
-        `check`, safe inside the breaker's own call (a probe is not refused by its lease)."""
+        """Refuse a call admitted earlier that waited (for its slot, for its retry) while another
+        photo's answer closed the way: the credits gone, the breaker opened (by any process).
+        Unlike `check`, safe inside the breaker's own call (a probe is not refused by its
+        lease)."""
         self.credits.check()
         self.breaker.refuse_if_open()
 
