@@ -126,14 +126,20 @@ def test_every_wait_bound_is_derived_from_timeout_retries_and_the_caps():
     # between them of at most the Retry-After cap
     assert bounds.call == 3 * (10.0 + SETTLE_SECONDS) + 2 * RETRY_AFTER_CAP
     # a photo's lock is held through its wait for a free slot of the run (one other photo's
-    # call at most) and its own call; the probe lease is taken once it has its slot
-    assert bounds.held == 2 * bounds.call
+    # call at most) and its own call, and through the waits for its run's breaker trials
+    # (one per success the circuit needs, then a slot again); the probe lease is taken once
+    # it has its slot
+    assert settings.breaker_success_threshold == 2
+    assert bounds.held == 6 * bounds.call
+    assert deadlines(Settings(timeout=10.0, retries=2, breaker_success_threshold=1)).held == (
+        4 * bounds.call
+    )
     assert bounds.probe_lease == bounds.call + DEADLINE_SLACK
     assert bounds.lock_wait is None  # unset: wait for the holder's answer or death
     assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=1.0)).lock_wait == (
         bounds.held + DEADLINE_SLACK
     )
-    assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=900.0)).lock_wait == 900.0
+    assert deadlines(Settings(timeout=10.0, retries=2, lock_timeout=2000.0)).lock_wait == 2000.0
     assert deadlines(Settings(timeout=10.0, retries=0)).call == 10.0 + SETTLE_SECONDS
 
 

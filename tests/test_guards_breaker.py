@@ -369,3 +369,47 @@ def test_a_counted_failure_keeps_the_traceback_of_the_call_that_failed(tmp_path)
     assert frames[-1] == "send_photo"
     assert "replay" not in frames and frames.count("send_photo") == 1
     assert breaker.status()["failures"] == 1
+
+
+def test_a_trial_call_of_this_breaker_makes_the_others_wait_not_refuse(tmp_path):
+    import threading
+
+    from plantid_cli.errors import ProbeInFlight
+
+    breaker, _ = make(tmp_path, fail_max=1, reset_timeout=0.2, success_threshold=1)
+    with pytest.raises(UpstreamTimeout):
+        breaker.call(raiser(UpstreamTimeout("x")))
+    time.sleep(0.25)  # due (a lower bound only)
+    inside, release = threading.Event(), threading.Event()
+
+    def trial():
+        inside.set()
+        release.wait(60)
+        return "answer"
+
+    results = []
+    prober = threading.Thread(target=lambda: results.append(breaker.call(trial)))
+    prober.start()
+    inside.wait(60)
+    with pytest.raises(ProbeInFlight):  # this breaker's own trial: wait for it
+        breaker.check()
+    with pytest.raises(ProbeInFlight):
+        breaker.call(lambda: "sent")
+    # another breaker in this process (another run of the Python API) is refused as before,
+    # and told whose trial it is
+    other = SharedBreaker(SharedState(tmp_path / "state.sqlite3"), "plantid", reset_timeout=0.2)
+    with pytest.raises(CircuitOpenError) as refused:
+        other.check()
+    assert not isinstance(refused.value, ProbeInFlight)
+    assert "this process" in str(refused.value)
+    waited = threading.Thread(target=breaker.wait_for_probe, args=(threading.Event(),))
+    waited.start()
+    waited.join(0.5)
+    assert waited.is_alive()  # still out: it waits
+    release.set()
+    waited.join(60)
+    prober.join(60)
+    assert not waited.is_alive() and results == ["answer"]
+    assert breaker.status()["state"] == "closed"
+    breaker.check()  # nothing refuses now
+    assert breaker.call(lambda: "sent") == "sent"

@@ -49,8 +49,10 @@ class Deadlines:
     `timeout` plus SETTLE_SECONDS, providers/exchange.py; each wait at most the larger of the
     backoff and the Retry-After caps); a retry wait that would not leave room for the next
     attempt inside it fails the photo at once.
-    `held`: the call and, before it, its wait for a slot of the run's concurrency (`Wire`: at
-    most one other photo's call): the longest a photo's single-flight lock is held.
+    `held`: the longest a photo's single-flight lock is held: its call and, before it, its wait
+    for a slot of the run's concurrency (`Wire`: at most one other photo's call), and, when it
+    finds its own run's breaker trial out, for each trial the circuit needs to close (its
+    success threshold) a wait for that trial and one more for a slot (breaker.ProbeInFlight).
     `probe_lease`: how long a half-open breaker probe may hold its slot (the call plus slack:
     the lease is taken once the photo has its slot).
     `lock_wait`: how long a process waits for another one asking for the same photo. None
@@ -70,7 +72,7 @@ def deadlines(settings: Settings) -> Deadlines:
     between = max(BACKOFF_CAP * BACKOFF_JITTER, RETRY_AFTER_CAP)
     attempt = settings.timeout + SETTLE_SECONDS
     call = attempt * (settings.retries + 1) + between * settings.retries
-    held = 2 * call
+    held = 2 * (1 + settings.breaker_success_threshold) * call
     wait = (
         None if settings.lock_timeout is None else max(settings.lock_timeout, held + DEADLINE_SLACK)
     )

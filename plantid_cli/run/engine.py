@@ -22,7 +22,13 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.config import Settings
-from plantid_cli.errors import Interrupted, PlantidError, ServiceUnavailable, UnusableAnswer
+from plantid_cli.errors import (
+    Interrupted,
+    PlantidError,
+    ProbeInFlight,
+    ServiceUnavailable,
+    UnusableAnswer,
+)
 from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.backend import Backend, open_backend
 from plantid_cli.guards.provider_guards import ProviderGuards, deadlines
@@ -292,19 +298,26 @@ class Engine(Lookups):
         # This service's slot first (a re-read is a request out too), then the checks: what
         # other photos' answers taught while this one waited refuses it here (and a fallback
         # lane was not checked in stage A; credits may be gone).
-        turn.take(self._stop)
-        lane.check()
-        if self.cache is not None and not self.options.refresh:  # bought before: read it, free
-            known = (self.cache, lane, pending, client, self.settings.max_image_side)
-            if (free := reread.reread(*known, location, when)) is not None:
-                return free
-        try:
-            answer = lane.gate.call(lambda: lane.guards.call(attempt, pending.job.display, turn))
-        except UnusableAnswer as exc:  # charged all the same: stored, never bought again
+        while True:
+            turn.take(self._stop)
+            try:
+                lane.check()
+                if self.cache is not None and not self.options.refresh:  # bought before: free
+                    known = (self.cache, lane, pending, client, self.settings.max_image_side)
+                    if (free := reread.reread(*known, location, when)) is not None:
+                        return free
+                answer = lane.gate.call(
+                    lambda: lane.guards.call(attempt, pending.job.display, turn)
+                )
+            except ProbeInFlight:  # refused before anything was sent: this run is probing
+                turn.give_back()  # a photo waiting for the trial sends nothing meanwhile
+                lane.guards.breaker.wait_for_probe(self._stop)
+                continue
+            except UnusableAnswer as exc:  # charged all the same: stored, never bought again
+                self._charged(lane.provider)
+                return unusable_entry(lane.provider.name, exc, location, when)
             self._charged(lane.provider)
-            return unusable_entry(lane.provider.name, exc, location, when)
-        self._charged(lane.provider)
-        return stored_answer(lane.provider.name, answer, location, when)
+            return stored_answer(lane.provider.name, answer, location, when)
 
     def _charged(self, provider: Provider) -> None:
         """Count what the service bills for this call (2 for an identification with health)."""

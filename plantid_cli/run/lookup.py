@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.errors import PlantidError
+from plantid_cli.errors import PlantidError, ProbeInFlight
 from plantid_cli.events import Event, EventBus
 from plantid_cli.guards.disk.cache import cache_key
 from plantid_cli.inputs.specimens import Specimen
@@ -125,6 +125,8 @@ class Lookups:
                     continue
                 try:
                     self.lanes[name].check()
+                except ProbeInFlight:
+                    pass  # this run's trial call is out: the call stage waits for its outcome
                 except PlantidError as exc:
                     self._fell_back(name, outcomes, job.display)
                     self._refused(name, exc, job.display)

@@ -12,6 +12,10 @@ the circuit to half-open and run ``fn``; any other process that finds the circui
 half-open while a live lease exists raises :class:`CircuitOpenError` without calling ``fn``.
 A lease is live until it is released (always, in ``finally``), until ``probe_lease`` seconds
 have passed, or until its holder process is found dead (same host, pid gone, e.g. kill -9).
+Within the process that holds it the lease refuses with :class:`ProbeInFlight`: a run's other
+photos then wait for the trial's outcome (:meth:`SharedBreaker.wait_for_probe`) instead of
+being refused as if another process were probing (at `-j 8` the whole run was, and closing
+the circuit took one run per success).
 
 Outcome classification (see :func:`counts_as_failure`):
 
@@ -32,16 +36,18 @@ When a failing call trips the breaker the caller gets the *original* exception
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from plantid_cli.constants import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN
+from plantid_cli.constants import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, WIRE_POLL_SECONDS
 from plantid_cli.errors import (
     AuthError,
     CircuitOpenError,
     CreditsExhausted,
+    ProbeInFlight,
     RequestRejected,
     ServiceUnavailable,
 )
@@ -119,6 +125,11 @@ class SharedBreaker:
         self.success_threshold = success_threshold
         self.on_change = on_change
         self.probe_lease = float(probe_lease)
+        #: the lease tokens this breaker's calls hold or are taking (a token goes in before
+        #: the lease is written, so no thread of this process ever reads its own run's lease
+        #: as another process's); notified whenever one goes
+        self._own_tokens: set[str] = set()
+        self._tokens_changed = threading.Condition()
 
     # -- cheap read-only side (no pybreaker) --------------------------------------------------
 
@@ -137,11 +148,31 @@ class SharedBreaker:
                 retry_at=due_at,
             )
         if row.lease_live(now):
+            if row.probe_token in self._own_tokens:  # a set's membership: safe unlocked
+                return ProbeInFlight(
+                    f"{self.provider}: circuit half-open, this run's trial call is still out",
+                    retry_at=row.probe_until,
+                )
+            mine = row.probe_pid == os.getpid() and row.probe_host == HOST
+            who = "this process" if mine else "another process"
             return CircuitOpenError(
-                f"{self.provider}: circuit half-open, another process is sending the trial call",
+                f"{self.provider}: circuit half-open, {who} is sending the trial call",
                 retry_at=row.probe_until,
             )
         return None
+
+    def wait_for_probe(self, stop: threading.Event) -> None:
+        """Return once none of this breaker's trial calls is out (or at `stop`): what a call
+        refused with ProbeInFlight waits for before it asks again. Bounded by the trial's own
+        guarded call (its deadlines), and by its lease."""
+        with self._tokens_changed:
+            while self._own_tokens and not stop.is_set():
+                self._tokens_changed.wait(WIRE_POLL_SECONDS)
+
+    def _forget_token(self, token: str) -> None:
+        with self._tokens_changed:
+            self._own_tokens.discard(token)
+            self._tokens_changed.notify_all()
 
     def check(self) -> None:
         """Raise CircuitOpenError if open and not yet due, or if another process holds the probe."""
@@ -210,6 +241,9 @@ class SharedBreaker:
         if self._row().state == STATE_CLOSED:
             return False
 
+        with self._tokens_changed:  # before the lease is written: see _own_tokens
+            self._own_tokens.add(token)
+
         def decide(row: BreakerRow) -> tuple[Changes, bool]:
             now = time.time()
             error = self._refusal(row, now)
@@ -225,7 +259,14 @@ class SharedBreaker:
             }
             return lease, True
 
-        return self.store.update(decide)
+        try:
+            holds = self.store.update(decide)
+        except BaseException:
+            self._forget_token(token)
+            raise
+        if not holds:
+            self._forget_token(token)
+        return holds
 
     def _release(self, token: str) -> None:
         self.store.update(lambda row: (NO_LEASE if row.probe_token == token else {}, None))
@@ -233,8 +274,8 @@ class SharedBreaker:
     def _open_error(self) -> CircuitOpenError:
         row = self._row()
         error = self._refusal(row, time.time())
-        if error is not None:
-            return error
+        if error is not None and not isinstance(error, ProbeInFlight):  # (our own trial: see
+            return error  # call; only a check before a call waits for it)
         retry_at = (row.opened_at or time.time()) + self.reset_timeout
         return CircuitOpenError(
             f"{self.provider}: circuit open after repeated failures", retry_at=retry_at
@@ -249,7 +290,10 @@ class SharedBreaker:
         try:
             return self._through_pybreaker(fn, holds_lease=True)
         finally:
-            self._release(token)
+            try:
+                self._release(token)
+            finally:
+                self._forget_token(token)  # the waiters look at the row again
 
     def _call_closed(self, fn: Callable[[], T]) -> T:
         """``fn()`` admitted by a closed circuit, with pybreaker's bookkeeping of its outcome.

@@ -1,0 +1,74 @@
+"""A half-open breaker in a run of many photos: the run's own trial call holds back its other
+photos, it does not refuse them.
+
+DEFECT (red-team pass of session 16, older than the wire): at `-j 8`, once the circuit was due,
+one photo took the probe lease and every other photo of the same run was refused at once
+with "circuit half-open, another process is sending the trial call" - it was this process.
+With the default success threshold of 2, closing the circuit then took a run per success,
+and each run reported most of its photos as `circuit-open` though the service had recovered.
+Correct: a photo that finds its own run's trial call out waits for its outcome (without a
+slot on the wire: a request it is not sending), then goes the way the circuit went: closed,
+the next trial, or open again.
+
+Ordering, not clocks: the sandbox's call log says which call arrived after which one ended.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import run_plantid
+from photos import green_photo
+
+OPEN_FAST = {
+    "PLANTID_BREAKER_FAIL_MAX": "1",
+    "PLANTID_BREAKER_RESET_TIMEOUT": "1",
+    "PLANTID_RETRIES": "0",
+}
+
+
+def _open_then_recover(sandbox, env, tmp_path) -> None:
+    sandbox.configure(mode="error500")
+    opener = run_plantid(["identify", green_photo(tmp_path / "opener.jpg", (160, 120))], env)
+    assert "closed -> open" in opener.stderr, opener.stderr
+    sandbox.configure(mode=None, latency_ms=300)  # each trial call is out long enough
+    time.sleep(1.2)  # past the reset timeout: the next call is the trial (a lower bound only)
+
+
+def _identifications(sandbox) -> list[dict]:
+    calls = [c for c in sandbox.stats()["calls"] if c.get("kind") == "plantid_identify"]
+    return sorted(calls, key=lambda c: c["t_arrival"])
+
+
+def test_the_runs_own_trial_call_holds_back_its_other_photos(cli_env, sandbox, tmp_path):
+    env = {**cli_env, **OPEN_FAST}
+    _open_then_recover(sandbox, env, tmp_path)
+    before = len(_identifications(sandbox))
+    photos = [green_photo(tmp_path / f"p{i}.jpg", (160, 120), seed=20 + i) for i in range(8)]
+    result = run_plantid(["identify", *photos, "-j", "4", "-f", "ndjson"], env, timeout=120)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["status"] for r in records] == ["ok"] * 8, result.stderr
+    assert result.returncode == 0, result.stderr
+    calls = _identifications(sandbox)[before:]
+    assert len(calls) == 8
+    # two trial calls (the default success threshold), one after the other, then the rest
+    assert calls[1]["t_arrival"] >= calls[0]["t_end"]
+    assert calls[2]["t_arrival"] >= calls[1]["t_end"]
+    assert "half-open -> closed" in result.stderr, result.stderr
+
+
+def test_a_failed_trial_refuses_the_photos_that_waited_for_it(cli_env, sandbox, tmp_path):
+    env = {**cli_env, **OPEN_FAST}
+    _open_then_recover(sandbox, env, tmp_path)
+    sandbox.configure(mode="error500")  # still down: the trial fails
+    before = len(_identifications(sandbox))
+    photos = [green_photo(tmp_path / f"q{i}.jpg", (160, 120), seed=40 + i) for i in range(6)]
+    result = run_plantid(["identify", *photos, "-j", "4", "-f", "ndjson"], env, timeout=120)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 4, result.stderr
+    assert len(_identifications(sandbox)[before:]) == 1  # the trial call only
+    reasons = sorted(r["error"]["reason"] for r in records)
+    assert reasons == ["circuit-open"] * 5 + ["http-500"], records
+    said = " ".join(r["error"]["message"] for r in records)
+    assert "another process" not in said and "half-open" not in said, said
