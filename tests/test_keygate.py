@@ -86,3 +86,14 @@ def test_a_run_starts_its_calls_together(sandbox, cli_env, photos):
     assert proc.returncode == 0, err
     assert [json.loads(line)["status"] for line in out.splitlines()] == ["ok"] * 8
     assert sandbox.stats()["plantid_identify"] == 8
+
+
+def test_a_wrong_api_url_stops_the_service_after_its_first_404(photos, cli_env, sandbox):
+    # every call to a path the service does not have gets the same 404: one is enough
+    env = {**cli_env, "PLANTID_API_URL": sandbox.url + "/api/v9"}
+    result, records = run(photos, env, "-f", "ndjson", "-j", "1")
+    assert result.returncode == 3, result.stderr
+    assert len(records) == 20
+    assert {r["error"]["code"] for r in records} == {"config"}
+    assert all("check the API URL setting" in r["error"]["message"] for r in records)
+    assert sandbox.stats()["unrouted"] == 2  # the free usage_info check, one identification

@@ -9,6 +9,8 @@ exit 2 for the flag, 3 for the setting in the environment.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import run_plantid
 from photos import green_photo
@@ -46,3 +48,20 @@ def test_a_flora_id_is_the_path_segment_sent(project, cli_env, sandbox, tmp_path
     paths = [call["path"] for call in sandbox.stats()["calls"]]
     assert len(paths) == 1
     assert paths[0].split("?")[0] == f"/v2/identify/{project}"
+
+
+def test_a_flora_the_service_does_not_have_is_named_and_asked_for_once(cli_env, sandbox, tmp_path):
+    # DEFECT: a 404 for an unknown flora said "check the API URL setting", and every photo of
+    # the batch was sent to get the same 404
+    photos = [green_photo(tmp_path / f"p{i}.jpg", (200, 150), seed=80 + i) for i in range(5)]
+    env = {**cli_env, "PLANTNET_API_KEY": "pn-test-key-123456"}
+    done = run_plantid(["identify", *photos, "--provider", "plantnet", "--project",
+                        "no-such-flora", "-f", "ndjson", "-j", "1"], env)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 5
+    assert {r["error"]["code"] for r in records} == {"config"}
+    for record in records:
+        assert "flora 'no-such-flora'" in record["error"]["message"]
+        assert "plantid projects" in record["error"]["message"]
+    assert sandbox.stats()["plantnet_identify"] == 1

@@ -132,6 +132,13 @@ class PlantNetProvider:
                 answer.quota = rate_limit_quota(getattr(exc, "headers", None) or {})
                 answer.remaining = (answer.quota or {}).get("remaining")
                 return answer
+            if "HTTP 404" in exc.message:
+                # the flora is the likelier mistake: the same URL answers every other project
+                raise ConfigError(
+                    f"{exc.message.partition(';')[0]} for flora {request.project!r}: not a"
+                    " project this service has (`plantid projects` lists them), or a wrong"
+                    " API URL setting"
+                ) from None
             raise
         answer = charged_answer(
             self.name,

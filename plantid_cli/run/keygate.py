@@ -10,6 +10,12 @@ No gate in front of the first call: a run's first calls go out together (the cal
 flight when the first 401 comes back, at most `--concurrency`, finish; none starts after it).
 Holding every call behind the first one would make a wrong key cost exactly one call, but it
 costs every run one call's latency and turns a hung first call into a hung run.
+
+The same holds for the other answer that says this run's settings are wrong, not the photo:
+a 404 for the endpoint (a wrong API URL, a Pl@ntNet flora the service does not have). Every
+call would get it, so the first one ends the run's calls to that service too, each later
+photo reported with the first error (a mistyped `--project` used to send one request per
+photo of the batch).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from plantid_cli.errors import AuthError
+from plantid_cli.errors import AuthError, ConfigError
 from plantid_cli.events import Event, EventBus
 
 T = TypeVar("T")
@@ -30,15 +36,20 @@ class KeyGate:
         self.bus = bus
         self._lock = threading.Lock()
         self._rejected: AuthError | None = None
+        self._misdirected: ConfigError | None = None  # the first 404 for the endpoint
 
     def check(self) -> None:
-        """Refuse at once, without a call, once the service has rejected the key."""
+        """Refuse at once, without a call, once the service has rejected the key (or said
+        that the endpoint or flora does not exist)."""
         rejected = self._rejected
         if rejected is not None:
             raise AuthError(
                 f"{self.provider}: not sent: the service rejected the API key earlier in this run; "
                 f"set the right key with `plantid keys set {self.provider}`"
             )
+        misdirected = self._misdirected
+        if misdirected is not None:
+            raise ConfigError(f"not sent, as earlier in this run: {misdirected.message}")
 
     def call(self, fn: Callable[[], T]) -> T:
         """`fn()` (one guarded call), unless the key was rejected earlier in this run."""
@@ -47,6 +58,10 @@ class KeyGate:
             return fn()
         except AuthError as exc:
             self._reject(exc)
+            raise
+        except ConfigError as exc:
+            with self._lock:
+                self._misdirected = self._misdirected or exc
             raise
 
     def _reject(self, error: AuthError) -> None:

@@ -153,10 +153,11 @@ class SandboxHandler(Wire):
             key = query.get("api-key", [""])[-1].strip()
             answer = lambda: pn.plantnet_projects_reply(query, key, sb.config()["key"])  # noqa: E731
             return self._faulted(call, key, answer)
-        if path.startswith("/v2/"):
-            return self._send(plantnet_error(404, "Not Found"))
         if path == "/":
             return self._send(text_reply(200, f"plantid sandbox: Plant.id at {sb.plantid_url}"))
+        sb._count("unrouted")
+        if path.startswith("/v2/"):
+            return self._send(plantnet_error(404, "Not Found"))
         return self._send(text_reply(404, "Not found"))
 
     def _key(self) -> str:
@@ -210,6 +211,8 @@ class SandboxHandler(Wire):
             return plantnet_error(429, "Quota exceeded", sb._rate_headers())
         if error := error or pn.check_plantnet(files, organs, query):
             return plantnet_error(400, error)
+        if not pn.known_project(project):  # free: nothing was identified
+            return plantnet_error(404, "Not Found")
         if sum(len(raw) for _, raw in files) > 50_000_000:
             return plantnet_error(413, "Payload too large: 50 MB at most")
         infos = [proto.inspect_image(raw) for _, raw in files]

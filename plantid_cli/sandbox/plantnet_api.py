@@ -62,6 +62,16 @@ def parse_plantnet(body: bytes, ctype: str) -> tuple[list, list[str], str | None
     return files, organs, None
 
 
+#: Flora ids the service answers to besides those `GET /v2/projects` lists here (`all` and older
+#: short ids, still accepted): any other project is a 404 without the "Species not found"
+#: message, which is how a client can tell a wrong --project from a plant not found.
+OTHER_PROJECTS = frozenset({"all", "weurope", "canada", "namerica", "the-plant-list"})
+
+
+def known_project(project: str) -> bool:
+    return project in OTHER_PROJECTS or any(p[0] == project for p in data.PLANTNET_PROJECTS)
+
+
 def plantnet_payload(project, files, organs, infos, query, remaining, base_url) -> dict | None:
     """The Pl@ntNet answer, or None for "Species not found" (not a plant, no `no-reject`)."""
     blobs = [raw for _, raw in files]

@@ -56,8 +56,9 @@ order events without a clock).
 Stats (`stats()`, `GET /_sandbox/stats`): counters plantid_identify, plantid_identify_images,
 plantid_health, plantid_health_images, plantid_kb_search, plantid_kb_detail, plantid_get,
 plantid_usage, plantnet_identify, plantnet_identify_images, plantnet_projects
-(GET /v2/projects, faults applied as to identifications), connections (TCP
-connections accepted: keep-alive shows as 1); statuses {"201": n, "None": n dropped}; credits
+(GET /v2/projects, faults applied as to identifications), unrouted (requests for a path
+neither service has, answered 404), connections (TCP connections accepted: keep-alive shows
+as 1); statuses {"201": n, "None": n dropped}; credits
 {total, used}; plantnet_remaining; config (key hidden, key_required); calls: the last 10,000
 identification calls, each {api, kind, seq (POSTs: 1, 2, ...), method, path (api-key redacted),
 t_arrival (request line read, before the body), t_start, t_end, status, delivered (false: the
@@ -94,6 +95,7 @@ _COUNTERS = (
     "plantid_identify plantid_identify_images plantid_get plantid_usage plantnet_identify"
     " plantnet_identify_images plantnet_projects connections"
     " plantid_health plantid_health_images plantid_kb_search plantid_kb_detail"
+    " unrouted"  # requests for a path neither service has (a wrong API URL): 404
 ).split()
 
 
