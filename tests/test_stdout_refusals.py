@@ -136,6 +136,20 @@ def test_help_to_a_reader_that_left_is_a_quiet_success(argv, cli_env):
     assert (done.returncode, done.stderr) == (0, "")
 
 
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["identify", "--help"], ["cache", "-h"]]
+)
+def test_help_or_version_to_a_stdout_closed_at_start_is_one_clear_line(argv, cli_env):
+    """DEFECT: `plantid --help >&-` exited 0 having written nothing (Typer's echo skips a
+    missing stdout), where every command says it could not write and exits 1."""
+    done = _run(argv, cli_env, closed=True)
+    _clean(done.stderr)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "plantid: error: cannot write the output: standard output is closed"
+    )
+
+
 def test_keys_set_with_stdin_closed_is_a_usage_error(cli_env, tmp_path):
     """DEFECT: `plantid keys set plantid <&-` ended in `internal error: AttributeError`."""
     keys = tmp_path / "keys.json"

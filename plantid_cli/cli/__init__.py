@@ -63,7 +63,17 @@ def _main() -> None:
     except SystemExit as exc:
         if exc.code == 1 and stdout.reader_left():  # Rich's own exit on a closed pipe
             sys.exit(_output_failed(BrokenPipeError()))  # quiet 0, as everywhere
+        if exc.code in (0, None) and sys.stdout is None and _asked_for_text(sys.argv[1:]):
+            # Typer's echo skips a missing stdout: help and version "succeeded" unwritten
+            sys.exit(_output_failed(None))
         raise
+
+
+def _asked_for_text(argv: list[str]) -> bool:
+    """Whether the command line asks for help or the version (printed outside run_guarded,
+    which refuses every command's output to a stdout the process was started without)."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    return any(word in ("--help", "-h", "--version") for word in words)
 
 
 def _without_async_backends() -> None:
