@@ -100,7 +100,7 @@ def _hold_standard_fds() -> None:
             os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
 
 
-def _output_failed(exc: OSError) -> int:
+def _output_failed(exc: OSError | None) -> int:
     """The same ending as run_guarded's for a stdout that refuses writes."""
     # lazy: keeps cli.common (logging set-up) off --version and --help
     from plantid_cli.cli.common import output_failed
