@@ -125,10 +125,16 @@ class ProviderGuards:
     def _breaker_changed(self, provider: str, old: str, new: str, failures: int) -> None:
         self.bus.emit(Event.CIRCUIT_STATE, provider=provider, old=old, new=new, failures=failures)
 
-    def check(self) -> None:
-        """Fail fast, without any network: credits known to be gone, or the breaker open."""
+    def check(self, *, admitted: bool = False) -> None:
+        """Fail fast, without any network: credits known to be gone, or the breaker open.
+        `admitted`: for a call the breaker let through earlier that waited since (for its
+        slot, for its retry) while another photo's answer closed the way (by any process):
+        safe inside the breaker's own call, where a probe is not refused by its own lease."""
         self.credits.check()
-        self.breaker.check()
+        if admitted:
+            self.breaker.refuse_if_open()
+        else:
+            self.breaker.check()
 
     def call(self, fn: Callable[[], T], path: str, turn: Turn | None = None) -> T:
         """One breaker-guarded call; transient failures retried inside it (one failure total).
@@ -139,14 +145,6 @@ class ProviderGuards:
         asks its `recheck` after its wait."""
         return self.breaker.call(lambda: self._with_retries(fn, path, turn))
 
-    def refuse_learned(self) -> None:
-        """Refuse a call admitted earlier that waited (for its slot, for its retry) while another
-        photo's answer closed the way: the credits gone, the breaker opened (by any process).
-        Unlike `check`, safe inside the breaker's own call (a probe is not refused by its
-        lease)."""
-        self.credits.check()
-        self.breaker.refuse_if_open()
-
     def _learned_meanwhile(self, turn: Turn | None) -> bool:
         """Whether another photo's answer, while this one waited to retry, refuses its retry
         (the key rejected, the credits gone): the photo then keeps its own error, unsent."""
@@ -154,7 +152,7 @@ class ProviderGuards:
             if turn is not None:
                 turn.recheck()
             else:
-                self.refuse_learned()
+                self.check(admitted=True)
         except PlantidError:
             return True
         return False

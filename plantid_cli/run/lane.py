@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,16 +27,13 @@ class Lane:
     def turn(self) -> Turn:
         """One unit's place among this service's requests; what was learned while it waited
         for it (the key rejected, the credits gone, the breaker opened) refuses it."""
-        return self.wire.turn(recheck=self._refuse_learned)
+        return self.wire.turn(recheck=functools.partial(self.check, admitted=True))
 
-    def _refuse_learned(self) -> None:
+    def check(self, *, admitted: bool = False) -> None:
+        """Fail fast without a call: key rejected in this run, credits gone, breaker open
+        (`admitted`: see ProviderGuards.check)."""
         self.gate.check()
-        self.guards.refuse_learned()
-
-    def check(self) -> None:
-        """Fail fast without a call: key rejected in this run, credits gone, breaker open."""
-        self.gate.check()
-        self.guards.check()
+        self.guards.check(admitted=admitted)
 
     def serving(
         self, stored: dict[str, Any] | None, request: IdentifyRequest
