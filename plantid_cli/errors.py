@@ -15,7 +15,7 @@ token (written into records and logs) and the exit code that the run gets when i
     ├── ServiceUnavailable            exit 4   5xx, timeouts, unreachable, bad answers
     │   ├── UnusableAnswer            exit 4   2xx answer we cannot use (paid): code "bad_response"
     │   ├── CircuitOpenError          exit 4   breaker open: no network attempt made
-    │   │   └── ProbeInFlight         exit 4   this process's own trial call is out: wait for it
+    │   │   └── ProbeInFlight         exit 4   half-open, a trial call is out: a run waits for it
     │   └── CreditsExhausted          exit 4   429 from Plant.id / daily quota from Pl@ntNet
     └── Interrupted                   exit 130 Ctrl-C
 
@@ -215,9 +215,9 @@ class CircuitOpenError(ServiceUnavailable):
 
 
 class ProbeInFlight(CircuitOpenError):
-    """The circuit is half-open and the trial call out is this process's own (its breaker
-    holds the lease). A run's other photos wait for its outcome (SharedBreaker.wait_for_probe)
-    instead of being refused; anything that does not wait is refused as by an open circuit."""
+    """The circuit is half-open and a trial call is out (any process's probe lease). A run's
+    photos wait for its outcome (SharedBreaker.wait_for_probe) instead of being refused; a
+    command that does not wait is refused as by an open circuit."""
 
 
 class CreditsExhausted(ServiceUnavailable):

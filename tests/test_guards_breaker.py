@@ -395,21 +395,24 @@ def test_a_trial_call_of_this_breaker_makes_the_others_wait_not_refuse(tmp_path)
         breaker.check()
     with pytest.raises(ProbeInFlight):
         breaker.call(lambda: "sent")
-    # another breaker in this process (another run of the Python API) is refused as before,
-    # and told whose trial it is
+    # another breaker on the same state (another run of the Python API, another process) is
+    # told whose trial it is, and waits for it by reading the lease again
     other = SharedBreaker(SharedState(tmp_path / "state.sqlite3"), "plantid", reset_timeout=0.2)
-    with pytest.raises(CircuitOpenError) as refused:
+    with pytest.raises(ProbeInFlight) as refused:
         other.check()
-    assert not isinstance(refused.value, ProbeInFlight)
-    assert "this process" in str(refused.value)
-    waited = threading.Thread(target=breaker.wait_for_probe, args=(threading.Event(),))
-    waited.start()
-    waited.join(0.5)
-    assert waited.is_alive()  # still out: it waits
+    assert "this process is sending the trial call" in str(refused.value)
+    waiters = [threading.Thread(target=b.wait_for_probe, args=(threading.Event(),))
+               for b in (breaker, other)]  # fmt: skip
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join(0.5)
+    assert all(waiter.is_alive() for waiter in waiters)  # still out: they wait
     release.set()
-    waited.join(60)
+    for waiter in waiters:
+        waiter.join(60)
     prober.join(60)
-    assert not waited.is_alive() and results == ["answer"]
+    assert not any(waiter.is_alive() for waiter in waiters) and results == ["answer"]
     assert breaker.status()["state"] == "closed"
     breaker.check()  # nothing refuses now
     assert breaker.call(lambda: "sent") == "sent"

@@ -36,7 +36,7 @@ def test_twelve_processes_on_one_photo_make_exactly_one_call(tmp_path, sandbox, 
     assert len({r["best"]["scientific_name"] for r in records}) == 1
 
 
-def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe(
+def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe_the_rest_wait_for(
     tmp_path, sandbox, cli_env
 ):
     env = dict(cli_env, PLANTID_BREAKER_RESET_TIMEOUT="4", PLANTID_TIMEOUT="60")
@@ -58,25 +58,29 @@ def test_breaker_opened_by_three_processes_stops_a_fourth_then_one_probe(
     assert "retry_at" in json.loads(fourth.stdout)["error"]
     assert sandbox.stats()["plantid_identify"] == 3  # no network attempt while open
 
-    # After the reset timeout: six racing processes, exactly one trial call. The probe is held
-    # at the sandbox until the five others have been refused and exited.
+    # After the reset timeout: six racing processes, exactly one trial call while it is out.
+    # It is held at the sandbox; the five others wait for its outcome (they used to be
+    # refused: a batch started during a trial lost every photo to it), sending nothing.
     time.sleep(max(0.0, opened + 4.2 - time.monotonic()))
+    asked = sandbox.stats()["plantid_usage"]
     sandbox.configure(mode=None, hold_after=3)
     racers = [spawn(["identify", p], env) for p in photos[4:10]]
-    wait_for(lambda: sum(r.poll() is not None for r in racers) == 5)
+    wait_for(lambda: sandbox.stats()["plantid_usage"] - asked == 6)  # all six have started
+    wait_for(lambda: any(c.get("held") for c in sandbox.stats()["calls"]))  # the trial is out
+    time.sleep(1.0)  # for the five to reach their photo's check (a lower bound only)
     assert sandbox.stats()["plantid_identify"] == 4  # the probe, still held
+    assert all(r.poll() is None for r in racers)  # none refused: they wait
     sandbox.configure(hold_after=None)
     results = finish_all(racers)
-    assert sandbox.stats()["plantid_identify"] == 4
-    assert sorted(code for code, _, _ in results) == [0] + [4] * 5
-    assert breaker_state(env) == "half-open"
-
-    # success_threshold 2: the second successful probe closes the breaker.
-    sandbox.configure(latency_ms=0)
-    assert run_plantid(["identify", photos[10]], env).returncode == 0
+    assert [code for code, _, _ in results] == [0] * 6, [err for _, _, err in results]
+    assert sandbox.stats()["plantid_identify"] == 9
+    # success_threshold 2: the first trial's outcome, then a second trial alone, then the rest
+    calls = sorted(sandbox.stats()["calls"], key=lambda c: c["t_arrival"])[3:]
+    assert all(call["t_arrival"] >= calls[0]["t_end"] for call in calls[1:])
+    assert all(call["t_arrival"] >= calls[1]["t_end"] for call in calls[2:])
     assert breaker_state(env) == "closed"
-    assert run_plantid(["identify", photos[11]], env).returncode == 0
-    assert sandbox.stats()["plantid_identify"] == 6
+    assert run_plantid(["identify", photos[10]], env).returncode == 0
+    assert sandbox.stats()["plantid_identify"] == 10
 
 
 def test_credits_exhausted_is_not_an_outage(tmp_path, sandbox, cli_env):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import run_plantid
+from conftest import run_plantid, spawn, wait_for
 from photos import green_photo
 
 OPEN_FAST = {
@@ -72,3 +72,32 @@ def test_a_failed_trial_refuses_the_photos_that_waited_for_it(cli_env, sandbox, 
     assert reasons == ["circuit-open"] * 5 + ["http-500"], records
     said = " ".join(r["error"]["message"] for r in records)
     assert "another process" not in said and "half-open" not in said, said
+
+
+def test_another_processs_trial_call_holds_back_a_run_started_meanwhile(cli_env, sandbox, tmp_path):
+    # DEFECT (same class, across processes): a run that started while another process's trial
+    # call was out reported every photo `circuit-open` at once (a 100,000-photo batch in a
+    # second), though the trial was about to close the circuit
+    env = {**cli_env, **OPEN_FAST}
+    _open_then_recover(sandbox, env, tmp_path)
+    sandbox.configure(latency_ms=0, hold_after=sandbox.stats()["plantid_identify"])  # the trial
+    before = len(_identifications(sandbox))
+    first = [green_photo(tmp_path / f"a{i}.jpg", (160, 120), seed=60 + i) for i in range(4)]
+    second = [green_photo(tmp_path / f"b{i}.jpg", (160, 120), seed=70 + i) for i in range(4)]
+    args = ["-j", "4", "-f", "ndjson"]
+    prober = spawn(["identify", *first, *args], env)
+    wait_for(lambda: any(c.get("held") for c in _identifications(sandbox)))
+    asked = sandbox.stats()["plantid_usage"]
+    late = spawn(["identify", *second, *args], env)
+    wait_for(lambda: sandbox.stats()["plantid_usage"] > asked)  # the late run has started
+    time.sleep(1.0)  # for it to reach its photos' checks (a lower bound only)
+    sandbox.configure(hold_after=None)  # the trial is answered
+    outputs = [process.communicate(timeout=120) for process in (prober, late)]
+    for process, (out, err) in zip((prober, late), outputs, strict=True):
+        assert process.returncode == 0, err
+        assert [json.loads(line)["status"] for line in out.splitlines()] == ["ok"] * 4, err
+    calls = _identifications(sandbox)[before:]
+    assert len(calls) == 8
+    trial = calls[0]
+    assert all(call["t_arrival"] >= trial["t_end"] for call in calls[1:])
+    assert calls[2]["t_arrival"] >= calls[1]["t_end"]  # the second trial, then the rest

@@ -189,7 +189,9 @@ def breaker_state(env: dict) -> str:
     return json.loads(run.stdout)["providers"]["plantid"]["breaker"]["state"]
 
 
-def test_one_half_open_probe_for_the_whole_fleet(sandbox, cli_env, redis_server, tmp_path):
+def test_one_half_open_probe_for_the_whole_fleet_the_rest_wait_for(
+    sandbox, cli_env, redis_server, tmp_path
+):
     # the Redis twin of test_guards_cli's ..._stops_a_fourth_then_one_probe
     settings = {
         "PLANTID_BREAKER_FAIL_MAX": "3",
@@ -207,32 +209,35 @@ def test_one_half_open_probe_for_the_whole_fleet(sandbox, cli_env, redis_server,
     assert sandbox.stats()["plantid_identify"] == 3
     assert breaker_state(m1) == breaker_state(m2) == "open"
 
-    # After the reset timeout: six racers, three per machine, one trial call for the fleet.
-    # The probe is held at the sandbox until the five others have been refused and exited.
+    # After the reset timeout: six racers, three per machine, one trial call for the fleet
+    # while it is out. It is held at the sandbox; the five others wait for its outcome.
     time.sleep(max(0.0, opened + 4.2 - time.monotonic()))
     before = sandbox.stats()["plantid_identify"]
+    asked = sandbox.stats()["plantid_usage"]
     sandbox.configure(mode=None, hold_after=before)
     racers = [spawn(["identify", p, "-q"], envs[k % 2]) for k, p in enumerate(photos[3:9])]
-    wait_for(lambda: sum(r.poll() is not None for r in racers) == 5)
+    wait_for(lambda: sandbox.stats()["plantid_usage"] - asked == 6)  # all six have started
+    wait_for(lambda: any(c.get("held") for c in sandbox.stats()["calls"]))  # the trial is out
+    time.sleep(1.0)  # for the five to reach their photo's check (a lower bound only)
     assert sandbox.stats()["plantid_identify"] - before == 1  # the probe, still held
+    assert all(r.poll() is None for r in racers)  # none refused: they wait
     sandbox.configure(hold_after=None)
     racing = finish(racers)
-    assert sandbox.stats()["plantid_identify"] - before == 1
-    assert sorted(code for code, _, _ in racing) == [0] + [4] * 5, [err for _, _, err in racing]
-    for code, records, err in racing:
+    assert [code for code, _, _ in racing] == [0] * 6, [err for _, _, err in racing]
+    for _, records, err in racing:
         (record,) = records
-        if code == 0:
-            assert record["status"] == "ok"
-        else:
-            assert record["error"]["reason"] == "circuit-open", record
+        assert record["status"] == "ok"
         assert "[REDIS]" not in err
-    assert breaker_state(m1) == breaker_state(m2) == "half-open"
+    # success_threshold 2: the first trial's outcome, then a second trial alone, then the rest
+    calls = sorted(sandbox.stats()["calls"], key=lambda c: c["t_arrival"])[before:]
+    assert len(calls) == 6
+    assert all(call["t_arrival"] >= calls[0]["t_end"] for call in calls[1:])
+    assert all(call["t_arrival"] >= calls[1]["t_end"] for call in calls[2:])
+    assert breaker_state(m1) == breaker_state(m2) == "closed"
 
-    # success_threshold 2: the second successful probe, from either machine, closes it.
     run = run_plantid(["identify", photos[9], "-q"], m2)
     assert run.returncode == 0, run.stderr
-    assert breaker_state(m1) == breaker_state(m2) == "closed"
-    assert sandbox.stats()["plantid_identify"] == before + 2
+    assert sandbox.stats()["plantid_identify"] == before + 7
 
 
 def test_rate_limit_holds_for_the_fleet_and_shards_cover_every_photo_once(

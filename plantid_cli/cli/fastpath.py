@@ -141,12 +141,14 @@ def _refusing(settings: Any) -> bool:
     if settings.provider != "plantid" or settings.redis_url or not settings.api_key:
         return False
     # lazy: keeps events and guards off every other command's start-up
-    from plantid_cli.errors import ServiceUnavailable
+    from plantid_cli.errors import ProbeInFlight, ServiceUnavailable
     from plantid_cli.events import EventBus
     from plantid_cli.guards.provider_guards import ProviderGuards
 
     try:
         ProviderGuards(settings, "plantid", settings.api_key, EventBus()).check()
+    except ProbeInFlight:
+        return False  # a trial call is out: the run waits for it, its calls will go
     except ServiceUnavailable:
         return True
     return False

@@ -104,6 +104,8 @@ class Engine(Lookups):
             return False
         try:
             lane.guards.check()
+        except ProbeInFlight:
+            return False  # a trial call is out: the run waits for it, its calls will go
         except ServiceUnavailable:
             return True
         return False
@@ -309,7 +311,7 @@ class Engine(Lookups):
                 answer = lane.gate.call(
                     lambda: lane.guards.call(attempt, pending.job.display, turn)
                 )
-            except ProbeInFlight:  # refused before anything was sent: this run is probing
+            except ProbeInFlight:  # refused before anything was sent: a trial call is out
                 turn.give_back()  # a photo waiting for the trial sends nothing meanwhile
                 lane.guards.breaker.wait_for_probe(self._stop)
                 continue

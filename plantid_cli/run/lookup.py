@@ -126,7 +126,7 @@ class Lookups:
                 try:
                     self.lanes[name].check()
                 except ProbeInFlight:
-                    pass  # this run's trial call is out: the call stage waits for its outcome
+                    pass  # a trial call is out: the call stage waits for its outcome
                 except PlantidError as exc:
                     self._fell_back(name, outcomes, job.display)
                     self._refused(name, exc, job.display)

@@ -12,10 +12,10 @@ the circuit to half-open and run ``fn``; any other process that finds the circui
 half-open while a live lease exists raises :class:`CircuitOpenError` without calling ``fn``.
 A lease is live until it is released (always, in ``finally``), until ``probe_lease`` seconds
 have passed, or until its holder process is found dead (same host, pid gone, e.g. kill -9).
-Within the process that holds it the lease refuses with :class:`ProbeInFlight`: a run's other
-photos then wait for the trial's outcome (:meth:`SharedBreaker.wait_for_probe`) instead of
-being refused as if another process were probing (at `-j 8` the whole run was, and closing
-the circuit took one run per success).
+A live lease refuses with :class:`ProbeInFlight`: a run's photos then wait for the trial's
+outcome (:meth:`SharedBreaker.wait_for_probe`), whichever process sends it, instead of being
+refused (at `-j 8` the rest of the prober's own run was, and every photo of every other
+process running then, and closing the circuit took one run per success).
 
 Outcome classification (see :func:`counts_as_failure`):
 
@@ -149,25 +149,31 @@ class SharedBreaker:
             )
         if row.lease_live(now):
             if row.probe_token in self._own_tokens:  # a set's membership: safe unlocked
-                return ProbeInFlight(
-                    f"{self.provider}: circuit half-open, this run's trial call is still out",
-                    retry_at=row.probe_until,
-                )
-            mine = row.probe_pid == os.getpid() and row.probe_host == HOST
-            who = "this process" if mine else "another process"
-            return CircuitOpenError(
-                f"{self.provider}: circuit half-open, {who} is sending the trial call",
-                retry_at=row.probe_until,
+                who = "this run's trial call is still out"
+            elif row.probe_pid == os.getpid() and row.probe_host == HOST:
+                who = "this process is sending the trial call"
+            else:
+                who = "another process is sending the trial call"
+            return ProbeInFlight(
+                f"{self.provider}: circuit half-open, {who}", retry_at=row.probe_until
             )
         return None
 
     def wait_for_probe(self, stop: threading.Event) -> None:
-        """Return once none of this breaker's trial calls is out (or at `stop`): what a call
-        refused with ProbeInFlight waits for before it asks again. Bounded by the trial's own
-        guarded call (its deadlines), and by its lease."""
-        with self._tokens_changed:
-            while self._own_tokens and not stop.is_set():
-                self._tokens_changed.wait(WIRE_POLL_SECONDS)
+        """Return once no trial call is out (or at `stop`): what a call refused with
+        ProbeInFlight waits for before it asks again. This breaker's own trials wake it when
+        they end; another process's lease is read again every WIRE_POLL_SECONDS until it is
+        released, expires or its holder is found dead. Bounded by the trial's own guarded
+        call (its deadlines), and by its lease."""
+        while not stop.is_set():
+            with self._tokens_changed:
+                if self._own_tokens:
+                    self._tokens_changed.wait(WIRE_POLL_SECONDS)
+                    continue
+            row = self._row()
+            if row.state == STATE_CLOSED or not row.lease_live(time.time()):
+                return
+            stop.wait(WIRE_POLL_SECONDS)
 
     def _forget_token(self, token: str) -> None:
         with self._tokens_changed:
