@@ -16,6 +16,7 @@ Ordering, not clocks: the sandbox's call log says which call arrived after which
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 from conftest import run_plantid, spawn, wait_for
@@ -101,3 +102,27 @@ def test_another_processs_trial_call_holds_back_a_run_started_meanwhile(cli_env,
     trial = calls[0]
     assert all(call["t_arrival"] >= trial["t_end"] for call in calls[1:])
     assert calls[2]["t_arrival"] >= calls[1]["t_end"]  # the second trial, then the rest
+
+
+def test_a_stop_while_photos_wait_for_the_trial_ends_them_unsent(cli_env, sandbox, tmp_path):
+    # DEFECT (red team, session 17): after SIGTERM or Ctrl-C the photos waiting for their run's
+    # trial call looped without a pause (more than a core, reading the breaker's row) until the
+    # trial ended, and were then reported `circuit-open` when it failed. Correct: a stop ends
+    # them as photos not begun: no record, nothing sent, the next run asks for them.
+    env = {**cli_env, **OPEN_FAST}
+    _open_then_recover(sandbox, env, tmp_path)
+    sandbox.configure(latency_ms=0, hold_after=sandbox.stats()["plantid_identify"])  # the trial
+    before = len(_identifications(sandbox))
+    photos = [green_photo(tmp_path / f"s{i}.jpg", (160, 120), seed=90 + i) for i in range(6)]
+    run = spawn(["identify", *photos, "-j", "4", "-f", "ndjson"], env)
+    wait_for(lambda: any(c.get("held") for c in _identifications(sandbox)))
+    time.sleep(1.0)  # for the others to reach their checks (a lower bound only)
+    run.send_signal(signal.SIGTERM)
+    time.sleep(1.0)  # for them to see the stop while the trial is still out (a lower bound)
+    sandbox.configure(mode="error500", hold_after=None)  # the trial fails
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 143, err
+    assert "Traceback" not in err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["error"]["reason"] for r in records] == ["http-500"], records
+    assert len(_identifications(sandbox)) - before == 1

@@ -314,6 +314,8 @@ class Engine(Lookups):
             except ProbeInFlight:  # refused before anything was sent: a trial call is out
                 turn.give_back()  # a photo waiting for the trial sends nothing meanwhile
                 lane.guards.breaker.wait_for_probe(self._stop)
+                if self._stop.is_set():  # (a free slot is taken without a look at the stop)
+                    raise Interrupted("stopped before the request was sent") from None
                 continue
             except UnusableAnswer as exc:  # charged all the same: stored, never bought again
                 self._charged(lane.provider)

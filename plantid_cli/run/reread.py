@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.errors import PlantidError
+from plantid_cli.errors import PlantidError, ProbeInFlight
 from plantid_cli.guards.disk.cache import cache_key
 from plantid_cli.records import stored_answer
 
@@ -73,6 +73,8 @@ def reread(
         answer = lane.guards.call(
             lambda: provider.refetch(client, token, pending.request), pending.job.display
         )
+    except ProbeInFlight:
+        raise  # a trial call is out: the caller waits for it, then re-reads (never buys)
     except PlantidError:
         return None
     stored = stored_answer(provider.name, answer, location, taken_at)

@@ -181,7 +181,7 @@ class SharedBreaker:
             self._tokens_changed.notify_all()
 
     def check(self) -> None:
-        """Raise CircuitOpenError if open and not yet due, or if another process holds the probe."""
+        """Raise CircuitOpenError if open and not yet due; ProbeInFlight while a trial is out."""
         error = self._refusal(self._row(), time.time())
         if error is not None:
             raise error
@@ -280,8 +280,10 @@ class SharedBreaker:
     def _open_error(self) -> CircuitOpenError:
         row = self._row()
         error = self._refusal(row, time.time())
-        if error is not None and not isinstance(error, ProbeInFlight):  # (our own trial: see
-            return error  # call; only a check before a call waits for it)
+        # a trial's lease is never the reason here (pybreaker refused inside the trial, or a
+        # replayed failure was not counted): only a check before a call waits for a trial
+        if error is not None and not isinstance(error, ProbeInFlight):
+            return error
         retry_at = (row.opened_at or time.time()) + self.reset_timeout
         return CircuitOpenError(
             f"{self.provider}: circuit open after repeated failures", retry_at=retry_at
