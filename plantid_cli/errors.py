@@ -217,7 +217,16 @@ class CircuitOpenError(ServiceUnavailable):
 class ProbeInFlight(CircuitOpenError):
     """The circuit is half-open and a trial call is out (any process's probe lease). A run's
     photos wait for its outcome (SharedBreaker.wait_for_probe) instead of being refused; a
-    command that does not wait is refused as by an open circuit."""
+    command that does not wait is refused as by an open circuit. `ours`: the trial is this
+    run's own (its breaker holds the lease), whose start the run has already said; `who`:
+    who sends it, in words."""
+
+    def __init__(
+        self, message: str, *, retry_at: float | None = None, ours: bool = False, who: str = ""
+    ) -> None:
+        super().__init__(message, retry_at=retry_at)
+        self.ours = ours
+        self.who = who
 
 
 class CreditsExhausted(ServiceUnavailable):

@@ -30,6 +30,8 @@ class Event(StrEnum):
     LOCK_TIMEOUT = "lock.timeout"
     CIRCUIT_STATE = "circuit.state"
     CIRCUIT_OPEN = "circuit.open"
+    #: A run's photos wait for another process's trial call (once per service and run).
+    CIRCUIT_TRIAL_WAIT = "circuit.trial_wait"
     #: The rate limit makes a call wait (once per call, before the wait).
     RATE_WAIT = "rate.wait"
     #: A rate-limit slot was taken (after `seconds` of waiting, maybe 0).
@@ -62,6 +64,11 @@ TEXT_FORMATS: dict[Event, tuple[int, str]] = {
         "[CIRCUIT] {provider} {old} -> {new} ({failures} failures)",
     ),
     Event.CIRCUIT_OPEN: (logging.INFO, "[CIRCUIT] {provider} open: not calling for {path}"),
+    Event.CIRCUIT_TRIAL_WAIT: (
+        logging.WARNING,
+        "[CIRCUIT] {provider} half-open: {who}; this run's photos wait for its outcome"
+        " (until {until} at most)",
+    ),
     Event.RATE_WAIT: (logging.INFO, "[RATE] wait {seconds:.1f}s"),
     Event.UPSTREAM_CALL: (
         logging.INFO,

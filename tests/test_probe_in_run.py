@@ -16,6 +16,7 @@ Ordering, not clocks: the sandbox's call log says which call arrived after which
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 
@@ -97,6 +98,15 @@ def test_another_processs_trial_call_holds_back_a_run_started_meanwhile(cli_env,
     for process, (out, err) in zip((prober, late), outputs, strict=True):
         assert process.returncode == 0, err
         assert [json.loads(line)["status"] for line in out.splitlines()] == ["ok"] * 4, err
+    # the late run says, once, why it sits silent; the prober's own trial needs no such line
+    waits = [line for line in outputs[1][1].splitlines() if "photos wait for its outcome" in line]
+    assert len(waits) == 1, outputs[1][1]
+    assert re.fullmatch(
+        r"plantid: warning: \[CIRCUIT\] plantid half-open: another process is sending the trial"
+        r" call; this run's photos wait for its outcome \(until \d\d:\d\d:\d\d at most\)",
+        waits[0],
+    ), waits
+    assert "photos wait for its outcome" not in outputs[0][1]
     calls = _identifications(sandbox)[before:]
     assert len(calls) == 8
     trial = calls[0]

@@ -311,8 +311,9 @@ class Engine(Lookups):
                 answer = lane.gate.call(
                     lambda: lane.guards.call(attempt, pending.job.display, turn)
                 )
-            except ProbeInFlight:  # refused before anything was sent: a trial call is out
+            except ProbeInFlight as trial:  # refused before anything was sent: a trial is out
                 turn.give_back()  # a photo waiting for the trial sends nothing meanwhile
+                lane.waiting_for_trial(trial)
                 lane.guards.breaker.wait_for_probe(self._stop)
                 if self._stop.is_set():  # (a free slot is taken without a look at the stop)
                     raise Interrupted("stopped before the request was sent") from None

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from plantid_cli.errors import ProbeInFlight
+from plantid_cli.events import Event
 from plantid_cli.guards.provider_guards import ProviderGuards
 from plantid_cli.guards.wire import Turn, Wire
 from plantid_cli.providers.base import IdentifyRequest, Provider
@@ -20,9 +24,29 @@ class Lane:
     guards: ProviderGuards
     wire: Wire  # this service's requests out at once (guards/wire.py)
     gate: KeyGate = field(init=False)  # a rejected key stops this lane's calls (keygate.py)
+    _trial_wait_said: bool = field(default=False, init=False)
+    _said_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.gate = KeyGate(self.provider.name, self.guards.bus)
+
+    def waiting_for_trial(self, trial: ProbeInFlight) -> None:
+        """Say once per run that its photos wait for another process's trial call: the run
+        may sit silent for as long as that call's deadlines allow. (Its own trial's start is
+        said by the circuit's `open -> half-open`.)"""
+        if trial.ours:
+            return
+        with self._said_lock:
+            first, self._trial_wait_said = not self._trial_wait_said, True
+        if first:
+            until = (
+                "?"
+                if trial.retry_at is None
+                else time.strftime("%H:%M:%S", time.localtime(trial.retry_at))
+            )
+            self.guards.bus.emit(
+                Event.CIRCUIT_TRIAL_WAIT, provider=self.provider.name, who=trial.who, until=until
+            )
 
     def turn(self) -> Turn:
         """One unit's place among this service's requests; what was learned while it waited

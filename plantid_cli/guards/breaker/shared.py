@@ -148,14 +148,18 @@ class SharedBreaker:
                 retry_at=due_at,
             )
         if row.lease_live(now):
-            if row.probe_token in self._own_tokens:  # a set's membership: safe unlocked
+            ours = row.probe_token in self._own_tokens  # a set's membership: safe unlocked
+            if ours:
                 who = "this run's trial call is still out"
             elif row.probe_pid == os.getpid() and row.probe_host == HOST:
                 who = "this process is sending the trial call"
             else:
                 who = "another process is sending the trial call"
             return ProbeInFlight(
-                f"{self.provider}: circuit half-open, {who}", retry_at=row.probe_until
+                f"{self.provider}: circuit half-open, {who}",
+                retry_at=row.probe_until,
+                ours=ours,
+                who=who,
             )
         return None
 
