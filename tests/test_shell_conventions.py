@@ -13,7 +13,7 @@ import sys
 
 import pexpect
 import pytest
-from conftest import REPO, run_plantid
+from conftest import REPO, run_plantid, wait_for
 from PIL import Image
 
 PLANTID = f"{shlex.quote(sys.executable)} -m plantid_cli"
@@ -95,6 +95,83 @@ def test_install_completion_writes_the_bash_script(cli_env, tmp_path):
         "_PLANTID_COMPLETE=complete_bash" in (home / ".bash_completions" / "plantid.sh").read_text()
     )
     assert ".bash_completions/plantid.sh" in (home / ".bashrc").read_text()
+
+
+# DEFECT (a leftover of session 15, found when pytest ran detached): Typer asks shellingham for
+# the nearest shell among the process's parents. From a `/bin/sh` script (dash) it answered
+# "Shell sh is not supported.", with none among them (`bash -c` execs the command, ssh, cron)
+# "Shell None is not supported." - on stdout, exit 1, nothing installed. Correct: the login
+# shell, $SHELL, as shellingham's documentation advises; when neither says, one clear line.
+
+
+def test_completion_from_a_shell_it_cannot_complete_for_takes_the_login_shell(cli_env, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**cli_env, "HOME": str(home), "SHELL": "/bin/bash", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        ["sh", "-c", f"{PLANTID} --install-completion; status=$?; exit $status"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bash completion installed" in result.stdout
+    script = (home / ".bash_completions" / "plantid.sh").read_text()
+    assert "_PLANTID_COMPLETE=complete_bash" in script
+
+
+DETACHED = r"""
+import os, subprocess, sys, time
+out, me = sys.argv[1], os.getpid()
+if os.fork():
+    os._exit(0)  # the parent leaves at once: the child is re-parented, no shell above it
+while os.getppid() == me:
+    time.sleep(0.01)
+above, pid = [], os.getppid()
+while pid > 0:  # what is above it now (a container whose init is a shell keeps that shell)
+    with open(f"/proc/{pid}/stat") as stat:
+        name, fields = stat.read().rsplit(")", 1)
+    above.append(name.partition("(")[2])
+    pid = int(fields.split()[1])
+done = subprocess.run(sys.argv[2:], capture_output=True, text=True)
+with open(out + ".tmp", "w") as f:
+    f.write(f"{' '.join(above)}\n{done.returncode}\n{done.stdout}")
+os.rename(out + ".tmp", out)
+"""
+
+
+def test_completion_with_no_shell_among_the_parents_takes_the_login_shell(cli_env, tmp_path):
+    out = tmp_path / "out"
+    env = {**cli_env, "SHELL": "/usr/bin/zsh", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "plantid_cli", "--show-completion"]
+    subprocess.run([sys.executable, "-c", DETACHED, str(out), *command], env=env, cwd=REPO,
+                   check=True, timeout=60)  # fmt: skip
+    wait_for(out.exists)
+    above, code, script = out.read_text().split("\n", 2)
+    if any(name.endswith("sh") for name in above.split()):
+        pytest.skip(f"this machine keeps a shell above every process ({above})")
+    assert code == "0", script
+    assert "_PLANTID_COMPLETE=complete_zsh" in script  # $SHELL's, not bash's
+
+
+def test_completion_with_no_shell_to_go_by_says_so_in_one_line(cli_env, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in cli_env.items() if k != "SHELL"}
+    env.update(HOME=str(home), PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        ["sh", "-c", f"{PLANTID} --install-completion; status=$?; exit $status"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("plantid: cannot tell which shell to set completion up for")
+    assert "the nearest is sh" in lines[0] and "$SHELL is not set" in lines[0]
+    assert list(home.iterdir()) == []  # nothing installed
 
 
 # ----- help and the README's command reference ---------------------------------------------

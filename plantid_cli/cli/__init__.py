@@ -51,6 +51,16 @@ def _main() -> None:
         code = answer_without_typer(sys.argv[2:])
         if code is not None:
             sys.exit(code)
+    # lazy: every command's start-up pays for these lines only
+    from plantid_cli.cli.completion_shell import asks_for_completion
+
+    if asks_for_completion(sys.argv[1:]):
+        # lazy: shellingham and Typer's completion only for the two completion options
+        from plantid_cli.cli.completion_shell import settle_the_shell
+
+        if (refused := settle_the_shell()) is not None:
+            sys.stderr.write(refused + "\n")
+            sys.exit(2)
     # lazy: the fast path above answers without Typer (typer, pydantic)
     from plantid_cli.cli.app import build_app
     from plantid_cli.cli.fastparams import install
