@@ -104,10 +104,13 @@ def test_install_completion_writes_the_bash_script(cli_env, tmp_path):
 # shell, $SHELL, as shellingham's documentation advises; when neither says, one clear line.
 
 
-def test_completion_from_a_shell_it_cannot_complete_for_takes_the_login_shell(cli_env, tmp_path):
+@pytest.mark.parametrize("login", ["/bin/bash", "/bin/bash\n", " bash "])  # a profile's line end
+def test_completion_from_a_shell_it_cannot_complete_for_takes_the_login_shell(
+    cli_env, tmp_path, login
+):
     home = tmp_path / "home"
     home.mkdir()
-    env = {**cli_env, "HOME": str(home), "SHELL": "/bin/bash", "PYTHONPATH": str(REPO)}
+    env = {**cli_env, "HOME": str(home), "SHELL": login, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         ["sh", "-c", f"{PLANTID} --install-completion; status=$?; exit $status"],
         env=env,

@@ -80,10 +80,11 @@ def _main() -> None:
 
 
 def _asked_for_text(argv: list[str]) -> bool:
-    """Whether the command line asks for help or the version (printed outside run_guarded,
-    which refuses every command's output to a stdout the process was started without)."""
+    """Whether the command line asks for help, the version or the completion script (printed
+    outside run_guarded, which refuses every command's output to a stdout the process was
+    started without)."""
     words = argv[: argv.index("--")] if "--" in argv else argv
-    return any(word in ("--help", "-h", "--version") for word in words)
+    return any(word in ("--help", "-h", "--version", "--show-completion") for word in words)
 
 
 def _without_async_backends() -> None:

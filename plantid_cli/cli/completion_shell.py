@@ -45,7 +45,7 @@ def settle_the_shell() -> str | None:
         nearest = None
     if nearest in supported:
         return None
-    login = os.environ.get("SHELL", "")
+    login = os.environ.get("SHELL", "").strip()  # a line end or a space from a profile
     name = os.path.basename(login).lower()
     if name.endswith(".exe"):
         name = name[: -len(".exe")]
