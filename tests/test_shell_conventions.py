@@ -157,11 +157,16 @@ def test_completion_with_no_shell_among_the_parents_takes_the_login_shell(cli_en
     assert "_PLANTID_COMPLETE=complete_zsh" in script  # $SHELL's, not bash's
 
 
-def test_completion_with_no_shell_to_go_by_says_so_in_one_line(cli_env, tmp_path):
+@pytest.mark.parametrize(
+    ("login", "said"),
+    [(None, "$SHELL is not set"), ("/bin/tcsh", "$SHELL is /bin/tcsh"),
+     ("\x1b[31m/bin/red", "$SHELL is '\\x1b[31m/bin/red'")],  # no escape reaches the terminal
+)  # fmt: skip
+def test_completion_with_no_shell_to_go_by_says_so_in_one_line(cli_env, tmp_path, login, said):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in cli_env.items() if k != "SHELL"}
-    env.update(HOME=str(home), PYTHONPATH=str(REPO))
+    env.update(HOME=str(home), PYTHONPATH=str(REPO), **({"SHELL": login} if login else {}))
     result = subprocess.run(
         ["sh", "-c", f"{PLANTID} --install-completion; status=$?; exit $status"],
         env=env,
@@ -173,7 +178,8 @@ def test_completion_with_no_shell_to_go_by_says_so_in_one_line(cli_env, tmp_path
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("plantid: cannot tell which shell to set completion up for")
-    assert "the nearest is sh" in lines[0] and "$SHELL is not set" in lines[0]
+    assert "the nearest is sh" in lines[0] and said in lines[0]
+    assert "\x1b" not in result.stderr
     assert list(home.iterdir()) == []  # nothing installed
 
 

@@ -41,7 +41,7 @@ def settle_the_shell() -> str | None:
     supported = [shell.value for shell in Shells]
     try:
         nearest: str | None = shellingham.detect_shell()[0]
-    except shellingham.ShellDetectionFailure:
+    except Exception:  # ShellDetectionFailure, or an unreadable /proc: nothing detected
         nearest = None
     if nearest in supported:
         return None
@@ -52,7 +52,8 @@ def settle_the_shell() -> str | None:
     if name not in supported:
         found = f"the nearest is {nearest}" if nearest else "there is none"
         options = " ".join(word for word in sys.argv[1:] if word in COMPLETION_OPTIONS)
-        said = f"$SHELL is {login}" if login else "$SHELL is not set"
+        shown = login if login.isprintable() else ascii(login)  # no escapes to the terminal
+        said = f"$SHELL is {shown}" if login else "$SHELL is not set"
         return (
             "plantid: cannot tell which shell to set completion up for: among this process's "
             f"parents {found}, and {said}. Run it from your shell, or say which: "
