@@ -8,6 +8,20 @@ bundle, verification on, nothing read from the environment (`trust_env=False`: n
 SSL_CERT_FILE). The same timeouts for every client: a connect wait of at most 10 s inside the
 total. httpx is imported when the first client is made.
 
+Why every connection is kept alive, for as long as the service keeps it: httpcore's pool
+(1.0.9, encode/httpcore#1110) gives an idle connection to a waiting request under its lock,
+but the request's thread starts on it only later; another thread's pass over the pool in
+between could still close it as idle - over the keep-alive count (20 by default: httpcore
+counts every connection, not the idle ones, so past 20 it closed each one going idle), past
+its keep-alive expiry (5 s), or to make room for another service's connection (`--provider
+both` on a pool sized for one) - and closed it under the request once that had been sent. At
+`-j 400`, 1-8 photos in 400 were charged a 201 and read `ReadError: [Errno 9] Bad file
+descriptor`, and the retry bought them again. So the pool keeps every connection it may open
+(`max_keepalive_connections` = `max_connections`), never expires one itself (a connection
+the service has closed is still found closed and dropped: a request given it before then
+finds it closed before sending, and is queued again), and is sized by the caller for every
+request it may have out. tests/test_http_pool.py counts the connections.
+
 Why the bundle is loaded at the first TLS handshake, not with the context: a run against a
 plain-http endpoint (the sandbox, a proxy on this machine) never verifies a certificate, and
 loading ~150 certificates it will not use was 48 ms in front of its first upload (issue 17).
@@ -40,10 +54,11 @@ def new_client(timeout: float, max_connections: int | None = None) -> httpx.Clie
     """A keep-alive client for one run or one command; the caller closes it."""
     import httpx  # lazy: a run answered from the cache never imports the HTTP stack
 
-    if max_connections is None:  # httpx's own default pool
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    else:
-        limits = httpx.Limits(max_connections=max_connections)
+    pool = 100 if max_connections is None else max_connections  # 100: httpx's own default
+    # every connection kept, none expired by the pool itself: see the module doc
+    limits = httpx.Limits(
+        max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=None
+    )
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_SECONDS)),
         limits=limits,

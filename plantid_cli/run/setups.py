@@ -40,7 +40,8 @@ class RunSetups:
 
     def client(self) -> httpx.Client:
         """One keep-alive HTTP client per run (httpx imported only when a call is needed):
-        a connection for each call thread, and one each for the credit check and a re-read."""
+        a connection for each request the run may have out (`concurrency` here is every
+        service's slots together), and one each for the credit check and a re-read."""
         with self._lock:
             if self._client is None:
                 self._client = new_client(self._timeout, self._concurrency + 2)
