@@ -43,6 +43,7 @@ from plantid_cli.run.budget import (
 from plantid_cli.run.combine import providers_for
 from plantid_cli.run.concurrency import TRIAGE_BATCH
 from plantid_cli.run.engine import Engine
+from plantid_cli.run.openfiles import ensure_open_files
 from plantid_cli.run.options import IdentifyOptions, RunOptions, RunResult
 from plantid_cli.run.pending import Known
 from plantid_cli.run.walkahead import WalkAhead
@@ -245,6 +246,7 @@ def run_batch(
     empty_folders: list[str] = []
     walk = None
     try:
+        ensure_open_files(settings.concurrency, len(engine.lanes))  # before any file of a unit
         # one walk for the total, the cost count and the run (stdin is read once, too)
         walk = WalkAhead(jobs_for(options, stdin, empty_folders.append), on_total)
         if (
