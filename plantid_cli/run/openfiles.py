@@ -21,6 +21,8 @@ from plantid_cli.errors import UsageError
 FILES_PER_SLOT = 8
 #: The run's own files whatever its concurrency: the databases, the output, the walk, Python.
 FILES_BASE = 64
+#: The most macOS lets a process set its soft limit to (its kernel's OPEN_MAX).
+MACOS_OPEN_MAX = 10240
 
 
 def files_needed(concurrency: int, services: int) -> int:
@@ -39,11 +41,15 @@ def ensure_open_files(concurrency: int, services: int) -> None:
     if soft == resource.RLIM_INFINITY or need <= soft:
         return
     target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    except (ValueError, OSError):  # (macOS refuses a soft limit past its kernel's own)
-        pass
+    # macOS refuses a soft limit past its kernel's own (OPEN_MAX, 10,240) even under an
+    # unlimited hard one: then as far as that goes
+    for candidate in dict.fromkeys((target, min(target, MACOS_OPEN_MAX))):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (candidate, hard))
+        except (ValueError, OSError):
+            continue
+        soft = candidate
+        break
     if need <= soft:
         return
     fits = max(1, (soft - FILES_BASE) // (FILES_PER_SLOT * max(1, services)))
