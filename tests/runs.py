@@ -121,3 +121,16 @@ def identify_bomb(photo, env) -> tuple[dict, int]:
     assert result.returncode == 4, result.stderr
     [record] = [json.loads(line) for line in result.stdout.splitlines()]
     return record, peak_of(result.stderr)
+
+
+def peak_overlap(calls: list[dict]) -> int:
+    """The most calls the sandbox had open at once ([arrival, end]), from its call log."""
+    edges = sorted(
+        [(c["t_arrival"], 1) for c in calls] + [(c["t_end"], -1) for c in calls],
+        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same instant
+    )
+    open_now = peak = 0
+    for _, step in edges:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak

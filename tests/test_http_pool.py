@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from conftest import run_plantid
 from photos import green_photo
+from runs import peak_overlap
 
 
 def test_a_connection_idle_for_seconds_is_used_again_not_closed(cli_env, sandbox, tmp_path):
@@ -32,15 +33,6 @@ def test_a_connection_idle_for_seconds_is_used_again_not_closed(cli_env, sandbox
     assert result.returncode == 0, result.stderr
     assert sandbox.stats()["plantid_identify"] == 2
     assert sandbox.stats()["connections"] - before == 1  # was 2: closed idle, opened again
-
-
-def _most_out_at_once(calls: list[dict]) -> int:
-    edges = sorted([(c["t_arrival"], 1) for c in calls] + [(c["t_end"], -1) for c in calls])
-    out = most = 0
-    for _, step in edges:
-        out += step
-        most = max(most, out)
-    return most
 
 
 def test_both_services_get_their_concurrency_each(cli_env, sandbox, tmp_path):
@@ -56,5 +48,5 @@ def test_both_services_get_their_concurrency_each(cli_env, sandbox, tmp_path):
     assert (stats["plantid_identify"], stats["plantnet_identify"]) == (24, 24)
     kinds = ("plantid_identify", "plantnet_identify")
     calls = [c for c in stats["calls"] if c.get("kind") in kinds]
-    assert _most_out_at_once(calls) == 8  # 4 to each service (was 6: the pool's size)
+    assert peak_overlap(calls) == 8  # 4 to each service (was 6: the pool's size)
     assert stats["connections"] - before == 8

@@ -15,20 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_plantid, spawn, wait_for
-from runs import make_photos, records
-
-
-def _peak_overlap(calls: list[dict]) -> int:
-    """The most identification calls the sandbox had open at once ([arrival, end])."""
-    edges = sorted(
-        [(c["t_arrival"], 1) for c in calls] + [(c["t_end"], -1) for c in calls],
-        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same instant
-    )
-    open_now = peak = 0
-    for _, step in edges:
-        open_now += step
-        peak = max(peak, open_now)
-    return peak
+from runs import make_photos, peak_overlap, records
 
 
 def test_dash_j_bounds_the_requests_in_flight_not_the_threads(sandbox, cli_env, tmp_path):
@@ -47,7 +34,7 @@ def test_dash_j_bounds_the_requests_in_flight_not_the_threads(sandbox, cli_env, 
     assert sorted(r["status"] for r in records(out)) == ["ok"] * 12
     calls = sandbox.stats()["calls"]
     assert len(calls) == 12
-    assert _peak_overlap(calls) == 3
+    assert peak_overlap(calls) == 3
 
 
 def test_a_breaker_opened_by_the_calls_a_photo_waited_for_stops_it_unsent(
@@ -122,7 +109,7 @@ def test_the_next_photo_gets_ready_while_the_slot_is_out(sandbox, cli_env, tmp_p
     assert proc.returncode == 0, err
     assert held == 1
     assert [r["status"] for r in records(out)] == ["ok"] * 2
-    assert _peak_overlap(sandbox.stats()["calls"]) == 1
+    assert peak_overlap(sandbox.stats()["calls"]) == 1
 
 
 def test_a_photo_waiting_to_retry_keeps_its_slot(sandbox, cli_env, tmp_path):

@@ -51,14 +51,11 @@ def _main() -> None:
         code = answer_without_typer(sys.argv[2:])
         if code is not None:
             sys.exit(code)
-    # lazy: every command's start-up pays for these lines only
-    from plantid_cli.cli.completion_shell import asks_for_completion
-
-    if asks_for_completion(sys.argv[1:]):
+    if completion := [w for w in _option_words(sys.argv[1:]) if w in COMPLETION_OPTIONS]:
         # lazy: shellingham and Typer's completion only for the two completion options
         from plantid_cli.cli.completion_shell import settle_the_shell
 
-        if (refused := settle_the_shell()) is not None:
+        if (refused := settle_the_shell(completion)) is not None:
             sys.stderr.write(refused + "\n")
             sys.exit(2)
     # lazy: the fast path above answers without Typer (typer, pydantic)
@@ -83,8 +80,18 @@ def _asked_for_text(argv: list[str]) -> bool:
     """Whether the command line asks for help, the version or the completion script (printed
     outside run_guarded, which refuses every command's output to a stdout the process was
     started without)."""
-    words = argv[: argv.index("--")] if "--" in argv else argv
-    return any(word in ("--help", "-h", "--version", "--show-completion") for word in words)
+    asking = ("--help", "-h", "--version", SHOW_COMPLETION)
+    return any(word in asking for word in _option_words(argv))
+
+
+#: Typer's own completion options (on every Typer app); the second one prints text.
+SHOW_COMPLETION = "--show-completion"
+COMPLETION_OPTIONS = ("--install-completion", SHOW_COMPLETION)
+
+
+def _option_words(argv: list[str]) -> list[str]:
+    """The words before a `--` (after it, every word is an argument, never an option)."""
+    return argv[: argv.index("--")] if "--" in argv else argv
 
 
 def _without_async_backends() -> None:

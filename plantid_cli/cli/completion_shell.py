@@ -18,20 +18,12 @@ May import: typer, shellingham (both lazily), the top-level modules.
 from __future__ import annotations
 
 import os
-import sys
-
-#: The options whose shell is detected (Typer's own, on every Typer app).
-COMPLETION_OPTIONS = ("--install-completion", "--show-completion")
 
 
-def asks_for_completion(argv: list[str]) -> bool:
-    words = argv[: argv.index("--")] if "--" in argv else argv
-    return any(word in COMPLETION_OPTIONS for word in words)
-
-
-def settle_the_shell() -> str | None:
+def settle_the_shell(options: list[str]) -> str | None:
     """Make Typer's shell detection fall back to `$SHELL`; the error to print (then exit 2)
-    when no shell it completes for can be found, else None."""
+    when no shell it completes for can be found, else None. `options`: the completion options
+    given (for the example in the error)."""
     try:
         import shellingham  # type: ignore[import-untyped]  # (no type information)
     except ImportError:  # Typer then takes the shell as the option's value: nothing to settle
@@ -51,13 +43,13 @@ def settle_the_shell() -> str | None:
         name = name[: -len(".exe")]
     if name not in supported:
         found = f"the nearest is {nearest}" if nearest else "there is none"
-        options = " ".join(word for word in sys.argv[1:] if word in COMPLETION_OPTIONS)
         shown = login if login.isprintable() else ascii(login)  # no escapes to the terminal
         said = f"$SHELL is {shown}" if login else "$SHELL is not set"
         return (
             "plantid: cannot tell which shell to set completion up for: among this process's "
             f"parents {found}, and {said}. Run it from your shell, or say which: "
-            f"SHELL=/bin/bash plantid {options} (plantid completes for {', '.join(supported)})"
+            f"SHELL=/bin/bash plantid {' '.join(options)} "
+            f"(plantid completes for {', '.join(supported)})"
         )
     shellingham.detect_shell = lambda *args, **kwargs: (name, login)
     return None

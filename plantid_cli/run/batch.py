@@ -246,7 +246,7 @@ def run_batch(
     empty_folders: list[str] = []
     walk = None
     try:
-        ensure_open_files(settings.concurrency, len(engine.lanes))  # before any file of a unit
+        ensure_open_files(engine.requests_out, settings.concurrency)  # before a unit's files
         # one walk for the total, the cost count and the run (stdin is read once, too)
         walk = WalkAhead(jobs_for(options, stdin, empty_folders.append), on_total)
         if (

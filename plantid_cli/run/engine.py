@@ -85,9 +85,10 @@ class Engine(Lookups):
         self._inflight: dict[str, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
         self._stop = stop if stop is not None else threading.Event()
-        # each service's lane has its own `concurrency` slots, all on the run's one client
-        in_flight = options.concurrency * max(1, len(providers))
-        self.setups = RunSetups(settings.timeout, in_flight, self.cache,
+        #: requests the run may have out at once: each service's lane has its own
+        #: `concurrency` slots, all on the run's one client (and each with its open files)
+        self.requests_out = options.concurrency * max(1, len(providers))
+        self.setups = RunSetups(settings.timeout, self.requests_out, self.cache,
                                 backend.kind == "disk", self._stop)  # fmt: skip
         self._closed = False  # close() began: a call failing from now on failed locally
         self.lanes = {p.name: self._lane(p, backend) for p in providers}

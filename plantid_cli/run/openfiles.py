@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from plantid_cli.errors import UsageError
 
-#: Open files per `--concurrency` slot and service (measured ~6; the rest is margin).
+#: Open files per request out (a `--concurrency` slot of one service; measured ~6, the rest
+#: is margin).
 FILES_PER_SLOT = 8
 #: The run's own files whatever its concurrency: the databases, the output, the walk, Python.
 FILES_BASE = 64
@@ -25,18 +26,15 @@ FILES_BASE = 64
 MACOS_OPEN_MAX = 10240
 
 
-def files_needed(concurrency: int, services: int) -> int:
-    return FILES_BASE + FILES_PER_SLOT * concurrency * max(1, services)
-
-
-def ensure_open_files(concurrency: int, services: int) -> None:
-    """Raise the soft limit on open files to what `concurrency` requests to each of
-    `services` need; UsageError when the hard limit is lower (nothing is sent)."""
+def ensure_open_files(requests_out: int, concurrency: int) -> None:
+    """Raise the soft limit on open files to what `requests_out` requests at once need (the
+    run's `concurrency` slots of every service); UsageError when the hard limit is lower
+    (nothing is sent)."""
     try:
         import resource  # lazy, and absent on Windows (whose limit is not this one)
     except ImportError:
         return
-    need = files_needed(concurrency, services)
+    need = FILES_BASE + FILES_PER_SLOT * requests_out
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or need <= soft:
         return
@@ -52,7 +50,8 @@ def ensure_open_files(concurrency: int, services: int) -> None:
         break
     if need <= soft:
         return
-    fits = max(1, (soft - FILES_BASE) // (FILES_PER_SLOT * max(1, services)))
+    services = max(1, requests_out // concurrency)
+    fits = max(1, (soft - FILES_BASE) // (FILES_PER_SLOT * services))
     raise UsageError(
         f"--concurrency {concurrency} needs about {need:,} open files at once, and this "
         f"process may open {soft:,} (ulimit -n). Use -j {fits} or less, or raise the limit "
