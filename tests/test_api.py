@@ -184,3 +184,54 @@ def test_the_warm_up_still_imports_the_lock_library_when_the_credit_check_built_
     assert record["status"] == "ok"
     assert configured.stats()["plantid_usage"] == 1  # the credit check ran, on the run's client
     assert "plantid-client" in imported_in  # the warm-up asked for it (the call may too)
+
+
+FORKED_POOL = r"""
+import multiprocessing, os, random, sys
+from pathlib import Path
+from PIL import Image
+import plantid_cli
+
+root = Path(sys.argv[1])
+rng = random.Random(7)
+for k in range(3):  # 3 folders of 30 different photos
+    (root / f"photos{k}").mkdir(parents=True)
+    for i in range(30):
+        colour = (rng.randrange(20, 90), rng.randrange(120, 220), rng.randrange(20, 90))
+        picture = Image.new("RGB", (160, 120), colour)
+        picture.putpixel((i, k), (255, 255, 255))
+        picture.save(root / f"photos{k}" / f"leaf{i:02d}.jpg", quality=95)
+
+def identify(k, cache):
+    os.environ["PLANTID_CACHE_DIR"] = str(root / cache)
+    records = plantid_cli.identify([root / f"photos{k}"], concurrency=4)
+    return {r["path"]: (r["status"], (r["best"] or {}).get("scientific_name")) for r in records}
+
+def in_child(k):
+    return identify(k, f"cache{k}")
+
+alone = {}
+for k in range(3):  # each folder on its own, in this process: what the service says of each
+    alone.update(identify(k, f"alone{k}"))
+with multiprocessing.get_context("fork").Pool(3) as pool:  # then forked, side by side
+    forked = {}
+    for records in pool.map(in_child, range(3)):
+        forked.update(records)
+print(len(alone), sum(forked.get(path) != said for path, said in alone.items()))
+"""
+
+
+def test_processes_forked_after_a_run_each_upload_their_own_photos(configured, tmp_path):
+    """DEFECT (red team, session 19): `multiprocessing.Pool` (fork, Linux's default) after a
+    call of `identify` in the parent: the children inherited the parent's idle scratch file for
+    the upload's JPEG (images/encode.py) and shared it, so a child could upload a sibling's
+    photo as its own and store that photo's identification under its own photo's hash (2-3 of
+    these 90 photos in most runs before the fix, and error records). Correct: every photo
+    identified in a child is identified as when it was sent alone."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", FORKED_POOL, str(tmp_path / "run")], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    photos, different = map(int, done.stdout.split())
+    assert (photos, different) == (90, 0)
+    assert configured.stats()["plantid_identify"] == 180  # each photo bought once per cache

@@ -145,3 +145,59 @@ print(got == [expected, expected], encode._memfd_available, len(got[0]), len(exp
     same, still_memfd, *_ = done.stdout.split()
     assert same == "True", done.stdout
     assert still_memfd == "False"  # the limit holds for the process: BytesIO from then on
+
+
+FORKED_ENCODES = r"""
+import io, os, sys
+from PIL import Image
+from plantid_cli.images import encode
+
+rounds = int(sys.argv[1])
+pictures = [Image.effect_noise((480, 360), 30 + 10 * k).convert("RGB") for k in range(4)]
+alone = []
+for picture in pictures:
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=90)
+    alone.append(out.getvalue())
+encode.jpeg_bytes(pictures[0], {"quality": 90})  # the parent's scratch file, idle from now on
+children = []
+for k in (1, 2, 3):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a child encodes its own photo, again and again, beside its siblings
+        os.close(read)
+        inherited = encode._idle.qsize()
+        wrong = others = 0
+        for _ in range(rounds):
+            got = encode.jpeg_bytes(pictures[k], {"quality": 90})
+            wrong += got != alone[k]
+            others += got in alone and got != alone[k]
+        os.write(write, f"{inherited} {wrong} {others}".encode())
+        os._exit(0)
+    os.close(write)
+    children.append((pid, read))
+for pid, read in children:
+    os.waitpid(pid, 0)
+    print(os.read(read, 100).decode())
+"""
+
+
+def test_a_forked_child_never_shares_its_parents_scratch_file():
+    """DEFECT (red team, session 19): the idle scratch files outlive a run, and a process forked
+    after one (`multiprocessing.Pool` on Linux, after a call of `plantid_cli.identify`)
+    inherited them - the same open files, shared with its parent and its siblings. Children
+    encoding at once read back each other's photo and uploaded it as their own: one photo's
+    identification stored under another's hash. Before the fix, in this script: children
+    started with the parent's file, and of 3 x 300 encodes some came back wrong, some of them
+    a sibling's photo. Correct: a child starts with no scratch file and every encode is its
+    own photo's JPEG (the same bytes as through BytesIO)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", FORKED_ENCODES, "300"], capture_output=True,
+                          text=True, timeout=300, cwd=repo)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    children = [tuple(map(int, line.split())) for line in done.stdout.split("\n") if line]
+    assert len(children) == 3, done.stdout
+    assert children == [(0, 0, 0)] * 3  # (inherited scratch files, wrong JPEGs, a sibling's)

@@ -10,7 +10,11 @@ So the JPEG goes to an anonymous in-memory file (Linux `memfd_create`: no disk, 
 behind, nothing named) and is read back as bytes.
 
 Each scratch file is reused: one per preparation running at once (at most the preparation
-threads of a run), emptied after each photo so it holds no memory between photos. Where
+threads of a run), emptied after each photo so it holds no memory between photos. The idle ones
+outlive a run, so a process forked later (`multiprocessing`'s default on Linux, after a call of
+`plantid_cli.identify`) would inherit them: not the files but the same open files, shared with
+its parent and its siblings, where two encodes at once read back each other's photo and upload
+it as their own (red team, session 19). A forked child therefore starts with none of them. Where
 there is no `memfd_create` (not Linux), or the kernel refuses one (too many open files, a
 sandbox that forbids the call), or a write to it fails, the photo is encoded into a BytesIO
 as before: the same bytes, only with the lock held. A write that fails part-way is not always
@@ -37,6 +41,22 @@ _memfd_available = hasattr(os, "memfd_create")
 _END_OF_IMAGE = b"\xff\xd9"
 #: Refusals that will not change while the process lives (no such call, a seccomp filter).
 _PERMANENT = frozenset({errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL})
+
+
+def _forget_inherited() -> None:
+    """In a forked child: the parent's scratch files are its own (closing them here closes
+    only this process's descriptors); this process makes its own."""
+    global _idle
+    inherited, _idle = _idle, queue.SimpleQueue()
+    while True:
+        try:
+            _discard(inherited.get_nowait())
+        except queue.Empty:
+            return
+
+
+if hasattr(os, "register_at_fork"):  # POSIX: where there is fork at all
+    os.register_at_fork(after_in_child=_forget_inherited)
 
 
 def jpeg_bytes(picture: Any, options: dict[str, Any]) -> bytes:
