@@ -152,6 +152,23 @@ def test_help_or_version_to_a_stdout_closed_at_start_is_one_clear_line(argv, cli
     )
 
 
+@pytest.mark.parametrize("argv", [[], ["cache"], ["keys"], ["-v", "config"]])
+def test_a_group_without_its_command_to_a_closed_stdout_is_one_clear_line(argv, cli_env):
+    """DEFECT (session 19): `plantid >&-` and `plantid cache >&-` (a group named without a
+    command: its help on stdout, exit 2) ended with exit 2 and not a word. Correct: the line
+    every command gives for a stdout it cannot write, exit 1; a usage error still goes to
+    stderr as usual (`plantid cache -v`, a group given an option and no command)."""
+    done = _run(argv, cli_env, closed=True)
+    _clean(done.stderr)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        "plantid: error: cannot write the output: standard output is closed"
+    ]
+    usage = _run(["cache", "-v"], cli_env, closed=True)
+    assert usage.returncode == 2
+    assert "No such option: -v" in usage.stderr
+
+
 def test_keys_set_with_stdin_closed_is_a_usage_error(cli_env, tmp_path):
     """DEFECT: `plantid keys set plantid <&-` ended in `internal error: AttributeError`."""
     keys = tmp_path / "keys.json"

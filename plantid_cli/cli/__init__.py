@@ -8,6 +8,7 @@ imports of the core stay inside the commands (each says what it keeps off start-
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def main() -> None:
@@ -63,15 +64,20 @@ def _main() -> None:
     from plantid_cli.cli.fastparams import install
 
     install()  # plain flags without pydantic
+    app = build_app(sys.argv[1:])
     try:
-        build_app(sys.argv[1:])(prog_name="plantid")
+        app(prog_name="plantid")
     except OSError as exc:  # --help, --version: what Typer prints outside run_guarded
         sys.exit(_output_failed(exc))
     except SystemExit as exc:
         if exc.code == 1 and stdout.reader_left():  # Rich's own exit on a closed pipe
             sys.exit(_output_failed(BrokenPipeError()))  # quiet 0, as everywhere
-        if exc.code in (0, None) and sys.stdout is None and _asked_for_text(sys.argv[1:]):
-            # Typer's echo skips a missing stdout: help and version "succeeded" unwritten
+        if sys.stdout is None and (
+            (exc.code in (0, None) and _asked_for_text(sys.argv[1:]))
+            or (exc.code == 2 and _names_a_group(app, sys.argv[1:]))
+        ):
+            # Typer's echo skips a missing stdout: help and version "succeeded" unwritten, and
+            # `plantid` or `plantid cache` alone (their help, exit 2) ended without a word
             sys.exit(_output_failed(None))
         raise
 
@@ -82,6 +88,24 @@ def _asked_for_text(argv: list[str]) -> bool:
     started without)."""
     asking = ("--help", "-h", "--version", SHOW_COMPLETION)
     return any(word in asking for word in _option_words(argv))
+
+
+def _names_a_group(app: Any, argv: list[str]) -> bool:
+    """Whether the command line ends at a group, with nothing after it (`plantid`, `plantid
+    cache`, `plantid -v cache`): Typer then prints that group's help on stdout instead of
+    running a command, and exits 2. (A group is what has sub-commands: `commands`, by name, on
+    Click's groups, which Typer's are.)"""
+    import typer
+
+    node: Any = typer.main.get_command(app)
+    if not argv:
+        return True
+    for word in (w for w in _option_words(argv) if not w.startswith("-")):
+        commands = getattr(node, "commands", None)
+        if not isinstance(commands, dict) or (node := commands.get(word)) is None:
+            return False
+    is_group = isinstance(getattr(node, "commands", None), dict)
+    return is_group and argv[-1] == getattr(node, "name", None)
 
 
 #: Typer's own completion options (on every Typer app); the second one prints text.
