@@ -89,9 +89,10 @@ def __dir__() -> list[str]:
 
 
 def identify(
-    paths: Iterable[Any], *, settings: Settings | None = None, **options: Any
+    paths: Iterable[Any] | Any, *, settings: Settings | None = None, **options: Any
 ) -> Iterator[Record]:
-    """Identify the photos (files or folders) in `paths`; yield one record per photo (one per
+    """Identify the photos (files or folders) in `paths` (one path, or any iterable of str,
+    bytes or path-like paths); yield one record per photo (one per
     folder with ``group_by="folder"``) as each is ready, in completion order.
 
     `options` are the CLI's, spelled as Python names: any `Settings` field (``top=1``,
@@ -105,12 +106,14 @@ def identify(
     stored in the cache.
     """
     import dataclasses
+    import os
     import queue
     import threading
 
     # lazy: `import plantid_cli` runs before every CLI command: keeps the settings and the run
     # (diskcache, ...) off it
-    from plantid_cli.config import Settings, load_settings, validate
+    from plantid_cli.config import Settings, load_settings, with_flags
+    from plantid_cli.errors import UnknownOptionError, UsageError
     from plantid_cli.outputs.writers import Writer
     from plantid_cli.redact import register_secret
     from plantid_cli.run.batch import run_batch
@@ -120,16 +123,20 @@ def identify(
     run_names = set(RUN_FIELDS)
     unknown = sorted(set(options) - setting_names - run_names)
     if unknown:
-        raise TypeError(f"identify() got unknown option(s): {', '.join(unknown)}")
+        raise UnknownOptionError(f"identify() got unknown option(s): {', '.join(unknown)}")
+    if settings is not None and not isinstance(settings, Settings):
+        raise UsageError(f"settings must be a plantid_cli.Settings, not {type(settings).__name__}")
     flags = {k: v for k, v in options.items() if k in setting_names and v is not None}
+    # one path is one path: a str is not split into its characters (`identify("/x.jpg")` walked
+    # "/" and paid for every image on the machine: red team, session 19)
+    given: Any = paths if isinstance(paths, str | bytes | os.PathLike) else tuple(paths)
     batch = IdentifyOptions(
-        paths=tuple(paths), **{k: v for k, v in options.items() if k in run_names}
+        paths=given, **{k: v for k, v in options.items() if k in run_names}
     )  # refuses a bad combination before the configuration is read, as the CLI does
     if settings is None:
         settings = load_settings(flags)
     elif flags:
-        settings = dataclasses.replace(settings, **flags)
-        validate(settings)
+        settings = with_flags(settings, flags)  # read and checked as load_settings reads flags
     register_secret(settings.api_key)
     register_secret(settings.plantnet_api_key)
 
@@ -180,11 +187,19 @@ def plantnet_projects(
     limit (UsageError for half a position or one out of range)."""
     # lazy: `import plantid_cli` runs before every CLI command: keeps the settings and the
     # guards (httpx, sqlite) off it
-    from plantid_cli.config import load_settings
+    from plantid_cli.config import convert, load_settings
+    from plantid_cli.errors import ConfigError, UsageError
     from plantid_cli.redact import register_secret
     from plantid_cli.run.lookups import check_position
     from plantid_cli.run.lookups import plantnet_projects as lookup
 
+    try:  # "10" as a number, the way identify() reads its options (run/options.py)
+        latitude, longitude = (
+            convert(float, name, value, "plantnet_projects()")
+            for name, value in (("latitude", latitude), ("longitude", longitude))
+        )
+    except ConfigError as exc:
+        raise UsageError(exc.message) from None
     check_position(latitude, longitude, ("latitude", "longitude"))  # before any settings
     if settings is None:
         settings = load_settings({})

@@ -6,6 +6,7 @@ token (written into records and logs) and the exit code that the run gets when i
 
     PlantidError                      exit 1   code "error"
     ├── UsageError                    exit 2   bad flags / arguments / budget refused
+    │   └── UnknownOptionError        exit 2   identify(colour=...): a TypeError too
     ├── ConfigError                   exit 3   configuration problem
     │   ├── MissingKeyError           exit 3   no API key configured          code "auth"
     │   └── AuthError                 exit 3   key rejected by the service    code "auth"
@@ -62,6 +63,9 @@ class PlantidError(Exception):
     reason: str = "error"
 
     def __init__(self, message: str = "", *, reason: str | None = None) -> None:
+        # masked when made, not only when shown: a library caller's `str(exc)`, a traceback
+        # or a log line of its own never carries a registered key or a URL's key or password
+        message = redact(message)
         super().__init__(message)
         self.message = message
         if reason is not None:
@@ -77,6 +81,12 @@ class UsageError(PlantidError):
     code = "usage"
     exit_code = EXIT_USAGE
     reason = "usage"
+
+
+class UnknownOptionError(UsageError, TypeError):
+    """An option `plantid_cli.identify` does not take: a bad option like any other (the
+    library's errors are PlantidErrors), and the TypeError Python raises for a keyword a
+    function does not take, for a caller that catches that."""
 
 
 class ConfigError(PlantidError):

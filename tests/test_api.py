@@ -64,8 +64,9 @@ def test_identify_with_settings_and_public_errors(configured, tmp_path):
         list(plantid_cli.identify([photo], latitude=10.0))
     with pytest.raises(plantid_cli.UsageError, match="--max-credits is 0"):
         list(plantid_cli.identify([photo], max_credits=0))
-    with pytest.raises(TypeError, match="colour"):
+    with pytest.raises(TypeError, match="colour") as unknown:
         list(plantid_cli.identify([photo], colour="green"))
+    assert isinstance(unknown.value, plantid_cli.UsageError)  # a bad option, as documented
     assert configured.stats()["plantid_identify"] == 0  # none of those sent anything
     (record,) = plantid_cli.identify([photo], settings=settings)
     assert record["status"] == "ok"
@@ -235,3 +236,140 @@ def test_processes_forked_after_a_run_each_upload_their_own_photos(configured, t
     photos, different = map(int, done.stdout.split())
     assert (photos, different) == (90, 0)
     assert configured.stats()["plantid_identify"] == 180  # each photo bought once per cache
+
+
+# The public API given what a Python caller actually passes (red team, session 19).
+
+
+def test_one_path_given_as_a_str_is_one_path_never_its_characters(
+    configured, tmp_path, monkeypatch
+):
+    """DEFECT: `identify("p0.jpg")` walked "p", "0", ".", "j", "p", "g" - the current folder
+    among them - and `identify("/photos/a.jpg")` walked "/": 5,761 photos paid for one.
+    Correct: one path is one path (a str, a Path, bytes), as the list of it would be."""
+    monkeypatch.chdir(tmp_path)
+    green_photo(tmp_path / "p0.jpg")
+    for i in range(3):  # what "p" would have walked
+        green_photo(tmp_path / "p" / f"other{i}.jpg", seed=i + 1)
+    (record,) = plantid_cli.identify("p0.jpg")
+    assert record["path"] == "p0.jpg" and record["status"] == "ok"
+    assert configured.stats()["plantid_identify"] == 1
+    for one in (str(tmp_path / "p0.jpg"), tmp_path / "p0.jpg", os.fsencode(tmp_path / "p0.jpg")):
+        (again,) = plantid_cli.identify(one)
+        assert again["status"] == "ok" and again["cached"] is True
+    (listed,) = plantid_cli.identify([os.fsencode(tmp_path / "p0.jpg")])  # bytes in a list
+    assert listed["status"] == "ok"
+    assert configured.stats()["plantid_identify"] == 1
+
+
+def test_run_options_given_as_text_mean_what_they_say(configured, tmp_path):
+    """DEFECT: the run's own options were used as given, so any non-empty text was true:
+    `refresh="false"` bought the cached answers again, `health="no"` ran a health assessment
+    too (2 credits a photo). Correct: read as the configuration reads its settings, or refused
+    with the option's name before anything is sent."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    (first,) = plantid_cli.identify([photo])
+    (again,) = plantid_cli.identify([photo], refresh="false", health="no", max_credits="5")
+    assert again["cached"] is True and "health" not in again
+    assert configured.stats()["plantid_identify"] == 1
+    with pytest.raises(plantid_cli.UsageError, match="refresh"):
+        list(plantid_cli.identify([photo], refresh="maybe"))
+    (bought,) = plantid_cli.identify([photo], refresh="yes")
+    assert bought["cached"] is False
+    assert configured.stats()["plantid_identify"] == 2
+
+
+def test_overrides_beside_settings_are_read_and_checked_as_without(configured, tmp_path):
+    """DEFECT: with `settings=` the overrides went in as given: `details="taxonomy"` was sent
+    letter by letter, `similar_images="no"` as the text "no" (HTTP 400, error records), and
+    `top=1.5` ended every record in `internal error: TypeError`. Correct: the same reading and
+    checks as `load_settings` gives them, before anything is sent."""
+    photos = [green_photo(tmp_path / f"leaf{i}.jpg", seed=i) for i in range(2)]
+    settings = plantid_cli.load_settings()
+    with pytest.raises(plantid_cli.PlantidError, match="top"):
+        list(plantid_cli.identify(photos, settings=settings, top=1.5))
+    assert configured.stats()["plantid_identify"] == 0
+    records = list(
+        plantid_cli.identify(
+            photos, settings=settings, details="taxonomy", similar_images="no", top="1"
+        )
+    )
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert all(len(r["suggestions"]) == 1 for r in records)
+    calls = configured.stats()["calls"]
+    assert len(calls) == 2
+    assert all("taxonomy" in call["details"] and "t" not in call["details"] for call in calls)
+    assert all(call["similar_images"] is False for call in calls)
+
+
+def test_a_key_is_in_no_text_a_library_caller_gets(configured, monkeypatch):
+    """DEFECT: `str(exc)` of the ConfigError for an API URL carrying `?key=...` held the key
+    (the CLI masked it when printing, a library caller got it whole), and `repr(settings)`
+    showed `api_key='...'` in full. Correct: neither holds the key."""
+    key = "sk-live-9b7c6d5e4f3a2b1c0d"
+    monkeypatch.setenv("PLANTID_API_KEY", key)
+    monkeypatch.setenv("PLANTID_API_URL", configured.plantid_url + "?key=" + key)
+    with pytest.raises(plantid_cli.ConfigError) as bad_url:
+        plantid_cli.load_settings()
+    assert "query" in str(bad_url.value)
+    assert key not in str(bad_url.value) and key not in repr(bad_url.value)
+    monkeypatch.setenv("PLANTID_API_URL", configured.plantid_url)
+    settings = plantid_cli.load_settings()
+    assert settings.api_key == key
+    assert key not in repr(settings) and key not in str(settings)
+
+
+@pytest.mark.parametrize("shard", [(3, 2), (0, 0), (1,), ("0", "2"), (0.0, 2)])
+def test_a_shard_given_as_a_pair_is_checked_as_the_flag_is(configured, tmp_path, shard):
+    """DEFECT: `shard=(3, 2)` ran and returned nothing (no worker 3 of 2), `shard=(0, 0)`
+    ended in ZeroDivisionError. Correct: a UsageError, as `shard="3/2"` gives."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    with pytest.raises(plantid_cli.UsageError, match="shard"):
+        list(plantid_cli.identify([photo], shard=shard))
+    assert configured.stats()["plantid_identify"] == 0
+
+
+def test_floras_for_a_position_given_as_text(sandbox, monkeypatch):
+    """DEFECT: `plantnet_projects("10", "20")` ended in `TypeError: '<=' not supported`.
+    Correct: read as numbers, as identify's latitude and longitude are."""
+    monkeypatch.setenv("PLANTNET_API_URL", sandbox.plantnet_url)
+    monkeypatch.setenv("PLANTNET_API_KEY", TEST_KEY)
+    monkeypatch.setenv("PLANTID_RATE_LIMIT", "off")
+    as_text = plantid_cli.plantnet_projects("10", "20")
+    assert as_text == plantid_cli.plantnet_projects(10.0, 20.0)
+    assert as_text  # the sandbox has floras there
+    with pytest.raises(plantid_cli.UsageError, match="latitude"):
+        plantid_cli.plantnet_projects("north", "20")
+
+
+def test_threads_loading_settings_at_once_never_see_half_the_setting_names(monkeypatch):
+    """DEFECT: the table of setting types was filled in place on first use, so a thread that
+    read it meanwhile found a valid setting unknown (`option --top: unknown setting 'top'`:
+    3 in 30 fresh processes with 16-32 threads loading settings). Correct: a thread sees the
+    whole table or builds its own. Real threads; the first builder held half way."""
+    import threading
+
+    from plantid_cli import config
+
+    monkeypatch.setattr(config, "_FIELD_TYPES", {})
+    halfway, go_on = threading.Event(), threading.Event()
+    real_fields = config.fields
+
+    def slow_fields(cls):
+        for number, item in enumerate(real_fields(cls)):
+            if number == 1:  # one type recorded, the rest not yet
+                halfway.set()
+                go_on.wait(30)
+            yield item
+
+    monkeypatch.setattr(config, "fields", slow_fields)
+    builder = threading.Thread(target=config.coerce, args=("top", "1", "test"))
+    builder.start()
+    assert halfway.wait(30)
+    try:
+        monkeypatch.setattr(config, "fields", real_fields)  # this thread's own look is quick
+        assert config.coerce("top", "2", "option --top") == 2
+        assert config.coerce("cache_dir", "/tmp/x", "environment PLANTID_CACHE_DIR") == "/tmp/x"
+    finally:
+        go_on.set()
+        builder.join(30)

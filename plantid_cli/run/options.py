@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import CLASSIFICATION_LEVELS, GROUP_BY, NAME_STYLES, TASKS
 from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
-from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
+from plantid_cli.errors import EXIT_INTERRUPTED, ConfigError, UsageError
 
 if TYPE_CHECKING:  # records (base64, ...) is not needed to parse a command line
     from plantid_cli.run.summary import RunStats
@@ -120,10 +121,15 @@ class IdentifyOptions:
     metrics_file: str | None = None
 
     def __post_init__(self) -> None:
-        paths = (self.paths,) if isinstance(self.paths, str | os.PathLike) else self.paths
-        object.__setattr__(self, "paths", tuple(os.fspath(p) for p in paths))
+        given: Any = self.paths  # any iterable of paths, or one
+        paths = (given,) if isinstance(given, str | bytes | os.PathLike) else given
+        # bytes paths (a non-UTF-8 name as os.listdir(b".") gives it) as str, as the walk takes
+        object.__setattr__(self, "paths", tuple(os.fsdecode(p) for p in paths))
+        _typed(self)
         if isinstance(self.shard, str):
             object.__setattr__(self, "shard", _parse_shard(self.shard))
+        elif self.shard is not None:
+            object.__setattr__(self, "shard", _checked_shard(self.shard))
         if isinstance(self.extensions, str):
             object.__setattr__(self, "extensions", (self.extensions,))
         object.__setattr__(self, "extensions", tuple(self.extensions))
@@ -190,6 +196,49 @@ class IdentifyOptions:
         """The given overrides of config.Settings, as flags for config.load_settings."""
         given = {name: getattr(self, name) for name in SETTING_FIELDS}
         return {name: value for name, value in given.items() if value is not None}
+
+
+#: Each scalar option's type (bool, int, float, str), read off the fields once (`_typed`).
+_KINDS: dict[str, type] = {}
+
+
+def _typed(options: IdentifyOptions) -> None:
+    """Every scalar option as its type. The command line gives them typed; from Python
+    (`plantid_cli.identify(refresh="false", max_credits="5")`) a value was used as given: a
+    string read as true re-bought cached answers, a health check ran on `health="no"`, and a
+    number as text ended in a TypeError deep in the run (red team, session 19). Now each is
+    read the way the configuration reads its settings ("no" is False, "5" is 5), or refused
+    with the option's name (UsageError) before anything is read or sent."""
+    global _KINDS
+    if not _KINDS:  # built whole, then published: threads building options at once
+        names: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
+        _KINDS = {
+            f.name: names[hint]
+            for f in dataclass_fields(IdentifyOptions)
+            if (hint := str(f.type).removesuffix(" | None")) in names
+        }
+    for name, kind in _KINDS.items():
+        value = getattr(options, name)
+        if value is None or (type(value) is kind) or (kind is float and type(value) is int):
+            continue
+        # lazy: the configuration's reading of values, only for a value not already typed
+        from plantid_cli.config import convert
+
+        try:
+            object.__setattr__(options, name, convert(kind, name, value, "identify option"))
+        except ConfigError as exc:
+            raise UsageError(exc.message) from None
+
+
+def _checked_shard(shard: Any) -> tuple[int, int]:
+    """A shard given as (i, n) from Python, checked as --shard I/N is."""
+    try:
+        i, n = shard
+    except (TypeError, ValueError):
+        raise UsageError(f"shard must be (i, n) or 'I/N', not {shard!r}") from None
+    if not all(type(part) is int for part in (i, n)):
+        raise UsageError(f"shard must be two whole numbers (i, n), not {shard!r}")
+    return _parse_shard(f"{i}/{n}")
 
 
 def _parse_shard(spec: str) -> tuple[int, int]:
