@@ -122,6 +122,9 @@ SETTLE_SECONDS = 2.0
 #: How often a request waiting for a free slot of the run's `--concurrency` looks at the stop
 #: signal (guards/provider_guards.Wire): the first Ctrl-C ends the waits within it.
 WIRE_POLL_SECONDS = 0.2
+#: Connections in one httpcore pool at most: a run with more requests out spreads them over
+#: several (providers/pools.py: a pool's bookkeeping costs the square of its size).
+POOL_SHARD = 32
 #: A run opens its cache's write side once every request slot is out, or this long after its
 #: first unit reached the network stage (run/setups.py): what a run of fewer photos than slots
 #: waits before it opens the store, well inside any service's answer time.

@@ -20,6 +20,7 @@ how many requests were out at once.
 
 from __future__ import annotations
 
+import pytest
 from conftest import run_plantid
 from photos import green_photo
 from runs import peak_overlap
@@ -50,3 +51,40 @@ def test_both_services_get_their_concurrency_each(cli_env, sandbox, tmp_path):
     calls = [c for c in stats["calls"] if c.get("kind") in kinds]
     assert peak_overlap(calls) == 8  # 4 to each service (was 6: the pool's size)
     assert stats["connections"] - before == 8
+
+
+def test_four_hundred_requests_out_at_once_each_photo_paid_once(cli_env, sandbox, tmp_path):
+    """DEFECT (red team, session 19): at `-j 400` one httpcore pool of 402 connections cost the
+    square of its size in bookkeeping each time a request started or ended: 1,000 photos took
+    58 s of CPU (5 s at -j 100), and on two cores the threads reading the answers starved past
+    their deadlines: 201s the service had delivered were cut as timeouts and bought again (2-27
+    photos paid twice a run), or stored as unusable. Correct: the connections are spread over
+    pools of at most POOL_SHARD (providers/pools.py); every photo is paid once. Counts from the
+    sandbox's call log."""
+    import hashlib
+    import json
+    import resource
+
+    from PIL import Image
+
+    from plantid_cli.run.openfiles import FILES_BASE, FILES_PER_SLOT
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < FILES_BASE + FILES_PER_SLOT * 400:
+        pytest.skip(f"this machine's open-files limit ({hard}) cannot carry -j 400")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(1000):  # small, each different (the sandbox's answer depends on the bytes)
+        picture = Image.new("RGB", (48, 36), (40 + i % 50, 120 + i % 97, 40 + i % 43))
+        picture.putpixel((i % 48, i // 48 % 36), (255, 255, 255))
+        picture.save(folder / f"p{i:04d}.jpg", quality=90)
+    sandbox.configure(latency_ms=1500)
+    result = run_plantid(["identify", folder, "-j", "400", "-f", "ndjson"], cli_env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["status"] for r in records].count("ok") == 1000
+    calls = [c for c in sandbox.stats()["calls"] if c.get("kind") == "plantid_identify"]
+    uploads = [digest for call in calls for digest in call["image_sha256"]]
+    assert len(uploads) == 1000 and len(set(uploads)) == 1000  # each photo paid once
+    assert peak_overlap(calls) <= 400  # never more out than -j
+    assert len({hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}) == 1000

@@ -40,7 +40,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import HTTP_USER_AGENT, MAX_CONNECT_SECONDS
+from plantid_cli.constants import HTTP_USER_AGENT, MAX_CONNECT_SECONDS, POOL_SHARD
 
 if TYPE_CHECKING:
     import ssl
@@ -55,16 +55,20 @@ def new_client(timeout: float, max_connections: int | None = None) -> httpx.Clie
     import httpx  # lazy: a run answered from the cache never imports the HTTP stack
 
     pool = 100 if max_connections is None else max_connections  # 100: httpx's own default
+    timeouts = httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_SECONDS))
+    headers = {"User-Agent": HTTP_USER_AGENT}
+    if max_connections is not None and max_connections > POOL_SHARD:
+        # lazy: a run of many requests out at once spreads them over small pools (pools.py)
+        from plantid_cli.providers.pools import SpreadPools
+
+        spread = SpreadPools(pool, verify=_tls_context(), trust_env=False)
+        return httpx.Client(timeout=timeouts, headers=headers, transport=spread, trust_env=False)
     # every connection kept, none expired by the pool itself: see the module doc
     limits = httpx.Limits(
         max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=None
     )
     return httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_SECONDS)),
-        limits=limits,
-        headers={"User-Agent": HTTP_USER_AGENT},
-        verify=_tls_context(),
-        trust_env=False,
+        timeout=timeouts, limits=limits, headers=headers, verify=_tls_context(), trust_env=False
     )
 
 
