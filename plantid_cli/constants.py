@@ -125,6 +125,10 @@ WIRE_POLL_SECONDS = 0.2
 #: Connections in one httpcore pool at most: a run with more requests out spreads them over
 #: several (providers/pools.py: a pool's bookkeeping costs the square of its size).
 POOL_SHARD = 32
+#: A pool of connections with no request out for this long is replaced by a fresh one before
+#: its next request (providers/pools.py): a middlebox may have forgotten its idle connections.
+#: httpx's own keep-alive expiry.
+IDLE_POOL = 5.0
 #: A run opens its cache's write side once every request slot is out, or this long after its
 #: first unit reached the network stage (run/setups.py): what a run of fewer photos than slots
 #: waits before it opens the store, well inside any service's answer time.

@@ -26,14 +26,98 @@ from photos import green_photo
 from runs import peak_overlap
 
 
-def test_a_connection_idle_for_seconds_is_used_again_not_closed(cli_env, sandbox, tmp_path):
+def test_a_pool_idle_for_seconds_is_replaced_before_its_next_request(cli_env, sandbox, tmp_path):
+    """Two calls 6 s apart (past IDLE_POOL): the second goes on a new connection, opened
+    before it is sent (the pool with nothing out was replaced whole), never a connection
+    closed under it; both answered."""
     photos = [green_photo(tmp_path / f"p{i}.jpg", (160, 120), seed=i) for i in range(2)]
-    env = {**cli_env, "PLANTID_RATE_LIMIT": "1/6s"}  # 6 s between the two calls: past 5 s
+    env = {**cli_env, "PLANTID_RATE_LIMIT": "1/6s", "PLANTID_RETRIES": "0"}
     before = sandbox.stats()["connections"]
     result = run_plantid(["identify", *photos, "-j", "1", "-f", "ndjson"], env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert sandbox.stats()["plantid_identify"] == 2
-    assert sandbox.stats()["connections"] - before == 1  # was 2: closed idle, opened again
+    assert sandbox.stats()["connections"] - before == 2
+
+
+class ForgetfulMiddlebox:
+    """A TCP relay in front of the sandbox that forgets a connection idle for `forget`
+    seconds, as a NAT or a firewall does, without telling either end: the next bytes the
+    client sends on it are answered with a reset (SO_LINGER 0), nothing is forwarded."""
+
+    def __init__(self, upstream_port: int, forget: float) -> None:
+        import socket
+        import threading
+
+        self.forget, self.upstream, self.resets = forget, upstream_port, 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client) -> None:
+        import select
+        import socket
+        import struct
+        import time
+
+        upstream = socket.create_connection(("127.0.0.1", self.upstream))
+        last = time.monotonic()
+        try:
+            while True:
+                ready, _, _ = select.select([client, upstream], [], [], 1.0)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is client and time.monotonic() - last >= self.forget:
+                        self.resets += 1  # forgotten: reset, as a NAT does
+                        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                          struct.pack("ii", 1, 0))  # fmt: skip
+                        return
+                    (upstream if sock is client else client).sendall(data)
+                    last = time.monotonic()
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_connection_a_middlebox_forgot_is_never_used_again(cli_env, sandbox, tmp_path):
+    """DEFECT (red team, session 19): connections were kept however long they sat idle (the
+    pool expires none: session 18's fix above). A NAT or firewall that forgot an idle flow
+    reset the next request on it (`ReadError: Connection reset by peer`), and its retry met
+    the next forgotten connection: good photos reported failed in runs with gaps between calls.
+    Correct: a pool with nothing out for IDLE_POOL seconds is replaced before its next request,
+    so no request goes on a connection idle that long. Here a middlebox forgets after 5.5 s,
+    calls are 6 s apart, no retries: every photo answered, no reset."""
+    from urllib.parse import urlsplit
+
+    port = urlsplit(sandbox.plantid_url).port
+    middlebox = ForgetfulMiddlebox(port, forget=5.5)
+    try:
+        photos = [green_photo(tmp_path / f"n{i}.jpg", (160, 120), seed=40 + i) for i in range(3)]
+        through = sandbox.plantid_url.replace(f":{port}", f":{middlebox.port}")
+        env = {**cli_env, "PLANTID_RATE_LIMIT": "1/6s", "PLANTID_RETRIES": "0",
+               "PLANTID_API_URL": through}  # fmt: skip
+        result = run_plantid(["identify", *photos, "-j", "1", "-f", "ndjson"], env, timeout=120)
+    finally:
+        middlebox.close()
+    assert result.returncode == 0, result.stderr
+    assert sandbox.stats()["plantid_identify"] == 3
+    assert middlebox.resets == 0
 
 
 def test_both_services_get_their_concurrency_each(cli_env, sandbox, tmp_path):

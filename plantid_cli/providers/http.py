@@ -20,7 +20,9 @@ descriptor`, and the retry bought them again. So the pool keeps every connection
 (`max_keepalive_connections` = `max_connections`), never expires one itself (a connection
 the service has closed is still found closed and dropped: a request given it before then
 finds it closed before sending, and is queued again), and is sized by the caller for every
-request it may have out. tests/test_http_pool.py counts the connections.
+request it may have out. Kept so, connections are spread over pools of at most POOL_SHARD,
+and a pool left with no request out for IDLE_POOL seconds is replaced whole before its next
+request (providers/pools.py). tests/test_http_pool.py counts the connections.
 
 Why the bundle is loaded at the first TLS handshake, not with the context: a run against a
 plain-http endpoint (the sandbox, a proxy on this machine) never verifies a certificate, and
@@ -40,7 +42,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from plantid_cli.constants import HTTP_USER_AGENT, MAX_CONNECT_SECONDS, POOL_SHARD
+from plantid_cli.constants import HTTP_USER_AGENT, MAX_CONNECT_SECONDS
 
 if TYPE_CHECKING:
     import ssl
@@ -57,19 +59,11 @@ def new_client(timeout: float, max_connections: int | None = None) -> httpx.Clie
     pool = 100 if max_connections is None else max_connections  # 100: httpx's own default
     timeouts = httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_SECONDS))
     headers = {"User-Agent": HTTP_USER_AGENT}
-    if max_connections is not None and max_connections > POOL_SHARD:
-        # lazy: a run of many requests out at once spreads them over small pools (pools.py)
-        from plantid_cli.providers.pools import SpreadPools
+    # lazy, with httpx: small pools, none expired inside, an idle one replaced (pools.py)
+    from plantid_cli.providers.pools import SpreadPools
 
-        spread = SpreadPools(pool, verify=_tls_context(), trust_env=False)
-        return httpx.Client(timeout=timeouts, headers=headers, transport=spread, trust_env=False)
-    # every connection kept, none expired by the pool itself: see the module doc
-    limits = httpx.Limits(
-        max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=None
-    )
-    return httpx.Client(
-        timeout=timeouts, limits=limits, headers=headers, verify=_tls_context(), trust_env=False
-    )
+    pools = SpreadPools(pool, verify=_tls_context(), trust_env=False)
+    return httpx.Client(timeout=timeouts, headers=headers, transport=pools, trust_env=False)
 
 
 def _tls_context() -> ssl.SSLContext:

@@ -8,7 +8,16 @@ two-core machine the helper threads reading the answers then starved past their 
 201s the service had delivered were cut as timeouts and bought again, or stored as unusable.
 A pool of at most POOL_SHARD connections keeps each pass small; a request goes to the pool
 with the fewest requests out (each pool sized for its share), so no pool queues a request
-while another has room. A client sized for fewer requests has one pool, as before.
+while another has room. A client sized for fewer requests has one pool.
+
+Why a pool with no request out for IDLE_POOL seconds is replaced before its next request: the
+connections are kept as long as the service keeps them (providers/http.py says why none is
+expired inside httpcore's pool), but a NAT, a firewall or a load balancer may forget a flow
+that sat idle without telling either end; the next request on it was reset (`ReadError:
+Connection reset by peer`), and its retry found the next forgotten connection: good photos
+reported failed in runs with gaps between calls (`PLANTID_RATE_LIMIT=1/6s`; red team,
+session 19). A pool with nothing out has only idle connections, so closing it closes none
+under a request (what httpcore's own expiry did, encode/httpcore#1110).
 
 The pools are httpx's own public transports (`httpx.HTTPTransport`) behind httpx's public
 transport interface (`httpx.BaseTransport`): the same connections, limits and TLS context as
@@ -20,12 +29,13 @@ Imported with httpx, only when a client is made.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
-from plantid_cli.constants import POOL_SHARD
+from plantid_cli.constants import IDLE_POOL, POOL_SHARD
 
 
 class SpreadPools(httpx.BaseTransport):
@@ -37,21 +47,29 @@ class SpreadPools(httpx.BaseTransport):
         limits = httpx.Limits(  # every connection kept, none expired: see providers/http.py
             max_connections=share, max_keepalive_connections=share, keepalive_expiry=None
         )
-        self._pools = [httpx.HTTPTransport(limits=limits, **transport) for _ in range(count)]
+        self._limits, self._transport = limits, transport
+        self._pools = [self._new_pool() for _ in range(count)]
         self._out = [0] * count  # requests out on each pool, until their response is closed
+        self._idle_since = [time.monotonic()] * count  # when each last had none out
         self._lock = threading.Lock()
 
-    @property
-    def pools(self) -> int:
-        return len(self._pools)
+    def _new_pool(self) -> httpx.HTTPTransport:
+        return httpx.HTTPTransport(limits=self._limits, **self._transport)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        stale = None
         with self._lock:
             index = min(range(len(self._out)), key=self._out.__getitem__)
+            if self._out[index] == 0 and time.monotonic() - self._idle_since[index] > IDLE_POOL:
+                # every connection of it idle that long: replaced, never closed under a request
+                stale, self._pools[index] = self._pools[index], self._new_pool()
             self._out[index] += 1
+            pool = self._pools[index]
+        if stale is not None:
+            stale.close()
         done = _Once(lambda: self._returned(index))
         try:
-            response = self._pools[index].handle_request(request)
+            response = pool.handle_request(request)
         except BaseException:
             done()
             raise
@@ -65,6 +83,8 @@ class SpreadPools(httpx.BaseTransport):
     def _returned(self, index: int) -> None:
         with self._lock:
             self._out[index] -= 1
+            if not self._out[index]:
+                self._idle_since[index] = time.monotonic()
 
     def close(self) -> None:
         for pool in self._pools:
