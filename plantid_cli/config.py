@@ -236,11 +236,7 @@ def with_flags(settings: Settings, flags: Mapping[str, Any]) -> Settings:
     """`settings` with `flags` over them, as `load_settings` takes flags: each value turned
     into its setting's type (or refused, named by its flag), a key cleaned, every value
     checked. For a caller that built its Settings itself (`plantid_cli.identify(settings=)`)."""
-    changes = {
-        name: coerce(name, value, f"option {flag_name(name)}")
-        for name, value in flags.items()
-        if value is not None
-    }
+    changes = {name: _flag_value(name, value) for name, value in flags.items() if value is not None}
     for name in SECRET_FIELDS & changes.keys():
         changes[name] = clean_key(changes[name], f"option {flag_name(name)}")
         register_secret(changes[name])
@@ -291,9 +287,19 @@ def _merge(
     flags = flags or {}
     given = {name for name, value in flags.items() if value is not None}
     for name in given:
-        merged[name] = coerce(name, flags[name], f"option {flag_name(name)}")
+        merged[name] = _flag_value(name, flags[name])
         source[name] = f"option {flag_name(name)}"
     return merged, source, given
+
+
+def _flag_value(name: str, value: Any) -> Any:
+    """A flag's value as its setting's type: one that cannot be read is a usage error (exit
+    2), as a bad flag is (Typer types the command line's; `plantid_cli.identify(top="abc")`
+    from Python was a ConfigError where the README says UsageError)."""
+    try:
+        return coerce(name, value, f"option {flag_name(name)}")
+    except ConfigError as exc:
+        raise UsageError(exc.message) from None
 
 
 def _flag_message(message: str) -> str:

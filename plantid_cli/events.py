@@ -81,8 +81,7 @@ TEXT_FORMATS: dict[Event, tuple[int, str]] = {
     Event.CREDITS_EXHAUSTED: (logging.WARNING, "[CREDITS] {provider} credits exhausted"),
     Event.AUTH_REJECTED: (
         logging.WARNING,
-        "[AUTH] {message} No more calls to {provider} in this run; set the right key with "
-        "`plantid keys set {provider}`",
+        "[AUTH] {message} No more calls to {provider} in this run; set the right key: {remedy}",
     ),
     Event.OUTPUT_FAILED: (
         logging.WARNING,

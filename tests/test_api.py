@@ -373,3 +373,14 @@ def test_threads_loading_settings_at_once_never_see_half_the_setting_names(monke
     finally:
         go_on.set()
         builder.join(30)
+
+
+def test_a_setting_given_a_value_it_cannot_read_is_a_usage_error(configured, tmp_path):
+    """DEFECT (README walk-through, session 19): `identify(x, top="abc")` raised ConfigError
+    where the README says a value that cannot be read raises UsageError (a flag's value, not
+    the configuration). Correct: UsageError, with the option's name, nothing sent."""
+    photo = green_photo(tmp_path / "leaf.jpg")
+    for settings in (None, plantid_cli.load_settings()):
+        with pytest.raises(plantid_cli.UsageError, match="--top"):
+            list(plantid_cli.identify([photo], settings=settings, top="abc"))
+    assert configured.stats()["plantid_identify"] == 0

@@ -45,11 +45,12 @@ def test_health_sends_a_health_assessment_and_records_what_it_answered(tmp_path,
     [call] = sandbox.stats()["calls"]
     assert (call["kind"], call["method"]) == ("plantid_health", "POST")
     assert call["path"].startswith("/api/v3/health_assessment?")
-    assert call["details"] == ["treatment", "description"]
+    # --details adds to the names every disease carries (session 19: it had replaced them)
+    assert call["details"] == ["local_name", "common_names", "treatment", "description"]
     assert sandbox.stats()["credits"]["used"] == 1
 
     [token] = list(sandbox._identifications)
-    answered = reread(sandbox, token, "treatment,description")["result"]
+    answered = reread(sandbox, token, "local_name,common_names,treatment,description")["result"]
     assert record["status"] == "ok" and record["best"] is None and record["suggestions"] == []
     assert record["is_healthy"] == {
         "probability": answered["is_healthy"]["probability"],
@@ -63,6 +64,8 @@ def test_health_sends_a_health_assessment_and_records_what_it_answered(tmp_path,
         "treatment": expected[0]["details"]["treatment"],
         "description": expected[0]["details"]["description"],
     }
+    assert top["local_name"] == expected[0]["details"]["local_name"]
+    assert top["common_names"] == expected[0]["details"]["common_names"]
     assert "1 credit used" in result.stderr
 
 

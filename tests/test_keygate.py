@@ -37,6 +37,10 @@ def check_rejected(result_code, out, err, provider):
     hints = [line for line in err.splitlines() if "plantid keys set" in line]
     assert len(hints) == 1, err
     assert f"plantid keys set {provider}" in hints[0]
+    # the key came from the environment, which wins over the keys file: the hint names it
+    # too (session 19: `plantid keys set` alone changed nothing for such a key)
+    env = "PLANTID_API_KEY" if provider == "plantid" else "PLANTNET_API_KEY"
+    assert f"{env} (it wins over the keys file)" in hints[0]
     assert TEST_KEY not in err + out
 
 

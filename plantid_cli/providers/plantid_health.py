@@ -33,6 +33,14 @@ _OWN_KEYS = ("local_name", "common_names", "name", "probability")
 _MAX_DEPTH = 6
 
 
+def with_defaults(asked: tuple[str, ...]) -> tuple[str, ...]:
+    """The disease details to ask for: the defaults every record's diseases carry (their
+    names), then what `--details` / `--disease-details` adds, each once. Adds, never takes
+    away, as identify's `--details` does: `--details treatment` had dropped every disease's
+    `local_name` and `common_names` (README walk-through, session 19)."""
+    return tuple(dict.fromkeys([*DEFAULT_HEALTH_DETAILS, *asked]))
+
+
 class PlantIdHealthProvider(PlantIdProvider):
     """`POST /health_assessment`: `is_healthy` and `diseases`, no classification."""
 
@@ -42,7 +50,7 @@ class PlantIdHealthProvider(PlantIdProvider):
 
     def __init__(self, api_url: str, api_key: str, disease_details: tuple[str, ...] = ()) -> None:
         super().__init__(api_url, api_key)
-        self.disease_details = tuple(disease_details) or DEFAULT_HEALTH_DETAILS
+        self.disease_details = with_defaults(disease_details)
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         params = super().cache_params(request)
@@ -81,7 +89,7 @@ class PlantIdWithHealthProvider(PlantIdProvider):
 
     def __init__(self, api_url: str, api_key: str, disease_details: tuple[str, ...] = ()) -> None:
         super().__init__(api_url, api_key)
-        self.disease_details = tuple(disease_details) or DEFAULT_HEALTH_DETAILS
+        self.disease_details = with_defaults(disease_details)
 
     def cache_params(self, request: IdentifyRequest) -> dict[str, Any]:
         params = super().cache_params(request)

@@ -86,7 +86,7 @@ class KnowledgeBase:
             return name_or_token, None
         found = self.search(name_or_token, KB_SEARCH_MAX, language)["entities"]
         if not found:
-            raise PlantidError(f"plantid: no plant named {name_or_token!r} in the knowledge base")
+            raise PlantidError(f"no plant named {name_or_token!r} in the knowledge base")
         wanted = " ".join(name_or_token.lower().split())
         exact = [e for e in found if e["matched_in"].lower() == wanted]
         chosen = (exact or found)[0]

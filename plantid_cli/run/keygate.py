@@ -24,10 +24,19 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from plantid_cli.config import env_name
 from plantid_cli.errors import AuthError, ConfigError
 from plantid_cli.events import Event, EventBus
 
 T = TypeVar("T")
+
+
+def key_remedy(provider: str) -> str:
+    """Where the right key goes, both ways: the environment variable wins over the keys
+    file, so `plantid keys set` alone changed nothing for a key taken from it (README
+    walk-through, session 19)."""
+    env = env_name("api_key" if provider == "plantid" else "plantnet_api_key")
+    return f"{env} (it wins over the keys file), or `plantid keys set {provider}`"
 
 
 class KeyGate:
@@ -45,7 +54,7 @@ class KeyGate:
         if rejected is not None:
             raise AuthError(
                 f"{self.provider}: not sent: the service rejected the API key earlier in this run; "
-                f"set the right key with `plantid keys set {self.provider}`"
+                f"set the right key: {key_remedy(self.provider)}"
             )
         misdirected = self._misdirected
         if misdirected is not None:
@@ -69,4 +78,9 @@ class KeyGate:
             first = self._rejected is None
             self._rejected = self._rejected or error
         if first:  # one warning per service and run, not one per photo
-            self.bus.emit(Event.AUTH_REJECTED, provider=self.provider, message=error.message)
+            self.bus.emit(
+                Event.AUTH_REJECTED,
+                provider=self.provider,
+                message=error.message,
+                remedy=key_remedy(self.provider),
+            )
