@@ -59,7 +59,10 @@ def test_a_warning_naming_such_a_file(cli_env, tmp_path):
     """A warning (the logging path, not print_error) naming a results file whose last line
     was cut short."""
     results = tmp_path / f"cut\n{FORGED}.ndjson"
-    results.write_text('{"schema_version": 1, "index": 1, "path": "a.jpg", "status": "ok"')
+    # a record as a run writes it, then one cut short (a run killed while writing it)
+    demo = run_plantid(["demo", "-f", "ndjson", green_photo(tmp_path / "a.jpg")], cli_env)
+    line = demo.stdout.splitlines()[0]
+    results.write_text(line + "\n" + line[: len(line) // 2])
     done = run_plantid(["checklist", "-f", "json", results], cli_env)
     assert "is not a complete record; skipped" in done.stderr
     assert "\x1b" not in done.stderr

@@ -203,3 +203,16 @@ def test_specimen_is_tagged_only_while_all_its_photos_are_the_ones_identified(
     tagged = run_plantid(["tag", results], cli_env, cwd=tmp_path)
     assert tagged.returncode == 0, tagged.stderr
     assert sorted(p.name for p in plant.glob("*.xmp")) == ["view0.xmp", "view1.xmp"]
+
+
+def test_a_file_whose_only_line_is_not_a_record_is_refused(tmp_path, cli_env):
+    """DEFECT (README walk-through, session 19): `plantid refetch notes.txt` (a one-line
+    text file) said "0 records" and exited 0: its only line was taken for a record cut short
+    by a killed run. Correct: a file with not one record in it is no results file: exit 2,
+    naming the line; a cut last line after whole records is still only skipped (above)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("photos to look at again\n")
+    for command in (["refetch", notes], ["checklist", notes], ["report", notes]):
+        done = run_plantid(command, cli_env, cwd=tmp_path)
+        assert done.returncode == 2, (command, done.stderr)
+        assert f"{notes} line 1: not a JSON record" in done.stderr

@@ -116,7 +116,9 @@ def _ndjson_items(text: str, name: str) -> list[tuple[int, Any]]:
         try:
             numbered.append((number, _DECODER.decode(line)))
         except json.JSONDecodeError as exc:
-            if position == len(lines) - 1:
+            # a last line cut short is a killed run's; a file whose only line is not JSON is
+            # no results file at all (`plantid refetch photo.txt` ended in "0 records", exit 0)
+            if position == len(lines) - 1 and position > 0:
                 _cut_short(number, name)
                 break
             raise UsageError(f"{name} line {number}: not a JSON record ({exc.msg})") from None
