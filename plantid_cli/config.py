@@ -355,7 +355,7 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append(f"organ must be one of {', '.join(ORGANS)}")
     if not _flora_id(str(settings.project)):  # a path segment of Pl@ntNet's URL
         problems.append(
-            "project must be a flora id such as all, k-world-flora or weurope (`plantid "
+            "project must be a flora id such as all, k-world-flora or k-western-europe (`plantid "
             f"projects` lists them), not {settings.project!r}"
         )
     for code in str(settings.language).split(","):
@@ -378,7 +378,7 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
 
 
 def _flora_id(project: str) -> bool:
-    """A Pl@ntNet flora id (all, k-world-flora, weurope): it is sent as a path segment, so no
+    """A Pl@ntNet flora id (all, k-world-flora, k-western-europe): it is sent as a path segment, so no
     `/`, `?` or `#` may reach it (`k?x=1` asked flora `k` while the answer was cached as
     `k?x=1`). [A-Za-z0-9][A-Za-z0-9._-]{0,99}."""
     return (

@@ -45,6 +45,15 @@ def demo(
     from plantid_cli.run.options import IdentifyOptions
     from plantid_cli.sandbox.server import SandboxServer
 
+    if not paths and not os.path.isdir(EXAMPLES):
+        # the default is the source tree's folder: from an installed copy elsewhere it was a
+        # one-row table of "no such file or folder: examples/" (README walk-through, session 19)
+        typer.echo(
+            f"plantid: error: no photos given, and no {EXAMPLES} folder here (the source "
+            "tree's): give photos or folders, e.g. `plantid demo ~/Pictures/plants`",
+            err=True,
+        )
+        raise typer.Exit(2)
     server = SandboxServer(port=0, latency_ms=latency_ms)
     server.start()
     with tempfile.TemporaryDirectory(prefix="plantid-demo-") as cache_dir:

@@ -51,7 +51,7 @@ Examples:
 
   plantid identify herbarium/ --provider auto --group-by folder --organ leaf --format csv
 
-  plantid identify leaf.jpg --provider plantnet --project weurope --top 10 --related-images
+  plantid identify leaf.jpg --provider plantnet --project k-western-europe --top 10 --related-images
 
   plantid identify rose.jpg --classification-level all --similar-images --language en,de
 
