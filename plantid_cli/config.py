@@ -378,9 +378,9 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
 
 
 def _flora_id(project: str) -> bool:
-    """A Pl@ntNet flora id (all, k-world-flora, k-western-europe): it is sent as a path segment, so no
-    `/`, `?` or `#` may reach it (`k?x=1` asked flora `k` while the answer was cached as
-    `k?x=1`). [A-Za-z0-9][A-Za-z0-9._-]{0,99}."""
+    """A Pl@ntNet flora id (all, k-world-flora, k-western-europe): it is sent as a path
+    segment, so no `/`, `?` or `#` may reach it (`k?x=1` asked flora `k` while the answer was
+    cached as `k?x=1`). [A-Za-z0-9][A-Za-z0-9._-]{0,99}."""
     return (
         0 < len(project) <= 100
         and project.isascii()

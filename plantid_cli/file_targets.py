@@ -83,7 +83,44 @@ def look(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> Targe
     # the permission bits only: a set-id or sticky bit is never handed to new contents
     kept = mode & 0o777 if mode is not None and stat.S_ISREG(mode) else None
     final = os.path.realpath(named) if follow_symlinks else os.path.abspath(named)
+    if kept is not None and holds_a_photo(final):
+        raise IsAPhoto(final)
     return Target(Path(final), stream=False, mode=new_file_mode(kept))
+
+
+#: How image files begin (JPEG, PNG, GIF, TIFF and the RAW formats built on it, BigTIFF,
+#: Olympus and Panasonic RAW, Fujifilm RAF, JPEG 2000), and the ISO media brands of HEIC,
+#: AVIF and Canon CR3 (`ftyp` at offset 4).
+_IMAGE_STARTS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00",
+                 b"MM\x00*", b"II+\x00", b"MM\x00+", b"IIRO", b"IIRS", b"IIU\x00",
+                 b"FUJIFILMCCD-RAW", b"\x00\x00\x00\x0cjP  ")  # fmt: skip
+_IMAGE_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1", b"avif",
+                 b"avis", b"crx ")  # fmt: skip
+
+
+def holds_a_photo(path: str | os.PathLike[str]) -> bool:
+    """Whether the regular file at `path` begins as an image file does."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(16)
+    except OSError:
+        return False
+    if start.startswith(_IMAGE_STARTS):
+        return True
+    if start[:4] == b"RIFF" and start[8:12] == b"WEBP":
+        return True
+    return start[4:8] == b"ftyp" and start[8:12] in _IMAGE_BRANDS
+
+
+class IsAPhoto(OSError):
+    """An output was pointed at a file that holds a photo (`-o wheat.jpg`, `--report` on an
+    input): it is never replaced. Every rename-into-place writer looks first (`look`), so a
+    command refuses before it starts; the photo was replaced silently, even one the user had
+    made read-only (a rename ignores the file's own mode: red team, session 19)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(errno.EEXIST, "it holds a photo, and an output never replaces one")
+        self.filename = os.fspath(path)
 
 
 def new_file_mode(existing: int | None = None) -> int:

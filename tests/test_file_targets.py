@@ -141,3 +141,47 @@ def test_a_pipe_nobody_reads_holds_the_run_before_anything_is_bought_and_sigterm
     stats = sandbox.stats()
     assert (stats["plantid_identify"], stats["plantid_usage"]) == (0, 0)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe
+
+
+def test_no_output_ever_replaces_a_photo(sandbox, cli_env, tmp_path):
+    """DEFECT (red team, session 19): every output pointed at a photo replaced it, exit 0 and
+    no word - `identify . -o wheat.jpg` (the photo became NDJSON), `identify photo -f csv -o
+    photo`, `--report photo`, `report -o photo`, `export dwca -o photo` - even a photo made
+    read-only (a rename ignores the file's mode), and through a symlink. Correct: refused
+    before anything is written or sent (exit 2), the photo byte for byte as it was."""
+    import hashlib
+
+    photo = green_photo(tmp_path / "wheat.jpg", (160, 120), seed=7)
+    other = green_photo(tmp_path / "other.jpg", (160, 120), seed=8)
+    os.chmod(photo, 0o444)
+    (tmp_path / "link.ndjson").symlink_to(photo)
+    before = hashlib.sha256(photo.read_bytes()).hexdigest()
+    results = tmp_path / "results.ndjson"
+    first = run_plantid(["identify", other, "-f", "ndjson", "-o", results], cli_env)
+    assert first.returncode == 0, first.stderr
+    calls = sandbox.stats()["plantid_identify"]
+    for command in (
+        ["identify", tmp_path, "-o", photo],
+        ["identify", photo, "-f", "csv", "-o", photo],
+        ["identify", other, "-f", "ndjson", "--report", photo],
+        ["identify", other, "-f", "ndjson", "-o", tmp_path / "link.ndjson"],
+        ["report", results, "-o", photo],
+        ["export", "dwca", results, "-o", photo],
+    ):
+        done = run_plantid(command, cli_env, cwd=tmp_path)
+        assert done.returncode == 2, (command, done.stderr)
+        assert "it holds a photo, and an output never replaces one" in done.stderr, command
+        assert hashlib.sha256(photo.read_bytes()).hexdigest() == before, command
+    assert sandbox.stats()["plantid_identify"] == calls  # nothing sent for any of them
+    assert os.path.islink(tmp_path / "link.ndjson")
+
+
+def test_records_and_report_to_one_file_is_refused_before_the_run(sandbox, cli_env, tmp_path):
+    """DEFECT (red team, session 19): `identify -o out.ndjson --report out.ndjson` exited 0
+    with the HTML page in out.ndjson and no record left. Correct: exit 2, nothing sent."""
+    photo = green_photo(tmp_path / "p.jpg", (160, 120), seed=9)
+    out = tmp_path / "out.ndjson"
+    done = run_plantid(["identify", photo, "-o", out, "--report", out], cli_env)
+    assert done.returncode == 2
+    assert "--output and --report name the same file" in done.stderr
+    assert sandbox.stats()["plantid_identify"] == 0 and not out.exists()

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from plantid_cli.errors import OutputError, UsageError
-from plantid_cli.file_targets import look
+from plantid_cli.file_targets import IsAPhoto, look
 
 #: Formats a file name implies when --format is not given (`-o results.csv`).
 SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
@@ -39,7 +39,10 @@ class AtomicOutput:
             raise UsageError(f"--output {path}: is a folder, not a file")
         self.done = False
         self.tmp: str | None = None
-        where = look(self.path)  # one look: a symlink's target, a pipe, the old file's mode
+        try:  # one look: a symlink's target, a pipe, the old file's mode, a photo there
+            where = look(self.path)
+        except IsAPhoto as exc:
+            raise UsageError(f"--output {path}: {exc.strerror}; nothing was sent") from None
         if where.stream:
             try:
                 self.stream: TextIO = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115

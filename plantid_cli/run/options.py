@@ -172,6 +172,9 @@ class IdentifyOptions:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {self.format!r}")
         if self.extensions or self.catalog_number is not None:
             _check_identity_options(self)
+        if self.output and self.report and _same_file(self.output, self.report):
+            # the page renamed over the records: exit 0 and no record left (red team, s. 19)
+            raise UsageError("--output and --report name the same file: give each its own")
         if self.xmp_name != IdentifyOptions.xmp_name:  # the default needs no look-up
             if self.xmp_name not in NAME_STYLES:
                 raise UsageError(
@@ -228,6 +231,13 @@ def _typed(options: IdentifyOptions) -> None:
             object.__setattr__(options, name, convert(kind, name, value, "identify option"))
         except ConfigError as exc:
             raise UsageError(exc.message) from None
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether two output paths name one file (through `~`, `..` and symlinks)."""
+    return bool(
+        os.path.realpath(os.path.expanduser(first)) == os.path.realpath(os.path.expanduser(second))
+    )
 
 
 def _checked_shard(shard: Any) -> tuple[int, int]:
