@@ -268,3 +268,38 @@ def test_checklist_formats_count_each_taxon_once(run, tmp_path, cli_env):
     assert table.returncode == 0, table.stderr
     assert f"{len(expected)} taxa" in table.stdout
     assert all(name in table.stdout for name in expected)
+
+
+def test_an_archive_stays_readable_and_its_media_urls_whole_whatever_the_names(
+    tmp_path, sandbox, cli_env
+):
+    """DEFECTS (red team, session 19): a results file named with a control character (the
+    default title quotes its name) or `--creator` holding one made eml.xml not XML and the
+    whole archive unreadable to a DwC-A reader; `--media-base` built `.season/a.jpg` as
+    `season/a.jpg` and `..b.jpg` as `b.jpg` (lstrip of "./" as a set of characters), and left
+    `#` and `?` raw, cutting the URL. Correct: the archive reads; each URL is the base plus
+    the path without its leading "./", percent-encoded."""
+    from dwca.read import DwCAReader
+
+    names = [".season/a.jpg", "..b.jpg", "sub/photo #3?.jpg", "sub/100% oak.jpg"]
+    for n, name in enumerate(names):
+        green_photo(tmp_path / name, seed=60 + n)
+    found = run_plantid(["identify", *(f"./{name}" for name in names), "-f", "ndjson"],
+                        cli_env, cwd=tmp_path)  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    results = tmp_path / "res\x01ults.ndjson"
+    results.write_text(found.stdout)
+    archive = tmp_path / "out.zip"
+    export = run_plantid(["export", "dwca", results, "-o", archive, "--creator", "Herb\x0barium",
+                          "--media-base", "https://herbarium.example/media/"], cli_env)  # fmt: skip
+    assert export.returncode == 0, export.stderr
+    with DwCAReader(str(archive)) as dwca:
+        assert dwca.metadata.find(".//organizationName").text == "Herb arium"
+        urls = sorted(ext.data["http://purl.org/dc/terms/identifier"]
+                      for row in dwca for ext in row.extensions)  # fmt: skip
+    assert urls == sorted([
+        "https://herbarium.example/media/.season/a.jpg",
+        "https://herbarium.example/media/..b.jpg",
+        "https://herbarium.example/media/sub/photo%20%233%3F.jpg",
+        "https://herbarium.example/media/sub/100%25%20oak.jpg",
+    ])  # fmt: skip

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 from plantid_cli.file_targets import replacing
@@ -117,7 +118,10 @@ def _identifier(path: str, media_base: str | None) -> str:
     """The photo as the archive names it: its path, or `media_base` + its path (a URL where
     the collection serves its images)."""
     if media_base:
-        return media_base.rstrip("/") + "/" + path.lstrip("./").replace(os.sep, "/")
+        # only a leading "./" goes (lstrip("./") took ".season/" and "..b.jpg" apart), and the
+        # path is percent-encoded: a `#` or `?` in a name cut the URL (red team, session 19)
+        relative = path.replace(os.sep, "/").removeprefix("./")
+        return media_base.rstrip("/") + "/" + quote(os.fsencode(relative), safe="/")
     return path
 
 

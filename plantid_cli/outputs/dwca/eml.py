@@ -6,6 +6,7 @@ collection adds in its IPT. Built with ElementTree so that every value is escape
 
 from __future__ import annotations
 
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -28,6 +29,17 @@ class Dataset:
     pub_date: str = ""  # YYYY-MM-DD
 
 
+#: What XML 1.0 cannot hold at all (C0 controls but tab and line ends, U+FFFE, U+FFFF, lone
+#: surrogates): ElementTree escapes `<&>` but writes these as they are, and a title with one
+#: (the default names the results file: `res\x01ults.ndjson`) made eml.xml not XML, and the
+#: whole archive unreadable to a DwC-A reader (red team, session 19).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(value: str | None) -> str | None:
+    return None if value is None else _NOT_XML.sub(" ", value)
+
+
 def eml_xml(dataset: Dataset) -> bytes:
     ET.register_namespace("eml", EML_NS)
     root = ET.Element(
@@ -40,14 +52,14 @@ def eml_xml(dataset: Dataset) -> bytes:
         },
     )
     node = ET.SubElement(root, "dataset")
-    ET.SubElement(node, "title", {"xml:lang": "en"}).text = dataset.title
+    ET.SubElement(node, "title", {"xml:lang": "en"}).text = _xml_text(dataset.title)
     for role in ("creator", "metadataProvider", "contact"):
         party = ET.SubElement(node, role)
-        ET.SubElement(party, "organizationName").text = dataset.creator
+        ET.SubElement(party, "organizationName").text = _xml_text(dataset.creator)
     ET.SubElement(node, "pubDate").text = dataset.pub_date
     ET.SubElement(node, "language").text = "en"
     abstract = ET.SubElement(node, "abstract")
-    ET.SubElement(abstract, "para").text = dataset.description or (
+    ET.SubElement(abstract, "para").text = _xml_text(dataset.description) or (
         "Plant identifications made with plantid (Plant.id / Pl@ntNet) and reviewed by people "
         "where identificationVerificationStatus says verified."
     )
