@@ -25,6 +25,14 @@ MASK = "****"
 #: C0 control characters and DEL as `\xNN`: how a name's newline or ESC is shown, in a
 #: record's `path` (records.display_path) and in every message (`one_line`).
 CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+#: And for a terminal: the C1 controls (0x9b is CSI on some terminals) and the bidirectional
+#: overrides (a name shown backwards), as `\xNN` / `\uXXXX`. What the service sends (a
+#: species name with ESC [2J, an OSC 8 link) reached the table raw (red team, session 19).
+TERMINAL_ESCAPES = {
+    **CONTROL_ESCAPES,
+    **{c: f"\\x{c:02x}" for c in range(0x80, 0xA0)},
+    **{c: f"\\u{c:04x}" for c in [0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]},
+}
 
 
 def one_line(text: str) -> str:

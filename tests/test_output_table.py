@@ -128,3 +128,37 @@ def test_both_records_get_an_agreement_column(monkeypatch):
     assert "agreement" in header and "note" in header
     assert "species" in text and "differ" in text and "cached" in text
     assert "agreement" not in render([record(0, "x/a.jpg")])  # one service: no such column
+
+
+HOSTILE = {  # what a service (or a results file) may carry into a table's cells
+    "scientific_name": "Aloe \x1b[2Jvera",  # clears the screen
+    "family": "Aspho\x1b]8;;http://evil.example\x07delaceae",  # an OSC 8 hyperlink
+    "common_names": ["\u202eeolA", "bell\x07 \x9b31m"],  # shown backwards; BEL; a C1 CSI
+}
+
+
+def test_no_control_character_from_a_record_reaches_the_terminal():
+    """DEFECT (red team, session 19): the tables escaped Rich markup and paths, not what the
+    service sends: a species name with ESC [2J cleared the screen, an OSC 8 sequence made a
+    link, U+202E showed a name backwards. Correct: every one shown as \\xNN / \\uXXXX."""
+    rec = record(0, "a.jpg")
+    rec["best"] = {**rec["best"], **HOSTILE}
+    text = render([rec])
+    assert not any(c in text for c in "\x1b\x07\x9b\u202e"), repr(text)
+    assert "\\x1b[2J" in text
+
+
+def test_the_checklist_table_shows_control_characters_as_text(tmp_path, cli_env):
+    """The same for `plantid checklist -f table` (its own table), from a results file."""
+    import json
+
+    from conftest import run_plantid
+
+    rec = record(0, "a.jpg")
+    rec["best"] = {**rec["best"], **HOSTILE}
+    results = tmp_path / "results.ndjson"
+    results.write_text(json.dumps(rec) + "\n")
+    done = run_plantid(["checklist", results, "-f", "table"], {**cli_env, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert not any(c in done.stdout for c in "\x1b\x07\x9b\u202e"), repr(done.stdout)
+    assert "\\x1b" in done.stdout

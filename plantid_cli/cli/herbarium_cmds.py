@@ -318,11 +318,11 @@ def _checklist(results: str, fmt: str) -> int:
             writer.writerow({k: "" if v is None else csv_safe(v) for k, v in row.items()})
         echo(buffer.getvalue(), nl=False)
         return 0
-    from rich.markup import escape
     from rich.table import Table
 
     # lazy: Rich, only for a table (outputs/console.py)
     from plantid_cli.outputs.console import stdout_console
+    from plantid_cli.outputs.table import shown as escape  # markup and controls
 
     table = Table(title=f"{len(rows)} taxa", title_justify="left")
     for column, justify in zip(COLUMNS, ("left", "left", *["right"] * 5), strict=True):

@@ -85,12 +85,14 @@ def _projects(lat: float | None, lon: float | None, language: str | None, fmt: s
 
         # lazy: Rich, only for a table (outputs/console.py)
         from plantid_cli.outputs.console import stdout_console
+        from plantid_cli.outputs.table import shown  # markup and control characters as text
 
         where = f" at {lat:g}, {lon:g}" if lat is not None and lon is not None else ""
         table = Table(title=f"Pl@ntNet floras{where}")
         for column in COLUMNS:
             table.add_column(column)
         for project in found:
-            table.add_row(*("" if project.get(c) is None else str(project.get(c)) for c in COLUMNS))
+            cells = ("" if project.get(c) is None else shown(project.get(c)) for c in COLUMNS)
+            table.add_row(*cells)
         stdout_console().print(table)
     return 0

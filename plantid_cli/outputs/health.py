@@ -83,11 +83,11 @@ class HealthTableWriter(OrderedWriter):
         self._rows.append(record)
 
     def finish(self) -> None:
-        from rich.markup import escape
         from rich.table import Table
 
         # lazy: Rich, only for a table (outputs/console.py)
         from plantid_cli.outputs.console import stdout_console
+        from plantid_cli.outputs.table import shown as escape  # markup and controls
 
         if not self._rows:
             return

@@ -66,11 +66,11 @@ def _csv(stream: TextIO, columns: tuple[str, ...], rows: list[dict[str, Any]]) -
 
 
 def _table(stream: TextIO, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     # lazy: Rich, only for a table (outputs/console.py)
     from plantid_cli.outputs.console import stdout_console
+    from plantid_cli.outputs.table import shown as escape  # markup and controls
 
     if not rows:
         return

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from plantid_cli.constants import PROVIDER_LABELS, STATUS_WORDS
+from plantid_cli.redact import TERMINAL_ESCAPES
 
 if TYPE_CHECKING:
     from plantid_cli.records import Record
@@ -202,7 +203,14 @@ def _health_note(health: Mapping[str, Any]) -> str:
     return "not healthy" + (f": {problem}" if problem else "")
 
 
+def shown(text: object) -> str:
+    """Any text a table shows, as text: no Rich markup, and no control character reaches the
+    terminal (a path is escaped already; what the service sends was not: a name with ESC [2J
+    cleared the screen, an OSC 8 sequence made a link). Every table's cells go through it."""
+    return _escape(str(text))
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape  # lazy: Rich only for a run that prints a table
 
-    return escape(str(text))
+    return escape(str(text).translate(TERMINAL_ESCAPES))
