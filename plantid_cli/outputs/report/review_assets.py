@@ -87,6 +87,9 @@ REVIEW_SCRIPT = r"""
   }
   function cell(v) {
     v = v == null ? "" : String(v);
+    // a cell a spreadsheet would run as a formula gets a leading ' (writers.csv_safe's rule;
+    // review apply takes it off again): a name "=HYPERLINK(...)" stays text
+    if (/^[=+\-@\t\r]/.test(v) && isNaN(Number(v))) { v = "'" + v; }
     return /[",\r\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
   }
   function exportCsv() {

@@ -27,6 +27,7 @@ from typing import Any
 
 from plantid_cli.constants import DECISION_COLUMNS, DECISIONS
 from plantid_cli.errors import UsageError
+from plantid_cli.outputs.writers import csv_unguarded
 from plantid_cli.records import Verification
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -86,7 +87,11 @@ def _checked_rows(name: str, reader: csv.DictReader[str]) -> list[Decision]:
     found = []
     for row in reader:
         line = reader.line_num
-        cells = {key: (value or "").strip() for key, value in row.items() if key is not None}
+        cells = {
+            key: csv_unguarded((value or "").strip())
+            for key, value in row.items()
+            if key is not None
+        }
         sha256 = cells.get("sha256", "").lower()
         decision = cells.get("decision", "").lower()
         if not any(cells.values()):
