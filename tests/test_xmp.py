@@ -322,3 +322,19 @@ def test_replacing_without_following_keeps_a_links_target_and_a_fifo_unwritten(t
     with replacing(fifo, follow_symlinks=False) as handle:  # renamed over, never opened
         handle.write("file now")
     assert fifo.is_file() and fifo.read_text() == "file now"
+
+
+@needs_exiftool
+def test_a_nul_in_a_value_never_cuts_the_sidecars_field(photo):
+    """DEFECT (red team, session 19): a NUL in a value (a review remark from a decisions file,
+    a name) ended exempi's C string: `rem\\x00ark` was stored as `rem`. Correct: every control
+    character becomes a space; the rest of the value is kept."""
+    record = _record(name="Triticum\x00 durum")
+    record["verification"] = {
+        "decision": "accepted", "scientific_name": None, "by": "A. B.", "date": "2026-12-08",
+        "remarks": "rem\x00ark, the\x07rest",
+    }  # fmt: skip
+    xmp = write_sidecar(photo, record).path
+    remarks = _exif(xmp, "-XMP-dwc:IdentificationRemarks")
+    assert remarks and "rem ark, the rest" in remarks[0], remarks
+    assert _exif(xmp, "-XMP-dwc:ScientificName")[0].startswith("Triticum  durum")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -140,7 +141,17 @@ def dwc_terms(record: Mapping[str, Any], threshold: float = 0.5) -> dict[str, st
     row = darwin_core_row(record, threshold)
     found = identification(record)
     row["taxonRank"] = found.rank if found else ""
-    return {term: str(row[term]) for term in DWC_TERMS if row.get(term) not in (None, "")}
+    return {term: _text(str(row[term])) for term in DWC_TERMS if row.get(term) not in (None, "")}
+
+
+#: The C0 controls but tab and line ends: exempi turns most into spaces, but a NUL ends its C
+#: string, so a remark `rem\x00ark` (from a decisions file) was stored as `rem` (red team,
+#: session 19). All of them become spaces here, before exempi sees them.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(value: str) -> str:
+    return _CONTROLS.sub(" ", value)
 
 
 def keywords(name: str, family: str, genus: str) -> tuple[list[str], str | None]:
@@ -292,7 +303,7 @@ def _update_bag(meta: Any, namespace: str, name: str, *, remove: list[str], add:
         for position in range(meta.count_array_items(namespace, name), 0, -1):
             if meta.get_array_item(namespace, name, position) in remove:
                 meta.delete_property(namespace, f"{name}[{position}]")
-    for word in add:
+    for word in map(_text, add):
         if not meta.does_array_item_exist(namespace, name, word):
             meta.append_array_item(namespace, name, word, dict(_BAG))
 
