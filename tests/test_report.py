@@ -364,3 +364,22 @@ def test_report_to_a_place_it_cannot_write_is_a_usage_error(cli_env, tmp_path):
         assert result.returncode == 2, result.stderr
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr
         assert "-o" in result.stderr
+
+
+def test_a_name_with_a_right_to_left_override_turns_only_itself(tmp_path, sandbox, cli_env):
+    """DEFECT (red team, session 19): a file name holding U+202E (right-to-left override) was
+    shown un-isolated in its card, so it could turn the text after it around and disguise the
+    name. Correct: the name is in its own <bdi>."""
+    import json
+
+    from photos import green_photo
+
+    photo = green_photo(tmp_path / "leaf\u202egpj.exe.jpg", seed=11)
+    found = run_plantid(["identify", photo, "-f", "ndjson"], cli_env)
+    assert found.returncode == 0, found.stderr
+    (tmp_path / "r.ndjson").write_text(found.stdout)
+    assert json.loads(found.stdout)["path"].endswith("leaf\u202egpj.exe.jpg")
+    page = tmp_path / "page.html"
+    done = run_plantid(["report", tmp_path / "r.ndjson", "-o", page], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "<bdi>leaf\u202egpj.exe.jpg</bdi>" in page.read_text(encoding="utf-8")

@@ -263,7 +263,10 @@ def _card(record: dict[str, Any], thumb: Thumb | None) -> str:
     if record.get("specimen") is not None:  # a specimen: its folder, its photos by name
         names = ", ".join(os.path.basename(p) for p in paths)
         file_name, more, path = str(record.get("path") or ""), f": {names}", " · ".join(paths)
-    parts.append(f'<p class="path" title="{escape(path)}">{escape(file_name)}{escape(more)}</p>')
+    # <bdi>: a name holding a right-to-left override (U+202E) turns only itself around, never
+    # the text after it ("+2 more", the next card: red team, session 19)
+    shown = f"<bdi>{escape(file_name)}</bdi>{escape(more)}"
+    parts.append(f'<p class="path" title="{escape(path)}">{shown}</p>')
     parts.append(review.review_bar(record))
     parts.append("</div></article>")
     return "".join(parts)
