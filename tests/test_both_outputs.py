@@ -77,3 +77,25 @@ def test_one_service_csv_has_an_empty_agreement(tmp_path, sandbox, cli_env):
     result = run_plantid(["identify", folder, "-f", "csv"], cli_env)
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert rows and all(row["agreement"] == "" for row in rows)
+
+
+def test_plantids_access_token_is_kept_whichever_best_is_shown(tmp_path, sandbox, cli_env):
+    """DEFECT (README walk-through, session 19): with `--provider both`, a record showing
+    Pl@ntNet's best carried no trace of Plant.id's access_token, so that identification could
+    not be re-read (`plantid refetch`). Correct: Plant.id's token is the record's own when its
+    best is shown, and in `providers.plantid` always."""
+    from conftest import REPO
+
+    done = run_plantid(["identify", REPO / "examples", "--provider", "both", "-f", "ndjson"],
+                       cli_env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    tokens = set(sandbox._identifications)
+    shown_by = {r["provider"] for r in records if r["providers"]["plantid"]["status"] == "ok"}
+    assert shown_by == {"plantid", "plantnet"}  # both cases are here (the sandbox's answers)
+    for record in records:
+        if record["providers"]["plantid"]["status"] != "ok":
+            continue
+        assert record["providers"]["plantid"]["access_token"] in tokens
+        if record["provider"] == "plantid":
+            assert record["access_token"] == record["providers"]["plantid"]["access_token"]

@@ -126,6 +126,9 @@ def provider_status(outcome: Outcome, *, with_best: bool = False) -> dict[str, A
         if with_best:
             entry["best"] = outcome.stored.get("best")
             entry["model_version"] = outcome.stored.get("model_version")
+            token = (outcome.stored.get("extra") or {}).get("access_token")
+            if token is not None:  # Plant.id's handle on its answer, whichever best was chosen
+                entry["access_token"] = token  # (session 19: lost when Pl@ntNet's won)
         return entry
     error = outcome.error
     return {
