@@ -187,19 +187,14 @@ def plantnet_projects(
     limit (UsageError for half a position or one out of range)."""
     # lazy: `import plantid_cli` runs before every CLI command: keeps the settings and the
     # guards (httpx, sqlite) off it
-    from plantid_cli.config import convert, load_settings
-    from plantid_cli.errors import ConfigError, UsageError
+    from plantid_cli.config import load_settings, read_option
     from plantid_cli.redact import register_secret
     from plantid_cli.run.lookups import check_position
     from plantid_cli.run.lookups import plantnet_projects as lookup
 
-    try:  # "10" as a number, the way identify() reads its options (run/options.py)
-        latitude, longitude = (
-            convert(float, name, value, "plantnet_projects()")
-            for name, value in (("latitude", latitude), ("longitude", longitude))
-        )
-    except ConfigError as exc:
-        raise UsageError(exc.message) from None
+    # "10" as a number, the way identify() reads its options (run/options.py)
+    latitude = read_option(float, "latitude", latitude, "plantnet_projects()")
+    longitude = read_option(float, "longitude", longitude, "plantnet_projects()")
     check_position(latitude, longitude, ("latitude", "longitude"))  # before any settings
     if settings is None:
         settings = load_settings({})

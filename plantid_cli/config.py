@@ -108,7 +108,7 @@ class Settings:
         key = self.api_key if provider == "plantid" else self.plantnet_api_key
         if key:
             return key
-        env = env_name("api_key" if provider == "plantid" else "plantnet_api_key")
+        env = key_env(provider)
         path = keys_file_path()
         found = unusable_key_entry(path, provider)
         # was: "no API key" alone, the hand-edited entry that was not taken never named
@@ -137,6 +137,11 @@ class Settings:
 
 def env_name(field_name: str) -> str:
     return ENV_OVERRIDES.get(field_name, ENV_PREFIX + field_name.upper())
+
+
+def key_env(provider: str) -> str:
+    """The environment variable that holds `provider`'s key (it wins over the keys file)."""
+    return env_name("api_key" if provider == "plantid" else "plantnet_api_key")
 
 
 def flag_name(field_name: str) -> str:
@@ -232,6 +237,15 @@ def load_settings(
     return settings
 
 
+def read_option(kind: type, name: str, value: Any, source: str) -> Any:
+    """`convert` for a value a caller gave as an option (from Python: `identify(top="1")`):
+    one that cannot be read is a usage error (exit 2) naming it, not a configuration one."""
+    try:
+        return convert(kind, name, value, source)
+    except ConfigError as exc:
+        raise UsageError(exc.message) from None
+
+
 def with_flags(settings: Settings, flags: Mapping[str, Any]) -> Settings:
     """`settings` with `flags` over them, as `load_settings` takes flags: each value turned
     into its setting's type (or refused, named by its flag), a key cleaned, every value
@@ -296,10 +310,10 @@ def _flag_value(name: str, value: Any) -> Any:
     """A flag's value as its setting's type: one that cannot be read is a usage error (exit
     2), as a bad flag is (Typer types the command line's; `plantid_cli.identify(top="abc")`
     from Python was a ConfigError where the README says UsageError)."""
-    try:
-        return coerce(name, value, f"option {flag_name(name)}")
-    except ConfigError as exc:
-        raise UsageError(exc.message) from None
+    kind = _field_types().get(name)
+    if kind is None:
+        raise ConfigError(f"option {flag_name(name)}: unknown setting '{name}'")
+    return read_option(kind, name, value, f"option {flag_name(name)}")
 
 
 def _flag_message(message: str) -> str:

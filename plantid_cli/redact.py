@@ -35,6 +35,18 @@ TERMINAL_ESCAPES = {
 }
 
 
+#: What XML 1.0 cannot hold (C0 controls but tab and line ends, U+FFFE, U+FFFF, lone
+#: surrogates) and DEL: ElementTree writes them as they are (eml.xml was then not XML, and the
+#: archive unreadable), and exempi ends a value at a NUL (an XMP field cut short). Both XML
+#: writers put a space in their place (`xml_text`).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` with a space for every character an XML document must not carry."""
+    return _NOT_XML.sub(" ", text)
+
+
 def one_line(text: str) -> str:
     """`text` as the one line a message must be: the control characters a name brought in
     (a path with a newline or ESC in `-o`, PLANTID_CONFIG, a results file) escaped as

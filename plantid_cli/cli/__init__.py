@@ -95,11 +95,11 @@ def _names_a_group(app: Any, argv: list[str]) -> bool:
     cache`, `plantid -v cache`): Typer then prints that group's help on stdout instead of
     running a command, and exits 2. (A group is what has sub-commands: `commands`, by name, on
     Click's groups, which Typer's are.)"""
+    if not argv:
+        return True
     import typer
 
     node: Any = typer.main.get_command(app)
-    if not argv:
-        return True
     for word in (w for w in _option_words(argv) if not w.startswith("-")):
         commands = getattr(node, "commands", None)
         if not isinstance(commands, dict) or (node := commands.get(word)) is None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantid_cli.cli.common import print_note
 from plantid_cli.errors import UsageError, cannot_write
-from plantid_cli.file_targets import holds_a_photo
+from plantid_cli.file_targets import IsAPhoto, look
 
 if TYPE_CHECKING:
     from plantid_cli.outputs.sidecars import SidecarWriter
@@ -31,11 +31,12 @@ class RunOutputs:
         self.report = Path(report) if report else None
         if self.report is not None and not self.report.parent.is_dir():
             raise UsageError(f"--report: no such folder: {self.report.parent}")
-        if self.report is not None and holds_a_photo(self.report):  # before a credit is spent
-            raise UsageError(
-                f"--report {self.report}: it holds a photo, and an output never replaces one;"
-                " nothing was sent"
-            )
+        if self.report is not None:
+            try:  # the look every writer takes, now, before a credit is spent
+                look(self.report)
+            except IsAPhoto as exc:
+                why = f"--report {self.report}: {exc.strerror}; nothing was sent"
+                raise UsageError(why) from None
         self.sidecars: SidecarWriter | None = None
         if write_xmp:
             # lazy: sidecars read records back (images, inputs): paid only with --write-xmp

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -42,6 +41,7 @@ from plantid_cli.errors import ConfigError, PlantidError
 from plantid_cli.file_targets import NotAFile, read_bounded, replacing
 from plantid_cli.outputs.review.verify import identification
 from plantid_cli.outputs.writers import darwin_core_row
+from plantid_cli.redact import xml_text
 
 DWC_NS = "http://rs.tdwg.org/dwc/terms/"
 DWC_EXIFTOOL_NS = "http://rs.tdwg.org/dwc/index.htm"
@@ -141,17 +141,7 @@ def dwc_terms(record: Mapping[str, Any], threshold: float = 0.5) -> dict[str, st
     row = darwin_core_row(record, threshold)
     found = identification(record)
     row["taxonRank"] = found.rank if found else ""
-    return {term: _text(str(row[term])) for term in DWC_TERMS if row.get(term) not in (None, "")}
-
-
-#: The C0 controls but tab and line ends: exempi turns most into spaces, but a NUL ends its C
-#: string, so a remark `rem\x00ark` (from a decisions file) was stored as `rem` (red team,
-#: session 19). All of them become spaces here, before exempi sees them.
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _text(value: str) -> str:
-    return _CONTROLS.sub(" ", value)
+    return {term: xml_text(str(row[term])) for term in DWC_TERMS if row.get(term) not in (None, "")}
 
 
 def keywords(name: str, family: str, genus: str) -> tuple[list[str], str | None]:
@@ -303,7 +293,7 @@ def _update_bag(meta: Any, namespace: str, name: str, *, remove: list[str], add:
         for position in range(meta.count_array_items(namespace, name), 0, -1):
             if meta.get_array_item(namespace, name, position) in remove:
                 meta.delete_property(namespace, f"{name}[{position}]")
-    for word in map(_text, add):
+    for word in map(xml_text, add):
         if not meta.does_array_item_exist(namespace, name, word):
             meta.append_array_item(namespace, name, word, dict(_BAG))
 

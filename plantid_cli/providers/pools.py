@@ -51,6 +51,7 @@ class SpreadPools(httpx.BaseTransport):
         self._pools = [self._new_pool() for _ in range(count)]
         self._out = [0] * count  # requests out on each pool, until their response is closed
         self._idle_since = [time.monotonic()] * count  # when each last had none out
+        self._closed = False  # close() began: no pool is replaced any more (none left open)
         self._lock = threading.Lock()
 
     def _new_pool(self) -> httpx.HTTPTransport:
@@ -60,7 +61,8 @@ class SpreadPools(httpx.BaseTransport):
         stale = None
         with self._lock:
             index = min(range(len(self._out)), key=self._out.__getitem__)
-            if self._out[index] == 0 and time.monotonic() - self._idle_since[index] > IDLE_POOL:
+            idle = time.monotonic() - self._idle_since[index]
+            if not self._closed and self._out[index] == 0 and idle > IDLE_POOL:
                 # every connection of it idle that long: replaced, never closed under a request
                 stale, self._pools[index] = self._pools[index], self._new_pool()
             self._out[index] += 1
@@ -87,7 +89,10 @@ class SpreadPools(httpx.BaseTransport):
                 self._idle_since[index] = time.monotonic()
 
     def close(self) -> None:
-        for pool in self._pools:
+        with self._lock:  # a request replacing a pool meanwhile must not leave a new one open
+            self._closed = True
+            pools = list(self._pools)
+        for pool in pools:
             pool.close()
 
 

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from plantid_cli.config import env_name
+from plantid_cli.config import key_env
 from plantid_cli.errors import AuthError, ConfigError
 from plantid_cli.events import Event, EventBus
 
@@ -35,8 +35,7 @@ def key_remedy(provider: str) -> str:
     """Where the right key goes, both ways: the environment variable wins over the keys
     file, so `plantid keys set` alone changed nothing for a key taken from it (README
     walk-through, session 19)."""
-    env = env_name("api_key" if provider == "plantid" else "plantnet_api_key")
-    return f"{env} (it wins over the keys file), or `plantid keys set {provider}`"
+    return f"{key_env(provider)} (it wins over the keys file), or `plantid keys set {provider}`"
 
 
 class KeyGate:

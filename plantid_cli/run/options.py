@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantid_cli.constants import CLASSIFICATION_LEVELS, GROUP_BY, NAME_STYLES, TASKS
 from plantid_cli.constants import OUTPUT_FORMATS as FORMATS
-from plantid_cli.errors import EXIT_INTERRUPTED, ConfigError, UsageError
+from plantid_cli.errors import EXIT_INTERRUPTED, UsageError
 
 if TYPE_CHECKING:  # records (base64, ...) is not needed to parse a command line
     from plantid_cli.run.summary import RunStats
@@ -225,19 +225,15 @@ def _typed(options: IdentifyOptions) -> None:
         if value is None or (type(value) is kind) or (kind is float and type(value) is int):
             continue
         # lazy: the configuration's reading of values, only for a value not already typed
-        from plantid_cli.config import convert
+        from plantid_cli.config import read_option
 
-        try:
-            object.__setattr__(options, name, convert(kind, name, value, "identify option"))
-        except ConfigError as exc:
-            raise UsageError(exc.message) from None
+        object.__setattr__(options, name, read_option(kind, name, value, "identify option"))
 
 
 def _same_file(first: str, second: str) -> bool:
     """Whether two output paths name one file (through `~`, `..` and symlinks)."""
-    return bool(
-        os.path.realpath(os.path.expanduser(first)) == os.path.realpath(os.path.expanduser(second))
-    )
+    resolved = [os.path.realpath(os.path.expanduser(path)) for path in (first, second)]
+    return resolved[0] == resolved[1]
 
 
 def _checked_shard(shard: Any) -> tuple[int, int]:

@@ -6,10 +6,11 @@ collection adds in its IPT. Built with ElementTree so that every value is escape
 
 from __future__ import annotations
 
-import re
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+
+from plantid_cli.redact import xml_text
 
 EML_NS = "eml://ecoinformatics.org/eml-2.1.1"
 #: Licences GBIF accepts (constants.DATASET_LICENSES) -> the URL written into the EML.
@@ -29,15 +30,10 @@ class Dataset:
     pub_date: str = ""  # YYYY-MM-DD
 
 
-#: What XML 1.0 cannot hold at all (C0 controls but tab and line ends, U+FFFE, U+FFFF, lone
-#: surrogates): ElementTree escapes `<&>` but writes these as they are, and a title with one
-#: (the default names the results file: `res\x01ults.ndjson`) made eml.xml not XML, and the
-#: whole archive unreadable to a DwC-A reader (red team, session 19).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-
 def _xml_text(value: str | None) -> str | None:
-    return None if value is None else _NOT_XML.sub(" ", value)
+    """A value eml.xml can hold (redact.xml_text: a control character in the default title,
+    the results file's name, made the archive unreadable: red team, session 19)."""
+    return None if value is None else xml_text(value)
 
 
 def eml_xml(dataset: Dataset) -> bytes:
