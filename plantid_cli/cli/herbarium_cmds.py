@@ -322,15 +322,15 @@ def _checklist(results: str, fmt: str) -> int:
 
     # lazy: Rich, only for a table (outputs/console.py)
     from plantid_cli.outputs.console import stdout_console
-    from plantid_cli.outputs.table import shown as escape  # markup and controls
+    from plantid_cli.outputs.table import shown  # markup and control characters as text
 
     table = Table(title=f"{len(rows)} taxa", title_justify="left")
     for column, justify in zip(COLUMNS, ("left", "left", *["right"] * 5), strict=True):
         table.add_column(column.replace("_", " "), justify=justify)  # type: ignore[arg-type]
     for row in rows:
         table.add_row(
-            f"[italic]{escape(row['scientific_name'])}[/italic]",
-            escape(row["family"]),
+            f"[italic]{shown(row['scientific_name'])}[/italic]",
+            shown(row["family"]),
             str(row["specimens"]),
             str(row["photos"]),
             _pct(row["best_probability"]),

@@ -87,7 +87,7 @@ class HealthTableWriter(OrderedWriter):
 
         # lazy: Rich, only for a table (outputs/console.py)
         from plantid_cli.outputs.console import stdout_console
-        from plantid_cli.outputs.table import shown as escape  # markup and controls
+        from plantid_cli.outputs.table import shown  # markup and control characters as text
 
         if not self._rows:
             return
@@ -111,11 +111,11 @@ class HealthTableWriter(OrderedWriter):
             probability = row["disease_probability"]
             table.add_row(
                 str(record["index"] + 1),
-                escape(record["path"]),
+                shown(record["path"]),
                 HEALTH_STATUS_WORDS.get(status, status)
                 + (" (cached)" if record.get("cached") else ""),
                 verdict,
-                escape(str(problem)),
+                shown(str(problem)),
                 f"{probability:.0%}" if isinstance(probability, float) else "",
             )
         stdout_console(self.stream, soft_wrap=False).print(table)

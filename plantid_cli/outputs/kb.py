@@ -70,7 +70,7 @@ def _table(stream: TextIO, header: tuple[str, ...], rows: list[tuple[Any, ...]])
 
     # lazy: Rich, only for a table (outputs/console.py)
     from plantid_cli.outputs.console import stdout_console
-    from plantid_cli.outputs.table import shown as escape  # markup and controls
+    from plantid_cli.outputs.table import shown  # markup and control characters as text
 
     if not rows:
         return
@@ -78,5 +78,5 @@ def _table(stream: TextIO, header: tuple[str, ...], rows: list[tuple[Any, ...]])
     for name in header:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(escape(str(cell)) for cell in row))
+        table.add_row(*(shown(str(cell)) for cell in row))
     stdout_console(stream, soft_wrap=False).print(table)

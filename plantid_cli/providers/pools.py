@@ -3,9 +3,11 @@
 Why: httpcore's pool (1.0.9) passes over all its connections each time a request starts or
 ends, and for each idle one counts every connection again, so a pass costs the square of its
 size, under the pool's lock. At `-j 400` (a pool of 402 connections) that was most of a run's
-CPU: 1,000 photos cost 58 s of CPU against 5 s at `-j 100` (red team, session 19). On a
-two-core machine the helper threads reading the answers then starved past their deadlines:
-201s the service had delivered were cut as timeouts and bought again, or stored as unusable.
+CPU: `python benchmarks/concurrency.py` (1,000 photos, 1.5 s a call) measured 73 s of CPU at
+`-j 400` against 7 s at `-j 100` (docs/benchmarks.md, session 19). On a two-core machine the
+helper threads reading the answers then starved past their deadlines: 201s the service had
+delivered were cut as timeouts and bought again (5 photos paid twice in that run), or stored
+as unusable.
 A pool of at most POOL_SHARD connections keeps each pass small; a request goes to the pool
 with the fewest requests out (each pool sized for its share), so no pool queues a request
 while another has room. A client sized for fewer requests has one pool.
